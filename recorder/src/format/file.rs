@@ -1,0 +1,217 @@
+//! The on-disk envelope around a bincode-encoded [`Dump`].
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic  b"DIAL9DMP"
+//!      8     4  format version, u32 little-endian
+//!     12     4  reserved, zero
+//!     16     8  body length in bytes, u64 little-endian
+//!     24     4  CRC-32 of the body, u32 little-endian
+//!     28     n  body: the Dump, bincode 2 (standard config, serde)
+//! ```
+//! The fixed envelope lets a reader tell "not a dump", "newer version", "truncated" and
+//! "corrupt" apart before decoding anything, and the CRC catches bit rot that would
+//! otherwise decode as plausible garbage.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::types::Dump;
+
+pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
+/// The format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+pub const ENVELOPE_LEN: usize = 28;
+
+/// Why a dump could not be read. Each variant is a different thing for the user to do.
+#[derive(Debug)]
+pub enum ReadError {
+    Io { path: PathBuf, source: io::Error },
+    /// The bytes do not start with the dump magic.
+    NotADump { detail: String },
+    /// Written by a newer dial9: upgrade the reader.
+    NewerVersion { found: u32, supported: u32 },
+    /// The file ends early (an interrupted copy, a full disk).
+    Truncated { expected: u64, actual: u64 },
+    /// The bytes are damaged or inconsistent.
+    Corrupt { detail: String },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            ReadError::NotADump { detail } => write!(f, "not a dial9 dump: {detail}"),
+            ReadError::NewerVersion { found, supported } => write!(
+                f,
+                "dump format version {found} is newer than this build supports ({supported}); \
+                 upgrade dial9-tui"
+            ),
+            ReadError::Truncated { expected, actual } => write!(
+                f,
+                "dump is truncated: expected {expected} bytes, found {actual}"
+            ),
+            ReadError::Corrupt { detail } => write!(f, "dump is corrupt: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+impl Dump {
+    /// Encodes the dump into the file envelope.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let body = match bincode::serde::encode_to_vec(self, config()) {
+            Ok(b) => b,
+            // Encoding plain owned data into a Vec has no failure mode in bincode 2
+            // (no limit is configured); keep an empty body rather than panicking.
+            Err(_) => Vec::new(),
+        };
+        let mut out = Vec::with_capacity(ENVELOPE_LEN + body.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Writes the encoded dump to `w`.
+    pub fn write_to(&self, mut w: impl Write) -> io::Result<()> {
+        w.write_all(&self.to_bytes())
+    }
+
+    /// Reads a dump file.
+    pub fn read(path: impl AsRef<Path>) -> Result<Dump, ReadError> {
+        let path = path.as_ref();
+        let io_err = |source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io_err)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_err)?;
+        Dump::from_bytes(&bytes)
+    }
+
+    /// Decodes a dump from its encoded bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Dump, ReadError> {
+        let body = check_envelope(bytes)?;
+        decode_body(body)
+    }
+}
+
+/// Validates the envelope and returns the body.
+fn check_envelope(bytes: &[u8]) -> Result<&[u8], ReadError> {
+    if bytes.is_empty() {
+        return Err(ReadError::NotADump {
+            detail: "the file is empty".into(),
+        });
+    }
+    let magic_len = bytes.len().min(MAGIC.len());
+    if bytes[..magic_len] != MAGIC[..magic_len] {
+        return Err(ReadError::NotADump {
+            detail: "wrong magic bytes".into(),
+        });
+    }
+    if bytes.len() < ENVELOPE_LEN {
+        return Err(ReadError::Truncated {
+            expected: ENVELOPE_LEN as u64,
+            actual: bytes.len() as u64,
+        });
+    }
+    let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+    let version = u32_at(8);
+    if version > FORMAT_VERSION {
+        return Err(ReadError::NewerVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(ReadError::Corrupt {
+            detail: "format version 0 does not exist".into(),
+        });
+    }
+    let mut len_bytes = [0u8; 8];
+    len_bytes.copy_from_slice(&bytes[16..24]);
+    let body_len = u64::from_le_bytes(len_bytes);
+    let crc = u32_at(24);
+    let available = (bytes.len() - ENVELOPE_LEN) as u64;
+    if body_len > available {
+        return Err(ReadError::Truncated {
+            expected: (ENVELOPE_LEN as u64).saturating_add(body_len),
+            actual: bytes.len() as u64,
+        });
+    }
+    if body_len < available {
+        return Err(ReadError::Corrupt {
+            detail: format!(
+                "{} unexpected bytes after the end of the dump",
+                available - body_len
+            ),
+        });
+    }
+    let body = &bytes[ENVELOPE_LEN..];
+    if crc32fast::hash(body) != crc {
+        return Err(ReadError::Corrupt {
+            detail: "checksum mismatch (the file was damaged after it was written)".into(),
+        });
+    }
+    Ok(body)
+}
+
+/// Decodes the body with an allocation limit derived from its size, so a hostile length
+/// field can never make the reader allocate much more than the file itself.
+fn decode_body(body: &[u8]) -> Result<Dump, ReadError> {
+    // bincode counts every decoded value at its in-memory size (a 1-byte varint claims 8
+    // bytes), and checks a string's or byte vector's claimed length against the limit
+    // before allocating. No value expands more than 16x from its encoding, so a limit of
+    // 16x the body (rounded up to a power of two, as it is a const generic) accepts every
+    // honest dump and bounds any allocation a hostile length can cause to ~32x the file.
+    let bits = body
+        .len()
+        .saturating_mul(16)
+        .max(1 << 16)
+        .next_power_of_two()
+        .trailing_zeros();
+    macro_rules! with_limit {
+        ($($b:literal)*) => {
+            match bits {
+                $( $b => bincode::serde::decode_from_slice::<Dump, _>(
+                    body,
+                    bincode::config::standard().with_limit::<{ 1usize << $b }>(),
+                ), )*
+                _ => bincode::serde::decode_from_slice::<Dump, _>(
+                    body,
+                    bincode::config::standard().with_limit::<{ 1usize << 40 }>(),
+                ),
+            }
+        };
+    }
+    let decoded = with_limit!(16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39);
+    match decoded {
+        Ok((dump, used)) if used == body.len() => Ok(dump),
+        Ok((_, used)) => Err(ReadError::Corrupt {
+            detail: format!("{} undecoded bytes in the body", body.len() - used),
+        }),
+        Err(e) => Err(ReadError::Corrupt {
+            detail: format!("cannot decode the body: {e}"),
+        }),
+    }
+}

@@ -1,0 +1,282 @@
+//! The dump's data model: what a reader gets back and what a writer encodes.
+//!
+//! Times are nanoseconds on the recorder's monotonic clock, counted from the moment the
+//! recorder was built (`ClockAnchor` maps them to wall-clock time). Task ids are Tokio's
+//! task ids (never the tracing span id), so they match `tokio::task::Id`'s `Display`.
+
+use serde::{Deserialize, Serialize};
+
+/// A whole dump: header, the tables that give names to ids, and the events in time order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dump {
+    pub header: Header,
+    /// One entry per lane (recording thread), indexed by `ThreadInfo::lane`.
+    pub threads: Vec<ThreadInfo>,
+    /// Every task an event refers to, plus every task alive at dump time, even when the
+    /// task's spawn event was overwritten long ago.
+    pub tasks: Vec<TaskInfo>,
+    /// What each lane was doing at the moment of the dump.
+    pub lane_states: Vec<LaneState>,
+    /// The events still in the ring, in time order.
+    pub events: Vec<Event>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub reason: Reason,
+    /// Wall-clock time of the dump, nanoseconds since the Unix epoch.
+    pub dumped_at_unix_ns: u64,
+    /// Monotonic time of the dump (same clock as event timestamps).
+    pub dumped_at_ns: u64,
+    pub anchor: ClockAnchor,
+    pub pid: u32,
+    pub program: String,
+    pub host: String,
+    /// Events the ring can hold.
+    pub capacity: u64,
+    /// Events recorded since the recorder was built.
+    pub recorded_total: u64,
+    /// Events recorded but no longer in the ring (overwritten by newer ones).
+    pub overwritten: u64,
+    /// Records that were being written while the dump read them and were skipped.
+    pub torn_skipped: u64,
+    /// Whether the runtime hooks (`FlightRecorder::instrument`) were installed.
+    pub hooks_installed: bool,
+    /// Whether the tracing layer was installed in a subscriber.
+    pub layer_installed: bool,
+    /// `dial9-recorder` version that wrote the dump.
+    pub recorder_version: String,
+}
+
+/// Maps the monotonic event clock to wall-clock time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockAnchor {
+    /// Monotonic time of the anchor (normally 0: the recorder's start).
+    pub mono_ns: u64,
+    /// Wall-clock time at `mono_ns`, nanoseconds since the Unix epoch.
+    pub unix_ns: u64,
+}
+
+impl ClockAnchor {
+    /// Wall-clock nanoseconds since the Unix epoch for a monotonic timestamp.
+    pub fn to_unix_ns(&self, mono_ns: u64) -> u64 {
+        self.unix_ns
+            .saturating_add(mono_ns.saturating_sub(self.mono_ns))
+    }
+}
+
+/// Why the dump was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    Panic {
+        message: String,
+        /// `file:line:col` of the panic.
+        location: Option<String>,
+        thread: String,
+        /// The Tokio task being polled on the panicking thread, if any.
+        task: Option<u64>,
+    },
+    Signal {
+        signal: i32,
+        name: String,
+    },
+    Requested {
+        label: String,
+    },
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Panic {
+                message,
+                location,
+                thread,
+                task,
+            } => {
+                write!(f, "panic in thread '{thread}'")?;
+                if let Some(t) = task {
+                    write!(f, " (task {t})")?;
+                }
+                if let Some(loc) = location {
+                    write!(f, " at {loc}")?;
+                }
+                write!(f, ": {message}")
+            }
+            Reason::Signal { signal, name } => write!(f, "signal {name} ({signal})"),
+            Reason::Requested { label } => write!(f, "requested: {label}"),
+        }
+    }
+}
+
+/// A recording thread. Every event happened on one lane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadInfo {
+    pub lane: u32,
+    pub os_tid: u64,
+    pub name: String,
+    /// Tokio worker index for multi-thread runtime workers.
+    pub worker: Option<u32>,
+    pub kind: ThreadKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThreadKind {
+    /// A runtime worker thread (has a worker index).
+    Worker,
+    /// A runtime thread without a worker index: the blocking pool.
+    Blocking,
+    /// A thread the runtime did not start (e.g. the `block_on` thread, or a foreign one).
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    pub id: u64,
+    /// Empty for unnamed tasks (names need `tokio::task::Builder::name`).
+    pub name: String,
+    pub kind: TaskKind,
+    pub location: Option<SpawnLocation>,
+    /// The task that spawned it, when spawned from inside a task.
+    pub spawned_by: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskKind {
+    Task,
+    Local,
+    BlockOn,
+    Blocking,
+    Unknown,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Task => "task",
+            TaskKind::Local => "local",
+            TaskKind::BlockOn => "block_on",
+            TaskKind::Blocking => "blocking",
+            TaskKind::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnLocation {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl std::fmt::Display for SpawnLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// What a lane was doing when the dump was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneState {
+    pub lane: u32,
+    pub activity: Activity,
+    /// Monotonic time the activity started.
+    pub since_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activity {
+    Polling { task: u64 },
+    Parked,
+    /// Awake but not inside a task poll (driver, scheduler, or non-task work).
+    Running,
+    Stopped,
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub ts_ns: u64,
+    pub lane: u32,
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A task was spawned, from inside `parent` if it was spawned by a task.
+    Spawn { task: u64, parent: Option<u64> },
+    PollStart { task: u64 },
+    /// `completed` is true when the future finished (or was cancelled) in this poll.
+    PollEnd { task: u64, completed: bool },
+    /// `by_ref` is `wake_by_ref`; a wake by value also consumes (drops) its waker.
+    Wake { task: u64, by_ref: bool, source: WakeSource },
+    WakerClone { task: u64 },
+    WakerDrop { task: u64 },
+    /// A waker op on a task whose span was already closed (the waker outlived its task).
+    /// Only the tracing span id is known, so the op cannot be tied to a task id.
+    OrphanWaker { op: WakerOp, span: u64 },
+    Terminate { task: u64 },
+    Park,
+    /// `io_ready_total` is the runtime's cumulative count of I/O readiness events.
+    Unpark { io_ready_total: Option<u64> },
+    ThreadStart,
+    ThreadStop,
+    /// A task armed a timer (`tokio::time::Sleep`) that fires after `duration_ms`.
+    TimerArm { task: Option<u64>, duration_ms: u64 },
+}
+
+impl EventKind {
+    /// The task this event is about, if any.
+    pub fn task(&self) -> Option<u64> {
+        match *self {
+            EventKind::Spawn { task, .. }
+            | EventKind::PollStart { task }
+            | EventKind::PollEnd { task, .. }
+            | EventKind::Wake { task, .. }
+            | EventKind::WakerClone { task }
+            | EventKind::WakerDrop { task }
+            | EventKind::Terminate { task } => Some(task),
+            EventKind::TimerArm { task, .. } => task,
+            _ => None,
+        }
+    }
+
+    /// A short name for the event kind, as shown by the explorer and `report`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Spawn { .. } => "spawn",
+            EventKind::PollStart { .. } => "poll-start",
+            EventKind::PollEnd { .. } => "poll-end",
+            EventKind::Wake { by_ref: false, .. } => "wake",
+            EventKind::Wake { by_ref: true, .. } => "wake-by-ref",
+            EventKind::WakerClone { .. } => "waker-clone",
+            EventKind::WakerDrop { .. } => "waker-drop",
+            EventKind::OrphanWaker { .. } => "orphan-waker",
+            EventKind::Terminate { .. } => "terminate",
+            EventKind::Park => "park",
+            EventKind::Unpark { .. } => "unpark",
+            EventKind::ThreadStart => "thread-start",
+            EventKind::ThreadStop => "thread-stop",
+            EventKind::TimerArm { .. } => "timer-arm",
+        }
+    }
+}
+
+/// Who called `wake`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WakeSource {
+    /// From inside another task's poll (or the task's own: a self-wake).
+    Task(u64),
+    /// From a runtime worker thread outside any poll: the I/O or timer driver.
+    Driver,
+    /// From a thread that is not a runtime worker (blocking pool, std thread).
+    Foreign,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WakerOp {
+    Clone,
+    Drop,
+    Wake,
+    WakeByRef,
+}

@@ -1,0 +1,164 @@
+//! Packing of events into the ring's two payload words, and back.
+//!
+//! `a` is the task id (or span id for orphan waker ops); `b` is
+//! `kind (8 bits) | flags (8 bits) | aux (48 bits)`, where `aux` holds a second id or a
+//! number (parent task, waking task, timer duration, I/O readiness count). Keeping a
+//! record at four words keeps two records per cache line.
+
+use crate::format::{EventKind, WakeSource, WakerOp};
+
+pub(crate) const AUX_MAX: u64 = (1 << 48) - 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Spawn = 1,
+    PollStart,
+    PollEnd,
+    Wake,
+    WakerClone,
+    WakerDrop,
+    OrphanWaker,
+    Terminate,
+    Park,
+    Unpark,
+    ThreadStart,
+    ThreadStop,
+    TimerArm,
+}
+
+const KINDS: [Kind; 13] = [
+    Kind::Spawn,
+    Kind::PollStart,
+    Kind::PollEnd,
+    Kind::Wake,
+    Kind::WakerClone,
+    Kind::WakerDrop,
+    Kind::OrphanWaker,
+    Kind::Terminate,
+    Kind::Park,
+    Kind::Unpark,
+    Kind::ThreadStart,
+    Kind::ThreadStop,
+    Kind::TimerArm,
+];
+
+// Flag bits.
+pub(crate) const F_COMPLETED: u8 = 1;
+pub(crate) const F_BY_REF: u8 = 1;
+pub(crate) const F_SRC_TASK: u8 = 2;
+pub(crate) const F_SRC_DRIVER: u8 = 4;
+pub(crate) const F_HAS_VALUE: u8 = 8;
+
+#[inline]
+pub(crate) fn pack(kind: Kind, flags: u8, aux: u64) -> u64 {
+    (kind as u64) | (u64::from(flags) << 8) | (aux.min(AUX_MAX) << 16)
+}
+
+/// An aux value where 0 means "none".
+#[inline]
+pub(crate) fn opt_aux(v: Option<u64>) -> u64 {
+    v.map_or(0, |v| v.saturating_add(1))
+}
+
+fn from_opt_aux(aux: u64) -> Option<u64> {
+    aux.checked_sub(1)
+}
+
+pub(crate) fn waker_op_code(op: WakerOp) -> u8 {
+    match op {
+        WakerOp::Clone => 0,
+        WakerOp::Drop => 1,
+        WakerOp::Wake => 2,
+        WakerOp::WakeByRef => 3,
+    }
+}
+
+/// Decodes a stored record; `None` for an unknown kind (never written by this build).
+pub(crate) fn unpack(a: u64, b: u64) -> Option<EventKind> {
+    let code = (b & 0xff) as u8;
+    let flags = ((b >> 8) & 0xff) as u8;
+    let aux = b >> 16;
+    let kind = *KINDS.get(usize::from(code).checked_sub(1)?)?;
+    let task = a;
+    Some(match kind {
+        Kind::Spawn => EventKind::Spawn {
+            task,
+            parent: from_opt_aux(aux),
+        },
+        Kind::PollStart => EventKind::PollStart { task },
+        Kind::PollEnd => EventKind::PollEnd {
+            task,
+            completed: flags & F_COMPLETED != 0,
+        },
+        Kind::Wake => EventKind::Wake {
+            task,
+            by_ref: flags & F_BY_REF != 0,
+            source: if flags & F_SRC_TASK != 0 {
+                WakeSource::Task(aux)
+            } else if flags & F_SRC_DRIVER != 0 {
+                WakeSource::Driver
+            } else {
+                WakeSource::Foreign
+            },
+        },
+        Kind::WakerClone => EventKind::WakerClone { task },
+        Kind::WakerDrop => EventKind::WakerDrop { task },
+        Kind::OrphanWaker => EventKind::OrphanWaker {
+            op: match flags & 3 {
+                0 => WakerOp::Clone,
+                1 => WakerOp::Drop,
+                2 => WakerOp::Wake,
+                _ => WakerOp::WakeByRef,
+            },
+            span: a,
+        },
+        Kind::Terminate => EventKind::Terminate { task },
+        Kind::Park => EventKind::Park,
+        Kind::Unpark => EventKind::Unpark {
+            io_ready_total: (flags & F_HAS_VALUE != 0).then_some(aux),
+        },
+        Kind::ThreadStart => EventKind::ThreadStart,
+        Kind::ThreadStop => EventKind::ThreadStop,
+        Kind::TimerArm => EventKind::TimerArm {
+            task: (a != 0).then_some(a),
+            duration_ms: aux,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_kind() {
+        let cases = [
+            (7, pack(Kind::Spawn, 0, opt_aux(Some(3))), EventKind::Spawn { task: 7, parent: Some(3) }),
+            (7, pack(Kind::Spawn, 0, 0), EventKind::Spawn { task: 7, parent: None }),
+            (7, pack(Kind::PollEnd, F_COMPLETED, 0), EventKind::PollEnd { task: 7, completed: true }),
+            (
+                7,
+                pack(Kind::Wake, F_BY_REF | F_SRC_TASK, 9),
+                EventKind::Wake { task: 7, by_ref: true, source: WakeSource::Task(9) },
+            ),
+            (
+                7,
+                pack(Kind::Wake, F_SRC_DRIVER, 0),
+                EventKind::Wake { task: 7, by_ref: false, source: WakeSource::Driver },
+            ),
+            (
+                5,
+                pack(Kind::OrphanWaker, waker_op_code(WakerOp::Drop), 0),
+                EventKind::OrphanWaker { op: WakerOp::Drop, span: 5 },
+            ),
+            (0, pack(Kind::Unpark, F_HAS_VALUE, 42), EventKind::Unpark { io_ready_total: Some(42) }),
+            (0, pack(Kind::TimerArm, 0, 10), EventKind::TimerArm { task: None, duration_ms: 10 }),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(unpack(a, b), Some(want));
+        }
+        assert_eq!(unpack(1, 0), None);
+        assert_eq!(unpack(1, 200), None);
+    }
+}

@@ -1,0 +1,196 @@
+//! Lanes: one per thread that records, with what it is doing right now.
+//!
+//! A thread registers itself (takes a lock, allocates) on its first event only; after that
+//! it finds its lane and its ring cursor through a thread-local with no lock and no
+//! allocation.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use crate::format::{Activity, ThreadInfo, ThreadKind};
+
+use super::ring::Cursor;
+
+const NO_WORKER: u32 = u32::MAX;
+
+// Activity codes in the top byte of `LaneSlot::activity`.
+const ACT_UNKNOWN: u64 = 0;
+const ACT_POLLING: u64 = 1;
+const ACT_PARKED: u64 = 2;
+const ACT_RUNNING: u64 = 3;
+const ACT_STOPPED: u64 = 4;
+
+/// A lane's shared state. Written only by its own thread; read by dumps.
+#[repr(align(64))]
+pub(crate) struct LaneSlot {
+    pub(crate) lane: u32,
+    os_tid: u64,
+    name: String,
+    worker: AtomicU32,
+    /// Set when the runtime started this thread (`on_thread_start`).
+    runtime_thread: AtomicBool,
+    /// `code << 56 | task`.
+    activity: AtomicU64,
+    /// Raw clock reading when the activity began.
+    since: AtomicU64,
+    /// Events this lane has recorded.
+    pub(crate) written: AtomicU64,
+}
+
+impl LaneSlot {
+    pub(crate) fn new(lane: u32) -> LaneSlot {
+        let current = std::thread::current();
+        LaneSlot {
+            lane,
+            os_tid: os_tid(),
+            name: current.name().unwrap_or("<unnamed>").to_string(),
+            worker: AtomicU32::new(
+                tokio::runtime::worker_index().map_or(NO_WORKER, |w| w as u32),
+            ),
+            runtime_thread: AtomicBool::new(false),
+            activity: AtomicU64::new(ACT_RUNNING << 56),
+            since: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn set_activity(&self, activity: Activity, raw_ts: u64) {
+        let word = match activity {
+            Activity::Polling { task } => (ACT_POLLING << 56) | (task & ((1 << 56) - 1)),
+            Activity::Parked => ACT_PARKED << 56,
+            Activity::Running => ACT_RUNNING << 56,
+            Activity::Stopped => ACT_STOPPED << 56,
+            Activity::Unknown => ACT_UNKNOWN << 56,
+        };
+        self.since.store(raw_ts, Ordering::Relaxed);
+        self.activity.store(word, Ordering::Release);
+    }
+
+    /// The activity and the raw clock reading it began at.
+    pub(crate) fn activity(&self) -> (Activity, u64) {
+        let word = self.activity.load(Ordering::Acquire);
+        let since = self.since.load(Ordering::Relaxed);
+        let act = match word >> 56 {
+            ACT_POLLING => Activity::Polling {
+                task: word & ((1 << 56) - 1),
+            },
+            ACT_PARKED => Activity::Parked,
+            ACT_RUNNING => Activity::Running,
+            ACT_STOPPED => Activity::Stopped,
+            _ => Activity::Unknown,
+        };
+        (act, since)
+    }
+
+    pub(crate) fn mark_runtime_thread(&self) {
+        self.runtime_thread.store(true, Ordering::Relaxed);
+    }
+
+    /// Learns the worker index late: a worker's first event may come before Tokio sets it.
+    #[inline]
+    pub(crate) fn note_worker_index(&self) {
+        if self.worker.load(Ordering::Relaxed) == NO_WORKER
+            && let Some(w) = tokio::runtime::worker_index()
+        {
+            self.worker.store(w as u32, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn info(&self) -> ThreadInfo {
+        let worker = match self.worker.load(Ordering::Relaxed) {
+            NO_WORKER => None,
+            w => Some(w),
+        };
+        let kind = if worker.is_some() {
+            ThreadKind::Worker
+        } else if self.runtime_thread.load(Ordering::Relaxed) {
+            ThreadKind::Blocking
+        } else {
+            ThreadKind::Other
+        };
+        ThreadInfo {
+            lane: self.lane,
+            os_tid: self.os_tid,
+            name: self.name.clone(),
+            worker,
+            kind,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn os_tid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u64 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn os_tid() -> u64 {
+    0
+}
+
+/// Per-thread recording state for the recorder this thread last recorded into.
+pub(crate) struct Local {
+    /// Id of that recorder (0 = none yet). Recorder ids are never reused.
+    pub(crate) recorder: Cell<u64>,
+    /// Kept alive by the recorder's lane table, which the recorder never shrinks.
+    pub(crate) lane: Cell<*const LaneSlot>,
+    pub(crate) cursor: Cell<Cursor>,
+    /// Task whose terminate hook ran during the current poll on this thread, so the
+    /// after-poll hook can say the poll completed the task.
+    pub(crate) terminated: Cell<u64>,
+    /// Guards against recording from inside the recorder itself (e.g. a panic hook that
+    /// runs while this thread is mid-record).
+    pub(crate) busy: Cell<bool>,
+}
+
+thread_local! {
+    pub(crate) static LOCAL: Local = const {
+        Local {
+            recorder: Cell::new(0),
+            lane: Cell::new(std::ptr::null()),
+            cursor: Cell::new(Cursor::EMPTY),
+            terminated: Cell::new(0),
+            busy: Cell::new(false),
+        }
+    };
+}
+
+/// The recorder's table of lanes. Only grows; a lane outlives its thread so its events and
+/// name stay readable.
+#[derive(Default)]
+pub(crate) struct Lanes {
+    slots: std::sync::Mutex<Vec<Arc<LaneSlot>>>,
+}
+
+impl Lanes {
+    /// Registers the calling thread. `None` when the lane id space is exhausted.
+    pub(crate) fn register(&self) -> Option<Arc<LaneSlot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let lane = u32::try_from(slots.len()).ok()?;
+        if lane >= super::ring::MAX_LANES {
+            return None;
+        }
+        let slot = Arc::new(LaneSlot::new(lane));
+        slots.push(slot.clone());
+        Some(slot)
+    }
+
+    /// All lanes. With `patient == false` (panic hook) gives up instead of waiting on a
+    /// lock that the panicking thread itself might hold.
+    pub(crate) fn all(&self, patient: bool) -> Vec<Arc<LaneSlot>> {
+        if patient {
+            return self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        for _ in 0..1000 {
+            match self.slots.try_lock() {
+                Ok(g) => return g.clone(),
+                Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner().clone(),
+                Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+            }
+        }
+        Vec::new()
+    }
+}

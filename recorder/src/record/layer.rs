@@ -1,0 +1,314 @@
+//! The `tracing` layer: reads Tokio's own instrumentation and nothing else.
+//!
+//! Interest is decided once per callsite by exact target and name (a per-layer filter), so
+//! the application's spans and events never reach this layer, and a `fmt` layer stacked
+//! beside it still sees them: a plain (unfiltered) layer that said "never" would disable
+//! them for every layer.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::filter::{Filtered, LevelFilter};
+use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::format::{TaskKind, WakerOp};
+
+use super::codec::{self, F_BY_REF, F_SRC_DRIVER, F_SRC_TASK, Kind};
+use super::{FlightRecorder, Inner, current_task, tasks::SpawnInfo};
+
+const TARGET_TASK: &str = "tokio::task";
+const TARGET_BLOCKING: &str = "tokio::task::blocking";
+const TARGET_WAKER: &str = "tokio::task::waker";
+const TARGET_STATE_UPDATE: &str = "runtime::resource::state_update";
+
+/// The layer returned by [`FlightRecorder::layer`], before its per-callsite filter.
+pub struct RecorderLayer {
+    inner: Arc<Inner>,
+}
+
+/// Says yes to exactly Tokio's task spans, waker events and `Sleep` deadline updates.
+pub struct TokioOnly;
+
+fn wanted(meta: &Metadata<'_>) -> bool {
+    match meta.target() {
+        TARGET_TASK | TARGET_BLOCKING => meta.is_span() && meta.name() == "runtime.spawn",
+        TARGET_WAKER => meta.is_event(),
+        TARGET_STATE_UPDATE => meta.is_event() && meta.fields().field("duration").is_some(),
+        _ => false,
+    }
+}
+
+impl<S> Filter<S> for TokioOnly {
+    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        wanted(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if wanted(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::TRACE)
+    }
+}
+
+impl FlightRecorder {
+    /// The `tracing_subscriber` layer that captures Tokio's instrumentation.
+    pub fn layer<S>(&self) -> Filtered<RecorderLayer, TokioOnly, S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        RecorderLayer {
+            inner: self.inner.clone(),
+        }
+        .with_filter(TokioOnly)
+    }
+}
+
+/// The Tokio task id stored in a task span's extensions.
+struct TaskOfSpan(u64);
+
+/// A fixed-size string buffer so fields formatted with `%` do not allocate.
+struct StackStr<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackStr<N> {
+    fn new() -> Self {
+        StackStr { buf: [0; N], len: 0 }
+    }
+    fn as_str(&self) -> &str {
+        // Only whole chars are ever copied in, so this cannot fail; stay total anyway.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> fmt::Write for StackStr<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            let mut tmp = [0u8; 4];
+            let enc = c.encode_utf8(&mut tmp).as_bytes();
+            if self.len + enc.len() > N {
+                return Err(fmt::Error); // truncate at a char boundary
+            }
+            self.buf[self.len..self.len + enc.len()].copy_from_slice(enc);
+            self.len += enc.len();
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct SpawnFields {
+    kind: Option<TaskKind>,
+    name: Option<StackStr<128>>,
+    file: Option<StackStr<256>>,
+    id: u64,
+    line: u32,
+    col: u32,
+}
+
+impl Visit for SpawnFields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "task.id" => self.id = value,
+            "loc.line" => self.line = value as u32,
+            "loc.col" => self.col = value as u32,
+            _ => {}
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record_u64(field, value.max(0) as u64);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "loc.file" {
+            let mut s = StackStr::new();
+            let _ = s.write_str(value);
+            self.file = Some(s);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            "kind" => {
+                let mut s = StackStr::<16>::new();
+                let _ = write!(s, "{value:?}");
+                self.kind = Some(match s.as_str() {
+                    "task" => TaskKind::Task,
+                    "local" => TaskKind::Local,
+                    "block_on" => TaskKind::BlockOn,
+                    "blocking" => TaskKind::Blocking,
+                    _ => TaskKind::Unknown,
+                });
+            }
+            "task.name" => {
+                let mut s = StackStr::new();
+                let _ = write!(s, "{value:?}");
+                self.name = Some(s);
+            }
+            "loc.file" => {
+                let mut s = StackStr::new();
+                let _ = write!(s, "{value:?}");
+                self.file = Some(s);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Default)]
+struct EventFields {
+    op: Option<WakerOp>,
+    span: Option<u64>,
+    duration: Option<u64>,
+}
+
+impl Visit for EventFields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "task.id" => self.span = Some(value),
+            "duration" => self.duration = Some(value),
+            _ => {}
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record_u64(field, value.max(0) as u64);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "op" {
+            self.op = match value {
+                "waker.clone" => Some(WakerOp::Clone),
+                "waker.drop" => Some(WakerOp::Drop),
+                "waker.wake" => Some(WakerOp::Wake),
+                "waker.wake_by_ref" => Some(WakerOp::WakeByRef),
+                _ => None,
+            };
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "op" {
+            let mut s = StackStr::<32>::new();
+            let _ = write!(s, "{value:?}");
+            self.record_str(field, s.as_str().trim_matches('"'));
+        }
+    }
+}
+
+impl<S> Layer<S> for RecorderLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, _: &tracing::Dispatch) {
+        self.inner.layer_installed.store(true, Ordering::Relaxed);
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut f = SpawnFields::default();
+        attrs.record(&mut f);
+        if f.id == 0 {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(TaskOfSpan(f.id));
+        }
+        let kind = f.kind.unwrap_or(if attrs.metadata().target() == TARGET_BLOCKING {
+            TaskKind::Blocking
+        } else {
+            TaskKind::Unknown
+        });
+        self.inner.spawn(SpawnInfo {
+            task: f.id,
+            name: f.name.as_ref().map_or("", |s| s.as_str()),
+            kind,
+            location: f.file.as_ref().map(|s| (s.as_str(), f.line, f.col)),
+            parent: current_task(),
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut f = EventFields::default();
+        event.record(&mut f);
+        let meta = event.metadata();
+        if meta.target() == TARGET_STATE_UPDATE {
+            if let Some(ms) = f.duration {
+                let task = current_task().unwrap_or(0);
+                self.inner.record(Kind::TimerArm, 0, task, ms);
+            }
+            return;
+        }
+        let (Some(op), Some(span)) = (f.op, f.span) else {
+            return;
+        };
+        let task = ctx
+            .span(&Id::from_u64(span.max(1)))
+            .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| t.0));
+        let Some(task) = task else {
+            self.inner
+                .record(Kind::OrphanWaker, codec::waker_op_code(op), span, 0);
+            return;
+        };
+        match op {
+            WakerOp::Clone => self.inner.record(Kind::WakerClone, 0, task, 0),
+            WakerOp::Drop => self.inner.record(Kind::WakerDrop, 0, task, 0),
+            WakerOp::Wake | WakerOp::WakeByRef => {
+                let by_ref = if op == WakerOp::WakeByRef { F_BY_REF } else { 0 };
+                let (src, waker) = match current_task() {
+                    Some(t) => (F_SRC_TASK, t),
+                    None if tokio::runtime::worker_index().is_some() => (F_SRC_DRIVER, 0),
+                    None => (0, 0),
+                };
+                self.inner.record(Kind::Wake, by_ref | src, task, waker);
+            }
+        }
+    }
+
+    // Fallbacks for when the runtime hooks are not installed: polls and terminations from
+    // the task span. With hooks, these return after one relaxed load.
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.inner.hooks_installed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(task) = task_of(id, &ctx) {
+            self.inner.poll_start(task);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.inner.hooks_installed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(task) = task_of(id, &ctx) {
+            self.inner.poll_end(task, false);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.inner.hooks_installed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(task) = task_of(&id, &ctx) {
+            self.inner.terminate(task);
+        }
+    }
+}
+
+fn task_of<S>(id: &Id, ctx: &Context<'_, S>) -> Option<u64>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.span(id)
+        .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| t.0))
+}

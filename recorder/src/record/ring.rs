@@ -1,0 +1,258 @@
+//! The fixed-size event ring.
+//!
+//! Why blocks: a single ring with a shared write index costs an atomic read-modify-write
+//! on one contended cache line per event, which on two busy workers costs more than the
+//! whole rest of an event. Here the ring is cut into blocks of [`BLOCK_EVENTS`] slots; a
+//! thread claims a whole block (one `fetch_add` per 64 events), then fills it alone with
+//! plain stores. Blocks are claimed round-robin, so the block reused next is always the one
+//! claimed longest ago: the oldest events are overwritten first, at block granularity.
+//!
+//! Why tags: a dump reads slots while other threads keep writing. Each slot is a small
+//! seqlock whose sequence word is a hash of the block's claim header, the slot's position
+//! and the payload. A reader accepts a slot only when the tag is the same before and after
+//! reading the payload and matches the hash of what it read under the block's current
+//! header. That rejects slots being written, slots left over from an earlier claim of the
+//! block, and the rare slot written by a writer that was preempted for a whole lap of the
+//! ring and then finished into a block someone else had claimed meanwhile.
+
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+/// Slots per block.
+pub(crate) const BLOCK_EVENTS: usize = 64;
+/// Lane ids live in the low 24 bits of a block header.
+pub(crate) const MAX_LANES: u32 = 1 << 24;
+
+#[repr(C, align(32))]
+struct Slot {
+    tag: AtomicU64,
+    ts: AtomicU64,
+    a: AtomicU64,
+    b: AtomicU64,
+}
+
+#[repr(C, align(64))]
+struct Block {
+    /// `claim_number << 24 | lane`; 0 = never claimed.
+    header: AtomicU64,
+    slots: [Slot; BLOCK_EVENTS],
+}
+
+impl Block {
+    fn new() -> Self {
+        Block {
+            header: AtomicU64::new(0),
+            slots: std::array::from_fn(|_| Slot {
+                tag: AtomicU64::new(0),
+                ts: AtomicU64::new(0),
+                a: AtomicU64::new(0),
+                b: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+/// One thread's position in the ring. Only its owning thread touches it.
+#[derive(Clone, Copy)]
+pub(crate) struct Cursor {
+    block: *const Block,
+    header: u64,
+    pos: usize,
+}
+
+impl Cursor {
+    pub(crate) const EMPTY: Cursor = Cursor {
+        block: std::ptr::null(),
+        header: 0,
+        pos: BLOCK_EVENTS,
+    };
+}
+
+/// A record as stored: a raw clock reading and two payload words (see `codec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawRecord {
+    pub ts: u64,
+    pub lane: u32,
+    pub a: u64,
+    pub b: u64,
+    /// Position in the lane's write order: claim number and slot.
+    pub order: (u64, u32),
+}
+
+pub(crate) struct Ring {
+    blocks: Box<[Block]>,
+    next_claim: AtomicU64,
+}
+
+#[inline]
+fn tag(header: u64, pos: usize, ts: u64, a: u64, b: u64) -> u64 {
+    let mut h = header.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ pos as u64;
+    h = (h ^ ts).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ a).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h = (h ^ b).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h ^ (h >> 31)) | 1
+}
+
+impl Ring {
+    /// Allocates (and touches) every block up front. `None` when the allocation fails.
+    pub(crate) fn new(capacity: usize) -> Option<Ring> {
+        let n = capacity.div_ceil(BLOCK_EVENTS).max(1);
+        let mut blocks = Vec::new();
+        blocks.try_reserve_exact(n).ok()?;
+        blocks.extend((0..n).map(|_| Block::new()));
+        Some(Ring {
+            blocks: blocks.into_boxed_slice(),
+            next_claim: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.blocks.len() * BLOCK_EVENTS
+    }
+
+    /// Number of block claims so far: a clock that advances once per block of events.
+    pub(crate) fn claims(&self) -> u64 {
+        self.next_claim.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn blocks(&self) -> u64 {
+        self.blocks.len() as u64
+    }
+
+    /// Appends one record for `lane` at the cursor's position, claiming a block if needed.
+    #[inline]
+    pub(crate) fn write(&self, cursor: &mut Cursor, lane: u32, ts: u64, a: u64, b: u64) {
+        if cursor.pos >= BLOCK_EVENTS || cursor.block.is_null() {
+            self.claim(cursor, lane);
+        }
+        // SAFETY: `cursor.block` points into `self.blocks`, set by `claim` on this ring;
+        // the caller pairs cursors with rings by recorder id, and the ring outlives it.
+        let block = unsafe { &*cursor.block };
+        let slot = &block.slots[cursor.pos];
+        let t = tag(cursor.header, cursor.pos, ts, a, b);
+        slot.tag.store(0, Ordering::Relaxed);
+        fence(Ordering::Release);
+        slot.ts.store(ts, Ordering::Relaxed);
+        slot.a.store(a, Ordering::Relaxed);
+        slot.b.store(b, Ordering::Relaxed);
+        slot.tag.store(t, Ordering::Release);
+        cursor.pos += 1;
+    }
+
+    #[cold]
+    fn claim(&self, cursor: &mut Cursor, lane: u32) {
+        let claim = self.next_claim.fetch_add(1, Ordering::Relaxed);
+        let idx = (claim % self.blocks.len() as u64) as usize;
+        let block = &self.blocks[idx];
+        let header = ((claim + 1) << 24) | u64::from(lane & (MAX_LANES - 1));
+        block.header.store(header, Ordering::Release);
+        *cursor = Cursor {
+            block,
+            header,
+            pos: 0,
+        };
+    }
+
+    /// Reads every intact record. Returns the records and how many torn ones were skipped.
+    /// Safe to call while other threads write; never blocks them.
+    pub(crate) fn snapshot(&self) -> (Vec<RawRecord>, u64) {
+        let mut out = Vec::with_capacity(self.capacity());
+        let mut torn = 0u64;
+        for block in self.blocks.iter() {
+            let header = block.header.load(Ordering::Acquire);
+            if header == 0 {
+                continue;
+            }
+            let lane = (header & u64::from(MAX_LANES - 1)) as u32;
+            let claim = header >> 24;
+            let mut pending_invalid = 0u64;
+            for (pos, slot) in block.slots.iter().enumerate() {
+                let t1 = slot.tag.load(Ordering::Acquire);
+                let ts = slot.ts.load(Ordering::Relaxed);
+                let a = slot.a.load(Ordering::Relaxed);
+                let b = slot.b.load(Ordering::Relaxed);
+                fence(Ordering::Acquire);
+                let t2 = slot.tag.load(Ordering::Relaxed);
+                if t1 != 0 && t1 == t2 && t1 == tag(header, pos, ts, a, b) {
+                    // Invalid slots before a valid one were written and then torn.
+                    torn += pending_invalid;
+                    pending_invalid = 0;
+                    out.push(RawRecord {
+                        ts,
+                        lane,
+                        a,
+                        b,
+                        order: (claim, pos as u32),
+                    });
+                } else if t1 != t2 || (t1 == 0 && slot.ts.load(Ordering::Relaxed) != 0) {
+                    // Being written right now (busy marker, or changed under us).
+                    torn += 1;
+                } else {
+                    // Left over from an earlier claim of this block: not yet rewritten.
+                    pending_invalid += 1;
+                }
+            }
+        }
+        (out, torn)
+    }
+
+    #[cfg(test)]
+    fn scribble(&self, block: usize, pos: usize) {
+        self.blocks[block].slots[pos]
+            .a
+            .fetch_xor(0xdead, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(ring: &Ring, cursor: &mut Cursor, lane: u32, n: u64) {
+        for i in 0..n {
+            ring.write(cursor, lane, i, i * 3, i * 7);
+        }
+    }
+
+    #[test]
+    fn keeps_newest_events_at_block_granularity() {
+        let ring = Ring::new(4 * BLOCK_EVENTS).unwrap();
+        let mut c = Cursor::EMPTY;
+        fill(&ring, &mut c, 1, 10 * BLOCK_EVENTS as u64 + 5);
+        let (recs, torn) = ring.snapshot();
+        assert_eq!(torn, 0);
+        // 4 blocks: the last 3 full ones plus the 5 records of the current block.
+        assert_eq!(recs.len(), 3 * BLOCK_EVENTS + 5);
+        let mut ts: Vec<u64> = recs.iter().map(|r| r.ts).collect();
+        ts.sort_unstable();
+        let first = 10 * BLOCK_EVENTS as u64 + 5 - ts.len() as u64;
+        assert_eq!(ts, (first..first + ts.len() as u64).collect::<Vec<_>>());
+        assert!(recs.iter().all(|r| r.lane == 1 && r.a == r.ts * 3 && r.b == r.ts * 7));
+    }
+
+    #[test]
+    fn scribbled_slot_is_rejected_not_decoded() {
+        let ring = Ring::new(BLOCK_EVENTS).unwrap();
+        let mut c = Cursor::EMPTY;
+        fill(&ring, &mut c, 2, 10);
+        ring.scribble(0, 3);
+        let (recs, _) = ring.snapshot();
+        assert_eq!(recs.len(), 9);
+        assert!(recs.iter().all(|r| r.ts != 3));
+    }
+
+    #[test]
+    fn lapped_writer_cannot_forge_records() {
+        // Writer A holds a cursor into block 0; the ring wraps and B claims block 0.
+        let ring = Ring::new(BLOCK_EVENTS).unwrap();
+        let mut a = Cursor::EMPTY;
+        ring.write(&mut a, 1, 100, 1, 1);
+        let mut b = Cursor::EMPTY;
+        ring.write(&mut b, 2, 200, 2, 2);
+        // A finishes a write late, into the block B now owns.
+        ring.write(&mut a, 1, 101, 1, 1);
+        let (recs, _) = ring.snapshot();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].lane, 2);
+        assert_eq!(recs[0].ts, 200);
+    }
+}

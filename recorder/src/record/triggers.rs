@@ -1,0 +1,97 @@
+//! What writes a dump without being asked: a panic anywhere, or a Unix signal.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use signal_hook::iterator::Signals;
+
+use crate::format::Reason;
+
+use super::{BuildError, Inner, current_task};
+
+/// Chains a hook in front of the current panic hook.
+///
+/// The first panic dumps (once, however many threads panic together: later ones skip
+/// straight to the previous hook, they never wait). The dump reads the ring without locks
+/// and only *tries* the table locks, so a panic inside the recorder or while a lock is
+/// held cannot deadlock it. The previous hook always runs afterwards, so the panic message
+/// and exit status are exactly what they would be without the recorder.
+pub(super) fn install_panic_hook(inner: &Arc<Inner>) {
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(inner) = weak.upgrade()
+            && !inner.panic_dumped.swap(true, Ordering::AcqRel)
+        {
+            let reason = Reason::Panic {
+                message: info
+                    .payload_as_str()
+                    .unwrap_or("<non-string panic payload>")
+                    .to_string(),
+                location: info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+                thread: std::thread::current()
+                    .name()
+                    .unwrap_or("<unnamed>")
+                    .to_string(),
+                task: current_task(),
+            };
+            let dump = inner.snapshot(reason, false);
+            if let Err(e) = inner.write_dump(&dump) {
+                eprintln!("dial9: could not write the panic dump: {e}");
+            }
+        }
+        previous(info);
+    }));
+}
+
+/// Registers `signals` and starts the thread that dumps on each delivery. The handler
+/// itself only wakes that thread (writing a file is not async-signal-safe).
+pub(super) fn dump_on_signals(inner: &Arc<Inner>, signals: &[i32]) -> Result<(), BuildError> {
+    // signal-hook panics (rather than erring) on signals it forbids; refuse them first.
+    if let Some(&signal) = signals
+        .iter()
+        .find(|s| signal_hook::consts::FORBIDDEN.contains(s) || **s <= 0)
+    {
+        return Err(BuildError::Signal {
+            signal,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "this signal cannot be handled (SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV or invalid)",
+            ),
+        });
+    }
+    let mut set = Signals::new(Vec::<i32>::new()).map_err(|source| BuildError::Signal {
+        signal: signals[0],
+        source,
+    })?;
+    for &signal in signals {
+        set.add_signal(signal)
+            .map_err(|source| BuildError::Signal { signal, source })?;
+    }
+    let handle = set.handle();
+    let weak = Arc::downgrade(inner);
+    std::thread::Builder::new()
+        .name("dial9-signal".into())
+        .spawn(move || {
+            for signal in set.forever() {
+                let Some(inner) = weak.upgrade() else { break };
+                let name = signal_hook::low_level::signal_name(signal)
+                    .unwrap_or("unknown")
+                    .to_string();
+                let dump = inner.snapshot(Reason::Signal { signal, name }, true);
+                if let Err(e) = inner.write_dump(&dump) {
+                    eprintln!("dial9: could not write the dump for signal {signal}: {e}");
+                }
+            }
+        })
+        .map_err(|source| BuildError::Signal {
+            signal: signals[0],
+            source,
+        })?;
+    if let Ok(mut h) = inner.signal_handle.lock() {
+        *h = Some(handle);
+    }
+    Ok(())
+}

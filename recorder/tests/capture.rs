@@ -1,0 +1,161 @@
+//! End-to-end capture on real multi-thread runtimes.
+
+mod common;
+
+use common::{events_of, harness, task_named};
+use dial9_recorder::format::{EventKind, ThreadKind, WakeSource};
+use std::time::Duration;
+
+#[test]
+fn oneshot_handoff_shows_spawn_pending_poll_wake_by_sender_ready_poll_and_termination() {
+    let (rec, rt, _g) = harness(65_536);
+    rt.block_on(async {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        let receiver = tokio::task::Builder::new()
+            .name("receiver")
+            .spawn(async move { rx.await.unwrap() })
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::task::Builder::new()
+            .name("sender")
+            .spawn(async move { tx.send(7).unwrap() })
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(receiver.await.unwrap(), 7);
+    });
+    let dump = rec.snapshot();
+    let recv = task_named(&dump, "receiver");
+    let send = task_named(&dump, "sender");
+    let info = dump.tasks.iter().find(|t| t.id == recv).unwrap();
+    let loc = info.location.as_ref().expect("spawn location");
+    assert!(loc.file.ends_with("capture.rs"), "{loc:?}");
+
+    let evs = events_of(&dump, recv);
+    let pos = |pred: &dyn Fn(&EventKind) -> bool| evs.iter().position(|e| pred(e));
+    let spawn = pos(&|e| matches!(e, EventKind::Spawn { .. })).expect("spawn");
+    let pending = pos(&|e| matches!(e, EventKind::PollEnd { completed: false, .. })).expect("pending poll");
+    let wake = pos(&|e| matches!(e, EventKind::Wake { source: WakeSource::Task(s), .. } if *s == send))
+        .unwrap_or_else(|| panic!("wake by sender: {evs:?}"));
+    let last_start = evs.iter().rposition(|e| matches!(e, EventKind::PollStart { .. })).unwrap();
+    let term = pos(&|e| matches!(e, EventKind::Terminate { .. })).expect("terminate");
+    let ready = pos(&|e| matches!(e, EventKind::PollEnd { completed: true, .. })).expect("ready poll");
+    // Tokio runs the terminate hook inside the final poll, before the after-poll hook.
+    assert!(spawn < pending && pending < wake && wake < last_start, "{evs:?}");
+    assert!(last_start < term && term < ready, "{evs:?}");
+
+    // Polls ran on worker lanes.
+    for e in dump.events.iter().filter(|e| matches!(e.kind, EventKind::PollStart { task } if task == recv)) {
+        let lane = &dump.threads[e.lane as usize];
+        assert_eq!(lane.kind, ThreadKind::Worker, "{lane:?}");
+    }
+    assert!(dump.header.hooks_installed && dump.header.layer_installed);
+    // Time order.
+    assert!(dump.events.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+}
+
+#[test]
+fn overwrite_keeps_newest_counts_the_rest_and_names_every_task() {
+    let cap = dial9_recorder::MIN_CAPACITY;
+    let (rec, rt, _g) = harness(cap);
+    rt.block_on(async {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let long = tokio::task::Builder::new()
+            .name("long-lived")
+            .spawn(async move {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            })
+            .unwrap();
+        for i in 0..3000u32 {
+            tokio::task::Builder::new()
+                .name(&format!("short-{}", i % 10))
+                .spawn(async { tokio::task::yield_now().await })
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        long.await.unwrap();
+    });
+    let dump = rec.snapshot();
+    assert!(dump.events.len() <= cap);
+    assert!(dump.events.len() >= cap / 2, "kept {}", dump.events.len());
+    assert_eq!(
+        dump.header.recorded_total,
+        dump.header.overwritten + dump.events.len() as u64 + dump.header.torn_skipped
+    );
+    assert!(dump.header.overwritten > 10_000, "{:?}", dump.header);
+    // The newest events are kept: the long-lived task's termination is there but its
+    // spawn (the first thing recorded) is long gone, and it is still named.
+    let long = task_named(&dump, "long-lived");
+    let evs = events_of(&dump, long);
+    assert!(evs.iter().any(|e| matches!(e, EventKind::Terminate { .. })));
+    assert!(!evs.iter().any(|e| matches!(e, EventKind::Spawn { .. })));
+    let known: std::collections::HashSet<u64> = dump.tasks.iter().map(|t| t.id).collect();
+    for e in &dump.events {
+        if let Some(t) = e.kind.task() {
+            assert!(known.contains(&t), "task {t} has no table entry");
+            let info = dump.tasks.iter().find(|x| x.id == t).unwrap();
+            assert!(!info.name.is_empty() || info.kind == dial9_recorder::format::TaskKind::BlockOn, "{info:?}");
+        }
+    }
+}
+
+#[test]
+fn concurrent_dumps_while_recording_all_parse() {
+    let (rec, rt, _g) = harness(4096);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let hs: Vec<_> = (0..8).map(|_| tokio::spawn(async { tokio::task::yield_now().await })).collect();
+                for h in hs {
+                    h.await.unwrap();
+                }
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rec2 = dial9_recorder::FlightRecorder::builder()
+        .capacity(4096)
+        .install_panic_hook(false)
+        .dump_path(dir.path().join("d-{pid}-{time}.bin").to_string_lossy())
+        .build()
+        .unwrap();
+    drop(rec2);
+    for _ in 0..50 {
+        let snap = rec.snapshot();
+        let bytes = snap.to_bytes();
+        let back = dial9_recorder::Dump::from_bytes(&bytes).expect("parses");
+        assert_eq!(back, snap);
+        assert!(back.events.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    rt.block_on(load).unwrap();
+}
+
+#[test]
+fn dump_writes_a_readable_file_and_unwritable_path_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .dump_path(dir.path().join("flight-{pid}-{time}.bin").to_string_lossy())
+        .build()
+        .unwrap();
+    let path = rec.dump().unwrap();
+    let dump = dial9_recorder::Dump::read(&path).unwrap();
+    assert!(matches!(dump.header.reason, dial9_recorder::format::Reason::Requested { .. }));
+    assert_eq!(dump.header.pid, std::process::id());
+
+    let bad = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .dump_path("/proc/definitely/not/writable/{pid}.bin")
+        .build()
+        .unwrap();
+    let err = bad.dump().unwrap_err();
+    assert!(err.to_string().contains("/proc/definitely"), "{err}");
+}

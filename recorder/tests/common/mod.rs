@@ -1,0 +1,54 @@
+//! Shared set-up for tests that run a real multi-thread runtime under a recorder.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use dial9_recorder::format::{Dump, EventKind};
+use dial9_recorder::{FlightRecorder, UserHooks};
+use tracing_subscriber::prelude::*;
+
+/// A recorder, a 2-worker runtime instrumented by it, and the recorder's layer as the
+/// tracing dispatcher on this thread and every runtime thread. Tests in one binary run in
+/// parallel, so each uses a scoped dispatcher instead of the process-wide default.
+pub fn harness(capacity: usize) -> (FlightRecorder, tokio::runtime::Runtime, tracing::dispatcher::DefaultGuard) {
+    let rec = FlightRecorder::builder()
+        .capacity(capacity)
+        .install_panic_hook(false)
+        .build()
+        .expect("recorder");
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(rec.layer()));
+    let guard = tracing::dispatcher::set_default(&dispatch);
+    let hooks = UserHooks {
+        on_thread_start: Some(Arc::new(move || {
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })),
+        ..UserHooks::default()
+    };
+    let rt = rec
+        .instrument_with(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all(),
+            hooks,
+        )
+        .build()
+        .expect("runtime");
+    (rec, rt, guard)
+}
+
+pub fn task_named(dump: &Dump, name: &str) -> u64 {
+    dump.tasks
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no task named {name}: {:?}", dump.tasks))
+        .id
+}
+
+/// Events about `task`, in order.
+pub fn events_of(dump: &Dump, task: u64) -> Vec<EventKind> {
+    dump.events
+        .iter()
+        .filter(|e| e.kind.task() == Some(task))
+        .map(|e| e.kind)
+        .collect()
+}
