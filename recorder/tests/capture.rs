@@ -24,6 +24,8 @@ fn oneshot_handoff_shows_spawn_pending_poll_wake_by_sender_ready_poll_and_termin
             .unwrap();
         assert_eq!(receiver.await.unwrap(), 7);
     });
+    // Tokio wakes the JoinHandle before running the terminate hook: let the workers finish.
+    drop(rt);
     let dump = rec.snapshot();
     let recv = task_named(&dump, "receiver");
     let send = task_named(&dump, "sender");

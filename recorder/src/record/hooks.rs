@@ -121,12 +121,14 @@ impl FlightRecorder {
 
 impl Inner {
     pub(super) fn poll_start(&self, task: u64) {
+        let _ = LOCAL.try_with(|l| l.polling.set(task));
         self.record_with(Kind::PollStart, 0, task, 0, |lane, ts| {
             lane.set_activity(Activity::Polling { task }, ts)
         });
     }
 
     pub(super) fn poll_end(&self, task: u64, completed: bool) {
+        let _ = LOCAL.try_with(|l| l.polling.set(0));
         let flags = if completed { F_COMPLETED } else { 0 };
         self.record_with(Kind::PollEnd, flags, task, 0, |lane, ts| {
             lane.set_activity(Activity::Running, ts)

@@ -141,6 +141,10 @@ pub(crate) struct Local {
     /// Task whose terminate hook ran during the current poll on this thread, so the
     /// after-poll hook can say the poll completed the task.
     pub(crate) terminated: Cell<u64>,
+    /// Task being polled on this thread (0 = none). Tokio's own `task::try_id()` is not
+    /// enough: on a worker thread outside any poll it names the worker itself (each worker
+    /// runs as a blocking task), which would make driver wakes look like task wakes.
+    pub(crate) polling: Cell<u64>,
     /// Guards against recording from inside the recorder itself (e.g. a panic hook that
     /// runs while this thread is mid-record).
     pub(crate) busy: Cell<bool>,
@@ -153,6 +157,7 @@ thread_local! {
             lane: Cell::new(std::ptr::null()),
             cursor: Cell::new(Cursor::EMPTY),
             terminated: Cell::new(0),
+            polling: Cell::new(0),
             busy: Cell::new(false),
         }
     };

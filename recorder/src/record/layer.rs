@@ -75,8 +75,9 @@ impl FlightRecorder {
     }
 }
 
-/// The Tokio task id stored in a task span's extensions.
-struct TaskOfSpan(u64);
+/// The Tokio task id stored in a task span's extensions, and whether it is a blocking
+/// task (whose span enter/exit are not polls: workers are blocking tasks entered for life).
+struct TaskOfSpan(u64, bool);
 
 /// A fixed-size string buffer so fields formatted with `%` do not allocate.
 struct StackStr<const N: usize> {
@@ -220,14 +221,15 @@ where
         if f.id == 0 {
             return;
         }
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(TaskOfSpan(f.id));
-        }
         let kind = f.kind.unwrap_or(if attrs.metadata().target() == TARGET_BLOCKING {
             TaskKind::Blocking
         } else {
             TaskKind::Unknown
         });
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut()
+                .insert(TaskOfSpan(f.id, kind == TaskKind::Blocking));
+        }
         self.inner.spawn(SpawnInfo {
             task: f.id,
             name: f.name.as_ref().map_or("", |s| s.as_str()),
@@ -281,7 +283,7 @@ where
         if self.inner.hooks_installed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some(task) = task_of(id, &ctx) {
+        if let Some((task, false)) = task_of(id, &ctx) {
             self.inner.poll_start(task);
         }
     }
@@ -290,7 +292,7 @@ where
         if self.inner.hooks_installed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some(task) = task_of(id, &ctx) {
+        if let Some((task, false)) = task_of(id, &ctx) {
             self.inner.poll_end(task, false);
         }
     }
@@ -299,16 +301,16 @@ where
         if self.inner.hooks_installed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some(task) = task_of(&id, &ctx) {
+        if let Some((task, _)) = task_of(&id, &ctx) {
             self.inner.terminate(task);
         }
     }
 }
 
-fn task_of<S>(id: &Id, ctx: &Context<'_, S>) -> Option<u64>
+fn task_of<S>(id: &Id, ctx: &Context<'_, S>) -> Option<(u64, bool)>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     ctx.span(id)
-        .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| t.0))
+        .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| (t.0, t.1)))
 }

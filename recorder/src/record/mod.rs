@@ -270,10 +270,14 @@ pub(crate) fn task_id_u64(id: tokio::task::Id) -> u64 {
     h.0
 }
 
-/// The current task on this thread, if inside a poll.
+/// The task being polled on this thread, if any (as seen by this crate's poll hooks or,
+/// without hooks, the task span's enter/exit).
 #[inline]
 pub(crate) fn current_task() -> Option<u64> {
-    tokio::task::try_id().map(task_id_u64)
+    LOCAL
+        .try_with(|l| l.polling.get())
+        .ok()
+        .filter(|&t| t != 0)
 }
 
 impl Inner {

@@ -1,0 +1,136 @@
+//! Bad input: every damaged or foreign file gets its own clear error, and none panics.
+
+use dial9_recorder::format::*;
+use dial9_recorder::{Dump, ReadError};
+
+fn sample() -> Dump {
+    Dump {
+        header: Header {
+            reason: Reason::Requested { label: "test".into() },
+            dumped_at_unix_ns: 1,
+            dumped_at_ns: 2,
+            anchor: ClockAnchor { mono_ns: 0, unix_ns: 1 },
+            pid: 3,
+            program: "prog".into(),
+            host: "host".into(),
+            capacity: 1024,
+            recorded_total: 10,
+            overwritten: 0,
+            torn_skipped: 0,
+            hooks_installed: true,
+            layer_installed: true,
+            recorder_version: "0".into(),
+        },
+        threads: vec![ThreadInfo { lane: 0, os_tid: 9, name: "w".into(), worker: Some(0), kind: ThreadKind::Worker }],
+        tasks: vec![TaskInfo { id: 5, name: "t".into(), kind: TaskKind::Task, location: None, spawned_by: None }],
+        lane_states: vec![LaneState { lane: 0, activity: Activity::Parked, since_ns: 1 }],
+        events: (0..50)
+            .map(|i| Event { ts_ns: i, lane: 0, kind: EventKind::PollStart { task: 5 } })
+            .collect(),
+    }
+}
+
+#[test]
+fn round_trip() {
+    let d = sample();
+    assert_eq!(Dump::from_bytes(&d.to_bytes()).unwrap(), d);
+}
+
+#[test]
+fn truncated_at_every_offset_is_truncated_or_not_a_dump() {
+    let bytes = sample().to_bytes();
+    for cut in 0..bytes.len() {
+        match Dump::from_bytes(&bytes[..cut]) {
+            Err(ReadError::Truncated { expected, actual }) => {
+                assert_eq!(actual, cut as u64);
+                assert!(expected > actual);
+            }
+            Err(ReadError::NotADump { .. }) if cut == 0 => {}
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn random_bytes_and_wrong_magic_are_not_a_dump() {
+    let mut x: u64 = 0x1234_5678;
+    for len in [1usize, 7, 28, 100, 5000] {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(matches!(Dump::from_bytes(&bytes), Err(ReadError::NotADump { .. })));
+    }
+    let mut bytes = sample().to_bytes();
+    bytes[0] = b'X';
+    let err = Dump::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, ReadError::NotADump { .. }));
+    assert!(err.to_string().contains("not a dial9 dump"));
+}
+
+#[test]
+fn newer_version_says_so() {
+    let mut bytes = sample().to_bytes();
+    bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    let err = Dump::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, ReadError::NewerVersion { found, supported } if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION));
+    assert!(err.to_string().contains("newer"));
+}
+
+#[test]
+fn any_flipped_body_byte_is_corrupt() {
+    let bytes = sample().to_bytes();
+    for i in ENVELOPE_LEN..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x40;
+        assert!(matches!(Dump::from_bytes(&b), Err(ReadError::Corrupt { .. })), "byte {i}");
+    }
+    let mut b = bytes.clone();
+    b.push(0);
+    assert!(matches!(Dump::from_bytes(&b), Err(ReadError::Corrupt { .. })));
+}
+
+/// A body with a valid checksum whose first string claims an absurd length must fail
+/// cleanly, without trying to allocate it.
+#[test]
+fn hostile_length_with_valid_checksum_is_corrupt_not_an_allocation() {
+    // Reason::Requested is variant 2; then a String length varint: 0xFD + u64 LE.
+    let mut body = vec![2u8, 0xFD];
+    body.extend_from_slice(&(u64::MAX / 2).to_le_bytes());
+    body.extend_from_slice(b"abc");
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&MAGIC);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    let err = Dump::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, ReadError::Corrupt { .. }), "{err:?}");
+
+    // Same for a vector length.
+    let mut d = sample();
+    d.events.clear();
+    let good = d.to_bytes();
+    let body = &good[ENVELOPE_LEN..];
+    // The events vec length is the last byte (0) of the body: make it enormous.
+    let mut body = body[..body.len() - 1].to_vec();
+    body.push(0xFD);
+    body.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    let mut bytes = good[..16].to_vec();
+    bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    assert!(matches!(Dump::from_bytes(&bytes), Err(ReadError::Corrupt { .. })));
+}
+
+#[test]
+fn missing_file_is_an_io_error_naming_it() {
+    let err = Dump::read("/nonexistent/d.bin").unwrap_err();
+    assert!(matches!(err, ReadError::Io { .. }));
+    assert!(err.to_string().contains("/nonexistent/d.bin"));
+}
