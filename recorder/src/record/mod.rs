@@ -510,3 +510,22 @@ mod tests {
         assert!(matches!(err, BuildError::Signal { .. }), "{err}");
     }
 }
+
+/// Entry points for the benchmarks in `benches/`; not part of the API.
+#[doc(hidden)]
+impl FlightRecorder {
+    pub fn __bench_record_waker_op(&self, task: u64) {
+        self.inner.record(Kind::WakerClone, 0, task, 0);
+    }
+
+    pub fn __bench_record_poll(&self, task: u64) {
+        self.inner.poll_start(task);
+        self.inner.poll_end(task, false);
+    }
+
+    pub fn __bench_fill(&self, events: usize) {
+        for i in 0..events as u64 {
+            self.inner.record(Kind::Wake, codec::F_SRC_TASK, i % 1000 + 1, i % 7 + 1);
+        }
+    }
+}
