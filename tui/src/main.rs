@@ -1,1 +1,180 @@
-fn main() { eprintln!("dial9-tui: not built yet"); std::process::exit(2) }
+//! `dial9-tui`: open a dump in the explorer, or `report` / `check` it headless.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use dial9_recorder::Dump;
+use dial9_tui::analysis::{AnomalyKind, Index, Thresholds};
+use dial9_tui::cli::{check, report};
+use dial9_tui::fmt::parse_duration;
+
+/// Explore a dial9 flight-recorder dump of a Tokio runtime.
+///
+/// `dial9-tui DUMP` opens the explorer; `dial9-tui report DUMP` and `dial9-tui check DUMP`
+/// work without a terminal, for scripts and CI.
+#[derive(Parser)]
+#[command(
+    name = "dial9-tui",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Exit status: 0 ok, 1 check found violations, 2 the dump cannot be read or bad usage."
+)]
+struct Cli {
+    /// The dump to open in the explorer.
+    dump: Option<PathBuf>,
+    #[command(flatten)]
+    view: ViewArgs,
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open the dump in the explorer (the same as `dial9-tui DUMP`).
+    Open {
+        dump: PathBuf,
+        #[command(flatten)]
+        view: ViewArgs,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+    },
+    /// Describe the dump: reason, window, anomalies ranked, top tasks, worker busy share.
+    Report {
+        dump: PathBuf,
+        /// One JSON document instead of text (fields documented in the README).
+        #[arg(long)]
+        json: bool,
+        /// Anomalies listed in the text report.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+    },
+    /// Pass/fail: exit 0 when clean, 1 when a threshold is crossed, 2 when unreadable.
+    Check {
+        dump: PathBuf,
+        /// Longest acceptable poll.
+        #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
+        max_poll: u64,
+        /// Longest acceptable wait between a wake and the poll it leads to.
+        #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
+        max_sched_delay: u64,
+        /// Do not fail on this kind of anomaly (repeatable): long-poll, scheduling-delay,
+        /// lost-waker, poll-in-progress, self-wake-storm, worker-stall.
+        #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+        allow: Vec<AnomalyKind>,
+    },
+}
+
+#[derive(Args, Clone, Copy)]
+struct ViewArgs {
+    /// Draw with ASCII only (for terminals without Unicode block characters).
+    #[arg(long)]
+    ascii: bool,
+    /// No colours (also when the NO_COLOR environment variable is set).
+    #[arg(long)]
+    no_color: bool,
+}
+
+#[derive(Args, Clone, Copy)]
+struct ThresholdArgs {
+    /// Long poll: warning from this duration.
+    #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = parse_duration)]
+    long_poll_warn: u64,
+    /// Long poll: critical from this duration.
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
+    long_poll_crit: u64,
+    /// Scheduling delay (wake to poll): warning from this duration.
+    #[arg(long, value_name = "DURATION", default_value = "5ms", value_parser = parse_duration)]
+    sched_warn: u64,
+    /// Scheduling delay: critical from this duration.
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
+    sched_crit: u64,
+    /// Worker stall: a worker that did not park for this long while tasks waited.
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    stall: u64,
+}
+
+impl ThresholdArgs {
+    fn thresholds(self) -> Thresholds {
+        Thresholds {
+            long_poll_warn: self.long_poll_warn,
+            long_poll_crit: self.long_poll_crit,
+            sched_warn: self.sched_warn,
+            sched_crit: self.sched_crit,
+            stall: self.stall,
+            ..Thresholds::default()
+        }
+    }
+}
+
+fn parse_kind(s: &str) -> Result<AnomalyKind, String> {
+    AnomalyKind::parse(s).ok_or_else(|| {
+        let all: Vec<_> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown anomaly kind '{s}' (one of: {})", all.join(", "))
+    })
+}
+
+/// Reads a dump or reports why not, as one line on stderr.
+fn load(path: &Path) -> Result<Dump, ExitCode> {
+    Dump::read(path).map_err(|e| {
+        match &e {
+            dial9_recorder::ReadError::Io { .. } => eprintln!("dial9-tui: {e}"),
+            _ => eprintln!("dial9-tui: {}: {e}", path.display()),
+        }
+        ExitCode::from(check::UNREADABLE as u8)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Report { dump, json, limit, thresholds }) => load(&dump).map(|d| {
+            let ix = Index::build(d, thresholds.thresholds());
+            if json {
+                println!("{}", report::json(&ix));
+            } else {
+                print!("{}", report::text(&ix, &dump.display().to_string(), limit));
+            }
+            ExitCode::SUCCESS
+        }),
+        Some(Command::Check { dump, max_poll, max_sched_delay, allow }) => load(&dump).map(|d| {
+            let th = Thresholds {
+                long_poll_crit: max_poll,
+                long_poll_warn: Thresholds::default().long_poll_warn.min(max_poll),
+                sched_crit: max_sched_delay,
+                sched_warn: Thresholds::default().sched_warn.min(max_sched_delay),
+                ..Thresholds::default()
+            };
+            let ix = Index::build(d, th);
+            let (code, out) = check::run(&ix, &allow);
+            print!("{out}");
+            ExitCode::from(code as u8)
+        }),
+        Some(Command::Open { dump, view, thresholds }) => explore(&dump, view, thresholds),
+        None => match cli.dump {
+            Some(dump) => explore(&dump, cli.view, cli.thresholds),
+            None => {
+                eprintln!("dial9-tui: no dump given. Usage: dial9-tui DUMP | dial9-tui report DUMP | dial9-tui check DUMP (--help for more)");
+                Err(ExitCode::from(2))
+            }
+        },
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+fn explore(path: &Path, view: ViewArgs, thresholds: ThresholdArgs) -> Result<ExitCode, ExitCode> {
+    let opts = dial9_tui::app::Options {
+        ascii: view.ascii,
+        color: !view.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    dial9_tui::app::run(path, opts, thresholds.thresholds()).map_err(|e| {
+        eprintln!("dial9-tui: {e}");
+        ExitCode::from(2)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,457 @@
+//! Anomaly rules: each looks at the index and says what went wrong, where, and what it
+//! usually means.
+
+use dial9_recorder::format::{EventKind, Reason, TaskKind, ThreadKind, WakeSource};
+use serde::Serialize;
+
+use super::index::{EventIdx, Index, NONE, TaskIdx, TaskState};
+
+const MS: u64 = 1_000_000;
+
+/// Detection thresholds (nanoseconds). Defaults follow dial9's published red flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Thresholds {
+    pub long_poll_warn: u64,
+    pub long_poll_crit: u64,
+    pub sched_warn: u64,
+    pub sched_crit: u64,
+    pub stall: u64,
+    pub self_wake_min: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            long_poll_warn: 10 * MS,
+            long_poll_crit: 50 * MS,
+            sched_warn: 5 * MS,
+            sched_crit: 50 * MS,
+            stall: 100 * MS,
+            self_wake_min: 100,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnomalyKind {
+    LongPoll,
+    SchedulingDelay,
+    LostWaker,
+    PollInProgress,
+    SelfWakeStorm,
+    WorkerStall,
+}
+
+impl AnomalyKind {
+    pub const ALL: [AnomalyKind; 6] = [
+        AnomalyKind::LongPoll,
+        AnomalyKind::SchedulingDelay,
+        AnomalyKind::LostWaker,
+        AnomalyKind::PollInProgress,
+        AnomalyKind::SelfWakeStorm,
+        AnomalyKind::WorkerStall,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::LongPoll => "long-poll",
+            AnomalyKind::SchedulingDelay => "scheduling-delay",
+            AnomalyKind::LostWaker => "lost-waker",
+            AnomalyKind::PollInProgress => "poll-in-progress",
+            AnomalyKind::SelfWakeStorm => "self-wake-storm",
+            AnomalyKind::WorkerStall => "worker-stall",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AnomalyKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// What it usually means and what to do, for the README and the help screen.
+    pub fn advice(self) -> &'static str {
+        match self {
+            AnomalyKind::LongPoll => {
+                "a poll ran long without yielding: blocking I/O, a lock, or CPU work inside \
+                 async code; move it to spawn_blocking or add yield points"
+            }
+            AnomalyKind::SchedulingDelay => {
+                "a woken task waited for a worker: the workers were busy with other polls; \
+                 look at what ran on the lanes meanwhile"
+            }
+            AnomalyKind::LostWaker => {
+                "the task is waiting but nothing holds its waker, so nothing can wake it: \
+                 a future returned Pending without arranging a wake-up"
+            }
+            AnomalyKind::PollInProgress => {
+                "a poll was running when the dump was taken: the panicking or hung poll"
+            }
+            AnomalyKind::SelfWakeStorm => {
+                "the task mostly wakes itself: a busy loop through yield_now or wake_by_ref \
+                 that burns CPU while looking idle"
+            }
+            AnomalyKind::WorkerStall => {
+                "a worker did not park for a long time while woken tasks waited: long polls \
+                 back to back on one worker"
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub severity: Severity,
+    /// Index into `Index::tasks`.
+    #[serde(skip)]
+    pub task: Option<TaskIdx>,
+    pub lane: Option<u32>,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// How bad, in the rule's own unit (ns for durations, a count for storms); ranks
+    /// anomalies of one severity.
+    pub magnitude: u64,
+    /// The event to jump to.
+    pub event: EventIdx,
+    pub message: String,
+}
+
+fn ms(ns: u64) -> String {
+    crate::fmt::duration(ns)
+}
+
+/// Runs every rule and ranks the result, worst first.
+pub fn detect(ix: &Index) -> Vec<Anomaly> {
+    let th = ix.thresholds;
+    let mut out = Vec::new();
+    long_polls(ix, &th, &mut out);
+    in_progress(ix, &th, &mut out);
+    scheduling_delays(ix, &th, &mut out);
+    lost_wakers(ix, &mut out);
+    self_wake_storms(ix, &th, &mut out);
+    worker_stalls(ix, &th, &mut out);
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.magnitude.cmp(&a.magnitude))
+            .then(a.start_ns.cmp(&b.start_ns))
+    });
+    out
+}
+
+fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
+    for &p in &ix.polls_by_duration {
+        let poll = &ix.polls[p as usize];
+        let Some(end) = poll.end_ns else { continue };
+        let d = end - poll.start_ns;
+        if d < th.long_poll_warn {
+            break;
+        }
+        let severity = if d >= th.long_poll_crit {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let task = &ix.tasks[poll.task as usize];
+        out.push(Anomaly {
+            kind: AnomalyKind::LongPoll,
+            severity,
+            task: Some(poll.task),
+            lane: Some(poll.lane),
+            start_ns: poll.start_ns,
+            end_ns: end,
+            magnitude: d,
+            event: poll.start_event,
+            message: format!(
+                "{} polled for {} without yielding on {}, blocking every other task queued \
+                 there",
+                task.label(),
+                ms(d),
+                lane_label(ix, poll.lane)
+            ),
+        });
+    }
+}
+
+fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
+    let panic_task = match &ix.dump.header.reason {
+        Reason::Panic { task, .. } => *task,
+        _ => None,
+    };
+    for poll in ix.polls.iter().filter(|p| p.end_ns.is_none()) {
+        let d = ix.end_ns.saturating_sub(poll.start_ns);
+        let task = &ix.tasks[poll.task as usize];
+        let panicked = panic_task == Some(task.id);
+        let (severity, what) = if panicked {
+            (Severity::Critical, "panicked in this poll")
+        } else if d >= th.long_poll_crit {
+            (Severity::Critical, "was still in this poll at the dump, apparently hung")
+        } else if d >= th.long_poll_warn {
+            (Severity::Warning, "was still in this poll at the dump")
+        } else {
+            (Severity::Info, "was being polled at the dump")
+        };
+        out.push(Anomaly {
+            kind: AnomalyKind::PollInProgress,
+            severity,
+            task: Some(poll.task),
+            lane: Some(poll.lane),
+            start_ns: poll.start_ns,
+            end_ns: ix.end_ns,
+            magnitude: d,
+            event: poll.start_event,
+            message: format!(
+                "{} {what} on {} after {} of polling",
+                task.label(),
+                lane_label(ix, poll.lane),
+                ms(d)
+            ),
+        });
+    }
+}
+
+fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
+    // One anomaly per poll that ended a wait: the earliest wake leading to it.
+    let mut seen_poll = std::collections::HashSet::new();
+    for w in &ix.wakes {
+        if w.delay_ns < th.sched_warn {
+            continue;
+        }
+        if w.poll != NONE && !seen_poll.insert(w.poll) {
+            continue;
+        }
+        let task = &ix.tasks[w.task as usize];
+        if task.kind == TaskKind::Blocking {
+            continue;
+        }
+        let severity = if w.delay_ns >= th.sched_crit {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let source = match w.source {
+            WakeSource::Task(t) if t == task.id => "itself".to_string(),
+            WakeSource::Task(t) => ix.task_label(t),
+            WakeSource::Driver => "the runtime driver".into(),
+            WakeSource::Foreign => "a thread outside the runtime".into(),
+        };
+        let lane = ix.dump.events[w.event as usize].lane;
+        let message = match w.poll_at {
+            Some(_) => format!(
+                "{} was woken by {} and waited {} for a worker to poll it",
+                task.label(),
+                source,
+                ms(w.delay_ns)
+            ),
+            None => format!(
+                "{} was woken by {} and never polled: {} until the dump",
+                task.label(),
+                source,
+                ms(w.delay_ns)
+            ),
+        };
+        out.push(Anomaly {
+            kind: AnomalyKind::SchedulingDelay,
+            severity,
+            task: Some(w.task),
+            lane: Some(lane),
+            start_ns: w.at_ns,
+            end_ns: w.poll_at.unwrap_or(ix.end_ns),
+            magnitude: w.delay_ns,
+            event: w.event,
+            message,
+        });
+    }
+}
+
+fn lost_wakers(ix: &Index, out: &mut Vec<Anomaly>) {
+    if !ix.dump.header.layer_installed {
+        return; // no waker events were recorded at all
+    }
+    for (ti, task) in ix.tasks.iter().enumerate() {
+        if task.state != TaskState::Idle
+            || task.polls == 0
+            || matches!(task.kind, TaskKind::Blocking | TaskKind::BlockOn)
+        {
+            continue;
+        }
+        let events = &ix.task_events[ti];
+        // Not woken since its last poll started.
+        let Some(last_poll_pos) = events.iter().rposition(|&e| {
+            matches!(ix.dump.events[e as usize].kind, EventKind::PollStart { .. })
+        }) else {
+            continue;
+        };
+        if events[last_poll_pos..]
+            .iter()
+            .any(|&e| matches!(ix.dump.events[e as usize].kind, EventKind::Wake { .. }))
+        {
+            continue;
+        }
+        // Walk the waker count to find the op that took it to zero.
+        let mut live: i64 = 0;
+        let mut zeroing: Option<EventIdx> = None;
+        for &e in events {
+            let before = live;
+            match ix.dump.events[e as usize].kind {
+                EventKind::WakerClone { .. } => live += 1,
+                EventKind::WakerDrop { .. } | EventKind::Wake { by_ref: false, .. } => live -= 1,
+                _ => continue,
+            }
+            if live <= 0 && (before > 0 || !task.whole_history) {
+                zeroing = Some(e);
+            }
+        }
+        if live > 0 {
+            continue;
+        }
+        let idle_since = ix.dump.events[events[last_poll_pos] as usize].ts_ns;
+        let at = zeroing.unwrap_or(events[last_poll_pos]);
+        let at_ns = ix.dump.events[at as usize].ts_ns;
+        let (severity, message) = if task.whole_history {
+            (
+                Severity::Critical,
+                format!(
+                    "{} is waiting but its last waker was dropped {} before the dump and \
+                     nothing can wake it again",
+                    task.label(),
+                    ms(ix.end_ns.saturating_sub(at_ns))
+                ),
+            )
+        } else {
+            // The window lacks the task's spawn and early clones: the count may be off.
+            if zeroing.is_none() {
+                continue;
+            }
+            (
+                Severity::Warning,
+                format!(
+                    "{} may have lost its waker: it is waiting, and its waker ops in the window \
+                     end in a drop (its earlier history was overwritten)",
+                    task.label()
+                ),
+            )
+        };
+        out.push(Anomaly {
+            kind: AnomalyKind::LostWaker,
+            severity,
+            task: Some(ti as TaskIdx),
+            lane: Some(ix.dump.events[at as usize].lane),
+            start_ns: idle_since,
+            end_ns: ix.end_ns,
+            magnitude: ix.end_ns.saturating_sub(idle_since),
+            event: at,
+            message,
+        });
+    }
+}
+
+fn self_wake_storms(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
+    for (ti, task) in ix.tasks.iter().enumerate() {
+        if task.wakes < th.self_wake_min || task.self_wakes * 2 <= task.wakes {
+            continue;
+        }
+        let events = &ix.task_events[ti];
+        let first = events.first().copied().unwrap_or(0);
+        out.push(Anomaly {
+            kind: AnomalyKind::SelfWakeStorm,
+            severity: Severity::Warning,
+            task: Some(ti as TaskIdx),
+            lane: None,
+            start_ns: ix.dump.events[first as usize].ts_ns,
+            end_ns: events
+                .last()
+                .map_or(ix.end_ns, |&e| ix.dump.events[e as usize].ts_ns),
+            magnitude: u64::from(task.self_wakes),
+            event: first,
+            message: format!(
+                "{} woke itself {} of {} times",
+                task.label(),
+                task.self_wakes,
+                task.wakes
+            ),
+        });
+    }
+}
+
+fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
+    // Waits (wake -> poll or dump) sorted by start, to test overlap.
+    let mut waits: Vec<(u64, u64)> = ix
+        .wakes
+        .iter()
+        .filter(|w| w.delay_ns >= th.sched_warn)
+        .map(|w| (w.waits_from_ns, w.poll_at.unwrap_or(ix.end_ns)))
+        .collect();
+    waits.sort_unstable();
+    for lane in ix.lanes.iter().filter(|l| l.info.kind == ThreadKind::Worker) {
+        // Unparked stretches: between parked segments.
+        let mut from = ix.start_ns;
+        let parks: Vec<(u64, u64)> = lane
+            .segments
+            .iter()
+            .filter(|s| s.kind == super::index::SegmentKind::Parked)
+            .map(|s| (s.start_ns, s.end_ns))
+            .chain(std::iter::once((ix.end_ns, ix.end_ns)))
+            .collect();
+        for (ps, pe) in parks {
+            let (s, e) = (from, ps);
+            from = from.max(pe);
+            if e <= s || e - s < th.stall {
+                continue;
+            }
+            // Does any wait overlap [s, e) by at least sched_warn?
+            let hi = waits.partition_point(|w| w.0 < e);
+            let overlaps = waits[..hi]
+                .iter()
+                .any(|&(ws, we)| we.min(e).saturating_sub(ws.max(s)) >= th.sched_warn);
+            if !overlaps {
+                continue;
+            }
+            let d = e - s;
+            let severity = if d >= 5 * th.stall {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            let event = ix.event_at(s);
+            out.push(Anomaly {
+                kind: AnomalyKind::WorkerStall,
+                severity,
+                task: None,
+                lane: Some(lane.info.lane),
+                start_ns: s,
+                end_ns: e,
+                magnitude: d,
+                event,
+                message: format!(
+                    "{} did not park for {} while woken tasks waited for a poll",
+                    lane.label(),
+                    ms(d)
+                ),
+            });
+        }
+    }
+}
+
+fn lane_label(ix: &Index, lane: u32) -> String {
+    ix.lane(lane)
+        .map_or_else(|| format!("lane {lane}"), |l| l.label())
+}

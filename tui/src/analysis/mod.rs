@@ -1,0 +1,8 @@
+//! The analysis: a pure index built from a dump, and the anomaly rules over it. Never
+//! touches the terminal, so tests can build an index from any dump and assert on it.
+
+pub mod anomaly;
+pub mod index;
+
+pub use anomaly::{Anomaly, AnomalyKind, Severity, Thresholds};
+pub use index::{Index, Lane, Poll, Segment, SegmentKind, Task, TaskState, Wake};

@@ -1,0 +1,87 @@
+//! The explorer: state, actions, and the terminal loop.
+
+pub mod action;
+pub mod state;
+
+pub use action::{Action, apply, from_key};
+pub use state::{App, Options, Pane, Search, SearchHit, TaskColumn};
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event};
+use dial9_recorder::Dump;
+
+use crate::analysis::{Index, Thresholds};
+
+/// Loads a dump and builds its index, showing progress on stderr when it takes a while.
+/// Runs before the terminal is touched, so an unreadable dump leaves it as it was.
+pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
+    let started = Instant::now();
+    let show = std::io::stderr().is_terminal();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if show && size > 32 << 20 {
+        eprint!("\rdial9-tui: reading {} ({} MB)...", path.display(), size >> 20);
+    }
+    let dump = Dump::read(path).map_err(|e| match e {
+        dial9_recorder::ReadError::Io { .. } => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    })?;
+    let mut last = Instant::now();
+    let index = Index::build_with_progress(dump, thresholds, &mut |f| {
+        if show && started.elapsed() > Duration::from_millis(300) && last.elapsed() > Duration::from_millis(100) {
+            last = Instant::now();
+            eprint!("\rdial9-tui: indexing {:>3.0}%   ", f * 100.0);
+            let _ = std::io::stderr().flush();
+        }
+    });
+    if show && started.elapsed() > Duration::from_millis(300) {
+        eprint!("\r{:60}\r", "");
+    }
+    Ok(index)
+}
+
+/// Opens the explorer on `path` until the user quits.
+pub fn run(path: &Path, options: Options, thresholds: Thresholds) -> Result<(), String> {
+    let index = load(path, thresholds)?;
+    if !std::io::stdout().is_terminal() {
+        return Err("the explorer needs a terminal (for scripts, use `dial9-tui report` or `check`)".into());
+    }
+    let mut app = App::new(index, options, path.display().to_string());
+    // Installs a panic hook that restores the terminal before the panic message prints.
+    let mut terminal = ratatui::try_init().map_err(|e| format!("cannot start the terminal UI: {e}"))?;
+    let result = event_loop(&mut terminal, &mut app);
+    ratatui::restore();
+    result.map_err(|e| format!("terminal error: {e}"))
+}
+
+fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> std::io::Result<()> {
+    let size = terminal.size()?;
+    apply(app, Action::Resize(size.width, size.height));
+    // Redraw only after input or a resize: nothing changes otherwise, and over a slow
+    // SSH link every frame costs.
+    terminal.draw(|f| crate::view::render(f, app))?;
+    loop {
+        let redraw = match event::read()? {
+            Event::Key(key) => match from_key(app, key) {
+                Some(action) => {
+                    apply(app, action);
+                    true
+                }
+                None => false,
+            },
+            Event::Resize(w, h) => {
+                apply(app, Action::Resize(w, h));
+                true
+            }
+            _ => false,
+        };
+        if app.quit {
+            return Ok(());
+        }
+        if redraw {
+            terminal.draw(|f| crate::view::render(f, app))?;
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! `dial9-tui report`: the dump in words, or as one JSON document.
+
+use std::fmt::Write as _;
+
+use dial9_recorder::format::{Reason, ThreadKind};
+use serde::Serialize;
+
+use crate::analysis::{Index, Severity};
+use crate::fmt::{duration, relative, sanitize};
+
+/// The JSON document of `report --json`. Field names are stable; see the README.
+#[derive(Serialize)]
+pub struct ReportJson {
+    pub report_version: u32,
+    pub dump: DumpJson,
+    pub thresholds: ThresholdsJson,
+    pub anomaly_counts: Counts,
+    pub anomalies: Vec<AnomalyJson>,
+    pub top_busy: Vec<TaskJson>,
+    pub top_longest_poll: Vec<TaskJson>,
+    pub workers: Vec<LaneJson>,
+}
+
+#[derive(Serialize)]
+pub struct DumpJson {
+    pub reason: ReasonJson,
+    pub program: String,
+    pub pid: u32,
+    pub host: String,
+    pub dumped_at_unix_ns: u64,
+    pub window_ns: u64,
+    pub events: usize,
+    pub capacity: u64,
+    pub recorded_total: u64,
+    pub overwritten: u64,
+    pub torn_skipped: u64,
+    pub lanes: usize,
+    pub tasks: usize,
+    pub hooks_installed: bool,
+    pub layer_installed: bool,
+}
+
+#[derive(Serialize)]
+pub struct ReasonJson {
+    /// `panic`, `signal` or `requested`.
+    pub kind: &'static str,
+    /// One line, as the text report prints it.
+    pub summary: String,
+    pub message: Option<String>,
+    pub location: Option<String>,
+    pub thread: Option<String>,
+    pub task_id: Option<u64>,
+    pub signal: Option<i32>,
+    pub label: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ThresholdsJson {
+    pub long_poll_warn_ns: u64,
+    pub long_poll_crit_ns: u64,
+    pub sched_delay_warn_ns: u64,
+    pub sched_delay_crit_ns: u64,
+    pub worker_stall_ns: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct Counts {
+    pub critical: usize,
+    pub warning: usize,
+    pub info: usize,
+}
+
+#[derive(Serialize)]
+pub struct AnomalyJson {
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub task_id: Option<u64>,
+    pub task_name: Option<String>,
+    pub lane: Option<u32>,
+    /// Start and end, nanoseconds before the dump.
+    pub start_before_dump_ns: u64,
+    pub end_before_dump_ns: u64,
+    pub magnitude: u64,
+    /// Index of the event to look at, in the dump's event list.
+    pub event: u32,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+pub struct TaskJson {
+    pub task_id: u64,
+    pub name: String,
+    pub state: &'static str,
+    pub polls: u32,
+    pub busy_ns: u64,
+    pub longest_poll_ns: u64,
+    pub longest_sched_delay_ns: u64,
+}
+
+#[derive(Serialize)]
+pub struct LaneJson {
+    pub lane: u32,
+    pub label: String,
+    pub worker: Option<u32>,
+    pub busy_ns: u64,
+    pub busy_share: f64,
+    pub parked_share: f64,
+}
+
+pub fn counts(ix: &Index) -> Counts {
+    let mut c = Counts::default();
+    for a in &ix.anomalies {
+        match a.severity {
+            Severity::Critical => c.critical += 1,
+            Severity::Warning => c.warning += 1,
+            Severity::Info => c.info += 1,
+        }
+    }
+    c
+}
+
+fn reason_json(r: &Reason) -> ReasonJson {
+    let mut j = ReasonJson {
+        kind: "requested",
+        summary: sanitize(&r.to_string()),
+        message: None,
+        location: None,
+        thread: None,
+        task_id: None,
+        signal: None,
+        label: None,
+    };
+    match r {
+        Reason::Panic { message, location, thread, task } => {
+            j.kind = "panic";
+            j.message = Some(message.clone());
+            j.location = location.clone();
+            j.thread = Some(thread.clone());
+            j.task_id = *task;
+        }
+        Reason::Signal { signal, .. } => {
+            j.kind = "signal";
+            j.signal = Some(*signal);
+        }
+        Reason::Requested { label } => j.label = Some(label.clone()),
+    }
+    j
+}
+
+fn task_json(ix: &Index, t: usize) -> TaskJson {
+    let task = &ix.tasks[t];
+    TaskJson {
+        task_id: task.id,
+        name: task.name.clone(),
+        state: task.state.as_str(),
+        polls: task.polls,
+        busy_ns: task.busy_ns,
+        longest_poll_ns: task.longest_poll_ns,
+        longest_sched_delay_ns: task.longest_sched_ns,
+    }
+}
+
+const TOP: usize = 10;
+
+pub fn build(ix: &Index) -> ReportJson {
+    let h = &ix.dump.header;
+    let mut by_busy: Vec<usize> = (0..ix.tasks.len()).filter(|&t| ix.tasks[t].busy_ns > 0).collect();
+    by_busy.sort_by_key(|&t| std::cmp::Reverse(ix.tasks[t].busy_ns));
+    let mut by_poll: Vec<usize> = (0..ix.tasks.len()).filter(|&t| ix.tasks[t].polls > 0).collect();
+    by_poll.sort_by_key(|&t| std::cmp::Reverse(ix.tasks[t].longest_poll_ns));
+    let window = ix.window_ns().max(1);
+    let workers = ix
+        .display_lanes()
+        .into_iter()
+        .map(|i| &ix.lanes[i])
+        .filter(|l| l.info.kind == ThreadKind::Worker)
+        .map(|l| LaneJson {
+            lane: l.info.lane,
+            label: l.label(),
+            worker: l.info.worker,
+            busy_ns: l.busy_ns,
+            busy_share: l.busy_ns as f64 / window as f64,
+            parked_share: l.parked_ns as f64 / window as f64,
+        })
+        .collect();
+    let th = ix.thresholds;
+    ReportJson {
+        report_version: 1,
+        dump: DumpJson {
+            reason: reason_json(&h.reason),
+            program: h.program.clone(),
+            pid: h.pid,
+            host: h.host.clone(),
+            dumped_at_unix_ns: h.dumped_at_unix_ns,
+            window_ns: ix.window_ns(),
+            events: ix.event_count(),
+            capacity: h.capacity,
+            recorded_total: h.recorded_total,
+            overwritten: h.overwritten,
+            torn_skipped: h.torn_skipped,
+            lanes: ix.lanes.len(),
+            tasks: ix.tasks.len(),
+            hooks_installed: h.hooks_installed,
+            layer_installed: h.layer_installed,
+        },
+        thresholds: ThresholdsJson {
+            long_poll_warn_ns: th.long_poll_warn,
+            long_poll_crit_ns: th.long_poll_crit,
+            sched_delay_warn_ns: th.sched_warn,
+            sched_delay_crit_ns: th.sched_crit,
+            worker_stall_ns: th.stall,
+        },
+        anomaly_counts: counts(ix),
+        anomalies: ix
+            .anomalies
+            .iter()
+            .map(|a| AnomalyJson {
+                kind: a.kind.as_str(),
+                severity: a.severity.as_str(),
+                task_id: a.task.map(|t| ix.tasks[t as usize].id),
+                task_name: a.task.map(|t| ix.tasks[t as usize].name.clone()),
+                lane: a.lane,
+                start_before_dump_ns: ix.end_ns.saturating_sub(a.start_ns),
+                end_before_dump_ns: ix.end_ns.saturating_sub(a.end_ns),
+                magnitude: a.magnitude,
+                event: a.event,
+                message: a.message.clone(),
+            })
+            .collect(),
+        top_busy: by_busy.into_iter().take(TOP).map(|t| task_json(ix, t)).collect(),
+        top_longest_poll: by_poll.into_iter().take(TOP).map(|t| task_json(ix, t)).collect(),
+        workers,
+    }
+}
+
+pub fn json(ix: &Index) -> String {
+    serde_json::to_string_pretty(&build(ix)).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// The human-readable report. `limit` caps the anomalies listed.
+pub fn text(ix: &Index, source: &str, limit: usize) -> String {
+    let r = build(ix);
+    let d = &r.dump;
+    let mut s = String::new();
+    let _ = writeln!(s, "dial9 dump  {}", sanitize(source));
+    let _ = writeln!(s, "reason      {}", r.dump.reason.summary);
+    let when = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(d.dumped_at_unix_ns),
+    );
+    let _ = writeln!(
+        s,
+        "program     {} (pid {}) on {}, dumped {when}",
+        sanitize(&d.program),
+        d.pid,
+        sanitize(&d.host)
+    );
+    let _ = writeln!(
+        s,
+        "window      {} with {} events ({} recorded, {} overwritten{}), {} lanes, {} tasks",
+        duration(d.window_ns),
+        d.events,
+        d.recorded_total,
+        d.overwritten,
+        if d.torn_skipped > 0 { format!(", {} torn", d.torn_skipped) } else { String::new() },
+        d.lanes,
+        d.tasks
+    );
+    if !d.hooks_installed {
+        let _ = writeln!(s, "note        runtime hooks were not installed: no park/unpark data");
+    }
+    if !d.layer_installed {
+        let _ = writeln!(s, "note        tracing layer was not installed: no wakes or task names");
+    }
+    let c = &r.anomaly_counts;
+    let _ = writeln!(
+        s,
+        "\nanomalies   {} critical, {} warning, {} info",
+        c.critical, c.warning, c.info
+    );
+    for a in ix.anomalies.iter().take(limit) {
+        let _ = writeln!(
+            s,
+            "  {:<8} {:<16} {:>9}  {}",
+            a.severity.as_str().to_uppercase(),
+            a.kind.as_str(),
+            relative(a.start_ns, ix.end_ns),
+            sanitize(&a.message)
+        );
+    }
+    if ix.anomalies.len() > limit {
+        let _ = writeln!(s, "  ... and {} more (--limit N)", ix.anomalies.len() - limit);
+    }
+    let _ = writeln!(s, "\ntop tasks by busy time");
+    for t in &r.top_busy {
+        let _ = writeln!(
+            s,
+            "  {:<28} {:>10}  {:>6} polls  longest {}",
+            sanitize(&label(t)),
+            duration(t.busy_ns),
+            t.polls,
+            duration(t.longest_poll_ns)
+        );
+    }
+    let _ = writeln!(s, "\ntop tasks by longest poll");
+    for t in &r.top_longest_poll {
+        let _ = writeln!(s, "  {:<28} {:>10}", sanitize(&label(t)), duration(t.longest_poll_ns));
+    }
+    let _ = writeln!(s, "\nworkers");
+    for w in &r.workers {
+        let _ = writeln!(
+            s,
+            "  {:<10} busy {:>5.1}%  parked {:>5.1}%",
+            w.label,
+            w.busy_share * 100.0,
+            w.parked_share * 100.0
+        );
+    }
+    s
+}
+
+fn label(t: &TaskJson) -> String {
+    if t.name.is_empty() {
+        format!("#{}", t.task_id)
+    } else {
+        format!("{} #{}", t.name, t.task_id)
+    }
+}

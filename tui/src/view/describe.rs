@@ -1,0 +1,76 @@
+//! One-line descriptions of events, shared by the timeline and the lifecycle pane.
+
+use dial9_recorder::format::{EventKind, ThreadKind, WakeSource, WakerOp};
+
+use crate::analysis::Index;
+use crate::analysis::index::EventIdx;
+use crate::fmt::{duration, sanitize};
+
+/// Short lane tag: `w0` worker 0, `b5` blocking lane 5, `o2` other lane 2.
+pub fn lane_tag(ix: &Index, lane: u32) -> String {
+    match ix.lane(lane) {
+        Some(l) => match (l.info.kind, l.info.worker) {
+            (ThreadKind::Worker, Some(w)) => format!("w{w}"),
+            (ThreadKind::Blocking, _) => format!("b{lane}"),
+            _ => format!("o{lane}"),
+        },
+        None => format!("?{lane}"),
+    }
+}
+
+/// What happened at event `e`, beyond its kind: durations, who woke whom, delays.
+pub fn detail(ix: &Index, e: EventIdx) -> String {
+    let ev = &ix.dump.events[e as usize];
+    match ev.kind {
+        EventKind::Spawn { parent, .. } => {
+            let t = ix.task_of_event(e).map(|t| &ix.tasks[t as usize]);
+            let at = t
+                .and_then(|t| t.location.as_ref())
+                .map(|l| format!(" at {}", sanitize(&l.to_string())))
+                .unwrap_or_default();
+            match parent {
+                Some(p) => format!("by {}{at}", sanitize(&ix.task_label(p))),
+                None => at.trim_start().to_string(),
+            }
+        }
+        EventKind::PollStart { .. } => match ix.poll_at_event(e).map(|p| ix.polls[p as usize]) {
+            Some(p) if p.end_ns.is_none() => {
+                format!("still polling at the dump ({})", duration(p.duration(ix.end_ns)))
+            }
+            Some(p) => format!("runs {}", duration(p.duration(ix.end_ns))),
+            None => String::new(),
+        },
+        EventKind::PollEnd { completed, .. } => {
+            let d = ix
+                .poll_at_event(e)
+                .map(|p| duration(ix.polls[p as usize].duration(ix.end_ns)))
+                .unwrap_or_default();
+            if completed { format!("after {d}, completed") } else { format!("after {d}, pending") }
+        }
+        EventKind::Wake { task, source, .. } => {
+            let by = match source {
+                WakeSource::Task(t) if t == task => "itself".to_string(),
+                WakeSource::Task(t) => sanitize(&ix.task_label(t)),
+                WakeSource::Driver => "driver".into(),
+                WakeSource::Foreign => "outside thread".into(),
+            };
+            match ix.wake_at_event(e) {
+                Some(w) if w.poll_at.is_some() => format!("by {by}, polled {} later", duration(w.delay_ns)),
+                Some(w) => format!("by {by}, not polled ({} to dump)", duration(w.delay_ns)),
+                None => format!("by {by}"),
+            }
+        }
+        EventKind::OrphanWaker { op, span } => {
+            let op = match op {
+                WakerOp::Clone => "clone",
+                WakerOp::Drop => "drop",
+                WakerOp::Wake => "wake",
+                WakerOp::WakeByRef => "wake_by_ref",
+            };
+            format!("{op} of a waker of an ended task (span {span})")
+        }
+        EventKind::Unpark { io_ready_total: Some(n) } => format!("io ready total {n}"),
+        EventKind::TimerArm { duration_ms, .. } => format!("sleep {duration_ms} ms"),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,96 @@
+//! The selected task's life in order: spawn, polls, wakes (who woke it and how long it
+//! then waited), waker clones and drops, termination. The gap column shows the time since
+//! the task's previous event, with a bar to scale against the task's largest gap.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::app::{App, Pane};
+use crate::fmt::{duration, relative, sanitize};
+
+use super::describe::{detail, lane_tag};
+use super::theme::Theme;
+use super::{fit, pane_block};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let ix = &app.index;
+    let focused = app.focus == Pane::Lifecycle;
+    let Some(t) = app.task else {
+        let block = pane_block("Task lifecycle".into(), focused, theme);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        frame.render_widget(
+            Paragraph::new("No task selected: Enter on an event or a task, or / to search."),
+            inner,
+        );
+        return;
+    };
+    let task = &ix.tasks[t as usize];
+    let block = pane_block(format!("Task lifecycle · {} #{}", sanitize(&task.label()), task.id), focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let w = inner.width as usize;
+    let mut lines = Vec::new();
+    let loc = task.location.as_ref().map(|l| sanitize(&l.to_string())).unwrap_or_else(|| "unknown location".into());
+    let by = task.spawned_by.map(|p| format!(" by {}", sanitize(&ix.task_label(p)))).unwrap_or_default();
+    lines.push(Line::from(Span::styled(
+        fit(&format!("{} · {} · spawned at {loc}{by}", task.kind.as_str(), task.state.as_str()), w),
+        theme.title(),
+    )));
+    lines.push(Line::from(fit(
+        &format!(
+            "{} polls, busy {}, longest {} · {} wakes ({} self), longest wait {} · live wakers {}{}",
+            task.polls,
+            duration(task.busy_ns),
+            duration(task.longest_poll_ns),
+            task.wakes,
+            task.self_wakes,
+            duration(task.longest_sched_ns),
+            task.live_wakers,
+            if task.whole_history { "" } else { " (history before the window overwritten)" }
+        ),
+        w,
+    )));
+    for a in ix.anomalies.iter().filter(|a| a.task == Some(t)).take(2) {
+        lines.push(Line::from(Span::styled(
+            fit(&format!("{} {}", theme.severity_glyph(a.severity), sanitize(&a.message)), w),
+            theme.severity(a.severity),
+        )));
+    }
+    let events = &ix.task_events[t as usize];
+    let h = (inner.height as usize).saturating_sub(lines.len());
+    let len = events.len();
+    let sel = app.lifecycle_row.min(len.saturating_sub(1));
+    let first = if len <= h { 0 } else { sel.saturating_sub(h / 2).min(len - h) };
+    let ts = |i: usize| ix.dump.events[events[i] as usize].ts_ns;
+    let max_gap = (1..len).map(|i| ts(i) - ts(i - 1)).max().unwrap_or(1).max(1);
+    const BAR: usize = 8;
+    for i in first..(first + h).min(len) {
+        let e = events[i];
+        let ev = &ix.dump.events[e as usize];
+        let gap = if i == 0 { 0 } else { ts(i) - ts(i - 1) };
+        let bar_len = ((gap as u128 * BAR as u128).div_ceil(max_gap as u128)) as usize;
+        let bar: String = std::iter::repeat_n(theme.bar(), bar_len.min(BAR)).collect();
+        let sev = app.anomaly_at(e);
+        let text = format!(
+            "{} {:>8} {} {} {:<3} {} {}",
+            relative(ev.ts_ns, ix.end_ns),
+            if i == 0 { String::new() } else { format!("+{}", duration(gap)) },
+            fit(&bar, BAR),
+            theme.gap(),
+            lane_tag(ix, ev.lane),
+            fit(ev.kind.name(), 12),
+            detail(ix, e)
+        );
+        let base = sev.map_or(Style::default(), |s| theme.severity(s));
+        let style = if i == sel && (focused || e == app.event) { base.patch(theme.selected()) } else { base };
+        lines.push(Line::from(vec![
+            Span::styled(sev.map_or(" ", |s| theme.severity_glyph(s)), base),
+            Span::styled(fit(&text, w.saturating_sub(1)), style),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

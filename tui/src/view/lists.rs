@@ -1,0 +1,177 @@
+//! The list panes: timeline (event list), task table, anomaly list. Each renders only
+//! the rows that fit, so a 10M-event dump draws as fast as a small one.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::analysis::index::TaskIdx;
+use crate::app::{App, Pane, TaskColumn};
+use crate::fmt::{duration, relative, sanitize};
+
+use super::describe::{detail, lane_tag};
+use super::theme::Theme;
+use super::{fit, pane_block};
+
+/// First row to show so that `selected` stays visible, centred when possible.
+fn scroll(selected: usize, len: usize, height: usize) -> usize {
+    if len <= height {
+        return 0;
+    }
+    selected.saturating_sub(height / 2).min(len - height)
+}
+
+pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let ix = &app.index;
+    let len = app.timeline_len();
+    let row = app.timeline_row();
+    let title = match (app.task_filter, app.task) {
+        (true, Some(t)) => format!(
+            "Timeline · only {} (t: all) · {}/{}",
+            sanitize(&ix.tasks[t as usize].label()),
+            row + 1,
+            len
+        ),
+        _ => format!("Timeline · event {}/{}", row + 1, len),
+    };
+    let block = pane_block(title, app.focus == Pane::Timeline, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let h = inner.height as usize;
+    let w = inner.width as usize;
+    let first = scroll(row, len, h);
+    let mut lines = Vec::with_capacity(h);
+    for r in first..(first + h).min(len) {
+        let e = app.timeline_event(r);
+        let ev = &ix.dump.events[e as usize];
+        let sev = app.anomaly_at(e);
+        let mark = sev.map_or(" ", |s| theme.severity_glyph(s));
+        let task = ix
+            .task_of_event(e)
+            .map(|t| sanitize(&ix.tasks[t as usize].label()))
+            .unwrap_or_default();
+        let text = format!(
+            "{} {:<3} {} {} {}",
+            relative(ev.ts_ns, ix.end_ns),
+            lane_tag(ix, ev.lane),
+            fit(&task, 18),
+            fit(ev.kind.name(), 12),
+            detail(ix, e)
+        );
+        let base = sev.map_or(Style::default(), |s| theme.severity(s));
+        let style = if e == app.event { base.patch(theme.selected()) } else { base };
+        lines.push(Line::from(vec![
+            Span::styled(mark, sev.map_or(Style::default(), |s| theme.severity(s))),
+            Span::styled(fit(&text, w.saturating_sub(1)), style),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn cell(app: &App, t: TaskIdx, col: TaskColumn) -> String {
+    let task = &app.index.tasks[t as usize];
+    match col {
+        TaskColumn::Name => sanitize(&task.label()),
+        TaskColumn::Id => task.id.to_string(),
+        TaskColumn::State => task.state.as_str().to_string(),
+        TaskColumn::Polls => task.polls.to_string(),
+        TaskColumn::Busy => duration(task.busy_ns),
+        TaskColumn::LongestPoll => duration(task.longest_poll_ns),
+        TaskColumn::LongestSched => duration(task.longest_sched_ns),
+        TaskColumn::Wakers => {
+            if task.whole_history { task.live_wakers.to_string() } else { format!("{}?", task.live_wakers) }
+        }
+        TaskColumn::Anomalies => {
+            if task.anomalies > 0 { format!("!{}", task.anomalies) } else { "0".into() }
+        }
+    }
+}
+
+pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let ix = &app.index;
+    let arrow = match (app.sort_desc, theme.ascii) {
+        (true, false) => "▼",
+        (false, false) => "▲",
+        (true, true) => "v",
+        (false, true) => "^",
+    };
+    let title = format!(
+        "Tasks · {} · sorted by {} {arrow} (h/l column, i invert)",
+        ix.tasks.len(),
+        app.sort.title()
+    );
+    let block = pane_block(title, app.focus == Pane::Tasks, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let w = inner.width as usize;
+    let widths = [0usize, 7, 9, 6, 9, 9, 9, 6, 5];
+    let fixed: usize = widths[1..].iter().map(|x| x + 1).sum();
+    let name_w = w.saturating_sub(fixed).clamp(8, 40);
+    let mut header = Vec::new();
+    for (i, col) in TaskColumn::ALL.iter().enumerate() {
+        let cw = if i == 0 { name_w } else { widths[i] };
+        let title = if *col == app.sort { format!("{}{arrow}", col.title()) } else { col.title().to_string() };
+        let text = if i == 0 { fit(&title, cw) } else { format!("{:>cw$}", fit(&title, cw).trim_end()) };
+        header.push(Span::styled(format!("{text} "), theme.title()));
+    }
+    let mut lines = vec![Line::from(header)];
+    let h = (inner.height as usize).saturating_sub(1);
+    let first = scroll(app.task_row, app.task_rows.len(), h);
+    for (r, &t) in app.task_rows.iter().enumerate().skip(first).take(h) {
+        let mut text = String::new();
+        for (i, col) in TaskColumn::ALL.iter().enumerate() {
+            let c = cell(app, t, *col);
+            if i == 0 {
+                text.push_str(&fit(&c, name_w));
+            } else {
+                let cw = widths[i];
+                text.push_str(&format!("{:>cw$}", fit(&c, cw).trim_end()));
+            }
+            text.push(' ');
+        }
+        let task = &ix.tasks[t as usize];
+        let base = if task.anomalies > 0 {
+            theme.severity(crate::analysis::Severity::Warning)
+        } else {
+            Style::default()
+        };
+        let style = if r == app.task_row { base.patch(theme.selected()) } else { base };
+        lines.push(Line::from(Span::styled(fit(&text, w), style)));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let ix = &app.index;
+    let title = format!("Anomalies · {} ranked worst first · Enter jumps", ix.anomalies.len());
+    let block = pane_block(title, app.focus == Pane::Anomalies, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let w = inner.width as usize;
+    if ix.anomalies.is_empty() {
+        frame.render_widget(
+            Paragraph::new("No anomalies at the current thresholds. This dump looks healthy."),
+            inner,
+        );
+        return;
+    }
+    let h = inner.height as usize;
+    let first = scroll(app.anomaly, ix.anomalies.len(), h);
+    let mut lines = Vec::new();
+    for (i, a) in ix.anomalies.iter().enumerate().skip(first).take(h) {
+        let text = format!(
+            "{} {:<8} {:<16} {} {}",
+            theme.severity_glyph(a.severity),
+            a.severity.as_str(),
+            a.kind.as_str(),
+            relative(a.start_ns, ix.end_ns),
+            sanitize(&a.message)
+        );
+        let base = theme.severity(a.severity);
+        let style = if i == app.anomaly { base.patch(theme.selected()) } else { base };
+        lines.push(Line::from(Span::styled(fit(&text, w), style)));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,185 @@
+//! Pure render functions over the explorer state. Drawing takes `&App`, so it cannot
+//! change anything.
+//!
+//! ```text
+//! +--------------------------------------------------------------+
+//! | header: reason, window, lanes, tasks, events, anomalies      |
+//! +--------------------------------------------------------------+
+//! | swimlanes: alerts row, one row per lane, axis with cursor    |
+//! +------------------------------+-------------------------------+
+//! | timeline | tasks | anomalies | task lifecycle (wide screens) |
+//! +------------------------------+-------------------------------+
+//! | hint bar / status                                            |
+//! +--------------------------------------------------------------+
+//! ```
+//! Narrow screens show one pane below the swimlanes: the focused one.
+
+mod describe;
+mod lifecycle;
+mod lists;
+mod overlay;
+mod swimlanes;
+pub mod theme;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::analysis::Severity;
+use crate::app::{App, Pane};
+use crate::fmt::{duration, sanitize};
+use theme::Theme;
+
+/// Smallest terminal the layout fits.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+/// From this width the lifecycle pane sits beside the list pane.
+pub const WIDE: u16 = 120;
+
+pub fn render(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let theme = Theme::new(app.options);
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, &theme);
+        return;
+    }
+    let lanes_shown = lanes_rows(app, area.height);
+    let [header, lanes, body, hint] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(lanes_shown as u16 + 5),
+        Constraint::Min(5),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(frame, header, app, &theme);
+    swimlanes::render(frame, lanes, app, &theme, lanes_shown);
+    let list_pane = match app.focus {
+        Pane::Tasks => Pane::Tasks,
+        Pane::Anomalies => Pane::Anomalies,
+        Pane::Lifecycle if area.width < WIDE => Pane::Lifecycle,
+        _ => Pane::Timeline,
+    };
+    if area.width >= WIDE {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(56), Constraint::Percentage(44)]).areas(body);
+        render_pane(frame, left, app, &theme, list_pane);
+        lifecycle::render(frame, right, app, &theme);
+    } else {
+        render_pane(frame, body, app, &theme, list_pane);
+    }
+    render_hint(frame, hint, app, &theme);
+    if app.help {
+        overlay::help(frame, area, &theme);
+    }
+    if let Some(search) = &app.search {
+        overlay::search(frame, area, app, search, &theme);
+    }
+}
+
+fn render_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, pane: Pane) {
+    match pane {
+        Pane::Tasks => lists::tasks(frame, area, app, theme),
+        Pane::Anomalies => lists::anomalies(frame, area, app, theme),
+        Pane::Lifecycle => lifecycle::render(frame, area, app, theme),
+        _ => lists::timeline(frame, area, app, theme),
+    }
+}
+
+/// Lane rows that fit: all of them on a tall screen, fewer on a short one.
+fn lanes_rows(app: &App, height: u16) -> usize {
+    let budget = (height.saturating_sub(14) as usize).max(2);
+    app.lanes_order.len().clamp(1, budget.min(16))
+}
+
+/// A bordered block whose border shows whether it has the focus.
+pub(crate) fn pane_block<'a>(title: String, focused: bool, theme: &Theme) -> Block<'a> {
+    let mark = if focused { "> " } else { "" };
+    Block::bordered()
+        .border_set(theme.border_set())
+        .border_style(if focused { theme.focus_border() } else { theme.border() })
+        .title(Span::styled(format!(" {mark}{title} "), theme.title()))
+}
+
+fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let ix = &app.index;
+    let h = &ix.dump.header;
+    let counts = crate::cli::report::counts(ix);
+    let reason = sanitize(&h.reason.to_string());
+    let line1 = Line::from(vec![
+        Span::styled(" dial9 ", theme.title().add_modifier(Modifier::REVERSED)),
+        Span::raw(" "),
+        Span::styled(reason, theme.title()),
+    ]);
+    let mut spans = vec![Span::raw(format!(
+        " {} · window {} · {} lanes · {} tasks · {} events · {} overwritten · ",
+        sanitize(&app.source),
+        duration(ix.window_ns()),
+        ix.lanes.len(),
+        ix.tasks.len(),
+        ix.event_count(),
+        h.overwritten
+    ))];
+    for (sev, n) in [
+        (Severity::Critical, counts.critical),
+        (Severity::Warning, counts.warning),
+        (Severity::Info, counts.info),
+    ] {
+        spans.push(Span::styled(
+            format!("{} {n} {} ", theme.severity_glyph(sev), sev.as_str()),
+            if n > 0 { theme.severity(sev) } else { theme.dim() },
+        ));
+    }
+    if !h.hooks_installed || !h.layer_installed {
+        spans.push(Span::styled(
+            if !h.hooks_installed { " [no runtime hooks]" } else { " [no tracing layer]" },
+            theme.severity(Severity::Warning),
+        ));
+    }
+    frame.render_widget(Paragraph::new(vec![line1, Line::from(spans)]), area);
+}
+
+fn render_hint(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let keys = match app.focus {
+        Pane::Tasks => "Tab pane · j/k move · h/l sort · i invert · Enter open · / search · ? help · q quit",
+        Pane::Anomalies => "Tab pane · j/k move · Enter jump · n/N next/prev · ? help · q quit",
+        Pane::Lifecycle => "Tab pane · j/k move · {/} task events · t filter timeline · ? help · q quit",
+        Pane::Swimlanes => "w/s zoom · a/d pan · 0 fit · j/k lanes · [/] step · ? help · q quit",
+        Pane::Timeline => "[/] step · {/} task · L longest · p panic · n anomaly · / search · ? help · q quit",
+    };
+    let line = match &app.status {
+        Some(s) => Line::from(vec![
+            Span::styled(format!(" {} ", sanitize(s)), theme.title()),
+            Span::styled(format!("| {keys}"), theme.dim()),
+        ]),
+        None => Line::from(Span::styled(format!(" {keys}"), theme.dim())),
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let msg = format!(
+        "Terminal too small: {}x{}. The explorer needs at least {MIN_WIDTH}x{MIN_HEIGHT}. \
+         Enlarge the window, or use `dial9-tui report DUMP`. q quits.",
+        area.width, area.height
+    );
+    frame.render_widget(
+        Paragraph::new(Span::styled(msg, theme.title())).wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+/// Truncates to `width` columns (by chars), marking the cut with `~`.
+pub(crate) fn fit(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        format!("{s:<width$}")
+    } else if width == 0 {
+        String::new()
+    } else {
+        let mut t: String = s.chars().take(width - 1).collect();
+        t.push('~');
+        t
+    }
+}
