@@ -71,6 +71,18 @@ impl AnomalyKind {
         AnomalyKind::WorkerStall,
     ];
 
+    /// Order among anomalies of one severity: causes first.
+    fn rank(self) -> u8 {
+        match self {
+            AnomalyKind::PollInProgress => 0,
+            AnomalyKind::LostWaker => 1,
+            AnomalyKind::LongPoll => 2,
+            AnomalyKind::SchedulingDelay => 3,
+            AnomalyKind::WorkerStall => 4,
+            AnomalyKind::SelfWakeStorm => 5,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AnomalyKind::LongPoll => "long-poll",
@@ -132,6 +144,9 @@ pub struct Anomaly {
     /// The event to jump to.
     pub event: EventIdx,
     pub message: String,
+    /// The dump's own cause (the panicking poll): ranked first whatever its magnitude.
+    #[serde(skip)]
+    pub is_dump_cause: bool,
 }
 
 fn ms(ns: u64) -> String {
@@ -148,9 +163,13 @@ pub fn detect(ix: &Index) -> Vec<Anomaly> {
     lost_wakers(ix, &mut out);
     self_wake_storms(ix, &th, &mut out);
     worker_stalls(ix, &th, &mut out);
+    // Worst first: severity, then root causes before their consequences (a long poll
+    // causes the scheduling delays and the worker stall around it), then magnitude.
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
+            .then(b.is_dump_cause.cmp(&a.is_dump_cause))
+            .then(a.kind.rank().cmp(&b.kind.rank()))
             .then(b.magnitude.cmp(&a.magnitude))
             .then(a.start_ns.cmp(&b.start_ns))
     });
@@ -180,6 +199,7 @@ fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             end_ns: end,
             magnitude: d,
             event: poll.start_event,
+            is_dump_cause: false,
             message: format!(
                 "{} polled for {} without yielding on {}, blocking every other task queued \
                  there",
@@ -218,6 +238,7 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             end_ns: ix.end_ns,
             magnitude: d,
             event: poll.start_event,
+            is_dump_cause: panicked,
             message: format!(
                 "{} {what} on {} after {} of polling",
                 task.label(),
@@ -250,7 +271,8 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         let source = match w.source {
             WakeSource::Task(t) if t == task.id => "itself".to_string(),
             WakeSource::Task(t) => ix.task_label(t),
-            WakeSource::Driver => "the runtime driver".into(),
+            WakeSource::Driver if w.timer => "its timer".into(),
+            WakeSource::Driver => "the runtime (I/O driver or yield_now)".into(),
             WakeSource::Foreign => "a thread outside the runtime".into(),
         };
         let lane = ix.dump.events[w.event as usize].lane;
@@ -278,6 +300,7 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             magnitude: w.delay_ns,
             event: w.event,
             message,
+            is_dump_cause: false,
         });
     }
 }
@@ -360,6 +383,7 @@ fn lost_wakers(ix: &Index, out: &mut Vec<Anomaly>) {
             magnitude: ix.end_ns.saturating_sub(idle_since),
             event: at,
             message,
+            is_dump_cause: false,
         });
     }
 }
@@ -382,6 +406,7 @@ fn self_wake_storms(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 .map_or(ix.end_ns, |&e| ix.dump.events[e as usize].ts_ns),
             magnitude: u64::from(task.self_wakes),
             event: first,
+            is_dump_cause: false,
             message: format!(
                 "{} woke itself {} of {} times",
                 task.label(),
@@ -441,6 +466,7 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 end_ns: e,
                 magnitude: d,
                 event,
+                is_dump_cause: false,
                 message: format!(
                     "{} did not park for {} while woken tasks waited for a poll",
                     lane.label(),

@@ -107,6 +107,9 @@ pub struct Wake {
     /// When waiting began: the wake, or the end of the poll that was running when it came.
     pub waits_from_ns: u64,
     pub source: WakeSource,
+    /// A runtime wake that matches a timer the task armed (its deadline had come): Tokio
+    /// does not say whether the driver woke a task for I/O or a timer, this tells them apart.
+    pub timer: bool,
     /// Start of the task's next poll, `None` if it was not polled before the dump.
     pub poll_at: Option<u64>,
     pub poll: PollIdx,
@@ -244,6 +247,8 @@ impl Index {
         // Per lane: open poll, park start.
         let mut lane_open_poll: HashMap<u32, PollIdx> = HashMap::new();
         let mut lane_park: HashMap<u32, u64> = HashMap::new();
+        // Per task: deadline of the last timer it armed and has not been woken since.
+        let mut timer_deadline: HashMap<TaskIdx, u64> = HashMap::new();
 
         for (i, e) in dump.events.iter().enumerate() {
             if i % 262_144 == 0 {
@@ -358,6 +363,12 @@ impl Index {
                     if !by_ref {
                         task.live_wakers -= 1;
                     }
+                    // A driver wake at or after an armed timer's deadline (1 ms slack for
+                    // the timer wheel's rounding) is that timer firing.
+                    let timer = source == WakeSource::Driver
+                        && timer_deadline
+                            .remove(&t)
+                            .is_some_and(|d| e.ts_ns + 1_000_000 >= d);
                     // Waiting starts now, or when the poll in progress ends.
                     waiting[t as usize].push(wakes.len() as u32);
                     wakes.push(Wake {
@@ -366,6 +377,7 @@ impl Index {
                         at_ns: e.ts_ns,
                         waits_from_ns: e.ts_ns,
                         source,
+                        timer,
                         poll_at: None,
                         poll: NONE,
                         delay_ns: 0,
@@ -374,6 +386,11 @@ impl Index {
                 EventKind::WakerClone { .. } => tasks[tid.unwrap_or(0) as usize].live_wakers += 1,
                 EventKind::WakerDrop { .. } => tasks[tid.unwrap_or(0) as usize].live_wakers -= 1,
                 EventKind::Terminate { .. } => tasks[tid.unwrap_or(0) as usize].state = TaskState::Done,
+                EventKind::TimerArm { task: Some(_), duration_ms } => {
+                    if let Some(t) = tid {
+                        timer_deadline.insert(t, e.ts_ns + duration_ms * 1_000_000);
+                    }
+                }
                 EventKind::Park => {
                     lane_park.insert(e.lane, e.ts_ns);
                 }

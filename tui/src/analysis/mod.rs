@@ -6,3 +6,6 @@ pub mod index;
 
 pub use anomaly::{Anomaly, AnomalyKind, Severity, Thresholds};
 pub use index::{Index, Lane, Poll, Segment, SegmentKind, Task, TaskState, Wake};
+
+#[cfg(test)]
+mod tests;

@@ -48,10 +48,12 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
             if completed { format!("after {d}, completed") } else { format!("after {d}, pending") }
         }
         EventKind::Wake { task, source, .. } => {
+            let timer = ix.wake_at_event(e).is_some_and(|w| w.timer);
             let by = match source {
                 WakeSource::Task(t) if t == task => "itself".to_string(),
                 WakeSource::Task(t) => sanitize(&ix.task_label(t)),
-                WakeSource::Driver => "driver".into(),
+                WakeSource::Driver if timer => "timer".into(),
+                WakeSource::Driver => "runtime".into(),
                 WakeSource::Foreign => "outside thread".into(),
             };
             match ix.wake_at_event(e) {

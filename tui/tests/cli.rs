@@ -1,0 +1,122 @@
+//! The headless commands on the real sample dumps and on unreadable input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn sample(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample-dumps").join(format!("{name}.bin"))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dial9-tui")).args(args).output().unwrap()
+}
+
+fn report(name: &str) -> serde_json::Value {
+    let out = run(&["report", "--json", sample(name).to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The anomalies of `kind` on the task named `task`.
+fn has(report: &serde_json::Value, kind: &str, severity: &str, task_prefix: &str) -> bool {
+    report["anomalies"].as_array().unwrap().iter().any(|a| {
+        a["kind"] == kind
+            && a["severity"] == severity
+            && a["task_name"].as_str().is_some_and(|n| n.starts_with(task_prefix))
+    })
+}
+
+#[test]
+fn report_finds_each_samples_ground_truth() {
+    let r = report("starvation");
+    assert!(has(&r, "scheduling-delay", "critical", "latency-probe"));
+    assert!(has(&r, "long-poll", "critical", "image-resize-"));
+
+    let r = report("lost-waker");
+    assert!(has(&r, "lost-waker", "critical", "config-reloader"));
+    assert_eq!(r["anomalies"][0]["task_name"], "config-reloader", "ranked first");
+    assert_eq!(r["dump"]["reason"]["kind"], "signal");
+
+    let r = report("long-poll");
+    assert!(has(&r, "long-poll", "critical", "http-request-3"));
+    assert!(r["anomalies"][0]["magnitude"].as_u64().unwrap() >= 300_000_000);
+
+    let r = report("panic");
+    assert_eq!(r["dump"]["reason"]["kind"], "panic");
+    assert!(r["dump"]["reason"]["message"].as_str().unwrap().contains("index out of bounds"));
+    assert_eq!(r["anomalies"][0]["kind"], "poll-in-progress");
+    assert!(r["anomalies"][0]["message"].as_str().unwrap().contains("panicked"));
+    assert!(has(&r, "poll-in-progress", "critical", "record-parser-"));
+
+    let r = report("healthy");
+    assert_eq!(r["anomaly_counts"]["critical"], 0, "{}", r["anomalies"]);
+    assert!(r["workers"].as_array().unwrap().len() == 2);
+}
+
+#[test]
+fn text_report_reads_like_the_json() {
+    let out = run(&["report", sample("lost-waker").to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("reason      signal SIGUSR1"), "{text}");
+    assert!(text.contains("CRITICAL lost-waker"), "{text}");
+    assert!(text.contains("config-reloader"), "{text}");
+}
+
+#[test]
+fn check_fails_on_each_failure_sample_and_passes_healthy() {
+    for name in ["starvation", "lost-waker", "long-poll", "panic"] {
+        let out = run(&["check", sample(name).to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("FAIL:"));
+    }
+    let out = run(&["check", sample("healthy").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK:"));
+}
+
+#[test]
+fn check_thresholds_and_allow_change_the_verdict() {
+    let p = sample("long-poll");
+    let p = p.to_str().unwrap();
+    assert_eq!(run(&["check", p, "--max-poll", "400ms"]).status.code(), Some(0));
+    assert_eq!(run(&["check", p, "--max-poll", "300ms"]).status.code(), Some(1));
+    assert_eq!(run(&["check", p, "--allow", "long-poll"]).status.code(), Some(0));
+    let bad = run(&["check", p, "--allow", "slow-vibes"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown anomaly kind"));
+}
+
+#[test]
+fn every_unreadable_input_is_one_clear_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(sample("long-poll")).unwrap();
+    let mut newer = good.clone();
+    newer[8..12].copy_from_slice(&99u32.to_le_bytes());
+    let mut corrupt = good.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0xff;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("random", b"hello, this is not a dump at all".to_vec(), "not a dial9 dump"),
+        ("empty", vec![], "not a dial9 dump"),
+        ("truncated", good[..good.len() / 3].to_vec(), "truncated"),
+        ("newer", newer, "newer than this build supports"),
+        ("corrupt", corrupt, "corrupt"),
+    ];
+    for (name, bytes, expect) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        for cmd in [vec!["report"], vec!["check"], vec![]] {
+            let mut args = cmd.clone();
+            args.push(p.to_str().unwrap());
+            let out = run(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name} {cmd:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+            assert!(stderr.contains(expect), "{name}: {stderr}");
+            assert!(out.stdout.is_empty(), "{name}: terminal untouched");
+        }
+    }
+    let out = run(&["report", "/nonexistent/x.bin"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.bin"));
+}
