@@ -59,6 +59,7 @@ pub fn spin(d: Duration) -> u64 {
     x
 }
 
+#[track_caller]
 pub fn named<F>(name: &str, fut: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: std::future::Future + Send + 'static,

@@ -76,6 +76,31 @@ pub fn render(frame: &mut Frame, app: &App) {
     if let Some(search) = &app.search {
         overlay::search(frame, area, app, search, &theme);
     }
+    if theme.ascii {
+        asciify(frame.buffer_mut());
+    }
+}
+
+/// `--ascii`: whatever Unicode is left (separators, `µs`, non-ASCII task names) becomes
+/// ASCII, so a terminal without Unicode never sees a byte it cannot draw.
+fn asciify(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        let sym = cell.symbol();
+        if sym.is_ascii() {
+            continue;
+        }
+        let rep = match sym {
+            "·" => ".",
+            "µ" => "u",
+            "━" | "─" => "-",
+            "┆" | "│" => "|",
+            "▼" => "v",
+            "▲" => "^",
+            "…" => "~",
+            _ => "?",
+        };
+        cell.set_symbol(rep);
+    }
 }
 
 fn render_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, pane: Pane) {

@@ -1,0 +1,224 @@
+//! The explorer on the sample dumps: snapshots of the screens (ratatui TestBackend +
+//! insta) and key sequences asserted on the state.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use dial9_recorder::Dump;
+use dial9_tui::analysis::{Index, Thresholds};
+use dial9_tui::app::{self, Action, App, Options, Pane};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn open(name: &str) -> App {
+    let path = format!("{}/../sample-dumps/{name}.bin", env!("CARGO_MANIFEST_DIR"));
+    let dump = Dump::read(&path).unwrap();
+    App::new(Index::build(dump, Thresholds::default()), Options::default(), format!("sample-dumps/{name}.bin"))
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    app::apply(app, Action::Resize(w, h));
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| dial9_tui::view::render(f, app)).unwrap();
+    t.backend().to_string()
+}
+
+fn press(app: &mut App, keys: &str) {
+    for c in keys.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    let mods = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    if let Some(a) = app::from_key(app, KeyEvent::new(code, mods)) {
+        app::apply(app, a);
+    }
+}
+
+fn task_named(app: &App, name: &str) -> u32 {
+    app.index.tasks.iter().position(|t| t.name == name).unwrap() as u32
+}
+
+#[test]
+fn snapshot_main_screen_starvation() {
+    let mut app = open("starvation");
+    insta::assert_snapshot!("starvation_80x24", screen(&mut app, 80, 24));
+    insta::assert_snapshot!("starvation_160x48", screen(&mut app, 160, 48));
+}
+
+#[test]
+fn snapshot_main_screen_panic() {
+    let mut app = open("panic");
+    insta::assert_snapshot!("panic_80x24", screen(&mut app, 80, 24));
+    insta::assert_snapshot!("panic_160x48", screen(&mut app, 160, 48));
+}
+
+#[test]
+fn snapshot_lost_waker_task_lifecycle() {
+    let mut app = open("lost-waker");
+    key(&mut app, KeyCode::Char('/'));
+    press(&mut app, "config-rel");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.focus, Pane::Lifecycle);
+    insta::assert_snapshot!("lost_waker_lifecycle_80x24", screen(&mut app, 80, 24));
+    insta::assert_snapshot!("lost_waker_lifecycle_160x48", screen(&mut app, 160, 48));
+}
+
+#[test]
+fn snapshot_search_with_a_partial_query() {
+    let mut app = open("panic");
+    key(&mut app, KeyCode::Char('/'));
+    press(&mut app, "pars3");
+    insta::assert_snapshot!("search_80x24", screen(&mut app, 80, 24));
+    insta::assert_snapshot!("search_160x48", screen(&mut app, 160, 48));
+}
+
+#[test]
+fn snapshot_help_overlay() {
+    let mut app = open("starvation");
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!("help_80x24", screen(&mut app, 80, 24));
+    insta::assert_snapshot!("help_160x48", screen(&mut app, 160, 48));
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let mut app = open("starvation");
+    let s = screen(&mut app, 40, 10);
+    assert!(s.contains("Terminal too small"), "{s}");
+}
+
+#[test]
+fn ascii_and_no_color_keep_every_signal() {
+    let mut app = open("starvation");
+    app.options = Options { ascii: true, color: false };
+    let s = screen(&mut app, 160, 40);
+    assert!(s.is_ascii(), "{s}");
+    // Severity glyphs and task letters, not colour, carry the meaning.
+    assert!(s.contains("X 41 critical"), "{s}");
+    assert!(s.contains("A image-resize-0"), "{s}");
+}
+
+#[test]
+fn key_l_selects_the_longest_poll_and_again_the_next() {
+    let mut app = open("long-poll");
+    press(&mut app, "L");
+    let p = app.index.polls[app.index.polls_by_duration[0] as usize];
+    assert_eq!(app.event, p.start_event);
+    assert_eq!(app.task, Some(p.task));
+    assert_eq!(app.index.tasks[p.task as usize].name, "http-request-3");
+    press(&mut app, "L");
+    let p2 = app.index.polls[app.index.polls_by_duration[1] as usize];
+    assert_eq!(app.event, p2.start_event);
+}
+
+#[test]
+fn key_p_on_panic_selects_the_poll_in_progress() {
+    let mut app = open("panic");
+    press(&mut app, "gp"); // move away first
+    let dial9_recorder::format::Reason::Panic { task: Some(id), .. } = app.index.dump.header.reason else {
+        panic!()
+    };
+    let t = app.index.task_idx(id).unwrap();
+    let open = app.index.polls.iter().find(|p| p.task == t && p.end_ns.is_none()).unwrap();
+    assert_eq!(app.event, open.start_event);
+    assert_eq!(app.task, Some(t));
+}
+
+#[test]
+fn search_then_enter_selects_the_task() {
+    let mut app = open("lost-waker");
+    key(&mut app, KeyCode::Char('/'));
+    press(&mut app, "cfgrel");
+    let hits = &app.search.as_ref().unwrap().hits;
+    assert_eq!(app.index.tasks[hits[0].task as usize].name, "config-reloader");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.search.is_none());
+    assert_eq!(app.task, Some(task_named(&app, "config-reloader")));
+    // Esc cancels without changing the selection.
+    let before = app.task;
+    key(&mut app, KeyCode::Char('/'));
+    press(&mut app, "heart");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.task, before);
+}
+
+#[test]
+fn bracket_steps_events_back_and_forward() {
+    let mut app = open("panic");
+    let start = app.event;
+    press(&mut app, "[[[");
+    assert_eq!(app.event, start - 3);
+    press(&mut app, "]");
+    assert_eq!(app.event, start - 2);
+}
+
+#[test]
+fn braces_step_through_the_selected_tasks_events() {
+    let mut app = open("lost-waker");
+    let t = task_named(&app, "heartbeat");
+    key(&mut app, KeyCode::Char('/'));
+    press(&mut app, "heartbeat");
+    key(&mut app, KeyCode::Enter);
+    let last = *app.index.task_events[t as usize].last().unwrap();
+    assert_eq!(app.event, last);
+    press(&mut app, "{{");
+    let list = app.index.task_events[t as usize].clone();
+    assert_eq!(app.event, list[list.len() - 3]);
+    press(&mut app, "t");
+    assert!(app.task_filter);
+    assert_eq!(app.timeline_len(), list.len());
+}
+
+#[test]
+fn n_walks_the_anomalies_in_rank_order() {
+    let mut app = open("starvation");
+    assert_eq!(app.event, app.index.anomalies[0].event, "opens on the worst");
+    for i in 1..5 {
+        press(&mut app, "n");
+        assert_eq!(app.anomaly, i);
+        assert_eq!(app.event, app.index.anomalies[i].event);
+    }
+    press(&mut app, "N");
+    assert_eq!(app.anomaly, 3);
+}
+
+#[test]
+fn zoom_pan_and_fit() {
+    let mut app = open("starvation");
+    let full = app.view_end - app.view_start;
+    press(&mut app, "ww");
+    assert_eq!(app.view_end - app.view_start, full / 4);
+    let s0 = app.view_start;
+    press(&mut app, "d");
+    assert!(app.view_start > s0 || app.view_end == app.index.end_ns);
+    press(&mut app, "0");
+    assert_eq!((app.view_start, app.view_end), (app.index.start_ns, app.index.end_ns));
+}
+
+#[test]
+fn untrusted_task_names_are_escaped_on_screen() {
+    let path = format!("{}/../sample-dumps/long-poll.bin", env!("CARGO_MANIFEST_DIR"));
+    let mut dump = Dump::read(&path).unwrap();
+    let t = dump.tasks.iter().position(|t| t.name == "http-request-3").unwrap();
+    dump.tasks[t].name = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J".into();
+    let mut app = App::new(Index::build(dump, Thresholds::default()), Options::default(), "x".into());
+    app::apply(&mut app, Action::FocusNext); // tasks table
+    let s = screen(&mut app, 160, 48);
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{7}'));
+    assert!(s.contains("evil\\u{1b}"), "{s}");
+}
+
+#[test]
+fn quit_keys() {
+    let mut app = open("healthy");
+    press(&mut app, "q");
+    assert!(app.quit);
+    let mut app = open("healthy");
+    if let Some(a) = app::from_key(&app, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)) {
+        app::apply(&mut app, a);
+    }
+    assert!(app.quit);
+}
