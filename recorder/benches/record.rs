@@ -37,7 +37,9 @@ fn dump(c: &mut Criterion) {
     rec.__bench_fill(200_000);
     let mut g = c.benchmark_group("dump full 65,536-event ring");
     g.sample_size(20);
-    g.bench_function("snapshot (in memory)", |b| b.iter(|| black_box(rec.snapshot())));
+    g.bench_function("snapshot (in memory)", |b| {
+        b.iter(|| black_box(rec.snapshot()))
+    });
     g.bench_function("snapshot + encode", |b| {
         b.iter(|| black_box(rec.snapshot().to_bytes()))
     });

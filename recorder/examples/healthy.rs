@@ -57,7 +57,7 @@ fn main() {
                     if tx.send(v).await.is_err() {
                         break;
                     }
-                    if i % 10 == 0 {
+                    if i.is_multiple_of(10) {
                         tokio::time::sleep(Duration::from_millis(2)).await;
                     }
                 }

@@ -34,7 +34,7 @@ fn main() {
             let mut total = 0usize;
             while let Some(v) = agg_rx.recv().await {
                 total += v;
-                if total % 7 == 0 {
+                if total.is_multiple_of(7) {
                     tokio::task::yield_now().await;
                 }
             }

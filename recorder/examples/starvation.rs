@@ -47,8 +47,10 @@ fn main() {
             });
         }
         tokio::time::sleep(Duration::from_millis(1800)).await;
-        let _ = probe;
-        let path = rec.dump_labeled("starvation scenario: 2 s in").expect("dump");
+        drop(probe);
+        let path = rec
+            .dump_labeled("starvation scenario: 2 s in")
+            .expect("dump");
         println!("{}", path.display());
     });
     // The hogs never finish; don't wait for them.

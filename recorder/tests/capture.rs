@@ -34,20 +34,49 @@ fn oneshot_handoff_shows_spawn_pending_poll_wake_by_sender_ready_poll_and_termin
     assert!(loc.file.ends_with("capture.rs"), "{loc:?}");
 
     let evs = events_of(&dump, recv);
-    let pos = |pred: &dyn Fn(&EventKind) -> bool| evs.iter().position(|e| pred(e));
+    let pos = |pred: &dyn Fn(&EventKind) -> bool| evs.iter().position(pred);
     let spawn = pos(&|e| matches!(e, EventKind::Spawn { .. })).expect("spawn");
-    let pending = pos(&|e| matches!(e, EventKind::PollEnd { completed: false, .. })).expect("pending poll");
-    let wake = pos(&|e| matches!(e, EventKind::Wake { source: WakeSource::Task(s), .. } if *s == send))
-        .unwrap_or_else(|| panic!("wake by sender: {evs:?}"));
-    let last_start = evs.iter().rposition(|e| matches!(e, EventKind::PollStart { .. })).unwrap();
+    let pending = pos(&|e| {
+        matches!(
+            e,
+            EventKind::PollEnd {
+                completed: false,
+                ..
+            }
+        )
+    })
+    .expect("pending poll");
+    let wake =
+        pos(&|e| matches!(e, EventKind::Wake { source: WakeSource::Task(s), .. } if *s == send))
+            .unwrap_or_else(|| panic!("wake by sender: {evs:?}"));
+    let last_start = evs
+        .iter()
+        .rposition(|e| matches!(e, EventKind::PollStart { .. }))
+        .unwrap();
     let term = pos(&|e| matches!(e, EventKind::Terminate { .. })).expect("terminate");
-    let ready = pos(&|e| matches!(e, EventKind::PollEnd { completed: true, .. })).expect("ready poll");
+    let ready = pos(&|e| {
+        matches!(
+            e,
+            EventKind::PollEnd {
+                completed: true,
+                ..
+            }
+        )
+    })
+    .expect("ready poll");
     // Tokio runs the terminate hook inside the final poll, before the after-poll hook.
-    assert!(spawn < pending && pending < wake && wake < last_start, "{evs:?}");
+    assert!(
+        spawn < pending && pending < wake && wake < last_start,
+        "{evs:?}"
+    );
     assert!(last_start < term && term < ready, "{evs:?}");
 
     // Polls ran on worker lanes.
-    for e in dump.events.iter().filter(|e| matches!(e.kind, EventKind::PollStart { task } if task == recv)) {
+    for e in dump
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::PollStart { task } if task == recv))
+    {
         let lane = &dump.threads[e.lane as usize];
         assert_eq!(lane.kind, ThreadKind::Worker, "{lane:?}");
     }
@@ -101,7 +130,10 @@ fn overwrite_keeps_newest_counts_the_rest_and_names_every_task() {
         if let Some(t) = e.kind.task() {
             assert!(known.contains(&t), "task {t} has no table entry");
             let info = dump.tasks.iter().find(|x| x.id == t).unwrap();
-            assert!(!info.name.is_empty() || info.kind == dial9_recorder::format::TaskKind::BlockOn, "{info:?}");
+            assert!(
+                !info.name.is_empty() || info.kind == dial9_recorder::format::TaskKind::BlockOn,
+                "{info:?}"
+            );
         }
     }
 }
@@ -114,7 +146,9 @@ fn concurrent_dumps_while_recording_all_parse() {
         let stop = stop.clone();
         rt.spawn(async move {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let hs: Vec<_> = (0..8).map(|_| tokio::spawn(async { tokio::task::yield_now().await })).collect();
+                let hs: Vec<_> = (0..8)
+                    .map(|_| tokio::spawn(async { tokio::task::yield_now().await }))
+                    .collect();
                 for h in hs {
                     h.await.unwrap();
                 }
@@ -150,7 +184,10 @@ fn dump_writes_a_readable_file_and_unwritable_path_is_an_error() {
         .unwrap();
     let path = rec.dump().unwrap();
     let dump = dial9_recorder::Dump::read(&path).unwrap();
-    assert!(matches!(dump.header.reason, dial9_recorder::format::Reason::Requested { .. }));
+    assert!(matches!(
+        dump.header.reason,
+        dial9_recorder::format::Reason::Requested { .. }
+    ));
     assert_eq!(dump.header.pid, std::process::id());
 
     let bad = dial9_recorder::FlightRecorder::builder()

@@ -6,10 +6,15 @@ use dial9_recorder::{Dump, ReadError};
 fn sample() -> Dump {
     Dump {
         header: Header {
-            reason: Reason::Requested { label: "test".into() },
+            reason: Reason::Requested {
+                label: "test".into(),
+            },
             dumped_at_unix_ns: 1,
             dumped_at_ns: 2,
-            anchor: ClockAnchor { mono_ns: 0, unix_ns: 1 },
+            anchor: ClockAnchor {
+                mono_ns: 0,
+                unix_ns: 1,
+            },
             pid: 3,
             program: "prog".into(),
             host: "host".into(),
@@ -21,11 +26,31 @@ fn sample() -> Dump {
             layer_installed: true,
             recorder_version: "0".into(),
         },
-        threads: vec![ThreadInfo { lane: 0, os_tid: 9, name: "w".into(), worker: Some(0), kind: ThreadKind::Worker }],
-        tasks: vec![TaskInfo { id: 5, name: "t".into(), kind: TaskKind::Task, location: None, spawned_by: None }],
-        lane_states: vec![LaneState { lane: 0, activity: Activity::Parked, since_ns: 1 }],
+        threads: vec![ThreadInfo {
+            lane: 0,
+            os_tid: 9,
+            name: "w".into(),
+            worker: Some(0),
+            kind: ThreadKind::Worker,
+        }],
+        tasks: vec![TaskInfo {
+            id: 5,
+            name: "t".into(),
+            kind: TaskKind::Task,
+            location: None,
+            spawned_by: None,
+        }],
+        lane_states: vec![LaneState {
+            lane: 0,
+            activity: Activity::Parked,
+            since_ns: 1,
+        }],
         events: (0..50)
-            .map(|i| Event { ts_ns: i, lane: 0, kind: EventKind::PollStart { task: 5 } })
+            .map(|i| Event {
+                ts_ns: i,
+                lane: 0,
+                kind: EventKind::PollStart { task: 5 },
+            })
             .collect(),
     }
 }
@@ -63,7 +88,10 @@ fn random_bytes_and_wrong_magic_are_not_a_dump() {
                 x as u8
             })
             .collect();
-        assert!(matches!(Dump::from_bytes(&bytes), Err(ReadError::NotADump { .. })));
+        assert!(matches!(
+            Dump::from_bytes(&bytes),
+            Err(ReadError::NotADump { .. })
+        ));
     }
     let mut bytes = sample().to_bytes();
     bytes[0] = b'X';
@@ -77,7 +105,9 @@ fn newer_version_says_so() {
     let mut bytes = sample().to_bytes();
     bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
     let err = Dump::from_bytes(&bytes).unwrap_err();
-    assert!(matches!(err, ReadError::NewerVersion { found, supported } if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION));
+    assert!(
+        matches!(err, ReadError::NewerVersion { found, supported } if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION)
+    );
     assert!(err.to_string().contains("newer"));
 }
 
@@ -87,11 +117,17 @@ fn any_flipped_body_byte_is_corrupt() {
     for i in ENVELOPE_LEN..bytes.len() {
         let mut b = bytes.clone();
         b[i] ^= 0x40;
-        assert!(matches!(Dump::from_bytes(&b), Err(ReadError::Corrupt { .. })), "byte {i}");
+        assert!(
+            matches!(Dump::from_bytes(&b), Err(ReadError::Corrupt { .. })),
+            "byte {i}"
+        );
     }
     let mut b = bytes.clone();
     b.push(0);
-    assert!(matches!(Dump::from_bytes(&b), Err(ReadError::Corrupt { .. })));
+    assert!(matches!(
+        Dump::from_bytes(&b),
+        Err(ReadError::Corrupt { .. })
+    ));
 }
 
 /// A body with a valid checksum whose first string claims an absurd length must fail
@@ -125,7 +161,10 @@ fn hostile_length_with_valid_checksum_is_corrupt_not_an_allocation() {
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
     bytes.extend_from_slice(&body);
-    assert!(matches!(Dump::from_bytes(&bytes), Err(ReadError::Corrupt { .. })));
+    assert!(matches!(
+        Dump::from_bytes(&bytes),
+        Err(ReadError::Corrupt { .. })
+    ));
 }
 
 #[test]

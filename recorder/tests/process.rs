@@ -17,9 +17,15 @@ const DIR_VAR: &str = "DIAL9_TEST_DUMP_DIR";
 
 fn child(name: &str, dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--ignored", "--exact", name, "--nocapture", "--test-threads=1"])
-        .env(DIR_VAR, dir)
-        .env("RUST_BACKTRACE", "0");
+    cmd.args([
+        "--ignored",
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(DIR_VAR, dir)
+    .env("RUST_BACKTRACE", "0");
     cmd
 }
 
@@ -33,7 +39,9 @@ fn dumps_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn recorder_for_child(extra: impl FnOnce(dial9_recorder::Builder) -> dial9_recorder::Builder) -> FlightRecorder {
+fn recorder_for_child(
+    extra: impl FnOnce(dial9_recorder::Builder) -> dial9_recorder::Builder,
+) -> FlightRecorder {
     let dir = std::env::var(DIR_VAR).expect("child run without a dump dir");
     extra(FlightRecorder::builder().dump_path(format!("{dir}/child-{{pid}}-{{time}}.bin")))
         .build()
@@ -43,9 +51,13 @@ fn recorder_for_child(extra: impl FnOnce(dial9_recorder::Builder) -> dial9_recor
 fn child_runtime(rec: &FlightRecorder) -> tokio::runtime::Runtime {
     use tracing_subscriber::prelude::*;
     tracing_subscriber::registry().with(rec.layer()).init();
-    rec.instrument(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all())
-        .build()
-        .unwrap()
+    rec.instrument(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all(),
+    )
+    .build()
+    .unwrap()
 }
 
 #[test]
@@ -77,23 +89,47 @@ fn panic_in_a_task_dumps_and_exits_like_a_normal_panic() {
     assert_eq!(out.status.code(), Some(101), "{stderr}");
     assert!(stderr.contains("panicked at"), "{stderr}");
     assert!(stderr.contains("index out of bounds"), "{stderr}");
-    assert!(stderr.contains("dial9: wrote flight-recorder dump to"), "{stderr}");
+    assert!(
+        stderr.contains("dial9: wrote flight-recorder dump to"),
+        "{stderr}"
+    );
     let dumps = dumps_in(dir.path());
     assert_eq!(dumps.len(), 1, "exactly one dump: {dumps:?}");
     let dump = Dump::read(&dumps[0]).unwrap();
-    let Reason::Panic { message, location, thread, task } = &dump.header.reason else {
+    let Reason::Panic {
+        message,
+        location,
+        thread,
+        task,
+    } = &dump.header.reason
+    else {
         panic!("{:?}", dump.header.reason)
     };
     assert!(message.contains("index out of bounds"), "{message}");
-    assert!(location.as_deref().unwrap().contains("process.rs"), "{location:?}");
+    assert!(
+        location.as_deref().unwrap().contains("process.rs"),
+        "{location:?}"
+    );
     assert_eq!(thread, "tokio-rt-worker");
     let doomed = common::task_named(&dump, "doomed-handler");
     assert_eq!(*task, Some(doomed));
     // The panicking poll is in progress: started, never ended, and its lane says so.
     let evs = common::events_of(&dump, doomed);
-    let last_start = evs.iter().rposition(|e| matches!(e, EventKind::PollStart { .. })).unwrap();
-    assert!(!evs[last_start..].iter().any(|e| matches!(e, EventKind::PollEnd { .. })), "{evs:?}");
-    assert!(dump.lane_states.iter().any(|l| l.activity == Activity::Polling { task: doomed }));
+    let last_start = evs
+        .iter()
+        .rposition(|e| matches!(e, EventKind::PollStart { .. }))
+        .unwrap();
+    assert!(
+        !evs[last_start..]
+            .iter()
+            .any(|e| matches!(e, EventKind::PollEnd { .. })),
+        "{evs:?}"
+    );
+    assert!(
+        dump.lane_states
+            .iter()
+            .any(|l| l.activity == Activity::Polling { task: doomed })
+    );
 }
 
 #[test]
@@ -147,7 +183,9 @@ fn signal_dumps_and_keeps_running() {
     let dumps = dumps_in(dir.path());
     assert_eq!(dumps.len(), 1);
     let dump = Dump::read(&dumps[0]).unwrap();
-    assert!(matches!(&dump.header.reason, Reason::Signal { signal, name } if *signal == libc::SIGUSR1 && name == "SIGUSR1"));
+    assert!(
+        matches!(&dump.header.reason, Reason::Signal { signal, name } if *signal == libc::SIGUSR1 && name == "SIGUSR1")
+    );
     let ticker_polls = dump
         .events
         .iter()
@@ -176,7 +214,10 @@ fn application_spans_and_events_are_not_recorded_and_still_reach_fmt() {
         }
     }
     let buf = Buf::default();
-    let rec = FlightRecorder::builder().install_panic_hook(false).build().unwrap();
+    let rec = FlightRecorder::builder()
+        .install_panic_hook(false)
+        .build()
+        .unwrap();
     let w = buf.clone();
     let subscriber = tracing_subscriber::registry().with(rec.layer()).with(
         tracing_subscriber::fmt::layer()
@@ -186,7 +227,10 @@ fn application_spans_and_events_are_not_recorded_and_still_reach_fmt() {
     );
     let _g = tracing::subscriber::set_default(subscriber);
     // Layer only, current-thread runtime: everything happens on this thread.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         tokio::task::Builder::new()
             .name("app-task")
@@ -214,7 +258,10 @@ fn application_spans_and_events_are_not_recorded_and_still_reach_fmt() {
         .count();
     // Two real polls (before and after the yield) plus Tokio's enter at drop; three app
     // span entries would add three more.
-    assert!(polls <= 3, "app spans leaked into the dump as polls: {polls}");
+    assert!(
+        polls <= 3,
+        "app spans leaked into the dump as polls: {polls}"
+    );
     assert!(dump.tasks.iter().all(|t| t.name != "app_span"));
     assert!(!dump.header.hooks_installed);
 }

@@ -10,7 +10,9 @@ use dial9_recorder::Dump;
 use dial9_recorder::format::{EventKind, Reason};
 
 fn load(name: &str) -> Dump {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample-dumps").join(format!("{name}.bin"));
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../sample-dumps")
+        .join(format!("{name}.bin"));
     let meta = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     assert!(meta.len() < 4 << 20, "{name} is {} bytes", meta.len());
     Dump::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -82,10 +84,17 @@ fn starvation_probe_waits_100ms_between_wake_and_poll() {
 #[test]
 fn lost_waker_task_has_no_live_waker_and_no_wake_after_its_last_poll() {
     let d = load("lost-waker");
-    assert!(matches!(d.header.reason, Reason::Signal { .. }), "{:?}", d.header.reason);
+    assert!(
+        matches!(d.header.reason, Reason::Signal { .. }),
+        "{:?}",
+        d.header.reason
+    );
     let t = common::task_named(&d, "config-reloader");
     let evs = common::events_of(&d, t);
-    assert!(matches!(evs.first(), Some(EventKind::Spawn { .. })), "whole history in the window");
+    assert!(
+        matches!(evs.first(), Some(EventKind::Spawn { .. })),
+        "whole history in the window"
+    );
     let mut live: i64 = 0;
     for e in &evs {
         match e {
@@ -96,9 +105,20 @@ fn lost_waker_task_has_no_live_waker_and_no_wake_after_its_last_poll() {
         }
     }
     assert_eq!(live, 0, "{evs:?}");
-    let last_poll = evs.iter().rposition(|e| matches!(e, EventKind::PollStart { .. })).unwrap();
-    assert!(!evs[last_poll..].iter().any(|e| matches!(e, EventKind::Wake { .. })), "{evs:?}");
-    assert!(matches!(evs.last(), Some(EventKind::WakerDrop { .. })), "{evs:?}");
+    let last_poll = evs
+        .iter()
+        .rposition(|e| matches!(e, EventKind::PollStart { .. }))
+        .unwrap();
+    assert!(
+        !evs[last_poll..]
+            .iter()
+            .any(|e| matches!(e, EventKind::Wake { .. })),
+        "{evs:?}"
+    );
+    assert!(
+        matches!(evs.last(), Some(EventKind::WakerDrop { .. })),
+        "{evs:?}"
+    );
     assert!(!evs.iter().any(|e| matches!(e, EventKind::Terminate { .. })));
     // The rest of the service kept working after the reloader got stuck.
     let hb = common::task_named(&d, "heartbeat");
@@ -109,13 +129,23 @@ fn lost_waker_task_has_no_live_waker_and_no_wake_after_its_last_poll() {
 fn long_poll_has_a_poll_of_300ms() {
     let d = load("long-poll");
     let t = common::task_named(&d, "http-request-3");
-    assert!(polls(&d, t).iter().any(|&(s, e)| e - s >= 300 * MS), "{:?}", polls(&d, t));
+    assert!(
+        polls(&d, t).iter().any(|&(s, e)| e - s >= 300 * MS),
+        "{:?}",
+        polls(&d, t)
+    );
 }
 
 #[test]
 fn panic_reason_names_the_panic() {
     let d = load("panic");
-    let Reason::Panic { message, location, task, .. } = &d.header.reason else {
+    let Reason::Panic {
+        message,
+        location,
+        task,
+        ..
+    } = &d.header.reason
+    else {
         panic!("{:?}", d.header.reason)
     };
     assert!(message.contains("index out of bounds"), "{message}");

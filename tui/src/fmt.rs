@@ -46,7 +46,8 @@ pub fn sanitize(s: &str) -> String {
 }
 
 fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Parses `50ms`, `1s`, `250us`, `2.5ms`, or a bare number of milliseconds.
@@ -64,7 +65,11 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         "s" => 1e9,
         "us" | "µs" => 1e3,
         "ns" => 1.0,
-        other => return Err(format!("unknown unit '{other}' in '{s}' (use s, ms, us, ns)")),
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{s}' (use s, ms, us, ns)"
+            ));
+        }
     };
     Ok((value * scale).round() as u64)
 }

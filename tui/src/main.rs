@@ -133,7 +133,12 @@ fn load(path: &Path) -> Result<Dump, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Report { dump, json, limit, thresholds }) => load(&dump).map(|d| {
+        Some(Command::Report {
+            dump,
+            json,
+            limit,
+            thresholds,
+        }) => load(&dump).map(|d| {
             let ix = Index::build(d, thresholds.thresholds());
             if json {
                 println!("{}", report::json(&ix));
@@ -142,7 +147,12 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
-        Some(Command::Check { dump, max_poll, max_sched_delay, allow }) => load(&dump).map(|d| {
+        Some(Command::Check {
+            dump,
+            max_poll,
+            max_sched_delay,
+            allow,
+        }) => load(&dump).map(|d| {
             let th = Thresholds {
                 long_poll_crit: max_poll,
                 long_poll_warn: Thresholds::default().long_poll_warn.min(max_poll),
@@ -155,11 +165,17 @@ fn main() -> ExitCode {
             print!("{out}");
             ExitCode::from(code as u8)
         }),
-        Some(Command::Open { dump, view, thresholds }) => explore(&dump, view, thresholds),
+        Some(Command::Open {
+            dump,
+            view,
+            thresholds,
+        }) => explore(&dump, view, thresholds),
         None => match cli.dump {
             Some(dump) => explore(&dump, cli.view, cli.thresholds),
             None => {
-                eprintln!("dial9-tui: no dump given. Usage: dial9-tui DUMP | dial9-tui report DUMP | dial9-tui check DUMP (--help for more)");
+                eprintln!(
+                    "dial9-tui: no dump given. Usage: dial9-tui DUMP | dial9-tui report DUMP | dial9-tui check DUMP (--help for more)"
+                );
                 Err(ExitCode::from(2))
             }
         },

@@ -4,16 +4,25 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn sample(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample-dumps").join(format!("{name}.bin"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../sample-dumps")
+        .join(format!("{name}.bin"))
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dial9-tui")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn report(name: &str) -> serde_json::Value {
     let out = run(&["report", "--json", sample(name).to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -22,7 +31,9 @@ fn has(report: &serde_json::Value, kind: &str, severity: &str, task_prefix: &str
     report["anomalies"].as_array().unwrap().iter().any(|a| {
         a["kind"] == kind
             && a["severity"] == severity
-            && a["task_name"].as_str().is_some_and(|n| n.starts_with(task_prefix))
+            && a["task_name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(task_prefix))
     })
 }
 
@@ -34,7 +45,10 @@ fn report_finds_each_samples_ground_truth() {
 
     let r = report("lost-waker");
     assert!(has(&r, "lost-waker", "critical", "config-reloader"));
-    assert_eq!(r["anomalies"][0]["task_name"], "config-reloader", "ranked first");
+    assert_eq!(
+        r["anomalies"][0]["task_name"], "config-reloader",
+        "ranked first"
+    );
     assert_eq!(r["dump"]["reason"]["kind"], "signal");
 
     let r = report("long-poll");
@@ -43,9 +57,19 @@ fn report_finds_each_samples_ground_truth() {
 
     let r = report("panic");
     assert_eq!(r["dump"]["reason"]["kind"], "panic");
-    assert!(r["dump"]["reason"]["message"].as_str().unwrap().contains("index out of bounds"));
+    assert!(
+        r["dump"]["reason"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("index out of bounds")
+    );
     assert_eq!(r["anomalies"][0]["kind"], "poll-in-progress");
-    assert!(r["anomalies"][0]["message"].as_str().unwrap().contains("panicked"));
+    assert!(
+        r["anomalies"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("panicked")
+    );
     assert!(has(&r, "poll-in-progress", "critical", "record-parser-"));
 
     let r = report("healthy");
@@ -66,11 +90,21 @@ fn text_report_reads_like_the_json() {
 fn check_fails_on_each_failure_sample_and_passes_healthy() {
     for name in ["starvation", "lost-waker", "long-poll", "panic"] {
         let out = run(&["check", sample(name).to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("FAIL:"));
     }
     let out = run(&["check", sample("healthy").to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK:"));
 }
 
@@ -78,9 +112,18 @@ fn check_fails_on_each_failure_sample_and_passes_healthy() {
 fn check_thresholds_and_allow_change_the_verdict() {
     let p = sample("long-poll");
     let p = p.to_str().unwrap();
-    assert_eq!(run(&["check", p, "--max-poll", "400ms"]).status.code(), Some(0));
-    assert_eq!(run(&["check", p, "--max-poll", "300ms"]).status.code(), Some(1));
-    assert_eq!(run(&["check", p, "--allow", "long-poll"]).status.code(), Some(0));
+    assert_eq!(
+        run(&["check", p, "--max-poll", "400ms"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["check", p, "--max-poll", "300ms"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        run(&["check", p, "--allow", "long-poll"]).status.code(),
+        Some(0)
+    );
     let bad = run(&["check", p, "--allow", "slow-vibes"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown anomaly kind"));
@@ -96,7 +139,11 @@ fn every_unreadable_input_is_one_clear_line_and_exit_2() {
     let mid = corrupt.len() / 2;
     corrupt[mid] ^= 0xff;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("random", b"hello, this is not a dump at all".to_vec(), "not a dial9 dump"),
+        (
+            "random",
+            b"hello, this is not a dump at all".to_vec(),
+            "not a dial9 dump",
+        ),
         ("empty", vec![], "not a dial9 dump"),
         ("truncated", good[..good.len() / 3].to_vec(), "truncated"),
         ("newer", newer, "newer than this build supports"),

@@ -11,7 +11,11 @@ use ratatui::backend::TestBackend;
 fn open(name: &str) -> App {
     let path = format!("{}/../sample-dumps/{name}.bin", env!("CARGO_MANIFEST_DIR"));
     let dump = Dump::read(&path).unwrap();
-    App::new(Index::build(dump, Thresholds::default()), Options::default(), format!("sample-dumps/{name}.bin"))
+    App::new(
+        Index::build(dump, Thresholds::default()),
+        Options::default(),
+        format!("sample-dumps/{name}.bin"),
+    )
 }
 
 fn screen(app: &mut App, w: u16, h: u16) -> String {
@@ -93,7 +97,10 @@ fn too_small_terminal_says_so() {
 #[test]
 fn ascii_and_no_color_keep_every_signal() {
     let mut app = open("starvation");
-    app.options = Options { ascii: true, color: false };
+    app.options = Options {
+        ascii: true,
+        color: false,
+    };
     let s = screen(&mut app, 160, 40);
     assert!(s.is_ascii(), "{s}");
     // Severity glyphs and task letters, not colour, carry the meaning.
@@ -118,11 +125,17 @@ fn key_l_selects_the_longest_poll_and_again_the_next() {
 fn key_p_on_panic_selects_the_poll_in_progress() {
     let mut app = open("panic");
     press(&mut app, "gp"); // move away first
-    let dial9_recorder::format::Reason::Panic { task: Some(id), .. } = app.index.dump.header.reason else {
+    let dial9_recorder::format::Reason::Panic { task: Some(id), .. } = app.index.dump.header.reason
+    else {
         panic!()
     };
     let t = app.index.task_idx(id).unwrap();
-    let open = app.index.polls.iter().find(|p| p.task == t && p.end_ns.is_none()).unwrap();
+    let open = app
+        .index
+        .polls
+        .iter()
+        .find(|p| p.task == t && p.end_ns.is_none())
+        .unwrap();
     assert_eq!(app.event, open.start_event);
     assert_eq!(app.task, Some(t));
 }
@@ -133,7 +146,10 @@ fn search_then_enter_selects_the_task() {
     key(&mut app, KeyCode::Char('/'));
     press(&mut app, "cfgrel");
     let hits = &app.search.as_ref().unwrap().hits;
-    assert_eq!(app.index.tasks[hits[0].task as usize].name, "config-reloader");
+    assert_eq!(
+        app.index.tasks[hits[0].task as usize].name,
+        "config-reloader"
+    );
     key(&mut app, KeyCode::Enter);
     assert!(app.search.is_none());
     assert_eq!(app.task, Some(task_named(&app, "config-reloader")));
@@ -175,7 +191,10 @@ fn braces_step_through_the_selected_tasks_events() {
 #[test]
 fn n_walks_the_anomalies_in_rank_order() {
     let mut app = open("starvation");
-    assert_eq!(app.event, app.index.anomalies[0].event, "opens on the worst");
+    assert_eq!(
+        app.event, app.index.anomalies[0].event,
+        "opens on the worst"
+    );
     for i in 1..5 {
         press(&mut app, "n");
         assert_eq!(app.anomaly, i);
@@ -195,16 +214,30 @@ fn zoom_pan_and_fit() {
     press(&mut app, "d");
     assert!(app.view_start > s0 || app.view_end == app.index.end_ns);
     press(&mut app, "0");
-    assert_eq!((app.view_start, app.view_end), (app.index.start_ns, app.index.end_ns));
+    assert_eq!(
+        (app.view_start, app.view_end),
+        (app.index.start_ns, app.index.end_ns)
+    );
 }
 
 #[test]
 fn untrusted_task_names_are_escaped_on_screen() {
-    let path = format!("{}/../sample-dumps/long-poll.bin", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../sample-dumps/long-poll.bin",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut dump = Dump::read(&path).unwrap();
-    let t = dump.tasks.iter().position(|t| t.name == "http-request-3").unwrap();
+    let t = dump
+        .tasks
+        .iter()
+        .position(|t| t.name == "http-request-3")
+        .unwrap();
     dump.tasks[t].name = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J".into();
-    let mut app = App::new(Index::build(dump, Thresholds::default()), Options::default(), "x".into());
+    let mut app = App::new(
+        Index::build(dump, Thresholds::default()),
+        Options::default(),
+        "x".into(),
+    );
     app::apply(&mut app, Action::FocusNext); // tasks table
     let s = screen(&mut app, 160, 48);
     assert!(!s.contains('\u{1b}') && !s.contains('\u{7}'));
@@ -217,7 +250,10 @@ fn quit_keys() {
     press(&mut app, "q");
     assert!(app.quit);
     let mut app = open("healthy");
-    if let Some(a) = app::from_key(&app, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)) {
+    if let Some(a) = app::from_key(
+        &app,
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    ) {
         app::apply(&mut app, a);
     }
     assert!(app.quit);

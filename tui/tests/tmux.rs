@@ -33,7 +33,10 @@ impl Tmux {
             if s.contains(text) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {text:?}; screen:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -41,14 +44,28 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
     }
 }
 
 #[test]
 fn explorer_runs_in_a_real_terminal_and_restores_it() {
-    let t = Tmux { socket: format!("dial9-e2e-{}", std::process::id()) };
-    t.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", "bash --norc --noprofile"]);
+    let t = Tmux {
+        socket: format!("dial9-e2e-{}", std::process::id()),
+    };
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "bash --norc --noprofile",
+    ]);
     let bin = env!("CARGO_BIN_EXE_dial9-tui");
     let dump = format!("{}/../sample-dumps/panic.bin", env!("CARGO_MANIFEST_DIR"));
     t.keys(&[&format!("{bin} {dump}"), "Enter"]);
@@ -70,7 +87,10 @@ fn explorer_runs_in_a_real_terminal_and_restores_it() {
     t.wait_for("Task lifecycle · aggregator");
 
     t.keys(&["q"]);
-    t.keys(&["stty -a | grep -o ' icanon' ; echo shell-ok-$((6*7))", "Enter"]);
+    t.keys(&[
+        "stty -a | grep -o ' icanon' ; echo shell-ok-$((6*7))",
+        "Enter",
+    ]);
     let s = t.wait_for("shell-ok-42");
     assert!(s.contains(" icanon"), "terminal left in raw mode:\n{s}");
     assert!(!s.contains("Swimlanes"), "alternate screen not left:\n{s}");

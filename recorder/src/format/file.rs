@@ -27,15 +27,28 @@ pub const ENVELOPE_LEN: usize = 28;
 /// Why a dump could not be read. Each variant is a different thing for the user to do.
 #[derive(Debug)]
 pub enum ReadError {
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
     /// The bytes do not start with the dump magic.
-    NotADump { detail: String },
+    NotADump {
+        detail: String,
+    },
     /// Written by a newer dial9: upgrade the reader.
-    NewerVersion { found: u32, supported: u32 },
+    NewerVersion {
+        found: u32,
+        supported: u32,
+    },
     /// The file ends early (an interrupted copy, a full disk).
-    Truncated { expected: u64, actual: u64 },
+    Truncated {
+        expected: u64,
+        actual: u64,
+    },
     /// The bytes are damaged or inconsistent.
-    Corrupt { detail: String },
+    Corrupt {
+        detail: String,
+    },
 }
 
 impl fmt::Display for ReadError {
@@ -75,12 +88,9 @@ fn config() -> impl bincode::config::Config {
 impl Dump {
     /// Encodes the dump into the file envelope.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let body = match bincode::serde::encode_to_vec(self, config()) {
-            Ok(b) => b,
-            // Encoding plain owned data into a Vec has no failure mode in bincode 2
-            // (no limit is configured); keep an empty body rather than panicking.
-            Err(_) => Vec::new(),
-        };
+        // Encoding plain owned data into a Vec has no failure mode in bincode 2 (no limit
+        // is configured); never panic in a panic hook over it all the same.
+        let body = bincode::serde::encode_to_vec(self, config()).unwrap_or_default();
         let mut out = Vec::with_capacity(ENVELOPE_LEN + body.len());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -135,7 +145,8 @@ fn check_envelope(bytes: &[u8]) -> Result<&[u8], ReadError> {
             actual: bytes.len() as u64,
         });
     }
-    let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+    let u32_at =
+        |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
     let version = u32_at(8);
     if version > FORMAT_VERSION {
         return Err(ReadError::NewerVersion {
@@ -204,7 +215,8 @@ fn decode_body(body: &[u8]) -> Result<Dump, ReadError> {
             }
         };
     }
-    let decoded = with_limit!(16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39);
+    let decoded =
+        with_limit!(16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39);
     match decoded {
         Ok((dump, used)) if used == body.len() => Ok(dump),
         Ok((_, used)) => Err(ReadError::Corrupt {

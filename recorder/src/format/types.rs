@@ -186,7 +186,9 @@ pub struct LaneState {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Activity {
-    Polling { task: u64 },
+    Polling {
+        task: u64,
+    },
     Parked,
     /// Awake but not inside a task poll (driver, scheduler, or non-task work).
     Running,
@@ -204,25 +206,51 @@ pub struct Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     /// A task was spawned, from inside `parent` if it was spawned by a task.
-    Spawn { task: u64, parent: Option<u64> },
-    PollStart { task: u64 },
+    Spawn {
+        task: u64,
+        parent: Option<u64>,
+    },
+    PollStart {
+        task: u64,
+    },
     /// `completed` is true when the future finished (or was cancelled) in this poll.
-    PollEnd { task: u64, completed: bool },
+    PollEnd {
+        task: u64,
+        completed: bool,
+    },
     /// `by_ref` is `wake_by_ref`; a wake by value also consumes (drops) its waker.
-    Wake { task: u64, by_ref: bool, source: WakeSource },
-    WakerClone { task: u64 },
-    WakerDrop { task: u64 },
+    Wake {
+        task: u64,
+        by_ref: bool,
+        source: WakeSource,
+    },
+    WakerClone {
+        task: u64,
+    },
+    WakerDrop {
+        task: u64,
+    },
     /// A waker op on a task whose span was already closed (the waker outlived its task).
     /// Only the tracing span id is known, so the op cannot be tied to a task id.
-    OrphanWaker { op: WakerOp, span: u64 },
-    Terminate { task: u64 },
+    OrphanWaker {
+        op: WakerOp,
+        span: u64,
+    },
+    Terminate {
+        task: u64,
+    },
     Park,
     /// `io_ready_total` is the runtime's cumulative count of I/O readiness events.
-    Unpark { io_ready_total: Option<u64> },
+    Unpark {
+        io_ready_total: Option<u64>,
+    },
     ThreadStart,
     ThreadStop,
     /// A task armed a timer (`tokio::time::Sleep`) that fires after `duration_ms`.
-    TimerArm { task: Option<u64>, duration_ms: u64 },
+    TimerArm {
+        task: Option<u64>,
+        duration_ms: u64,
+    },
 }
 
 impl EventKind {

@@ -134,26 +134,71 @@ mod tests {
     #[test]
     fn round_trips_every_kind() {
         let cases = [
-            (7, pack(Kind::Spawn, 0, opt_aux(Some(3))), EventKind::Spawn { task: 7, parent: Some(3) }),
-            (7, pack(Kind::Spawn, 0, 0), EventKind::Spawn { task: 7, parent: None }),
-            (7, pack(Kind::PollEnd, F_COMPLETED, 0), EventKind::PollEnd { task: 7, completed: true }),
+            (
+                7,
+                pack(Kind::Spawn, 0, opt_aux(Some(3))),
+                EventKind::Spawn {
+                    task: 7,
+                    parent: Some(3),
+                },
+            ),
+            (
+                7,
+                pack(Kind::Spawn, 0, 0),
+                EventKind::Spawn {
+                    task: 7,
+                    parent: None,
+                },
+            ),
+            (
+                7,
+                pack(Kind::PollEnd, F_COMPLETED, 0),
+                EventKind::PollEnd {
+                    task: 7,
+                    completed: true,
+                },
+            ),
             (
                 7,
                 pack(Kind::Wake, F_BY_REF | F_SRC_TASK, 9),
-                EventKind::Wake { task: 7, by_ref: true, source: WakeSource::Task(9) },
+                EventKind::Wake {
+                    task: 7,
+                    by_ref: true,
+                    source: WakeSource::Task(9),
+                },
             ),
             (
                 7,
                 pack(Kind::Wake, F_SRC_DRIVER, 0),
-                EventKind::Wake { task: 7, by_ref: false, source: WakeSource::Driver },
+                EventKind::Wake {
+                    task: 7,
+                    by_ref: false,
+                    source: WakeSource::Driver,
+                },
             ),
             (
                 5,
                 pack(Kind::OrphanWaker, waker_op_code(WakerOp::Drop), 0),
-                EventKind::OrphanWaker { op: WakerOp::Drop, span: 5 },
+                EventKind::OrphanWaker {
+                    op: WakerOp::Drop,
+                    span: 5,
+                },
             ),
-            (0, pack(Kind::Unpark, F_HAS_VALUE, 42), EventKind::Unpark { io_ready_total: Some(42) }),
-            (0, pack(Kind::TimerArm, 0, 10), EventKind::TimerArm { task: None, duration_ms: 10 }),
+            (
+                0,
+                pack(Kind::Unpark, F_HAS_VALUE, 42),
+                EventKind::Unpark {
+                    io_ready_total: Some(42),
+                },
+            ),
+            (
+                0,
+                pack(Kind::TimerArm, 0, 10),
+                EventKind::TimerArm {
+                    task: None,
+                    duration_ms: 10,
+                },
+            ),
         ];
         for (a, b, want) in cases {
             assert_eq!(unpack(a, b), Some(want));

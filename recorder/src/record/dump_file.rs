@@ -11,7 +11,13 @@ pub(crate) fn expand_template(template: &str, program: &str) -> PathBuf {
         .replace(['-', ':'], "");
     let program: String = program
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     PathBuf::from(
         template
@@ -54,7 +60,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
     }
-    eprintln!("dial9: wrote flight-recorder dump to {}", final_path.display());
+    eprintln!(
+        "dial9: wrote flight-recorder dump to {}",
+        final_path.display()
+    );
     Ok(final_path)
 }
 
@@ -82,7 +91,10 @@ mod tests {
     fn template_fields_are_replaced() {
         let p = expand_template("/x/{program}-{pid}-{time}.bin", "my svc");
         let s = p.to_string_lossy();
-        assert!(s.starts_with(&format!("/x/my_svc-{}-", std::process::id())), "{s}");
+        assert!(
+            s.starts_with(&format!("/x/my_svc-{}-", std::process::id())),
+            "{s}"
+        );
         assert!(s.ends_with("Z.bin"), "{s}");
         assert!(!s.contains('{'));
     }

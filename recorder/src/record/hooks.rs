@@ -86,7 +86,11 @@ impl FlightRecorder {
         let inner = &self.inner;
         inner.hooks_installed.store(true, Ordering::Relaxed);
         builder
-            .on_thread_start(thread_hook(inner, Inner::thread_start, user.on_thread_start))
+            .on_thread_start(thread_hook(
+                inner,
+                Inner::thread_start,
+                user.on_thread_start,
+            ))
             .on_thread_stop(thread_hook(inner, Inner::thread_stop, user.on_thread_stop))
             .on_thread_park(thread_hook(inner, Inner::park, user.on_thread_park))
             .on_thread_unpark(thread_hook(inner, Inner::unpark, user.on_thread_unpark))

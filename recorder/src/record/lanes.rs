@@ -45,9 +45,7 @@ impl LaneSlot {
             lane,
             os_tid: os_tid(),
             name: current.name().unwrap_or("<unnamed>").to_string(),
-            worker: AtomicU32::new(
-                tokio::runtime::worker_index().map_or(NO_WORKER, |w| w as u32),
-            ),
+            worker: AtomicU32::new(tokio::runtime::worker_index().map_or(NO_WORKER, |w| w as u32)),
             runtime_thread: AtomicBool::new(false),
             activity: AtomicU64::new(ACT_RUNNING << 56),
             since: AtomicU64::new(0),

@@ -87,7 +87,10 @@ struct StackStr<const N: usize> {
 
 impl<const N: usize> StackStr<N> {
     fn new() -> Self {
-        StackStr { buf: [0; N], len: 0 }
+        StackStr {
+            buf: [0; N],
+            len: 0,
+        }
     }
     fn as_str(&self) -> &str {
         // Only whole chars are ever copied in, so this cannot fail; stay total anyway.
@@ -221,11 +224,13 @@ where
         if f.id == 0 {
             return;
         }
-        let kind = f.kind.unwrap_or(if attrs.metadata().target() == TARGET_BLOCKING {
-            TaskKind::Blocking
-        } else {
-            TaskKind::Unknown
-        });
+        let kind = f
+            .kind
+            .unwrap_or(if attrs.metadata().target() == TARGET_BLOCKING {
+                TaskKind::Blocking
+            } else {
+                TaskKind::Unknown
+            });
         if let Some(span) = ctx.span(id) {
             span.extensions_mut()
                 .insert(TaskOfSpan(f.id, kind == TaskKind::Blocking));
@@ -265,7 +270,11 @@ where
             WakerOp::Clone => self.inner.record(Kind::WakerClone, 0, task, 0),
             WakerOp::Drop => self.inner.record(Kind::WakerDrop, 0, task, 0),
             WakerOp::Wake | WakerOp::WakeByRef => {
-                let by_ref = if op == WakerOp::WakeByRef { F_BY_REF } else { 0 };
+                let by_ref = if op == WakerOp::WakeByRef {
+                    F_BY_REF
+                } else {
+                    0
+                };
                 let (src, waker) = match current_task() {
                     Some(t) => (F_SRC_TASK, t),
                     None if tokio::runtime::worker_index().is_some() => (F_SRC_DRIVER, 0),

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::format::{
-    ClockAnchor, Dump, Event, Header, LaneState, Reason, TaskInfo, TaskKind,
-};
+use crate::format::{ClockAnchor, Dump, Event, Header, LaneState, Reason, TaskInfo, TaskKind};
 
 pub use hooks::UserHooks;
 pub use layer::{RecorderLayer, TokioOnly};
@@ -274,10 +272,7 @@ pub(crate) fn task_id_u64(id: tokio::task::Id) -> u64 {
 /// without hooks, the task span's enter/exit).
 #[inline]
 pub(crate) fn current_task() -> Option<u64> {
-    LOCAL
-        .try_with(|l| l.polling.get())
-        .ok()
-        .filter(|&t| t != 0)
+    LOCAL.try_with(|l| l.polling.get()).ok().filter(|&t| t != 0)
 }
 
 impl Inner {
@@ -285,7 +280,14 @@ impl Inner {
     /// except for a thread's very first event. `on_lane` runs with the lane and the
     /// event's raw timestamp (to update the lane's activity).
     #[inline]
-    fn record_with(&self, kind: Kind, flags: u8, a: u64, aux: u64, on_lane: impl FnOnce(&LaneSlot, u64)) {
+    fn record_with(
+        &self,
+        kind: Kind,
+        flags: u8,
+        a: u64,
+        aux: u64,
+        on_lane: impl FnOnce(&LaneSlot, u64),
+    ) {
         let _ = LOCAL.try_with(|local| {
             if local.busy.get() {
                 return;
@@ -465,13 +467,35 @@ fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// Entry points for the benchmarks in `benches/`; not part of the API.
+#[doc(hidden)]
+impl FlightRecorder {
+    pub fn __bench_record_waker_op(&self, task: u64) {
+        self.inner.record(Kind::WakerClone, 0, task, 0);
+    }
+
+    pub fn __bench_record_poll(&self, task: u64) {
+        self.inner.poll_start(task);
+        self.inner.poll_end(task, false);
+    }
+
+    pub fn __bench_fill(&self, events: usize) {
+        for i in 0..events as u64 {
+            self.inner
+                .record(Kind::Wake, codec::F_SRC_TASK, i % 1000 + 1, i % 7 + 1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn task_id_matches_display() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let ids = rt.block_on(async {
             let mut ids = Vec::new();
             for _ in 0..5 {
@@ -489,7 +513,10 @@ mod tests {
     #[test]
     fn capacity_bounds_are_errors() {
         assert!(matches!(
-            FlightRecorder::builder().capacity(1).install_panic_hook(false).build(),
+            FlightRecorder::builder()
+                .capacity(1)
+                .install_panic_hook(false)
+                .build(),
             Err(BuildError::Capacity(1))
         ));
         let r = FlightRecorder::builder()
@@ -508,24 +535,5 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(err, BuildError::Signal { .. }), "{err}");
-    }
-}
-
-/// Entry points for the benchmarks in `benches/`; not part of the API.
-#[doc(hidden)]
-impl FlightRecorder {
-    pub fn __bench_record_waker_op(&self, task: u64) {
-        self.inner.record(Kind::WakerClone, 0, task, 0);
-    }
-
-    pub fn __bench_record_poll(&self, task: u64) {
-        self.inner.poll_start(task);
-        self.inner.poll_end(task, false);
-    }
-
-    pub fn __bench_fill(&self, events: usize) {
-        for i in 0..events as u64 {
-            self.inner.record(Kind::Wake, codec::F_SRC_TASK, i % 1000 + 1, i % 7 + 1);
-        }
     }
 }

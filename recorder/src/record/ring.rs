@@ -226,7 +226,10 @@ mod tests {
         ts.sort_unstable();
         let first = 10 * BLOCK_EVENTS as u64 + 5 - ts.len() as u64;
         assert_eq!(ts, (first..first + ts.len() as u64).collect::<Vec<_>>());
-        assert!(recs.iter().all(|r| r.lane == 1 && r.a == r.ts * 3 && r.b == r.ts * 7));
+        assert!(
+            recs.iter()
+                .all(|r| r.lane == 1 && r.a == r.ts * 3 && r.b == r.ts * 7)
+        );
     }
 
     #[test]

@@ -165,7 +165,11 @@ mod tests {
         t.terminate(1, 10, 4);
         assert_eq!(t.snapshot(true).len(), 2);
         t.terminate(65, 14, 4);
-        assert_eq!(t.snapshot(true).len(), 2, "claim 10 is exactly at the horizon");
+        assert_eq!(
+            t.snapshot(true).len(),
+            2,
+            "claim 10 is exactly at the horizon"
+        );
         spawn(&t, 129, "c");
         t.terminate(129, 15, 4);
         let ids: Vec<u64> = t.snapshot(true).iter().map(|t| t.id).collect();

@@ -10,7 +10,13 @@ use tracing_subscriber::prelude::*;
 /// A recorder, a 2-worker runtime instrumented by it, and the recorder's layer as the
 /// tracing dispatcher on this thread and every runtime thread. Tests in one binary run in
 /// parallel, so each uses a scoped dispatcher instead of the process-wide default.
-pub fn harness(capacity: usize) -> (FlightRecorder, tokio::runtime::Runtime, tracing::dispatcher::DefaultGuard) {
+pub fn harness(
+    capacity: usize,
+) -> (
+    FlightRecorder,
+    tokio::runtime::Runtime,
+    tracing::dispatcher::DefaultGuard,
+) {
     let rec = FlightRecorder::builder()
         .capacity(capacity)
         .install_panic_hook(false)

@@ -223,7 +223,10 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         let (severity, what) = if panicked {
             (Severity::Critical, "panicked in this poll")
         } else if d >= th.long_poll_crit {
-            (Severity::Critical, "was still in this poll at the dump, apparently hung")
+            (
+                Severity::Critical,
+                "was still in this poll at the dump, apparently hung",
+            )
         } else if d >= th.long_poll_warn {
             (Severity::Warning, "was still in this poll at the dump")
         } else {
@@ -318,9 +321,10 @@ fn lost_wakers(ix: &Index, out: &mut Vec<Anomaly>) {
         }
         let events = &ix.task_events[ti];
         // Not woken since its last poll started.
-        let Some(last_poll_pos) = events.iter().rposition(|&e| {
-            matches!(ix.dump.events[e as usize].kind, EventKind::PollStart { .. })
-        }) else {
+        let Some(last_poll_pos) = events
+            .iter()
+            .rposition(|&e| matches!(ix.dump.events[e as usize].kind, EventKind::PollStart { .. }))
+        else {
             continue;
         };
         if events[last_poll_pos..]
@@ -426,7 +430,11 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         .map(|w| (w.waits_from_ns, w.poll_at.unwrap_or(ix.end_ns)))
         .collect();
     waits.sort_unstable();
-    for lane in ix.lanes.iter().filter(|l| l.info.kind == ThreadKind::Worker) {
+    for lane in ix
+        .lanes
+        .iter()
+        .filter(|l| l.info.kind == ThreadKind::Worker)
+    {
         // Unparked stretches: between parked segments.
         let mut from = ix.start_ns;
         let parks: Vec<(u64, u64)> = lane

@@ -212,7 +212,13 @@ impl Index {
         let mut task_by_id = HashMap::with_capacity(dump.tasks.len());
         for t in &dump.tasks {
             task_by_id.insert(t.id, tasks.len() as TaskIdx);
-            tasks.push(new_task(t.id, t.name.clone(), t.kind, t.location.clone(), t.spawned_by));
+            tasks.push(new_task(
+                t.id,
+                t.name.clone(),
+                t.kind,
+                t.location.clone(),
+                t.spawned_by,
+            ));
         }
         let mut task_of = |id: u64, tasks: &mut Vec<Task>| -> TaskIdx {
             *task_by_id.entry(id).or_insert_with(|| {
@@ -385,8 +391,13 @@ impl Index {
                 }
                 EventKind::WakerClone { .. } => tasks[tid.unwrap_or(0) as usize].live_wakers += 1,
                 EventKind::WakerDrop { .. } => tasks[tid.unwrap_or(0) as usize].live_wakers -= 1,
-                EventKind::Terminate { .. } => tasks[tid.unwrap_or(0) as usize].state = TaskState::Done,
-                EventKind::TimerArm { task: Some(_), duration_ms } => {
+                EventKind::Terminate { .. } => {
+                    tasks[tid.unwrap_or(0) as usize].state = TaskState::Done
+                }
+                EventKind::TimerArm {
+                    task: Some(_),
+                    duration_ms,
+                } => {
                     if let Some(t) = tid {
                         timer_deadline.insert(t, e.ts_ns + duration_ms * 1_000_000);
                     }
@@ -576,7 +587,10 @@ impl Index {
                 let mut cur = e;
                 loop {
                     cur = self.task_neighbour(cur, false)?;
-                    if matches!(self.dump.events[cur as usize].kind, EventKind::PollStart { .. }) {
+                    if matches!(
+                        self.dump.events[cur as usize].kind,
+                        EventKind::PollStart { .. }
+                    ) {
                         break cur;
                     }
                 }

@@ -123,9 +123,16 @@ pub fn apply(app: &mut App, action: Action) {
         Action::Quit => app.quit = true,
         Action::Resize(w, h) => app.size = (w, h),
         Action::FocusNext | Action::FocusPrev => {
-            let i = Pane::ORDER.iter().position(|&p| p == app.focus).unwrap_or(0);
+            let i = Pane::ORDER
+                .iter()
+                .position(|&p| p == app.focus)
+                .unwrap_or(0);
             let n = Pane::ORDER.len();
-            let j = if action == Action::FocusNext { (i + 1) % n } else { (i + n - 1) % n };
+            let j = if action == Action::FocusNext {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
             app.focus = Pane::ORDER[j];
         }
         Action::Up => move_by(app, -1),
@@ -214,7 +221,14 @@ pub fn apply(app: &mut App, action: Action) {
             let fwd = action == Action::StepForward;
             let row = app.timeline_row() as i64 + if fwd { 1 } else { -1 };
             if row < 0 || row as usize >= app.timeline_len() {
-                app.status = Some(if fwd { "at the last event" } else { "at the first event" }.into());
+                app.status = Some(
+                    if fwd {
+                        "at the last event"
+                    } else {
+                        "at the first event"
+                    }
+                    .into(),
+                );
             } else {
                 let e = app.timeline_event(row as usize);
                 app.select_event(e);
@@ -246,7 +260,9 @@ pub fn apply(app: &mut App, action: Action) {
                     && app.index.task_of_event(app.event) != Some(t)
                 {
                     let list = &app.index.task_events[t as usize];
-                    let i = list.partition_point(|&x| x < app.event).min(list.len().saturating_sub(1));
+                    let i = list
+                        .partition_point(|&x| x < app.event)
+                        .min(list.len().saturating_sub(1));
                     if let Some(&e) = list.get(i) {
                         app.select_event(e);
                     }
@@ -254,7 +270,12 @@ pub fn apply(app: &mut App, action: Action) {
             }
         }
         Action::ZoomIn | Action::ZoomOut => {
-            let cursor = app.index.dump.events.get(app.event as usize).map_or(app.view_start, |e| e.ts_ns);
+            let cursor = app
+                .index
+                .dump
+                .events
+                .get(app.event as usize)
+                .map_or(app.view_start, |e| e.ts_ns);
             let span = app.view_end - app.view_start;
             let new_span = if action == Action::ZoomIn {
                 (span / 2).max(1_000)
@@ -264,7 +285,12 @@ pub fn apply(app: &mut App, action: Action) {
             let start = cursor
                 .saturating_sub(new_span / 2)
                 .max(app.index.start_ns)
-                .min(app.index.end_ns.saturating_sub(new_span).max(app.index.start_ns));
+                .min(
+                    app.index
+                        .end_ns
+                        .saturating_sub(new_span)
+                        .max(app.index.start_ns),
+                );
             app.view_start = start;
             app.view_end = start + new_span;
         }
@@ -274,7 +300,12 @@ pub fn apply(app: &mut App, action: Action) {
             let start = if action == Action::PanLeft {
                 app.view_start.saturating_sub(step).max(app.index.start_ns)
             } else {
-                (app.view_start + step).min(app.index.end_ns.saturating_sub(span).max(app.index.start_ns))
+                (app.view_start + step).min(
+                    app.index
+                        .end_ns
+                        .saturating_sub(span)
+                        .max(app.index.start_ns),
+                )
             };
             app.view_start = start;
             app.view_end = start + span;
@@ -293,7 +324,11 @@ pub fn apply(app: &mut App, action: Action) {
         Action::SortNext | Action::SortPrev => {
             let cols = TaskColumn::ALL;
             let i = cols.iter().position(|&c| c == app.sort).unwrap_or(0);
-            let j = if action == Action::SortNext { (i + 1) % cols.len() } else { (i + cols.len() - 1) % cols.len() };
+            let j = if action == Action::SortNext {
+                (i + 1) % cols.len()
+            } else {
+                (i + cols.len() - 1) % cols.len()
+            };
             app.sort = cols[j];
             app.sort_desc = !matches!(app.sort, TaskColumn::Name | TaskColumn::Id);
             app.sort_tasks();
@@ -370,7 +405,9 @@ fn enter(app: &mut App) {
 }
 
 fn jump_to_anomaly(app: &mut App) {
-    let Some(a) = app.index.anomalies.get(app.anomaly) else { return };
+    let Some(a) = app.index.anomalies.get(app.anomaly) else {
+        return;
+    };
     let (e, t, kind, sev) = (a.event, a.task, a.kind, a.severity);
     app.select_event(e);
     if let Some(t) = t {
@@ -393,9 +430,9 @@ fn panic_point(app: &mut App) {
         Reason::Panic { task, .. } => task.and_then(|id| ix.task_idx(id)),
         _ => None,
     };
-    let open = ix.polls.iter().filter(|p| p.end_ns.is_none());
+    let mut open = ix.polls.iter().filter(|p| p.end_ns.is_none());
     let pick = match panic_task {
-        Some(t) => open.filter(|p| p.task == t).last().copied(),
+        Some(t) => open.rfind(|p| p.task == t).copied(),
         None => open.min_by_key(|p| p.start_ns).copied(),
     };
     match pick {
@@ -426,10 +463,19 @@ fn step_task(app: &mut App, forward: bool) {
     } else {
         let list = &app.index.task_events[t as usize];
         let i = list.partition_point(|&x| x < app.event);
-        if forward { list.get(i).copied() } else { i.checked_sub(1).map(|i| list[i]) }
+        if forward {
+            list.get(i).copied()
+        } else {
+            i.checked_sub(1).map(|i| list[i])
+        }
     };
     match next {
         Some(e) => app.select_event(e),
-        None => app.status = Some(format!("no {} event of this task", if forward { "later" } else { "earlier" })),
+        None => {
+            app.status = Some(format!(
+                "no {} event of this task",
+                if forward { "later" } else { "earlier" }
+            ))
+        }
     }
 }

@@ -22,7 +22,11 @@ pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
     let show = std::io::stderr().is_terminal();
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if show && size > 32 << 20 {
-        eprint!("\rdial9-tui: reading {} ({} MB)...", path.display(), size >> 20);
+        eprint!(
+            "\rdial9-tui: reading {} ({} MB)...",
+            path.display(),
+            size >> 20
+        );
     }
     let dump = Dump::read(path).map_err(|e| match e {
         dial9_recorder::ReadError::Io { .. } => e.to_string(),
@@ -30,7 +34,10 @@ pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
     })?;
     let mut last = Instant::now();
     let index = Index::build_with_progress(dump, thresholds, &mut |f| {
-        if show && started.elapsed() > Duration::from_millis(300) && last.elapsed() > Duration::from_millis(100) {
+        if show
+            && started.elapsed() > Duration::from_millis(300)
+            && last.elapsed() > Duration::from_millis(100)
+        {
             last = Instant::now();
             eprint!("\rdial9-tui: indexing {:>3.0}%   ", f * 100.0);
             let _ = std::io::stderr().flush();
@@ -46,11 +53,14 @@ pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
 pub fn run(path: &Path, options: Options, thresholds: Thresholds) -> Result<(), String> {
     let index = load(path, thresholds)?;
     if !std::io::stdout().is_terminal() {
-        return Err("the explorer needs a terminal (for scripts, use `dial9-tui report` or `check`)".into());
+        return Err(
+            "the explorer needs a terminal (for scripts, use `dial9-tui report` or `check`)".into(),
+        );
     }
     let mut app = App::new(index, options, path.display().to_string());
     // Installs a panic hook that restores the terminal before the panic message prints.
-    let mut terminal = ratatui::try_init().map_err(|e| format!("cannot start the terminal UI: {e}"))?;
+    let mut terminal =
+        ratatui::try_init().map_err(|e| format!("cannot start the terminal UI: {e}"))?;
     let result = event_loop(&mut terminal, &mut app);
     ratatui::restore();
     result.map_err(|e| format!("terminal error: {e}"))

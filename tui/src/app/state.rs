@@ -157,7 +157,11 @@ impl App {
             .tasks
             .iter()
             .map(|t| {
-                let loc = t.location.as_ref().map(|l| l.to_string()).unwrap_or_default();
+                let loc = t
+                    .location
+                    .as_ref()
+                    .map(|l| l.to_string())
+                    .unwrap_or_default();
                 crate::fmt::sanitize(&format!("{} {} #{}", t.label(), loc, t.id))
             })
             .collect();
@@ -169,8 +173,11 @@ impl App {
         for (i, &t) in by_busy.iter().take(26).enumerate() {
             lane_letter[t as usize] = Some((b'A' + i as u8) as char);
         }
-        let mut anomaly_events: Vec<(EventIdx, Severity)> =
-            index.anomalies.iter().map(|a| (a.event, a.severity)).collect();
+        let mut anomaly_events: Vec<(EventIdx, Severity)> = index
+            .anomalies
+            .iter()
+            .map(|a| (a.event, a.severity))
+            .collect();
         anomaly_events.sort();
         let lanes_order = index.display_lanes();
         let (start, end) = (index.start_ns, index.end_ns.max(index.start_ns + 1));
@@ -257,16 +264,20 @@ impl App {
         if ts < self.view_start || ts >= self.view_end {
             let span = self.view_end - self.view_start;
             let start = ts.saturating_sub(span / 2).max(self.index.start_ns);
-            self.view_start = start.min(self.index.end_ns.saturating_sub(span).max(self.index.start_ns));
+            self.view_start = start.min(
+                self.index
+                    .end_ns
+                    .saturating_sub(span)
+                    .max(self.index.start_ns),
+            );
             self.view_end = self.view_start + span;
         }
-        if let Some(t) = self.task {
-            if let Some(pos) = self.index.task_events[t as usize]
+        if let Some(t) = self.task
+            && let Some(pos) = self.index.task_events[t as usize]
                 .iter()
                 .position(|&x| x == self.event)
-            {
-                self.lifecycle_row = pos;
-            }
+        {
+            self.lifecycle_row = pos;
         }
     }
 
@@ -280,7 +291,11 @@ impl App {
         self.lifecycle_row = events
             .iter()
             .position(|&x| x == self.event)
-            .unwrap_or_else(|| events.partition_point(|&x| x < self.event).min(events.len().saturating_sub(1)));
+            .unwrap_or_else(|| {
+                events
+                    .partition_point(|&x| x < self.event)
+                    .min(events.len().saturating_sub(1))
+            });
     }
 
     /// Events listed by the timeline: all, or the selected task's.
@@ -304,7 +319,8 @@ impl App {
         match (self.task_filter, self.task) {
             (true, Some(t)) => {
                 let list = &self.index.task_events[t as usize];
-                list.partition_point(|&x| x < self.event).min(list.len().saturating_sub(1))
+                list.partition_point(|&x| x < self.event)
+                    .min(list.len().saturating_sub(1))
             }
             _ => self.event as usize,
         }
@@ -331,11 +347,13 @@ impl App {
             .iter()
             .enumerate()
             .filter_map(|(i, text)| {
-                matcher.fuzzy_indices(text, query).map(|(score, matched)| SearchHit {
-                    task: i as TaskIdx,
-                    score,
-                    matched,
-                })
+                matcher
+                    .fuzzy_indices(text, query)
+                    .map(|(score, matched)| SearchHit {
+                        task: i as TaskIdx,
+                        score,
+                        matched,
+                    })
             })
             .collect();
         hits.sort_by(|a, b| b.score.cmp(&a.score).then(a.task.cmp(&b.task)));

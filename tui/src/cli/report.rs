@@ -131,7 +131,12 @@ fn reason_json(r: &Reason) -> ReasonJson {
         label: None,
     };
     match r {
-        Reason::Panic { message, location, thread, task } => {
+        Reason::Panic {
+            message,
+            location,
+            thread,
+            task,
+        } => {
             j.kind = "panic";
             j.message = Some(message.clone());
             j.location = location.clone();
@@ -164,9 +169,13 @@ const TOP: usize = 10;
 
 pub fn build(ix: &Index) -> ReportJson {
     let h = &ix.dump.header;
-    let mut by_busy: Vec<usize> = (0..ix.tasks.len()).filter(|&t| ix.tasks[t].busy_ns > 0).collect();
+    let mut by_busy: Vec<usize> = (0..ix.tasks.len())
+        .filter(|&t| ix.tasks[t].busy_ns > 0)
+        .collect();
     by_busy.sort_by_key(|&t| std::cmp::Reverse(ix.tasks[t].busy_ns));
-    let mut by_poll: Vec<usize> = (0..ix.tasks.len()).filter(|&t| ix.tasks[t].polls > 0).collect();
+    let mut by_poll: Vec<usize> = (0..ix.tasks.len())
+        .filter(|&t| ix.tasks[t].polls > 0)
+        .collect();
     by_poll.sort_by_key(|&t| std::cmp::Reverse(ix.tasks[t].longest_poll_ns));
     let window = ix.window_ns().max(1);
     let workers = ix
@@ -227,8 +236,16 @@ pub fn build(ix: &Index) -> ReportJson {
                 message: a.message.clone(),
             })
             .collect(),
-        top_busy: by_busy.into_iter().take(TOP).map(|t| task_json(ix, t)).collect(),
-        top_longest_poll: by_poll.into_iter().take(TOP).map(|t| task_json(ix, t)).collect(),
+        top_busy: by_busy
+            .into_iter()
+            .take(TOP)
+            .map(|t| task_json(ix, t))
+            .collect(),
+        top_longest_poll: by_poll
+            .into_iter()
+            .take(TOP)
+            .map(|t| task_json(ix, t))
+            .collect(),
         workers,
     }
 }
@@ -261,15 +278,25 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
         d.events,
         d.recorded_total,
         d.overwritten,
-        if d.torn_skipped > 0 { format!(", {} torn", d.torn_skipped) } else { String::new() },
+        if d.torn_skipped > 0 {
+            format!(", {} torn", d.torn_skipped)
+        } else {
+            String::new()
+        },
         d.lanes,
         d.tasks
     );
     if !d.hooks_installed {
-        let _ = writeln!(s, "note        runtime hooks were not installed: no park/unpark data");
+        let _ = writeln!(
+            s,
+            "note        runtime hooks were not installed: no park/unpark data"
+        );
     }
     if !d.layer_installed {
-        let _ = writeln!(s, "note        tracing layer was not installed: no wakes or task names");
+        let _ = writeln!(
+            s,
+            "note        tracing layer was not installed: no wakes or task names"
+        );
     }
     let c = &r.anomaly_counts;
     let _ = writeln!(
@@ -288,7 +315,11 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
         );
     }
     if ix.anomalies.len() > limit {
-        let _ = writeln!(s, "  ... and {} more (--limit N)", ix.anomalies.len() - limit);
+        let _ = writeln!(
+            s,
+            "  ... and {} more (--limit N)",
+            ix.anomalies.len() - limit
+        );
     }
     let _ = writeln!(s, "\ntop tasks by busy time");
     for t in &r.top_busy {
@@ -303,7 +334,12 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     }
     let _ = writeln!(s, "\ntop tasks by longest poll");
     for t in &r.top_longest_poll {
-        let _ = writeln!(s, "  {:<28} {:>10}", sanitize(&label(t)), duration(t.longest_poll_ns));
+        let _ = writeln!(
+            s,
+            "  {:<28} {:>10}",
+            sanitize(&label(t)),
+            duration(t.longest_poll_ns)
+        );
     }
     let _ = writeln!(s, "\nworkers");
     for w in &r.workers {

@@ -35,7 +35,10 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
         }
         EventKind::PollStart { .. } => match ix.poll_at_event(e).map(|p| ix.polls[p as usize]) {
             Some(p) if p.end_ns.is_none() => {
-                format!("still polling at the dump ({})", duration(p.duration(ix.end_ns)))
+                format!(
+                    "still polling at the dump ({})",
+                    duration(p.duration(ix.end_ns))
+                )
             }
             Some(p) => format!("runs {}", duration(p.duration(ix.end_ns))),
             None => String::new(),
@@ -45,7 +48,11 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
                 .poll_at_event(e)
                 .map(|p| duration(ix.polls[p as usize].duration(ix.end_ns)))
                 .unwrap_or_default();
-            if completed { format!("after {d}, completed") } else { format!("after {d}, pending") }
+            if completed {
+                format!("after {d}, completed")
+            } else {
+                format!("after {d}, pending")
+            }
         }
         EventKind::Wake { task, source, .. } => {
             let timer = ix.wake_at_event(e).is_some_and(|w| w.timer);
@@ -57,7 +64,9 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
                 WakeSource::Foreign => "outside thread".into(),
             };
             match ix.wake_at_event(e) {
-                Some(w) if w.poll_at.is_some() => format!("by {by}, polled {} later", duration(w.delay_ns)),
+                Some(w) if w.poll_at.is_some() => {
+                    format!("by {by}, polled {} later", duration(w.delay_ns))
+                }
                 Some(w) => format!("by {by}, not polled ({} to dump)", duration(w.delay_ns)),
                 None => format!("by {by}"),
             }
@@ -71,7 +80,9 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
             };
             format!("{op} of a waker of an ended task (span {span})")
         }
-        EventKind::Unpark { io_ready_total: Some(n) } => format!("io ready total {n}"),
+        EventKind::Unpark {
+            io_ready_total: Some(n),
+        } => format!("io ready total {n}"),
         EventKind::TimerArm { duration_ms, .. } => format!("sleep {duration_ms} ms"),
         _ => String::new(),
     }

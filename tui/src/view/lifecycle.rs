@@ -29,15 +29,33 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     };
     let task = &ix.tasks[t as usize];
-    let block = pane_block(format!("Task lifecycle · {} #{}", sanitize(&task.label()), task.id), focused, theme);
+    let block = pane_block(
+        format!("Task lifecycle · {} #{}", sanitize(&task.label()), task.id),
+        focused,
+        theme,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
     let mut lines = Vec::new();
-    let loc = task.location.as_ref().map(|l| sanitize(&l.to_string())).unwrap_or_else(|| "unknown location".into());
-    let by = task.spawned_by.map(|p| format!(" by {}", sanitize(&ix.task_label(p)))).unwrap_or_default();
+    let loc = task
+        .location
+        .as_ref()
+        .map(|l| sanitize(&l.to_string()))
+        .unwrap_or_else(|| "unknown location".into());
+    let by = task
+        .spawned_by
+        .map(|p| format!(" by {}", sanitize(&ix.task_label(p))))
+        .unwrap_or_default();
     lines.push(Line::from(Span::styled(
-        fit(&format!("{} · {} · spawned at {loc}{by}", task.kind.as_str(), task.state.as_str()), w),
+        fit(
+            &format!(
+                "{} · {} · spawned at {loc}{by}",
+                task.kind.as_str(),
+                task.state.as_str()
+            ),
+            w,
+        ),
         theme.title(),
     )));
     lines.push(Line::from(fit(
@@ -56,7 +74,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     )));
     for a in ix.anomalies.iter().filter(|a| a.task == Some(t)).take(2) {
         lines.push(Line::from(Span::styled(
-            fit(&format!("{} {}", theme.severity_glyph(a.severity), sanitize(&a.message)), w),
+            fit(
+                &format!(
+                    "{} {}",
+                    theme.severity_glyph(a.severity),
+                    sanitize(&a.message)
+                ),
+                w,
+            ),
             theme.severity(a.severity),
         )));
     }
@@ -64,12 +89,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let h = (inner.height as usize).saturating_sub(lines.len());
     let len = events.len();
     let sel = app.lifecycle_row.min(len.saturating_sub(1));
-    let first = if len <= h { 0 } else { sel.saturating_sub(h / 2).min(len - h) };
+    let first = if len <= h {
+        0
+    } else {
+        sel.saturating_sub(h / 2).min(len - h)
+    };
     let ts = |i: usize| ix.dump.events[events[i] as usize].ts_ns;
-    let max_gap = (1..len).map(|i| ts(i) - ts(i - 1)).max().unwrap_or(1).max(1);
+    let max_gap = (1..len)
+        .map(|i| ts(i) - ts(i - 1))
+        .max()
+        .unwrap_or(1)
+        .max(1);
     const BAR: usize = 8;
-    for i in first..(first + h).min(len) {
-        let e = events[i];
+    for (i, &e) in events.iter().enumerate().skip(first).take(h) {
         let ev = &ix.dump.events[e as usize];
         let gap = if i == 0 { 0 } else { ts(i) - ts(i - 1) };
         let bar_len = ((gap as u128 * BAR as u128).div_ceil(max_gap as u128)) as usize;
@@ -78,7 +110,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let text = format!(
             "{} {:>8} {} {} {:<3} {} {}",
             relative(ev.ts_ns, ix.end_ns),
-            if i == 0 { String::new() } else { format!("+{}", duration(gap)) },
+            if i == 0 {
+                String::new()
+            } else {
+                format!("+{}", duration(gap))
+            },
             fit(&bar, BAR),
             theme.gap(),
             lane_tag(ix, ev.lane),
@@ -86,7 +122,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             detail(ix, e)
         );
         let base = sev.map_or(Style::default(), |s| theme.severity(s));
-        let style = if i == sel && (focused || e == app.event) { base.patch(theme.selected()) } else { base };
+        let style = if i == sel && (focused || e == app.event) {
+            base.patch(theme.selected())
+        } else {
+            base
+        };
         lines.push(Line::from(vec![
             Span::styled(sev.map_or(" ", |s| theme.severity_glyph(s)), base),
             Span::styled(fit(&text, w.saturating_sub(1)), style),

@@ -61,7 +61,11 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             detail(ix, e)
         );
         let base = sev.map_or(Style::default(), |s| theme.severity(s));
-        let style = if e == app.event { base.patch(theme.selected()) } else { base };
+        let style = if e == app.event {
+            base.patch(theme.selected())
+        } else {
+            base
+        };
         lines.push(Line::from(vec![
             Span::styled(mark, sev.map_or(Style::default(), |s| theme.severity(s))),
             Span::styled(fit(&text, w.saturating_sub(1)), style),
@@ -81,10 +85,18 @@ fn cell(app: &App, t: TaskIdx, col: TaskColumn) -> String {
         TaskColumn::LongestPoll => duration(task.longest_poll_ns),
         TaskColumn::LongestSched => duration(task.longest_sched_ns),
         TaskColumn::Wakers => {
-            if task.whole_history { task.live_wakers.to_string() } else { format!("{}?", task.live_wakers) }
+            if task.whole_history {
+                task.live_wakers.to_string()
+            } else {
+                format!("{}?", task.live_wakers)
+            }
         }
         TaskColumn::Anomalies => {
-            if task.anomalies > 0 { format!("!{}", task.anomalies) } else { "0".into() }
+            if task.anomalies > 0 {
+                format!("!{}", task.anomalies)
+            } else {
+                "0".into()
+            }
         }
     }
 }
@@ -112,8 +124,16 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut header = Vec::new();
     for (i, col) in TaskColumn::ALL.iter().enumerate() {
         let cw = if i == 0 { name_w } else { widths[i] };
-        let title = if *col == app.sort { format!("{}{arrow}", col.title()) } else { col.title().to_string() };
-        let text = if i == 0 { fit(&title, cw) } else { format!("{:>cw$}", fit(&title, cw).trim_end()) };
+        let title = if *col == app.sort {
+            format!("{}{arrow}", col.title())
+        } else {
+            col.title().to_string()
+        };
+        let text = if i == 0 {
+            fit(&title, cw)
+        } else {
+            format!("{:>cw$}", fit(&title, cw).trim_end())
+        };
         header.push(Span::styled(format!("{text} "), theme.title()));
     }
     let mut lines = vec![Line::from(header)];
@@ -137,7 +157,11 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             Style::default()
         };
-        let style = if r == app.task_row { base.patch(theme.selected()) } else { base };
+        let style = if r == app.task_row {
+            base.patch(theme.selected())
+        } else {
+            base
+        };
         lines.push(Line::from(Span::styled(fit(&text, w), style)));
     }
     frame.render_widget(Paragraph::new(lines), inner);
@@ -145,7 +169,10 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let ix = &app.index;
-    let title = format!("Anomalies · {} ranked worst first · Enter jumps", ix.anomalies.len());
+    let title = format!(
+        "Anomalies · {} ranked worst first · Enter jumps",
+        ix.anomalies.len()
+    );
     let block = pane_block(title, app.focus == Pane::Anomalies, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -170,7 +197,11 @@ pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             sanitize(&a.message)
         );
         let base = theme.severity(a.severity);
-        let style = if i == app.anomaly { base.patch(theme.selected()) } else { base };
+        let style = if i == app.anomaly {
+            base.patch(theme.selected())
+        } else {
+            base
+        };
         lines.push(Line::from(Span::styled(fit(&text, w), style)));
     }
     frame.render_widget(Paragraph::new(lines), inner);

@@ -63,7 +63,8 @@ pub fn render(frame: &mut Frame, app: &App) {
     };
     if area.width >= WIDE {
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(56), Constraint::Percentage(44)]).areas(body);
+            Layout::horizontal([Constraint::Percentage(56), Constraint::Percentage(44)])
+                .areas(body);
         render_pane(frame, left, app, &theme, list_pane);
         lifecycle::render(frame, right, app, &theme);
     } else {
@@ -123,7 +124,11 @@ pub(crate) fn pane_block<'a>(title: String, focused: bool, theme: &Theme) -> Blo
     let mark = if focused { "> " } else { "" };
     Block::bordered()
         .border_set(theme.border_set())
-        .border_style(if focused { theme.focus_border() } else { theme.border() })
+        .border_style(if focused {
+            theme.focus_border()
+        } else {
+            theme.border()
+        })
         .title(Span::styled(format!(" {mark}{title} "), theme.title()))
 }
 
@@ -153,12 +158,20 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     ] {
         spans.push(Span::styled(
             format!("{} {n} {} ", theme.severity_glyph(sev), sev.as_str()),
-            if n > 0 { theme.severity(sev) } else { theme.dim() },
+            if n > 0 {
+                theme.severity(sev)
+            } else {
+                theme.dim()
+            },
         ));
     }
     if !h.hooks_installed || !h.layer_installed {
         spans.push(Span::styled(
-            if !h.hooks_installed { " [no runtime hooks]" } else { " [no tracing layer]" },
+            if !h.hooks_installed {
+                " [no runtime hooks]"
+            } else {
+                " [no tracing layer]"
+            },
             theme.severity(Severity::Warning),
         ));
     }
@@ -167,11 +180,17 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn render_hint(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let keys = match app.focus {
-        Pane::Tasks => "Tab pane · j/k move · h/l sort · i invert · Enter open · / search · ? help · q quit",
+        Pane::Tasks => {
+            "Tab pane · j/k move · h/l sort · i invert · Enter open · / search · ? help · q quit"
+        }
         Pane::Anomalies => "Tab pane · j/k move · Enter jump · n/N next/prev · ? help · q quit",
-        Pane::Lifecycle => "Tab pane · j/k move · {/} task events · t filter timeline · ? help · q quit",
+        Pane::Lifecycle => {
+            "Tab pane · j/k move · {/} task events · t filter timeline · ? help · q quit"
+        }
         Pane::Swimlanes => "w/s zoom · a/d pan · 0 fit · j/k lanes · [/] step · ? help · q quit",
-        Pane::Timeline => "[/] step · {/} task · L longest · p panic · n anomaly · / search · ? help · q quit",
+        Pane::Timeline => {
+            "[/] step · {/} task · L longest · p panic · n anomaly · / search · ? help · q quit"
+        }
     };
     let line = match &app.status {
         Some(s) => Line::from(vec![

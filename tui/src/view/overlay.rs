@@ -16,7 +16,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Tab / Shift-Tab", "next / previous pane"),
     ("j k  Down Up", "move in the pane"),
     ("PgUp PgDn  g G", "page; first / last"),
-    ("Enter", "open: event -> task, task -> lifecycle, anomaly -> its event"),
+    (
+        "Enter",
+        "open: event -> task, task -> lifecycle, anomaly -> its event",
+    ),
     ("Esc", "back: clear task filter, close overlay"),
     ("/", "fuzzy task search (name, location, id)"),
     ("L", "longest poll (again: the next longest)"),
@@ -36,7 +39,12 @@ pub const KEYS: &[(&str, &str)] = &[
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -56,7 +64,10 @@ pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        fit(" Swimlanes: letter = task polling (see legend), . or · parked, - awake", inner.width as usize),
+        fit(
+            " Swimlanes: letter = task polling (see legend), . or · parked, - awake",
+            inner.width as usize,
+        ),
         theme.dim(),
     )));
     frame.render_widget(Paragraph::new(lines), inner);
@@ -66,7 +77,10 @@ pub fn search(frame: &mut Frame, area: Rect, app: &App, search: &Search, theme: 
     let h = area.height.saturating_sub(4).min(20);
     let rect = centered(area, area.width.saturating_sub(8).min(90), h);
     frame.render_widget(Clear, rect);
-    let title = format!("Find task · {} matches · Enter select · Esc cancel", search.hits.len());
+    let title = format!(
+        "Find task · {} matches · Enter select · Esc cancel",
+        search.hits.len()
+    );
     let block = pane_block(title, true, theme);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
@@ -87,13 +101,20 @@ pub fn search(frame: &mut Frame, area: Rect, app: &App, search: &Search, theme: 
             theme.title(),
         )];
         for (ci, ch) in text.chars().enumerate().take(w.saturating_sub(14)) {
-            let mut st = if hit.matched.contains(&ci) { theme.matched() } else { Default::default() };
+            let mut st = if hit.matched.contains(&ci) {
+                theme.matched()
+            } else {
+                Default::default()
+            };
             if selected {
                 st = st.patch(theme.selected());
             }
             spans.push(Span::styled(ch.to_string(), st));
         }
-        spans.push(Span::styled(format!("  {}", task.state.as_str()), theme.dim()));
+        spans.push(Span::styled(
+            format!("  {}", task.state.as_str()),
+            theme.dim(),
+        ));
         lines.push(Line::from(spans));
     }
     if search.hits.is_empty() && !search.query.is_empty() {

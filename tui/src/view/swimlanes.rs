@@ -25,7 +25,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
         "{} · {} shown{}",
         Pane::Swimlanes.title(),
         duration(span),
-        if span < ix.window_ns() { " (0 fits all)" } else { "" }
+        if span < ix.window_ns() {
+            " (0 fits all)"
+        } else {
+            ""
+        }
     );
     let block = pane_block(title, app.focus == Pane::Swimlanes, theme);
     let inner = block.inner(area);
@@ -56,7 +60,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
             Some(s) => (theme.severity_glyph(*s), theme.severity(*s)),
             None => (" ", Style::default()),
         };
-        spans.push(Span::styled(g, cursor_style(cursor_col == Some(c), st, theme)));
+        spans.push(Span::styled(
+            g,
+            cursor_style(cursor_col == Some(c), st, theme),
+        ));
     }
     lines.push(Line::from(spans));
 
@@ -65,8 +72,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
     for (row, &li) in app.lanes_order.iter().enumerate().skip(first).take(rows) {
         let lane = &ix.lanes[li];
         let selected = app.focus == Pane::Swimlanes && row == app.lane_row;
-        let label_style = if selected { theme.selected() } else { theme.dim() };
-        let mut spans = vec![Span::styled(fit(&sanitize(&lane.label()), LABEL), label_style)];
+        let label_style = if selected {
+            theme.selected()
+        } else {
+            theme.dim()
+        };
+        let mut spans = vec![Span::styled(
+            fit(&sanitize(&lane.label()), LABEL),
+            label_style,
+        )];
         for c in 0..width {
             let (t0, t1) = (col_start(c), col_start(c + 1).max(col_start(c) + 1));
             let mut best: Option<(u64, SegmentKind)> = None;
@@ -97,7 +111,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
                 }
                 _ => (" ".to_string(), Style::default()),
             };
-            spans.push(Span::styled(glyph, cursor_style(cursor_col == Some(c), style, theme)));
+            spans.push(Span::styled(
+                glyph,
+                cursor_style(cursor_col == Some(c), style, theme),
+            ));
         }
         lines.push(Line::from(spans));
     }
@@ -126,7 +143,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
     lines.push(Line::from(spans));
     // Legend: letters of the busiest tasks, and the cursor's time.
     let mut legend = vec![Span::styled(
-        fit(&format!("{} {}", theme.cursor(), cursor_label.unwrap_or_default()), LABEL),
+        fit(
+            &format!("{} {}", theme.cursor(), cursor_label.unwrap_or_default()),
+            LABEL,
+        ),
         theme.title(),
     )];
     let mut used = LABEL;
@@ -152,5 +172,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
 }
 
 fn cursor_style(on_cursor: bool, base: Style, theme: &Theme) -> Style {
-    if on_cursor { base.patch(theme.selected()) } else { base }
+    if on_cursor {
+        base.patch(theme.selected())
+    } else {
+        base
+    }
 }

@@ -15,18 +15,29 @@ pub struct Theme {
 
 impl Theme {
     pub fn new(o: Options) -> Theme {
-        Theme { color: o.color, ascii: o.ascii }
+        Theme {
+            color: o.color,
+            ascii: o.ascii,
+        }
     }
 
     fn fg(&self, c: Color) -> Style {
-        if self.color { Style::default().fg(c) } else { Style::default() }
+        if self.color {
+            Style::default().fg(c)
+        } else {
+            Style::default()
+        }
     }
 
     pub fn title(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
     pub fn dim(&self) -> Style {
-        if self.color { Style::default().fg(Color::DarkGray) } else { Style::default() }
+        if self.color {
+            Style::default().fg(Color::DarkGray)
+        } else {
+            Style::default()
+        }
     }
     pub fn selected(&self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)
@@ -38,7 +49,8 @@ impl Theme {
         self.dim()
     }
     pub fn matched(&self) -> Style {
-        self.fg(Color::Yellow).add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+        self.fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
     }
     pub fn severity(&self, s: Severity) -> Style {
         match s {
@@ -60,9 +72,18 @@ impl Theme {
     }
     /// Colour for a task's cells on the swimlanes (the letter tells tasks apart too).
     pub fn task_cell(&self, task: u32) -> Style {
-        const PALETTE: [Color; 6] = [Color::Green, Color::Cyan, Color::Magenta, Color::Blue, Color::LightGreen, Color::LightCyan];
+        const PALETTE: [Color; 6] = [
+            Color::Green,
+            Color::Cyan,
+            Color::Magenta,
+            Color::Blue,
+            Color::LightGreen,
+            Color::LightCyan,
+        ];
         if self.color {
-            Style::default().fg(Color::Black).bg(PALETTE[task as usize % PALETTE.len()])
+            Style::default()
+                .fg(Color::Black)
+                .bg(PALETTE[task as usize % PALETTE.len()])
         } else {
             Style::default()
         }
