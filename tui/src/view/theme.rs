@@ -32,12 +32,10 @@ impl Theme {
     pub fn title(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
+    /// Secondary text (labels, borders, hints): the terminal's default colour. Not dark
+    /// grey: in popular palettes (Solarized) "bright black" is the background itself.
     pub fn dim(&self) -> Style {
-        if self.color {
-            Style::default().fg(Color::DarkGray)
-        } else {
-            Style::default()
-        }
+        Style::default()
     }
     pub fn selected(&self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Renders PNG screenshots of the explorer on the sample dumps. The real binary runs in a
+# pseudo-terminal inside termsnap's in-memory terminal emulator (Alacritty's), keys are sent
+# on its input, the screen becomes an SVG, and resvg turns that into a PNG.
+# Needs: cargo install termsnap resvg; a monospace font (Debian: fonts-dejavu-core).
+# Run from anywhere: ./screenshots/make.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p dial9-tui
+bin=target/release/dial9-tui
+
+# shot NAME DUMP KEYS: open DUMP, type KEYS, capture the screen while the explorer is still
+# showing it (the explorer is stopped by `timeout`, so the capture is the live screen).
+shot() {
+    local name=$1 dump=$2 keys=$3
+    ( sleep 1.5; printf '%b' "$keys"; sleep 4 ) |
+        termsnap --lines 48 --columns 160 --term xterm-256color -o "screenshots/$name.svg" \
+            -- timeout 4 "$bin" "sample-dumps/$dump.bin" || true
+    resvg --font-family 'DejaVu Sans Mono' --monospace-family 'DejaVu Sans Mono' \
+        "screenshots/$name.svg" "screenshots/$name.png"
+    rm "screenshots/$name.svg"
+    echo "screenshots/$name.png"
+}
+
+shot main-starvation starvation ''
+shot lost-waker-lifecycle lost-waker '/config-rel\r'
+shot search panic '/pars'
+shot help starvation '?'
+shot panic-step-back panic 'p[[[[[['
