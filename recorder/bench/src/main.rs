@@ -1,0 +1,383 @@
+//! Recorder overhead, side by side with other ways of recording Tokio's runtime.
+//!
+//! ```sh
+//! cargo run --release -p dial9-bench --bin overhead            # all workloads, 3 rounds
+//! cargo run --release -p dial9-bench --bin overhead -- --soak 60
+//! ```
+//!
+//! Each (configuration, workload) run is a fresh child process of this binary, so every
+//! configuration gets its own global subscriber and its own peak-memory figure. Rounds
+//! alternate the configurations (rotating their order each round) so that drift in a
+//! noisy machine spreads over all of them; the table shows medians, and each ratio is the
+//! median of per-round ratios to the baseline run in the same round.
+
+use std::io::Write as _;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CONFIGS: &[&str] = &[
+    "baseline",
+    "dial9",
+    "dial9-hooks-only",
+    "console-subscriber",
+    "json-file",
+];
+const WORKLOADS: &[&str] = &["spawn-storm", "ping-pong", "tcp-echo"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        child(
+            &args[2],
+            &args[3],
+            args.get(4).and_then(|s| s.parse().ok()).unwrap_or(0),
+        );
+        return;
+    }
+    let mut rounds = 3usize;
+    let mut soak = 0u64;
+    let mut only: Option<Vec<String>> = None;
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--rounds" => rounds = args[i + 1].parse().expect("--rounds N"),
+            "--soak" => soak = args[i + 1].parse().expect("--soak SECONDS"),
+            "--workloads" => only = Some(args[i + 1].split(',').map(String::from).collect()),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    if soak > 0 {
+        run_soak(soak);
+        return;
+    }
+    let workloads: Vec<&str> = WORKLOADS
+        .iter()
+        .copied()
+        .filter(|w| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w)))
+        .collect();
+    println!(
+        "machine: {} cores; {} rounds; configurations alternate within each round\n",
+        cores(),
+        rounds
+    );
+    for w in workloads {
+        // results[config] = per-round (ops/s, peak RSS kB)
+        let mut results: Vec<Vec<(f64, u64)>> = vec![Vec::new(); CONFIGS.len()];
+        for r in 0..rounds {
+            for k in 0..CONFIGS.len() {
+                let c = (k + r) % CONFIGS.len();
+                let (ops_s, hwm) = run_child(CONFIGS[c], w);
+                results[c].push((ops_s, hwm));
+                eprint!(".");
+            }
+        }
+        eprintln!();
+        let base: Vec<f64> = results[0].iter().map(|x| x.0).collect();
+        println!("{w} ({})", unit(w));
+        println!(
+            "  {:<20} {:>14} {:>12} {:>14}",
+            "configuration", "median ops/s", "vs baseline", "peak RSS MB"
+        );
+        for (c, runs) in results.iter().enumerate() {
+            let ops: Vec<f64> = runs.iter().map(|x| x.0).collect();
+            let ratios: Vec<f64> = ops.iter().zip(&base).map(|(a, b)| a / b).collect();
+            let hwm = runs.iter().map(|x| x.1).max().unwrap_or(0);
+            println!(
+                "  {:<20} {:>14.0} {:>11.3}x {:>14.1}",
+                CONFIGS[c],
+                median(&ops),
+                median(&ratios),
+                hwm as f64 / 1024.0
+            );
+        }
+        let dial9 = median(&results[1].iter().map(|x| x.0).collect::<Vec<_>>());
+        let console = median(&results[3].iter().map(|x| x.0).collect::<Vec<_>>());
+        println!(
+            "  dial9 / console-subscriber throughput: {:.2}x\n",
+            dial9 / console
+        );
+    }
+}
+
+fn unit(w: &str) -> &'static str {
+    match w {
+        "spawn-storm" => "1,000,000 tasks that each yield once; ops = tasks",
+        "ping-pong" => "64 task pairs over channels, 5,000 round trips each; ops = round trips",
+        _ => {
+            "loopback TCP echo, 50 clients x 2,000 64-byte round trips, 2 workers; ops = round trips"
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn run_child(config: &str, workload: &str) -> (f64, u64) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--child", config, workload])
+        .output()
+        .expect("child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| {
+            panic!(
+                "{config} {workload} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let field = |k: &str| -> f64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    (field("ops") / field("secs"), field("hwm_kb") as u64)
+}
+
+fn run_soak(secs: u64) {
+    println!(
+        "soak: dial9 (layer + hooks, 65,536-event ring) on the TCP echo workload for {secs} s"
+    );
+    let mut c = Command::new(std::env::current_exe().unwrap())
+        .args(["--child", "dial9", "soak", &secs.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = c.stdout.take().unwrap();
+    use std::io::BufRead;
+    let mut samples = Vec::new();
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.unwrap();
+        println!("  {line}");
+        if let Some(kb) = line
+            .split("rss_kb=")
+            .nth(1)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            samples.push(kb);
+        }
+    }
+    c.wait().unwrap();
+    if samples.len() > 2 {
+        let settled = &samples[1..];
+        let (lo, hi) = (settled.iter().min().unwrap(), settled.iter().max().unwrap());
+        println!(
+            "RSS after warm-up: min {:.1} MB, max {:.1} MB, spread {:.1} MB",
+            *lo as f64 / 1024.0,
+            *hi as f64 / 1024.0,
+            (hi - lo) as f64 / 1024.0
+        );
+    }
+}
+
+fn status_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Sets up `config` in this (child) process and returns the runtime.
+fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
+    use tracing_subscriber::prelude::*;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    let keep: Box<dyn std::any::Any> = match config {
+        "baseline" => Box::new(()),
+        "dial9" | "dial9-hooks-only" => {
+            let rec = dial9_recorder::FlightRecorder::builder()
+                .install_panic_hook(false)
+                .build()
+                .unwrap();
+            if config == "dial9" {
+                tracing_subscriber::registry().with(rec.layer()).init();
+            }
+            rec.instrument(&mut builder);
+            Box::new(rec)
+        }
+        "console-subscriber" => {
+            let layer = console_subscriber::ConsoleLayer::builder().spawn();
+            tracing_subscriber::registry().with(layer).init();
+            Box::new(())
+        }
+        "json-file" => {
+            let path =
+                std::env::temp_dir().join(format!("dial9-bench-{}.jsonl", std::process::id()));
+            let file = std::fs::File::create(&path).unwrap();
+            // Not lossy: every event reaches the file (writers wait when the queue is full).
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .finish(file);
+            let filter = tracing_subscriber::filter::Targets::new()
+                .with_target("tokio", tracing::Level::TRACE)
+                .with_target("runtime", tracing::Level::TRACE);
+            tracing_subscriber::registry()
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+                        .with_writer(writer)
+                        .with_filter(filter),
+                )
+                .init();
+            Box::new((guard, path))
+        }
+        other => panic!("unknown configuration {other}"),
+    };
+    (builder.build().unwrap(), keep)
+}
+
+fn child(config: &str, workload: &str, arg: u64) {
+    let (rt, keep) = setup(config);
+    if workload == "soak" {
+        soak(&rt, arg);
+        return;
+    }
+    let start = Instant::now();
+    let ops = rt.block_on(async {
+        match workload {
+            "spawn-storm" => spawn_storm(1_000_000).await,
+            "ping-pong" => ping_pong(64, 5_000).await,
+            "tcp-echo" => tcp_echo(50, 2_000).await,
+            other => panic!("unknown workload {other}"),
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let hwm = status_kb("VmHWM:");
+    drop(rt);
+    if let Ok((_, path)) = keep
+        .downcast::<(
+            tracing_appender::non_blocking::WorkerGuard,
+            std::path::PathBuf,
+        )>()
+        .map(|b| *b)
+    {
+        let _ = std::fs::remove_file(path);
+    }
+    println!("RESULT ops={ops} secs={secs:.6} hwm_kb={hwm}");
+    let _ = std::io::stdout().flush();
+}
+
+async fn spawn_storm(n: u64) -> u64 {
+    // Spawned from a task, in batches, so a million JoinHandles are never held at once.
+    tokio::spawn(async move {
+        let batch = 10_000;
+        for _ in 0..n / batch {
+            let hs: Vec<_> = (0..batch)
+                .map(|_| tokio::spawn(async { tokio::task::yield_now().await }))
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    n
+}
+
+async fn ping_pong(pairs: u64, trips: u64) -> u64 {
+    let mut hs = Vec::new();
+    for _ in 0..pairs {
+        let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
+        let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u64>(1);
+        tokio::spawn(async move {
+            while let Some(v) = ping_rx.recv().await {
+                if pong_tx.send(v + 1).await.is_err() {
+                    break;
+                }
+            }
+        });
+        hs.push(tokio::spawn(async move {
+            for i in 0..trips {
+                ping_tx.send(i).await.unwrap();
+                pong_rx.recv().await.unwrap();
+            }
+        }));
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    pairs * trips
+}
+
+async fn tcp_echo(clients: u64, trips: u64) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                break;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut hs = Vec::new();
+    for _ in 0..clients {
+        hs.push(tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let msg = [7u8; 64];
+            let mut buf = [0u8; 64];
+            for _ in 0..trips {
+                s.write_all(&msg).await.unwrap();
+                s.read_exact(&mut buf).await.unwrap();
+            }
+        }));
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    server.abort();
+    clients * trips
+}
+
+fn soak(rt: &tokio::runtime::Runtime, secs: u64) {
+    let start = Instant::now();
+    let mut next = Duration::ZERO;
+    while start.elapsed() < Duration::from_secs(secs) {
+        rt.block_on(tcp_echo(50, 200));
+        rt.block_on(spawn_storm(20_000));
+        if start.elapsed() >= next {
+            println!(
+                "t={:>3}s rss_kb={}",
+                start.elapsed().as_secs(),
+                status_kb("VmRSS:")
+            );
+            let _ = std::io::stdout().flush();
+            next += Duration::from_secs(5);
+        }
+    }
+    println!(
+        "t={:>3}s rss_kb={}",
+        start.elapsed().as_secs(),
+        status_kb("VmRSS:")
+    );
+}
