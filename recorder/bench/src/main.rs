@@ -19,6 +19,7 @@ const CONFIGS: &[&str] = &[
     "baseline",
     "dial9",
     "dial9-hooks-only",
+    "tracing-floor",
     "console-subscriber",
     "json-file",
 ];
@@ -37,12 +38,21 @@ fn main() {
     let mut rounds = 3usize;
     let mut soak = 0u64;
     let mut only: Option<Vec<String>> = None;
+    let mut configs: Vec<&str> = CONFIGS.to_vec();
     let mut i = 1;
     while i < args.len() {
         match args[i].as_str() {
             "--rounds" => rounds = args[i + 1].parse().expect("--rounds N"),
             "--soak" => soak = args[i + 1].parse().expect("--soak SECONDS"),
             "--workloads" => only = Some(args[i + 1].split(',').map(String::from).collect()),
+            "--configs" => {
+                let want: Vec<&str> = args[i + 1].split(',').collect();
+                configs = CONFIGS
+                    .iter()
+                    .copied()
+                    .filter(|c| *c == "baseline" || want.contains(c))
+                    .collect();
+            }
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -63,11 +73,11 @@ fn main() {
     );
     for w in workloads {
         // results[config] = per-round (ops/s, peak RSS kB)
-        let mut results: Vec<Vec<(f64, u64)>> = vec![Vec::new(); CONFIGS.len()];
+        let mut results: Vec<Vec<(f64, u64)>> = vec![Vec::new(); configs.len()];
         for r in 0..rounds {
-            for k in 0..CONFIGS.len() {
-                let c = (k + r) % CONFIGS.len();
-                let (ops_s, hwm) = run_child(CONFIGS[c], w);
+            for k in 0..configs.len() {
+                let c = (k + r) % configs.len();
+                let (ops_s, hwm) = run_child(configs[c], w);
                 results[c].push((ops_s, hwm));
                 eprint!(".");
             }
@@ -85,18 +95,22 @@ fn main() {
             let hwm = runs.iter().map(|x| x.1).max().unwrap_or(0);
             println!(
                 "  {:<20} {:>14.0} {:>11.3}x {:>14.1}",
-                CONFIGS[c],
+                configs[c],
                 median(&ops),
                 median(&ratios),
                 hwm as f64 / 1024.0
             );
         }
-        let dial9 = median(&results[1].iter().map(|x| x.0).collect::<Vec<_>>());
-        let console = median(&results[3].iter().map(|x| x.0).collect::<Vec<_>>());
-        println!(
-            "  dial9 / console-subscriber throughput: {:.2}x\n",
-            dial9 / console
-        );
+        let med = |name: &str| {
+            configs
+                .iter()
+                .position(|c| *c == name)
+                .map(|i| median(&results[i].iter().map(|x| x.0).collect::<Vec<_>>()))
+        };
+        if let (Some(d), Some(c)) = (med("dial9"), med("console-subscriber")) {
+            println!("  dial9 / console-subscriber throughput: {:.2}x", d / c);
+        }
+        println!();
     }
 }
 
@@ -208,6 +222,16 @@ fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
             }
             rec.instrument(&mut builder);
             Box::new(rec)
+        }
+        // The floor of any tracing-layer design: the registry plus a layer that does
+        // nothing, interested in exactly the callsites dial9's layer reads.
+        "tracing-floor" => {
+            struct Noop;
+            impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
+            tracing_subscriber::registry()
+                .with(Noop.with_filter(dial9_recorder::TokioOnly))
+                .init();
+            Box::new(())
         }
         "console-subscriber" => {
             let layer = console_subscriber::ConsoleLayer::builder().spawn();

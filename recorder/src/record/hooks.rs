@@ -12,7 +12,8 @@ use crate::format::{Activity, TaskKind};
 
 use super::codec::{F_COMPLETED, F_HAS_VALUE, Kind};
 use super::lanes::LOCAL;
-use super::{FlightRecorder, Inner, current_task, task_id_u64, tasks::SpawnInfo};
+use super::tasks::{FileName, SpawnInfo};
+use super::{FlightRecorder, Inner, current_task, task_id_u64};
 
 type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 type TaskHook = Arc<dyn Fn(&TaskMeta<'_>) + Send + Sync>;
@@ -182,7 +183,7 @@ impl Inner {
             task: task_id_u64(meta.id()),
             name: "",
             kind: TaskKind::Unknown,
-            location: Some((loc.file(), loc.line(), loc.column())),
+            location: Some((FileName::Static(loc.file()), loc.line(), loc.column())),
             parent: current_task(),
         });
     }

@@ -20,7 +20,8 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::format::{TaskKind, WakerOp};
 
 use super::codec::{self, F_BY_REF, F_SRC_DRIVER, F_SRC_TASK, Kind};
-use super::{FlightRecorder, Inner, current_task, tasks::SpawnInfo};
+use super::tasks::{FileName, SpawnInfo};
+use super::{FlightRecorder, Inner, current_task};
 
 const TARGET_TASK: &str = "tokio::task";
 const TARGET_BLOCKING: &str = "tokio::task::blocking";
@@ -100,16 +101,20 @@ impl<const N: usize> StackStr<N> {
 
 impl<const N: usize> fmt::Write for StackStr<N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            let mut tmp = [0u8; 4];
-            let enc = c.encode_utf8(&mut tmp).as_bytes();
-            if self.len + enc.len() > N {
-                return Err(fmt::Error); // truncate at a char boundary
-            }
-            self.buf[self.len..self.len + enc.len()].copy_from_slice(enc);
-            self.len += enc.len();
+        let room = N - self.len;
+        if s.len() <= room {
+            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+            return Ok(());
         }
-        Ok(())
+        // Truncate at a char boundary.
+        let mut cut = room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.buf[self.len..self.len + cut].copy_from_slice(&s.as_bytes()[..cut]);
+        self.len += cut;
+        Err(fmt::Error)
     }
 }
 
@@ -231,15 +236,29 @@ where
             } else {
                 TaskKind::Unknown
             });
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut()
-                .insert(TaskOfSpan(f.id, kind == TaskKind::Blocking));
+        let blocking = kind == TaskKind::Blocking;
+        match self.inner.span_tasks.insert(id.into_u64(), f.id, blocking) {
+            Ok(None) => {}
+            // The older span's mapping moves to the registry, where a miss finds it.
+            Ok(Some((old, task, b))) => {
+                if let Some(span) = ctx.span(&Id::from_u64(old)) {
+                    span.extensions_mut().insert(TaskOfSpan(task, b));
+                }
+            }
+            Err(()) => {
+                if let Some(span) = ctx.span(id) {
+                    span.extensions_mut().insert(TaskOfSpan(f.id, blocking));
+                }
+            }
         }
         self.inner.spawn(SpawnInfo {
             task: f.id,
             name: f.name.as_ref().map_or("", |s| s.as_str()),
             kind,
-            location: f.file.as_ref().map(|s| (s.as_str(), f.line, f.col)),
+            location: f
+                .file
+                .as_ref()
+                .map(|s| (FileName::Copied(s.as_str()), f.line, f.col)),
             parent: current_task(),
         });
     }
@@ -258,9 +277,7 @@ where
         let (Some(op), Some(span)) = (f.op, f.span) else {
             return;
         };
-        let task = ctx
-            .span(&Id::from_u64(span.max(1)))
-            .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| t.0));
+        let task = self.task_of(&Id::from_u64(span.max(1)), &ctx).map(|t| t.0);
         let Some(task) = task else {
             self.inner
                 .record(Kind::OrphanWaker, codec::waker_op_code(op), span, 0);
@@ -292,7 +309,7 @@ where
         if self.inner.hooks_installed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some((task, false)) = task_of(id, &ctx) {
+        if let Some((task, false)) = self.task_of(id, &ctx) {
             self.inner.poll_start(task);
         }
     }
@@ -301,7 +318,7 @@ where
         if self.inner.hooks_installed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some((task, false)) = task_of(id, &ctx) {
+        if let Some((task, false)) = self.task_of(id, &ctx) {
             self.inner.poll_end(task, false);
         }
     }
@@ -310,16 +327,21 @@ where
         if self.inner.hooks_installed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some((task, _)) = task_of(&id, &ctx) {
+        if let Some((task, _)) = self.task_of(&id, &ctx) {
             self.inner.terminate(task);
         }
     }
 }
 
-fn task_of<S>(id: &Id, ctx: &Context<'_, S>) -> Option<(u64, bool)>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    ctx.span(id)
-        .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| (t.0, t.1)))
+impl RecorderLayer {
+    /// The task of a task span: from the span table, else from the registry.
+    fn task_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<(u64, bool)>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.inner.span_tasks.get(id.into_u64()).or_else(|| {
+            ctx.span(id)
+                .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| (t.0, t.1)))
+        })
+    }
 }

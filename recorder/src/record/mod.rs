@@ -6,6 +6,7 @@ mod hooks;
 mod lanes;
 mod layer;
 mod ring;
+mod span_tasks;
 mod tasks;
 mod triggers;
 
@@ -127,6 +128,7 @@ impl Builder {
             ring,
             lanes: Lanes::default(),
             tasks: TaskTable::new(),
+            span_tasks: span_tasks::SpanTasks::new(),
             clock,
             start_raw,
             anchor: ClockAnchor {
@@ -218,6 +220,7 @@ pub(crate) struct Inner {
     ring: Ring,
     lanes: Lanes,
     tasks: TaskTable,
+    span_tasks: span_tasks::SpanTasks,
     clock: quanta::Clock,
     start_raw: u64,
     anchor: ClockAnchor,

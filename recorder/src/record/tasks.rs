@@ -11,36 +11,59 @@
 //! same instant. Names and file paths are interned per shard, so steady-state spawns of
 //! already-seen names do not allocate strings.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+use rustc_hash::FxHashMap;
 
 use crate::format::{SpawnLocation, TaskInfo, TaskKind};
 
 const SHARDS: usize = 64;
 
+/// Strings are ids into the shard's string list: no reference counts to bounce between
+/// workers on every spawn.
 struct Entry {
-    name: Arc<str>,
+    name: u32,
     kind: TaskKind,
-    location: Option<(Arc<str>, u32, u32)>,
+    location: Option<(u32, u32, u32)>,
     parent: Option<u64>,
+    /// Ring claim count when the task terminated; 0 while it lives.
+    done_at: u64,
 }
 
 #[derive(Default)]
 struct Shard {
-    tasks: HashMap<u64, Entry>,
-    /// Terminated tasks, oldest first, with the ring claim count at termination.
-    done: VecDeque<(u64, u64)>,
-    strings: HashSet<Arc<str>>,
+    tasks: FxHashMap<u64, Entry>,
+    /// Sweep out long-terminated tasks when the map reaches this size (amortised O(1)).
+    sweep_at: usize,
+    strings: Vec<Box<str>>,
+    string_ids: FxHashMap<Box<str>, u32>,
+    /// `&'static str`s (spawn locations from the hooks) by address: no string compare.
+    static_ids: FxHashMap<(usize, usize), u32>,
 }
 
 impl Shard {
-    fn intern(&mut self, s: &str) -> Arc<str> {
-        if let Some(v) = self.strings.get(s) {
-            return v.clone();
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.string_ids.get(s) {
+            return id;
         }
-        let v: Arc<str> = Arc::from(s);
-        self.strings.insert(v.clone());
-        v
+        let id = self.strings.len() as u32;
+        self.strings.push(s.into());
+        self.string_ids.insert(s.into(), id);
+        id
+    }
+
+    fn intern_static(&mut self, s: &'static str) -> u32 {
+        let key = (s.as_ptr() as usize, s.len());
+        if let Some(&id) = self.static_ids.get(&key) {
+            return id;
+        }
+        let id = self.intern(s);
+        self.static_ids.insert(key, id);
+        id
+    }
+
+    fn string(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", |s| s)
     }
 }
 
@@ -48,8 +71,16 @@ pub(crate) struct SpawnInfo<'a> {
     pub task: u64,
     pub name: &'a str,
     pub kind: TaskKind,
-    pub location: Option<(&'a str, u32, u32)>,
+    pub location: Option<(FileName<'a>, u32, u32)>,
     pub parent: Option<u64>,
+}
+
+/// A spawn location's file: from the hooks it is `'static` (interned by address), from the
+/// span it is a copy (interned by content).
+#[derive(Clone, Copy)]
+pub(crate) enum FileName<'a> {
+    Static(&'static str),
+    Copied(&'a str),
 }
 
 pub(crate) struct TaskTable {
@@ -72,7 +103,13 @@ impl TaskTable {
     pub(crate) fn insert(&self, info: SpawnInfo<'_>) {
         let mut shard = self.shard(info.task);
         let name = shard.intern(info.name);
-        let location = info.location.map(|(f, l, c)| (shard.intern(f), l, c));
+        let location = info.location.map(|(f, l, c)| {
+            let f = match f {
+                FileName::Static(f) => shard.intern_static(f),
+                FileName::Copied(f) => shard.intern(f),
+            };
+            (f, l, c)
+        });
         shard.tasks.insert(
             info.task,
             Entry {
@@ -80,6 +117,7 @@ impl TaskTable {
                 kind: info.kind,
                 location,
                 parent: info.parent,
+                done_at: 0,
             },
         );
     }
@@ -88,16 +126,14 @@ impl TaskTable {
     /// events the ring has certainly overwritten (`horizon` claims ago).
     pub(crate) fn terminate(&self, task: u64, now: u64, horizon: u64) {
         let mut shard = self.shard(task);
-        if !shard.tasks.contains_key(&task) {
-            return;
+        if let Some(e) = shard.tasks.get_mut(&task) {
+            e.done_at = now.max(1);
         }
-        shard.done.push_back((now, task));
-        while let Some(&(at, old)) = shard.done.front() {
-            if now.saturating_sub(at) <= horizon {
-                break;
-            }
-            shard.done.pop_front();
-            shard.tasks.remove(&old);
+        if shard.tasks.len() >= shard.sweep_at {
+            shard
+                .tasks
+                .retain(|_, e| e.done_at == 0 || now.saturating_sub(e.done_at) <= horizon);
+            shard.sweep_at = (shard.tasks.len() * 2).max(64);
         }
     }
 
@@ -128,12 +164,12 @@ impl TaskTable {
             let Some(shard) = guard else { continue };
             out.extend(shard.tasks.iter().map(|(&id, e)| TaskInfo {
                 id,
-                name: e.name.to_string(),
+                name: shard.string(e.name).to_string(),
                 kind: e.kind,
-                location: e.location.as_ref().map(|(f, l, c)| SpawnLocation {
-                    file: f.to_string(),
-                    line: *l,
-                    col: *c,
+                location: e.location.map(|(f, line, col)| SpawnLocation {
+                    file: shard.string(f).to_string(),
+                    line,
+                    col,
                 }),
                 spawned_by: e.parent,
             }));
@@ -152,7 +188,7 @@ mod tests {
             task: id,
             name,
             kind: TaskKind::Task,
-            location: Some(("src/main.rs", 1, 2)),
+            location: Some((FileName::Static("src/main.rs"), 1, 2)),
             parent: None,
         });
     }
@@ -160,20 +196,29 @@ mod tests {
     #[test]
     fn terminated_tasks_are_kept_until_the_ring_has_wrapped() {
         let t = TaskTable::new();
-        spawn(&t, 1, "a");
-        spawn(&t, 65, "b"); // same shard as 1
-        t.terminate(1, 10, 4);
-        assert_eq!(t.snapshot(true).len(), 2);
-        t.terminate(65, 14, 4);
-        assert_eq!(
-            t.snapshot(true).len(),
-            2,
-            "claim 10 is exactly at the horizon"
+        // All in the shard of task 1: ids 1, 65, 129, ...
+        let ids: Vec<u64> = (0..600).map(|i| 1 + 64 * i).collect();
+        spawn(&t, 2, "live elsewhere");
+        // 100 tasks end at claim 10, then 500 more at claim 100; horizon 50. The table
+        // sweeps whenever it has doubled, so memory stays within twice what it must keep.
+        for &id in &ids[..100] {
+            spawn(&t, id, "a");
+            t.terminate(id, 10, 50);
+        }
+        for &id in &ids[100..] {
+            spawn(&t, id, "b");
+            t.terminate(id, 100, 50);
+        }
+        let left: Vec<u64> = t.snapshot(true).iter().map(|t| t.id).collect();
+        assert!(left.contains(&2));
+        assert!(
+            ids[..100].iter().all(|id| !left.contains(id)),
+            "claim 10 is beyond the horizon"
         );
-        spawn(&t, 129, "c");
-        t.terminate(129, 15, 4);
-        let ids: Vec<u64> = t.snapshot(true).iter().map(|t| t.id).collect();
-        assert_eq!(ids, vec![65, 129]);
+        assert!(
+            ids[100..].iter().all(|id| left.contains(id)),
+            "claim 100 is within it"
+        );
     }
 
     #[test]
@@ -182,6 +227,7 @@ mod tests {
         spawn(&t, 1, "worker");
         spawn(&t, 65, "worker");
         let shard = t.shard(1);
-        assert!(Arc::ptr_eq(&shard.tasks[&1].name, &shard.tasks[&65].name));
+        assert_eq!(shard.tasks[&1].name, shard.tasks[&65].name);
+        assert_eq!(shard.strings.len(), 2, "one name, one file");
     }
 }
