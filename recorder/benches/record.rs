@@ -22,9 +22,26 @@ fn recorder(capacity: usize) -> FlightRecorder {
 
 fn record(c: &mut Criterion) {
     let rec = recorder(65_536);
+    let dir = tempfile::Builder::new()
+        .prefix("dial9-bench-ring")
+        .tempdir_in(if std::path::Path::new("/dev/shm").is_dir() {
+            "/dev/shm"
+        } else {
+            "/tmp"
+        })
+        .unwrap();
+    let mapped = FlightRecorder::builder()
+        .capacity(65_536)
+        .install_panic_hook(false)
+        .persist_ring(dir.path())
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("record");
     g.bench_function("one event (waker op)", |b| {
         b.iter(|| rec.__bench_record_waker_op(black_box(42)))
+    });
+    g.bench_function("one event, crash-surviving ring (tmpfs mapping)", |b| {
+        b.iter(|| mapped.__bench_record_waker_op(black_box(42)))
     });
     g.bench_function("poll start + poll end (2 events)", |b| {
         b.iter(|| rec.__bench_record_poll(black_box(42)))

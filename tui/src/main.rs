@@ -54,6 +54,12 @@ enum Command {
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
+    /// Turn a crash-surviving ring file (`*.ring`) into an ordinary dump file.
+    Convert {
+        ring: PathBuf,
+        /// The dump to write (never overwritten if it exists).
+        out: PathBuf,
+    },
     /// Pass/fail: exit 0 when clean, 1 when a threshold is crossed, 2 when unreadable.
     Check {
         dump: PathBuf,
@@ -170,6 +176,29 @@ fn main() -> ExitCode {
             view,
             thresholds,
         }) => explore(&dump, view, thresholds),
+        Some(Command::Convert { ring, out }) => load(&ring).and_then(|d| {
+            use std::io::Write;
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .and_then(|mut f| f.write_all(&d.to_bytes()).and_then(|_| f.sync_all()));
+            match written {
+                Ok(()) => {
+                    println!(
+                        "{}: {} events from {}",
+                        out.display(),
+                        d.events.len(),
+                        d.header.reason
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("dial9-tui: cannot write {}: {e}", out.display());
+                    Err(ExitCode::from(2))
+                }
+            }
+        }),
         None => match cli.dump {
             Some(dump) => explore(&dump, cli.view, cli.thresholds),
             None => {

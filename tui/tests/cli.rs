@@ -167,3 +167,40 @@ fn every_unreadable_input_is_one_clear_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.bin"));
 }
+
+#[test]
+fn ring_files_open_in_report_and_convert_to_a_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .persist_ring(dir.path())
+        .build()
+        .unwrap();
+    rec.__bench_fill(5000);
+    let ring = rec.ring_path().unwrap().to_str().unwrap().to_string();
+    // This process holds the writer's lock: a live snapshot.
+    let out = run(&["report", "--json", &ring]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["dump"]["reason"]["kind"], "recovered");
+    assert_eq!(r["dump"]["reason"]["writer_alive"], true);
+    assert_eq!(r["dump"]["events"], 5000);
+
+    let converted = dir.path().join("converted.bin");
+    let out = run(&["convert", &ring, converted.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = dial9_recorder::Dump::read(&converted).unwrap();
+    assert_eq!(d.events.len(), 5000);
+    // Never overwrites.
+    let again = run(&["convert", &ring, converted.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    drop(rec);
+}

@@ -17,11 +17,13 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::ring_file::RING_MAGIC;
 use super::types::Dump;
 
 pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
 /// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added `Reason::Recovered`; version 1 dumps still read.
+pub const FORMAT_VERSION: u32 = 2;
 pub const ENVELOPE_LEN: usize = 28;
 
 /// Why a dump could not be read. Each variant is a different thing for the user to do.
@@ -116,11 +118,22 @@ impl Dump {
         let mut file = std::fs::File::open(path).map_err(io_err)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err)?;
+        if bytes.starts_with(&RING_MAGIC) {
+            // The writer holds an exclusive lock for as long as it lives.
+            let alive = matches!(
+                file.try_lock_shared(),
+                Err(std::fs::TryLockError::WouldBlock)
+            );
+            return super::ring_file::read_ring(&bytes, alive);
+        }
         Dump::from_bytes(&bytes)
     }
 
-    /// Decodes a dump from its encoded bytes.
+    /// Decodes a dump (or a crash-surviving ring file) from its bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Dump, ReadError> {
+        if bytes.starts_with(&RING_MAGIC) {
+            return super::ring_file::read_ring(bytes, false);
+        }
         let body = check_envelope(bytes)?;
         decode_body(body)
     }
@@ -134,6 +147,12 @@ fn check_envelope(bytes: &[u8]) -> Result<&[u8], ReadError> {
         });
     }
     let magic_len = bytes.len().min(MAGIC.len());
+    if bytes.len() < MAGIC.len() && bytes == &RING_MAGIC[..bytes.len()] {
+        return Err(ReadError::Truncated {
+            expected: MAGIC.len() as u64,
+            actual: bytes.len() as u64,
+        });
+    }
     if bytes[..magic_len] != MAGIC[..magic_len] {
         return Err(ReadError::NotADump {
             detail: "wrong magic bytes".into(),

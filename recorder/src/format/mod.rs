@@ -4,7 +4,45 @@
 //! `default-features = false`.
 
 mod file;
+pub(crate) mod ring_codec;
+pub(crate) mod ring_file;
 mod types;
 
 pub use file::{ENVELOPE_LEN, FORMAT_VERSION, MAGIC, ReadError};
+pub use ring_file::{RING_MAGIC, RING_VERSION};
 pub use types::*;
+
+/// Gives a placeholder entry to every task an event mentions that the table does not know
+/// (spawned before the recorder, or its entry was dropped), so every id resolves.
+pub(crate) fn fill_missing_tasks(tasks: &mut Vec<TaskInfo>, events: &[Event], reason: &Reason) {
+    let known: std::collections::HashSet<u64> = tasks.iter().map(|t| t.id).collect();
+    let mut missing = std::collections::BTreeSet::new();
+    for e in events {
+        if let Some(t) = e.kind.task()
+            && !known.contains(&t)
+        {
+            missing.insert(t);
+        }
+        if let EventKind::Wake {
+            source: WakeSource::Task(t),
+            ..
+        } = e.kind
+            && !known.contains(&t)
+        {
+            missing.insert(t);
+        }
+    }
+    if let Reason::Panic { task: Some(t), .. } = reason
+        && !known.contains(t)
+    {
+        missing.insert(*t);
+    }
+    tasks.extend(missing.into_iter().map(|id| TaskInfo {
+        id,
+        name: String::new(),
+        kind: TaskKind::Unknown,
+        location: None,
+        spawned_by: None,
+    }));
+    tasks.sort_by_key(|t| t.id);
+}

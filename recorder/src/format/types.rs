@@ -83,6 +83,12 @@ pub enum Reason {
     Requested {
         label: String,
     },
+    /// Read back from a crash-surviving ring file rather than dumped by the process.
+    Recovered {
+        pid: u32,
+        /// The writing process still held the file's lock: a live snapshot.
+        writer_alive: bool,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -105,6 +111,20 @@ impl std::fmt::Display for Reason {
             }
             Reason::Signal { signal, name } => write!(f, "signal {name} ({signal})"),
             Reason::Requested { label } => write!(f, "requested: {label}"),
+            Reason::Recovered {
+                pid,
+                writer_alive: false,
+            } => write!(
+                f,
+                "recovered after process {pid} died (crash-surviving ring)"
+            ),
+            Reason::Recovered {
+                pid,
+                writer_alive: true,
+            } => write!(
+                f,
+                "live snapshot of running process {pid} (crash-surviving ring)"
+            ),
         }
     }
 }

@@ -10,10 +10,10 @@ use tokio::runtime::{Builder as RuntimeBuilder, TaskMeta};
 
 use crate::format::{Activity, TaskKind};
 
-use super::codec::{F_COMPLETED, F_HAS_VALUE, Kind};
 use super::lanes::LOCAL;
 use super::tasks::{FileName, SpawnInfo};
 use super::{FlightRecorder, Inner, current_task, task_id_u64};
+use crate::format::ring_codec::{F_COMPLETED, F_HAS_VALUE, Kind};
 
 type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 type TaskHook = Arc<dyn Fn(&TaskMeta<'_>) + Send + Sync>;
@@ -86,6 +86,9 @@ impl FlightRecorder {
     ) -> &'b mut RuntimeBuilder {
         let inner = &self.inner;
         inner.hooks_installed.store(true, Ordering::Relaxed);
+        if let Some(p) = &inner.persist {
+            p.set_flag(crate::format::ring_file::FLAG_HOOKS);
+        }
         builder
             .on_thread_start(thread_hook(
                 inner,
@@ -142,9 +145,11 @@ impl Inner {
 
     fn thread_start(&self) {
         self.record_with(Kind::ThreadStart, 0, 0, 0, |lane, ts| {
-            lane.mark_runtime_thread();
-            lane.note_worker_index();
+            let changed = lane.mark_runtime_thread() | lane.note_worker_index();
             lane.set_activity(Activity::Running, ts);
+            if changed {
+                self.persist_lane(lane);
+            }
         });
     }
 
@@ -156,7 +161,9 @@ impl Inner {
 
     fn park(&self) {
         self.record_with(Kind::Park, 0, 0, 0, |lane, ts| {
-            lane.note_worker_index();
+            if lane.note_worker_index() {
+                self.persist_lane(lane);
+            }
             lane.set_activity(Activity::Parked, ts);
         });
     }

@@ -36,6 +36,8 @@ pub(crate) struct LaneSlot {
     since: AtomicU64,
     /// Events this lane has recorded.
     pub(crate) written: AtomicU64,
+    /// Offset of the lane's name in the ring file (`u32::MAX - 1`: not written yet).
+    persisted_name: AtomicU32,
 }
 
 impl LaneSlot {
@@ -50,7 +52,18 @@ impl LaneSlot {
             activity: AtomicU64::new(ACT_RUNNING << 56),
             since: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            persisted_name: AtomicU32::new(u32::MAX - 1),
         }
+    }
+
+    pub(crate) fn persisted_name(&self, p: &super::persist::Persist) -> u32 {
+        let cur = self.persisted_name.load(Ordering::Relaxed);
+        if cur != u32::MAX - 1 {
+            return cur;
+        }
+        let off = p.string(&self.name);
+        self.persisted_name.store(off, Ordering::Relaxed);
+        off
     }
 
     #[inline]
@@ -82,18 +95,22 @@ impl LaneSlot {
         (act, since)
     }
 
-    pub(crate) fn mark_runtime_thread(&self) {
-        self.runtime_thread.store(true, Ordering::Relaxed);
+    /// Returns whether this changed anything.
+    pub(crate) fn mark_runtime_thread(&self) -> bool {
+        !self.runtime_thread.swap(true, Ordering::Relaxed)
     }
 
     /// Learns the worker index late: a worker's first event may come before Tokio sets it.
+    /// Returns whether it was learned now.
     #[inline]
-    pub(crate) fn note_worker_index(&self) {
+    pub(crate) fn note_worker_index(&self) -> bool {
         if self.worker.load(Ordering::Relaxed) == NO_WORKER
             && let Some(w) = tokio::runtime::worker_index()
         {
             self.worker.store(w as u32, Ordering::Relaxed);
+            return true;
         }
+        false
     }
 
     pub(crate) fn info(&self) -> ThreadInfo {

@@ -19,9 +19,9 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::{TaskKind, WakerOp};
 
-use super::codec::{self, F_BY_REF, F_SRC_DRIVER, F_SRC_TASK, Kind};
 use super::tasks::{FileName, SpawnInfo};
 use super::{FlightRecorder, Inner, current_task};
+use crate::format::ring_codec::{self as codec, F_BY_REF, F_SRC_DRIVER, F_SRC_TASK, Kind};
 
 const TARGET_TASK: &str = "tokio::task";
 const TARGET_BLOCKING: &str = "tokio::task::blocking";
@@ -221,6 +221,9 @@ where
 {
     fn on_register_dispatch(&self, _: &tracing::Dispatch) {
         self.inner.layer_installed.store(true, Ordering::Relaxed);
+        if let Some(p) = &self.inner.persist {
+            p.set_flag(crate::format::ring_file::FLAG_LAYER);
+        }
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {

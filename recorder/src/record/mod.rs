@@ -1,10 +1,10 @@
 //! The capture side: the recorder handle, its builder, and the per-event record path.
 
-mod codec;
 mod dump_file;
 mod hooks;
 mod lanes;
 mod layer;
+mod persist;
 mod ring;
 mod span_tasks;
 mod tasks;
@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::format::{ClockAnchor, Dump, Event, Header, LaneState, Reason, TaskInfo, TaskKind};
+use crate::format::{ClockAnchor, Dump, Event, Header, LaneState, Reason};
 
 pub use hooks::UserHooks;
 pub use layer::{RecorderLayer, TokioOnly};
 
-use codec::Kind;
+use crate::format::ring_codec::{self as codec, Kind};
 use lanes::{LOCAL, LaneSlot, Lanes};
 use ring::{BLOCK_EVENTS, Cursor, Ring};
 use tasks::{SpawnInfo, TaskTable};
@@ -41,6 +41,7 @@ pub struct Builder {
     panic_hook: bool,
     signals: Vec<i32>,
     dump_path: String,
+    persist_dir: Option<PathBuf>,
 }
 
 /// Why [`Builder::build`] failed.
@@ -52,6 +53,8 @@ pub enum BuildError {
     OutOfMemory(usize),
     /// The signal handler could not be registered (e.g. SIGKILL, SIGSEGV).
     Signal { signal: i32, source: io::Error },
+    /// The crash-surviving ring file could not be created, allocated, locked or mapped.
+    Persist(io::Error),
 }
 
 impl std::fmt::Display for BuildError {
@@ -65,6 +68,7 @@ impl std::fmt::Display for BuildError {
             BuildError::Signal { signal, source } => {
                 write!(f, "cannot dump on signal {signal}: {source}")
             }
+            BuildError::Persist(e) => write!(f, "crash-surviving ring: {e}"),
         }
     }
 }
@@ -81,6 +85,7 @@ impl Default for Builder {
                 .join("dial9-{program}-{pid}-{time}.bin")
                 .to_string_lossy()
                 .into_owned(),
+            persist_dir: None,
         }
     }
 }
@@ -115,17 +120,58 @@ impl Builder {
         self
     }
 
+    /// Keep the ring in a shared file mapping in `dir` (`dir/dial9-PROGRAM-PID.ring`), so
+    /// its last events can be read back after the process dies in a way no hook sees:
+    /// SIGKILL (the OOM killer), `abort()`, a stack overflow. The file is preallocated and
+    /// prefaulted by `build` (a full filesystem fails there, never later), locked while the
+    /// process lives, and removed when the recorder is dropped. `dial9-tui` opens it like
+    /// a dump. Prefer tmpfs (see [`Builder::persist_ring_default`]).
+    pub fn persist_ring(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.persist_dir = Some(dir.into());
+        self
+    }
+
+    /// [`persist_ring`](Self::persist_ring) in `/dev/shm` (tmpfs) where it exists, else
+    /// the temporary directory. A disk-backed mapping would stall recording threads with
+    /// page faults after each writeback; tmpfs never writes back. The file survives the
+    /// process's death, not a reboot.
+    pub fn persist_ring_default(self) -> Self {
+        self.persist_ring(persist::default_dir())
+    }
+
     pub fn build(self) -> Result<FlightRecorder, BuildError> {
         if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(BuildError::Capacity(self.capacity));
         }
-        let ring = Ring::new(self.capacity).ok_or(BuildError::OutOfMemory(self.capacity))?;
         let clock = quanta::Clock::new();
         let start_raw = clock.raw();
         let unix_ns = unix_now_ns();
+        let (ring, persist) = match &self.persist_dir {
+            None => (
+                Ring::new(self.capacity).ok_or(BuildError::OutOfMemory(self.capacity))?,
+                None,
+            ),
+            Some(dir) => {
+                // Nanoseconds per raw clock tick, for a reader in another process.
+                let big = 1u64 << 40;
+                let ns_per_raw = clock.delta_as_nanos(0, big) as f64 / big as f64;
+                let (p, ring) = persist::Persist::create(
+                    dir,
+                    self.capacity,
+                    &program_name(),
+                    unix_ns,
+                    start_raw,
+                    ns_per_raw,
+                )
+                .map_err(BuildError::Persist)?;
+                (ring, Some(p))
+            }
+        };
         let inner = Arc::new(Inner {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
+            mapped: ring.is_mapped(),
             ring,
+            persist,
             lanes: Lanes::default(),
             tasks: TaskTable::new(),
             span_tasks: span_tasks::SpanTasks::new(),
@@ -188,6 +234,11 @@ impl FlightRecorder {
         self.inner.ring.capacity()
     }
 
+    /// The crash-surviving ring file, when [`Builder::persist_ring`] is on.
+    pub fn ring_path(&self) -> Option<&std::path::Path> {
+        self.inner.persist.as_ref().map(|p| p.path())
+    }
+
     /// Writes a dump now (reason: "requested") and returns its path.
     pub fn dump(&self) -> io::Result<PathBuf> {
         self.dump_labeled("dump() called")
@@ -217,7 +268,10 @@ impl FlightRecorder {
 
 pub(crate) struct Inner {
     id: u64,
+    /// The ring lives in a shared file mapping (a forked child must not write to it).
+    mapped: bool,
     ring: Ring,
+    persist: Option<persist::Persist>,
     lanes: Lanes,
     tasks: TaskTable,
     span_tasks: span_tasks::SpanTasks,
@@ -233,6 +287,9 @@ pub(crate) struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(p) = &self.persist {
+            p.remove();
+        }
         if let Ok(mut h) = self.signal_handle.lock()
             && let Some(h) = h.take()
         {
@@ -292,7 +349,7 @@ impl Inner {
         on_lane: impl FnOnce(&LaneSlot, u64),
     ) {
         let _ = LOCAL.try_with(|local| {
-            if local.busy.get() {
+            if local.busy.get() || (self.mapped && persist::FORKED.load(Ordering::Relaxed)) {
                 return;
             }
             if local.recorder.get() != self.id && !self.attach(local) {
@@ -327,7 +384,17 @@ impl Inner {
         local.lane.set(Arc::as_ptr(&slot));
         local.cursor.set(Cursor::EMPTY);
         local.recorder.set(self.id);
+        self.persist_lane(&slot);
         true
+    }
+
+    /// Writes a lane's identity to the ring file (on registration, and when it learns it
+    /// is a runtime thread or its worker index).
+    fn persist_lane(&self, lane: &LaneSlot) {
+        if let Some(p) = &self.persist {
+            let info = lane.info();
+            p.lane(&info, lane.persisted_name(p));
+        }
     }
 
     fn raw_to_ns(&self, raw: u64) -> u64 {
@@ -340,7 +407,7 @@ impl Inner {
     fn spawn(&self, info: SpawnInfo<'_>) {
         let task = info.task;
         let parent = info.parent;
-        self.tasks.insert(info);
+        self.tasks.insert(info, self.persist.as_ref());
         self.record(Kind::Spawn, 0, task, codec::opt_aux(parent));
     }
 
@@ -372,7 +439,7 @@ impl Inner {
             })
             .collect();
         let mut tasks = self.tasks.snapshot(patient);
-        add_missing_tasks(&mut tasks, &events, &reason);
+        crate::format::fill_missing_tasks(&mut tasks, &events, &reason);
         let lane_states = lanes
             .iter()
             .map(|l| {
@@ -413,41 +480,6 @@ impl Inner {
         let path = dump_file::expand_template(&self.dump_path, &program_name());
         dump_file::write_atomic(&path, &dump.to_bytes())
     }
-}
-
-/// Gives a placeholder entry to every task an event mentions that the table no longer
-/// knows (spawned before the recorder, or its entry was dropped), so every id resolves.
-fn add_missing_tasks(tasks: &mut Vec<TaskInfo>, events: &[Event], reason: &Reason) {
-    let known: std::collections::HashSet<u64> = tasks.iter().map(|t| t.id).collect();
-    let mut missing = std::collections::BTreeSet::new();
-    for e in events {
-        if let Some(t) = e.kind.task()
-            && !known.contains(&t)
-        {
-            missing.insert(t);
-        }
-        if let crate::format::EventKind::Wake {
-            source: crate::format::WakeSource::Task(t),
-            ..
-        } = e.kind
-            && !known.contains(&t)
-        {
-            missing.insert(t);
-        }
-    }
-    if let Reason::Panic { task: Some(t), .. } = reason
-        && !known.contains(t)
-    {
-        missing.insert(*t);
-    }
-    tasks.extend(missing.into_iter().map(|id| TaskInfo {
-        id,
-        name: String::new(),
-        kind: TaskKind::Unknown,
-        location: None,
-        spawned_by: None,
-    }));
-    tasks.sort_by_key(|t| t.id);
 }
 
 fn program_name() -> String {

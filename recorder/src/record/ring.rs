@@ -17,10 +17,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-/// Slots per block.
-pub(crate) const BLOCK_EVENTS: usize = 64;
+pub(crate) use crate::format::ring_codec::BLOCK_EVENTS;
+use crate::format::ring_codec::{BLOCK_BYTES, BLOCK_SLOTS_OFFSET, LANE_BITS, SLOT_BYTES, tag};
+
 /// Lane ids live in the low 24 bits of a block header.
-pub(crate) const MAX_LANES: u32 = 1 << 24;
+pub(crate) const MAX_LANES: u32 = 1 << LANE_BITS;
 
 #[repr(C, align(32))]
 struct Slot {
@@ -30,17 +31,24 @@ struct Slot {
     b: AtomicU64,
 }
 
+/// A block, laid out exactly as `ring_codec` describes (a ring file is read from bytes).
 #[repr(C, align(64))]
-struct Block {
+pub(crate) struct Block {
     /// `claim_number << 24 | lane`; 0 = never claimed.
     header: AtomicU64,
+    _pad: [u64; 3],
     slots: [Slot; BLOCK_EVENTS],
 }
+
+const _: () = assert!(std::mem::size_of::<Block>() == BLOCK_BYTES);
+const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_BYTES);
+const _: () = assert!(std::mem::offset_of!(Block, slots) == BLOCK_SLOTS_OFFSET);
 
 impl Block {
     fn new() -> Self {
         Block {
             header: AtomicU64::new(0),
+            _pad: [0; 3],
             slots: std::array::from_fn(|_| Slot {
                 tag: AtomicU64::new(0),
                 ts: AtomicU64::new(0),
@@ -78,19 +86,30 @@ pub(crate) struct RawRecord {
     pub order: (u64, u32),
 }
 
-pub(crate) struct Ring {
-    blocks: Box<[Block]>,
-    next_claim: AtomicU64,
+/// Where the blocks live: on the heap, or in a shared file mapping that outlives the
+/// process (see `persist`).
+enum Storage {
+    Heap {
+        _blocks: Box<[Block]>,
+        _claims: Box<AtomicU64>,
+    },
+    Mapped {
+        _map: memmap2::MmapMut,
+    },
 }
 
-#[inline]
-fn tag(header: u64, pos: usize, ts: u64, a: u64, b: u64) -> u64 {
-    let mut h = header.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ pos as u64;
-    h = (h ^ ts).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h = (h ^ a).wrapping_mul(0x94D0_49BB_1331_11EB);
-    h = (h ^ b).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h ^ (h >> 31)) | 1
+pub(crate) struct Ring {
+    /// Points into `storage`, which never moves or shrinks while the ring lives.
+    blocks: *const Block,
+    len: usize,
+    next_claim: *const AtomicU64,
+    _storage: Storage,
 }
+
+// SAFETY: the raw pointers point into `_storage`, owned by the ring and only accessed
+// through atomics.
+unsafe impl Send for Ring {}
+unsafe impl Sync for Ring {}
 
 impl Ring {
     /// Allocates (and touches) every block up front. `None` when the allocation fails.
@@ -99,23 +118,67 @@ impl Ring {
         let mut blocks = Vec::new();
         blocks.try_reserve_exact(n).ok()?;
         blocks.extend((0..n).map(|_| Block::new()));
+        let blocks = blocks.into_boxed_slice();
+        let claims = Box::new(AtomicU64::new(0));
         Some(Ring {
-            blocks: blocks.into_boxed_slice(),
-            next_claim: AtomicU64::new(0),
+            blocks: blocks.as_ptr(),
+            len: n,
+            next_claim: &*claims,
+            _storage: Storage::Heap {
+                _blocks: blocks,
+                _claims: claims,
+            },
         })
     }
 
+    /// A ring whose `blocks` blocks start at byte `blocks_at` of `map`, and whose claim
+    /// counter is the `AtomicU64` at byte `claims_at`.
+    ///
+    /// # Safety
+    /// `map` must be zero-filled or hold a ring of this layout, `blocks_at` must be
+    /// 64-aligned and `claims_at` 8-aligned, and both regions must lie inside `map`.
+    pub(crate) unsafe fn mapped(
+        map: memmap2::MmapMut,
+        blocks_at: usize,
+        blocks: usize,
+        claims_at: usize,
+    ) -> Ring {
+        let base = map.as_ptr();
+        Ring {
+            // SAFETY: in bounds and aligned per the contract; all-zero bytes are a valid
+            // `Block` and `AtomicU64`.
+            blocks: unsafe { base.add(blocks_at) }.cast(),
+            len: blocks,
+            next_claim: unsafe { base.add(claims_at) }.cast(),
+            _storage: Storage::Mapped { _map: map },
+        }
+    }
+
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(self._storage, Storage::Mapped { .. })
+    }
+
+    fn block_slice(&self) -> &[Block] {
+        // SAFETY: `blocks` points at `len` initialised blocks owned by `_storage`.
+        unsafe { std::slice::from_raw_parts(self.blocks, self.len) }
+    }
+
+    fn claim_counter(&self) -> &AtomicU64 {
+        // SAFETY: points into `_storage`, aligned, initialised.
+        unsafe { &*self.next_claim }
+    }
+
     pub(crate) fn capacity(&self) -> usize {
-        self.blocks.len() * BLOCK_EVENTS
+        self.len * BLOCK_EVENTS
     }
 
     /// Number of block claims so far: a clock that advances once per block of events.
     pub(crate) fn claims(&self) -> u64 {
-        self.next_claim.load(Ordering::Relaxed)
+        self.claim_counter().load(Ordering::Relaxed)
     }
 
     pub(crate) fn blocks(&self) -> u64 {
-        self.blocks.len() as u64
+        self.len as u64
     }
 
     /// Appends one record for `lane` at the cursor's position, claiming a block if needed.
@@ -140,9 +203,9 @@ impl Ring {
 
     #[cold]
     fn claim(&self, cursor: &mut Cursor, lane: u32) {
-        let claim = self.next_claim.fetch_add(1, Ordering::Relaxed);
-        let idx = (claim % self.blocks.len() as u64) as usize;
-        let block = &self.blocks[idx];
+        let claim = self.claim_counter().fetch_add(1, Ordering::Relaxed);
+        let idx = (claim % self.len as u64) as usize;
+        let block = &self.block_slice()[idx];
         let header = ((claim + 1) << 24) | u64::from(lane & (MAX_LANES - 1));
         block.header.store(header, Ordering::Release);
         *cursor = Cursor {
@@ -157,7 +220,7 @@ impl Ring {
     pub(crate) fn snapshot(&self) -> (Vec<RawRecord>, u64) {
         let mut out = Vec::with_capacity(self.capacity());
         let mut torn = 0u64;
-        for block in self.blocks.iter() {
+        for block in self.block_slice() {
             let header = block.header.load(Ordering::Acquire);
             if header == 0 {
                 continue;
@@ -197,7 +260,7 @@ impl Ring {
 
     #[cfg(test)]
     fn scribble(&self, block: usize, pos: usize) {
-        self.blocks[block].slots[pos]
+        self.block_slice()[block].slots[pos]
             .a
             .fetch_xor(0xdead, Ordering::Relaxed);
     }

@@ -17,6 +17,8 @@ use rustc_hash::FxHashMap;
 
 use crate::format::{SpawnLocation, TaskInfo, TaskKind};
 
+use super::persist::Persist;
+
 const SHARDS: usize = 64;
 
 /// Strings are ids into the shard's string list: no reference counts to bounce between
@@ -39,6 +41,8 @@ struct Shard {
     string_ids: FxHashMap<Box<str>, u32>,
     /// `&'static str`s (spawn locations from the hooks) by address: no string compare.
     static_ids: FxHashMap<(usize, usize), u32>,
+    /// Offset of each string in the crash-surviving ring file, once written there.
+    persisted: Vec<u32>,
 }
 
 impl Shard {
@@ -60,6 +64,19 @@ impl Shard {
         let id = self.intern(s);
         self.static_ids.insert(key, id);
         id
+    }
+
+    /// The string's offset in the ring file's string area, writing it there first if new.
+    fn persisted(&mut self, id: u32, p: &Persist) -> u32 {
+        const UNSET: u32 = u32::MAX - 1;
+        let i = id as usize;
+        if self.persisted.len() <= i {
+            self.persisted.resize(i + 1, UNSET);
+        }
+        if self.persisted[i] == UNSET {
+            self.persisted[i] = p.string(self.string(id));
+        }
+        self.persisted[i]
     }
 
     fn string(&self, id: u32) -> &str {
@@ -100,7 +117,7 @@ impl TaskTable {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn insert(&self, info: SpawnInfo<'_>) {
+    pub(crate) fn insert(&self, info: SpawnInfo<'_>, persist: Option<&Persist>) {
         let mut shard = self.shard(info.task);
         let name = shard.intern(info.name);
         let location = info.location.map(|(f, l, c)| {
@@ -120,6 +137,22 @@ impl TaskTable {
                 done_at: 0,
             },
         );
+        if let Some(p) = persist {
+            let name_off = shard.persisted(name, p);
+            let (file_off, line, col) = match location {
+                Some((f, l, c)) => (shard.persisted(f, p), l, c),
+                None => (crate::format::ring_file::NO_STRING, 0, 0),
+            };
+            p.task(
+                info.task,
+                info.parent,
+                name_off,
+                file_off,
+                line,
+                col,
+                info.kind,
+            );
+        }
     }
 
     /// Marks a task terminated at ring claim `now`, and forgets terminated tasks whose
@@ -184,13 +217,16 @@ mod tests {
     use super::*;
 
     fn spawn(t: &TaskTable, id: u64, name: &str) {
-        t.insert(SpawnInfo {
-            task: id,
-            name,
-            kind: TaskKind::Task,
-            location: Some((FileName::Static("src/main.rs"), 1, 2)),
-            parent: None,
-        });
+        t.insert(
+            SpawnInfo {
+                task: id,
+                name,
+                kind: TaskKind::Task,
+                location: Some((FileName::Static("src/main.rs"), 1, 2)),
+                parent: None,
+            },
+            None,
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct ReasonJson {
     pub task_id: Option<u64>,
     pub signal: Option<i32>,
     pub label: Option<String>,
+    /// For `recovered`: whether the process was still running (a live snapshot).
+    pub writer_alive: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -129,6 +131,7 @@ fn reason_json(r: &Reason) -> ReasonJson {
         task_id: None,
         signal: None,
         label: None,
+        writer_alive: None,
     };
     match r {
         Reason::Panic {
@@ -148,6 +151,10 @@ fn reason_json(r: &Reason) -> ReasonJson {
             j.signal = Some(*signal);
         }
         Reason::Requested { label } => j.label = Some(label.clone()),
+        Reason::Recovered { writer_alive, .. } => {
+            j.kind = "recovered";
+            j.writer_alive = Some(*writer_alive);
+        }
     }
     j
 }

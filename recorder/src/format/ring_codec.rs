@@ -1,11 +1,38 @@
-//! Packing of events into the ring's two payload words, and back.
+//! The ring's in-memory layout, shared by the writer (`record`) and by the reader of
+//! crash-surviving ring files: how events pack into a slot's two payload words, the tag
+//! that validates a slot, and where blocks and slots sit.
 //!
 //! `a` is the task id (or span id for orphan waker ops); `b` is
 //! `kind (8 bits) | flags (8 bits) | aux (48 bits)`, where `aux` holds a second id or a
 //! number (parent task, waking task, timer duration, I/O readiness count). Keeping a
 //! record at four words keeps two records per cache line.
 
+#![cfg_attr(not(feature = "record"), allow(dead_code))]
+
 use crate::format::{EventKind, WakeSource, WakerOp};
+
+/// Slots per block.
+pub(crate) const BLOCK_EVENTS: usize = 64;
+/// Bytes of one slot: tag, timestamp, two payload words.
+pub(crate) const SLOT_BYTES: usize = 32;
+/// Offset of the first slot in a block (after the header word and padding).
+pub(crate) const BLOCK_SLOTS_OFFSET: usize = 32;
+/// Bytes of one block, padded to a cache line multiple.
+pub(crate) const BLOCK_BYTES: usize = 2112;
+/// Lane ids live in the low 24 bits of a block header.
+pub(crate) const LANE_BITS: u32 = 24;
+
+/// A slot's tag: written last, it validates the slot. It hashes the block's claim header,
+/// the slot's position and the payload, so a slot being written, left from an earlier
+/// claim of the block, or mixed from two writers, does not match.
+#[inline]
+pub(crate) fn tag(header: u64, pos: usize, ts: u64, a: u64, b: u64) -> u64 {
+    let mut h = header.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ pos as u64;
+    h = (h ^ ts).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ a).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h = (h ^ b).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h ^ (h >> 31)) | 1
+}
 
 pub(crate) const AUX_MAX: u64 = (1 << 48) - 1;
 

@@ -1,0 +1,273 @@
+//! The crash-surviving ring: the ring's blocks, plus lane and task names, in a shared file
+//! mapping (by default on tmpfs, `/dev/shm`). When the process dies, however it dies, the
+//! pages stay in the page cache and `dial9-tui` reads them back. Layout: `format::ring_file`.
+//!
+//! Why tmpfs: a disk-backed shared mapping is written back by the kernel, and a page under
+//! writeback takes a fault on the next store, which stalls the recording thread; tmpfs
+//! pages are never written back. The file survives the process's death, not a reboot or a
+//! kernel crash.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
+
+use crate::format::ThreadInfo;
+use crate::format::ring_codec::{BLOCK_BYTES, BLOCK_EVENTS};
+use crate::format::ring_file::*;
+
+use super::ring::Ring;
+
+/// Set in a forked child: the child must not write into its parent's mapping.
+pub(crate) static FORKED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn after_fork_in_child() {
+    FORKED.store(true, Ordering::Relaxed);
+}
+
+/// The writer's side of a ring file: where the name areas are, and the lock that tells
+/// readers the process is alive.
+pub(crate) struct Persist {
+    path: PathBuf,
+    /// Holds the exclusive lock for the life of the recorder.
+    _file: File,
+    base: *mut u8,
+    lanes_at: usize,
+    tasks_at: usize,
+    task_slots: usize,
+    strings_at: usize,
+    strings_len: usize,
+    pid: u32,
+}
+
+// SAFETY: `base` points into the mapping owned by the recorder's `Ring`, which lives as
+// long as this; all shared areas are written through atomics or before publication.
+unsafe impl Send for Persist {}
+unsafe impl Sync for Persist {}
+
+/// Directory used by `Builder::persist_ring_default`: tmpfs where it exists.
+pub(crate) fn default_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+fn ctx(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+impl Persist {
+    /// Creates, preallocates, prefaults, locks and maps `dir/dial9-PROGRAM-PID.ring`.
+    pub(crate) fn create(
+        dir: &Path,
+        capacity: usize,
+        program: &str,
+        start_unix: u64,
+        start_raw: u64,
+        ns_per_raw: f64,
+    ) -> io::Result<(Persist, Ring)> {
+        static ATFORK: std::sync::Once = std::sync::Once::new();
+        ATFORK.call_once(|| {
+            // SAFETY: registers a handler that only stores to an atomic.
+            unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        });
+        let pid = std::process::id();
+        let safe: String = program
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("dial9-{safe}-{pid}.ring"));
+        let blocks = capacity.div_ceil(BLOCK_EVENTS).max(1);
+        let task_slots = (blocks * BLOCK_EVENTS / 8).max(1024);
+        let strings_len = 4 << 20;
+        let lanes_at = BLOCKS_AT + blocks * BLOCK_BYTES;
+        let tasks_at = lanes_at + MAX_PERSISTED_LANES * LANE_WORDS * 8;
+        let strings_at = tasks_at + task_slots * TASK_WORDS * 8;
+        let len = strings_at + strings_len;
+
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| ctx(e, "cannot create ring file", &path))?;
+        let cleanup = |e: io::Error| {
+            let _ = std::fs::remove_file(&path);
+            e
+        };
+        use std::os::unix::io::AsRawFd;
+        // Allocate every block now: a full filesystem fails here, not as SIGBUS later.
+        // SAFETY: a valid fd and length.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+        if rc != 0 {
+            return Err(cleanup(ctx(
+                io::Error::from_raw_os_error(rc),
+                "cannot allocate",
+                &path,
+            )));
+        }
+        file.try_lock()
+            .map_err(|e| cleanup(ctx(io::Error::other(e.to_string()), "cannot lock", &path)))?;
+        // SAFETY: the file is ours (created above, locked) and nobody truncates it.
+        let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }
+            .map_err(|e| cleanup(ctx(e, "cannot map", &path)))?;
+        // Prefault: touch every page so recording never takes a fault for a fresh page.
+        for page in (0..len).step_by(4096) {
+            map[page] = 0;
+        }
+        let put = |map: &mut memmap2::MmapMut, at: usize, v: u64| {
+            map[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+        };
+        map[..8].copy_from_slice(&RING_MAGIC);
+        map[H_VERSION..H_VERSION + 4].copy_from_slice(&RING_VERSION.to_ne_bytes());
+        put(&mut map, H_PID, u64::from(pid));
+        put(&mut map, H_START_UNIX, start_unix);
+        put(&mut map, H_START_RAW, start_raw);
+        put(&mut map, H_NS_PER_RAW, ns_per_raw.to_bits());
+        put(&mut map, H_BLOCKS, blocks as u64);
+        put(&mut map, H_LANES_AT, lanes_at as u64);
+        put(&mut map, H_TASKS_AT, tasks_at as u64);
+        put(&mut map, H_TASK_SLOTS, task_slots as u64);
+        put(&mut map, H_STRINGS_AT, strings_at as u64);
+        put(&mut map, H_STRINGS_LEN, strings_len as u64);
+        put(&mut map, H_FILE_LEN, len as u64);
+        let name = &safe.as_bytes()[..safe.len().min(255)];
+        map[H_PROGRAM] = name.len() as u8;
+        map[H_PROGRAM + 1..H_PROGRAM + 1 + name.len()].copy_from_slice(name);
+        let base = map.as_mut_ptr();
+        // SAFETY: the header is zeroed, BLOCKS_AT is page-aligned, H_CLAIMS 8-aligned, and
+        // both regions lie inside the mapping.
+        let ring = unsafe { Ring::mapped(map, BLOCKS_AT, blocks, H_CLAIMS) };
+        eprintln!("dial9: crash-surviving ring at {}", path.display());
+        Ok((
+            Persist {
+                path,
+                _file: file,
+                base,
+                lanes_at,
+                tasks_at,
+                task_slots,
+                strings_at,
+                strings_len,
+                pid,
+            },
+            ring,
+        ))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn atomic(&self, at: usize) -> &AtomicU64 {
+        // SAFETY: `at` is an 8-aligned offset inside the mapping (callers use the layout).
+        unsafe { &*self.base.add(at).cast::<AtomicU64>() }
+    }
+
+    fn live(&self) -> bool {
+        !FORKED.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_flag(&self, flag: u64) {
+        if self.live() {
+            self.atomic(H_FLAGS).fetch_or(flag, Ordering::Relaxed);
+        }
+    }
+
+    /// Appends a string; returns its offset in the string area, or `NO_STRING` when the
+    /// area is full (names seen after that show as unknown in a recovered ring).
+    pub(crate) fn string(&self, s: &str) -> u32 {
+        if !self.live() {
+            return NO_STRING;
+        }
+        let s = &s.as_bytes()[..s.len().min(4096)];
+        let need = (4 + s.len()).div_ceil(8) * 8;
+        let at = self
+            .atomic(H_STRINGS_USED)
+            .fetch_add(need as u64, Ordering::Relaxed) as usize;
+        if at + need > self.strings_len {
+            return NO_STRING;
+        }
+        // SAFETY: [at, at + need) of the string area was reserved for this call alone.
+        unsafe {
+            let p = self.base.add(self.strings_at + at);
+            std::ptr::copy_nonoverlapping(s.as_ptr(), p.add(4), s.len());
+            (*p.cast::<AtomicU32>()).store(s.len() as u32 + 1, Ordering::Release);
+        }
+        at as u32
+    }
+
+    /// Writes a tagged record of `N` words at `at` (a seqlock: tag cleared, words, tag).
+    fn record<const N: usize>(&self, at: usize, index: u64, words: [u64; N]) {
+        let tag = self.atomic(at);
+        tag.store(0, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (i, w) in words.iter().enumerate() {
+            self.atomic(at + 8 * (i + 1)).store(*w, Ordering::Relaxed);
+        }
+        tag.store(record_tag(index, &words), Ordering::Release);
+    }
+
+    pub(crate) fn lane(&self, info: &ThreadInfo, name: u32) {
+        let i = info.lane as usize;
+        if !self.live() || i >= MAX_PERSISTED_LANES {
+            return;
+        }
+        let worker = info.worker.unwrap_or(u32::MAX);
+        self.record(
+            self.lanes_at + i * LANE_WORDS * 8,
+            i as u64,
+            [
+                (u64::from(worker) << 32) | u64::from(info.lane),
+                info.os_tid,
+                (u64::from(name) << 8) | thread_kind_code(info.kind),
+            ],
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn task(
+        &self,
+        task: u64,
+        parent: Option<u64>,
+        name: u32,
+        file: u32,
+        line: u32,
+        col: u32,
+        kind: crate::format::TaskKind,
+    ) {
+        if !self.live() {
+            return;
+        }
+        let seq = self.atomic(H_TASK_SEQ).fetch_add(1, Ordering::Relaxed);
+        let i = (seq % self.task_slots as u64) as usize;
+        self.record(
+            self.tasks_at + i * TASK_WORDS * 8,
+            i as u64,
+            [
+                task,
+                parent.map_or(0, |p| p + 1),
+                (u64::from(file) << 32) | u64::from(name),
+                (u64::from(line) << 32) | u64::from(col),
+                (seq << 8) | kind_code(kind),
+            ],
+        );
+    }
+
+    /// Removes the file: the recorder is shutting down cleanly. A forked child, which
+    /// shares the parent's file, leaves it alone.
+    pub(crate) fn remove(&self) {
+        if self.live() && std::process::id() == self.pid {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
