@@ -204,3 +204,28 @@ fn dump_writes_a_readable_file_and_unwritable_path_is_an_error() {
     let err = bad.dump().unwrap_err();
     assert!(err.to_string().contains("/proc/definitely"), "{err}");
 }
+
+/// `block_on` futures get no runtime hooks; their span's close ends them, so the task
+/// table does not keep one entry per `block_on` call for the life of the process.
+#[test]
+fn block_on_calls_terminate_and_do_not_accumulate() {
+    let (rec, rt, _g) = harness(dial9_recorder::MIN_CAPACITY);
+    for _ in 0..20_000 {
+        rt.block_on(async { tokio::task::yield_now().await });
+    }
+    let dump = rec.snapshot();
+    let block_ons = dump
+        .tasks
+        .iter()
+        .filter(|t| t.kind == dial9_recorder::format::TaskKind::BlockOn)
+        .count();
+    // The table keeps terminated tasks only while the ring may still hold their events
+    // (and sweeps when a shard doubles): far fewer than the 20,000 calls.
+    assert!(block_ons < 5_000, "{block_ons} block_on entries kept");
+    let terminated = dump
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Terminate { task } if dump.tasks.iter().any(|t| t.id == task && t.kind == dial9_recorder::format::TaskKind::BlockOn)))
+        .count();
+    assert!(terminated > 0);
+}

@@ -159,34 +159,40 @@ fn run_child(config: &str, workload: &str) -> (f64, u64) {
 }
 
 fn run_soak(secs: u64) {
-    println!(
-        "soak: dial9 (layer + hooks, 65,536-event ring) on the TCP echo workload for {secs} s"
-    );
+    for config in ["baseline", "tracing-floor", "dial9-hooks-only", "dial9"] {
+        soak_one(config, secs);
+    }
+}
+
+fn soak_one(config: &str, secs: u64) {
+    println!("soak: {config} on TCP echo + spawn bursts for {secs} s (RSS every 5 s)");
     let mut c = Command::new(std::env::current_exe().unwrap())
-        .args(["--child", "dial9", "soak", &secs.to_string()])
+        .args(["--child", config, "soak", &secs.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let out = c.stdout.take().unwrap();
     use std::io::BufRead;
     let mut samples = Vec::new();
+    let mut line_out = String::new();
     for line in std::io::BufReader::new(out).lines() {
         let line = line.unwrap();
-        println!("  {line}");
         if let Some(kb) = line
             .split("rss_kb=")
             .nth(1)
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
             samples.push(kb);
+            line_out.push_str(&format!(" {:.1}", kb as f64 / 1024.0));
         }
     }
     c.wait().unwrap();
-    if samples.len() > 2 {
-        let settled = &samples[1..];
+    println!("  RSS MB:{line_out}");
+    if samples.len() > 3 {
+        let settled = &samples[2..];
         let (lo, hi) = (settled.iter().min().unwrap(), settled.iter().max().unwrap());
         println!(
-            "RSS after warm-up: min {:.1} MB, max {:.1} MB, spread {:.1} MB",
+            "  after 10 s: min {:.1} MB, max {:.1} MB, growth {:.1} MB\n",
             *lo as f64 / 1024.0,
             *hi as f64 / 1024.0,
             (hi - lo) as f64 / 1024.0

@@ -19,6 +19,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::{TaskKind, WakerOp};
 
+use super::span_tasks::{CLASS_BLOCK_ON, CLASS_BLOCKING, CLASS_TASK};
 use super::tasks::{FileName, SpawnInfo};
 use super::{FlightRecorder, Inner, current_task};
 use crate::format::ring_codec::{self as codec, F_BY_REF, F_SRC_DRIVER, F_SRC_TASK, Kind};
@@ -76,9 +77,9 @@ impl FlightRecorder {
     }
 }
 
-/// The Tokio task id stored in a task span's extensions, and whether it is a blocking
-/// task (whose span enter/exit are not polls: workers are blocking tasks entered for life).
-struct TaskOfSpan(u64, bool);
+/// The Tokio task id stored in a task span's extensions, and the span's class
+/// (`span_tasks::CLASS_*`).
+struct TaskOfSpan(u64, u8);
 
 /// A fixed-size string buffer so fields formatted with `%` do not allocate.
 struct StackStr<const N: usize> {
@@ -239,8 +240,12 @@ where
             } else {
                 TaskKind::Unknown
             });
-        let blocking = kind == TaskKind::Blocking;
-        match self.inner.span_tasks.insert(id.into_u64(), f.id, blocking) {
+        let class = match kind {
+            TaskKind::Blocking => CLASS_BLOCKING,
+            TaskKind::BlockOn => CLASS_BLOCK_ON,
+            _ => CLASS_TASK,
+        };
+        match self.inner.span_tasks.insert(id.into_u64(), f.id, class) {
             Ok(None) => {}
             // The older span's mapping moves to the registry, where a miss finds it.
             Ok(Some((old, task, b))) => {
@@ -250,7 +255,7 @@ where
             }
             Err(()) => {
                 if let Some(span) = ctx.span(id) {
-                    span.extensions_mut().insert(TaskOfSpan(f.id, blocking));
+                    span.extensions_mut().insert(TaskOfSpan(f.id, class));
                 }
             }
         }
@@ -312,7 +317,7 @@ where
         if self.inner.hooks_installed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some((task, false)) = self.task_of(id, &ctx) {
+        if let Some((task, CLASS_TASK)) = self.task_of(id, &ctx) {
             self.inner.poll_start(task);
         }
     }
@@ -321,24 +326,26 @@ where
         if self.inner.hooks_installed.load(Ordering::Relaxed) {
             return;
         }
-        if let Some((task, false)) = self.task_of(id, &ctx) {
+        if let Some((task, CLASS_TASK)) = self.task_of(id, &ctx) {
             self.inner.poll_end(task, false);
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if self.inner.hooks_installed.load(Ordering::Relaxed) {
-            return;
-        }
-        if let Some((task, _)) = self.task_of(&id, &ctx) {
-            self.inner.terminate(task);
+        // `block_on` futures get no runtime hooks: their span's close is their end, with or
+        // without hooks (otherwise the task table would keep every `block_on` forever).
+        let hooks = self.inner.hooks_installed.load(Ordering::Relaxed);
+        match self.task_of(&id, &ctx) {
+            Some((task, CLASS_BLOCK_ON)) => self.inner.terminate(task),
+            Some((task, _)) if !hooks => self.inner.terminate(task),
+            _ => {}
         }
     }
 }
 
 impl RecorderLayer {
     /// The task of a task span: from the span table, else from the registry.
-    fn task_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<(u64, bool)>
+    fn task_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<(u64, u8)>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {

@@ -14,8 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering, fence};
 const SLOTS: usize = 1 << 14;
 /// A slot being written.
 const LOCKED: u64 = u64::MAX;
-/// Top bit of the stored task word: the task is a blocking task.
-const BLOCKING: u64 = 1 << 63;
+/// The top two bits of the stored task word hold the span's class.
+const CLASS_SHIFT: u32 = 62;
+const TASK_MASK: u64 = (1 << CLASS_SHIFT) - 1;
+/// Span classes: an async task, a blocking task (workers are blocking tasks entered for
+/// life, so their enters are not polls), or a `block_on` future (no runtime hooks).
+pub(crate) const CLASS_TASK: u8 = 0;
+pub(crate) const CLASS_BLOCKING: u8 = 1;
+pub(crate) const CLASS_BLOCK_ON: u8 = 2;
 
 struct Slot {
     span: AtomicU64,
@@ -49,8 +55,8 @@ impl SpanTasks {
         &self,
         span: u64,
         task: u64,
-        blocking: bool,
-    ) -> Result<Option<(u64, u64, bool)>, ()> {
+        class: u8,
+    ) -> Result<Option<(u64, u64, u8)>, ()> {
         let slot = &self.slots[index(span)];
         let old = slot.span.load(Ordering::Relaxed);
         if old == LOCKED
@@ -64,19 +70,19 @@ impl SpanTasks {
         let old_task = slot.task.load(Ordering::Relaxed);
         fence(Ordering::Release);
         slot.task.store(
-            task | if blocking { BLOCKING } else { 0 },
+            (task & TASK_MASK) | (u64::from(class) << CLASS_SHIFT),
             Ordering::Relaxed,
         );
         slot.span.store(span, Ordering::Release);
         Ok((old != 0 && old != span).then_some((
             old,
-            old_task & !BLOCKING,
-            old_task & BLOCKING != 0,
+            old_task & TASK_MASK,
+            (old_task >> CLASS_SHIFT) as u8,
         )))
     }
 
-    /// The task of `span` and whether it is a blocking task, if the table has it.
-    pub(crate) fn get(&self, span: u64) -> Option<(u64, bool)> {
+    /// The task of `span` and its class, if the table has it.
+    pub(crate) fn get(&self, span: u64) -> Option<(u64, u8)> {
         let slot = &self.slots[index(span)];
         if slot.span.load(Ordering::Acquire) != span {
             return None;
@@ -84,7 +90,7 @@ impl SpanTasks {
         let task = slot.task.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
         (slot.span.load(Ordering::Relaxed) == span)
-            .then_some((task & !BLOCKING, task & BLOCKING != 0))
+            .then_some((task & TASK_MASK, (task >> CLASS_SHIFT) as u8))
     }
 }
 
@@ -95,16 +101,19 @@ mod tests {
     #[test]
     fn maps_and_reports_what_it_displaced() {
         let t = SpanTasks::new();
-        assert_eq!(t.insert(5, 50, false), Ok(None));
-        assert_eq!(t.get(5), Some((50, false)));
+        assert_eq!(t.insert(5, 50, CLASS_TASK), Ok(None));
+        assert_eq!(t.get(5), Some((50, CLASS_TASK)));
         assert_eq!(t.get(6), None);
         // Find another span id that lands in the same slot.
         let other = (6..).find(|&s| index(s) == index(5)).unwrap();
-        assert_eq!(t.insert(other, 70, true), Ok(Some((5, 50, false))));
-        assert_eq!(t.get(other), Some((70, true)));
+        assert_eq!(
+            t.insert(other, 70, CLASS_BLOCKING),
+            Ok(Some((5, 50, CLASS_TASK)))
+        );
+        assert_eq!(t.get(other), Some((70, CLASS_BLOCKING)));
         assert_eq!(t.get(5), None);
         // Re-inserting the same span id (reused by the registry) just updates it.
-        assert_eq!(t.insert(other, 71, false), Ok(None));
-        assert_eq!(t.get(other), Some((71, false)));
+        assert_eq!(t.insert(other, 71, CLASS_BLOCK_ON), Ok(None));
+        assert_eq!(t.get(other), Some((71, CLASS_BLOCK_ON)));
     }
 }
