@@ -4,7 +4,7 @@
 //! question (a task's polls, the next event of the same task, what a lane did at time t)
 //! is an array lookup or a binary search.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use dial9_recorder::format::{
     Activity, Dump, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind, WakeSource,
@@ -209,7 +209,8 @@ impl Index {
 
         // Tasks from the table, then any id only the events know.
         let mut tasks: Vec<Task> = Vec::with_capacity(dump.tasks.len());
-        let mut task_by_id = HashMap::with_capacity(dump.tasks.len());
+        let mut task_by_id = HashMap::default();
+        task_by_id.reserve(dump.tasks.len());
         for t in &dump.tasks {
             task_by_id.insert(t.id, tasks.len() as TaskIdx);
             tasks.push(new_task(
@@ -228,7 +229,7 @@ impl Index {
         };
 
         let mut lanes: Vec<Lane> = Vec::new();
-        let mut lane_by_id = HashMap::new();
+        let mut lane_by_id = HashMap::default();
         for info in &dump.threads {
             lane_by_id.insert(info.lane, lanes.len());
             lanes.push(Lane {
@@ -245,16 +246,18 @@ impl Index {
         let mut event_task = vec![NONE; n];
         let mut event_task_pos = vec![NONE; n];
         let mut task_events: Vec<Vec<EventIdx>> = Vec::new();
-        let mut polls: Vec<Poll> = Vec::new();
-        let mut wakes: Vec<Wake> = Vec::new();
+        // Reserved generously: untouched capacity costs address space, not memory, and
+        // growing 10M-event vectors by doubling would copy (and fault in) them repeatedly.
+        let mut polls: Vec<Poll> = Vec::with_capacity(n / 2 + 16);
+        let mut wakes: Vec<Wake> = Vec::with_capacity(n / 2 + 16);
         // Per task: open poll, wakes waiting for a poll, whether a spawn was seen.
         let mut open_poll: Vec<PollIdx> = Vec::new();
         let mut waiting: Vec<Vec<u32>> = Vec::new();
         // Per lane: open poll, park start.
-        let mut lane_open_poll: HashMap<u32, PollIdx> = HashMap::new();
-        let mut lane_park: HashMap<u32, u64> = HashMap::new();
+        let mut lane_open_poll: HashMap<u32, PollIdx> = HashMap::default();
+        let mut lane_park: HashMap<u32, u64> = HashMap::default();
         // Per task: deadline of the last timer it armed and has not been woken since.
-        let mut timer_deadline: HashMap<TaskIdx, u64> = HashMap::new();
+        let mut timer_deadline: HashMap<TaskIdx, u64> = HashMap::default();
 
         for (i, e) in dump.events.iter().enumerate() {
             if i % 262_144 == 0 {
@@ -467,7 +470,8 @@ impl Index {
             }
         }
         for lane in &mut lanes {
-            lane.segments.sort_by_key(|s| (s.start_ns, s.end_ns));
+            lane.segments
+                .sort_unstable_by_key(|s| (s.start_ns, s.end_ns, s.poll));
         }
         // Wakes never followed by a poll wait until the dump.
         for w in &mut wakes {
@@ -495,7 +499,7 @@ impl Index {
             };
         }
         let mut polls_by_duration: Vec<PollIdx> = (0..polls.len() as PollIdx).collect();
-        polls_by_duration.sort_by_key(|&p| {
+        polls_by_duration.sort_unstable_by_key(|&p| {
             (
                 std::cmp::Reverse(polls[p as usize].duration(end_ns)),
                 polls[p as usize].start_ns,
