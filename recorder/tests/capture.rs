@@ -229,3 +229,60 @@ fn block_on_calls_terminate_and_do_not_accumulate() {
         .count();
     assert!(terminated > 0);
 }
+
+/// With only the runtime hooks (no tracing layer): spawns carry locations but no names,
+/// polls, terminations and parks are there, and the header says the layer was missing.
+#[test]
+fn hooks_only_records_polls_and_spawn_locations() {
+    let rec = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .build()
+        .unwrap();
+    let rt = rec
+        .instrument(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all(),
+        )
+        .build()
+        .unwrap();
+    let id = rt.block_on(async {
+        let h = tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        });
+        let id = h.id();
+        h.await.unwrap();
+        id
+    });
+    drop(rt);
+    let dump = rec.snapshot();
+    assert!(dump.header.hooks_installed && !dump.header.layer_installed);
+    let task: u64 = id.to_string().parse().unwrap();
+    let info = dump
+        .tasks
+        .iter()
+        .find(|t| t.id == task)
+        .expect("task entry");
+    assert!(info.location.as_ref().unwrap().file.ends_with("capture.rs"));
+    let evs = events_of(&dump, task);
+    assert!(
+        matches!(evs.first(), Some(EventKind::Spawn { .. })),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .filter(|e| matches!(e, EventKind::PollStart { .. }))
+            .count()
+            >= 2
+    );
+    assert!(evs.iter().any(|e| matches!(e, EventKind::Terminate { .. })));
+    assert!(
+        !evs.iter().any(|e| matches!(e, EventKind::Wake { .. })),
+        "no wakes without the layer"
+    );
+    assert!(
+        dump.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Park))
+    );
+}

@@ -9,8 +9,19 @@ pub(crate) fn expand_template(template: &str, program: &str) -> PathBuf {
     let time = humantime::format_rfc3339_millis(SystemTime::now())
         .to_string()
         .replace(['-', ':'], "");
-    let program: String = program
-        .chars()
+    let program = file_name_safe(program);
+    PathBuf::from(
+        template
+            .replace("{pid}", &std::process::id().to_string())
+            .replace("{time}", &time)
+            .replace("{program}", &program),
+    )
+}
+
+/// `s` with everything but ASCII letters, digits, `-` and `_` replaced by `_`, so a
+/// program name can go into a file name.
+pub(crate) fn file_name_safe(s: &str) -> String {
+    s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -18,13 +29,7 @@ pub(crate) fn expand_template(template: &str, program: &str) -> PathBuf {
                 '_'
             }
         })
-        .collect();
-    PathBuf::from(
-        template
-            .replace("{pid}", &std::process::id().to_string())
-            .replace("{time}", &time)
-            .replace("{program}", &program),
-    )
+        .collect()
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file (mode 0600) in the same

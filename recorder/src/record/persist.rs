@@ -75,16 +75,7 @@ impl Persist {
             unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
         });
         let pid = std::process::id();
-        let safe: String = program
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let safe = super::dump_file::file_name_safe(program);
         let path = dir.join(format!("dial9-{safe}-{pid}.ring"));
         let blocks = capacity.div_ceil(BLOCK_EVENTS).max(1);
         let task_slots = (blocks * BLOCK_EVENTS / 8).max(1024);

@@ -147,6 +147,18 @@ pub struct Lane {
 }
 
 impl Lane {
+    fn new(info: ThreadInfo) -> Lane {
+        Lane {
+            info,
+            segments: Vec::new(),
+            busy_ns: 0,
+            parked_ns: 0,
+            events: 0,
+            first_ns: 0,
+            last_ns: 0,
+        }
+    }
+
     pub fn label(&self) -> String {
         match (self.info.kind, self.info.worker) {
             (ThreadKind::Worker, Some(w)) => format!("worker {w}"),
@@ -232,15 +244,7 @@ impl Index {
         let mut lane_by_id = HashMap::default();
         for info in &dump.threads {
             lane_by_id.insert(info.lane, lanes.len());
-            lanes.push(Lane {
-                info: info.clone(),
-                segments: Vec::new(),
-                busy_ns: 0,
-                parked_ns: 0,
-                events: 0,
-                first_ns: 0,
-                last_ns: 0,
-            });
+            lanes.push(Lane::new(info.clone()));
         }
 
         let mut event_task = vec![NONE; n];
@@ -265,21 +269,14 @@ impl Index {
             }
             let ei = i as EventIdx;
             let lane_i = *lane_by_id.entry(e.lane).or_insert_with(|| {
-                lanes.push(Lane {
-                    info: ThreadInfo {
-                        lane: e.lane,
-                        os_tid: 0,
-                        name: format!("lane {}", e.lane),
-                        worker: None,
-                        kind: ThreadKind::Other,
-                    },
-                    segments: Vec::new(),
-                    busy_ns: 0,
-                    parked_ns: 0,
-                    events: 0,
-                    first_ns: 0,
-                    last_ns: 0,
-                });
+                // A lane the thread table does not know (it should, but the file is input).
+                lanes.push(Lane::new(ThreadInfo {
+                    lane: e.lane,
+                    os_tid: 0,
+                    name: format!("lane {}", e.lane),
+                    worker: None,
+                    kind: ThreadKind::Other,
+                }));
                 lanes.len() - 1
             });
             let lane = &mut lanes[lane_i];
