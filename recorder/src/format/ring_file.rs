@@ -152,7 +152,9 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
         .checked_mul(BLOCK_BYTES)
         .and_then(|n| n.checked_add(BLOCKS_AT))
         .is_some_and(|end| end <= lanes_at)
-        && lanes_at + MAX_PERSISTED_LANES * LANE_WORDS * 8 <= tasks_at
+        && lanes_at
+            .checked_add(MAX_PERSISTED_LANES * LANE_WORDS * 8)
+            .is_some_and(|end| end <= tasks_at)
         && task_slots
             .checked_mul(TASK_WORDS * 8)
             .and_then(|n| n.checked_add(tasks_at))
@@ -191,8 +193,10 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
         }
         Some(String::from_utf8_lossy(&bytes[at + 4..end]).into_owned())
     };
-    let words =
-        |at: usize, n: usize| -> Vec<u64> { (0..n).filter_map(|i| b.u64(at + 8 * i)).collect() };
+    // Words past the end of the file read as 0 (an invalid tag), never as a panic.
+    fn words<const N: usize>(b: &Bytes<'_>, at: usize) -> [u64; N] {
+        std::array::from_fn(|i| at.checked_add(8 * i).and_then(|a| b.u64(a)).unwrap_or(0))
+    }
 
     // Events.
     let mut raw = Vec::new();
@@ -206,7 +210,7 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
         let lane = (header & ((1 << ring_codec::LANE_BITS) - 1)) as u32;
         let mut pending = 0;
         for pos in 0..BLOCK_EVENTS {
-            let w = words(at + BLOCK_SLOTS_OFFSET + pos * SLOT_BYTES, 4);
+            let w: [u64; 4] = words(&b, at + BLOCK_SLOTS_OFFSET + pos * SLOT_BYTES);
             let (t, ts, a, bb) = (w[0], w[1], w[2], w[3]);
             if t != 0 && t == ring_codec::tag(header, pos, ts, a, bb) {
                 torn += pending;
@@ -232,7 +236,7 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
     // Lanes.
     let mut threads = Vec::new();
     for i in 0..MAX_PERSISTED_LANES {
-        let w = words(lanes_at + i * LANE_WORDS * 8, LANE_WORDS);
+        let w: [u64; LANE_WORDS] = words(&b, lanes_at + i * LANE_WORDS * 8);
         if w[0] == 0 || w[0] != record_tag(i as u64, &w[1..]) {
             continue;
         }
@@ -249,8 +253,9 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
             },
         });
     }
+    let mut known: std::collections::HashSet<u32> = threads.iter().map(|t| t.lane).collect();
     for e in &events {
-        if !threads.iter().any(|t| t.lane == e.lane) {
+        if known.insert(e.lane) {
             threads.push(ThreadInfo {
                 lane: e.lane,
                 os_tid: 0,
@@ -265,7 +270,7 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
     // Tasks: the newest record of each task id wins.
     let mut by_id: std::collections::HashMap<u64, (u64, TaskInfo)> = Default::default();
     for i in 0..task_slots {
-        let w = words(tasks_at + i * TASK_WORDS * 8, TASK_WORDS);
+        let w: [u64; TASK_WORDS] = words(&b, tasks_at + i * TASK_WORDS * 8);
         if w[0] == 0 || w[0] != record_tag(i as u64, &w[1..]) {
             continue;
         }
@@ -296,7 +301,9 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
     let last_ns = events.last().map_or(0, |e| e.ts_ns);
     let capacity = (blocks * BLOCK_EVENTS) as u64;
     // Every claim beyond the first lap overwrote a block of up to 64 events.
-    let overwritten = claims.saturating_sub(blocks as u64) * BLOCK_EVENTS as u64;
+    let overwritten = claims
+        .saturating_sub(blocks as u64)
+        .saturating_mul(BLOCK_EVENTS as u64);
     Ok(Dump {
         header: Header {
             reason,
@@ -310,7 +317,9 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
             program,
             host: String::new(),
             capacity,
-            recorded_total: events.len() as u64 + overwritten + torn,
+            recorded_total: (events.len() as u64)
+                .saturating_add(overwritten)
+                .saturating_add(torn),
             overwritten,
             torn_skipped: torn,
             hooks_installed: flags & FLAG_HOOKS != 0,

@@ -170,6 +170,7 @@ impl Builder {
         let inner = Arc::new(Inner {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
             mapped: ring.is_mapped(),
+            fork_generation: persist.as_ref().map_or(0, |p| p.generation()),
             ring,
             persist,
             lanes: Lanes::default(),
@@ -270,6 +271,8 @@ pub(crate) struct Inner {
     id: u64,
     /// The ring lives in a shared file mapping (a forked child must not write to it).
     mapped: bool,
+    /// Fork generation when the ring was mapped.
+    fork_generation: u64,
     ring: Ring,
     persist: Option<persist::Persist>,
     lanes: Lanes,
@@ -349,7 +352,9 @@ impl Inner {
         on_lane: impl FnOnce(&LaneSlot, u64),
     ) {
         let _ = LOCAL.try_with(|local| {
-            if local.busy.get() || (self.mapped && persist::FORKED.load(Ordering::Relaxed)) {
+            if local.busy.get()
+                || (self.mapped && persist::fork_generation() != self.fork_generation)
+            {
                 return;
             }
             if local.recorder.get() != self.id && !self.attach(local) {

@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::format::ThreadInfo;
 use crate::format::ring_codec::{BLOCK_BYTES, BLOCK_EVENTS};
@@ -18,11 +18,16 @@ use crate::format::ring_file::*;
 
 use super::ring::Ring;
 
-/// Set in a forked child: the child must not write into its parent's mapping.
-pub(crate) static FORKED: AtomicBool = AtomicBool::new(false);
+/// Bumped in every forked child: a recorder made before the fork must not write into its
+/// parent's mapping, while one made in the child (after the fork) may write to its own.
+pub(crate) static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn after_fork_in_child() {
-    FORKED.store(true, Ordering::Relaxed);
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
 }
 
 /// The writer's side of a ring file: where the name areas are, and the lock that tells
@@ -38,6 +43,8 @@ pub(crate) struct Persist {
     strings_at: usize,
     strings_len: usize,
     pid: u32,
+    /// `FORK_GENERATION` when the file was made; another value means we are a forked child.
+    generation: u64,
 }
 
 // SAFETY: `base` points into the mapping owned by the recorder's `Ring`, which lives as
@@ -85,10 +92,13 @@ impl Persist {
         let strings_at = tasks_at + task_slots * TASK_WORDS * 8;
         let len = strings_at + strings_len;
 
+        use std::os::unix::fs::OpenOptionsExt;
+        // 0600 like the dumps: task names, source paths and activity are nobody else's.
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| ctx(e, "cannot create ring file", &path))?;
         let cleanup = |e: io::Error| {
@@ -150,6 +160,7 @@ impl Persist {
                 strings_at,
                 strings_len,
                 pid,
+                generation: fork_generation(),
             },
             ring,
         ))
@@ -165,7 +176,11 @@ impl Persist {
     }
 
     fn live(&self) -> bool {
-        !FORKED.load(Ordering::Relaxed)
+        fork_generation() == self.generation
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub(crate) fn set_flag(&self, flag: u64) {

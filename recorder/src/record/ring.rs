@@ -89,10 +89,9 @@ pub(crate) struct RawRecord {
 /// Where the blocks live: on the heap, or in a shared file mapping that outlives the
 /// process (see `persist`).
 enum Storage {
-    Heap {
-        _blocks: Box<[Block]>,
-        _claims: Box<AtomicU64>,
-    },
+    /// Blocks and claim counter from `Box::into_raw`, freed in `Drop` (raw from the start,
+    /// so no `Box` move can invalidate the pointers the ring keeps).
+    Heap,
     Mapped {
         _map: memmap2::MmapMut,
     },
@@ -106,7 +105,23 @@ pub(crate) struct Ring {
     _storage: Storage,
 }
 
-// SAFETY: the raw pointers point into `_storage`, owned by the ring and only accessed
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if let Storage::Heap = self._storage {
+            // SAFETY: both came from `Box::into_raw` in `Ring::new` with these types and
+            // length, and nothing else frees them.
+            unsafe {
+                drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                    self.blocks.cast_mut(),
+                    self.len,
+                )));
+                drop(Box::from_raw(self.next_claim.cast_mut()));
+            }
+        }
+    }
+}
+
+// SAFETY: the raw pointers point into storage owned by the ring and only accessed
 // through atomics.
 unsafe impl Send for Ring {}
 unsafe impl Sync for Ring {}
@@ -118,16 +133,13 @@ impl Ring {
         let mut blocks = Vec::new();
         blocks.try_reserve_exact(n).ok()?;
         blocks.extend((0..n).map(|_| Block::new()));
-        let blocks = blocks.into_boxed_slice();
-        let claims = Box::new(AtomicU64::new(0));
+        let blocks: *mut [Block] = Box::into_raw(blocks.into_boxed_slice());
+        let claims: *mut AtomicU64 = Box::into_raw(Box::new(AtomicU64::new(0)));
         Some(Ring {
-            blocks: blocks.as_ptr(),
+            blocks: blocks.cast::<Block>(),
             len: n,
-            next_claim: &*claims,
-            _storage: Storage::Heap {
-                _blocks: blocks,
-                _claims: claims,
-            },
+            next_claim: claims,
+            _storage: Storage::Heap,
         })
     }
 
@@ -218,7 +230,13 @@ impl Ring {
     /// Reads every intact record. Returns the records and how many torn ones were skipped.
     /// Safe to call while other threads write; never blocks them.
     pub(crate) fn snapshot(&self) -> (Vec<RawRecord>, u64) {
-        let mut out = Vec::with_capacity(self.capacity());
+        // Only claimed blocks can hold records; and a failed allocation (in a panic hook,
+        // on a huge ring) yields an empty snapshot rather than an abort.
+        let claimed = (self.claims().min(self.len as u64) as usize) * BLOCK_EVENTS;
+        let mut out = Vec::new();
+        if out.try_reserve_exact(claimed).is_err() {
+            return (out, 0);
+        }
         let mut torn = 0u64;
         for block in self.block_slice() {
             let header = block.header.load(Ordering::Acquire);

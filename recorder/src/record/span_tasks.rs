@@ -26,6 +26,9 @@ pub(crate) const CLASS_BLOCK_ON: u8 = 2;
 struct Slot {
     span: AtomicU64,
     task: AtomicU64,
+    /// Bumped before and after every write (odd while writing), so a reader can tell that
+    /// the slot changed under it even if the same span id came back (A-B-A).
+    version: AtomicU64,
 }
 
 pub(crate) struct SpanTasks {
@@ -43,6 +46,7 @@ impl SpanTasks {
                 .map(|_| Slot {
                     span: AtomicU64::new(0),
                     task: AtomicU64::new(0),
+                    version: AtomicU64::new(0),
                 })
                 .collect(),
         }
@@ -68,11 +72,13 @@ impl SpanTasks {
             return Err(());
         }
         let old_task = slot.task.load(Ordering::Relaxed);
+        slot.version.fetch_add(1, Ordering::Relaxed);
         fence(Ordering::Release);
         slot.task.store(
             (task & TASK_MASK) | (u64::from(class) << CLASS_SHIFT),
             Ordering::Relaxed,
         );
+        slot.version.fetch_add(1, Ordering::Release);
         slot.span.store(span, Ordering::Release);
         Ok((old != 0 && old != span).then_some((
             old,
@@ -84,12 +90,13 @@ impl SpanTasks {
     /// The task of `span` and its class, if the table has it.
     pub(crate) fn get(&self, span: u64) -> Option<(u64, u8)> {
         let slot = &self.slots[index(span)];
-        if slot.span.load(Ordering::Acquire) != span {
+        let v1 = slot.version.load(Ordering::Acquire);
+        if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
             return None;
         }
         let task = slot.task.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
-        (slot.span.load(Ordering::Relaxed) == span)
+        (slot.span.load(Ordering::Relaxed) == span && slot.version.load(Ordering::Relaxed) == v1)
             .then_some((task & TASK_MASK, (task >> CLASS_SHIFT) as u8))
     }
 }

@@ -79,6 +79,53 @@ impl Shard {
         self.persisted[i]
     }
 
+    /// Drops interned strings no entry uses any more (services that name tasks uniquely,
+    /// `conn-{peer}`, would otherwise grow this forever). Runs at sweeps, and only when
+    /// at least half the strings are unused, so it is amortised O(1).
+    fn compact_strings(&mut self) {
+        let n = self.strings.len();
+        if n < 256 {
+            return;
+        }
+        let mut used = vec![false; n];
+        for e in self.tasks.values() {
+            used[e.name as usize] = true;
+            if let Some((f, _, _)) = e.location {
+                used[f as usize] = true;
+            }
+        }
+        if used.iter().filter(|&&u| u).count() * 2 > n {
+            return;
+        }
+        let mut remap = vec![u32::MAX; n];
+        let old = std::mem::take(&mut self.strings);
+        let old_persisted = std::mem::take(&mut self.persisted);
+        self.string_ids.clear();
+        for (i, s) in old.into_iter().enumerate() {
+            if used[i] {
+                let id = self.strings.len() as u32;
+                remap[i] = id;
+                if let Some(&p) = old_persisted.get(i) {
+                    self.persisted.resize(id as usize, u32::MAX - 1);
+                    self.persisted.push(p);
+                }
+                self.string_ids.insert(s.clone(), id);
+                self.strings.push(s);
+            }
+        }
+        self.static_ids.retain(|_, id| {
+            let new = remap[*id as usize];
+            *id = new;
+            new != u32::MAX
+        });
+        for e in self.tasks.values_mut() {
+            e.name = remap[e.name as usize];
+            if let Some((f, _, _)) = &mut e.location {
+                *f = remap[*f as usize];
+            }
+        }
+    }
+
     fn string(&self, id: u32) -> &str {
         self.strings.get(id as usize).map_or("", |s| s)
     }
@@ -167,6 +214,7 @@ impl TaskTable {
                 .tasks
                 .retain(|_, e| e.done_at == 0 || now.saturating_sub(e.done_at) <= horizon);
             shard.sweep_at = (shard.tasks.len() * 2).max(64);
+            shard.compact_strings();
         }
     }
 
@@ -255,6 +303,33 @@ mod tests {
             ids[100..].iter().all(|id| left.contains(id)),
             "claim 100 is within it"
         );
+    }
+
+    #[test]
+    fn unused_names_are_forgotten() {
+        let t = TaskTable::new();
+        // 2,000 uniquely named tasks in one shard, all ended long ago, then one live task.
+        for i in 0..2000u64 {
+            let id = 1 + 64 * i;
+            spawn(&t, id, &format!("conn-{i}"));
+            t.terminate(id, 1, 0);
+        }
+        spawn(&t, 1 + 64 * 5000, "keeper");
+        t.terminate(1 + 64 * 5001, 1_000, 0); // unknown id: just triggers a sweep
+        for i in 0..300u64 {
+            let id = 1 + 64 * (10_000 + i);
+            spawn(&t, id, "late");
+            t.terminate(id, 1_000, 0);
+        }
+        let shard = t.shard(1);
+        assert!(
+            shard.strings.len() < 100,
+            "{} strings kept",
+            shard.strings.len()
+        );
+        drop(shard);
+        let names: Vec<String> = t.snapshot(true).into_iter().map(|t| t.name).collect();
+        assert!(names.contains(&"keeper".to_string()));
     }
 
     #[test]
