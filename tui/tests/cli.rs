@@ -49,6 +49,9 @@ fn report_finds_each_samples_ground_truth() {
         r["anomalies"][0]["task_name"], "config-reloader",
         "ranked first"
     );
+    // It names who dropped the waker: the task that overwrote the single waker slot.
+    let msg = r["anomalies"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("during cache-warmer's poll"), "{msg}");
     assert_eq!(r["dump"]["reason"]["kind"], "signal");
 
     let r = report("long-poll");

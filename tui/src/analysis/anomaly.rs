@@ -353,12 +353,18 @@ fn lost_wakers(ix: &Index, out: &mut Vec<Anomaly>) {
         let idle_since = ix.dump.events[events[last_poll_pos] as usize].ts_ns;
         let at = zeroing.unwrap_or(events[last_poll_pos]);
         let at_ns = ix.dump.events[at as usize].ts_ns;
+        let at_lane = ix.dump.events[at as usize].lane;
+        let during = match ix.polling_at(at_lane, at_ns) {
+            Some(t) if t as usize == ti => " in its own poll".to_string(),
+            Some(t) => format!(" during {}'s poll", ix.tasks[t as usize].label()),
+            None => String::new(),
+        };
         let (severity, message) = if task.whole_history {
             (
                 Severity::Critical,
                 format!(
-                    "{} is waiting but its last waker was dropped {} before the dump and \
-                     nothing can wake it again",
+                    "{} is waiting but its last waker was dropped{during} {} before the \
+                     dump, and nothing can wake it again",
                     task.label(),
                     ms(ix.end_ns.saturating_sub(at_ns))
                 ),

@@ -604,6 +604,18 @@ impl Index {
             .map(|p| p as PollIdx)
     }
 
+    /// The task a lane was polling at `ns`, if it was inside a poll: who was running when
+    /// a waker was cloned or dropped, say.
+    pub fn polling_at(&self, lane: u32, ns: u64) -> Option<TaskIdx> {
+        self.lane(lane)?
+            .segments_in(ns, ns + 1)
+            .iter()
+            .find_map(|s| match s.kind {
+                SegmentKind::Polling(t) if s.start_ns <= ns => Some(t),
+                _ => None,
+            })
+    }
+
     /// Name of the task with Tokio id `id`, or `#id`.
     pub fn task_label(&self, id: u64) -> String {
         self.task_idx(id)

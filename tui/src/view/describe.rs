@@ -80,6 +80,13 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
             };
             format!("{op} of a waker of an ended task (span {span})")
         }
+        EventKind::WakerClone { task } | EventKind::WakerDrop { task } => {
+            match ix.polling_at(ev.lane, ev.ts_ns) {
+                Some(t) if ix.tasks[t as usize].id == task => "in its own poll".into(),
+                Some(t) => format!("in {}'s poll", sanitize(&ix.tasks[t as usize].label())),
+                None => "outside any poll".into(),
+            }
+        }
         EventKind::Unpark {
             io_ready_total: Some(n),
         } => format!("io ready total {n}"),
