@@ -286,3 +286,26 @@ fn hooks_only_records_polls_and_spawn_locations() {
             .any(|e| matches!(e.kind, EventKind::Park))
     );
 }
+
+/// A thread that alternates between two recorders keeps one lane and fills whole blocks in
+/// each (it does not register a new lane or start a new block at every switch).
+#[test]
+fn alternating_between_recorders_keeps_one_lane_each() {
+    let a = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .build()
+        .unwrap();
+    let b = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .build()
+        .unwrap();
+    for i in 0..20_000 {
+        a.__bench_record_waker_op(i);
+        b.__bench_record_waker_op(i);
+    }
+    for rec in [&a, &b] {
+        let d = rec.snapshot();
+        assert_eq!(d.threads.len(), 1, "{:?}", d.threads);
+        assert_eq!(d.events.len(), 20_000);
+    }
+}

@@ -163,6 +163,10 @@ pub(crate) struct Local {
     /// Guards against recording from inside the recorder itself (e.g. a panic hook that
     /// runs while this thread is mid-record).
     pub(crate) busy: Cell<bool>,
+    /// This thread's lane and cursor in the recorders it recorded into before the current
+    /// one, so a thread that alternates between recorders keeps one lane and one block in
+    /// each instead of registering a new lane (and starting a new block) at every switch.
+    pub(crate) others: Cell<[(u64, *const LaneSlot, Cursor); 3]>,
 }
 
 thread_local! {
@@ -174,6 +178,7 @@ thread_local! {
             terminated: Cell::new(0),
             polling: Cell::new(0),
             busy: Cell::new(false),
+            others: Cell::new([(0, std::ptr::null(), Cursor::EMPTY); 3]),
         }
     };
 }

@@ -383,9 +383,26 @@ impl Inner {
 
     #[cold]
     fn attach(&self, local: &lanes::Local) -> bool {
+        let mut others = local.others.get();
+        let current = (local.recorder.get(), local.lane.get(), local.cursor.get());
+        if let Some(i) = others.iter().position(|o| o.0 == self.id) {
+            // Back to a recorder this thread used before: its lane and block.
+            let (_, lane, cursor) = others[i];
+            others[i] = current;
+            local.others.set(others);
+            local.recorder.set(self.id);
+            local.lane.set(lane);
+            local.cursor.set(cursor);
+            return true;
+        }
         let Some(slot) = self.lanes.register() else {
             return false;
         };
+        if current.0 != 0 {
+            others.rotate_right(1);
+            others[0] = current;
+            local.others.set(others);
+        }
         local.lane.set(Arc::as_ptr(&slot));
         local.cursor.set(Cursor::EMPTY);
         local.recorder.set(self.id);
