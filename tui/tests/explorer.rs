@@ -264,3 +264,14 @@ fn quit_keys() {
     }
     assert!(app.quit);
 }
+
+#[test]
+fn snapshot_task_table_and_anomaly_list() {
+    let mut app = open("starvation");
+    key(&mut app, KeyCode::Tab); // tasks
+    insta::assert_snapshot!("tasks_80x24", screen(&mut app, 80, 24));
+    key(&mut app, KeyCode::Char('l')); // sort by the next column
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab); // anomalies
+    insta::assert_snapshot!("anomalies_160x48", screen(&mut app, 160, 48));
+}

@@ -118,9 +118,11 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
-    let widths = [0usize, 7, 9, 6, 9, 9, 9, 6, 5];
+    // Name, then: id, state, polls, busy, longest poll, longest wait, wakers, anomalies.
+    // Numbers fit their columns ("1.350 s", "scheduled"); the name takes what is left.
+    let widths = [0usize, 6, 9, 6, 8, 8, 8, 6, 4];
     let fixed: usize = widths[1..].iter().map(|x| x + 1).sum();
-    let name_w = w.saturating_sub(fixed).clamp(8, 40);
+    let name_w = w.saturating_sub(fixed + 1).clamp(8, 48);
     let mut header = Vec::new();
     for (i, col) in TaskColumn::ALL.iter().enumerate() {
         let cw = if i == 0 { name_w } else { widths[i] };
