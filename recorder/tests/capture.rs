@@ -309,3 +309,55 @@ fn alternating_between_recorders_keeps_one_lane_each() {
         assert_eq!(d.events.len(), 20_000);
     }
 }
+
+/// `schedule_latency(true)` with hooks only: Tokio's measure of how long a task waited
+/// since it was scheduled is recorded before each poll.
+#[test]
+fn schedule_latency_is_recorded_without_the_layer() {
+    let rec = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .schedule_latency(true)
+        .build()
+        .unwrap();
+    let rt = rec
+        .instrument(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all(),
+        )
+        .build()
+        .unwrap();
+    let victim = rt.block_on(async {
+        // The victim is woken (by a oneshot) while the only worker is blocked for 30 ms.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let victim = tokio::spawn(async move {
+            rx.await.unwrap();
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::spawn(async move {
+            tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+        })
+        .await
+        .unwrap();
+        let id = victim.id();
+        victim.await.unwrap();
+        id
+    });
+    drop(rt);
+    let dump = rec.snapshot();
+    let task: u64 = victim.to_string().parse().unwrap();
+    let worst = dump
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Scheduled {
+                task: t,
+                latency_ns,
+            } if t == task => Some(latency_ns),
+            _ => None,
+        })
+        .max()
+        .expect("scheduled events for the victim");
+    assert!(worst >= 25_000_000, "waited only {worst} ns");
+}

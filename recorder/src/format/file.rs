@@ -22,8 +22,9 @@ use super::types::Dump;
 
 pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
 /// The format version this build writes and the newest it reads.
-/// Version 2 added `Reason::Recovered`; version 1 dumps still read.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 2 added `Reason::Recovered`, version 3 `EventKind::Scheduled`; older dumps
+/// still read (variants were only ever appended).
+pub const FORMAT_VERSION: u32 = 3;
 pub const ENVELOPE_LEN: usize = 28;
 
 /// Why a dump could not be read. Each variant is a different thing for the user to do.

@@ -52,9 +52,10 @@ pub(crate) enum Kind {
     ThreadStart,
     ThreadStop,
     TimerArm,
+    Scheduled,
 }
 
-const KINDS: [Kind; 13] = [
+const KINDS: [Kind; 14] = [
     Kind::Spawn,
     Kind::PollStart,
     Kind::PollEnd,
@@ -68,6 +69,7 @@ const KINDS: [Kind; 13] = [
     Kind::ThreadStart,
     Kind::ThreadStop,
     Kind::TimerArm,
+    Kind::Scheduled,
 ];
 
 // Flag bits.
@@ -150,6 +152,10 @@ pub(crate) fn unpack(a: u64, b: u64) -> Option<EventKind> {
         Kind::TimerArm => EventKind::TimerArm {
             task: (a != 0).then_some(a),
             duration_ms: aux,
+        },
+        Kind::Scheduled => EventKind::Scheduled {
+            task,
+            latency_ns: aux,
         },
     })
 }

@@ -271,6 +271,13 @@ pub enum EventKind {
         task: Option<u64>,
         duration_ms: u64,
     },
+    /// Just before a poll: how long the task had been scheduled (woken) before this poll
+    /// began, as Tokio measured it (`Builder::schedule_latency`). Gives scheduling delays
+    /// without the tracing layer's wake events. Added in format version 3.
+    Scheduled {
+        task: u64,
+        latency_ns: u64,
+    },
 }
 
 impl EventKind {
@@ -285,6 +292,7 @@ impl EventKind {
             | EventKind::WakerDrop { task }
             | EventKind::Terminate { task } => Some(task),
             EventKind::TimerArm { task, .. } => task,
+            EventKind::Scheduled { task, .. } => Some(task),
             _ => None,
         }
     }
@@ -306,6 +314,7 @@ impl EventKind {
             EventKind::ThreadStart => "thread-start",
             EventKind::ThreadStop => "thread-stop",
             EventKind::TimerArm { .. } => "timer-arm",
+            EventKind::Scheduled { .. } => "scheduled",
         }
     }
 }

@@ -86,6 +86,9 @@ impl FlightRecorder {
     ) -> &'b mut RuntimeBuilder {
         let inner = &self.inner;
         inner.hooks_installed.store(true, Ordering::Relaxed);
+        if inner.schedule_latency {
+            builder.track_task_schedule_latency();
+        }
         if let Some(p) = &inner.persist {
             p.set_flag(crate::format::ring_file::FLAG_HOOKS);
         }
@@ -110,7 +113,14 @@ impl FlightRecorder {
             ))
             .on_before_task_poll(task_hook(
                 inner,
-                |i, m| i.poll_start(task_id_u64(m.id())),
+                |i, m| {
+                    let task = task_id_u64(m.id());
+                    if let Some(latency) = m.schedule_latency() {
+                        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+                        i.record(Kind::Scheduled, 0, task, ns);
+                    }
+                    i.poll_start(task)
+                },
                 user.on_before_task_poll,
             ))
             .on_after_task_poll(task_hook(

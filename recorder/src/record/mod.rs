@@ -42,6 +42,7 @@ pub struct Builder {
     signals: Vec<i32>,
     dump_path: String,
     persist_dir: Option<PathBuf>,
+    schedule_latency: bool,
 }
 
 /// Why [`Builder::build`] failed.
@@ -86,6 +87,7 @@ impl Default for Builder {
                 .to_string_lossy()
                 .into_owned(),
             persist_dir: None,
+            schedule_latency: false,
         }
     }
 }
@@ -139,6 +141,16 @@ impl Builder {
         self.persist_ring(persist::default_dir())
     }
 
+    /// Have Tokio measure, for every poll, how long the task waited since it was scheduled
+    /// (`track_task_schedule_latency`), recorded as a `scheduled` event before the poll.
+    /// This gives scheduling delays even without the tracing layer (hooks-only mode), at
+    /// the cost of a clock read in Tokio per schedule and per poll. Default off; takes
+    /// effect through [`FlightRecorder::instrument`].
+    pub fn schedule_latency(mut self, on: bool) -> Self {
+        self.schedule_latency = on;
+        self
+    }
+
     pub fn build(self) -> Result<FlightRecorder, BuildError> {
         if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(BuildError::Capacity(self.capacity));
@@ -169,6 +181,7 @@ impl Builder {
         };
         let inner = Arc::new(Inner {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
+            schedule_latency: self.schedule_latency,
             mapped: ring.is_mapped(),
             fork_generation: persist.as_ref().map_or(0, |p| p.generation()),
             ring,
@@ -269,6 +282,8 @@ impl FlightRecorder {
 
 pub(crate) struct Inner {
     id: u64,
+    /// `Builder::schedule_latency`.
+    schedule_latency: bool,
     /// The ring lives in a shared file mapping (a forked child must not write to it).
     mapped: bool,
     /// Fork generation when the ring was mapped.

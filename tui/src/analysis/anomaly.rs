@@ -272,22 +272,23 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             Severity::Warning
         };
         let source = match w.source {
-            WakeSource::Task(t) if t == task.id => "itself".to_string(),
-            WakeSource::Task(t) => ix.task_label(t),
-            WakeSource::Driver if w.timer => "its timer".into(),
-            WakeSource::Driver => "the runtime (I/O driver or yield_now)".into(),
-            WakeSource::Foreign => "a thread outside the runtime".into(),
+            Some(WakeSource::Task(t)) if t == task.id => "woken by itself".to_string(),
+            Some(WakeSource::Task(t)) => format!("woken by {}", ix.task_label(t)),
+            Some(WakeSource::Driver) if w.timer => "woken by its timer".into(),
+            Some(WakeSource::Driver) => "woken by the runtime (I/O driver or yield_now)".into(),
+            Some(WakeSource::Foreign) => "woken by a thread outside the runtime".into(),
+            None => "scheduled".into(),
         };
         let lane = ix.dump.events[w.event as usize].lane;
         let message = match w.poll_at {
             Some(_) => format!(
-                "{} was woken by {} and waited {} for a worker to poll it",
+                "{} was {} and waited {} for a worker to poll it",
                 task.label(),
                 source,
                 ms(w.delay_ns)
             ),
             None => format!(
-                "{} was woken by {} and never polled: {} until the dump",
+                "{} was {} and never polled: {} until the dump",
                 task.label(),
                 source,
                 ms(w.delay_ns)

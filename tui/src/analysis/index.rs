@@ -106,7 +106,9 @@ pub struct Wake {
     pub at_ns: u64,
     /// When waiting began: the wake, or the end of the poll that was running when it came.
     pub waits_from_ns: u64,
-    pub source: WakeSource,
+    /// `None` for a wait known only from Tokio's schedule latency (no wake event: the
+    /// tracing layer was not installed).
+    pub source: Option<WakeSource>,
     /// A runtime wake that matches a timer the task armed (its deadline had come): Tokio
     /// does not say whether the driver woke a task for I/O or a timer, this tells them apart.
     pub timer: bool,
@@ -382,7 +384,7 @@ impl Index {
                         task: t,
                         at_ns: e.ts_ns,
                         waits_from_ns: e.ts_ns,
-                        source,
+                        source: Some(source),
                         timer,
                         poll_at: None,
                         poll: NONE,
@@ -393,6 +395,26 @@ impl Index {
                 EventKind::WakerDrop { .. } => tasks[tid.unwrap_or(0) as usize].live_wakers -= 1,
                 EventKind::Terminate { .. } => {
                     tasks[tid.unwrap_or(0) as usize].state = TaskState::Done
+                }
+                EventKind::Scheduled { latency_ns, .. } => {
+                    // Without wake events (no tracing layer), Tokio's own measure of how
+                    // long the task waited since it was scheduled stands in for the wake.
+                    let t = tid.unwrap_or(0);
+                    if waiting[t as usize].is_empty() {
+                        let from = e.ts_ns.saturating_sub(latency_ns);
+                        waiting[t as usize].push(wakes.len() as u32);
+                        wakes.push(Wake {
+                            event: ei,
+                            task: t,
+                            at_ns: from,
+                            waits_from_ns: from,
+                            source: None,
+                            timer: false,
+                            poll_at: None,
+                            poll: NONE,
+                            delay_ns: 0,
+                        });
+                    }
                 }
                 EventKind::TimerArm {
                     task: Some(_),

@@ -575,3 +575,58 @@ fn without_the_layer_no_lost_waker_is_claimed() {
     b.layer = false;
     assert!(b.build().anomalies.is_empty());
 }
+
+#[test]
+fn hooks_only_scheduling_delay_from_tokio_schedule_latency() {
+    let mut b = B::new()
+        .task(1, "starved")
+        .ev(
+            0,
+            0,
+            EventKind::Spawn {
+                task: 1,
+                parent: None,
+            },
+        )
+        .poll(1, 2, 0, 1)
+        // Tokio says: scheduled 60 ms before this poll.
+        .ev(
+            100,
+            1,
+            EventKind::Scheduled {
+                task: 1,
+                latency_ns: 60 * MS,
+            },
+        )
+        .poll(100, 101, 1, 1)
+        // A short wait is not an anomaly.
+        .ev(
+            150,
+            1,
+            EventKind::Scheduled {
+                task: 1,
+                latency_ns: MS,
+            },
+        )
+        .poll(150, 151, 1, 1)
+        .end(200);
+    b.layer = false;
+    let ix = b.build();
+    // (The lanes never park in this made-up dump, so worker stalls are reported too.)
+    let delays: Vec<_> = ix
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::SchedulingDelay)
+        .collect();
+    assert_eq!(delays.len(), 1, "{:?}", ix.anomalies);
+    let a = delays[0];
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(a.magnitude, 60 * MS);
+    assert_eq!(a.start_ns, 40 * MS);
+    assert!(
+        a.message.contains("was scheduled and waited"),
+        "{}",
+        a.message
+    );
+    assert_eq!(ix.tasks[0].longest_sched_ns, 60 * MS);
+}

@@ -91,6 +91,9 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
             io_ready_total: Some(n),
         } => format!("io ready total {n}"),
         EventKind::TimerArm { duration_ms, .. } => format!("sleep {duration_ms} ms"),
+        EventKind::Scheduled { latency_ns, .. } => {
+            format!("waited {} since scheduled", duration(latency_ns))
+        }
         _ => String::new(),
     }
 }
