@@ -19,6 +19,7 @@ const CONFIGS: &[&str] = &[
     "baseline",
     "dial9",
     "dial9-hooks-only",
+    "dial9-hooks-sched",
     "tracing-floor",
     "console-subscriber",
     "json-file",
@@ -218,9 +219,10 @@ fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
     builder.worker_threads(2).enable_all();
     let keep: Box<dyn std::any::Any> = match config {
         "baseline" => Box::new(()),
-        "dial9" | "dial9-hooks-only" => {
+        "dial9" | "dial9-hooks-only" | "dial9-hooks-sched" => {
             let rec = dial9_recorder::FlightRecorder::builder()
                 .install_panic_hook(false)
+                .schedule_latency(config == "dial9-hooks-sched")
                 .build()
                 .unwrap();
             if config == "dial9" {
