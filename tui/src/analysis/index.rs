@@ -645,15 +645,15 @@ impl Index {
             .unwrap_or_else(|| format!("#{id}"))
     }
 
-    /// Lanes sorted for display: workers by index, then blocking, then the rest.
+    /// Lanes sorted for display: workers by index, then blocking threads, then the rest.
     pub fn display_lanes(&self) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.lanes.len()).collect();
         v.sort_by_key(|&i| {
             let l = &self.lanes[i].info;
             let rank = match l.kind {
                 ThreadKind::Worker => 0,
-                ThreadKind::Other => 1,
-                ThreadKind::Blocking => 2,
+                ThreadKind::Blocking => 1,
+                ThreadKind::Other => 2,
             };
             (rank, l.worker.unwrap_or(u32::MAX), l.lane)
         });
