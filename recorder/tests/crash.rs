@@ -27,7 +27,6 @@ fn recurse(n: u64) -> u64 {
 #[test]
 #[ignore = "child process for the crash tests"]
 fn child_records_then_dies() {
-    use tracing_subscriber::prelude::*;
     let dir = std::env::var(DIR_VAR).unwrap();
     let mode = std::env::var(MODE_VAR).unwrap();
     let rec = FlightRecorder::builder()
@@ -35,15 +34,7 @@ fn child_records_then_dies() {
         .persist_ring(&dir)
         .build()
         .unwrap();
-    tracing_subscriber::registry().with(rec.layer()).init();
-    let rt = rec
-        .instrument(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all(),
-        )
-        .build()
-        .unwrap();
+    let rt = common::global_runtime(&rec);
     rt.block_on(async {
         for i in 0..20 {
             tokio::task::Builder::new()

@@ -48,23 +48,11 @@ fn recorder_for_child(
         .unwrap()
 }
 
-fn child_runtime(rec: &FlightRecorder) -> tokio::runtime::Runtime {
-    use tracing_subscriber::prelude::*;
-    tracing_subscriber::registry().with(rec.layer()).init();
-    rec.instrument(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all(),
-    )
-    .build()
-    .unwrap()
-}
-
 #[test]
 #[ignore = "child process for panic_in_a_task_dumps_and_exits_like_a_normal_panic"]
 fn child_panics_in_task() {
     let rec = recorder_for_child(|b| b.install_panic_hook(true));
-    let rt = child_runtime(&rec);
+    let rt = common::global_runtime(&rec);
     rt.block_on(async {
         let h = tokio::task::Builder::new()
             .name("doomed-handler")
@@ -136,7 +124,7 @@ fn panic_in_a_task_dumps_and_exits_like_a_normal_panic() {
 #[ignore = "child process for signal_dumps_and_keeps_running"]
 fn child_waits_for_signal() {
     let rec = recorder_for_child(|b| b.install_panic_hook(false).dump_on_signal(libc::SIGUSR1));
-    let rt = child_runtime(&rec);
+    let rt = common::global_runtime(&rec);
     let dir = PathBuf::from(std::env::var(DIR_VAR).unwrap());
     rt.block_on(async move {
         println!("ready");

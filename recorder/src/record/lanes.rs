@@ -206,16 +206,27 @@ impl Lanes {
     /// All lanes. With `patient == false` (panic hook) gives up instead of waiting on a
     /// lock that the panicking thread itself might hold.
     pub(crate) fn all(&self, patient: bool) -> Vec<Arc<LaneSlot>> {
-        if patient {
-            return self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        }
-        for _ in 0..1000 {
-            match self.slots.try_lock() {
-                Ok(g) => return g.clone(),
-                Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner().clone(),
-                Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
-            }
-        }
-        Vec::new()
+        lock(&self.slots, patient, 1000).map_or_else(Vec::new, |g| g.clone())
     }
+}
+
+/// Locks `m`, ignoring poisoning (the data stays readable). With `patient == false` (the
+/// panic hook) it only tries, `tries` times, and gives up rather than wait on a lock the
+/// panicking thread itself might hold.
+pub(crate) fn lock<T>(
+    m: &std::sync::Mutex<T>,
+    patient: bool,
+    tries: usize,
+) -> Option<std::sync::MutexGuard<'_, T>> {
+    if patient {
+        return Some(m.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+    for _ in 0..tries {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
+    None
 }

@@ -11,7 +11,7 @@
 //! same instant. Names and file paths are interned per shard, so steady-state spawns of
 //! already-seen names do not allocate strings.
 
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 
 use rustc_hash::FxHashMap;
 
@@ -223,26 +223,9 @@ impl TaskTable {
     pub(crate) fn snapshot(&self, patient: bool) -> Vec<TaskInfo> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let guard = if patient {
-                Some(shard.lock().unwrap_or_else(|p| p.into_inner()))
-            } else {
-                let mut got = None;
-                for _ in 0..100 {
-                    match shard.try_lock() {
-                        Ok(g) => {
-                            got = Some(g);
-                            break;
-                        }
-                        Err(TryLockError::Poisoned(p)) => {
-                            got = Some(p.into_inner());
-                            break;
-                        }
-                        Err(TryLockError::WouldBlock) => std::thread::yield_now(),
-                    }
-                }
-                got
+            let Some(shard) = super::lanes::lock(shard, patient, 100) else {
+                continue;
             };
-            let Some(shard) = guard else { continue };
             out.extend(shard.tasks.iter().map(|(&id, e)| TaskInfo {
                 id,
                 name: shard.string(e.name).to_string(),

@@ -42,6 +42,19 @@ pub fn harness(
     (rec, rt, guard)
 }
 
+/// For child processes: the recorder's layer as the process-wide subscriber, and a
+/// two-worker runtime instrumented by it.
+pub fn global_runtime(rec: &FlightRecorder) -> tokio::runtime::Runtime {
+    tracing_subscriber::registry().with(rec.layer()).init();
+    rec.instrument(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all(),
+    )
+    .build()
+    .unwrap()
+}
+
 pub fn task_named(dump: &Dump, name: &str) -> u64 {
     dump.tasks
         .iter()

@@ -44,18 +44,18 @@ impl B {
         });
         self
     }
+    /// `task` spawned at `ms` on lane 0, by no task.
+    fn spawn(self, ms: u64, task: u64) -> B {
+        self.ev(ms, 0, EventKind::Spawn { task, parent: None })
+    }
+    fn poll_end(self, ms: u64, lane: u32, task: u64, completed: bool) -> B {
+        self.ev(ms, lane, EventKind::PollEnd { task, completed })
+    }
     /// A pending poll that registers its waker, as real futures do.
     fn poll(self, from: u64, to: u64, lane: u32, task: u64) -> B {
         self.ev(from, lane, EventKind::PollStart { task })
             .ev(from, lane, EventKind::WakerClone { task })
-            .ev(
-                to,
-                lane,
-                EventKind::PollEnd {
-                    task,
-                    completed: false,
-                },
-            )
+            .poll_end(to, lane, task, false)
     }
     fn end(mut self, ms: u64) -> B {
         self.end = ms * MS;
@@ -115,14 +115,7 @@ fn kinds(ix: &Index) -> Vec<(AnomalyKind, Severity)> {
 fn long_poll_thresholds_are_inclusive() {
     let ix = B::new()
         .task(1, "a")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
+        .spawn(0, 1)
         .poll(1, 11, 0, 1) // exactly 10 ms: warning
         .poll(20, 70, 0, 1) // exactly 50 ms: critical
         .poll(80, 89, 0, 1) // 9 ms: nothing
@@ -146,14 +139,7 @@ fn scheduling_delay_from_wake_or_from_end_of_running_poll() {
     let ix = B::new()
         .task(1, "a")
         .task(2, "b")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
+        .spawn(0, 1)
         // Woken by task 2 at 10, polled at 15: exactly 5 ms -> warning.
         .ev(
             10,
@@ -177,14 +163,7 @@ fn scheduling_delay_from_wake_or_from_end_of_running_poll() {
                 source: WakeSource::Task(1),
             },
         )
-        .ev(
-            29,
-            0,
-            EventKind::PollEnd {
-                task: 1,
-                completed: false,
-            },
-        )
+        .poll_end(29, 0, 1, false)
         .poll(33, 35, 0, 1)
         .end(40)
         .build();
@@ -200,26 +179,15 @@ fn scheduling_delay_from_wake_or_from_end_of_running_poll() {
 #[test]
 fn woken_never_polled_counts_only_when_the_rest_of_the_window_is_long_enough() {
     let base = || {
-        B::new()
-            .task(1, "a")
-            .ev(
-                0,
-                0,
-                EventKind::Spawn {
-                    task: 1,
-                    parent: None,
-                },
-            )
-            .poll(1, 2, 0, 1)
-            .ev(
-                10,
-                2,
-                EventKind::Wake {
-                    task: 1,
-                    by_ref: false,
-                    source: WakeSource::Foreign,
-                },
-            )
+        B::new().task(1, "a").spawn(0, 1).poll(1, 2, 0, 1).ev(
+            10,
+            2,
+            EventKind::Wake {
+                task: 1,
+                by_ref: false,
+                source: WakeSource::Foreign,
+            },
+        )
     };
     let ix = base().end(70).build();
     assert_eq!(
@@ -236,24 +204,10 @@ fn woken_never_polled_counts_only_when_the_rest_of_the_window_is_long_enough() {
 fn lost_waker_needs_whole_history_to_be_critical_and_points_at_the_drop() {
     let full = B::new()
         .task(1, "lost")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
+        .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
         .ev(2, 0, EventKind::WakerClone { task: 1 })
-        .ev(
-            3,
-            0,
-            EventKind::PollEnd {
-                task: 1,
-                completed: false,
-            },
-        )
+        .poll_end(3, 0, 1, false)
         .ev(5, 1, EventKind::WakerDrop { task: 1 })
         .end(100)
         .build();
@@ -268,14 +222,7 @@ fn lost_waker_needs_whole_history_to_be_critical_and_points_at_the_drop() {
     let tail = B::new()
         .task(1, "maybe")
         .ev(1, 0, EventKind::PollStart { task: 1 })
-        .ev(
-            3,
-            0,
-            EventKind::PollEnd {
-                task: 1,
-                completed: false,
-            },
-        )
+        .poll_end(3, 0, 1, false)
         .ev(5, 1, EventKind::WakerDrop { task: 1 })
         .end(100)
         .build();
@@ -288,49 +235,21 @@ fn lost_waker_needs_whole_history_to_be_critical_and_points_at_the_drop() {
     // A live waker, a later wake, or a finished task: not lost.
     let held = B::new()
         .task(1, "held")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
+        .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
         .ev(2, 0, EventKind::WakerClone { task: 1 })
-        .ev(
-            3,
-            0,
-            EventKind::PollEnd {
-                task: 1,
-                completed: false,
-            },
-        )
+        .poll_end(3, 0, 1, false)
         .end(100)
         .build();
     assert!(held.anomalies.is_empty());
     let done = B::new()
         .task(1, "done")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
+        .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
         .ev(2, 0, EventKind::WakerClone { task: 1 })
         .ev(2, 0, EventKind::WakerDrop { task: 1 })
         .ev(3, 0, EventKind::Terminate { task: 1 })
-        .ev(
-            3,
-            0,
-            EventKind::PollEnd {
-                task: 1,
-                completed: true,
-            },
-        )
+        .poll_end(3, 0, 1, true)
         .end(100)
         .build();
     assert!(done.anomalies.is_empty(), "{:?}", done.anomalies);
@@ -341,25 +260,11 @@ fn lost_waker_needs_whole_history_to_be_critical_and_points_at_the_drop() {
 fn a_waker_that_outlives_its_task_is_an_orphan_not_a_lost_waker() {
     let ix = B::new()
         .task(1, "gone")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
+        .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
         .ev(2, 0, EventKind::WakerClone { task: 1 })
         .ev(3, 0, EventKind::Terminate { task: 1 })
-        .ev(
-            3,
-            0,
-            EventKind::PollEnd {
-                task: 1,
-                completed: true,
-            },
-        )
+        .poll_end(3, 0, 1, true)
         .ev(
             9,
             1,
@@ -420,14 +325,7 @@ fn driver_wake_after_a_timer_deadline_is_a_timer_wake() {
                 duration_ms: 10,
             },
         )
-        .ev(
-            1,
-            0,
-            EventKind::PollEnd {
-                task: 1,
-                completed: false,
-            },
-        )
+        .poll_end(1, 0, 1, false)
         .ev(
             10,
             0,
@@ -521,14 +419,7 @@ fn navigation_is_by_task_and_by_time() {
     let ix = B::new()
         .task(1, "a")
         .task(2, "b")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
+        .spawn(0, 1)
         .ev(
             1,
             0,
@@ -539,14 +430,7 @@ fn navigation_is_by_task_and_by_time() {
         )
         .ev(2, 1, EventKind::PollStart { task: 2 })
         .ev(3, 0, EventKind::PollStart { task: 1 })
-        .ev(
-            4,
-            1,
-            EventKind::PollEnd {
-                task: 2,
-                completed: false,
-            },
-        )
+        .poll_end(4, 1, 2, false)
         .end(10)
         .build();
     assert_eq!(ix.task_neighbour(0, true), Some(3));
@@ -560,18 +444,7 @@ fn navigation_is_by_task_and_by_time() {
 
 #[test]
 fn without_the_layer_no_lost_waker_is_claimed() {
-    let mut b = B::new()
-        .task(1, "a")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
-        .poll(1, 2, 0, 1)
-        .end(100);
+    let mut b = B::new().task(1, "a").spawn(0, 1).poll(1, 2, 0, 1).end(100);
     b.layer = false;
     assert!(b.build().anomalies.is_empty());
 }
@@ -580,14 +453,7 @@ fn without_the_layer_no_lost_waker_is_claimed() {
 fn hooks_only_scheduling_delay_from_tokio_schedule_latency() {
     let mut b = B::new()
         .task(1, "starved")
-        .ev(
-            0,
-            0,
-            EventKind::Spawn {
-                task: 1,
-                parent: None,
-            },
-        )
+        .spawn(0, 1)
         .poll(1, 2, 0, 1)
         // Tokio says: scheduled 60 ms before this poll.
         .ev(

@@ -282,33 +282,17 @@ pub fn apply(app: &mut App, action: Action) {
             } else {
                 (span.saturating_mul(2)).min(app.index.window_ns().max(1))
             };
-            let start = cursor
-                .saturating_sub(new_span / 2)
-                .max(app.index.start_ns)
-                .min(
-                    app.index
-                        .end_ns
-                        .saturating_sub(new_span)
-                        .max(app.index.start_ns),
-                );
-            app.view_start = start;
-            app.view_end = start + new_span;
+            app.set_view(cursor.saturating_sub(new_span / 2), new_span);
         }
         Action::PanLeft | Action::PanRight => {
             let span = app.view_end - app.view_start;
             let step = (span / 4).max(1);
             let start = if action == Action::PanLeft {
-                app.view_start.saturating_sub(step).max(app.index.start_ns)
+                app.view_start.saturating_sub(step)
             } else {
-                (app.view_start + step).min(
-                    app.index
-                        .end_ns
-                        .saturating_sub(span)
-                        .max(app.index.start_ns),
-                )
+                app.view_start + step
             };
-            app.view_start = start;
-            app.view_end = start + span;
+            app.set_view(start, span);
             // The cursor follows the view when it falls out of it.
             let ts = app.index.dump.events[app.event as usize].ts_ns;
             if ts < app.view_start || ts >= app.view_end {

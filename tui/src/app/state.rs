@@ -263,14 +263,7 @@ impl App {
         let ts = self.index.dump.events[self.event as usize].ts_ns;
         if ts < self.view_start || ts >= self.view_end {
             let span = self.view_end - self.view_start;
-            let start = ts.saturating_sub(span / 2).max(self.index.start_ns);
-            self.view_start = start.min(
-                self.index
-                    .end_ns
-                    .saturating_sub(span)
-                    .max(self.index.start_ns),
-            );
-            self.view_end = self.view_start + span;
+            self.set_view(ts.saturating_sub(span / 2), span);
         }
         if let Some(t) = self.task
             && let Some(pos) = self.index.task_events[t as usize]
@@ -279,6 +272,17 @@ impl App {
         {
             self.lifecycle_row = pos;
         }
+    }
+
+    /// Shows `span` ns of the swimlanes from `start`, kept inside the dump's window.
+    pub fn set_view(&mut self, start: u64, span: u64) {
+        let latest = self
+            .index
+            .end_ns
+            .saturating_sub(span)
+            .max(self.index.start_ns);
+        self.view_start = start.max(self.index.start_ns).min(latest);
+        self.view_end = self.view_start + span;
     }
 
     /// Shows `t` in the lifecycle pane and selects it in the task table.
