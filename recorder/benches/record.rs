@@ -58,7 +58,7 @@ fn dump(c: &mut Criterion) {
         b.iter(|| black_box(rec.snapshot()))
     });
     g.bench_function("snapshot + encode", |b| {
-        b.iter(|| black_box(rec.snapshot().to_bytes()))
+        b.iter(|| black_box(rec.snapshot().to_bytes().unwrap()))
     });
     g.bench_function("dump() to a file (fsync + rename)", |b| {
         b.iter_batched(

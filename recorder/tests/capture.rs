@@ -171,7 +171,7 @@ fn concurrent_dumps_while_recording_all_parse() {
     drop(rec2);
     for _ in 0..50 {
         let snap = rec.snapshot();
-        let bytes = snap.to_bytes();
+        let bytes = snap.to_bytes().unwrap();
         let back = dial9_recorder::Dump::from_bytes(&bytes).expect("parses");
         assert_eq!(back, snap);
         assert!(back.events.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));

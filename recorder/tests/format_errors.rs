@@ -58,12 +58,12 @@ fn sample() -> Dump {
 #[test]
 fn round_trip() {
     let d = sample();
-    assert_eq!(Dump::from_bytes(&d.to_bytes()).unwrap(), d);
+    assert_eq!(Dump::from_bytes(&d.to_bytes().unwrap()).unwrap(), d);
 }
 
 #[test]
 fn truncated_at_every_offset_is_truncated_or_not_a_dump() {
-    let bytes = sample().to_bytes();
+    let bytes = sample().to_bytes().unwrap();
     for cut in 0..bytes.len() {
         match Dump::from_bytes(&bytes[..cut]) {
             Err(ReadError::Truncated { expected, actual }) => {
@@ -93,7 +93,7 @@ fn random_bytes_and_wrong_magic_are_not_a_dump() {
             Err(ReadError::NotADump { .. })
         ));
     }
-    let mut bytes = sample().to_bytes();
+    let mut bytes = sample().to_bytes().unwrap();
     bytes[0] = b'X';
     let err = Dump::from_bytes(&bytes).unwrap_err();
     assert!(matches!(err, ReadError::NotADump { .. }));
@@ -102,7 +102,7 @@ fn random_bytes_and_wrong_magic_are_not_a_dump() {
 
 #[test]
 fn newer_version_says_so() {
-    let mut bytes = sample().to_bytes();
+    let mut bytes = sample().to_bytes().unwrap();
     bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
     let err = Dump::from_bytes(&bytes).unwrap_err();
     assert!(
@@ -113,7 +113,7 @@ fn newer_version_says_so() {
 
 #[test]
 fn any_flipped_body_byte_is_corrupt() {
-    let bytes = sample().to_bytes();
+    let bytes = sample().to_bytes().unwrap();
     for i in ENVELOPE_LEN..bytes.len() {
         let mut b = bytes.clone();
         b[i] ^= 0x40;
@@ -151,7 +151,7 @@ fn hostile_length_with_valid_checksum_is_corrupt_not_an_allocation() {
     // Same for a vector length.
     let mut d = sample();
     d.events.clear();
-    let good = d.to_bytes();
+    let good = d.to_bytes().unwrap();
     let body = &good[ENVELOPE_LEN..];
     // The events vec length is the last byte (0) of the body: make it enormous.
     let mut body = body[..body.len() - 1].to_vec();

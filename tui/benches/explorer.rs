@@ -43,7 +43,7 @@ fn main() {
         if !path.exists() {
             let t = Instant::now();
             let dump = synth::generate(n);
-            std::fs::write(&path, dump.to_bytes()).unwrap();
+            std::fs::write(&path, dump.to_bytes().unwrap()).unwrap();
             eprintln!(
                 "generated {} ({} events) in {:.1} s",
                 path.display(),

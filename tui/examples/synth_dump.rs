@@ -11,7 +11,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let path = args.next().unwrap_or_else(|| "synthetic.bin".into());
     let dump = synth::generate(events);
-    std::fs::write(&path, dump.to_bytes()).expect("write");
+    std::fs::write(&path, dump.to_bytes().unwrap()).expect("write");
     println!(
         "{path}: {} events, {} tasks",
         dump.events.len(),

@@ -45,6 +45,48 @@ pub fn sanitize(s: &str) -> String {
     out
 }
 
+/// Sanitizes every string a dump carries, once, as it enters the analysis: from then on
+/// no output path (report text and JSON, check, the explorer) can print a raw control
+/// character from the file, whether or not it remembers to call [`sanitize`].
+pub fn sanitize_dump(d: &mut dial9_recorder::Dump) {
+    use dial9_recorder::format::Reason;
+    let clean = |s: &mut String| {
+        if s.chars().any(needs_escape) {
+            *s = sanitize(s);
+        }
+    };
+    let h = &mut d.header;
+    clean(&mut h.program);
+    clean(&mut h.host);
+    clean(&mut h.recorder_version);
+    match &mut h.reason {
+        Reason::Panic {
+            message,
+            location,
+            thread,
+            ..
+        } => {
+            clean(message);
+            clean(thread);
+            if let Some(l) = location {
+                clean(l);
+            }
+        }
+        Reason::Signal { name, .. } => clean(name),
+        Reason::Requested { label } => clean(label),
+        Reason::Recovered { .. } | Reason::Exited { .. } => {}
+    }
+    for t in &mut d.threads {
+        clean(&mut t.name);
+    }
+    for t in &mut d.tasks {
+        clean(&mut t.name);
+        if let Some(l) = &mut t.location {
+            clean(&mut l.file);
+        }
+    }
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use dial9_recorder::Dump;
 use dial9_tui::analysis::{AnomalyKind, Index, Thresholds};
 use dial9_tui::cli::{check, report};
-use dial9_tui::fmt::parse_duration;
+use dial9_tui::fmt::{parse_duration, sanitize};
 
 /// Explore a dial9 flight-recorder dump of a Tokio runtime.
 ///
@@ -59,6 +59,12 @@ enum Command {
         ring: PathBuf,
         /// The dump to write (never overwritten if it exists).
         out: PathBuf,
+    },
+    /// List the crash-surviving rings (`dial9-*.ring`) in /dev/shm and the temp directory
+    /// (or in DIR): which program, whether it is still running, died, or exited cleanly.
+    ListRings {
+        /// Look here instead.
+        dir: Option<PathBuf>,
     },
     /// Pass/fail: exit 0 when clean, 1 when a threshold is crossed, 2 when unreadable.
     Check {
@@ -128,12 +134,33 @@ fn parse_kind(s: &str) -> Result<AnomalyKind, String> {
 /// Reads a dump or reports why not, as one line on stderr.
 fn load(path: &Path) -> Result<Dump, ExitCode> {
     Dump::read(path).map_err(|e| {
+        // The error may quote the file's bytes: through the sanitizer like everything else.
         match &e {
-            dial9_recorder::ReadError::Io { .. } => eprintln!("dial9-tui: {e}"),
-            _ => eprintln!("dial9-tui: {}: {e}", path.display()),
+            dial9_recorder::ReadError::Io { .. } => {
+                eprintln!("dial9-tui: {}", sanitize(&e.to_string()))
+            }
+            _ => eprintln!(
+                "dial9-tui: {}",
+                sanitize(&format!("{}: {e}", path.display()))
+            ),
         }
         ExitCode::from(check::UNREADABLE as u8)
     })
+}
+
+/// Writes a command's output. A reader that went away (`| head -1`, `| true`) ends the
+/// command quietly with the status it already had; any other write error is reported.
+fn emit(text: &str, status: ExitCode) -> Result<ExitCode, ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(status),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(status),
+        Err(e) => {
+            eprintln!("dial9-tui: cannot write the output: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -144,21 +171,21 @@ fn main() -> ExitCode {
             json,
             limit,
             thresholds,
-        }) => load(&dump).map(|d| {
+        }) => load(&dump).and_then(|d| {
             let ix = Index::build(d, thresholds.thresholds());
-            if json {
-                println!("{}", report::json(&ix));
+            let text = if json {
+                report::json(&ix) + "\n"
             } else {
-                print!("{}", report::text(&ix, &dump.display().to_string(), limit));
-            }
-            ExitCode::SUCCESS
+                report::text(&ix, &dump.display().to_string(), limit)
+            };
+            emit(&text, ExitCode::SUCCESS)
         }),
         Some(Command::Check {
             dump,
             max_poll,
             max_sched_delay,
             allow,
-        }) => load(&dump).map(|d| {
+        }) => load(&dump).and_then(|d| {
             let th = Thresholds {
                 long_poll_crit: max_poll,
                 long_poll_warn: Thresholds::default().long_poll_warn.min(max_poll),
@@ -168,9 +195,9 @@ fn main() -> ExitCode {
             };
             let ix = Index::build(d, th);
             let (code, out) = check::run(&ix, &allow);
-            print!("{out}");
-            ExitCode::from(code as u8)
+            emit(&out, ExitCode::from(code as u8))
         }),
+        Some(Command::ListRings { dir }) => list_rings(dir),
         Some(Command::Open {
             dump,
             view,
@@ -178,21 +205,26 @@ fn main() -> ExitCode {
         }) => explore(&dump, view, thresholds),
         Some(Command::Convert { ring, out }) => load(&ring).and_then(|d| {
             use std::io::Write;
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&out)
-                .and_then(|mut f| f.write_all(&d.to_bytes()).and_then(|_| f.sync_all()));
+            use std::os::unix::fs::OpenOptionsExt;
+            // 0600 like the recorder's own dumps: task names and paths are nobody else's.
+            let written = d.to_bytes().and_then(|bytes| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&out)
+                    .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
+            });
             match written {
-                Ok(()) => {
-                    println!(
-                        "{}: {} events from {}",
+                Ok(()) => emit(
+                    &format!(
+                        "{}: {} events from {}\n",
                         out.display(),
                         d.events.len(),
-                        d.header.reason
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
+                        sanitize(&d.header.reason.to_string())
+                    ),
+                    ExitCode::SUCCESS,
+                ),
                 Err(e) => {
                     eprintln!("dial9-tui: cannot write {}: {e}", out.display());
                     Err(ExitCode::from(2))
@@ -212,13 +244,59 @@ fn main() -> ExitCode {
     result.unwrap_or_else(|code| code)
 }
 
+/// `list-rings`: every ring file found, newest first, one line each.
+fn list_rings(dir: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
+    let dirs = match dir {
+        Some(d) => vec![d],
+        None => vec![PathBuf::from("/dev/shm"), std::env::temp_dir()],
+    };
+    let mut found = Vec::new();
+    for d in &dirs {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("dial9-") && name.ends_with(dial9_recorder::format::RING_SUFFIX) {
+                let modified = e.metadata().and_then(|m| m.modified()).ok();
+                found.push((modified, e.path()));
+            }
+        }
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut out = String::new();
+    if found.is_empty() {
+        let names: Vec<_> = dirs.iter().map(|d| d.display().to_string()).collect();
+        out.push_str(&format!(
+            "no crash-surviving rings in {}\n",
+            names.join(" or ")
+        ));
+    }
+    for (_, path) in found {
+        let line = match Dump::read(&path) {
+            Ok(d) => format!(
+                "{}  {} (pid {}): {}, {} events\n",
+                path.display(),
+                d.header.program,
+                d.header.pid,
+                d.header.reason,
+                d.events.len()
+            ),
+            Err(e) => format!("{}  unreadable: {e}\n", path.display()),
+        };
+        out.push_str(&sanitize(line.trim_end()));
+        out.push('\n');
+    }
+    emit(&out, ExitCode::SUCCESS)
+}
+
 fn explore(path: &Path, view: ViewArgs, thresholds: ThresholdArgs) -> Result<ExitCode, ExitCode> {
     let opts = dial9_tui::app::Options {
         ascii: view.ascii,
         color: !view.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     dial9_tui::app::run(path, opts, thresholds.thresholds()).map_err(|e| {
-        eprintln!("dial9-tui: {e}");
+        eprintln!("dial9-tui: {}", sanitize(&e));
         ExitCode::from(2)
     })?;
     Ok(ExitCode::SUCCESS)

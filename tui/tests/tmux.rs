@@ -95,3 +95,65 @@ fn explorer_runs_in_a_real_terminal_and_restores_it() {
     assert!(s.contains(" icanon"), "terminal left in raw mode:\n{s}");
     assert!(!s.contains("Swimlanes"), "alternate screen not left:\n{s}");
 }
+
+/// Starts the explorer in a fresh tmux session, sends it `signal`, and checks the exit
+/// status and that the terminal works again (line mode, echo, no alternate screen).
+fn survives_signal(signal: &str, code: i32) {
+    let t = Tmux {
+        socket: format!("dial9-sig-{signal}-{}", std::process::id()),
+    };
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "bash --norc --noprofile",
+    ]);
+    let bin = env!("CARGO_BIN_EXE_dial9-tui");
+    // A copy of its own, so the signal reaches this test's explorer and no other.
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join(format!("sig-{signal}.bin"));
+    let sample = format!("{}/../sample-dumps/panic.bin", env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(sample, &dump).unwrap();
+    let dump = dump.display();
+    // Under `sh -c`, as a wrapper script would run it: nobody else restores the tty.
+    // (The quotes keep the typed command line from matching the marker it waits for.)
+    t.keys(&[
+        &format!("sh -c '{bin} {dump}'; echo exit\"\"-status-$?"),
+        "Enter",
+    ]);
+    t.wait_for("Swimlanes");
+    let killed = Command::new("pkill")
+        .args([&format!("-{signal}"), "-f", &format!("^{bin} {dump}$")])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no explorer process to signal");
+    let s = t.wait_for("exit-status-");
+    assert!(s.contains(&format!("exit-status-{code}")), "{s}");
+    assert!(!s.contains("Swimlanes"), "alternate screen not left:\n{s}");
+    t.keys(&[
+        "stty -a | grep -o -e ' icanon' -e ' echo ' -e ' isig'; echo shell-ok-$((6*7))",
+        "Enter",
+    ]);
+    let s = t.wait_for("shell-ok-42");
+    for flag in [" icanon", " echo ", " isig"] {
+        assert!(
+            s.contains(flag),
+            "{flag} not restored after SIG{signal}:\n{s}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    survives_signal("TERM", 143);
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_exits() {
+    survives_signal("HUP", 129);
+}

@@ -22,9 +22,12 @@ use super::types::Dump;
 
 pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
 /// The format version this build writes and the newest it reads.
-/// Version 2 added `Reason::Recovered`, version 3 `EventKind::Scheduled`; older dumps
-/// still read (variants were only ever appended).
-pub const FORMAT_VERSION: u32 = 3;
+/// Version 2 added `Reason::Recovered`, version 3 `EventKind::Scheduled`, version 4
+/// `Reason::Exited`; older dumps still read (variants were only ever appended), and
+/// `recorder/tests/fixtures/` keeps a dump of every version to prove it.
+pub const FORMAT_VERSION: u32 = 4;
+/// The oldest format version this build reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const ENVELOPE_LEN: usize = 28;
 
 /// Why a dump could not be read. Each variant is a different thing for the user to do.
@@ -89,11 +92,12 @@ fn config() -> impl bincode::config::Config {
 }
 
 impl Dump {
-    /// Encodes the dump into the file envelope.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        // Encoding plain owned data into a Vec has no failure mode in bincode 2 (no limit
-        // is configured); never panic in a panic hook over it all the same.
-        let body = bincode::serde::encode_to_vec(self, config()).unwrap_or_default();
+    /// Encodes the dump into the file envelope. Encoding plain owned data into a `Vec` has
+    /// no known failure mode in bincode 2, but a failure must never become an empty file
+    /// reported as written: it is an error.
+    pub fn to_bytes(&self) -> io::Result<Vec<u8>> {
+        let body = bincode::serde::encode_to_vec(self, config())
+            .map_err(|e| io::Error::other(format!("cannot encode the dump: {e}")))?;
         let mut out = Vec::with_capacity(ENVELOPE_LEN + body.len());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -101,12 +105,12 @@ impl Dump {
         out.extend_from_slice(&(body.len() as u64).to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         out.extend_from_slice(&body);
-        out
+        Ok(out)
     }
 
     /// Writes the encoded dump to `w`.
     pub fn write_to(&self, mut w: impl Write) -> io::Result<()> {
-        w.write_all(&self.to_bytes())
+        w.write_all(&self.to_bytes()?)
     }
 
     /// Reads a dump file.
@@ -221,15 +225,19 @@ fn decode_body(body: &[u8]) -> Result<Dump, ReadError> {
         .max(1 << 16)
         .next_power_of_two()
         .trailing_zeros();
+    let mut reader = CountingReader {
+        bytes: body,
+        pos: 0,
+    };
     macro_rules! with_limit {
         ($($b:literal)*) => {
             match bits {
-                $( $b => bincode::serde::decode_from_slice::<Dump, _>(
-                    body,
+                $( $b => bincode::serde::decode_from_reader::<Dump, _, _>(
+                    &mut reader,
                     bincode::config::standard().with_limit::<{ 1usize << $b }>(),
                 ), )*
-                _ => bincode::serde::decode_from_slice::<Dump, _>(
-                    body,
+                _ => bincode::serde::decode_from_reader::<Dump, _, _>(
+                    &mut reader,
                     bincode::config::standard().with_limit::<{ 1usize << 40 }>(),
                 ),
             }
@@ -237,13 +245,67 @@ fn decode_body(body: &[u8]) -> Result<Dump, ReadError> {
     }
     let decoded =
         with_limit!(16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39);
+    let at = ENVELOPE_LEN + reader.pos;
     match decoded {
-        Ok((dump, used)) if used == body.len() => Ok(dump),
-        Ok((_, used)) => Err(ReadError::Corrupt {
-            detail: format!("{} undecoded bytes in the body", body.len() - used),
+        Ok(dump) if reader.pos == body.len() => Ok(dump),
+        Ok(_) => Err(ReadError::Corrupt {
+            detail: format!(
+                "{} bytes after the end of the dump's data at byte {at}",
+                body.len() - reader.pos
+            ),
         }),
         Err(e) => Err(ReadError::Corrupt {
-            detail: format!("cannot decode the body: {e}"),
+            detail: format!("{} at byte {at}", in_words(&e)),
         }),
+    }
+}
+
+/// A decode error as a sentence for the user, not Rust debug text.
+fn in_words(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match e {
+        E::UnexpectedEnd { .. } => "the data ends in the middle of a value".into(),
+        E::LimitExceeded => "a length field claims more data than the file holds".into(),
+        E::UnexpectedVariant {
+            type_name, found, ..
+        } => format!("unknown {type_name} variant {found}"),
+        E::Utf8 { .. } => "a string is not valid UTF-8".into(),
+        E::InvalidBooleanValue(v) => format!("{v} is not a valid true/false value"),
+        E::InvalidCharEncoding(_) => "a character is not valid UTF-8".into(),
+        E::OutsideUsizeRange(n) => format!("a length of {n} is too large"),
+        E::InvalidIntegerType { .. } => "an integer has the wrong width".into(),
+        E::Other(s) => format!("an invalid value ({s})"),
+        E::OtherString(s) => format!("an invalid value ({s})"),
+        E::Io { inner, .. } => format!("read error ({inner})"),
+        other => format!("an undecodable value ({other})"),
+    }
+}
+
+/// A slice reader that remembers how far decoding got, to say where a file is damaged.
+struct CountingReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl bincode::de::read::Reader for CountingReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> Result<(), bincode::error::DecodeError> {
+        let rest = &self.bytes[self.pos..];
+        if out.len() > rest.len() {
+            self.pos = self.bytes.len();
+            return Err(bincode::error::DecodeError::UnexpectedEnd {
+                additional: out.len() - rest.len(),
+            });
+        }
+        out.copy_from_slice(&rest[..out.len()]);
+        self.pos += out.len();
+        Ok(())
+    }
+
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        self.bytes.get(self.pos..self.pos.checked_add(n)?)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.bytes.len());
     }
 }

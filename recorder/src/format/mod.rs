@@ -8,8 +8,8 @@ pub(crate) mod ring_codec;
 pub(crate) mod ring_file;
 mod types;
 
-pub use file::{ENVELOPE_LEN, FORMAT_VERSION, MAGIC, ReadError};
-pub use ring_file::{RING_MAGIC, RING_VERSION};
+pub use file::{ENVELOPE_LEN, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, ReadError};
+pub use ring_file::{RING_MAGIC, RING_SUFFIX, RING_VERSION};
 pub use types::*;
 
 /// Gives a placeholder entry to every task an event mentions that the table does not know

@@ -4,7 +4,8 @@
 //! ```text
 //! offset        what
 //! 0             header page (4096 bytes): magic b"DIAL9RNG", version, pid, clock anchor
-//!               and scale, area offsets, the ring's claim counter, program name
+//!               and scale, area offsets, the ring's claim counter, flags (hooks, layer,
+//!               clean exit), program name (at 256), host name (at 512)
 //! 4096          the ring's blocks, exactly as in memory (see `ring_codec`)
 //! lanes_at      1,024 lane records of 32 bytes (tag, lane | worker, OS tid, name | kind)
 //! tasks_at      task records of 48 bytes in a circle (tag, task, parent, name | file,
@@ -45,6 +46,8 @@ pub(crate) const H_STRINGS_USED: usize = 112;
 pub(crate) const H_TASK_SEQ: usize = 120;
 pub(crate) const H_FLAGS: usize = 128;
 pub(crate) const H_PROGRAM: usize = 256;
+/// Length byte then up to 255 bytes; zero (unknown) in files written before it existed.
+pub(crate) const H_HOST: usize = 512;
 pub(crate) const BLOCKS_AT: usize = HEADER_BYTES;
 pub(crate) const MAX_PERSISTED_LANES: usize = 1024;
 pub(crate) const LANE_WORDS: usize = 4;
@@ -52,6 +55,11 @@ pub(crate) const TASK_WORDS: usize = 6;
 pub(crate) const NO_STRING: u32 = u32::MAX;
 pub(crate) const FLAG_HOOKS: u64 = 1;
 pub(crate) const FLAG_LAYER: u64 = 2;
+/// Set by the writer as it exits cleanly, just before it removes the file: a ring that
+/// still has it was not left by a crash.
+pub(crate) const FLAG_CLEAN_EXIT: u64 = 4;
+/// Ring files are named `dial9-PROGRAM-PID-RANDOM.ring`.
+pub const RING_SUFFIX: &str = ".ring";
 
 /// Tag of a lane or task record: its index and its payload words.
 pub(crate) fn record_tag(index: u64, words: &[u64]) -> u64 {
@@ -121,8 +129,20 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
     }
     let b = Bytes(bytes);
     let field = |at: usize| b.u64(at).ok_or_else(|| corrupt("header"));
+    let file_len = field(H_FILE_LEN)?;
+    // The areas' offsets add up to the file's length in every file a recorder wrote; when
+    // they do not, the length field itself is damaged and no "expected N bytes" can be
+    // believed (nor can a version number from such a header).
+    let consistent = field(H_STRINGS_AT)?
+        .checked_add(field(H_STRINGS_LEN)?)
+        .is_some_and(|end| end == file_len && file_len >= HEADER_BYTES as u64);
     let version = b.u32(H_VERSION).unwrap_or(0);
     if version > RING_VERSION {
+        if !consistent {
+            return Err(corrupt(
+                "the header is damaged (the ring file magic on something else?)",
+            ));
+        }
         return Err(ReadError::NewerVersion {
             found: version,
             supported: RING_VERSION,
@@ -131,7 +151,9 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
     if version == 0 {
         return Err(corrupt("version 0 does not exist"));
     }
-    let file_len = field(H_FILE_LEN)?;
+    if !consistent {
+        return Err(corrupt("the header's length fields are damaged"));
+    }
     if (bytes.len() as u64) < file_len {
         return Err(ReadError::Truncated {
             expected: file_len,
@@ -174,10 +196,12 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
     }
     let claims = field(H_CLAIMS)?;
     let flags = field(H_FLAGS)?;
-    let program = {
-        let n = usize::from(bytes[H_PROGRAM]);
-        String::from_utf8_lossy(&bytes[H_PROGRAM + 1..H_PROGRAM + 1 + n]).into_owned()
+    let short_string = |at: usize| {
+        let n = usize::from(bytes[at]);
+        String::from_utf8_lossy(&bytes[at + 1..at + 1 + n]).into_owned()
     };
+    let program = short_string(H_PROGRAM);
+    let host = short_string(H_HOST);
     let to_ns = |raw: u64| (raw.saturating_sub(start_raw) as f64 * ns_per_raw) as u64;
 
     // Strings: (length + 1) as u32, written last, then the bytes.
@@ -295,7 +319,11 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
         }
     }
     let mut tasks: Vec<TaskInfo> = by_id.into_values().map(|(_, t)| t).collect();
-    let reason = Reason::Recovered { pid, writer_alive };
+    let reason = if flags & FLAG_CLEAN_EXIT != 0 && !writer_alive {
+        Reason::Exited { pid }
+    } else {
+        Reason::Recovered { pid, writer_alive }
+    };
     super::fill_missing_tasks(&mut tasks, &events, &reason);
 
     let last_ns = events.last().map_or(0, |e| e.ts_ns);
@@ -315,7 +343,11 @@ pub(crate) fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadEr
             },
             pid,
             program,
-            host: String::new(),
+            host: if host.is_empty() {
+                "unknown host".into()
+            } else {
+                host
+            },
             capacity,
             recorded_total: (events.len() as u64)
                 .saturating_add(overwritten)

@@ -89,6 +89,12 @@ pub enum Reason {
         /// The writing process still held the file's lock: a live snapshot.
         writer_alive: bool,
     },
+    /// Read back from a crash-surviving ring file whose process exited cleanly (it marks
+    /// the file as it exits, then removes it; this is seen only if the removal failed).
+    /// Format version 4.
+    Exited {
+        pid: u32,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -124,6 +130,10 @@ impl std::fmt::Display for Reason {
             } => write!(
                 f,
                 "live snapshot of running process {pid} (crash-surviving ring)"
+            ),
+            Reason::Exited { pid } => write!(
+                f,
+                "crash-surviving ring of process {pid}, which exited cleanly (not a crash)"
             ),
         }
     }

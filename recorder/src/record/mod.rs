@@ -515,7 +515,7 @@ impl Inner {
 
     fn write_dump(&self, dump: &Dump) -> io::Result<PathBuf> {
         let path = dump_file::expand_template(&self.dump_path, &program_name());
-        dump_file::write_atomic(&path, &dump.to_bytes())
+        dump_file::write_atomic(&path, &dump.to_bytes()?)
     }
 }
 
@@ -527,7 +527,7 @@ fn program_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success
     // (and we bound the search by the buffer anyway).

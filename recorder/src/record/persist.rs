@@ -83,7 +83,6 @@ impl Persist {
         });
         let pid = std::process::id();
         let safe = super::dump_file::file_name_safe(program);
-        let path = dir.join(format!("dial9-{safe}-{pid}.ring"));
         let blocks = capacity.div_ceil(BLOCK_EVENTS).max(1);
         let task_slots = (blocks * BLOCK_EVENTS / 8).max(1024);
         let strings_len = 4 << 20;
@@ -92,15 +91,18 @@ impl Persist {
         let strings_at = tasks_at + task_slots * TASK_WORDS * 8;
         let len = strings_at + strings_len;
 
-        use std::os::unix::fs::OpenOptionsExt;
-        // 0600 like the dumps: task names, source paths and activity are nobody else's.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| ctx(e, "cannot create ring file", &path))?;
+        // A fresh name with a random part, created with O_CREAT | O_EXCL (which never
+        // follows a symlink) and retried on a clash: PID reuse (PID 1 in every container)
+        // or a name someone else created ahead of us can never stop the recorder from
+        // starting. 0600 like the dumps: task names, paths and activity are nobody else's.
+        let (file, path) = tempfile::Builder::new()
+            .prefix(&format!("dial9-{safe}-{pid}-"))
+            .suffix(RING_SUFFIX)
+            .rand_bytes(10)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .tempfile_in(dir)
+            .and_then(|f| f.keep().map_err(|e| e.error))
+            .map_err(|e| ctx(e, "cannot create a ring file in", dir))?;
         let cleanup = |e: io::Error| {
             let _ = std::fs::remove_file(&path);
             e
@@ -144,11 +146,16 @@ impl Persist {
         let name = &safe.as_bytes()[..safe.len().min(255)];
         map[H_PROGRAM] = name.len() as u8;
         map[H_PROGRAM + 1..H_PROGRAM + 1 + name.len()].copy_from_slice(name);
+        let host = super::host_name();
+        let host = &host.as_bytes()[..host.len().min(255)];
+        map[H_HOST] = host.len() as u8;
+        map[H_HOST + 1..H_HOST + 1 + host.len()].copy_from_slice(host);
         let base = map.as_mut_ptr();
         // SAFETY: the header is zeroed, BLOCKS_AT is page-aligned, H_CLAIMS 8-aligned, and
         // both regions lie inside the mapping.
         let ring = unsafe { Ring::mapped(map, BLOCKS_AT, blocks, H_CLAIMS) };
         eprintln!("dial9: crash-surviving ring at {}", path.display());
+        at_exit::register(&path, base as usize + H_FLAGS, pid, fork_generation());
         Ok((
             Persist {
                 path,
@@ -272,8 +279,72 @@ impl Persist {
     /// Removes the file: the recorder is shutting down cleanly. A forked child, which
     /// shares the parent's file, leaves it alone.
     pub(crate) fn remove(&self) {
+        at_exit::unregister(&self.path);
         if self.live() && std::process::id() == self.pid {
+            self.set_flag(FLAG_CLEAN_EXIT);
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A recorder installed as the global subscriber is never dropped, so `Inner::drop` never
+/// removes its ring: a clean exit (return from `main`, `std::process::exit`) would leave a
+/// multi-MB file in RAM that reads as a crash. An `atexit` handler marks every live ring
+/// of this process as cleanly exited and removes it. A process that is killed, aborts or
+/// crashes runs no `atexit` handler, so its ring stays as the evidence it is meant to be.
+mod at_exit {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    struct Entry {
+        path: PathBuf,
+        /// Address of the ring's `H_FLAGS` word, valid while the entry is registered
+        /// (`Persist::remove` unregisters before the mapping goes away).
+        flags: usize,
+        pid: u32,
+        generation: u64,
+    }
+
+    static LIVE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+    extern "C" fn on_exit() {
+        // Never wait at exit: a thread that holds the lock (building a recorder at this
+        // very moment) wins, and its ring stays (it reads as "exited cleanly" only if
+        // the flag was set; otherwise as recovered, which is still the truth about it).
+        let Ok(mut live) = LIVE.try_lock() else {
+            return;
+        };
+        for e in live.drain(..) {
+            if e.pid != std::process::id() || e.generation != super::fork_generation() {
+                continue;
+            }
+            // SAFETY: registered entries point at a mapped, 8-aligned header word.
+            let flags = unsafe { &*(e.flags as *const AtomicU64) };
+            flags.fetch_or(super::FLAG_CLEAN_EXIT, Ordering::Release);
+            let _ = std::fs::remove_file(&e.path);
+        }
+    }
+
+    pub(super) fn register(path: &Path, flags: usize, pid: u32, generation: u64) {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: registers a plain `extern "C" fn()`; failure only means no cleanup.
+            unsafe { libc::atexit(on_exit) };
+        });
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(Entry {
+                path: path.to_path_buf(),
+                flags,
+                pid,
+                generation,
+            });
+        }
+    }
+
+    pub(super) fn unregister(path: &Path) {
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|e| e.path != path);
         }
     }
 }

@@ -180,7 +180,7 @@ fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
     for &p in &ix.polls_by_duration {
         let poll = &ix.polls[p as usize];
         let Some(end) = poll.end_ns else { continue };
-        let d = end - poll.start_ns;
+        let d = end.saturating_sub(poll.start_ns);
         if d < th.long_poll_warn {
             break;
         }

@@ -201,6 +201,9 @@ pub struct Index {
     pub lane_by_id: HashMap<u32, usize>,
     pub anomalies: Vec<Anomaly>,
     pub thresholds: Thresholds,
+    /// Events that were out of time order in the file (sorted here; a recorder writes
+    /// them in order, so a non-zero count means a damaged or hand-made file).
+    pub reordered: usize,
 }
 
 impl Index {
@@ -214,6 +217,18 @@ impl Index {
         thresholds: Thresholds,
         progress: &mut dyn FnMut(f64),
     ) -> Index {
+        let mut dump = dump;
+        crate::fmt::sanitize_dump(&mut dump);
+        // Every rule below assumes time order: a file that breaks it is sorted (stably,
+        // so same-time events keep their recorded order) and says so.
+        let reordered = dump
+            .events
+            .windows(2)
+            .filter(|w| w[1].ts_ns < w[0].ts_ns)
+            .count();
+        if reordered > 0 {
+            dump.events.sort_by_key(|e| e.ts_ns);
+        }
         let n = dump.events.len();
         let end_ns = dump
             .header
@@ -337,12 +352,12 @@ impl Index {
                         poll.completed = completed;
                         let d = e.ts_ns.saturating_sub(poll.start_ns);
                         let task = &mut tasks[t as usize];
-                        task.busy_ns += d;
+                        task.busy_ns = task.busy_ns.saturating_add(d);
                         if d >= task.longest_poll_ns || task.longest_poll.is_none() {
                             task.longest_poll_ns = d;
                             task.longest_poll = Some(p);
                         }
-                        lanes[lane_i].busy_ns += d;
+                        lanes[lane_i].busy_ns = lanes[lane_i].busy_ns.saturating_add(d);
                         lanes[lane_i].segments.push(Segment {
                             start_ns: poll.start_ns,
                             end_ns: e.ts_ns,
@@ -376,7 +391,7 @@ impl Index {
                     let timer = source == WakeSource::Driver
                         && timer_deadline
                             .remove(&t)
-                            .is_some_and(|d| e.ts_ns + 1_000_000 >= d);
+                            .is_some_and(|d| e.ts_ns.saturating_add(1_000_000) >= d);
                     // Waiting starts now, or when the poll in progress ends.
                     waiting[t as usize].push(wakes.len() as u32);
                     wakes.push(Wake {
@@ -421,7 +436,11 @@ impl Index {
                     duration_ms,
                 } => {
                     if let Some(t) = tid {
-                        timer_deadline.insert(t, e.ts_ns + duration_ms * 1_000_000);
+                        timer_deadline.insert(
+                            t,
+                            e.ts_ns
+                                .saturating_add(duration_ms.saturating_mul(1_000_000)),
+                        );
                     }
                 }
                 EventKind::Park => {
@@ -429,7 +448,9 @@ impl Index {
                 }
                 EventKind::Unpark { .. } => {
                     if let Some(s) = lane_park.remove(&e.lane) {
-                        lanes[lane_i].parked_ns += e.ts_ns.saturating_sub(s);
+                        lanes[lane_i].parked_ns = lanes[lane_i]
+                            .parked_ns
+                            .saturating_add(e.ts_ns.saturating_sub(s));
                         lanes[lane_i].segments.push(Segment {
                             start_ns: s,
                             end_ns: e.ts_ns,
@@ -449,7 +470,9 @@ impl Index {
         for (&lane, &p) in &lane_open_poll {
             let li = lane_by_id[&lane];
             let poll = polls[p as usize];
-            lanes[li].busy_ns += end_ns.saturating_sub(poll.start_ns);
+            lanes[li].busy_ns = lanes[li]
+                .busy_ns
+                .saturating_add(end_ns.saturating_sub(poll.start_ns));
             lanes[li].segments.push(Segment {
                 start_ns: poll.start_ns,
                 end_ns,
@@ -458,7 +481,7 @@ impl Index {
             });
             let task = &mut tasks[poll.task as usize];
             let d = poll.duration(end_ns);
-            task.busy_ns += d;
+            task.busy_ns = task.busy_ns.saturating_add(d);
             if d >= task.longest_poll_ns {
                 task.longest_poll_ns = d;
                 task.longest_poll = Some(p);
@@ -466,7 +489,7 @@ impl Index {
         }
         for (&lane, &s) in &lane_park {
             let li = lane_by_id[&lane];
-            lanes[li].parked_ns += end_ns.saturating_sub(s);
+            lanes[li].parked_ns = lanes[li].parked_ns.saturating_add(end_ns.saturating_sub(s));
             lanes[li].segments.push(Segment {
                 start_ns: s,
                 end_ns,
@@ -542,6 +565,7 @@ impl Index {
             lane_by_id,
             anomalies: Vec::new(),
             thresholds,
+            reordered,
         };
         index.anomalies = anomaly::detect(&index);
         for a in &index.anomalies {
@@ -630,7 +654,7 @@ impl Index {
     /// a waker was cloned or dropped, say.
     pub fn polling_at(&self, lane: u32, ns: u64) -> Option<TaskIdx> {
         self.lane(lane)?
-            .segments_in(ns, ns + 1)
+            .segments_in(ns, ns.saturating_add(1))
             .iter()
             .find_map(|s| match s.kind {
                 SegmentKind::Polling(t) if s.start_ns <= ns => Some(t),

@@ -229,8 +229,7 @@ pub fn apply(app: &mut App, action: Action) {
                     }
                     .into(),
                 );
-            } else {
-                let e = app.timeline_event(row as usize);
+            } else if let Some(e) = app.timeline_event(row as usize) {
                 app.select_event(e);
             }
         }
@@ -290,19 +289,20 @@ pub fn apply(app: &mut App, action: Action) {
             let start = if action == Action::PanLeft {
                 app.view_start.saturating_sub(step)
             } else {
-                app.view_start + step
+                app.view_start.saturating_add(step)
             };
             app.set_view(start, span);
             // The cursor follows the view when it falls out of it.
-            let ts = app.index.dump.events[app.event as usize].ts_ns;
-            if ts < app.view_start || ts >= app.view_end {
-                let e = app.index.event_at(app.view_start + span / 2);
+            if let Some(ev) = app.index.dump.events.get(app.event as usize)
+                && (ev.ts_ns < app.view_start || ev.ts_ns >= app.view_end)
+            {
+                let e = app.index.event_at(app.view_start.saturating_add(span / 2));
                 app.event = e;
             }
         }
         Action::FitAll => {
             app.view_start = app.index.start_ns;
-            app.view_end = app.index.end_ns.max(app.index.start_ns + 1);
+            app.view_end = app.index.end_ns.max(app.index.start_ns.saturating_add(1));
         }
         Action::ToggleHelp => app.help = !app.help,
         Action::SortNext | Action::SortPrev => {
@@ -334,17 +334,19 @@ fn move_by(app: &mut App, delta: i64) {
     match app.focus {
         Pane::Timeline => {
             let row = clamp(app.timeline_row(), app.timeline_len());
-            let e = app.timeline_event(row);
-            app.select_event(e);
+            if let Some(e) = app.timeline_event(row) {
+                app.select_event(e);
+            }
         }
         Pane::Swimlanes => {
             app.lane_row = clamp(app.lane_row, app.lanes_order.len());
         }
         Pane::Tasks => {
             app.task_row = clamp(app.task_row, app.task_rows.len());
-            let t = app.task_rows[app.task_row];
-            app.task = Some(t);
-            app.lifecycle_row = 0;
+            if let Some(&t) = app.task_rows.get(app.task_row) {
+                app.task = Some(t);
+                app.lifecycle_row = 0;
+            }
         }
         Pane::Lifecycle => {
             if let Some(t) = app.task {

@@ -61,9 +61,33 @@ pub fn run(path: &Path, options: Options, thresholds: Thresholds) -> Result<(), 
     // Installs a panic hook that restores the terminal before the panic message prints.
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot start the terminal UI: {e}"))?;
+    restore_on_signals();
     let result = event_loop(&mut terminal, &mut app);
     ratatui::restore();
     result.map_err(|e| format!("terminal error: {e}"))
+}
+
+/// SIGTERM, SIGINT sent with `kill`, SIGHUP (the SSH connection dropped) and SIGQUIT would
+/// otherwise end the process with the terminal still raw, the cursor hidden and the
+/// alternate screen on. A thread waits for them, restores the terminal and exits with
+/// 128 + the signal, as a shell expects. After a SIGHUP the terminal is gone: restoring
+/// fails quietly and the process still exits instead of spinning on a dead tty.
+fn restore_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT])
+    else {
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("dial9-tui-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                ratatui::restore();
+                std::process::exit(128 + signal);
+            }
+        });
+    // Without the thread the explorer still works; only these signals stay as they were.
+    drop(spawned);
 }
 
 fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> std::io::Result<()> {

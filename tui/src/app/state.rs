@@ -180,7 +180,10 @@ impl App {
             .collect();
         anomaly_events.sort();
         let lanes_order = index.display_lanes();
-        let (start, end) = (index.start_ns, index.end_ns.max(index.start_ns + 1));
+        let (start, end) = (
+            index.start_ns,
+            index.end_ns.max(index.start_ns.saturating_add(1)),
+        );
         let last = index.event_count().saturating_sub(1) as EventIdx;
         let mut app = App {
             focus: Pane::Timeline,
@@ -282,7 +285,7 @@ impl App {
             .saturating_sub(span)
             .max(self.index.start_ns);
         self.view_start = start.max(self.index.start_ns).min(latest);
-        self.view_end = self.view_start + span;
+        self.view_end = self.view_start.saturating_add(span);
     }
 
     /// Shows `t` in the lifecycle pane and selects it in the task table.
@@ -310,11 +313,12 @@ impl App {
         }
     }
 
-    /// The `row`-th event of the timeline.
-    pub fn timeline_event(&self, row: usize) -> EventIdx {
+    /// The `row`-th event of the timeline (`None` past its end: a filtered timeline of a
+    /// task whose events were all overwritten is empty).
+    pub fn timeline_event(&self, row: usize) -> Option<EventIdx> {
         match (self.task_filter, self.task) {
-            (true, Some(t)) => self.index.task_events[t as usize][row],
-            _ => row as EventIdx,
+            (true, Some(t)) => self.index.task_events[t as usize].get(row).copied(),
+            _ => (row < self.index.event_count()).then_some(row as EventIdx),
         }
     }
 

@@ -42,7 +42,8 @@ pub struct DumpJson {
 
 #[derive(Serialize)]
 pub struct ReasonJson {
-    /// `panic`, `signal` or `requested`.
+    /// `panic`, `signal`, `requested`, `recovered` (a crash-surviving ring read back after
+    /// its process died, or live) or `exited` (such a ring whose process exited cleanly).
     pub kind: &'static str,
     /// One line, as the text report prints it.
     pub summary: String,
@@ -52,7 +53,7 @@ pub struct ReasonJson {
     pub task_id: Option<u64>,
     pub signal: Option<i32>,
     pub label: Option<String>,
-    /// For `recovered`: whether the process was still running (a live snapshot).
+    /// For `recovered` and `exited`: whether the process was still running (a live snapshot).
     pub writer_alive: Option<bool>,
 }
 
@@ -154,6 +155,10 @@ fn reason_json(r: &Reason) -> ReasonJson {
         Reason::Recovered { writer_alive, .. } => {
             j.kind = "recovered";
             j.writer_alive = Some(*writer_alive);
+        }
+        Reason::Exited { .. } => {
+            j.kind = "exited";
+            j.writer_alive = Some(false);
         }
     }
     j

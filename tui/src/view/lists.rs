@@ -44,7 +44,9 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let first = scroll(row, len, h);
     let mut lines = Vec::with_capacity(h);
     for r in first..(first + h).min(len) {
-        let e = app.timeline_event(r);
+        let Some(e) = app.timeline_event(r) else {
+            break;
+        };
         let ev = &ix.dump.events[e as usize];
         let sev = app.anomaly_at(e);
         let mark = sev.map_or(" ", |s| theme.severity_glyph(s));

@@ -40,7 +40,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
     if width == 0 {
         return;
     }
-    let col_start = |c: usize| app.view_start + span * c as u64 / width as u64;
+    let col_start = |c: usize| {
+        app.view_start
+            .saturating_add((span as u128 * c as u128 / width as u128) as u64)
+    };
     let cursor_ts = ix.dump.events.get(app.event as usize).map(|e| e.ts_ns);
     let cursor_col = cursor_ts
         .filter(|&t| t >= app.view_start && t < app.view_end)
@@ -84,7 +87,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
             label_style,
         )];
         for c in 0..width {
-            let (t0, t1) = (col_start(c), col_start(c + 1).max(col_start(c) + 1));
+            let (t0, t1) = (
+                col_start(c),
+                col_start(c + 1).max(col_start(c).saturating_add(1)),
+            );
             let mut best: Option<(u64, SegmentKind)> = None;
             let mut parked = 0;
             // A cell of a zoomed-out 10M-event dump covers ~100k segments: judge it from an
@@ -93,14 +99,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
             let stride = (segs.len() / SAMPLE).max(1);
             let scale = stride as u64;
             for s in segs.iter().step_by(stride) {
-                let ov = s.end_ns.min(t1).saturating_sub(s.start_ns.max(t0)).max(1) * scale;
+                let ov = s
+                    .end_ns
+                    .min(t1)
+                    .saturating_sub(s.start_ns.max(t0))
+                    .max(1)
+                    .saturating_mul(scale);
                 match s.kind {
                     SegmentKind::Polling(_) => {
                         if best.is_none_or(|(b, _)| ov > b) {
                             best = Some((ov, s.kind));
                         }
                     }
-                    SegmentKind::Parked => parked += ov,
+                    SegmentKind::Parked => parked = ov.saturating_add(parked),
                 }
             }
             let (glyph, style) = match best {
@@ -108,7 +119,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
                     let letter = app.lane_letter[t as usize].unwrap_or('#');
                     (letter.to_string(), theme.task_cell(t))
                 }
-                _ if parked * 2 >= t1 - t0 => {
+                _ if parked.saturating_mul(2) >= t1 - t0 => {
                     let (g, s) = theme.parked();
                     (g.to_string(), s)
                 }
