@@ -61,6 +61,16 @@ fn child_records_then_dies() {
         std::io::stdout().flush().unwrap();
         match mode.as_str() {
             "abort" => std::process::abort(),
+            // A clean exit with the recorder in the global subscriber (never dropped).
+            "exit" | "exit-linked" => {
+                if mode == "exit-linked" {
+                    // A second name for the file survives the recorder's removal of its
+                    // own name, and shows what the file said at exit.
+                    let ring = rec.ring_path().unwrap();
+                    std::fs::hard_link(ring, Path::new(&dir).join("linked.ring")).unwrap();
+                }
+                std::process::exit(0)
+            }
             "stack-overflow" => {
                 std::hint::black_box(recurse(1));
             }
@@ -244,6 +254,18 @@ fn damaged_ring_files_give_clear_errors_never_panics() {
             assert!(d.events.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
         }
     }
+    // A damaged length field is corrupt, not "truncated: expected 18446744073709551615".
+    let mut bad_len = bytes.clone();
+    bad_len[96..104].copy_from_slice(&u64::MAX.to_ne_bytes());
+    let err = Dump::from_bytes(&bad_len).unwrap_err();
+    assert!(matches!(err, ReadError::Corrupt { .. }), "{err}");
+    assert!(!err.to_string().contains("18446744073709551615"), "{err}");
+    // A real truncation still says so, with the real length.
+    let err = Dump::from_bytes(&bytes[..bytes.len() - 4096]).unwrap_err();
+    assert!(
+        matches!(err, ReadError::Truncated { expected, .. } if expected == bytes.len() as u64),
+        "{err}"
+    );
     let mut newer = bytes.clone();
     newer[8..12].copy_from_slice(&99u32.to_ne_bytes());
     assert!(matches!(
@@ -275,6 +297,110 @@ fn live_ring_reads_as_a_snapshot_and_clean_shutdown_removes_it() {
     assert_eq!(rec.snapshot().events.len(), 1000);
     drop(rec);
     assert!(!path.exists(), "removed on clean shutdown");
+}
+
+/// Runs the child in a clean-exit mode; returns its ring directory.
+fn exit_cleanly(mode: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_records_then_dies",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DIR_VAR, dir.path())
+        .env(MODE_VAR, mode)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{mode}: {status:?}");
+    dir
+}
+
+#[test]
+fn clean_exit_with_a_global_subscriber_removes_the_ring() {
+    let dir = exit_cleanly("exit");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "ring left after a clean exit: {left:?}");
+}
+
+#[test]
+fn a_ring_that_outlives_a_clean_exit_says_so() {
+    let dir = exit_cleanly("exit-linked");
+    let dump = Dump::read(dir.path().join("linked.ring")).unwrap();
+    assert!(
+        matches!(dump.header.reason, Reason::Exited { .. }),
+        "{:?}",
+        dump.header.reason
+    );
+    assert!(dump.header.reason.to_string().contains("exited cleanly"));
+    assert!(!dump.header.host.is_empty());
+    assert_eq!(ring_count(dir.path()), 1, "only the second name is left");
+}
+
+fn ring_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "ring")
+        })
+        .count()
+}
+
+/// PID reuse (PID 1 in every container) or another local user's files at the names a
+/// recorder might pick must never stop it from starting.
+#[test]
+fn existing_files_at_ring_names_do_not_stop_the_recorder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid = std::process::id();
+    let program = std::env::current_exe()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    // The old, predictable name, and a symlink at it pointing somewhere it must not write.
+    let target = dir.path().join("victim");
+    std::fs::write(&target, b"keep me").unwrap();
+    for name in [
+        format!("dial9-{program}-{pid}.ring"),
+        format!("dial9-crash-{pid}.ring"),
+    ] {
+        std::os::unix::fs::symlink(&target, dir.path().join(name)).unwrap();
+    }
+    let first = FlightRecorder::builder()
+        .install_panic_hook(false)
+        .persist_ring(dir.path())
+        .build()
+        .unwrap();
+    // A second recorder in the same process (the same PID) gets a name of its own too.
+    let second = FlightRecorder::builder()
+        .install_panic_hook(false)
+        .persist_ring(dir.path())
+        .build()
+        .unwrap();
+    let (a, b) = (first.ring_path().unwrap(), second.ring_path().unwrap());
+    assert_ne!(a, b);
+    for p in [a, b] {
+        let meta = std::fs::symlink_metadata(p).unwrap();
+        assert!(meta.file_type().is_file(), "{p:?}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("dial9-") && name.ends_with(".ring"),
+            "{name}"
+        );
+        assert!(name.contains(&pid.to_string()), "{name}");
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
 }
 
 #[test]

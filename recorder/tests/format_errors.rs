@@ -173,3 +173,50 @@ fn missing_file_is_an_io_error_naming_it() {
     assert!(matches!(err, ReadError::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/d.bin"));
 }
+
+/// Every format version ever released still reads: one real dump of each (the long-poll
+/// sample as each version wrote it) is kept in `tests/fixtures/`.
+#[test]
+fn every_released_format_version_reads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for v in OLDEST_FORMAT_VERSION..=FORMAT_VERSION {
+        let path = dir.join(format!("long-poll-v{v}.bin"));
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("no fixture for format version {v}: {e}"));
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), v);
+        let d = Dump::read(&path).unwrap_or_else(|e| panic!("version {v}: {e}"));
+        assert!(d.events.len() > 1000, "version {v}");
+        assert!(
+            d.tasks.iter().any(|t| t.name == "http-request-3"),
+            "version {v}"
+        );
+    }
+}
+
+#[test]
+fn decode_errors_are_words_with_a_position_not_debug_text() {
+    let good = sample().to_bytes().unwrap();
+    // Cut the body short but keep the envelope consistent (length and checksum fixed).
+    let body = &good[ENVELOPE_LEN..good.len() - 10];
+    let mut bytes = good[..16].to_vec();
+    bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    bytes.extend_from_slice(body);
+    let msg = Dump::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(msg.contains("ends in the middle of a value"), "{msg}");
+    assert!(msg.contains(&format!("at byte {}", bytes.len())), "{msg}");
+    assert!(
+        !msg.contains('{') && !msg.contains("UnexpectedEnd"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn ring_magic_on_a_dump_body_is_corrupt_not_a_newer_version() {
+    let mut bytes = sample().to_bytes().unwrap();
+    bytes[..8].copy_from_slice(&RING_MAGIC);
+    bytes.resize(8192, 0);
+    let err = Dump::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, ReadError::Corrupt { .. }), "{err}");
+    assert!(!err.to_string().contains("newer"), "{err}");
+}

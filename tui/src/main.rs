@@ -263,7 +263,7 @@ fn list_rings(dir: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
             }
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     let mut out = String::new();
     if found.is_empty() {
         let names: Vec<_> = dirs.iter().map(|d| d.display().to_string()).collect();

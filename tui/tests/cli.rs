@@ -202,8 +202,71 @@ fn ring_files_open_in_report_and_convert_to_a_dump() {
     );
     let d = dial9_recorder::Dump::read(&converted).unwrap();
     assert_eq!(d.events.len(), 5000);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&converted).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "private like the recorder's dumps");
+    // The ring knows its host.
+    assert!(!d.header.host.is_empty() && d.header.host != "unknown host");
     // Never overwrites.
     let again = run(&["convert", &ring, converted.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(2));
+
+    // list-rings finds it and says the process is still running.
+    let out = run(&["list-rings", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains(&ring), "{listed}");
+    assert!(
+        listed.contains("live snapshot of running process"),
+        "{listed}"
+    );
+    assert!(listed.contains("5000 events"), "{listed}");
     drop(rec);
+    let out = run(&["list-rings", dir.path().to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no crash-surviving rings"));
+}
+
+/// `report X | head -1` and `check X | true`: the reader goes away; the command ends
+/// quietly (no panic, no message) and `check` keeps its documented exit status.
+#[test]
+fn closed_stdout_ends_quietly_with_the_same_status() {
+    use std::process::Stdio;
+    for (args, code) in [
+        (vec!["report", "starvation"], 0),
+        (vec!["report", "--json", "starvation"], 0),
+        (vec!["check", "starvation"], 1),
+        (vec!["check", "healthy"], 0),
+    ] {
+        let path = sample(args[args.len() - 1]);
+        let mut full: Vec<&str> = args[..args.len() - 1].to_vec();
+        full.push(path.to_str().unwrap());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
+            .args(&full)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{full:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{full:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A decode error quoting hostile bytes prints them escaped, on one line.
+#[test]
+fn errors_never_print_raw_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evil\u{1b}[2J.bin");
+    std::fs::write(&path, b"DIAL9DM").unwrap();
+    let out = run(&["report", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\u{1b}'), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }

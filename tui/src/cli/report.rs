@@ -298,6 +298,14 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
         d.lanes,
         d.tasks
     );
+    if ix.reordered > 0 {
+        let _ = writeln!(
+            s,
+            "note        {} events were out of time order in the file and were sorted \
+             (a damaged or hand-made dump)",
+            ix.reordered
+        );
+    }
     if !d.hooks_installed {
         let _ = writeln!(
             s,
