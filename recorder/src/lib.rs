@@ -6,7 +6,7 @@
 //! to a dump file on a panic, a Unix signal or a call to [`FlightRecorder::dump`].
 //!
 //! ```no_run
-//! # #[cfg(feature = "record")] fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use tracing_subscriber::prelude::*;
 //! let recorder = dial9_recorder::FlightRecorder::builder()
 //!     .capacity(65_536)
@@ -19,21 +19,23 @@
 //!     .instrument(tokio::runtime::Builder::new_multi_thread().enable_all())
 //!     .build()?;
 //! # Ok(()) }
-//! # #[cfg(not(feature = "record"))] fn main() {}
 //! ```
 //!
 //! Build with `--cfg tokio_unstable` (see the workspace `.cargo/config.toml`): without it
 //! Tokio emits no instrumentation and has no task hooks.
 //!
-//! The [`format`] module (dump types, reader, writer) is available without the default
-//! `record` feature.
+//! Data flow: Tokio's instrumentation (the `tracing` layer) and runtime hooks -> the record
+//! path packs each event into a slot of the ring (`record`, `ring`) -> on a panic, a signal
+//! or [`FlightRecorder::dump`], a snapshot of the ring becomes a [`Dump`] -> written as a
+//! dump file by [`dial9_format`] (re-exported as [`format`]), which `dial9-tui` reads into
+//! its index. With `persist_ring` the ring itself lives in a file that `dial9-tui` reads
+//! after the process died.
 
-pub mod format;
-#[cfg(feature = "record")]
+/// The dump format crate, [`dial9_format`].
+pub use dial9_format as format;
 mod record;
 
 pub use format::{Dump, ReadError};
-#[cfg(feature = "record")]
 pub use record::{
     BuildError, Builder, FlightRecorder, MAX_CAPACITY, MIN_CAPACITY, RecorderLayer, TokioOnly,
     UserHooks,

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use dial9_recorder::Dump;
+use dial9_format::Dump;
 use dial9_tui::analysis::{Index, Thresholds};
 use dial9_tui::app::{self, Action, App, Options};
 use ratatui::Terminal;

@@ -48,8 +48,8 @@ pub fn sanitize(s: &str) -> String {
 /// Sanitizes every string a dump carries, once, as it enters the analysis: from then on
 /// no output path (report text and JSON, check, the explorer) can print a raw control
 /// character from the file, whether or not it remembers to call [`sanitize`].
-pub fn sanitize_dump(d: &mut dial9_recorder::Dump) {
-    use dial9_recorder::format::Reason;
+pub fn sanitize_dump(d: &mut dial9_format::Dump) {
+    use dial9_format::Reason;
     let clean = |s: &mut String| {
         if s.chars().any(needs_escape) {
             *s = sanitize(s);

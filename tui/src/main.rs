@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use dial9_recorder::Dump;
+use dial9_format::Dump;
 use dial9_tui::analysis::{AnomalyKind, Index, Thresholds};
 use dial9_tui::cli::{check, report};
 use dial9_tui::fmt::{parse_duration, sanitize};
@@ -136,7 +136,7 @@ fn load(path: &Path) -> Result<Dump, ExitCode> {
     Dump::read(path).map_err(|e| {
         // The error may quote the file's bytes: through the sanitizer like everything else.
         match &e {
-            dial9_recorder::ReadError::Io { .. } => {
+            dial9_format::ReadError::Io { .. } => {
                 eprintln!("dial9-tui: {}", sanitize(&e.to_string()))
             }
             _ => eprintln!(
@@ -257,7 +257,7 @@ fn list_rings(dir: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("dial9-") && name.ends_with(dial9_recorder::format::RING_SUFFIX) {
+            if name.starts_with("dial9-") && name.ends_with(dial9_format::RING_SUFFIX) {
                 let modified = e.metadata().and_then(|m| m.modified()).ok();
                 found.push((modified, e.path()));
             }

@@ -200,7 +200,7 @@ fn ring_files_open_in_report_and_convert_to_a_dump() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let d = dial9_recorder::Dump::read(&converted).unwrap();
+    let d = dial9_format::Dump::read(&converted).unwrap();
     assert_eq!(d.events.len(), 5000);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&converted).unwrap().permissions().mode();

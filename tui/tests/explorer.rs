@@ -2,7 +2,7 @@
 //! insta) and key sequences asserted on the state.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use dial9_recorder::Dump;
+use dial9_format::Dump;
 use dial9_tui::analysis::{Index, Thresholds};
 use dial9_tui::app::{self, Action, App, Options, Pane};
 use ratatui::Terminal;
@@ -131,8 +131,7 @@ fn key_l_selects_the_longest_poll_and_again_the_next() {
 fn key_p_on_panic_selects_the_poll_in_progress() {
     let mut app = open("panic");
     press(&mut app, "gp"); // move away first
-    let dial9_recorder::format::Reason::Panic { task: Some(id), .. } = app.index.dump.header.reason
-    else {
+    let dial9_format::Reason::Panic { task: Some(id), .. } = app.index.dump.header.reason else {
         panic!()
     };
     let t = app.index.task_idx(id).unwrap();

@@ -4,7 +4,7 @@
 //! from the file reaches any output.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use dial9_recorder::format::{
+use dial9_format::{
     Activity, ClockAnchor, Dump, Event, EventKind, Header, LaneState, Reason, SpawnLocation,
     TaskInfo, TaskKind, ThreadInfo, ThreadKind, WakeSource, WakerOp,
 };

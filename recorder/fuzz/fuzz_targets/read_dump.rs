@@ -5,9 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(dump) = dial9_recorder::Dump::from_bytes(data) {
+    if let Ok(dump) = dial9_format::Dump::from_bytes(data) {
         // What reads must write back and read again the same.
-        let again = dial9_recorder::Dump::from_bytes(&dump.to_bytes().unwrap()).unwrap();
+        let again = dial9_format::Dump::from_bytes(&dump.to_bytes().unwrap()).unwrap();
         assert_eq!(again, dump);
     }
 });

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::format::ThreadInfo;
-use crate::format::ring_codec::{BLOCK_BYTES, BLOCK_EVENTS};
 use crate::format::ring_file::*;
 
 use super::ring::Ring;
@@ -67,7 +66,7 @@ fn ctx(e: io::Error, what: &str, path: &Path) -> io::Error {
 }
 
 impl Persist {
-    /// Creates, preallocates, prefaults, locks and maps `dir/dial9-PROGRAM-PID.ring`.
+    /// Creates, preallocates, prefaults, locks and maps `dir/dial9-PROGRAM-PID-RANDOM.ring`.
     pub(crate) fn create(
         dir: &Path,
         capacity: usize,
@@ -83,13 +82,8 @@ impl Persist {
         });
         let pid = std::process::id();
         let safe = super::dump_file::file_name_safe(program);
-        let blocks = capacity.div_ceil(BLOCK_EVENTS).max(1);
-        let task_slots = (blocks * BLOCK_EVENTS / 8).max(1024);
-        let strings_len = 4 << 20;
-        let lanes_at = BLOCKS_AT + blocks * BLOCK_BYTES;
-        let tasks_at = lanes_at + MAX_PERSISTED_LANES * LANE_WORDS * 8;
-        let strings_at = tasks_at + task_slots * TASK_WORDS * 8;
-        let len = strings_at + strings_len;
+        let layout = RingLayout::for_capacity(capacity);
+        let len = layout.file_len;
 
         // A fresh name with a random part, created with O_CREAT | O_EXCL (which never
         // follows a symlink) and retried on a clash: PID reuse (PID 1 in every container)
@@ -127,33 +121,22 @@ impl Persist {
         for page in (0..len).step_by(4096) {
             map[page] = 0;
         }
-        let put = |map: &mut memmap2::MmapMut, at: usize, v: u64| {
-            map[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-        };
-        map[..8].copy_from_slice(&RING_MAGIC);
-        map[H_VERSION..H_VERSION + 4].copy_from_slice(&RING_VERSION.to_ne_bytes());
-        put(&mut map, H_PID, u64::from(pid));
-        put(&mut map, H_START_UNIX, start_unix);
-        put(&mut map, H_START_RAW, start_raw);
-        put(&mut map, H_NS_PER_RAW, ns_per_raw.to_bits());
-        put(&mut map, H_BLOCKS, blocks as u64);
-        put(&mut map, H_LANES_AT, lanes_at as u64);
-        put(&mut map, H_TASKS_AT, tasks_at as u64);
-        put(&mut map, H_TASK_SLOTS, task_slots as u64);
-        put(&mut map, H_STRINGS_AT, strings_at as u64);
-        put(&mut map, H_STRINGS_LEN, strings_len as u64);
-        put(&mut map, H_FILE_LEN, len as u64);
-        let name = &safe.as_bytes()[..safe.len().min(255)];
-        map[H_PROGRAM] = name.len() as u8;
-        map[H_PROGRAM + 1..H_PROGRAM + 1 + name.len()].copy_from_slice(name);
-        let host = super::host_name();
-        let host = &host.as_bytes()[..host.len().min(255)];
-        map[H_HOST] = host.len() as u8;
-        map[H_HOST + 1..H_HOST + 1 + host.len()].copy_from_slice(host);
+        pack_header(
+            &mut map,
+            &layout,
+            &RingIdentity {
+                pid,
+                start_unix_ns: start_unix,
+                start_raw,
+                ns_per_raw,
+                program: &safe,
+                host: &super::host_name(),
+            },
+        );
         let base = map.as_mut_ptr();
         // SAFETY: the header is zeroed, BLOCKS_AT is page-aligned, H_CLAIMS 8-aligned, and
         // both regions lie inside the mapping.
-        let ring = unsafe { Ring::mapped(map, BLOCKS_AT, blocks, H_CLAIMS) };
+        let ring = unsafe { Ring::mapped(map, BLOCKS_AT, layout.blocks, H_CLAIMS) };
         eprintln!("dial9: crash-surviving ring at {}", path.display());
         at_exit::register(&path, base as usize + H_FLAGS, pid, fork_generation());
         Ok((
@@ -161,11 +144,11 @@ impl Persist {
                 path,
                 _file: file,
                 base,
-                lanes_at,
-                tasks_at,
-                task_slots,
-                strings_at,
-                strings_len,
+                lanes_at: layout.lanes_at,
+                tasks_at: layout.tasks_at,
+                task_slots: layout.task_slots,
+                strings_at: layout.strings_at,
+                strings_len: layout.strings_len,
                 pid,
                 generation: fork_generation(),
             },
@@ -235,15 +218,10 @@ impl Persist {
         if !self.live() || i >= MAX_PERSISTED_LANES {
             return;
         }
-        let worker = info.worker.unwrap_or(u32::MAX);
         self.record(
             self.lanes_at + i * LANE_WORDS * 8,
             i as u64,
-            [
-                (u64::from(worker) << 32) | u64::from(info.lane),
-                info.os_tid,
-                (u64::from(name) << 8) | thread_kind_code(info.kind),
-            ],
+            pack_lane(info, name),
         );
     }
 
@@ -266,13 +244,15 @@ impl Persist {
         self.record(
             self.tasks_at + i * TASK_WORDS * 8,
             i as u64,
-            [
+            pack_task(
                 task,
-                parent.map_or(0, |p| p + 1),
-                (u64::from(file) << 32) | u64::from(name),
-                (u64::from(line) << 32) | u64::from(col),
-                (seq << 8) | kind_code(kind),
-            ],
+                parent,
+                TaskStrings { name, file },
+                line,
+                col,
+                seq,
+                kind,
+            ),
         );
     }
 

@@ -18,7 +18,9 @@
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 pub(crate) use crate::format::ring_codec::BLOCK_EVENTS;
-use crate::format::ring_codec::{BLOCK_BYTES, BLOCK_SLOTS_OFFSET, LANE_BITS, SLOT_BYTES, tag};
+use crate::format::ring_codec::{
+    BLOCK_BYTES, BLOCK_SLOTS_OFFSET, LANE_BITS, SLOT_BYTES, SlotRead, scan_block, tag,
+};
 
 /// Lane ids live in the low 24 bits of a block header.
 pub(crate) const MAX_LANES: u32 = 1 << LANE_BITS;
@@ -244,34 +246,34 @@ impl Ring {
                 continue;
             }
             let lane = (header & u64::from(MAX_LANES - 1)) as u32;
-            let claim = header >> 24;
-            let mut pending_invalid = 0u64;
-            for (pos, slot) in block.slots.iter().enumerate() {
-                let t1 = slot.tag.load(Ordering::Acquire);
-                let ts = slot.ts.load(Ordering::Relaxed);
-                let a = slot.a.load(Ordering::Relaxed);
-                let b = slot.b.load(Ordering::Relaxed);
-                fence(Ordering::Acquire);
-                let t2 = slot.tag.load(Ordering::Relaxed);
-                if t1 != 0 && t1 == t2 && t1 == tag(header, pos, ts, a, b) {
-                    // Invalid slots before a valid one were written and then torn.
-                    torn += pending_invalid;
-                    pending_invalid = 0;
-                    out.push(RawRecord {
+            let claim = header >> LANE_BITS;
+            torn += scan_block(
+                header,
+                |pos| {
+                    let slot = &block.slots[pos];
+                    let tag = slot.tag.load(Ordering::Acquire);
+                    let ts = slot.ts.load(Ordering::Relaxed);
+                    let a = slot.a.load(Ordering::Relaxed);
+                    let b = slot.b.load(Ordering::Relaxed);
+                    fence(Ordering::Acquire);
+                    SlotRead {
+                        tag,
                         ts,
-                        lane,
                         a,
                         b,
+                        tag_again: slot.tag.load(Ordering::Relaxed),
+                    }
+                },
+                |pos, s| {
+                    out.push(RawRecord {
+                        ts: s.ts,
+                        lane,
+                        a: s.a,
+                        b: s.b,
                         order: (claim, pos as u32),
-                    });
-                } else if t1 != t2 || (t1 == 0 && slot.ts.load(Ordering::Relaxed) != 0) {
-                    // Being written right now (busy marker, or changed under us).
-                    torn += 1;
-                } else {
-                    // Left over from an earlier claim of this block: not yet rewritten.
-                    pending_invalid += 1;
-                }
-            }
+                    })
+                },
+            );
         }
         (out, torn)
     }

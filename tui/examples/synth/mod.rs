@@ -4,7 +4,7 @@
 //! long polls, spawns and terminations.
 #![allow(dead_code)]
 
-use dial9_recorder::format::*;
+use dial9_format::*;
 
 struct Rng(u64);
 

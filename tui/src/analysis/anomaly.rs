@@ -1,7 +1,7 @@
 //! Anomaly rules: each looks at the index and says what went wrong, where, and what it
 //! usually means.
 
-use dial9_recorder::format::{EventKind, Reason, TaskKind, ThreadKind, WakeSource};
+use dial9_format::{EventKind, Reason, TaskKind, ThreadKind, WakeSource};
 use serde::Serialize;
 
 use super::index::{EventIdx, Index, NONE, TaskIdx, TaskState};

@@ -6,7 +6,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use dial9_recorder::format::{
+use dial9_format::{
     Activity, Dump, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind, WakeSource,
 };
 

@@ -1,6 +1,6 @@
 //! One test per rule on small dumps built for the purpose, with the edges that matter.
 
-use dial9_recorder::format::*;
+use dial9_format::*;
 
 use super::{AnomalyKind, Index, Severity, TaskState, Thresholds};
 

@@ -1,7 +1,7 @@
 //! Keys become actions; one function applies an action to the state.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use dial9_recorder::format::Reason;
+use dial9_format::Reason;
 
 use super::state::{App, Pane, Search, TaskColumn};
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event};
-use dial9_recorder::Dump;
+use dial9_format::Dump;
 
 use crate::analysis::{Index, Thresholds};
 
@@ -29,7 +29,7 @@ pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
         );
     }
     let dump = Dump::read(path).map_err(|e| match e {
-        dial9_recorder::ReadError::Io { .. } => e.to_string(),
+        dial9_format::ReadError::Io { .. } => e.to_string(),
         _ => format!("{}: {e}", path.display()),
     })?;
     let mut last = Instant::now();

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use dial9_recorder::format::{Reason, ThreadKind};
+use dial9_format::{Reason, ThreadKind};
 use serde::Serialize;
 
 use crate::analysis::{Index, Severity};

@@ -1,6 +1,6 @@
 //! One-line descriptions of events, shared by the timeline and the lifecycle pane.
 
-use dial9_recorder::format::{EventKind, ThreadKind, WakeSource, WakerOp};
+use dial9_format::{EventKind, ThreadKind, WakeSource, WakerOp};
 
 use crate::analysis::Index;
 use crate::analysis::index::EventIdx;

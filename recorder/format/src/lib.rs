@@ -1,11 +1,22 @@
-//! The dump format: data types, the file envelope, and its reader and writer.
+//! # dial9-format
 //!
-//! This module has no dependency on the capture side, so the explorer builds it with
-//! `default-features = false`.
+//! The dump format, shared by the recorder that writes it and the explorer that reads it,
+//! and depending on neither: data types ([`Dump`] and what it holds), the file envelope
+//! with its reader and writer, and the crash-surviving ring's file layout with both its
+//! pack (writer) and unpack (reader) functions side by side.
+//!
+//! ```text
+//!  dial9-recorder                         dial9-format                     dial9-tui
+//!  tracing layer + runtime hooks          types.rs   Dump, Event, ...      analysis: Index
+//!        | ring_codec::pack                                                   |
+//!        v                                file.rs    envelope, read/write  app: state
+//!  in-memory Ring --snapshot--> Dump ----------------> dump file ----------->  |
+//!  (or a ring file) ------------------------------> ring_file.rs read_ring   view: render
+//! ```
 
 mod file;
-pub(crate) mod ring_codec;
-pub(crate) mod ring_file;
+pub mod ring_codec;
+pub mod ring_file;
 mod types;
 
 pub use file::{ENVELOPE_LEN, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, ReadError};
@@ -14,7 +25,7 @@ pub use types::*;
 
 /// Gives a placeholder entry to every task an event mentions that the table does not know
 /// (spawned before the recorder, or its entry was dropped), so every id resolves.
-pub(crate) fn fill_missing_tasks(tasks: &mut Vec<TaskInfo>, events: &[Event], reason: &Reason) {
+pub fn fill_missing_tasks(tasks: &mut Vec<TaskInfo>, events: &[Event], reason: &Reason) {
     let known: std::collections::HashSet<u64> = tasks.iter().map(|t| t.id).collect();
     let mut missing = std::collections::BTreeSet::new();
     for e in events {

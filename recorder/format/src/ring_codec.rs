@@ -7,26 +7,24 @@
 //! number (parent task, waking task, timer duration, I/O readiness count). Keeping a
 //! record at four words keeps two records per cache line.
 
-#![cfg_attr(not(feature = "record"), allow(dead_code))]
-
-use crate::format::{EventKind, WakeSource, WakerOp};
+use crate::{EventKind, WakeSource, WakerOp};
 
 /// Slots per block.
-pub(crate) const BLOCK_EVENTS: usize = 64;
+pub const BLOCK_EVENTS: usize = 64;
 /// Bytes of one slot: tag, timestamp, two payload words.
-pub(crate) const SLOT_BYTES: usize = 32;
+pub const SLOT_BYTES: usize = 32;
 /// Offset of the first slot in a block (after the header word and padding).
-pub(crate) const BLOCK_SLOTS_OFFSET: usize = 32;
+pub const BLOCK_SLOTS_OFFSET: usize = 32;
 /// Bytes of one block, padded to a cache line multiple.
-pub(crate) const BLOCK_BYTES: usize = 2112;
+pub const BLOCK_BYTES: usize = 2112;
 /// Lane ids live in the low 24 bits of a block header.
-pub(crate) const LANE_BITS: u32 = 24;
+pub const LANE_BITS: u32 = 24;
 
 /// A slot's tag: written last, it validates the slot. It hashes the block's claim header,
 /// the slot's position and the payload, so a slot being written, left from an earlier
 /// claim of the block, or mixed from two writers, does not match.
 #[inline]
-pub(crate) fn tag(header: u64, pos: usize, ts: u64, a: u64, b: u64) -> u64 {
+pub fn tag(header: u64, pos: usize, ts: u64, a: u64, b: u64) -> u64 {
     let mut h = header.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ pos as u64;
     h = (h ^ ts).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h = (h ^ a).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -34,11 +32,11 @@ pub(crate) fn tag(header: u64, pos: usize, ts: u64, a: u64, b: u64) -> u64 {
     (h ^ (h >> 31)) | 1
 }
 
-pub(crate) const AUX_MAX: u64 = (1 << 48) - 1;
+pub const AUX_MAX: u64 = (1 << 48) - 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub(crate) enum Kind {
+pub enum Kind {
     Spawn = 1,
     PollStart,
     PollEnd,
@@ -73,20 +71,20 @@ const KINDS: [Kind; 14] = [
 ];
 
 // Flag bits.
-pub(crate) const F_COMPLETED: u8 = 1;
-pub(crate) const F_BY_REF: u8 = 1;
-pub(crate) const F_SRC_TASK: u8 = 2;
-pub(crate) const F_SRC_DRIVER: u8 = 4;
-pub(crate) const F_HAS_VALUE: u8 = 8;
+pub const F_COMPLETED: u8 = 1;
+pub const F_BY_REF: u8 = 1;
+pub const F_SRC_TASK: u8 = 2;
+pub const F_SRC_DRIVER: u8 = 4;
+pub const F_HAS_VALUE: u8 = 8;
 
 #[inline]
-pub(crate) fn pack(kind: Kind, flags: u8, aux: u64) -> u64 {
+pub fn pack(kind: Kind, flags: u8, aux: u64) -> u64 {
     (kind as u64) | (u64::from(flags) << 8) | (aux.min(AUX_MAX) << 16)
 }
 
 /// An aux value where 0 means "none".
 #[inline]
-pub(crate) fn opt_aux(v: Option<u64>) -> u64 {
+pub fn opt_aux(v: Option<u64>) -> u64 {
     v.map_or(0, |v| v.saturating_add(1))
 }
 
@@ -94,7 +92,7 @@ fn from_opt_aux(aux: u64) -> Option<u64> {
     aux.checked_sub(1)
 }
 
-pub(crate) fn waker_op_code(op: WakerOp) -> u8 {
+pub fn waker_op_code(op: WakerOp) -> u8 {
     match op {
         WakerOp::Clone => 0,
         WakerOp::Drop => 1,
@@ -104,7 +102,7 @@ pub(crate) fn waker_op_code(op: WakerOp) -> u8 {
 }
 
 /// Decodes a stored record; `None` for an unknown kind (never written by this build).
-pub(crate) fn unpack(a: u64, b: u64) -> Option<EventKind> {
+pub fn unpack(a: u64, b: u64) -> Option<EventKind> {
     let code = (b & 0xff) as u8;
     let flags = ((b >> 8) & 0xff) as u8;
     let aux = b >> 16;
@@ -239,4 +237,47 @@ mod tests {
         assert_eq!(unpack(1, 0), None);
         assert_eq!(unpack(1, 200), None);
     }
+}
+
+/// One slot as a reader saw it: the tag, the payload, and the tag read again after the
+/// payload (equal to `tag` when reading a file nobody writes any more).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlotRead {
+    pub tag: u64,
+    pub ts: u64,
+    pub a: u64,
+    pub b: u64,
+    pub tag_again: u64,
+}
+
+/// Scans the slots of one claimed block (`header` is its claim header), calling `keep`
+/// with the position and contents of every intact slot; returns how many torn slots it
+/// skipped. The one implementation behind both readers: the in-memory ring's snapshot
+/// (while other threads write) and the crash-surviving ring file (after the writer died).
+///
+/// A slot is intact when its tag is set, did not change while it was read, and matches
+/// the block's claim, the position and the payload. A slot whose tag changed, or that is
+/// marked busy (tag 0 with a timestamp), was being written: torn. Other invalid slots are
+/// left from an earlier claim of the block and count as torn only when an intact slot
+/// follows them (the writer fills a block in order, so they were overwritten and lost).
+pub fn scan_block(
+    header: u64,
+    mut slot: impl FnMut(usize) -> SlotRead,
+    mut keep: impl FnMut(usize, &SlotRead),
+) -> u64 {
+    let mut torn = 0;
+    let mut pending = 0;
+    for pos in 0..BLOCK_EVENTS {
+        let s = slot(pos);
+        if s.tag != 0 && s.tag == s.tag_again && s.tag == tag(header, pos, s.ts, s.a, s.b) {
+            torn += pending;
+            pending = 0;
+            keep(pos, &s);
+        } else if s.tag != s.tag_again || (s.tag == 0 && s.ts != 0) {
+            torn += 1;
+        } else if s.tag != 0 {
+            pending += 1;
+        }
+    }
+    torn
 }

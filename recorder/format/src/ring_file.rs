@@ -1,0 +1,597 @@
+//! Crash-surviving ring files: the layout of a recorder's shared file mapping, and reading
+//! one back into a [`Dump`] after its process died (or while it still runs).
+//!
+//! ```text
+//! offset        what
+//! 0             header page (4096 bytes): magic b"DIAL9RNG", version, pid, clock anchor
+//!               and scale, area offsets, the ring's claim counter, flags (hooks, layer,
+//!               clean exit), program name (at 256), host name (at 512)
+//! 4096          the ring's blocks, exactly as in memory (see `ring_codec`)
+//! lanes_at      1,024 lane records of 32 bytes (tag, lane | worker, OS tid, name | kind)
+//! tasks_at      task records of 48 bytes in a circle (tag, task, parent, name | file,
+//!               line | col, sequence | kind), overwritten oldest first
+//! strings_at    append-only strings: u32 (length + 1, written last) then the bytes
+//! ```
+//! Integers are native-endian (the file is read on the machine that wrote it). Every
+//! record carries a tag written last, so the one record being written when the process
+//! died is detected and skipped, never decoded.
+
+use super::ring_codec::{self, BLOCK_BYTES, BLOCK_EVENTS, BLOCK_SLOTS_OFFSET, SLOT_BYTES};
+use super::{
+    ClockAnchor, Dump, Event, Header, ReadError, Reason, SpawnLocation, TaskInfo, TaskKind,
+    ThreadInfo, ThreadKind,
+};
+
+pub const RING_MAGIC: [u8; 8] = *b"DIAL9RNG";
+/// The ring file layout version this build writes and the newest it reads.
+pub const RING_VERSION: u32 = 1;
+
+pub const HEADER_BYTES: usize = 4096;
+pub const H_VERSION: usize = 8;
+pub const H_PID: usize = 16;
+pub const H_START_UNIX: usize = 24;
+pub const H_START_RAW: usize = 32;
+pub const H_NS_PER_RAW: usize = 40;
+pub const H_BLOCKS: usize = 48;
+pub const H_LANES_AT: usize = 56;
+pub const H_TASKS_AT: usize = 64;
+pub const H_TASK_SLOTS: usize = 72;
+pub const H_STRINGS_AT: usize = 80;
+pub const H_STRINGS_LEN: usize = 88;
+pub const H_FILE_LEN: usize = 96;
+pub const H_CLAIMS: usize = 104;
+pub const H_STRINGS_USED: usize = 112;
+pub const H_TASK_SEQ: usize = 120;
+pub const H_FLAGS: usize = 128;
+pub const H_PROGRAM: usize = 256;
+/// Length byte then up to 255 bytes; zero (unknown) in files written before it existed.
+pub const H_HOST: usize = 512;
+pub const BLOCKS_AT: usize = HEADER_BYTES;
+pub const MAX_PERSISTED_LANES: usize = 1024;
+pub const LANE_WORDS: usize = 4;
+pub const TASK_WORDS: usize = 6;
+pub const NO_STRING: u32 = u32::MAX;
+pub const FLAG_HOOKS: u64 = 1;
+pub const FLAG_LAYER: u64 = 2;
+/// Set by the writer as it exits cleanly, just before it removes the file: a ring that
+/// still has it was not left by a crash.
+pub const FLAG_CLEAN_EXIT: u64 = 4;
+/// Ring files are named `dial9-PROGRAM-PID-RANDOM.ring`.
+pub const RING_SUFFIX: &str = ".ring";
+
+/// Tag of a lane or task record: its index and its payload words.
+pub fn record_tag(index: u64, words: &[u64]) -> u64 {
+    let mut h = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1A9;
+    for &w in words {
+        h = (h ^ w).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 29;
+    }
+    h | 1
+}
+
+pub fn kind_code(k: TaskKind) -> u64 {
+    match k {
+        TaskKind::Task => 1,
+        TaskKind::Local => 2,
+        TaskKind::BlockOn => 3,
+        TaskKind::Blocking => 4,
+        TaskKind::Unknown => 0,
+    }
+}
+
+fn kind_from(code: u64) -> TaskKind {
+    match code {
+        1 => TaskKind::Task,
+        2 => TaskKind::Local,
+        3 => TaskKind::BlockOn,
+        4 => TaskKind::Blocking,
+        _ => TaskKind::Unknown,
+    }
+}
+
+pub fn thread_kind_code(k: ThreadKind) -> u64 {
+    match k {
+        ThreadKind::Worker => 1,
+        ThreadKind::Blocking => 2,
+        ThreadKind::Other => 0,
+    }
+}
+
+/// Where each area of a ring file sits, from the ring's capacity: the writer lays the
+/// file out with it, and the reader checks a file's header against the same sums.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLayout {
+    pub blocks: usize,
+    pub lanes_at: usize,
+    pub tasks_at: usize,
+    pub task_slots: usize,
+    pub strings_at: usize,
+    pub strings_len: usize,
+    pub file_len: usize,
+}
+
+impl RingLayout {
+    /// The layout for a ring of `capacity` events (rounded up to whole blocks); task
+    /// records get an eighth of the events (at least 1,024), strings 4 MiB.
+    pub fn for_capacity(capacity: usize) -> RingLayout {
+        let blocks = capacity.div_ceil(BLOCK_EVENTS).max(1);
+        let task_slots = (blocks * BLOCK_EVENTS / 8).max(1024);
+        let strings_len = 4 << 20;
+        let lanes_at = BLOCKS_AT + blocks * BLOCK_BYTES;
+        let tasks_at = lanes_at + MAX_PERSISTED_LANES * LANE_WORDS * 8;
+        let strings_at = tasks_at + task_slots * TASK_WORDS * 8;
+        RingLayout {
+            blocks,
+            lanes_at,
+            tasks_at,
+            task_slots,
+            strings_at,
+            strings_len,
+            file_len: strings_at + strings_len,
+        }
+    }
+}
+
+/// The writer's identity and clock, as the header page records them.
+#[derive(Clone, Debug)]
+pub struct RingIdentity<'a> {
+    pub pid: u32,
+    pub start_unix_ns: u64,
+    pub start_raw: u64,
+    pub ns_per_raw: f64,
+    pub program: &'a str,
+    pub host: &'a str,
+}
+
+/// Packs the header page into `page` (at least [`HEADER_BYTES`] long, zeroed). Counters
+/// and flags start at zero and are then updated in place by the writer.
+pub fn pack_header(page: &mut [u8], layout: &RingLayout, id: &RingIdentity<'_>) {
+    let mut put = |at: usize, v: u64| page[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+    put(H_PID, u64::from(id.pid));
+    put(H_START_UNIX, id.start_unix_ns);
+    put(H_START_RAW, id.start_raw);
+    put(H_NS_PER_RAW, id.ns_per_raw.to_bits());
+    put(H_BLOCKS, layout.blocks as u64);
+    put(H_LANES_AT, layout.lanes_at as u64);
+    put(H_TASKS_AT, layout.tasks_at as u64);
+    put(H_TASK_SLOTS, layout.task_slots as u64);
+    put(H_STRINGS_AT, layout.strings_at as u64);
+    put(H_STRINGS_LEN, layout.strings_len as u64);
+    put(H_FILE_LEN, layout.file_len as u64);
+    page[..8].copy_from_slice(&RING_MAGIC);
+    page[H_VERSION..H_VERSION + 4].copy_from_slice(&RING_VERSION.to_ne_bytes());
+    for (at, s) in [(H_PROGRAM, id.program), (H_HOST, id.host)] {
+        let s = &s.as_bytes()[..s.len().min(255)];
+        page[at] = s.len() as u8;
+        page[at + 1..at + 1 + s.len()].copy_from_slice(s);
+    }
+}
+
+/// A lane record's payload: `lane | worker << 32`, OS thread id, `name << 8 | kind`.
+pub fn pack_lane(info: &ThreadInfo, name: u32) -> [u64; LANE_WORDS - 1] {
+    let worker = info.worker.unwrap_or(u32::MAX);
+    [
+        (u64::from(worker) << 32) | u64::from(info.lane),
+        info.os_tid,
+        (u64::from(name) << 8) | thread_kind_code(info.kind),
+    ]
+}
+
+/// The inverse of [`pack_lane`], given the name its string offset points at.
+pub fn lane_from_words(w: [u64; LANE_WORDS - 1], name: String) -> ThreadInfo {
+    let worker = (w[0] >> 32) as u32;
+    ThreadInfo {
+        lane: w[0] as u32,
+        os_tid: w[1],
+        name,
+        worker: (worker != u32::MAX).then_some(worker),
+        kind: match w[2] & 0xff {
+            1 => ThreadKind::Worker,
+            2 => ThreadKind::Blocking,
+            _ => ThreadKind::Other,
+        },
+    }
+}
+
+/// Strings of a task record: offsets of its name and its spawn file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskStrings {
+    pub name: u32,
+    pub file: u32,
+}
+
+/// A task record's payload: task, parent + 1 (0: none), `file << 32 | name`,
+/// `line << 32 | col`, `sequence << 8 | kind`. The sequence orders records of one task.
+pub fn pack_task(
+    task: u64,
+    parent: Option<u64>,
+    strings: TaskStrings,
+    line: u32,
+    col: u32,
+    seq: u64,
+    kind: TaskKind,
+) -> [u64; TASK_WORDS - 1] {
+    [
+        task,
+        parent.map_or(0, |p| p.saturating_add(1)),
+        (u64::from(strings.file) << 32) | u64::from(strings.name),
+        (u64::from(line) << 32) | u64::from(col),
+        (seq << 8) | kind_code(kind),
+    ]
+}
+
+/// The string offsets in a task record, to look up before [`task_from_words`].
+pub fn task_strings(w: &[u64; TASK_WORDS - 1]) -> TaskStrings {
+    TaskStrings {
+        name: w[2] as u32,
+        file: (w[2] >> 32) as u32,
+    }
+}
+
+/// The inverse of [`pack_task`]: the record's sequence and the task.
+pub fn task_from_words(
+    w: [u64; TASK_WORDS - 1],
+    name: Option<String>,
+    file: Option<String>,
+) -> (u64, TaskInfo) {
+    (
+        w[4] >> 8,
+        TaskInfo {
+            id: w[0],
+            name: name.unwrap_or_default(),
+            kind: kind_from(w[4] & 0xff),
+            location: file.map(|file| SpawnLocation {
+                file,
+                line: (w[3] >> 32) as u32,
+                col: w[3] as u32,
+            }),
+            spawned_by: w[1].checked_sub(1),
+        },
+    )
+}
+
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u64(&self, at: usize) -> Option<u64> {
+        let b = self.0.get(at..at.checked_add(8)?)?;
+        Some(u64::from_ne_bytes(b.try_into().ok()?))
+    }
+    fn u32(&self, at: usize) -> Option<u32> {
+        let b = self.0.get(at..at.checked_add(4)?)?;
+        Some(u32::from_ne_bytes(b.try_into().ok()?))
+    }
+}
+
+fn corrupt(detail: &str) -> ReadError {
+    ReadError::Corrupt {
+        detail: format!("ring file: {detail}"),
+    }
+}
+
+/// Reads a ring file's bytes. `writer_alive`: whether the writing process still holds
+/// the file's lock (then this is a live snapshot).
+pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
+    if bytes.len() < HEADER_BYTES {
+        return Err(ReadError::Truncated {
+            expected: HEADER_BYTES as u64,
+            actual: bytes.len() as u64,
+        });
+    }
+    let b = Bytes(bytes);
+    let field = |at: usize| b.u64(at).ok_or_else(|| corrupt("header"));
+    let file_len = field(H_FILE_LEN)?;
+    // The areas' offsets add up to the file's length in every file a recorder wrote; when
+    // they do not, the length field itself is damaged and no "expected N bytes" can be
+    // believed (nor can a version number from such a header).
+    let consistent = field(H_STRINGS_AT)?
+        .checked_add(field(H_STRINGS_LEN)?)
+        .is_some_and(|end| end == file_len && file_len >= HEADER_BYTES as u64);
+    let version = b.u32(H_VERSION).unwrap_or(0);
+    if version > RING_VERSION {
+        if !consistent {
+            return Err(corrupt(
+                "the header is damaged (the ring file magic on something else?)",
+            ));
+        }
+        return Err(ReadError::NewerVersion {
+            found: version,
+            supported: RING_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(corrupt("version 0 does not exist"));
+    }
+    if !consistent {
+        return Err(corrupt("the header's length fields are damaged"));
+    }
+    if (bytes.len() as u64) < file_len {
+        return Err(ReadError::Truncated {
+            expected: file_len,
+            actual: bytes.len() as u64,
+        });
+    }
+    if bytes.len() as u64 > file_len {
+        return Err(corrupt("longer than its header says"));
+    }
+    let len = bytes.len();
+    let blocks = field(H_BLOCKS)? as usize;
+    let lanes_at = field(H_LANES_AT)? as usize;
+    let tasks_at = field(H_TASKS_AT)? as usize;
+    let task_slots = field(H_TASK_SLOTS)? as usize;
+    let strings_at = field(H_STRINGS_AT)? as usize;
+    let strings_len = field(H_STRINGS_LEN)? as usize;
+    let layout_ok = blocks
+        .checked_mul(BLOCK_BYTES)
+        .and_then(|n| n.checked_add(BLOCKS_AT))
+        .is_some_and(|end| end <= lanes_at)
+        && lanes_at
+            .checked_add(MAX_PERSISTED_LANES * LANE_WORDS * 8)
+            .is_some_and(|end| end <= tasks_at)
+        && task_slots
+            .checked_mul(TASK_WORDS * 8)
+            .and_then(|n| n.checked_add(tasks_at))
+            .is_some_and(|end| end <= strings_at)
+        && strings_at
+            .checked_add(strings_len)
+            .is_some_and(|end| end <= len);
+    if !layout_ok {
+        return Err(corrupt("areas overlap or lie outside the file"));
+    }
+    let pid = field(H_PID)? as u32;
+    let start_unix = field(H_START_UNIX)?;
+    let start_raw = field(H_START_RAW)?;
+    let ns_per_raw = f64::from_bits(field(H_NS_PER_RAW)?);
+    if !(ns_per_raw.is_finite() && ns_per_raw > 0.0 && ns_per_raw < 1e6) {
+        return Err(corrupt("clock scale"));
+    }
+    let claims = field(H_CLAIMS)?;
+    let flags = field(H_FLAGS)?;
+    let short_string = |at: usize| {
+        let n = usize::from(bytes[at]);
+        String::from_utf8_lossy(&bytes[at + 1..at + 1 + n]).into_owned()
+    };
+    let program = short_string(H_PROGRAM);
+    let host = short_string(H_HOST);
+    let to_ns = |raw: u64| (raw.saturating_sub(start_raw) as f64 * ns_per_raw) as u64;
+
+    // Strings: (length + 1) as u32, written last, then the bytes.
+    let string = |off: u32| -> Option<String> {
+        if off == NO_STRING {
+            return None;
+        }
+        let at = strings_at.checked_add(off as usize)?;
+        let n = (b.u32(at)? as usize).checked_sub(1)?;
+        let end = (at + 4).checked_add(n)?;
+        if end > strings_at + strings_len {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&bytes[at + 4..end]).into_owned())
+    };
+    // Words past the end of the file read as 0 (an invalid tag), never as a panic.
+    fn words<const N: usize>(b: &Bytes<'_>, at: usize) -> [u64; N] {
+        std::array::from_fn(|i| at.checked_add(8 * i).and_then(|a| b.u64(a)).unwrap_or(0))
+    }
+
+    // Events.
+    let mut raw = Vec::new();
+    let mut torn = 0u64;
+    for i in 0..blocks {
+        let at = BLOCKS_AT + i * BLOCK_BYTES;
+        let header = b.u64(at).unwrap_or(0);
+        if header == 0 {
+            continue;
+        }
+        let lane = (header & ((1 << ring_codec::LANE_BITS) - 1)) as u32;
+        torn += ring_codec::scan_block(
+            header,
+            |pos| {
+                let w: [u64; 4] = words(&b, at + BLOCK_SLOTS_OFFSET + pos * SLOT_BYTES);
+                ring_codec::SlotRead {
+                    tag: w[0],
+                    ts: w[1],
+                    a: w[2],
+                    b: w[3],
+                    tag_again: w[0],
+                }
+            },
+            |pos, s| {
+                if let Some(kind) = ring_codec::unpack(s.a, s.b) {
+                    raw.push((s.ts, lane, header >> ring_codec::LANE_BITS, pos, kind));
+                }
+            },
+        );
+    }
+    raw.sort_unstable_by_key(|r| (r.0, r.1, r.2, r.3));
+    let events: Vec<Event> = raw
+        .iter()
+        .map(|&(ts, lane, _, _, kind)| Event {
+            ts_ns: to_ns(ts),
+            lane,
+            kind,
+        })
+        .collect();
+
+    // Lanes.
+    let mut threads = Vec::new();
+    for i in 0..MAX_PERSISTED_LANES {
+        let w: [u64; LANE_WORDS] = words(&b, lanes_at + i * LANE_WORDS * 8);
+        if w[0] == 0 || w[0] != record_tag(i as u64, &w[1..]) {
+            continue;
+        }
+        threads.push(lane_from_words(
+            [w[1], w[2], w[3]],
+            string((w[3] >> 8) as u32).unwrap_or_else(|| format!("lane {i}")),
+        ));
+    }
+    let mut known: std::collections::HashSet<u32> = threads.iter().map(|t| t.lane).collect();
+    for e in &events {
+        if known.insert(e.lane) {
+            threads.push(ThreadInfo {
+                lane: e.lane,
+                os_tid: 0,
+                name: format!("lane {}", e.lane),
+                worker: None,
+                kind: ThreadKind::Other,
+            });
+        }
+    }
+    threads.sort_by_key(|t| t.lane);
+
+    // Tasks: the newest record of each task id wins.
+    let mut by_id: std::collections::HashMap<u64, (u64, TaskInfo)> = Default::default();
+    for i in 0..task_slots {
+        let w: [u64; TASK_WORDS] = words(&b, tasks_at + i * TASK_WORDS * 8);
+        if w[0] == 0 || w[0] != record_tag(i as u64, &w[1..]) {
+            continue;
+        }
+        let words = [w[1], w[2], w[3], w[4], w[5]];
+        let strings = task_strings(&words);
+        let (seq, info) = task_from_words(words, string(strings.name), string(strings.file));
+        match by_id.get(&info.id) {
+            Some((s, _)) if *s > seq => {}
+            _ => {
+                by_id.insert(info.id, (seq, info));
+            }
+        }
+    }
+    let mut tasks: Vec<TaskInfo> = by_id.into_values().map(|(_, t)| t).collect();
+    let reason = if flags & FLAG_CLEAN_EXIT != 0 && !writer_alive {
+        Reason::Exited { pid }
+    } else {
+        Reason::Recovered { pid, writer_alive }
+    };
+    super::fill_missing_tasks(&mut tasks, &events, &reason);
+
+    let last_ns = events.last().map_or(0, |e| e.ts_ns);
+    let capacity = (blocks * BLOCK_EVENTS) as u64;
+    // Every claim beyond the first lap overwrote a block of up to 64 events.
+    let overwritten = claims
+        .saturating_sub(blocks as u64)
+        .saturating_mul(BLOCK_EVENTS as u64);
+    Ok(Dump {
+        header: Header {
+            reason,
+            dumped_at_unix_ns: start_unix.saturating_add(last_ns),
+            dumped_at_ns: last_ns,
+            anchor: ClockAnchor {
+                mono_ns: 0,
+                unix_ns: start_unix,
+            },
+            pid,
+            program,
+            host: if host.is_empty() {
+                "unknown host".into()
+            } else {
+                host
+            },
+            capacity,
+            recorded_total: (events.len() as u64)
+                .saturating_add(overwritten)
+                .saturating_add(torn),
+            overwritten,
+            torn_skipped: torn,
+            hooks_installed: flags & FLAG_HOOKS != 0,
+            layer_installed: flags & FLAG_LAYER != 0,
+            recorder_version: "ring file".into(),
+        },
+        threads,
+        tasks,
+        lane_states: Vec::new(),
+        events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EventKind;
+
+    /// Writes a tagged record the way the recorder does (tag last), into a plain buffer.
+    fn put_record(file: &mut [u8], at: usize, index: u64, words: &[u64]) {
+        for (i, w) in words.iter().enumerate() {
+            file[at + 8 * (i + 1)..at + 8 * (i + 2)].copy_from_slice(&w.to_ne_bytes());
+        }
+        file[at..at + 8].copy_from_slice(&record_tag(index, words).to_ne_bytes());
+    }
+
+    fn put_string(file: &mut [u8], layout: &RingLayout, off: usize, s: &str) -> u32 {
+        let at = layout.strings_at + off;
+        file[at + 4..at + 4 + s.len()].copy_from_slice(s.as_bytes());
+        file[at..at + 4].copy_from_slice(&(s.len() as u32 + 1).to_ne_bytes());
+        off as u32
+    }
+
+    /// What the writer packs, the reader unpacks: header, a lane, a task, an event.
+    #[test]
+    fn pack_then_read_round_trips() {
+        let layout = RingLayout::for_capacity(1000);
+        assert_eq!(layout.blocks, 16);
+        let mut file = vec![0u8; layout.file_len];
+        pack_header(
+            &mut file,
+            &layout,
+            &RingIdentity {
+                pid: 4242,
+                start_unix_ns: 1_700_000_000_000_000_000,
+                start_raw: 1000,
+                ns_per_raw: 0.5,
+                program: "svc",
+                host: "prod-7",
+            },
+        );
+        let worker_name = put_string(&mut file, &layout, 0, "tokio-rt-worker");
+        let lane = ThreadInfo {
+            lane: 3,
+            os_tid: 777,
+            name: "tokio-rt-worker".into(),
+            worker: Some(1),
+            kind: ThreadKind::Worker,
+        };
+        put_record(
+            &mut file,
+            layout.lanes_at + 3 * LANE_WORDS * 8,
+            3,
+            &pack_lane(&lane, worker_name),
+        );
+        let strings = TaskStrings {
+            name: put_string(&mut file, &layout, 24, "fetcher"),
+            file: put_string(&mut file, &layout, 40, "src/main.rs"),
+        };
+        let task_words = pack_task(9, Some(2), strings, 12, 5, 0, TaskKind::Task);
+        put_record(&mut file, layout.tasks_at, 0, &task_words);
+        // One event in block 0, claimed once by lane 3.
+        let header = (1u64 << ring_codec::LANE_BITS) | 3;
+        let at = BLOCKS_AT;
+        file[at..at + 8].copy_from_slice(&header.to_ne_bytes());
+        let (a, b) = (9, ring_codec::pack(ring_codec::Kind::PollStart, 0, 0));
+        let ts = 3000u64;
+        let slot = at + BLOCK_SLOTS_OFFSET;
+        for (i, w) in [ring_codec::tag(header, 0, ts, a, b), ts, a, b]
+            .iter()
+            .enumerate()
+        {
+            file[slot + 8 * i..slot + 8 * i + 8].copy_from_slice(&w.to_ne_bytes());
+        }
+
+        let d = read_ring(&file, false).unwrap();
+        assert_eq!(d.header.pid, 4242);
+        assert_eq!(d.header.program, "svc");
+        assert_eq!(d.header.host, "prod-7");
+        assert_eq!(d.header.capacity, 1024);
+        assert_eq!(d.threads, vec![lane]);
+        let task = d.tasks.iter().find(|t| t.id == 9).unwrap();
+        assert_eq!(task.name, "fetcher");
+        assert_eq!(task.spawned_by, Some(2));
+        let loc = task.location.as_ref().unwrap();
+        assert_eq!(
+            (loc.file.as_str(), loc.line, loc.col),
+            ("src/main.rs", 12, 5)
+        );
+        assert_eq!(d.events.len(), 1);
+        assert_eq!(d.events[0].kind, EventKind::PollStart { task: 9 });
+        assert_eq!(d.events[0].lane, 3);
+        assert_eq!(d.events[0].ts_ns, 1000, "(3000 - 1000) raw ticks at 0.5 ns");
+        assert_eq!(d.header.torn_skipped, 0);
+    }
+}
