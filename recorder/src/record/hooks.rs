@@ -12,7 +12,7 @@ use crate::format::{Activity, TaskKind};
 
 use super::lanes::LOCAL;
 use super::tasks::{FileName, SpawnInfo};
-use super::{FlightRecorder, Inner, current_task, task_id_u64};
+use super::{Inner, current_task, task_id_u64};
 use crate::format::ring_codec::{F_COMPLETED, F_HAS_VALUE, Kind};
 
 type ThreadHook = Arc<dyn Fn() + Send + Sync>;
@@ -21,7 +21,7 @@ type TaskHook = Arc<dyn Fn(&TaskMeta<'_>) + Send + Sync>;
 /// Your own runtime hooks, run after the recorder's.
 ///
 /// Tokio's runtime builder keeps one callback per hook and cannot hand back one that was
-/// set before, so [`FlightRecorder::instrument`] would replace hooks you had set, and
+/// set before, so [`FlightRecorder::instrument`](super::FlightRecorder::instrument) would replace hooks you had set, and
 /// hooks you set after it replace the recorder's. Pass yours here instead.
 #[derive(Default, Clone)]
 pub struct UserHooks {
@@ -69,22 +69,13 @@ fn task_hook(
     }
 }
 
-impl FlightRecorder {
-    /// Adds the recorder's runtime hooks to a Tokio runtime builder.
-    ///
-    /// This sets every thread and task hook on `builder`; use
-    /// [`instrument_with`](Self::instrument_with) to keep hooks of your own.
-    pub fn instrument<'b>(&self, builder: &'b mut RuntimeBuilder) -> &'b mut RuntimeBuilder {
-        self.instrument_with(builder, UserHooks::default())
-    }
-
-    /// Like [`instrument`](Self::instrument), running `user`'s hooks after the recorder's.
-    pub fn instrument_with<'b>(
-        &self,
-        builder: &'b mut RuntimeBuilder,
-        user: UserHooks,
-    ) -> &'b mut RuntimeBuilder {
-        let inner = &self.inner;
+/// Sets every thread and task hook on `builder`: the recorder's, then `user`'s.
+pub(super) fn install<'b>(
+    inner: &Arc<Inner>,
+    builder: &'b mut RuntimeBuilder,
+    user: UserHooks,
+) -> &'b mut RuntimeBuilder {
+    {
         inner.hooks_installed.store(true, Ordering::Relaxed);
         if inner.schedule_latency {
             builder.track_task_schedule_latency();

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::format::{Activity, ThreadInfo, ThreadKind};
 
+use super::persist::NOT_PERSISTED;
+
 use super::ring::Cursor;
 
 const NO_WORKER: u32 = u32::MAX;
@@ -36,7 +38,7 @@ pub(crate) struct LaneSlot {
     since: AtomicU64,
     /// Events this lane has recorded.
     pub(crate) written: AtomicU64,
-    /// Offset of the lane's name in the ring file (`u32::MAX - 1`: not written yet).
+    /// Offset of the lane's name in the ring file ([`NOT_PERSISTED`] until written).
     persisted_name: AtomicU32,
 }
 
@@ -52,13 +54,13 @@ impl LaneSlot {
             activity: AtomicU64::new(ACT_RUNNING << 56),
             since: AtomicU64::new(0),
             written: AtomicU64::new(0),
-            persisted_name: AtomicU32::new(u32::MAX - 1),
+            persisted_name: AtomicU32::new(NOT_PERSISTED),
         }
     }
 
     pub(crate) fn persisted_name(&self, p: &super::persist::Persist) -> u32 {
         let cur = self.persisted_name.load(Ordering::Relaxed);
-        if cur != u32::MAX - 1 {
+        if cur != NOT_PERSISTED {
             return cur;
         }
         let off = p.string(&self.name);
@@ -206,9 +208,17 @@ impl Lanes {
     /// All lanes. With `patient == false` (panic hook) gives up instead of waiting on a
     /// lock that the panicking thread itself might hold.
     pub(crate) fn all(&self, patient: bool) -> Vec<Arc<LaneSlot>> {
-        lock(&self.slots, patient, 1000).map_or_else(Vec::new, |g| g.clone())
+        lock(&self.slots, patient, LANES_LOCK_TRIES).map_or_else(Vec::new, |g| g.clone())
     }
 }
+
+/// Tries at the lane list's lock on the panic path: the list changes only when a thread
+/// first records, so a held lock is released within microseconds unless the panicking
+/// thread holds it itself (then every try fails and the dump has no lanes).
+pub(crate) const LANES_LOCK_TRIES: usize = 1000;
+/// Tries at each task-table shard's lock on the panic path (fewer: there are many shards,
+/// and a shard the panicking thread holds only loses that shard's names).
+pub(crate) const SHARD_LOCK_TRIES: usize = 100;
 
 /// Locks `m`, ignoring poisoning (the data stays readable). With `patient == false` (the
 /// panic hook) it only tries, `tries` times, and gives up rather than wait on a lock the

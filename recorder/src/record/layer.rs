@@ -21,7 +21,7 @@ use crate::format::{TaskKind, WakerOp};
 
 use super::span_tasks::{CLASS_BLOCK_ON, CLASS_BLOCKING, CLASS_TASK};
 use super::tasks::{FileName, SpawnInfo};
-use super::{FlightRecorder, Inner, current_task};
+use super::{Inner, current_task};
 use crate::format::ring_codec::{self as codec, F_BY_REF, F_SRC_DRIVER, F_SRC_TASK, Kind};
 
 const TARGET_TASK: &str = "tokio::task";
@@ -64,17 +64,15 @@ impl<S> Filter<S> for TokioOnly {
     }
 }
 
-impl FlightRecorder {
-    /// The `tracing_subscriber` layer that captures Tokio's instrumentation.
-    pub fn layer<S>(&self) -> Filtered<RecorderLayer, TokioOnly, S>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        RecorderLayer {
-            inner: self.inner.clone(),
-        }
-        .with_filter(TokioOnly)
+/// The layer for `inner`, filtered to Tokio's callsites.
+pub(super) fn filtered<S>(inner: &Arc<Inner>) -> Filtered<RecorderLayer, TokioOnly, S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    RecorderLayer {
+        inner: inner.clone(),
     }
+    .with_filter(TokioOnly)
 }
 
 /// The Tokio task id stored in a task span's extensions, and the span's class

@@ -17,6 +17,10 @@ use crate::format::ring_file::*;
 
 use super::ring::Ring;
 
+/// A string (lane or task name) not yet written to the ring file's string area. Distinct
+/// from [`NO_STRING`], which the file itself uses for "no string" or "area full".
+pub(crate) const NOT_PERSISTED: u32 = u32::MAX - 1;
+
 /// Bumped in every forked child: a recorder made before the fork must not write into its
 /// parent's mapping, while one made in the child (after the fork) may write to its own.
 pub(crate) static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);

@@ -17,6 +17,8 @@ use rustc_hash::FxHashMap;
 
 use crate::format::{SpawnLocation, TaskInfo, TaskKind};
 
+use super::persist::NOT_PERSISTED;
+
 use super::persist::Persist;
 
 const SHARDS: usize = 64;
@@ -68,12 +70,11 @@ impl Shard {
 
     /// The string's offset in the ring file's string area, writing it there first if new.
     fn persisted(&mut self, id: u32, p: &Persist) -> u32 {
-        const UNSET: u32 = u32::MAX - 1;
         let i = id as usize;
         if self.persisted.len() <= i {
-            self.persisted.resize(i + 1, UNSET);
+            self.persisted.resize(i + 1, NOT_PERSISTED);
         }
-        if self.persisted[i] == UNSET {
+        if self.persisted[i] == NOT_PERSISTED {
             self.persisted[i] = p.string(self.string(id));
         }
         self.persisted[i]
@@ -106,7 +107,7 @@ impl Shard {
                 let id = self.strings.len() as u32;
                 remap[i] = id;
                 if let Some(&p) = old_persisted.get(i) {
-                    self.persisted.resize(id as usize, u32::MAX - 1);
+                    self.persisted.resize(id as usize, NOT_PERSISTED);
                     self.persisted.push(p);
                 }
                 self.string_ids.insert(s.clone(), id);
@@ -223,7 +224,8 @@ impl TaskTable {
     pub(crate) fn snapshot(&self, patient: bool) -> Vec<TaskInfo> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let Some(shard) = super::lanes::lock(shard, patient, 100) else {
+            let Some(shard) = super::lanes::lock(shard, patient, super::lanes::SHARD_LOCK_TRIES)
+            else {
                 continue;
             };
             out.extend(shard.tasks.iter().map(|(&id, e)| TaskInfo {

@@ -1,0 +1,200 @@
+//! Configuring and building a recorder: capacity, triggers, dump path, crash-surviving ring.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::format::ClockAnchor;
+
+use super::identity::{program_name, unix_now_ns};
+use super::lanes::Lanes;
+use super::recorder::{FlightRecorder, Inner};
+use super::ring::{BLOCK_EVENTS, Ring};
+use super::tasks::TaskTable;
+use super::{persist, span_tasks, triggers};
+
+/// Smallest ring: a few blocks, so that a handful of threads do not evict each other's
+/// only block on every claim.
+pub const MIN_CAPACITY: usize = 16 * BLOCK_EVENTS;
+/// Largest ring: 2^28 events (8 GiB at 32 bytes an event).
+pub const MAX_CAPACITY: usize = 1 << 28;
+
+static NEXT_RECORDER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Configures a [`FlightRecorder`].
+#[derive(Clone, Debug)]
+pub struct Builder {
+    capacity: usize,
+    panic_hook: bool,
+    signals: Vec<i32>,
+    dump_path: String,
+    persist_dir: Option<PathBuf>,
+    schedule_latency: bool,
+}
+
+/// Why [`Builder::build`] failed.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The capacity is outside [`MIN_CAPACITY`]..=[`MAX_CAPACITY`].
+    Capacity(usize),
+    /// The ring could not be allocated.
+    OutOfMemory(usize),
+    /// The signal handler could not be registered (e.g. SIGKILL, SIGSEGV).
+    Signal { signal: i32, source: io::Error },
+    /// The crash-surviving ring file could not be created, allocated, locked or mapped.
+    Persist(io::Error),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Capacity(c) => write!(
+                f,
+                "capacity {c} is out of range ({MIN_CAPACITY}..={MAX_CAPACITY} events)"
+            ),
+            BuildError::OutOfMemory(c) => write!(f, "cannot allocate a ring of {c} events"),
+            BuildError::Signal { signal, source } => {
+                write!(f, "cannot dump on signal {signal}: {source}")
+            }
+            BuildError::Persist(e) => write!(f, "crash-surviving ring: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            capacity: 65_536,
+            panic_hook: true,
+            signals: Vec::new(),
+            dump_path: std::env::temp_dir()
+                .join("dial9-{program}-{pid}-{time}.bin")
+                .to_string_lossy()
+                .into_owned(),
+            persist_dir: None,
+            schedule_latency: false,
+        }
+    }
+}
+
+impl Builder {
+    /// Events kept (rounded up to a multiple of 64). The ring takes 32 bytes per event,
+    /// allocated and touched by `build`. Default 65,536 (2 MiB).
+    pub fn capacity(mut self, events: usize) -> Self {
+        self.capacity = events;
+        self
+    }
+
+    /// Dump when any thread panics, before the previously installed hook runs (which then
+    /// runs as usual). Default on.
+    pub fn install_panic_hook(mut self, on: bool) -> Self {
+        self.panic_hook = on;
+        self
+    }
+
+    /// Dump whenever the process receives `signal` (e.g. `libc::SIGUSR1`), and keep
+    /// running. The dump is written by a dedicated thread, not in the signal handler.
+    pub fn dump_on_signal(mut self, signal: i32) -> Self {
+        self.signals.push(signal);
+        self
+    }
+
+    /// Where dumps go. `{pid}`, `{time}` (UTC, millisecond precision) and `{program}` are
+    /// replaced, so dumps never overwrite each other. Default
+    /// `$TMPDIR/dial9-{program}-{pid}-{time}.bin`.
+    pub fn dump_path(mut self, template: impl Into<String>) -> Self {
+        self.dump_path = template.into();
+        self
+    }
+
+    /// Keep the ring in a shared file mapping in `dir` (`dir/dial9-PROGRAM-PID.ring`), so
+    /// its last events can be read back after the process dies in a way no hook sees:
+    /// SIGKILL (the OOM killer), `abort()`, a stack overflow. The file is preallocated and
+    /// prefaulted by `build` (a full filesystem fails there, never later), locked while the
+    /// process lives, and removed when the recorder is dropped. `dial9-tui` opens it like
+    /// a dump. Prefer tmpfs (see [`Builder::persist_ring_default`]).
+    pub fn persist_ring(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.persist_dir = Some(dir.into());
+        self
+    }
+
+    /// [`persist_ring`](Self::persist_ring) in `/dev/shm` (tmpfs) where it exists, else
+    /// the temporary directory. A disk-backed mapping would stall recording threads with
+    /// page faults after each writeback; tmpfs never writes back. The file survives the
+    /// process's death, not a reboot.
+    pub fn persist_ring_default(self) -> Self {
+        self.persist_ring(persist::default_dir())
+    }
+
+    /// Have Tokio measure, for every poll, how long the task waited since it was scheduled
+    /// (`track_task_schedule_latency`), recorded as a `scheduled` event before the poll.
+    /// This gives scheduling delays even without the tracing layer (hooks-only mode), at
+    /// the cost of a clock read in Tokio per schedule and per poll. Default off; takes
+    /// effect through [`FlightRecorder::instrument`].
+    pub fn schedule_latency(mut self, on: bool) -> Self {
+        self.schedule_latency = on;
+        self
+    }
+
+    pub fn build(self) -> Result<FlightRecorder, BuildError> {
+        if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&self.capacity) {
+            return Err(BuildError::Capacity(self.capacity));
+        }
+        let clock = quanta::Clock::new();
+        let start_raw = clock.raw();
+        let unix_ns = unix_now_ns();
+        let (ring, persist) = match &self.persist_dir {
+            None => (
+                Ring::new(self.capacity).ok_or(BuildError::OutOfMemory(self.capacity))?,
+                None,
+            ),
+            Some(dir) => {
+                // Nanoseconds per raw clock tick, for a reader in another process.
+                let big = 1u64 << 40;
+                let ns_per_raw = clock.delta_as_nanos(0, big) as f64 / big as f64;
+                let (p, ring) = persist::Persist::create(
+                    dir,
+                    self.capacity,
+                    &program_name(),
+                    unix_ns,
+                    start_raw,
+                    ns_per_raw,
+                )
+                .map_err(BuildError::Persist)?;
+                (ring, Some(p))
+            }
+        };
+        let inner = Arc::new(Inner {
+            id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
+            schedule_latency: self.schedule_latency,
+            mapped: ring.is_mapped(),
+            fork_generation: persist.as_ref().map_or(0, |p| p.generation()),
+            ring,
+            persist,
+            lanes: Lanes::default(),
+            tasks: TaskTable::new(),
+            span_tasks: span_tasks::SpanTasks::new(),
+            clock,
+            start_raw,
+            anchor: ClockAnchor {
+                mono_ns: 0,
+                unix_ns,
+            },
+            dump_path: self.dump_path,
+            hooks_installed: AtomicBool::new(false),
+            layer_installed: AtomicBool::new(false),
+            panic_dumped: AtomicBool::new(false),
+            signal_handle: std::sync::Mutex::new(None),
+        });
+        if !self.signals.is_empty() {
+            triggers::dump_on_signals(&inner, &self.signals)?;
+        }
+        if self.panic_hook {
+            triggers::install_panic_hook(&inner);
+        }
+        Ok(FlightRecorder { inner })
+    }
+}

@@ -1,0 +1,146 @@
+//! The per-event record path: one event onto the calling thread's lane of the ring, and
+//! the task bookkeeping that goes with a spawn or a termination.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::format::ring_codec::{self as codec, Kind};
+
+use super::lanes::{self, LOCAL, LaneSlot};
+use super::persist;
+use super::recorder::Inner;
+use super::ring::Cursor;
+use super::tasks::SpawnInfo;
+
+/// Tokio's `task::Id` has no public integer accessor; its derived `Hash` writes exactly
+/// the inner `u64` (the same number its `Display` prints), so a capturing hasher reads it
+/// without formatting. A test pins this against `Display`.
+pub(crate) fn task_id_u64(id: tokio::task::Id) -> u64 {
+    use std::hash::{Hash, Hasher};
+    struct Capture(u64);
+    impl Hasher for Capture {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 << 8) | u64::from(b);
+            }
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 = n;
+        }
+    }
+    let mut h = Capture(0);
+    id.hash(&mut h);
+    h.0
+}
+
+/// The task being polled on this thread, if any (as seen by this crate's poll hooks or,
+/// without hooks, the task span's enter/exit).
+#[inline]
+pub(crate) fn current_task() -> Option<u64> {
+    LOCAL.try_with(|l| l.polling.get()).ok().filter(|&t| t != 0)
+}
+
+impl Inner {
+    /// Records one event on the calling thread's lane. Lock-free and allocation-free
+    /// except for a thread's very first event. `on_lane` runs with the lane and the
+    /// event's raw timestamp (to update the lane's activity).
+    #[inline]
+    pub(super) fn record_with(
+        &self,
+        kind: Kind,
+        flags: u8,
+        a: u64,
+        aux: u64,
+        on_lane: impl FnOnce(&LaneSlot, u64),
+    ) {
+        let _ = LOCAL.try_with(|local| {
+            if local.busy.get()
+                || (self.mapped && persist::fork_generation() != self.fork_generation)
+            {
+                return;
+            }
+            if local.recorder.get() != self.id && !self.attach(local) {
+                return;
+            }
+            local.busy.set(true);
+            // SAFETY: set by `attach` for this recorder (ids are unique and checked above);
+            // lanes are never removed from `self.lanes`, which outlives this call.
+            let lane = unsafe { &*local.lane.get() };
+            let ts = self.clock.raw();
+            let mut cursor = local.cursor.get();
+            self.ring
+                .write(&mut cursor, lane.lane, ts, a, codec::pack(kind, flags, aux));
+            local.cursor.set(cursor);
+            lane.written
+                .store(lane.written.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            on_lane(lane, ts);
+            local.busy.set(false);
+        });
+    }
+
+    #[inline]
+    pub(super) fn record(&self, kind: Kind, flags: u8, a: u64, aux: u64) {
+        self.record_with(kind, flags, a, aux, |_, _| {});
+    }
+
+    #[cold]
+    pub(super) fn attach(&self, local: &lanes::Local) -> bool {
+        let mut others = local.others.get();
+        let current = (local.recorder.get(), local.lane.get(), local.cursor.get());
+        if let Some(i) = others.iter().position(|o| o.0 == self.id) {
+            // Back to a recorder this thread used before: its lane and block.
+            let (_, lane, cursor) = others[i];
+            others[i] = current;
+            local.others.set(others);
+            local.recorder.set(self.id);
+            local.lane.set(lane);
+            local.cursor.set(cursor);
+            return true;
+        }
+        let Some(slot) = self.lanes.register() else {
+            return false;
+        };
+        if current.0 != 0 {
+            others.rotate_right(1);
+            others[0] = current;
+            local.others.set(others);
+        }
+        local.lane.set(Arc::as_ptr(&slot));
+        local.cursor.set(Cursor::EMPTY);
+        local.recorder.set(self.id);
+        self.persist_lane(&slot);
+        true
+    }
+
+    /// Writes a lane's identity to the ring file (on registration, and when it learns it
+    /// is a runtime thread or its worker index).
+    pub(super) fn persist_lane(&self, lane: &LaneSlot) {
+        if let Some(p) = &self.persist {
+            let info = lane.info();
+            p.lane(&info, lane.persisted_name(p));
+        }
+    }
+
+    pub(super) fn raw_to_ns(&self, raw: u64) -> u64 {
+        if raw <= self.start_raw {
+            return 0;
+        }
+        self.clock.delta_as_nanos(self.start_raw, raw)
+    }
+
+    pub(super) fn spawn(&self, info: SpawnInfo<'_>) {
+        let task = info.task;
+        let parent = info.parent;
+        self.tasks.insert(info, self.persist.as_ref());
+        self.record(Kind::Spawn, 0, task, codec::opt_aux(parent));
+    }
+
+    pub(super) fn terminate(&self, task: u64) {
+        self.record(Kind::Terminate, 0, task, 0);
+        self.tasks
+            .terminate(task, self.ring.claims(), self.ring.blocks());
+    }
+}

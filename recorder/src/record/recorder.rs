@@ -1,0 +1,172 @@
+//! The recorder handle users hold, and the shared state behind it.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::format::ring_codec::{self as codec, Kind};
+use crate::format::{ClockAnchor, Dump, Reason};
+
+use tokio::runtime::Builder as RuntimeBuilder;
+use tracing::Subscriber;
+use tracing_subscriber::filter::Filtered;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::builder::Builder;
+use super::hooks::{self, UserHooks};
+use super::lanes::Lanes;
+use super::layer::{self, RecorderLayer, TokioOnly};
+use super::ring::Ring;
+use super::tasks::TaskTable;
+use super::{persist, span_tasks};
+
+/// The flight recorder. Cheap to clone; all clones share one ring.
+///
+/// Install both halves:
+/// - [`layer`](Self::layer) in the `tracing` subscriber: task spawns (with names and
+///   locations), wakes and who woke, waker clones and drops, timers.
+/// - [`instrument`](Self::instrument) on the runtime builder: polls, terminations, worker
+///   park/unpark, thread start/stop, I/O readiness counts.
+///
+/// With only the layer, polls and terminations come from the task span's enter/exit/close
+/// instead (slower, and the extra enter Tokio makes when it drops a finished future shows
+/// as one more short poll); park/unpark and thread events are missing. With only the
+/// hooks, spawns carry no names and wakes are missing. The dump header says which half was
+/// installed, and the explorer warns about a missing one.
+#[derive(Clone)]
+pub struct FlightRecorder {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FlightRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlightRecorder")
+            .field("capacity", &self.inner.ring.capacity())
+            .field("dump_path", &self.inner.dump_path)
+            .finish()
+    }
+}
+
+impl FlightRecorder {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The `tracing_subscriber` layer that captures Tokio's instrumentation.
+    pub fn layer<S>(&self) -> Filtered<RecorderLayer, TokioOnly, S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        layer::filtered(&self.inner)
+    }
+
+    /// Adds the recorder's runtime hooks to a Tokio runtime builder.
+    ///
+    /// This sets every thread and task hook on `builder`; use
+    /// [`instrument_with`](Self::instrument_with) to keep hooks of your own.
+    pub fn instrument<'b>(&self, builder: &'b mut RuntimeBuilder) -> &'b mut RuntimeBuilder {
+        self.instrument_with(builder, UserHooks::default())
+    }
+
+    /// Like [`instrument`](Self::instrument), running `user`'s hooks after the recorder's.
+    pub fn instrument_with<'b>(
+        &self,
+        builder: &'b mut RuntimeBuilder,
+        user: UserHooks,
+    ) -> &'b mut RuntimeBuilder {
+        hooks::install(&self.inner, builder, user)
+    }
+
+    /// Events the ring holds.
+    pub fn capacity(&self) -> usize {
+        self.inner.ring.capacity()
+    }
+
+    /// The crash-surviving ring file, when [`Builder::persist_ring`] is on.
+    pub fn ring_path(&self) -> Option<&std::path::Path> {
+        self.inner.persist.as_ref().map(|p| p.path())
+    }
+
+    /// Writes a dump now (reason: "requested") and returns its path.
+    pub fn dump(&self) -> io::Result<PathBuf> {
+        self.dump_labeled("dump() called")
+    }
+
+    /// Writes a dump with a label of your choosing as its reason.
+    pub fn dump_labeled(&self, label: &str) -> io::Result<PathBuf> {
+        let dump = self.inner.snapshot(
+            Reason::Requested {
+                label: label.to_string(),
+            },
+            true,
+        );
+        self.inner.write_dump(&dump)
+    }
+
+    /// The ring's current contents as an in-memory dump, without touching the disk.
+    pub fn snapshot(&self) -> Dump {
+        self.inner.snapshot(
+            Reason::Requested {
+                label: "snapshot".into(),
+            },
+            true,
+        )
+    }
+}
+
+pub(crate) struct Inner {
+    pub(super) id: u64,
+    /// `Builder::schedule_latency`.
+    pub(super) schedule_latency: bool,
+    /// The ring lives in a shared file mapping (a forked child must not write to it).
+    pub(super) mapped: bool,
+    /// Fork generation when the ring was mapped.
+    pub(super) fork_generation: u64,
+    pub(super) ring: Ring,
+    pub(super) persist: Option<persist::Persist>,
+    pub(super) lanes: Lanes,
+    pub(super) tasks: TaskTable,
+    pub(super) span_tasks: span_tasks::SpanTasks,
+    pub(super) clock: quanta::Clock,
+    pub(super) start_raw: u64,
+    pub(super) anchor: ClockAnchor,
+    pub(super) dump_path: String,
+    pub(super) hooks_installed: AtomicBool,
+    pub(super) layer_installed: AtomicBool,
+    pub(super) panic_dumped: AtomicBool,
+    pub(super) signal_handle: std::sync::Mutex<Option<signal_hook::iterator::Handle>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(p) = &self.persist {
+            p.remove();
+        }
+        if let Ok(mut h) = self.signal_handle.lock()
+            && let Some(h) = h.take()
+        {
+            h.close();
+        }
+    }
+}
+
+/// Entry points for the benchmarks in `benches/`; not part of the API.
+#[doc(hidden)]
+impl FlightRecorder {
+    pub fn __bench_record_waker_op(&self, task: u64) {
+        self.inner.record(Kind::WakerClone, 0, task, 0);
+    }
+
+    pub fn __bench_record_poll(&self, task: u64) {
+        self.inner.poll_start(task);
+        self.inner.poll_end(task, false);
+    }
+
+    pub fn __bench_fill(&self, events: usize) {
+        for i in 0..events as u64 {
+            self.inner
+                .record(Kind::Wake, codec::F_SRC_TASK, i % 1000 + 1, i % 7 + 1);
+        }
+    }
+}
