@@ -91,19 +91,25 @@ fn ring_in(dir: &Path) -> PathBuf {
     rings[0].clone()
 }
 
+/// This test binary, running only the child test in `mode`, with its ring in `dir`.
+fn child(mode: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--ignored",
+        "--exact",
+        "child_records_then_dies",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(DIR_VAR, dir)
+    .env(MODE_VAR, mode)
+    .env("RUST_BACKTRACE", "0");
+    cmd
+}
+
 fn crash(mode: &str) -> (Dump, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_records_then_dies",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DIR_VAR, dir.path())
-        .env(MODE_VAR, mode)
-        .env("RUST_BACKTRACE", "0")
+    let mut child = child(mode, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -302,16 +308,7 @@ fn live_ring_reads_as_a_snapshot_and_clean_shutdown_removes_it() {
 /// Runs the child in a clean-exit mode; returns its ring directory.
 fn exit_cleanly(mode: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_records_then_dies",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DIR_VAR, dir.path())
-        .env(MODE_VAR, mode)
+    let status = child(mode, dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

@@ -17,11 +17,6 @@ pub fn duration(ns: u64) -> String {
     }
 }
 
-/// ASCII-only variant of [`duration`] (`us` for `µs`).
-pub fn duration_ascii(ns: u64) -> String {
-    duration(ns).replace('µ', "u")
-}
-
 /// Time of `ns` relative to the dump at `end_ns`: `-1.204 s`, `-0.000 s` at the dump.
 pub fn relative(ns: u64, end_ns: u64) -> String {
     let d = end_ns.saturating_sub(ns);

@@ -1,10 +1,24 @@
 //! dial9-tui: the explorer for dial9 flight-recorder dumps, and its headless commands.
 //!
+//! ```text
+//!  dump file --dial9_format::Dump::read--> Dump
+//!      --analysis::Index::build--> Index (tasks, polls, wakes, lanes, anomalies)
+//!            |                        |
+//!            v                        v
+//!      cli::report / check      app::App (state)  <--apply--  Action  <--keys--  terminal
+//!      (text, JSON, verdict)          |
+//!                                     v
+//!                               view::render(&App) --> frame
+//! ```
+//!
 //! Layers, each readable and testable alone:
-//! - [`analysis`]: a pure index built from a dump (tasks, polls, wakes, lanes, anomalies);
+//! - [`analysis`]: a pure index built from a dump (tasks, polls, wakes, lanes, swimlane
+//!   cells, anomalies); never touches a terminal;
 //! - [`cli`]: `report` and `check` over the index;
-//! - [`app`]: the explorer's state, and keys turned into actions applied to it;
-//! - [`view`]: pure render functions over the app state.
+//! - [`app`]: the explorer's state, the key table, and keys turned into actions applied
+//!   to the state (the only place it changes);
+//! - [`view`]: pure render functions over `&App`;
+//! - [`fmt`]: durations, times and the one sanitizer for strings from a dump.
 
 pub mod analysis;
 pub mod app;

@@ -69,12 +69,15 @@ enum Command {
     /// Pass/fail: exit 0 when clean, 1 when a threshold is crossed, 2 when unreadable.
     Check {
         dump: PathBuf,
-        /// Longest acceptable poll.
-        #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
-        max_poll: u64,
-        /// Longest acceptable wait between a wake and the poll it leads to.
-        #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
-        max_sched_delay: u64,
+        /// Longest acceptable poll (the same as --long-poll-crit).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        max_poll: Option<u64>,
+        /// Longest acceptable wait between a wake and the poll it leads to (the same as
+        /// --sched-crit).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        max_sched_delay: Option<u64>,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
         /// Do not fail on this kind of anomaly (repeatable): long-poll, scheduling-delay,
         /// lost-waker, poll-in-progress, self-wake-storm, worker-stall.
         #[arg(long, value_name = "KIND", value_parser = parse_kind)]
@@ -92,6 +95,7 @@ struct ViewArgs {
     no_color: bool,
 }
 
+/// The detection thresholds, the same flags on every command that analyses a dump.
 #[derive(Args, Clone, Copy)]
 struct ThresholdArgs {
     /// Long poll: warning from this duration.
@@ -184,15 +188,19 @@ fn main() -> ExitCode {
             dump,
             max_poll,
             max_sched_delay,
+            thresholds,
             allow,
         }) => load(&dump).and_then(|d| {
-            let th = Thresholds {
-                long_poll_crit: max_poll,
-                long_poll_warn: Thresholds::default().long_poll_warn.min(max_poll),
-                sched_crit: max_sched_delay,
-                sched_warn: Thresholds::default().sched_warn.min(max_sched_delay),
-                ..Thresholds::default()
-            };
+            let mut th = thresholds.thresholds();
+            if let Some(max) = max_poll {
+                th.long_poll_crit = max;
+            }
+            if let Some(max) = max_sched_delay {
+                th.sched_crit = max;
+            }
+            // A warning threshold above its critical one would make nothing a warning.
+            th.long_poll_warn = th.long_poll_warn.min(th.long_poll_crit);
+            th.sched_warn = th.sched_warn.min(th.sched_crit);
             let ix = Index::build(d, th);
             let (code, out) = check::run(&ix, &allow);
             emit(&out, ExitCode::from(code as u8))

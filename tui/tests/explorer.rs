@@ -9,11 +9,15 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 fn open(name: &str) -> App {
+    open_with(name, Options::default())
+}
+
+fn open_with(name: &str, options: Options) -> App {
     let path = format!("{}/../sample-dumps/{name}.bin", env!("CARGO_MANIFEST_DIR"));
     let dump = Dump::read(&path).unwrap();
     App::new(
         Index::build(dump, Thresholds::default()),
-        Options::default(),
+        options,
         format!("sample-dumps/{name}.bin"),
     )
 }
@@ -42,7 +46,11 @@ fn key(app: &mut App, code: KeyCode) {
 }
 
 fn task_named(app: &App, name: &str) -> u32 {
-    app.index.tasks.iter().position(|t| t.name == name).unwrap() as u32
+    app.index()
+        .tasks
+        .iter()
+        .position(|t| t.name == name)
+        .unwrap() as u32
 }
 
 #[test]
@@ -65,7 +73,7 @@ fn snapshot_lost_waker_task_lifecycle() {
     key(&mut app, KeyCode::Char('/'));
     press(&mut app, "config-rel");
     key(&mut app, KeyCode::Enter);
-    assert_eq!(app.focus, Pane::Lifecycle);
+    assert_eq!(app.focus(), Pane::Lifecycle);
     insta::assert_snapshot!("lost_waker_lifecycle_80x24", screen(&mut app, 80, 24));
     insta::assert_snapshot!("lost_waker_lifecycle_160x48", screen(&mut app, 160, 48));
 }
@@ -96,16 +104,18 @@ fn too_small_terminal_says_so() {
 
 #[test]
 fn ascii_and_no_color_keep_every_signal() {
-    let mut app = open("starvation");
-    app.options = Options {
-        ascii: true,
-        color: false,
-    };
+    let mut app = open_with(
+        "starvation",
+        Options {
+            ascii: true,
+            color: false,
+        },
+    );
     let s = screen(&mut app, 160, 40);
     assert!(s.is_ascii(), "{s}");
     // Severity glyphs and task letters, not colour, carry the meaning.
     let crit = app
-        .index
+        .index()
         .anomalies
         .iter()
         .filter(|a| a.severity == dial9_tui::analysis::Severity::Critical)
@@ -118,31 +128,31 @@ fn ascii_and_no_color_keep_every_signal() {
 fn key_l_selects_the_longest_poll_and_again_the_next() {
     let mut app = open("long-poll");
     press(&mut app, "L");
-    let p = app.index.polls[app.index.polls_by_duration[0] as usize];
-    assert_eq!(app.event, p.start_event);
-    assert_eq!(app.task, Some(p.task));
-    assert_eq!(app.index.tasks[p.task as usize].name, "http-request-3");
+    let p = app.index().polls[app.index().polls_by_duration[0] as usize];
+    assert_eq!(app.event(), p.start_event);
+    assert_eq!(app.task(), Some(p.task));
+    assert_eq!(app.index().tasks[p.task as usize].name, "http-request-3");
     press(&mut app, "L");
-    let p2 = app.index.polls[app.index.polls_by_duration[1] as usize];
-    assert_eq!(app.event, p2.start_event);
+    let p2 = app.index().polls[app.index().polls_by_duration[1] as usize];
+    assert_eq!(app.event(), p2.start_event);
 }
 
 #[test]
 fn key_p_on_panic_selects_the_poll_in_progress() {
     let mut app = open("panic");
     press(&mut app, "gp"); // move away first
-    let dial9_format::Reason::Panic { task: Some(id), .. } = app.index.dump.header.reason else {
+    let dial9_format::Reason::Panic { task: Some(id), .. } = app.index().dump.header.reason else {
         panic!()
     };
-    let t = app.index.task_idx(id).unwrap();
+    let t = app.index().task_idx(id).unwrap();
     let open = app
-        .index
+        .index()
         .polls
         .iter()
         .find(|p| p.task == t && p.end_ns.is_none())
         .unwrap();
-    assert_eq!(app.event, open.start_event);
-    assert_eq!(app.task, Some(t));
+    assert_eq!(app.event(), open.start_event);
+    assert_eq!(app.task(), Some(t));
 }
 
 #[test]
@@ -150,30 +160,30 @@ fn search_then_enter_selects_the_task() {
     let mut app = open("lost-waker");
     key(&mut app, KeyCode::Char('/'));
     press(&mut app, "cfgrel");
-    let hits = &app.search.as_ref().unwrap().hits;
+    let hits = app.search().unwrap().hits();
     assert_eq!(
-        app.index.tasks[hits[0].task as usize].name,
+        app.index().tasks[hits[0].task as usize].name,
         "config-reloader"
     );
     key(&mut app, KeyCode::Enter);
-    assert!(app.search.is_none());
-    assert_eq!(app.task, Some(task_named(&app, "config-reloader")));
+    assert!(app.search().is_none());
+    assert_eq!(app.task(), Some(task_named(&app, "config-reloader")));
     // Esc cancels without changing the selection.
-    let before = app.task;
+    let before = app.task();
     key(&mut app, KeyCode::Char('/'));
     press(&mut app, "heart");
     key(&mut app, KeyCode::Esc);
-    assert_eq!(app.task, before);
+    assert_eq!(app.task(), before);
 }
 
 #[test]
 fn bracket_steps_events_back_and_forward() {
     let mut app = open("panic");
-    let start = app.event;
+    let start = app.event();
     press(&mut app, "[[[");
-    assert_eq!(app.event, start - 3);
+    assert_eq!(app.event(), start - 3);
     press(&mut app, "]");
-    assert_eq!(app.event, start - 2);
+    assert_eq!(app.event(), start - 2);
 }
 
 #[test]
@@ -183,13 +193,13 @@ fn braces_step_through_the_selected_tasks_events() {
     key(&mut app, KeyCode::Char('/'));
     press(&mut app, "heartbeat");
     key(&mut app, KeyCode::Enter);
-    let last = *app.index.task_events[t as usize].last().unwrap();
-    assert_eq!(app.event, last);
+    let last = *app.index().task_events[t as usize].last().unwrap();
+    assert_eq!(app.event(), last);
     press(&mut app, "{{");
-    let list = app.index.task_events[t as usize].clone();
-    assert_eq!(app.event, list[list.len() - 3]);
+    let list = app.index().task_events[t as usize].clone();
+    assert_eq!(app.event(), list[list.len() - 3]);
     press(&mut app, "t");
-    assert!(app.task_filter);
+    assert!(app.selection().task_filter());
     assert_eq!(app.timeline_len(), list.len());
 }
 
@@ -197,31 +207,32 @@ fn braces_step_through_the_selected_tasks_events() {
 fn n_walks_the_anomalies_in_rank_order() {
     let mut app = open("starvation");
     assert_eq!(
-        app.event, app.index.anomalies[0].event,
+        app.event(),
+        app.index().anomalies[0].event,
         "opens on the worst"
     );
     for i in 1..5 {
         press(&mut app, "n");
-        assert_eq!(app.anomaly, i);
-        assert_eq!(app.event, app.index.anomalies[i].event);
+        assert_eq!(app.selection().anomaly(), i);
+        assert_eq!(app.event(), app.index().anomalies[i].event);
     }
     press(&mut app, "N");
-    assert_eq!(app.anomaly, 3);
+    assert_eq!(app.selection().anomaly(), 3);
 }
 
 #[test]
 fn zoom_pan_and_fit() {
     let mut app = open("starvation");
-    let full = app.view_end - app.view_start;
+    let full = app.viewport().end() - app.viewport().start();
     press(&mut app, "ww");
-    assert_eq!(app.view_end - app.view_start, full / 4);
-    let s0 = app.view_start;
+    assert_eq!(app.viewport().end() - app.viewport().start(), full / 4);
+    let s0 = app.viewport().start();
     press(&mut app, "d");
-    assert!(app.view_start > s0 || app.view_end == app.index.end_ns);
+    assert!(app.viewport().start() > s0 || app.viewport().end() == app.index().end_ns);
     press(&mut app, "0");
     assert_eq!(
-        (app.view_start, app.view_end),
-        (app.index.start_ns, app.index.end_ns)
+        (app.viewport().start(), app.viewport().end()),
+        (app.index().start_ns, app.index().end_ns)
     );
 }
 
@@ -253,7 +264,7 @@ fn untrusted_task_names_are_escaped_on_screen() {
 fn quit_keys() {
     let mut app = open("healthy");
     press(&mut app, "q");
-    assert!(app.quit);
+    assert!(app.quit());
     let mut app = open("healthy");
     if let Some(a) = app::from_key(
         &app,
@@ -261,7 +272,7 @@ fn quit_keys() {
     ) {
         app::apply(&mut app, a);
     }
-    assert!(app.quit);
+    assert!(app.quit());
 }
 
 #[test]

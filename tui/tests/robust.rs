@@ -273,7 +273,7 @@ fn explore(ix: Index, keys: &[usize]) {
             if let Some(a) = app::from_key(&app, KeyEvent::new(code, mods)) {
                 app::apply(&mut app, a);
             }
-            if app.quit {
+            if app.quit() {
                 return;
             }
             term.draw(|f| dial9_tui::view::render(f, &app)).unwrap();

@@ -42,6 +42,25 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// A tmux server of its own (`socket`) with one 120x40 session running a bare shell.
+    fn start(socket: String) -> Tmux {
+        let t = Tmux { socket };
+        t.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "bash --norc --noprofile",
+        ]);
+        t
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
@@ -52,20 +71,7 @@ impl Drop for Tmux {
 
 #[test]
 fn explorer_runs_in_a_real_terminal_and_restores_it() {
-    let t = Tmux {
-        socket: format!("dial9-e2e-{}", std::process::id()),
-    };
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "bash --norc --noprofile",
-    ]);
+    let t = Tmux::start(format!("dial9-e2e-{}", std::process::id()));
     let bin = env!("CARGO_BIN_EXE_dial9-tui");
     let dump = format!("{}/../sample-dumps/panic.bin", env!("CARGO_MANIFEST_DIR"));
     t.keys(&[&format!("{bin} {dump}"), "Enter"]);
@@ -99,20 +105,7 @@ fn explorer_runs_in_a_real_terminal_and_restores_it() {
 /// Starts the explorer in a fresh tmux session, sends it `signal`, and checks the exit
 /// status and that the terminal works again (line mode, echo, no alternate screen).
 fn survives_signal(signal: &str, code: i32) {
-    let t = Tmux {
-        socket: format!("dial9-sig-{signal}-{}", std::process::id()),
-    };
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "bash --norc --noprofile",
-    ]);
+    let t = Tmux::start(format!("dial9-sig-{signal}-{}", std::process::id()));
     let bin = env!("CARGO_BIN_EXE_dial9-tui");
     // A copy of its own, so the signal reaches this test's explorer and no other.
     let dir = tempfile::tempdir().unwrap();

@@ -2,14 +2,13 @@
 //! usually means.
 
 use dial9_format::{EventKind, Reason, TaskKind, ThreadKind, WakeSource};
-use serde::Serialize;
 
 use super::index::{EventIdx, Index, NONE, TaskIdx, TaskState};
 
 const MS: u64 = 1_000_000;
 
 /// Detection thresholds (nanoseconds). Defaults follow dial9's published red flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Thresholds {
     pub long_poll_warn: u64,
     pub long_poll_crit: u64,
@@ -32,8 +31,7 @@ impl Default for Thresholds {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Info,
     Warning,
@@ -50,8 +48,7 @@ impl Severity {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AnomalyKind {
     LongPoll,
     SchedulingDelay,
@@ -98,7 +95,8 @@ impl AnomalyKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// What it usually means and what to do, for the README and the help screen.
+    /// What it usually means and what to do: shown with each anomaly in the explorer's
+    /// detail view and as `advice` in `report --json`.
     pub fn advice(self) -> &'static str {
         match self {
             AnomalyKind::LongPoll => {
@@ -128,12 +126,11 @@ impl AnomalyKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Anomaly {
     pub kind: AnomalyKind,
     pub severity: Severity,
     /// Index into `Index::tasks`.
-    #[serde(skip)]
     pub task: Option<TaskIdx>,
     pub lane: Option<u32>,
     pub start_ns: u64,
@@ -145,8 +142,29 @@ pub struct Anomaly {
     pub event: EventIdx,
     pub message: String,
     /// The dump's own cause (the panicking poll): ranked first whatever its magnitude.
-    #[serde(skip)]
     pub is_dump_cause: bool,
+}
+
+/// How many anomalies there are of each severity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeverityCounts {
+    pub critical: usize,
+    pub warning: usize,
+    pub info: usize,
+}
+
+impl SeverityCounts {
+    pub fn of(anomalies: &[Anomaly]) -> SeverityCounts {
+        let mut c = SeverityCounts::default();
+        for a in anomalies {
+            match a.severity {
+                Severity::Critical => c.critical += 1,
+                Severity::Warning => c.warning += 1,
+                Severity::Info => c.info += 1,
+            }
+        }
+        c
+    }
 }
 
 fn ms(ns: u64) -> String {

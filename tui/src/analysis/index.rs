@@ -149,7 +149,7 @@ pub struct Lane {
 }
 
 impl Lane {
-    fn new(info: ThreadInfo) -> Lane {
+    pub fn new(info: ThreadInfo) -> Lane {
         Lane {
             info,
             segments: Vec::new(),
@@ -594,6 +594,26 @@ impl Index {
             Some(&t) if t != NONE => Some(t),
             _ => None,
         }
+    }
+
+    /// Row of event `e` in task `t`'s event list, if `e` is one of its events (O(1)).
+    pub fn task_event_row(&self, t: TaskIdx, e: EventIdx) -> Option<usize> {
+        (self.task_of_event(e) == Some(t)).then(|| self.event_task_pos[e as usize] as usize)
+    }
+
+    /// Row of the event of task `t` nearest to event `e`: its first event at or after
+    /// `e`, else its last (0 for a task with no events in the window).
+    pub fn task_row_near(&self, t: TaskIdx, e: EventIdx) -> usize {
+        let list = &self.task_events[t as usize];
+        list.partition_point(|&x| x < e)
+            .min(list.len().saturating_sub(1))
+    }
+
+    /// The event of task `t` nearest to event `e` (see [`Index::task_row_near`]).
+    pub fn task_event_near(&self, t: TaskIdx, e: EventIdx) -> Option<EventIdx> {
+        self.task_events[t as usize]
+            .get(self.task_row_near(t, e))
+            .copied()
     }
 
     /// Previous/next event of the same task as `e` (O(1)).

@@ -2,9 +2,10 @@
 //! touches the terminal, so tests can build an index from any dump and assert on it.
 
 pub mod anomaly;
+pub mod cells;
 pub mod index;
 
-pub use anomaly::{Anomaly, AnomalyKind, Severity, Thresholds};
+pub use anomaly::{Anomaly, AnomalyKind, Severity, SeverityCounts, Thresholds};
 pub use index::{Index, Lane, Poll, Segment, SegmentKind, Task, TaskState, Wake};
 
 #[cfg(test)]

@@ -1,10 +1,21 @@
-//! The explorer: state, actions, and the terminal loop.
+//! The explorer: state, keys -> actions -> state, and the terminal loop.
+//!
+//! ```text
+//! terminal event --keys::from_key--> Action --action::apply--> App (state.rs, with its
+//!   Selection, Viewport, TaskTable, Search) --&App--> view::render --> frame
+//! ```
 
 pub mod action;
+pub mod keys;
+pub mod search;
 pub mod state;
+pub mod viewport;
 
-pub use action::{Action, apply, from_key};
-pub use state::{App, Options, Pane, Search, SearchHit, TaskColumn};
+pub use action::{Action, apply};
+pub use keys::from_key;
+pub use search::{Search, SearchHit};
+pub use state::{App, Options, Pane, Selection, TaskColumn, TaskTable};
+pub use viewport::Viewport;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -111,7 +122,7 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> std::io
             }
             _ => false,
         };
-        if app.quit {
+        if app.quit() {
             return Ok(());
         }
         if redraw {

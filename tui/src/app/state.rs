@@ -1,11 +1,11 @@
 //! The explorer's state: what is selected, focused, zoomed and searched. Views only read
 //! it; [`super::action::apply`] is the only thing that changes it.
 
-use fuzzy_matcher::FuzzyMatcher;
-use fuzzy_matcher::skim::SkimMatcherV2;
-
 use crate::analysis::index::{EventIdx, TaskIdx};
 use crate::analysis::{Index, Severity};
+
+use super::search::Search;
+use super::viewport::Viewport;
 
 /// Panes that take the keyboard, in Tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,21 +79,6 @@ impl TaskColumn {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SearchHit {
-    pub task: TaskIdx,
-    pub score: i64,
-    /// Char positions in [`App::search_text`] of the task that matched.
-    pub matched: Vec<usize>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Search {
-    pub query: String,
-    pub hits: Vec<SearchHit>,
-    pub selected: usize,
-}
-
 /// Rendering options from the command line and the environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -110,45 +95,129 @@ impl Default for Options {
     }
 }
 
-pub struct App {
-    pub index: Index,
-    pub options: Options,
-    pub source: String,
-    pub focus: Pane,
+/// What is selected. Fields are visible to the `app` module only: actions change them,
+/// views read them through the getters.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
     /// The selected event: the timeline's selection and the swimlane cursor.
-    pub event: EventIdx,
+    pub(super) event: EventIdx,
     /// The task shown in the lifecycle pane.
-    pub task: Option<TaskIdx>,
-    /// Timeline shows only the selected task's events.
-    pub task_filter: bool,
-    /// Selected row in the lifecycle pane (index into the task's events).
-    pub lifecycle_row: usize,
-    /// Task table order and selection.
-    pub task_rows: Vec<TaskIdx>,
-    pub task_row: usize,
-    pub sort: TaskColumn,
-    pub sort_desc: bool,
-    pub anomaly: usize,
-    /// Lane row selected in the swimlane pane (index into `lanes_order`).
-    pub lane_row: usize,
-    pub lanes_order: Vec<usize>,
-    /// Visible time range of the swimlanes.
-    pub view_start: u64,
-    pub view_end: u64,
+    pub(super) task: Option<TaskIdx>,
+    /// The timeline lists only the selected task's events.
+    pub(super) task_filter: bool,
+    /// Row in the lifecycle pane (index into the task's events).
+    pub(super) lifecycle_row: usize,
+    /// Row in the anomaly list.
+    pub(super) anomaly: usize,
+    /// Row in the swimlane pane (index into [`App::lanes_order`]).
+    pub(super) lane_row: usize,
     /// How many times `L` was pressed in a row (rank of the poll it selects next).
-    pub longest_rank: usize,
-    pub search: Option<Search>,
-    pub help: bool,
-    pub status: Option<String>,
-    pub quit: bool,
-    /// Terminal size from the last draw/resize, for page sizes.
-    pub size: (u16, u16),
+    pub(super) longest_rank: usize,
+}
+
+impl Selection {
+    pub fn event(&self) -> EventIdx {
+        self.event
+    }
+    pub fn task(&self) -> Option<TaskIdx> {
+        self.task
+    }
+    pub fn task_filter(&self) -> bool {
+        self.task_filter
+    }
+    pub fn lifecycle_row(&self) -> usize {
+        self.lifecycle_row
+    }
+    pub fn anomaly(&self) -> usize {
+        self.anomaly
+    }
+    pub fn lane_row(&self) -> usize {
+        self.lane_row
+    }
+}
+
+/// The task table's order and selected row.
+#[derive(Clone, Debug)]
+pub struct TaskTable {
+    pub(super) rows: Vec<TaskIdx>,
+    pub(super) row: usize,
+    pub(super) sort: TaskColumn,
+    pub(super) desc: bool,
+}
+
+impl TaskTable {
+    pub fn rows(&self) -> &[TaskIdx] {
+        &self.rows
+    }
+    pub fn row(&self) -> usize {
+        self.row
+    }
+    pub fn sort(&self) -> TaskColumn {
+        self.sort
+    }
+    pub fn descending(&self) -> bool {
+        self.desc
+    }
+
+    /// Re-sorts by the current column, keeping the selected task selected.
+    pub(super) fn resort(&mut self, ix: &Index) {
+        let mut rows: Vec<TaskIdx> = (0..ix.tasks.len() as TaskIdx).collect();
+        let key = self.sort;
+        rows.sort_by(|&a, &b| {
+            let (ta, tb) = (&ix.tasks[a as usize], &ix.tasks[b as usize]);
+            let ord = match key {
+                TaskColumn::Name => ta.label().cmp(&tb.label()),
+                TaskColumn::Id => ta.id.cmp(&tb.id),
+                TaskColumn::State => ta.state.cmp(&tb.state),
+                TaskColumn::Polls => ta.polls.cmp(&tb.polls),
+                TaskColumn::Busy => ta.busy_ns.cmp(&tb.busy_ns),
+                TaskColumn::LongestPoll => ta.longest_poll_ns.cmp(&tb.longest_poll_ns),
+                TaskColumn::LongestSched => ta.longest_sched_ns.cmp(&tb.longest_sched_ns),
+                TaskColumn::Wakers => ta.live_wakers.cmp(&tb.live_wakers),
+                TaskColumn::Anomalies => ta.anomalies.cmp(&tb.anomalies),
+            };
+            let ord = if self.desc { ord.reverse() } else { ord };
+            ord.then(ta.id.cmp(&tb.id))
+        });
+        let keep = self.rows.get(self.row).copied();
+        self.rows = rows;
+        if let Some(t) = keep {
+            self.row = self.rows.iter().position(|&r| r == t).unwrap_or(0);
+        }
+    }
+
+    /// Selects the row of task `t`, if it has one.
+    pub(super) fn select(&mut self, t: TaskIdx) {
+        if let Some(r) = self.rows.iter().position(|&x| x == t) {
+            self.row = r;
+        }
+    }
+}
+
+/// The explorer's state. Fields are visible to the `app` module only, so the one thing
+/// that changes them is [`super::apply`]; views and tests read them through getters.
+pub struct App {
+    pub(super) index: Index,
+    pub(super) options: Options,
+    pub(super) source: String,
+    pub(super) focus: Pane,
+    pub(super) selection: Selection,
+    pub(super) viewport: Viewport,
+    pub(super) task_table: TaskTable,
+    pub(super) search: Option<Search>,
+    pub(super) help: bool,
+    pub(super) status: Option<String>,
+    pub(super) quit: bool,
+    /// Terminal size from the last resize, for page sizes.
+    pub(super) size: (u16, u16),
+    /// Lanes in display order (workers, then blocking threads, then others).
+    lanes_order: Vec<usize>,
     /// Searchable text of each task: name, spawn location, id.
-    pub search_text: Vec<String>,
+    search_text: Vec<String>,
     /// One-letter code of each task on the swimlanes (busiest first), `None` past 'Z'.
-    pub lane_letter: Vec<Option<char>>,
-    /// Anomaly indices for each event that is an anomaly's jump target (sorted by event).
-    pub anomaly_events: Vec<(EventIdx, Severity)>,
+    lane_letter: Vec<Option<char>>,
+    /// Events that are an anomaly's jump target, with its severity (sorted by event).
+    anomaly_events: Vec<(EventIdx, Severity)>,
 }
 
 impl App {
@@ -180,32 +249,26 @@ impl App {
             .collect();
         anomaly_events.sort();
         let lanes_order = index.display_lanes();
-        let (start, end) = (
-            index.start_ns,
-            index.end_ns.max(index.start_ns.saturating_add(1)),
-        );
         let last = index.event_count().saturating_sub(1) as EventIdx;
         let mut app = App {
             focus: Pane::Timeline,
-            event: last,
-            task: None,
-            task_filter: false,
-            lifecycle_row: 0,
-            task_rows: Vec::new(),
-            task_row: 0,
-            sort: TaskColumn::Busy,
-            sort_desc: true,
-            anomaly: 0,
-            lane_row: 0,
-            lanes_order,
-            view_start: start,
-            view_end: end,
-            longest_rank: 0,
+            selection: Selection {
+                event: last,
+                ..Selection::default()
+            },
+            viewport: Viewport::whole(&index),
+            task_table: TaskTable {
+                rows: Vec::new(),
+                row: 0,
+                sort: TaskColumn::Busy,
+                desc: true,
+            },
             search: None,
             help: false,
             status: None,
             quit: false,
             size: (80, 24),
+            lanes_order,
             search_text,
             lane_letter,
             anomaly_events,
@@ -213,7 +276,7 @@ impl App {
             options,
             source,
         };
-        app.sort_tasks();
+        app.task_table.resort(&app.index);
         // Open on the worst anomaly if there is one: that is what the user came for.
         if let Some(a) = app.index.anomalies.first() {
             let (e, t) = (a.event, a.task);
@@ -222,116 +285,130 @@ impl App {
                 app.select_task(t);
             }
             app.status = Some("showing the worst anomaly: n/N for the others, ? for help".into());
-        } else if let Some(t) = app.index.task_of_event(app.event) {
+        } else if let Some(t) = app.index.task_of_event(app.selection.event) {
             app.select_task(t);
         }
         app
     }
 
-    pub fn sort_tasks(&mut self) {
-        let ix = &self.index;
-        let mut rows: Vec<TaskIdx> = (0..ix.tasks.len() as TaskIdx).collect();
-        let key = self.sort;
-        rows.sort_by(|&a, &b| {
-            let (ta, tb) = (&ix.tasks[a as usize], &ix.tasks[b as usize]);
-            let ord = match key {
-                TaskColumn::Name => ta.label().cmp(&tb.label()),
-                TaskColumn::Id => ta.id.cmp(&tb.id),
-                TaskColumn::State => ta.state.cmp(&tb.state),
-                TaskColumn::Polls => ta.polls.cmp(&tb.polls),
-                TaskColumn::Busy => ta.busy_ns.cmp(&tb.busy_ns),
-                TaskColumn::LongestPoll => ta.longest_poll_ns.cmp(&tb.longest_poll_ns),
-                TaskColumn::LongestSched => ta.longest_sched_ns.cmp(&tb.longest_sched_ns),
-                TaskColumn::Wakers => ta.live_wakers.cmp(&tb.live_wakers),
-                TaskColumn::Anomalies => ta.anomalies.cmp(&tb.anomalies),
-            };
-            let ord = if self.sort_desc { ord.reverse() } else { ord };
-            ord.then(ta.id.cmp(&tb.id))
-        });
-        let keep = self.task_rows.get(self.task_row).copied();
-        self.task_rows = rows;
-        if let Some(t) = keep {
-            self.task_row = self.task_rows.iter().position(|&r| r == t).unwrap_or(0);
-        }
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+    pub fn options(&self) -> Options {
+        self.options
+    }
+    /// The dump's path as given on the command line.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    pub fn focus(&self) -> Pane {
+        self.focus
+    }
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+    /// The selected event (shorthand for `selection().event()`).
+    pub fn event(&self) -> EventIdx {
+        self.selection.event
+    }
+    /// The task in the lifecycle pane (shorthand for `selection().task()`).
+    pub fn task(&self) -> Option<TaskIdx> {
+        self.selection.task
+    }
+    pub fn viewport(&self) -> Viewport {
+        self.viewport
+    }
+    pub fn task_table(&self) -> &TaskTable {
+        &self.task_table
+    }
+    pub fn search(&self) -> Option<&Search> {
+        self.search.as_ref()
+    }
+    pub fn help(&self) -> bool {
+        self.help
+    }
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+    pub fn quit(&self) -> bool {
+        self.quit
+    }
+    pub fn lanes_order(&self) -> &[usize] {
+        &self.lanes_order
+    }
+    pub fn search_text(&self, t: TaskIdx) -> &str {
+        &self.search_text[t as usize]
+    }
+    pub fn lane_letter(&self, t: TaskIdx) -> Option<char> {
+        self.lane_letter[t as usize]
+    }
+    /// Tasks that have a swimlane letter, by letter.
+    pub fn lettered_tasks(&self) -> Vec<(char, TaskIdx)> {
+        let mut v: Vec<(char, TaskIdx)> = self
+            .lane_letter
+            .iter()
+            .enumerate()
+            .filter_map(|(t, l)| l.map(|l| (l, t as TaskIdx)))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Selects an event: moves the timeline selection and the swimlane cursor, panning
     /// the swimlanes to keep it in view.
-    pub fn select_event(&mut self, e: EventIdx) {
+    pub(super) fn select_event(&mut self, e: EventIdx) {
         let n = self.index.event_count();
         if n == 0 {
             return;
         }
-        self.event = e.min(n as EventIdx - 1);
-        let ts = self.index.dump.events[self.event as usize].ts_ns;
-        if ts < self.view_start || ts >= self.view_end {
-            let span = self.view_end - self.view_start;
-            self.set_view(ts.saturating_sub(span / 2), span);
-        }
-        if let Some(t) = self.task
-            && let Some(pos) = self.index.task_events[t as usize]
-                .iter()
-                .position(|&x| x == self.event)
+        self.selection.event = e.min(n as EventIdx - 1);
+        let ts = self.index.dump.events[self.selection.event as usize].ts_ns;
+        self.viewport.follow(&self.index, ts);
+        if let Some(t) = self.selection.task
+            && let Some(pos) = self.index.task_event_row(t, self.selection.event)
         {
-            self.lifecycle_row = pos;
+            self.selection.lifecycle_row = pos;
         }
-    }
-
-    /// Shows `span` ns of the swimlanes from `start`, kept inside the dump's window.
-    pub fn set_view(&mut self, start: u64, span: u64) {
-        let latest = self
-            .index
-            .end_ns
-            .saturating_sub(span)
-            .max(self.index.start_ns);
-        self.view_start = start.max(self.index.start_ns).min(latest);
-        self.view_end = self.view_start.saturating_add(span);
     }
 
     /// Shows `t` in the lifecycle pane and selects it in the task table.
-    pub fn select_task(&mut self, t: TaskIdx) {
-        self.task = Some(t);
-        if let Some(r) = self.task_rows.iter().position(|&x| x == t) {
-            self.task_row = r;
-        }
-        let events = &self.index.task_events[t as usize];
-        self.lifecycle_row = events
-            .iter()
-            .position(|&x| x == self.event)
-            .unwrap_or_else(|| {
-                events
-                    .partition_point(|&x| x < self.event)
-                    .min(events.len().saturating_sub(1))
-            });
+    pub(super) fn select_task(&mut self, t: TaskIdx) {
+        self.selection.task = Some(t);
+        self.task_table.select(t);
+        self.selection.lifecycle_row = self
+            .index
+            .task_event_row(t, self.selection.event)
+            .unwrap_or_else(|| self.index.task_row_near(t, self.selection.event));
     }
 
     /// Events listed by the timeline: all, or the selected task's.
     pub fn timeline_len(&self) -> usize {
-        match (self.task_filter, self.task) {
-            (true, Some(t)) => self.index.task_events[t as usize].len(),
-            _ => self.index.event_count(),
+        match self.filtered_task() {
+            Some(t) => self.index.task_events[t as usize].len(),
+            None => self.index.event_count(),
         }
     }
 
     /// The `row`-th event of the timeline (`None` past its end: a filtered timeline of a
     /// task whose events were all overwritten is empty).
     pub fn timeline_event(&self, row: usize) -> Option<EventIdx> {
-        match (self.task_filter, self.task) {
-            (true, Some(t)) => self.index.task_events[t as usize].get(row).copied(),
-            _ => (row < self.index.event_count()).then_some(row as EventIdx),
+        match self.filtered_task() {
+            Some(t) => self.index.task_events[t as usize].get(row).copied(),
+            None => (row < self.index.event_count()).then_some(row as EventIdx),
         }
     }
 
     /// Row of the selected event in the timeline.
     pub fn timeline_row(&self) -> usize {
-        match (self.task_filter, self.task) {
-            (true, Some(t)) => {
-                let list = &self.index.task_events[t as usize];
-                list.partition_point(|&x| x < self.event)
-                    .min(list.len().saturating_sub(1))
-            }
-            _ => self.event as usize,
+        match self.filtered_task() {
+            Some(t) => self.index.task_row_near(t, self.selection.event),
+            None => self.selection.event as usize,
         }
+    }
+
+    /// The task the timeline is filtered to, if it is.
+    pub fn filtered_task(&self) -> Option<TaskIdx> {
+        self.selection.task.filter(|_| self.selection.task_filter)
     }
 
     /// Severity of the anomaly that points at event `e`, if any.
@@ -344,33 +421,13 @@ impl App {
             .max()
     }
 
-    /// Ranks every task against `query` (fuzzy, over name, spawn location and id).
-    pub fn run_search(&self, query: &str) -> Vec<SearchHit> {
-        if query.is_empty() {
-            return Vec::new();
-        }
-        let matcher = SkimMatcherV2::default().smart_case();
-        let mut hits: Vec<SearchHit> = self
-            .search_text
-            .iter()
-            .enumerate()
-            .filter_map(|(i, text)| {
-                matcher
-                    .fuzzy_indices(text, query)
-                    .map(|(score, matched)| SearchHit {
-                        task: i as TaskIdx,
-                        score,
-                        matched,
-                    })
-            })
-            .collect();
-        hits.sort_by(|a, b| b.score.cmp(&a.score).then(a.task.cmp(&b.task)));
-        hits.truncate(200);
-        hits
-    }
-
     /// Rows available to a list pane, for PgUp/PgDn.
     pub fn page(&self) -> usize {
         (self.size.1 as usize / 3).max(3)
+    }
+
+    /// Searchable texts of every task, for the search box.
+    pub(super) fn search_texts(&self) -> &[String] {
+        &self.search_text
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use dial9_format::{Reason, ThreadKind};
 use serde::Serialize;
 
-use crate::analysis::{Index, Severity};
+use crate::analysis::{Index, SeverityCounts};
 use crate::fmt::{duration, relative, sanitize};
 
 /// The JSON document of `report --json`. Field names are stable; see the README.
@@ -87,6 +87,8 @@ pub struct AnomalyJson {
     /// Index of the event to look at, in the dump's event list.
     pub event: u32,
     pub message: String,
+    /// What this kind of anomaly usually means and what to do about it.
+    pub advice: &'static str,
 }
 
 #[derive(Serialize)]
@@ -110,16 +112,13 @@ pub struct LaneJson {
     pub parked_share: f64,
 }
 
-pub fn counts(ix: &Index) -> Counts {
-    let mut c = Counts::default();
-    for a in &ix.anomalies {
-        match a.severity {
-            Severity::Critical => c.critical += 1,
-            Severity::Warning => c.warning += 1,
-            Severity::Info => c.info += 1,
-        }
+fn counts(ix: &Index) -> Counts {
+    let c = SeverityCounts::of(&ix.anomalies);
+    Counts {
+        critical: c.critical,
+        warning: c.warning,
+        info: c.info,
     }
-    c
 }
 
 fn reason_json(r: &Reason) -> ReasonJson {
@@ -246,6 +245,7 @@ pub fn build(ix: &Index) -> ReportJson {
                 magnitude: a.magnitude,
                 event: a.event,
                 message: a.message.clone(),
+                advice: a.kind.advice(),
             })
             .collect(),
         top_busy: by_busy

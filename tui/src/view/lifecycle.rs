@@ -16,9 +16,9 @@ use super::theme::Theme;
 use super::{fit, pane_block};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let ix = &app.index;
-    let focused = app.focus == Pane::Lifecycle;
-    let Some(t) = app.task else {
+    let ix = app.index();
+    let focused = app.focus() == Pane::Lifecycle;
+    let Some(t) = app.task() else {
         let block = pane_block("Task lifecycle".into(), focused, theme);
         let inner = block.inner(area);
         frame.render_widget(block, area);
@@ -88,7 +88,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let events = &ix.task_events[t as usize];
     let h = (inner.height as usize).saturating_sub(lines.len());
     let len = events.len();
-    let sel = app.lifecycle_row.min(len.saturating_sub(1));
+    let sel = app.selection().lifecycle_row().min(len.saturating_sub(1));
     let first = if len <= h {
         0
     } else {
@@ -122,7 +122,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             detail(ix, e)
         );
         let base = sev.map_or(Style::default(), |s| theme.severity(s));
-        let style = if i == sel && (focused || e == app.event) {
+        let style = if i == sel && (focused || e == app.event()) {
             base.patch(theme.selected())
         } else {
             base

@@ -24,10 +24,10 @@ fn scroll(selected: usize, len: usize, height: usize) -> usize {
 }
 
 pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let ix = &app.index;
+    let ix = app.index();
     let len = app.timeline_len();
     let row = app.timeline_row();
-    let title = match (app.task_filter, app.task) {
+    let title = match (app.selection().task_filter(), app.task()) {
         (true, Some(t)) => format!(
             "Timeline · only {} (t: all) · {}/{}",
             sanitize(&ix.tasks[t as usize].label()),
@@ -36,7 +36,7 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ),
         _ => format!("Timeline · event {}/{}", row + 1, len),
     };
-    let block = pane_block(title, app.focus == Pane::Timeline, theme);
+    let block = pane_block(title, app.focus() == Pane::Timeline, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let h = inner.height as usize;
@@ -63,7 +63,7 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             detail(ix, e)
         );
         let base = sev.map_or(Style::default(), |s| theme.severity(s));
-        let style = if e == app.event {
+        let style = if e == app.event() {
             base.patch(theme.selected())
         } else {
             base
@@ -77,7 +77,7 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn cell(app: &App, t: TaskIdx, col: TaskColumn) -> String {
-    let task = &app.index.tasks[t as usize];
+    let task = &app.index().tasks[t as usize];
     match col {
         TaskColumn::Name => sanitize(&task.label()),
         TaskColumn::Id => task.id.to_string(),
@@ -104,19 +104,19 @@ fn cell(app: &App, t: TaskIdx, col: TaskColumn) -> String {
 }
 
 pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let ix = &app.index;
-    let arrow = match (app.sort_desc, theme.ascii) {
+    let ix = app.index();
+    let arrow = match (app.task_table().descending(), theme.ascii) {
         (true, false) => "▼",
         (false, false) => "▲",
         (true, true) => "v",
         (false, true) => "^",
     };
     let title = format!(
-        "Tasks · {} · sorted by {} {arrow} (h/l column, i invert)",
+        "Tasks · {} · sorted by {} {arrow} (h/l column, r reverse)",
         ix.tasks.len(),
-        app.sort.title()
+        app.task_table().sort().title()
     );
-    let block = pane_block(title, app.focus == Pane::Tasks, theme);
+    let block = pane_block(title, app.focus() == Pane::Tasks, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
@@ -128,7 +128,7 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut header = Vec::new();
     for (i, col) in TaskColumn::ALL.iter().enumerate() {
         let cw = if i == 0 { name_w } else { widths[i] };
-        let title = if *col == app.sort {
+        let title = if *col == app.task_table().sort() {
             format!("{}{arrow}", col.title())
         } else {
             col.title().to_string()
@@ -142,8 +142,15 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let mut lines = vec![Line::from(header)];
     let h = (inner.height as usize).saturating_sub(1);
-    let first = scroll(app.task_row, app.task_rows.len(), h);
-    for (r, &t) in app.task_rows.iter().enumerate().skip(first).take(h) {
+    let first = scroll(app.task_table().row(), app.task_table().rows().len(), h);
+    for (r, &t) in app
+        .task_table()
+        .rows()
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(h)
+    {
         let mut text = String::new();
         for (i, col) in TaskColumn::ALL.iter().enumerate() {
             let c = cell(app, t, *col);
@@ -161,7 +168,7 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             Style::default()
         };
-        let style = if r == app.task_row {
+        let style = if r == app.task_table().row() {
             base.patch(theme.selected())
         } else {
             base
@@ -172,12 +179,12 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let ix = &app.index;
+    let ix = app.index();
     let title = format!(
         "Anomalies · {} ranked worst first · Enter jumps",
         ix.anomalies.len()
     );
-    let block = pane_block(title, app.focus == Pane::Anomalies, theme);
+    let block = pane_block(title, app.focus() == Pane::Anomalies, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
@@ -189,7 +196,7 @@ pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     }
     let h = inner.height as usize;
-    let first = scroll(app.anomaly, ix.anomalies.len(), h);
+    let first = scroll(app.selection().anomaly(), ix.anomalies.len(), h);
     let mut lines = Vec::new();
     for (i, a) in ix.anomalies.iter().enumerate().skip(first).take(h) {
         let text = format!(
@@ -201,7 +208,7 @@ pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             sanitize(&a.message)
         );
         let base = theme.severity(a.severity);
-        let style = if i == app.anomaly {
+        let style = if i == app.selection().anomaly() {
             base.patch(theme.selected())
         } else {
             base

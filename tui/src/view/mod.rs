@@ -27,7 +27,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use crate::analysis::Severity;
+use crate::analysis::{Severity, SeverityCounts};
 use crate::app::{App, Pane};
 use crate::fmt::{duration, sanitize};
 use theme::Theme;
@@ -40,7 +40,7 @@ pub const WIDE: u16 = 120;
 
 pub fn render(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let theme = Theme::new(app.options);
+    let theme = Theme::new(app.options());
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, &theme);
         return;
@@ -55,11 +55,13 @@ pub fn render(frame: &mut Frame, app: &App) {
     .areas(area);
     render_header(frame, header, app, &theme);
     swimlanes::render(frame, lanes, app, &theme, lanes_shown);
-    let list_pane = match app.focus {
-        Pane::Tasks => Pane::Tasks,
-        Pane::Anomalies => Pane::Anomalies,
-        Pane::Lifecycle if area.width < WIDE => Pane::Lifecycle,
-        _ => Pane::Timeline,
+    // The list area shows the focused pane; the swimlanes have their own area (and the
+    // lifecycle its own on wide screens), so then it shows the timeline.
+    let list_pane = match app.focus() {
+        Pane::Tasks => ListPane::Tasks,
+        Pane::Anomalies => ListPane::Anomalies,
+        Pane::Lifecycle if area.width < WIDE => ListPane::Lifecycle,
+        Pane::Lifecycle | Pane::Timeline | Pane::Swimlanes => ListPane::Timeline,
     };
     if area.width >= WIDE {
         let [left, right] =
@@ -71,10 +73,10 @@ pub fn render(frame: &mut Frame, app: &App) {
         render_pane(frame, body, app, &theme, list_pane);
     }
     render_hint(frame, hint, app, &theme);
-    if app.help {
+    if app.help() {
         overlay::help(frame, area, &theme);
     }
-    if let Some(search) = &app.search {
+    if let Some(search) = &app.search() {
         overlay::search(frame, area, app, search, &theme);
     }
     if theme.ascii {
@@ -104,19 +106,29 @@ fn asciify(buf: &mut ratatui::buffer::Buffer) {
     }
 }
 
-fn render_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, pane: Pane) {
+/// What the area below the swimlanes can show. A pane of its own type, so that a new
+/// [`Pane`] must be mapped here explicitly (the matches are exhaustive).
+#[derive(Clone, Copy)]
+enum ListPane {
+    Timeline,
+    Tasks,
+    Lifecycle,
+    Anomalies,
+}
+
+fn render_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, pane: ListPane) {
     match pane {
-        Pane::Tasks => lists::tasks(frame, area, app, theme),
-        Pane::Anomalies => lists::anomalies(frame, area, app, theme),
-        Pane::Lifecycle => lifecycle::render(frame, area, app, theme),
-        _ => lists::timeline(frame, area, app, theme),
+        ListPane::Tasks => lists::tasks(frame, area, app, theme),
+        ListPane::Anomalies => lists::anomalies(frame, area, app, theme),
+        ListPane::Lifecycle => lifecycle::render(frame, area, app, theme),
+        ListPane::Timeline => lists::timeline(frame, area, app, theme),
     }
 }
 
 /// Lane rows that fit: all of them on a tall screen, fewer on a short one.
 fn lanes_rows(app: &App, height: u16) -> usize {
     let budget = (height.saturating_sub(14) as usize).max(2);
-    app.lanes_order.len().clamp(1, budget.min(16))
+    app.lanes_order().len().clamp(1, budget.min(16))
 }
 
 /// A bordered block whose border shows whether it has the focus.
@@ -133,9 +145,9 @@ pub(crate) fn pane_block<'a>(title: String, focused: bool, theme: &Theme) -> Blo
 }
 
 fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let ix = &app.index;
+    let ix = app.index();
     let h = &ix.dump.header;
-    let counts = crate::cli::report::counts(ix);
+    let counts = SeverityCounts::of(&ix.anomalies);
     let reason = sanitize(&h.reason.to_string());
     let line1 = Line::from(vec![
         Span::styled(" dial9 ", theme.title().add_modifier(Modifier::REVERSED)),
@@ -144,7 +156,7 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     ]);
     let mut spans = vec![Span::raw(format!(
         " {} · window {} · {} lanes · {} tasks · {} events · {} overwritten · ",
-        sanitize(&app.source),
+        sanitize(app.source()),
         duration(ix.window_ns()),
         ix.lanes.len(),
         ix.tasks.len(),
@@ -179,20 +191,8 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn render_hint(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let keys = match app.focus {
-        Pane::Tasks => {
-            "Tab pane · j/k move · h/l sort · i invert · Enter open · / search · ? help · q quit"
-        }
-        Pane::Anomalies => "Tab pane · j/k move · Enter jump · n/N next/prev · ? help · q quit",
-        Pane::Lifecycle => {
-            "Tab pane · j/k move · {/} task events · t filter timeline · ? help · q quit"
-        }
-        Pane::Swimlanes => "w/s zoom · a/d pan · 0 fit · j/k lanes · [/] step · ? help · q quit",
-        Pane::Timeline => {
-            "[/] step · {/} task · L longest · p panic · n anomaly · / search · ? help · q quit"
-        }
-    };
-    let line = match &app.status {
+    let keys = crate::app::keys::hint(app.focus());
+    let line = match app.status() {
         Some(s) => Line::from(vec![
             Span::styled(format!(" {} ", sanitize(s)), theme.title()),
             Span::styled(format!("| {keys}"), theme.dim()),

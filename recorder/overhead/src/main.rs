@@ -1,8 +1,8 @@
 //! Recorder overhead, side by side with other ways of recording Tokio's runtime.
 //!
 //! ```sh
-//! cargo run --release -p dial9-bench --bin overhead            # all workloads, 3 rounds
-//! cargo run --release -p dial9-bench --bin overhead -- --soak 60
+//! cargo run --release -p dial9-overhead --bin overhead            # all workloads, 3 rounds
+//! cargo run --release -p dial9-overhead --bin overhead -- --soak 60
 //! ```
 //!
 //! Each (configuration, workload) run is a fresh child process of this binary, so every
