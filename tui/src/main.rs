@@ -213,13 +213,13 @@ fn main() -> ExitCode {
         }) => explore(&dump, view, thresholds),
         Some(Command::Convert { ring, out }) => load(&ring).and_then(|d| {
             use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
             // 0600 like the recorder's own dumps: task names and paths are nobody else's.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let written = d.to_bytes().and_then(|bytes| {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
+                options
                     .open(&out)
                     .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
             });

@@ -110,12 +110,13 @@ impl Builder {
         self
     }
 
-    /// Keep the ring in a shared file mapping in `dir` (`dir/dial9-PROGRAM-PID.ring`), so
+    /// Keep the ring in a shared file mapping in `dir` (`dir/dial9-PROGRAM-PID-RANDOM.ring`), so
     /// its last events can be read back after the process dies in a way no hook sees:
     /// SIGKILL (the OOM killer), `abort()`, a stack overflow. The file is preallocated and
     /// prefaulted by `build` (a full filesystem fails there, never later), locked while the
     /// process lives, and removed when the recorder is dropped. `dial9-tui` opens it like
-    /// a dump. Prefer tmpfs (see [`Builder::persist_ring_default`]).
+    /// a dump. Prefer tmpfs (see [`Builder::persist_ring_default`]). Linux and macOS only:
+    /// elsewhere `build` returns [`BuildError::Persist`] saying so.
     pub fn persist_ring(mut self, dir: impl Into<PathBuf>) -> Self {
         self.persist_dir = Some(dir.into());
         self

@@ -16,6 +16,7 @@ pub(crate) fn program_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+#[cfg(unix)]
 pub(crate) fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success
@@ -26,4 +27,9 @@ pub(crate) fn host_name() -> String {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[cfg(not(unix))]
+pub(crate) fn host_name() -> String {
+    std::env::var("COMPUTERNAME").unwrap_or_else(|_| "unknown".into())
 }

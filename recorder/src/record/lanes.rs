@@ -143,7 +143,15 @@ fn os_tid() -> u64 {
     unsafe { libc::gettid() as u64 }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "macos")]
+fn os_tid() -> u64 {
+    let mut tid = 0u64;
+    // SAFETY: a null thread means the calling thread; `tid` is a valid out pointer.
+    unsafe { libc::pthread_threadid_np(0, &mut tid) };
+    tid
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn os_tid() -> u64 {
     0
 }

@@ -25,6 +25,7 @@ pub(crate) const NOT_PERSISTED: u32 = u32::MAX - 1;
 /// parent's mapping, while one made in the child (after the fork) may write to its own.
 pub(crate) static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
+#[cfg(unix)]
 extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
@@ -65,6 +66,63 @@ pub(crate) fn default_dir() -> PathBuf {
     }
 }
 
+#[cfg(unix)]
+fn register_atfork() {
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: registers a handler that only stores to an atomic.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+}
+
+#[cfg(not(unix))]
+fn register_atfork() {}
+
+/// Reserves `len` bytes of real storage for `file` (not a sparse file): a full
+/// filesystem must fail at `build()`, never as a SIGBUS on a store into the mapping.
+#[cfg(target_os = "linux")]
+fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a valid fd and length.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    match rc {
+        0 => Ok(()),
+        rc => Err(io::Error::from_raw_os_error(rc)),
+    }
+}
+
+/// macOS has no `posix_fallocate`: `F_PREALLOCATE` reserves the blocks (contiguous if it
+/// can, else anywhere), then `ftruncate` sets the length over them.
+#[cfg(target_os = "macos")]
+fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let fd = file.as_raw_fd();
+    let mut store = libc::fstore_t {
+        fst_flags: libc::F_ALLOCATECONTIG | libc::F_ALLOCATEALL,
+        fst_posmode: libc::F_PEOFPOSMODE,
+        fst_offset: 0,
+        fst_length: len as libc::off_t,
+        fst_bytesalloc: 0,
+    };
+    // SAFETY: a valid fd and a valid, initialised fstore_t.
+    if unsafe { libc::fcntl(fd, libc::F_PREALLOCATE, &mut store) } == -1 {
+        store.fst_flags = libc::F_ALLOCATEALL;
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_PREALLOCATE, &mut store) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    file.set_len(len)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn preallocate(_file: &File, _len: u64) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the crash-surviving ring is available on Linux and macOS only",
+    ))
+}
+
 fn ctx(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
@@ -79,11 +137,7 @@ impl Persist {
         start_raw: u64,
         ns_per_raw: f64,
     ) -> io::Result<(Persist, Ring)> {
-        static ATFORK: std::sync::Once = std::sync::Once::new();
-        ATFORK.call_once(|| {
-            // SAFETY: registers a handler that only stores to an atomic.
-            unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-        });
+        register_atfork();
         let pid = std::process::id();
         let safe = super::dump_file::file_name_safe(program);
         let layout = RingLayout::for_capacity(capacity);
@@ -93,11 +147,12 @@ impl Persist {
         // follows a symlink) and retried on a clash: PID reuse (PID 1 in every container)
         // or a name someone else created ahead of us can never stop the recorder from
         // starting. 0600 like the dumps: task names, paths and activity are nobody else's.
-        let (file, path) = tempfile::Builder::new()
-            .prefix(&format!("dial9-{safe}-{pid}-"))
-            .suffix(RING_SUFFIX)
-            .rand_bytes(10)
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        let prefix = format!("dial9-{safe}-{pid}-");
+        let mut name = tempfile::Builder::new();
+        name.prefix(&prefix).suffix(RING_SUFFIX).rand_bytes(10);
+        #[cfg(unix)]
+        name.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+        let (file, path) = name
             .tempfile_in(dir)
             .and_then(|f| f.keep().map_err(|e| e.error))
             .map_err(|e| ctx(e, "cannot create a ring file in", dir))?;
@@ -105,17 +160,8 @@ impl Persist {
             let _ = std::fs::remove_file(&path);
             e
         };
-        use std::os::unix::io::AsRawFd;
         // Allocate every block now: a full filesystem fails here, not as SIGBUS later.
-        // SAFETY: a valid fd and length.
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
-        if rc != 0 {
-            return Err(cleanup(ctx(
-                io::Error::from_raw_os_error(rc),
-                "cannot allocate",
-                &path,
-            )));
-        }
+        preallocate(&file, len as u64).map_err(|e| cleanup(ctx(e, "cannot allocate", &path)))?;
         file.try_lock()
             .map_err(|e| cleanup(ctx(io::Error::other(e.to_string()), "cannot lock", &path)))?;
         // SAFETY: the file is ours (created above, locked) and nobody truncates it.
@@ -276,6 +322,8 @@ impl Persist {
 /// multi-MB file in RAM that reads as a crash. An `atexit` handler marks every live ring
 /// of this process as cleanly exited and removes it. A process that is killed, aborts or
 /// crashes runs no `atexit` handler, so its ring stays as the evidence it is meant to be.
+// Elsewhere the ring file cannot be created (`preallocate` says so), so nothing registers.
+#[cfg_attr(not(unix), allow(dead_code))]
 mod at_exit {
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
@@ -314,7 +362,10 @@ mod at_exit {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
             // SAFETY: registers a plain `extern "C" fn()`; failure only means no cleanup.
-            unsafe { libc::atexit(on_exit) };
+            #[cfg(unix)]
+            unsafe {
+                libc::atexit(on_exit)
+            };
         });
         if let Ok(mut live) = LIVE.lock() {
             live.push(Entry {

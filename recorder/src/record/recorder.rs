@@ -135,7 +135,7 @@ pub(crate) struct Inner {
     pub(super) hooks_installed: AtomicBool,
     pub(super) layer_installed: AtomicBool,
     pub(super) panic_dumped: AtomicBool,
-    pub(super) signal_handle: std::sync::Mutex<Option<signal_hook::iterator::Handle>>,
+    pub(super) signal_handle: std::sync::Mutex<Option<super::triggers::SignalHandle>>,
 }
 
 impl Drop for Inner {

@@ -3,7 +3,21 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
+#[cfg(unix)]
 use signal_hook::iterator::Signals;
+
+/// What stops the signal thread when the recorder goes away.
+#[cfg(unix)]
+pub(super) type SignalHandle = signal_hook::iterator::Handle;
+
+/// No signal thread where there are no Unix signals.
+#[cfg(not(unix))]
+pub(super) struct SignalHandle;
+
+#[cfg(not(unix))]
+impl SignalHandle {
+    pub(super) fn close(&self) {}
+}
 
 use crate::format::Reason;
 
@@ -46,8 +60,22 @@ pub(super) fn install_panic_hook(inner: &Arc<Inner>) {
     }));
 }
 
+/// Signals are Unix's; elsewhere asking for a signal dump is a build error, not a
+/// silently missing dump.
+#[cfg(not(unix))]
+pub(super) fn dump_on_signals(_inner: &Arc<Inner>, signals: &[i32]) -> Result<(), BuildError> {
+    Err(BuildError::Signal {
+        signal: signals[0],
+        source: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "dumps on signals need a Unix platform (use dump() from your own handler)",
+        ),
+    })
+}
+
 /// Registers `signals` and starts the thread that dumps on each delivery. The handler
 /// itself only wakes that thread (writing a file is not async-signal-safe).
+#[cfg(unix)]
 pub(super) fn dump_on_signals(inner: &Arc<Inner>, signals: &[i32]) -> Result<(), BuildError> {
     // signal-hook panics (rather than erring) on signals it forbids; refuse them first.
     if let Some(&signal) = signals

@@ -83,6 +83,7 @@ pub fn run(path: &Path, options: Options, thresholds: Thresholds) -> Result<(), 
 /// alternate screen on. A thread waits for them, restores the terminal and exits with
 /// 128 + the signal, as a shell expects. After a SIGHUP the terminal is gone: restoring
 /// fails quietly and the process still exits instead of spinning on a dead tty.
+#[cfg(unix)]
 fn restore_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT])
@@ -100,6 +101,10 @@ fn restore_on_signals() {
     // Without the thread the explorer still works; only these signals stay as they were.
     drop(spawned);
 }
+
+/// Elsewhere Ctrl-C arrives as a key (raw mode) and quits through the normal path.
+#[cfg(not(unix))]
+fn restore_on_signals() {}
 
 fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> std::io::Result<()> {
     let size = terminal.size()?;
