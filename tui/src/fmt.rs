@@ -17,11 +17,29 @@ pub fn duration(ns: u64) -> String {
     }
 }
 
-/// Time of `ns` relative to the dump at `end_ns`: `-1.204 s`, `-0.000 s` at the dump.
+/// Time of `ns` relative to the dump at `end_ns`, with the precision that tells events
+/// apart where they crowd: `-420 ns`, `-11.4 µs`, `-312 µs`, `-1.204 ms`, `-12.345 ms`,
+/// `-0.312 s`, `-4.380 s`; `0 ns` at the dump itself. Used by every view and by `report` and `check`.
 pub fn relative(ns: u64, end_ns: u64) -> String {
     let d = end_ns.saturating_sub(ns);
-    format!("-{}.{:03} s", d / 1_000_000_000, (d / 1_000_000) % 1000)
+    if d == 0 {
+        "0 ns".into()
+    } else if d < 1_000 {
+        format!("-{d} ns")
+    } else if d < 100_000 {
+        format!("-{}.{} µs", d / 1_000, (d / 100) % 10)
+    } else if d < 1_000_000 {
+        format!("-{} µs", d / 1_000)
+    } else if d < 100_000_000 {
+        format!("-{}.{:03} ms", d / 1_000_000, (d / 1_000) % 1000)
+    } else {
+        format!("-{}.{:03} s", d / 1_000_000_000, (d / 1_000_000) % 1000)
+    }
 }
+
+/// Columns [`relative`] takes at most for windows under 1,000 s (`-999.999 s`), for
+/// aligning a time column.
+pub const RELATIVE_WIDTH: usize = 10;
 
 /// Makes a string from a dump (task names, file paths: untrusted) safe to print: control
 /// characters and escape sequences are shown escaped (`\u{1b}`), never emitted.
@@ -123,6 +141,14 @@ mod tests {
         assert_eq!(duration(123_456_789), "123 ms");
         assert_eq!(duration(1_204_000_000), "1.204 s");
         assert_eq!(relative(1_000, 1_205_000_000), "-1.204 s");
+        assert_eq!(relative(5, 5), "0 ns");
+        assert_eq!(relative(0, 420), "-420 ns");
+        assert_eq!(relative(0, 11_400), "-11.4 µs");
+        assert_eq!(relative(0, 312_999), "-312 µs");
+        assert_eq!(relative(0, 1_204_500), "-1.204 ms");
+        assert_eq!(relative(0, 12_345_678), "-12.345 ms");
+        assert_eq!(relative(0, 312_000_000), "-0.312 s");
+        assert_eq!(relative(0, 999_999_999_999).chars().count(), RELATIVE_WIDTH);
         assert_eq!(parse_duration("50ms"), Ok(50_000_000));
         assert_eq!(parse_duration("1s"), Ok(1_000_000_000));
         assert_eq!(parse_duration("2.5ms"), Ok(2_500_000));

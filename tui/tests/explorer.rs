@@ -285,3 +285,90 @@ fn snapshot_task_table_and_anomaly_list() {
     key(&mut app, KeyCode::Tab); // anomalies
     insta::assert_snapshot!("anomalies_160x48", screen(&mut app, 160, 48));
 }
+
+/// Stepping back from a panic at 80x24: the last millisecond's events have distinct,
+/// readable times (not all `-0.000 s`), and the detail view shows the whole panic.
+#[test]
+fn snapshot_panic_detail_and_step_back_at_80x24() {
+    let mut app = open("panic");
+    press(&mut app, "p[[[");
+    let s = screen(&mut app, 80, 24);
+    assert!(!s.contains("-0.000 s"), "{s}");
+    assert!(s.contains(" µs "), "times near the dump in µs:\n{s}");
+    insta::assert_snapshot!("panic_step_back_80x24", s);
+    press(&mut app, "]]]i");
+    assert!(app.detail());
+    let s = screen(&mut app, 80, 24);
+    let (_, fields) = dial9_tui::view::detail::fields(&app);
+    assert!(
+        fields.iter().any(|(_, v)| v.ends_with(
+            "at recorder/examples/panic.rs:27:41: index out of bounds: the len is 3 but the index is 9"
+        )),
+        "{fields:?}"
+    );
+    // Wrapped, every part of it is on the 80-column screen.
+    for part in [
+        "index out of bounds",
+        "the index is 9",
+        "panic.rs:27:41",
+        "advice",
+    ] {
+        assert!(s.contains(part), "{part}:\n{s}");
+    }
+    insta::assert_snapshot!("panic_detail_80x24", s);
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.detail());
+}
+
+/// An anomaly's whole message and its advice, wrapped at 80 columns.
+#[test]
+fn snapshot_anomaly_detail_at_80x24() {
+    let mut app = open("starvation");
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    assert_eq!(app.focus(), Pane::Anomalies);
+    key(&mut app, KeyCode::Char('i'));
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("advice"), "{s}");
+    // Inside the overlay (the panes behind it show at its sides), nothing is cut short.
+    let inside: String = s
+        .lines()
+        .map(|l| l.chars().skip(4).take(74).collect::<String>())
+        .collect();
+    assert!(!inside.contains('~'), "nothing cut short:\n{s}");
+    insta::assert_snapshot!("anomaly_detail_80x24", s);
+}
+
+/// The swimlane legend lists the task under the cursor first, whatever its letter.
+#[test]
+fn legend_follows_the_cursor() {
+    let mut app = open("starvation");
+    let s = screen(&mut app, 80, 24);
+    let t = app.index().task_of_event(app.event()).unwrap();
+    let name = app.index().tasks[t as usize].label();
+    let polling = app
+        .index()
+        .polls
+        .iter()
+        .any(|p| p.task == t && p.start_event == app.event());
+    if polling {
+        let legend = s.lines().find(|l| l.contains("▼ ")).unwrap();
+        let first_item = legend.split("▼").nth(1).unwrap();
+        assert!(
+            first_item.contains(&name[..name.len().min(8)]),
+            "{name} first in:\n{legend}"
+        );
+    }
+    // Wherever the cursor goes, the legend still fits the width and names tasks.
+    press(&mut app, "LL");
+    let s = screen(&mut app, 80, 24);
+    let t = app.index().polls[app.index().polls_by_duration[1] as usize].task;
+    let letter = app.lane_letter(t).unwrap();
+    let legend_line = s
+        .lines()
+        .rev()
+        .find(|l| l.contains(&format!(" {letter} ")))
+        .unwrap_or_else(|| panic!("{letter} in the legend:\n{s}"));
+    assert!(legend_line.chars().count() <= 82);
+}

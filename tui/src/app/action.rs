@@ -41,6 +41,7 @@ pub enum Action {
     PanRight,
     FitAll,
     ToggleHelp,
+    ToggleDetail,
     SortNext,
     SortPrev,
     SortInvert,
@@ -90,6 +91,7 @@ pub fn apply(app: &mut App, action: Action) {
         Action::PanRight => pan(app, true),
         Action::FitAll => app.viewport = super::viewport::Viewport::whole(&app.index),
         Action::ToggleHelp => app.help = !app.help,
+        Action::ToggleDetail => app.detail = !app.detail,
         Action::SortNext => cycle_sort(app, 1),
         Action::SortPrev => cycle_sort(app, TaskColumn::ALL.len() - 1),
         Action::SortInvert => {

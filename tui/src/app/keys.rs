@@ -148,6 +148,13 @@ pub const BINDINGS: &[Binding] = &[
         hint: Some(("/ search", &[Timeline, Tasks])),
     },
     Binding {
+        label: "i",
+        keys: &[(ch('i'), Action::ToggleDetail)],
+        panes: &[],
+        help: "details: every field, whole messages, advice",
+        hint: Some(("i details", &[Timeline, Tasks, Lifecycle, Anomalies])),
+    },
+    Binding {
         label: "t",
         keys: &[(ch('t'), Action::ToggleTaskFilter)],
         panes: &[],
@@ -285,11 +292,12 @@ pub fn from_key(app: &App, event: KeyEvent) -> Option<Action> {
             _ => None,
         });
     }
-    if app.help() {
-        // Any key closes the help; quitting still quits.
+    if app.help() || app.detail() {
+        // Any key closes the overlay; quitting still quits.
         return Some(match lookup(BINDINGS, app.focus(), k) {
             Some(Action::Quit) => Action::Quit,
-            _ => Action::ToggleHelp,
+            _ if app.help() => Action::ToggleHelp,
+            _ => Action::ToggleDetail,
         });
     }
     lookup(BINDINGS, app.focus(), k)
@@ -297,13 +305,17 @@ pub fn from_key(app: &App, event: KeyEvent) -> Option<Action> {
 
 /// The hint line's keys for `pane`, in table order.
 pub fn hint(pane: Pane) -> String {
+    hint_items(pane).join(" · ")
+}
+
+/// The hint line's items for `pane`, in table order (help and quit last).
+pub fn hint_items(pane: Pane) -> Vec<&'static str> {
     BINDINGS
         .iter()
         .filter_map(|b| b.hint)
         .filter(|(_, panes)| panes.contains(&pane))
         .map(|(text, _)| text)
-        .collect::<Vec<_>>()
-        .join(" · ")
+        .collect()
 }
 
 /// The README's key table: both tables as Markdown rows.

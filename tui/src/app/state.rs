@@ -206,6 +206,8 @@ pub struct App {
     pub(super) task_table: TaskTable,
     pub(super) search: Option<Search>,
     pub(super) help: bool,
+    /// The detail view of the selected item is open.
+    pub(super) detail: bool,
     pub(super) status: Option<String>,
     pub(super) quit: bool,
     /// Terminal size from the last resize, for page sizes.
@@ -265,6 +267,7 @@ impl App {
             },
             search: None,
             help: false,
+            detail: false,
             status: None,
             quit: false,
             size: (80, 24),
@@ -326,6 +329,9 @@ impl App {
     }
     pub fn help(&self) -> bool {
         self.help
+    }
+    pub fn detail(&self) -> bool {
+        self.detail
     }
     pub fn status(&self) -> Option<&str> {
         self.status.as_deref()

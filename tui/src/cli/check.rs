@@ -43,7 +43,7 @@ pub fn run(ix: &Index, allow: &[AnomalyKind]) -> (i32, String) {
     for a in violations {
         let _ = writeln!(
             s,
-            "  {:<16} {:>9}  {}",
+            "  {:<16} {:>10}  {}",
             a.kind.as_str(),
             relative(a.start_ns, ix.end_ns),
             sanitize(&a.message)

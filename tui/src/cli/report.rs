@@ -327,7 +327,7 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     for a in ix.anomalies.iter().take(limit) {
         let _ = writeln!(
             s,
-            "  {:<8} {:<16} {:>9}  {}",
+            "  {:<8} {:<16} {:>10}  {}",
             a.severity.as_str().to_uppercase(),
             a.kind.as_str(),
             relative(a.start_ns, ix.end_ns),

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::{App, Pane};
-use crate::fmt::{duration, relative, sanitize};
+use crate::fmt::{RELATIVE_WIDTH, duration, relative, sanitize};
 
 use super::describe::{detail, lane_tag};
 use super::theme::Theme;
@@ -108,7 +108,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let bar: String = std::iter::repeat_n(theme.bar(), bar_len.min(BAR)).collect();
         let sev = app.anomaly_at(e);
         let text = format!(
-            "{} {:>8} {} {} {:<3} {} {}",
+            "{:>w$} {:>8} {} {} {:<3} {} {}",
             relative(ev.ts_ns, ix.end_ns),
             if i == 0 {
                 String::new()
@@ -119,7 +119,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.gap(),
             lane_tag(ix, ev.lane),
             fit(ev.kind.name(), 12),
-            detail(ix, e)
+            detail(ix, e),
+            w = RELATIVE_WIDTH
         );
         let base = sev.map_or(Style::default(), |s| theme.severity(s));
         let style = if i == sel && (focused || e == app.event()) {

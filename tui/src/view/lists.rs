@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::analysis::index::TaskIdx;
 use crate::app::{App, Pane, TaskColumn};
-use crate::fmt::{duration, relative, sanitize};
+use crate::fmt::{RELATIVE_WIDTH, duration, relative, sanitize};
 
 use super::describe::{detail, lane_tag};
 use super::theme::Theme;
@@ -55,12 +55,13 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .map(|t| sanitize(&ix.tasks[t as usize].label()))
             .unwrap_or_default();
         let text = format!(
-            "{} {:<3} {} {} {}",
+            "{:>w$} {:<3} {} {} {}",
             relative(ev.ts_ns, ix.end_ns),
             lane_tag(ix, ev.lane),
             fit(&task, 18),
             fit(ev.kind.name(), 12),
-            detail(ix, e)
+            detail(ix, e),
+            w = RELATIVE_WIDTH
         );
         let base = sev.map_or(Style::default(), |s| theme.severity(s));
         let style = if e == app.event() {

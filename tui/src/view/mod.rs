@@ -15,6 +15,7 @@
 //! Narrow screens show one pane below the swimlanes: the focused one.
 
 mod describe;
+pub mod detail;
 mod lifecycle;
 mod lists;
 mod overlay;
@@ -73,6 +74,9 @@ pub fn render(frame: &mut Frame, app: &App) {
         render_pane(frame, body, app, &theme, list_pane);
     }
     render_hint(frame, hint, app, &theme);
+    if app.detail() {
+        detail::render(frame, area, app, &theme);
+    }
     if app.help() {
         overlay::help(frame, area, &theme);
     }
@@ -191,15 +195,38 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn render_hint(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let keys = crate::app::keys::hint(app.focus());
-    let line = match app.status() {
+    let status = app.status().map(|s| format!(" {} ", sanitize(s)));
+    let room = (area.width as usize)
+        .saturating_sub(status.as_ref().map_or(0, |s| s.chars().count() + 2))
+        .saturating_sub(1);
+    let keys = fit_hint(&crate::app::keys::hint_items(app.focus()), room);
+    let line = match status {
         Some(s) => Line::from(vec![
-            Span::styled(format!(" {} ", sanitize(s)), theme.title()),
+            Span::styled(s, theme.title()),
             Span::styled(format!("| {keys}"), theme.dim()),
         ]),
         None => Line::from(Span::styled(format!(" {keys}"), theme.dim())),
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// As many hint items as fit in `room` columns, dropping from the middle so the last
+/// two (help and quit) always show.
+fn fit_hint(items: &[&str], room: usize) -> String {
+    let (head, tail) = items.split_at(items.len().saturating_sub(2));
+    let width = |n: usize| {
+        head[..n]
+            .iter()
+            .chain(tail)
+            .map(|s| s.chars().count() + 3)
+            .sum::<usize>()
+    };
+    let n = (0..=head.len())
+        .rev()
+        .find(|&n| width(n) <= room)
+        .unwrap_or(0);
+    let kept: Vec<&str> = head[..n].iter().chain(tail).copied().collect();
+    kept.join(" · ")
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {

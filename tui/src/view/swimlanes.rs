@@ -67,6 +67,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
     lines.push(Line::from(spans));
 
     // Lane rows, scrolled so the selected lane is visible.
+    // Tasks the cells show, and those under the cursor, for the legend.
+    let mut shown: Vec<u32> = Vec::new();
+    let mut at_cursor: Vec<u32> = Vec::new();
     let lane_row = app.selection().lane_row();
     let first = lane_row.saturating_sub(rows.saturating_sub(1));
     for (row, &li) in app.lanes_order().iter().enumerate().skip(first).take(rows) {
@@ -82,6 +85,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
             label_style,
         )];
         for (c, cell) in cols.lane_cells(lane).into_iter().enumerate() {
+            if let Cell::Polling(t) = cell {
+                shown.push(t);
+                if cursor_col == Some(c) {
+                    at_cursor.push(t);
+                }
+            }
             let (glyph, style) = match cell {
                 Cell::Polling(t) => (
                     app.lane_letter(t).unwrap_or('#').to_string(),
@@ -127,7 +136,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
         }
     }
     lines.push(Line::from(spans));
-    // Legend: letters of the busiest tasks, and the cursor's time.
+    // Legend: the cursor's time, then the letters that matter here first: tasks under
+    // the cursor, then the others on screen, then the rest (busiest first, by letter).
     let mut legend = vec![Span::styled(
         fit(
             &format!("{} {}", theme.cursor(), cursor_label.unwrap_or_default()),
@@ -136,12 +146,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
         theme.title(),
     )];
     let mut used = LABEL;
-    let by_letter = app.lettered_tasks();
+    let mut by_letter = app.lettered_tasks();
+    by_letter.sort_by_key(|&(l, t)| (!at_cursor.contains(&t), !shown.contains(&t), l));
     for (l, t) in by_letter {
         let name = sanitize(&ix.tasks[t as usize].label());
         let item = format!("{l} {} ", fit(&name, name.chars().count().min(16)));
         if used + item.chars().count() > inner.width as usize {
-            break;
+            continue;
         }
         used += item.chars().count();
         legend.push(Span::styled(format!("{l}"), theme.task_cell(t)));

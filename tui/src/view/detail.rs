@@ -1,0 +1,282 @@
+//! The detail view (`i`): everything about the selected item, wrapped to the width, for
+//! what a pane row has to cut short: the whole panic message and location, an anomaly's
+//! whole message and its advice, every field of an event, a task's spawn location.
+
+use dial9_format::{EventKind, Reason, WakeSource};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+use crate::analysis::index::{EventIdx, TaskIdx};
+use crate::analysis::{Anomaly, Index};
+use crate::app::{App, Pane};
+use crate::fmt::{duration, relative, sanitize};
+
+use super::describe::{detail, lane_tag};
+use super::pane_block;
+use super::theme::Theme;
+
+/// A label and its value (long values wrap to the overlay's width).
+type Field = (&'static str, String);
+
+/// What the detail view shows for the focused pane.
+pub fn fields(app: &App) -> (String, Vec<Field>) {
+    let ix = app.index();
+    let mut out = Vec::new();
+    let title = match app.focus() {
+        Pane::Tasks => match app.task_table().rows().get(app.task_table().row()) {
+            Some(&t) => {
+                task_fields(ix, t, &mut out);
+                format!("Task {}", sanitize(&ix.tasks[t as usize].label()))
+            }
+            None => "No task selected".into(),
+        },
+        Pane::Anomalies => match ix.anomalies.get(app.selection().anomaly()) {
+            Some(a) => {
+                anomaly_fields(ix, a, &mut out);
+                format!(
+                    "Anomaly {}/{}",
+                    app.selection().anomaly() + 1,
+                    ix.anomalies.len()
+                )
+            }
+            None => "No anomalies".into(),
+        },
+        Pane::Lifecycle | Pane::Timeline | Pane::Swimlanes => {
+            if ix.event_count() == 0 {
+                "No events in this dump".into()
+            } else {
+                event_fields(ix, app.event(), &mut out);
+                format!("Event {}/{}", app.event() + 1, ix.event_count())
+            }
+        }
+    };
+    // The dump's reason in full, whatever is selected: the header cuts it at the width.
+    out.push(("dump", sanitize(&ix.dump.header.reason.to_string())));
+    if let Reason::Panic {
+        location: Some(loc),
+        ..
+    } = &ix.dump.header.reason
+    {
+        out.push(("panic at", sanitize(loc)));
+    }
+    (title, out)
+}
+
+fn task_fields(ix: &Index, t: TaskIdx, out: &mut Vec<Field>) {
+    let task = &ix.tasks[t as usize];
+    out.push((
+        "task",
+        format!("{} (id {})", sanitize(&task.label()), task.id),
+    ));
+    out.push((
+        "spawned at",
+        task.location
+            .as_ref()
+            .map_or("unknown location".into(), |l| sanitize(&l.to_string())),
+    ));
+    if let Some(p) = task.spawned_by {
+        out.push(("spawned by", sanitize(&ix.task_label(p))));
+    }
+    out.push((
+        "kind, state",
+        format!("{}, {}", task.kind.as_str(), task.state.as_str()),
+    ));
+    out.push((
+        "polls",
+        format!(
+            "{} ({} busy, longest {}, longest wait for a poll {})",
+            task.polls,
+            duration(task.busy_ns),
+            duration(task.longest_poll_ns),
+            duration(task.longest_sched_ns)
+        ),
+    ));
+    out.push((
+        "wakes",
+        format!("{} ({} from its own poll)", task.wakes, task.self_wakes),
+    ));
+    out.push(("live wakers", wakers(task.live_wakers, task.whole_history)));
+    for a in ix.anomalies.iter().filter(|a| a.task == Some(t)) {
+        out.push((a.severity.as_str(), sanitize(&a.message)));
+    }
+}
+
+/// The live waker count, honest about what the window cannot know.
+fn wakers(live: i64, whole_history: bool) -> String {
+    match (whole_history, live) {
+        (true, n) => n.max(0).to_string(),
+        (false, n) if n > 0 => format!("at least {n} (the task's beginning was overwritten)"),
+        (false, _) => "unknown (the task's beginning was overwritten)".into(),
+    }
+}
+
+fn anomaly_fields(ix: &Index, a: &Anomaly, out: &mut Vec<Field>) {
+    out.push((
+        "kind",
+        format!("{} {}", a.severity.as_str(), a.kind.as_str()),
+    ));
+    if let Some(t) = a.task {
+        let task = &ix.tasks[t as usize];
+        out.push((
+            "task",
+            format!("{} (id {})", sanitize(&task.label()), task.id),
+        ));
+        if let Some(l) = &task.location {
+            out.push(("spawned at", sanitize(&l.to_string())));
+        }
+    }
+    if let Some(lane) = a.lane {
+        out.push(("lane", lane_name(ix, lane)));
+    }
+    out.push((
+        "when",
+        format!(
+            "{} to {} ({})",
+            relative(a.start_ns, ix.end_ns),
+            relative(a.end_ns, ix.end_ns),
+            duration(a.end_ns.saturating_sub(a.start_ns))
+        ),
+    ));
+    out.push(("what", sanitize(&a.message)));
+    out.push(("advice", a.kind.advice().to_string()));
+}
+
+fn lane_name(ix: &Index, lane: u32) -> String {
+    match ix.lane(lane) {
+        Some(l) => format!(
+            "{} ({}, thread '{}', tid {})",
+            sanitize(&l.label()),
+            lane_tag(ix, lane),
+            sanitize(&l.info.name),
+            l.info.os_tid
+        ),
+        None => format!("lane {lane}"),
+    }
+}
+
+fn event_fields(ix: &Index, e: EventIdx, out: &mut Vec<Field>) {
+    let ev = &ix.dump.events[e as usize];
+    out.push((
+        "event",
+        format!(
+            "{} at {} ({} ns)",
+            ev.kind.name(),
+            relative(ev.ts_ns, ix.end_ns),
+            ev.ts_ns
+        ),
+    ));
+    out.push(("lane", lane_name(ix, ev.lane)));
+    if let Some(t) = ix.task_of_event(e) {
+        let task = &ix.tasks[t as usize];
+        out.push((
+            "task",
+            format!(
+                "{} (id {}, {})",
+                sanitize(&task.label()),
+                task.id,
+                task.state.as_str()
+            ),
+        ));
+        out.push((
+            "spawned at",
+            task.location
+                .as_ref()
+                .map_or("unknown location".into(), |l| sanitize(&l.to_string())),
+        ));
+    }
+    let what = detail(ix, e);
+    if !what.is_empty() {
+        out.push(("detail", what));
+    }
+    match ev.kind {
+        EventKind::PollStart { .. } | EventKind::PollEnd { .. } => {
+            if let Some(p) = ix.poll_at_event(e).map(|p| ix.polls[p as usize]) {
+                let end = match p.end_ns {
+                    Some(end) => relative(end, ix.end_ns),
+                    None => "still running at the dump".into(),
+                };
+                out.push((
+                    "poll",
+                    format!(
+                        "{} to {}: {}{}",
+                        relative(p.start_ns, ix.end_ns),
+                        end,
+                        duration(p.duration(ix.end_ns)),
+                        if p.completed {
+                            ", completed the task"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+        }
+        EventKind::Wake { source, by_ref, .. } => {
+            let source = match source {
+                WakeSource::Task(t) => format!("task {}", sanitize(&ix.task_label(t))),
+                WakeSource::Driver => "the runtime (timer or I/O driver)".into(),
+                WakeSource::Foreign => "a thread outside the runtime".into(),
+            };
+            out.push((
+                "woken by",
+                format!(
+                    "{source}, {}",
+                    if by_ref {
+                        "by reference"
+                    } else {
+                        "consuming the waker"
+                    }
+                ),
+            ));
+            if let Some(w) = ix.wake_at_event(e) {
+                out.push((
+                    "waited",
+                    match w.poll_at {
+                        Some(at) => format!(
+                            "{} for a poll (polled at {})",
+                            duration(w.delay_ns),
+                            relative(at, ix.end_ns)
+                        ),
+                        None => {
+                            format!("{} and never polled before the dump", duration(w.delay_ns))
+                        }
+                    },
+                ));
+            }
+        }
+        _ => {}
+    }
+    for a in ix.anomalies.iter().filter(|a| a.event == e) {
+        out.push((a.severity.as_str(), sanitize(&a.message)));
+        out.push(("advice", a.kind.advice().to_string()));
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let (title, fields) = fields(app);
+    let w = area.width.saturating_sub(4).min(100);
+    let h = area.height.saturating_sub(2);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    frame.render_widget(Clear, rect);
+    let block = pane_block(format!("{title} · any key closes"), true, theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    const LABEL: usize = 12;
+    let lines: Vec<Line> = fields
+        .into_iter()
+        .map(|(label, value)| {
+            Line::from(vec![
+                Span::styled(format!("{label:<LABEL$}"), theme.title()),
+                Span::raw(value),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
