@@ -52,6 +52,9 @@ fn sample() -> Dump {
                 kind: EventKind::PollStart { task: 5 },
             })
             .collect(),
+        facts: Facts {
+            live_wakers: vec![TaskWakers { task: 5, live: 1 }],
+        },
     }
 }
 
@@ -151,9 +154,11 @@ fn hostile_length_with_valid_checksum_is_corrupt_not_an_allocation() {
     // Same for a vector length.
     let mut d = sample();
     d.events.clear();
+    d.facts = Facts::default();
     let good = d.to_bytes().unwrap();
     let body = &good[ENVELOPE_LEN..];
-    // The events vec length is the last byte (0) of the body: make it enormous.
+    // The last vector's length (the facts' waker counts) is the last byte (0) of the
+    // body: make it enormous.
     let mut body = body[..body.len() - 1].to_vec();
     body.push(0xFD);
     body.extend_from_slice(&(1u64 << 60).to_le_bytes());

@@ -41,6 +41,12 @@ pub fn relative(ns: u64, end_ns: u64) -> String {
 /// aligning a time column.
 pub const RELATIVE_WIDTH: usize = 10;
 
+/// A task's live waker count: the number, or `?` when nobody can know it (never a
+/// negative number reconstructed from a window that lost the task's beginning).
+pub fn wakers(live: Option<i64>) -> String {
+    live.map_or_else(|| "?".into(), |n| n.max(0).to_string())
+}
+
 /// Makes a string from a dump (task names, file paths: untrusted) safe to print: control
 /// characters and escape sequences are shown escaped (`\u{1b}`), never emitted.
 pub fn sanitize(s: &str) -> String {

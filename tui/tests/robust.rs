@@ -200,6 +200,7 @@ prop_compose! {
             tasks,
             lane_states,
             events,
+            facts: Default::default(),
         }
     }
 }
@@ -335,6 +336,7 @@ fn empty_dump_survives_every_key() {
         tasks: vec![],
         lane_states: vec![],
         events: vec![],
+        facts: Default::default(),
     };
     let keys: Vec<usize> = (0..KEYS.len()).chain(0..KEYS.len()).collect();
     explore(Index::build(d.clone(), Thresholds::default()), &keys);

@@ -23,9 +23,10 @@ use super::types::Dump;
 pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
 /// The format version this build writes and the newest it reads.
 /// Version 2 added `Reason::Recovered`, version 3 `EventKind::Scheduled`, version 4
-/// `Reason::Exited`; older dumps still read (variants were only ever appended), and
-/// `recorder/tests/fixtures/` keeps a dump of every version to prove it.
-pub const FORMAT_VERSION: u32 = 4;
+/// `Reason::Exited`, version 5 `Dump::facts` and `EventKind::CpuStat`. Older dumps still
+/// read (variants were only ever appended; a dump before version 5 decodes without its
+/// facts), and `recorder/tests/fixtures/` keeps a dump of every version to prove it.
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format version this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const ENVELOPE_LEN: usize = 28;
@@ -139,13 +140,16 @@ impl Dump {
         if bytes.starts_with(&RING_MAGIC) {
             return super::ring_file::read_ring(bytes, false);
         }
-        let body = check_envelope(bytes)?;
+        let (version, body) = check_envelope(bytes)?;
+        if version < 5 {
+            return decode_body::<legacy::DumpV4>(body).map(Dump::from);
+        }
         decode_body(body)
     }
 }
 
-/// Validates the envelope and returns the body.
-fn check_envelope(bytes: &[u8]) -> Result<&[u8], ReadError> {
+/// Validates the envelope and returns the format version and the body.
+fn check_envelope(bytes: &[u8]) -> Result<(u32, &[u8]), ReadError> {
     if bytes.is_empty() {
         return Err(ReadError::NotADump {
             detail: "the file is empty".into(),
@@ -208,12 +212,12 @@ fn check_envelope(bytes: &[u8]) -> Result<&[u8], ReadError> {
             detail: "checksum mismatch (the file was damaged after it was written)".into(),
         });
     }
-    Ok(body)
+    Ok((version, body))
 }
 
 /// Decodes the body with an allocation limit derived from its size, so a hostile length
 /// field can never make the reader allocate much more than the file itself.
-fn decode_body(body: &[u8]) -> Result<Dump, ReadError> {
+fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ReadError> {
     // bincode counts every decoded value at its in-memory size (a 1-byte varint claims 8
     // bytes), and checks a string's or byte vector's claimed length against the limit
     // before allocating. No value expands more than 16x from its encoding, so a limit of
@@ -232,11 +236,11 @@ fn decode_body(body: &[u8]) -> Result<Dump, ReadError> {
     macro_rules! with_limit {
         ($($b:literal)*) => {
             match bits {
-                $( $b => bincode::serde::decode_from_reader::<Dump, _, _>(
+                $( $b => bincode::serde::decode_from_reader::<T, _, _>(
                     &mut reader,
                     bincode::config::standard().with_limit::<{ 1usize << $b }>(),
                 ), )*
-                _ => bincode::serde::decode_from_reader::<Dump, _, _>(
+                _ => bincode::serde::decode_from_reader::<T, _, _>(
                     &mut reader,
                     bincode::config::standard().with_limit::<{ 1usize << 40 }>(),
                 ),
@@ -307,5 +311,34 @@ impl bincode::de::read::Reader for CountingReader<'_> {
 
     fn consume(&mut self, n: usize) {
         self.pos = self.pos.saturating_add(n).min(self.bytes.len());
+    }
+}
+
+/// Dumps before format version 5: the same layout without `facts`.
+mod legacy {
+    use serde::Deserialize;
+
+    use crate::types::{Dump, Event, Facts, Header, LaneState, TaskInfo, ThreadInfo};
+
+    #[derive(Deserialize)]
+    pub(super) struct DumpV4 {
+        header: Header,
+        threads: Vec<ThreadInfo>,
+        tasks: Vec<TaskInfo>,
+        lane_states: Vec<LaneState>,
+        events: Vec<Event>,
+    }
+
+    impl From<DumpV4> for Dump {
+        fn from(d: DumpV4) -> Dump {
+            Dump {
+                header: d.header,
+                threads: d.threads,
+                tasks: d.tasks,
+                lane_states: d.lane_states,
+                events: d.events,
+                facts: Facts::default(),
+            }
+        }
     }
 }

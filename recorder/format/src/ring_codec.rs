@@ -51,9 +51,10 @@ pub enum Kind {
     ThreadStop,
     TimerArm,
     Scheduled,
+    CpuStat,
 }
 
-const KINDS: [Kind; 14] = [
+const KINDS: [Kind; 15] = [
     Kind::Spawn,
     Kind::PollStart,
     Kind::PollEnd,
@@ -68,6 +69,7 @@ const KINDS: [Kind; 14] = [
     Kind::ThreadStop,
     Kind::TimerArm,
     Kind::Scheduled,
+    Kind::CpuStat,
 ];
 
 // Flag bits.
@@ -155,7 +157,56 @@ pub fn unpack(a: u64, b: u64) -> Option<EventKind> {
             task,
             latency_ns: aux,
         },
+        // Time on a CPU in `a`; run-queue wait in `aux`, modulo 2^48 ns (78 hours):
+        // readers take differences, which stay right across a wrap.
+        Kind::CpuStat => EventKind::CpuStat {
+            on_cpu_ns: a,
+            runq_wait_ns: aux,
+        },
     })
+}
+
+/// One slot as a reader saw it: the tag, the payload, and the tag read again after the
+/// payload (equal to `tag` when reading a file nobody writes any more).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlotRead {
+    pub tag: u64,
+    pub ts: u64,
+    pub a: u64,
+    pub b: u64,
+    pub tag_again: u64,
+}
+
+/// Scans the slots of one claimed block (`header` is its claim header), calling `keep`
+/// with the position and contents of every intact slot; returns how many torn slots it
+/// skipped. The one implementation behind both readers: the in-memory ring's snapshot
+/// (while other threads write) and the crash-surviving ring file (after the writer died).
+///
+/// A slot is intact when its tag is set, did not change while it was read, and matches
+/// the block's claim, the position and the payload. A slot whose tag changed, or that is
+/// marked busy (tag 0 with a timestamp), was being written: torn. Other invalid slots are
+/// left from an earlier claim of the block and count as torn only when an intact slot
+/// follows them (the writer fills a block in order, so they were overwritten and lost).
+pub fn scan_block(
+    header: u64,
+    mut slot: impl FnMut(usize) -> SlotRead,
+    mut keep: impl FnMut(usize, &SlotRead),
+) -> u64 {
+    let mut torn = 0;
+    let mut pending = 0;
+    for pos in 0..BLOCK_EVENTS {
+        let s = slot(pos);
+        if s.tag != 0 && s.tag == s.tag_again && s.tag == tag(header, pos, s.ts, s.a, s.b) {
+            torn += pending;
+            pending = 0;
+            keep(pos, &s);
+        } else if s.tag != s.tag_again || (s.tag == 0 && s.ts != 0) {
+            torn += 1;
+        } else if s.tag != 0 {
+            pending += 1;
+        }
+    }
+    torn
 }
 
 #[cfg(test)]
@@ -223,6 +274,14 @@ mod tests {
                 },
             ),
             (
+                123_456_789,
+                pack(Kind::CpuStat, 0, 42),
+                EventKind::CpuStat {
+                    on_cpu_ns: 123_456_789,
+                    runq_wait_ns: 42,
+                },
+            ),
+            (
                 0,
                 pack(Kind::TimerArm, 0, 10),
                 EventKind::TimerArm {
@@ -237,47 +296,4 @@ mod tests {
         assert_eq!(unpack(1, 0), None);
         assert_eq!(unpack(1, 200), None);
     }
-}
-
-/// One slot as a reader saw it: the tag, the payload, and the tag read again after the
-/// payload (equal to `tag` when reading a file nobody writes any more).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SlotRead {
-    pub tag: u64,
-    pub ts: u64,
-    pub a: u64,
-    pub b: u64,
-    pub tag_again: u64,
-}
-
-/// Scans the slots of one claimed block (`header` is its claim header), calling `keep`
-/// with the position and contents of every intact slot; returns how many torn slots it
-/// skipped. The one implementation behind both readers: the in-memory ring's snapshot
-/// (while other threads write) and the crash-surviving ring file (after the writer died).
-///
-/// A slot is intact when its tag is set, did not change while it was read, and matches
-/// the block's claim, the position and the payload. A slot whose tag changed, or that is
-/// marked busy (tag 0 with a timestamp), was being written: torn. Other invalid slots are
-/// left from an earlier claim of the block and count as torn only when an intact slot
-/// follows them (the writer fills a block in order, so they were overwritten and lost).
-pub fn scan_block(
-    header: u64,
-    mut slot: impl FnMut(usize) -> SlotRead,
-    mut keep: impl FnMut(usize, &SlotRead),
-) -> u64 {
-    let mut torn = 0;
-    let mut pending = 0;
-    for pos in 0..BLOCK_EVENTS {
-        let s = slot(pos);
-        if s.tag != 0 && s.tag == s.tag_again && s.tag == tag(header, pos, s.ts, s.a, s.b) {
-            torn += pending;
-            pending = 0;
-            keep(pos, &s);
-        } else if s.tag != s.tag_again || (s.tag == 0 && s.ts != 0) {
-            torn += 1;
-        } else if s.tag != 0 {
-            pending += 1;
-        }
-    }
-    torn
 }

@@ -499,6 +499,7 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
         tasks,
         lane_states: Vec::new(),
         events,
+        facts: Default::default(),
     })
 }
 

@@ -19,6 +19,24 @@ pub struct Dump {
     pub lane_states: Vec<LaneState>,
     /// The events still in the ring, in time order.
     pub events: Vec<Event>,
+    /// What the recorder knows for sure at the dump, beyond the window (format v5; empty
+    /// in older dumps and in crash-surviving rings).
+    pub facts: Facts,
+}
+
+/// Counts the recorder keeps whatever the ring lost: an analysis prefers these over
+/// reconstructing the same thing from a window that may have lost a task's beginning.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// Live wakers of each task the recorder saw spawn and that was alive at the dump:
+    /// clones - drops - wakes by value, since its spawn.
+    pub live_wakers: Vec<TaskWakers>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskWakers {
+    pub task: u64,
+    pub live: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -288,6 +306,14 @@ pub enum EventKind {
         task: u64,
         latency_ns: u64,
     },
+    /// What the OS did with this lane's thread: cumulative time on a CPU and time waiting
+    /// for one (runnable but not running: host contention), from the kernel's schedstat.
+    /// Recorded at park, unpark and the end of long polls, so the analysis can tell a
+    /// worker taken off the CPU from a busy one. Added in format version 5.
+    CpuStat {
+        on_cpu_ns: u64,
+        runq_wait_ns: u64,
+    },
 }
 
 impl EventKind {
@@ -325,6 +351,7 @@ impl EventKind {
             EventKind::ThreadStop => "thread-stop",
             EventKind::TimerArm { .. } => "timer-arm",
             EventKind::Scheduled { .. } => "scheduled",
+            EventKind::CpuStat { .. } => "cpu-stat",
         }
     }
 }

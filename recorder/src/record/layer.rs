@@ -283,7 +283,20 @@ where
         let (Some(op), Some(span)) = (f.op, f.span) else {
             return;
         };
-        let task = self.task_of(&Id::from_u64(span.max(1)), &ctx).map(|t| t.0);
+        // Live wakers: a clone adds one, a drop or a wake by value (which consumes the
+        // waker) takes one away; a wake by reference leaves the count.
+        let delta = match op {
+            WakerOp::Clone => 1,
+            WakerOp::Drop | WakerOp::Wake => -1,
+            WakerOp::WakeByRef => 0,
+        };
+        let id = Id::from_u64(span.max(1));
+        let task = self
+            .inner
+            .span_tasks
+            .get_counting(id.into_u64(), delta)
+            .or_else(|| self.task_of(&id, &ctx))
+            .map(|t| t.0);
         let Some(task) = task else {
             self.inner
                 .record(Kind::OrphanWaker, codec::waker_op_code(op), span, 0);

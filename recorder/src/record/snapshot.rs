@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use crate::format::ring_codec as codec;
-use crate::format::{Dump, Event, Header, LaneState, Reason};
+use crate::format::{Dump, Event, Facts, Header, LaneState, Reason, TaskWakers};
 
 use super::dump_file;
 use super::identity::{host_name, program_name, unix_now_ns};
@@ -47,6 +47,16 @@ impl Inner {
             })
             .collect();
         let overwritten = recorded_total.saturating_sub(events.len() as u64 + torn);
+        // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
+        let live: std::collections::HashSet<u64> = self.tasks.live_ids(patient);
+        let mut live_wakers: Vec<TaskWakers> = self
+            .span_tasks
+            .waker_counts()
+            .into_iter()
+            .filter(|(task, _)| live.contains(task))
+            .map(|(task, live)| TaskWakers { task, live })
+            .collect();
+        live_wakers.sort_by_key(|w| w.task);
         Dump {
             header: Header {
                 reason,
@@ -68,6 +78,7 @@ impl Inner {
             tasks,
             lane_states,
             events,
+            facts: Facts { live_wakers },
         }
     }
 

@@ -9,7 +9,11 @@
 //! outlives its task then still resolves to that task, until the id is reused for a new
 //! task span (which overwrites the slot).
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering, fence};
+
+/// A waker count that can no longer be trusted (an op raced with the slot's reuse): any
+/// value below this is unknown, however many ops follow.
+const WAKERS_UNKNOWN: i64 = i64::MIN / 2;
 
 const SLOTS: usize = 1 << 14;
 /// A slot being written.
@@ -29,6 +33,9 @@ struct Slot {
     /// Bumped before and after every write (odd while writing), so a reader can tell that
     /// the slot changed under it even if the same span id came back (A-B-A).
     version: AtomicU64,
+    /// The task's live wakers: clones - drops - wakes by value since the span was mapped
+    /// here. Reset when the slot takes a new span.
+    wakers: AtomicI64,
 }
 
 pub(crate) struct SpanTasks {
@@ -47,6 +54,7 @@ impl SpanTasks {
                     span: AtomicU64::new(0),
                     task: AtomicU64::new(0),
                     version: AtomicU64::new(0),
+                    wakers: AtomicI64::new(0),
                 })
                 .collect(),
         }
@@ -78,6 +86,7 @@ impl SpanTasks {
             (task & TASK_MASK) | (u64::from(class) << CLASS_SHIFT),
             Ordering::Relaxed,
         );
+        slot.wakers.store(0, Ordering::Relaxed);
         slot.version.fetch_add(1, Ordering::Release);
         slot.span.store(span, Ordering::Release);
         Ok((old != 0 && old != span).then_some((
@@ -98,6 +107,49 @@ impl SpanTasks {
         fence(Ordering::Acquire);
         (slot.span.load(Ordering::Relaxed) == span && slot.version.load(Ordering::Relaxed) == v1)
             .then_some((task & TASK_MASK, (task >> CLASS_SHIFT) as u8))
+    }
+}
+
+impl SpanTasks {
+    /// The task of `span`, counting a waker op (`delta`: +1 clone, -1 drop or wake by
+    /// value, 0 wake by reference) on the way: one more atomic on the cache line the
+    /// lookup already read. An op that races with the slot's reuse cannot know which task
+    /// it counted for, so it marks the count unknown rather than leave it wrong.
+    pub(crate) fn get_counting(&self, span: u64, delta: i64) -> Option<(u64, u8)> {
+        let slot = &self.slots[index(span)];
+        let v1 = slot.version.load(Ordering::Acquire);
+        if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
+            return None;
+        }
+        let task = slot.task.load(Ordering::Relaxed);
+        if delta != 0 {
+            slot.wakers.fetch_add(delta, Ordering::AcqRel);
+        }
+        fence(Ordering::Acquire);
+        if slot.span.load(Ordering::Relaxed) == span && slot.version.load(Ordering::Relaxed) == v1 {
+            return Some((task & TASK_MASK, (task >> CLASS_SHIFT) as u8));
+        }
+        if delta != 0 {
+            slot.wakers.store(WAKERS_UNKNOWN, Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Every mapped task with a trustworthy waker count.
+    pub(crate) fn waker_counts(&self) -> Vec<(u64, i64)> {
+        self.slots
+            .iter()
+            .filter_map(|slot| {
+                let v1 = slot.version.load(Ordering::Acquire);
+                let span = slot.span.load(Ordering::Acquire);
+                let task = slot.task.load(Ordering::Relaxed) & TASK_MASK;
+                let wakers = slot.wakers.load(Ordering::Relaxed);
+                fence(Ordering::Acquire);
+                let stable = v1 % 2 == 0 && slot.version.load(Ordering::Relaxed) == v1;
+                (stable && span != 0 && span != LOCKED && wakers > WAKERS_UNKNOWN)
+                    .then_some((task, wakers))
+            })
+            .collect()
     }
 }
 
@@ -122,5 +174,24 @@ mod tests {
         // Re-inserting the same span id (reused by the registry) just updates it.
         assert_eq!(t.insert(other, 71, CLASS_BLOCK_ON), Ok(None));
         assert_eq!(t.get(other), Some((71, CLASS_BLOCK_ON)));
+    }
+
+    #[test]
+    fn counts_waker_ops_per_task_and_resets_on_reuse() {
+        let t = SpanTasks::new();
+        t.insert(5, 50, CLASS_TASK).unwrap();
+        t.insert(9, 90, CLASS_TASK).unwrap();
+        for delta in [1, 1, -1, 0, 1] {
+            assert_eq!(t.get_counting(5, delta), Some((50, CLASS_TASK)));
+        }
+        t.get_counting(9, 1);
+        t.get_counting(9, -1);
+        let mut counts = t.waker_counts();
+        counts.sort();
+        assert_eq!(counts, vec![(50, 2), (90, 0)]);
+        // A new span in the slot (the registry reused the id) starts from zero.
+        t.insert(5, 51, CLASS_TASK).unwrap();
+        assert!(t.waker_counts().contains(&(51, 0)));
+        assert_eq!(t.get_counting(404, 1), None, "unknown spans count nothing");
     }
 }

@@ -219,6 +219,24 @@ impl TaskTable {
         }
     }
 
+    /// Ids of the tasks alive now (spawned, not terminated).
+    pub(crate) fn live_ids(&self, patient: bool) -> std::collections::HashSet<u64> {
+        let mut out = std::collections::HashSet::new();
+        for shard in self.shards.iter() {
+            if let Some(shard) = super::lanes::lock(shard, patient, super::lanes::SHARD_LOCK_TRIES)
+            {
+                out.extend(
+                    shard
+                        .tasks
+                        .iter()
+                        .filter(|(_, e)| e.done_at == 0)
+                        .map(|(&id, _)| id),
+                );
+            }
+        }
+        out
+    }
+
     /// Every task the table knows. With `patient == false` (panic hook) a shard whose lock
     /// is held (perhaps by the panicking thread) is skipped rather than waited for.
     pub(crate) fn snapshot(&self, patient: bool) -> Vec<TaskInfo> {

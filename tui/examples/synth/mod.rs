@@ -199,5 +199,6 @@ pub fn generate(events: usize) -> Dump {
         tasks,
         lane_states: vec![],
         events: out,
+        facts: Default::default(),
     }
 }

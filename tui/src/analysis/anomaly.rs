@@ -178,7 +178,7 @@ pub fn detect(ix: &Index) -> Vec<Anomaly> {
     long_polls(ix, &th, &mut out);
     in_progress(ix, &th, &mut out);
     scheduling_delays(ix, &th, &mut out);
-    lost_wakers(ix, &mut out);
+    lost_wakers(ix, &th, &mut out);
     self_wake_storms(ix, &th, &mut out);
     worker_stalls(ix, &th, &mut out);
     // Worst first: severity, then root causes before their consequences (a long poll
@@ -299,6 +299,12 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         };
         let lane = ix.dump.events[w.event as usize].lane;
         let message = match w.poll_at {
+            Some(_) if w.late_timer => format!(
+                "{} was polled {} after its timer was due: the timer fired late or the \
+                 task waited for a worker (something held the runtime)",
+                task.label(),
+                ms(w.delay_ns)
+            ),
             Some(_) => format!(
                 "{} was {} and waited {} for a worker to poll it",
                 task.label(),
@@ -327,91 +333,165 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
     }
 }
 
-fn lost_wakers(ix: &Index, out: &mut Vec<Anomaly>) {
+/// Waker ops of a task in the window: (event, change in its live wakers).
+fn waker_ops(ix: &Index, ti: usize) -> impl DoubleEndedIterator<Item = (EventIdx, i64)> + '_ {
+    ix.task_events[ti].iter().filter_map(|&e| {
+        let delta = match ix.dump.events[e as usize].kind {
+            EventKind::WakerClone { .. } => 1,
+            EventKind::WakerDrop { .. } | EventKind::Wake { by_ref: false, .. } => -1,
+            _ => return None,
+        };
+        Some((e, delta))
+    })
+}
+
+/// The op that took the task's live wakers to zero for the last time, found by walking
+/// back from a count known at `end` (0) through the ops before `end`.
+fn zeroing_op(ix: &Index, ti: usize, end: EventIdx) -> Option<EventIdx> {
+    let mut after = 0i64;
+    for (e, delta) in waker_ops(ix, ti).rev().filter(|&(e, _)| e <= end) {
+        let before = after - delta;
+        if after == 0 && before > 0 {
+            return Some(e);
+        }
+        after = before;
+    }
+    None
+}
+
+fn during_whose_poll(ix: &Index, ti: usize, at: EventIdx) -> String {
+    let ev = &ix.dump.events[at as usize];
+    match ix.polling_at(ev.lane, ev.ts_ns) {
+        Some(t) if t as usize == ti => " in its own poll".to_string(),
+        Some(t) => format!(" during {}'s poll", ix.tasks[t as usize].label()),
+        None => String::new(),
+    }
+}
+
+/// A task that waits with no live waker: nothing can wake it again. Claimed only on a
+/// count known for sure (the recorder's, or a window that holds the whole task), never
+/// on a guess from a window that lost the task's beginning.
+fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
     if !ix.dump.header.layer_installed {
         return; // no waker events were recorded at all
     }
     for (ti, task) in ix.tasks.iter().enumerate() {
-        if task.state != TaskState::Idle
-            || task.polls == 0
-            || matches!(task.kind, TaskKind::Blocking | TaskKind::BlockOn)
-        {
+        if matches!(task.kind, TaskKind::Blocking | TaskKind::BlockOn) {
             continue;
         }
         let events = &ix.task_events[ti];
-        // Not woken since its last poll started.
         let Some(last_poll_pos) = events
             .iter()
             .rposition(|&e| matches!(ix.dump.events[e as usize].kind, EventKind::PollStart { .. }))
         else {
             continue;
         };
-        if events[last_poll_pos..]
-            .iter()
-            .any(|&e| matches!(ix.dump.events[e as usize].kind, EventKind::Wake { .. }))
-        {
-            continue;
-        }
-        // Walk the waker count to find the op that took it to zero.
-        let mut live: i64 = 0;
-        let mut zeroing: Option<EventIdx> = None;
-        for &e in events {
-            let before = live;
-            match ix.dump.events[e as usize].kind {
-                EventKind::WakerClone { .. } => live += 1,
-                EventKind::WakerDrop { .. } | EventKind::Wake { by_ref: false, .. } => live -= 1,
-                _ => continue,
-            }
-            if live <= 0 && (before > 0 || !task.whole_history) {
-                zeroing = Some(e);
-            }
-        }
-        if live > 0 {
-            continue;
-        }
-        let idle_since = ix.dump.events[events[last_poll_pos] as usize].ts_ns;
-        let at = zeroing.unwrap_or(events[last_poll_pos]);
-        let at_ns = ix.dump.events[at as usize].ts_ns;
-        let at_lane = ix.dump.events[at as usize].lane;
-        let during = match ix.polling_at(at_lane, at_ns) {
-            Some(t) if t as usize == ti => " in its own poll".to_string(),
-            Some(t) => format!(" during {}'s poll", ix.tasks[t as usize].label()),
-            None => String::new(),
+        let after_poll = &events[last_poll_pos..];
+        let kind_after = |pred: fn(&EventKind) -> bool| {
+            after_poll
+                .iter()
+                .any(|&e| pred(&ix.dump.events[e as usize].kind))
         };
-        let (severity, message) = if task.whole_history {
-            (
-                Severity::Critical,
-                format!(
-                    "{} is waiting but its last waker was dropped{during} {} before the \
-                     dump, and nothing can wake it again",
-                    task.label(),
+        // Woken since its last poll started, or a timer armed then will wake it: not lost.
+        if kind_after(|k| matches!(k, EventKind::Wake { .. } | EventKind::TimerArm { .. })) {
+            continue;
+        }
+        if task.state == TaskState::Idle && task.live_wakers == Some(0) {
+            let idle_since = ix.dump.events[events[last_poll_pos] as usize].ts_ns;
+            let zeroing = zeroing_op(ix, ti, *events.last().unwrap_or(&0));
+            let at = zeroing.unwrap_or(events[last_poll_pos]);
+            let at_ns = ix.dump.events[at as usize].ts_ns;
+            let how = match zeroing {
+                Some(_) => format!(
+                    "its last waker was dropped{} {} before the dump",
+                    during_whose_poll(ix, ti, at),
                     ms(ix.end_ns.saturating_sub(at_ns))
                 ),
-            )
-        } else {
-            // The window lacks the task's spawn and early clones: the count may be off.
-            if zeroing.is_none() {
-                continue;
-            }
-            (
-                Severity::Warning,
-                format!(
-                    "{} may have lost its waker: it is waiting, and its waker ops in the window \
-                     end in a drop (its earlier history was overwritten)",
+                None => "it holds no waker (the drop that released the last one is older \
+                         than the window)"
+                    .to_string(),
+            };
+            out.push(Anomaly {
+                kind: AnomalyKind::LostWaker,
+                severity: Severity::Critical,
+                task: Some(ti as TaskIdx),
+                lane: Some(ix.dump.events[at as usize].lane),
+                start_ns: idle_since,
+                end_ns: ix.end_ns,
+                magnitude: ix.end_ns.saturating_sub(idle_since),
+                event: at,
+                message: format!(
+                    "{} is waiting but {how}, and nothing can wake it again",
                     task.label()
                 ),
-            )
+                is_dump_cause: false,
+            });
+            continue;
+        }
+        // Stuck until cancelled: its last waker went while it waited, and it ended (shut
+        // down, aborted) without another poll. Needs the whole task in the window, as
+        // terminated tasks have no count from the recorder.
+        let Some(term_ns) = task.terminated_ns else {
+            continue;
         };
+        let last_poll = &ix.dump.events[events[last_poll_pos] as usize];
+        let completed = after_poll.iter().any(|&e| {
+            matches!(
+                ix.dump.events[e as usize].kind,
+                EventKind::PollEnd {
+                    completed: true,
+                    ..
+                }
+            )
+        });
+        if completed || !task.whole_history {
+            continue;
+        }
+        let Some(term_e) = after_poll
+            .iter()
+            .copied()
+            .find(|&e| matches!(ix.dump.events[e as usize].kind, EventKind::Terminate { .. }))
+        else {
+            continue;
+        };
+        // The count just before the termination, from the spawn on.
+        let live_at_term: i64 = waker_ops(ix, ti)
+            .filter(|&(e, _)| e < term_e)
+            .map(|(_, d)| d)
+            .sum();
+        if live_at_term > 0 {
+            continue;
+        }
+        let Some(zero) = zeroing_op(ix, ti, term_e) else {
+            continue;
+        };
+        let zero_ns = ix.dump.events[zero as usize].ts_ns;
+        // Cancelling a task drops its future, and its wakers with it, just before the
+        // termination: only a gap long enough to matter is a task that was stuck.
+        let stuck = term_ns.saturating_sub(zero_ns);
+        if zero_ns < last_poll.ts_ns || stuck < th.sched_warn {
+            continue;
+        }
         out.push(Anomaly {
             kind: AnomalyKind::LostWaker,
-            severity,
+            severity: if stuck >= th.sched_crit {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
             task: Some(ti as TaskIdx),
-            lane: Some(ix.dump.events[at as usize].lane),
-            start_ns: idle_since,
-            end_ns: ix.end_ns,
-            magnitude: ix.end_ns.saturating_sub(idle_since),
-            event: at,
-            message,
+            lane: Some(ix.dump.events[zero as usize].lane),
+            start_ns: zero_ns,
+            end_ns: term_ns,
+            magnitude: stuck,
+            event: zero,
+            message: format!(
+                "{} lost its last waker{} and sat stuck for {} until it was cancelled \
+                 (shutdown or abort): nothing would have woken it",
+                task.label(),
+                during_whose_poll(ix, ti, zero),
+                ms(stuck)
+            ),
             is_dump_cause: false,
         });
     }

@@ -6,11 +6,9 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use dial9_format::{
-    Activity, Dump, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind, WakeSource,
-};
+use dial9_format::{Dump, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind, WakeSource};
 
-use super::anomaly::{self, Anomaly, Thresholds};
+use super::anomaly::{Anomaly, Thresholds};
 
 /// Index of a task in [`Index::tasks`].
 pub type TaskIdx = u32;
@@ -59,22 +57,97 @@ pub struct Task {
     pub longest_poll: Option<PollIdx>,
     pub longest_poll_ns: u64,
     pub longest_sched_ns: u64,
-    /// Waker clones - drops - wakes by value, over the window.
-    pub live_wakers: i64,
-    /// The window holds the task's spawn, so counts (live wakers above all) are exact.
+    /// Live wakers at the dump (clones - drops - wakes by value): the recorder's count
+    /// when it kept one, else the window's when it holds the whole task; `None` when
+    /// neither can know (the task's beginning was overwritten). Never negative.
+    pub live_wakers: Option<i64>,
+    /// `live_wakers` is the recorder's own count (a fact, not a reconstruction).
+    pub wakers_from_recorder: bool,
+    /// The window holds the task's spawn.
     pub whole_history: bool,
+    /// When the task terminated (completed, aborted or cancelled), if in the window.
+    pub terminated_ns: Option<u64>,
     pub anomalies: u32,
 }
 
 impl Task {
-    /// The name to show: the task's name, or `#id` for unnamed tasks.
-    pub fn label(&self) -> String {
-        if self.name.is_empty() {
-            format!("#{}", self.id)
-        } else {
-            self.name.clone()
+    pub(crate) fn new(
+        id: u64,
+        name: String,
+        kind: TaskKind,
+        location: Option<SpawnLocation>,
+        spawned_by: Option<u64>,
+    ) -> Task {
+        Task {
+            id,
+            name,
+            kind,
+            location,
+            spawned_by,
+            state: TaskState::Idle,
+            polls: 0,
+            wakes: 0,
+            self_wakes: 0,
+            busy_ns: 0,
+            longest_poll: None,
+            longest_poll_ns: 0,
+            longest_sched_ns: 0,
+            live_wakers: None,
+            wakers_from_recorder: false,
+            whole_history: false,
+            terminated_ns: None,
+            anomalies: 0,
         }
     }
+
+    /// The name to show: the task's name; for an unnamed task (most real code spawns
+    /// without names) its spawn location, shortened to what identifies it
+    /// (`mini-redis-0.4.1/src/server.rs:276`); `#id` when neither is known.
+    pub fn label(&self) -> String {
+        if !self.name.is_empty() {
+            return self.name.clone();
+        }
+        match &self.location {
+            Some(l) => format!("{}:{}", short_path(&l.file), l.line),
+            None => format!("#{}", self.id),
+        }
+    }
+
+    /// The spawn location shortened like the label (`None` if unknown).
+    pub fn short_location(&self) -> Option<String> {
+        self.location
+            .as_ref()
+            .map(|l| format!("{}:{}", short_path(&l.file), l.line))
+    }
+}
+
+/// A source path without the prefixes that say nothing about the code: the cargo
+/// registry (`~/.cargo/registry/src/index.crates.io-HASH/`), git checkouts
+/// (`~/.cargo/git/checkouts/REPO-HASH/REV/`), the Rust toolchain (`/rustc/HASH/library/`,
+/// `.rustup/toolchains/NAME/lib/rustlib/src/rust/library/`). What is left starts with the
+/// crate and its version (`mini-redis-0.4.1/src/server.rs`), or is the path as given.
+pub fn short_path(file: &str) -> String {
+    let file = file.strip_prefix("./").unwrap_or(file);
+    if let Some(i) = file.find("/registry/src/") {
+        let rest = &file[i + "/registry/src/".len()..];
+        return rest.split_once('/').map_or(rest, |(_, r)| r).to_string();
+    }
+    if let Some(i) = file.find("/git/checkouts/") {
+        let rest = &file[i + "/git/checkouts/".len()..];
+        if let Some((repo_hash, after)) = rest.split_once('/')
+            && let Some((_rev, path)) = after.split_once('/')
+        {
+            let repo = repo_hash.rsplit_once('-').map_or(repo_hash, |(r, _)| r);
+            return format!("{repo}/{path}");
+        }
+        return rest.to_string();
+    }
+    if (file.starts_with("/rustc/") || file.contains("/rustlib/"))
+        && let Some(i) = file.rfind("/library/")
+    {
+        return file[i + "/library/".len()..].to_string();
+    }
+    file.to_string()
 }
 
 pub type PollIdx = u32;
@@ -84,11 +157,14 @@ pub struct Poll {
     pub task: TaskIdx,
     pub lane: u32,
     pub start_ns: u64,
-    /// `None`: still in progress at dump time.
+    /// `None`: in progress at the dump (its lane says it was polling this task then).
     pub end_ns: Option<u64>,
     pub start_event: EventIdx,
     pub end_event: EventIdx,
     pub completed: bool,
+    /// The poll's end was never recorded (torn, lost): `end_ns` is when its lane was
+    /// next seen doing something else, an upper bound, not a measurement.
+    pub end_unknown: bool,
 }
 
 impl Poll {
@@ -112,6 +188,9 @@ pub struct Wake {
     /// A runtime wake that matches a timer the task armed (its deadline had come): Tokio
     /// does not say whether the driver woke a task for I/O or a timer, this tells them apart.
     pub timer: bool,
+    /// The wait is measured from the deadline of a timer the task armed, not from the
+    /// wake: the timer fired late (a hog held back the driver), or no wake was seen.
+    pub late_timer: bool,
     /// Start of the task's next poll, `None` if it was not polled before the dump.
     pub poll_at: Option<u64>,
     pub poll: PollIdx,
@@ -146,6 +225,22 @@ pub struct Lane {
     /// Time of the lane's first and last event in the window.
     pub first_ns: u64,
     pub last_ns: u64,
+    /// What the OS did with the lane's thread, sampled at park, unpark and long polls.
+    pub cpu: Vec<CpuSample>,
+}
+
+/// A lane's thread's cumulative CPU time and run-queue wait at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuSample {
+    pub at_ns: u64,
+    pub on_cpu_ns: u64,
+    /// Modulo 2^48 (see `EventKind::CpuStat`): take differences with [`wait_between`].
+    pub runq_wait_ns: u64,
+}
+
+/// Run-queue wait between two samples of one thread (the counter is kept mod 2^48).
+pub fn wait_between(a: &CpuSample, b: &CpuSample) -> u64 {
+    b.runq_wait_ns.wrapping_sub(a.runq_wait_ns) & ((1 << 48) - 1)
 }
 
 impl Lane {
@@ -158,12 +253,14 @@ impl Lane {
             events: 0,
             first_ns: 0,
             last_ns: 0,
+            cpu: Vec::new(),
         }
     }
 
     pub fn label(&self) -> String {
         match (self.info.kind, self.info.worker) {
             (ThreadKind::Worker, Some(w)) => format!("worker {w}"),
+            (ThreadKind::Worker, None) => format!("worker (lane {})", self.info.lane),
             (ThreadKind::Blocking, _) => format!("blocking {}", self.info.lane),
             _ => format!("{} ({})", self.info.name, self.info.lane),
         }
@@ -207,375 +304,6 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn build(dump: Dump, thresholds: Thresholds) -> Index {
-        Self::build_with_progress(dump, thresholds, &mut |_| {})
-    }
-
-    /// Builds the index, calling `progress` with a fraction in 0..=1 now and then.
-    pub fn build_with_progress(
-        dump: Dump,
-        thresholds: Thresholds,
-        progress: &mut dyn FnMut(f64),
-    ) -> Index {
-        let mut dump = dump;
-        crate::fmt::sanitize_dump(&mut dump);
-        // Every rule below assumes time order: a file that breaks it is sorted (stably,
-        // so same-time events keep their recorded order) and says so.
-        let reordered = dump
-            .events
-            .windows(2)
-            .filter(|w| w[1].ts_ns < w[0].ts_ns)
-            .count();
-        if reordered > 0 {
-            dump.events.sort_by_key(|e| e.ts_ns);
-        }
-        let n = dump.events.len();
-        let end_ns = dump
-            .header
-            .dumped_at_ns
-            .max(dump.events.last().map_or(0, |e| e.ts_ns));
-        let start_ns = dump.events.first().map_or(end_ns, |e| e.ts_ns);
-
-        // Tasks from the table, then any id only the events know.
-        let mut tasks: Vec<Task> = Vec::with_capacity(dump.tasks.len());
-        let mut task_by_id = HashMap::default();
-        task_by_id.reserve(dump.tasks.len());
-        for t in &dump.tasks {
-            task_by_id.insert(t.id, tasks.len() as TaskIdx);
-            tasks.push(new_task(
-                t.id,
-                t.name.clone(),
-                t.kind,
-                t.location.clone(),
-                t.spawned_by,
-            ));
-        }
-        let mut task_of = |id: u64, tasks: &mut Vec<Task>| -> TaskIdx {
-            *task_by_id.entry(id).or_insert_with(|| {
-                tasks.push(new_task(id, String::new(), TaskKind::Unknown, None, None));
-                (tasks.len() - 1) as TaskIdx
-            })
-        };
-
-        let mut lanes: Vec<Lane> = Vec::new();
-        let mut lane_by_id = HashMap::default();
-        for info in &dump.threads {
-            lane_by_id.insert(info.lane, lanes.len());
-            lanes.push(Lane::new(info.clone()));
-        }
-
-        let mut event_task = vec![NONE; n];
-        let mut event_task_pos = vec![NONE; n];
-        let mut task_events: Vec<Vec<EventIdx>> = Vec::new();
-        // Reserved generously: untouched capacity costs address space, not memory, and
-        // growing 10M-event vectors by doubling would copy (and fault in) them repeatedly.
-        let mut polls: Vec<Poll> = Vec::with_capacity(n / 2 + 16);
-        let mut wakes: Vec<Wake> = Vec::with_capacity(n / 2 + 16);
-        // Per task: open poll, wakes waiting for a poll, whether a spawn was seen.
-        let mut open_poll: Vec<PollIdx> = Vec::new();
-        let mut waiting: Vec<Vec<u32>> = Vec::new();
-        // Per lane: open poll, park start.
-        let mut lane_open_poll: HashMap<u32, PollIdx> = HashMap::default();
-        let mut lane_park: HashMap<u32, u64> = HashMap::default();
-        // Per task: deadline of the last timer it armed and has not been woken since.
-        let mut timer_deadline: HashMap<TaskIdx, u64> = HashMap::default();
-
-        for (i, e) in dump.events.iter().enumerate() {
-            if i % 262_144 == 0 {
-                progress(i as f64 / n.max(1) as f64);
-            }
-            let ei = i as EventIdx;
-            let lane_i = *lane_by_id.entry(e.lane).or_insert_with(|| {
-                // A lane the thread table does not know (it should, but the file is input).
-                lanes.push(Lane::new(ThreadInfo {
-                    lane: e.lane,
-                    os_tid: 0,
-                    name: format!("lane {}", e.lane),
-                    worker: None,
-                    kind: ThreadKind::Other,
-                }));
-                lanes.len() - 1
-            });
-            let lane = &mut lanes[lane_i];
-            if lane.events == 0 {
-                lane.first_ns = e.ts_ns;
-            }
-            lane.last_ns = e.ts_ns;
-            lane.events += 1;
-            let tid = e.kind.task().map(|id| task_of(id, &mut tasks));
-            if let Some(t) = tid {
-                let t = t as usize;
-                if task_events.len() < tasks.len() {
-                    task_events.resize_with(tasks.len(), Vec::new);
-                    open_poll.resize(tasks.len(), NONE);
-                    waiting.resize_with(tasks.len(), Vec::new);
-                }
-                event_task[i] = t as TaskIdx;
-                event_task_pos[i] = task_events[t].len() as u32;
-                task_events[t].push(ei);
-            }
-            match e.kind {
-                EventKind::Spawn { .. } => {
-                    let t = tid.unwrap_or(0) as usize;
-                    tasks[t].whole_history = true;
-                }
-                EventKind::PollStart { .. } => {
-                    let t = tid.unwrap_or(0);
-                    let p = polls.len() as PollIdx;
-                    polls.push(Poll {
-                        task: t,
-                        lane: e.lane,
-                        start_ns: e.ts_ns,
-                        end_ns: None,
-                        start_event: ei,
-                        end_event: NONE,
-                        completed: false,
-                    });
-                    open_poll[t as usize] = p;
-                    lane_open_poll.insert(e.lane, p);
-                    for w in waiting[t as usize].drain(..) {
-                        let wake = &mut wakes[w as usize];
-                        wake.poll_at = Some(e.ts_ns);
-                        wake.poll = p;
-                        wake.delay_ns = e.ts_ns.saturating_sub(wake.waits_from_ns);
-                    }
-                    let task = &mut tasks[t as usize];
-                    task.polls += 1;
-                }
-                EventKind::PollEnd { completed, .. } => {
-                    let t = tid.unwrap_or(0);
-                    let p = open_poll[t as usize];
-                    if p != NONE && polls[p as usize].end_ns.is_none() {
-                        let poll = &mut polls[p as usize];
-                        poll.end_ns = Some(e.ts_ns);
-                        poll.end_event = ei;
-                        poll.completed = completed;
-                        let d = e.ts_ns.saturating_sub(poll.start_ns);
-                        let task = &mut tasks[t as usize];
-                        task.busy_ns = task.busy_ns.saturating_add(d);
-                        if d >= task.longest_poll_ns || task.longest_poll.is_none() {
-                            task.longest_poll_ns = d;
-                            task.longest_poll = Some(p);
-                        }
-                        lanes[lane_i].busy_ns = lanes[lane_i].busy_ns.saturating_add(d);
-                        lanes[lane_i].segments.push(Segment {
-                            start_ns: poll.start_ns,
-                            end_ns: e.ts_ns,
-                            kind: SegmentKind::Polling(t),
-                            poll: p,
-                        });
-                        // Wakes that arrived during this poll wait from its end.
-                        for &w in &waiting[t as usize] {
-                            let wake = &mut wakes[w as usize];
-                            wake.waits_from_ns = wake.waits_from_ns.max(e.ts_ns);
-                        }
-                    }
-                    open_poll[t as usize] = NONE;
-                    if completed {
-                        tasks[t as usize].state = TaskState::Done;
-                    }
-                    lane_open_poll.remove(&e.lane);
-                }
-                EventKind::Wake { by_ref, source, .. } => {
-                    let t = tid.unwrap_or(0);
-                    let task = &mut tasks[t as usize];
-                    task.wakes += 1;
-                    if source == WakeSource::Task(task.id) {
-                        task.self_wakes += 1;
-                    }
-                    if !by_ref {
-                        task.live_wakers -= 1;
-                    }
-                    // A driver wake at or after an armed timer's deadline (1 ms slack for
-                    // the timer wheel's rounding) is that timer firing.
-                    let timer = source == WakeSource::Driver
-                        && timer_deadline
-                            .remove(&t)
-                            .is_some_and(|d| e.ts_ns.saturating_add(1_000_000) >= d);
-                    // Waiting starts now, or when the poll in progress ends.
-                    waiting[t as usize].push(wakes.len() as u32);
-                    wakes.push(Wake {
-                        event: ei,
-                        task: t,
-                        at_ns: e.ts_ns,
-                        waits_from_ns: e.ts_ns,
-                        source: Some(source),
-                        timer,
-                        poll_at: None,
-                        poll: NONE,
-                        delay_ns: 0,
-                    });
-                }
-                EventKind::WakerClone { .. } => tasks[tid.unwrap_or(0) as usize].live_wakers += 1,
-                EventKind::WakerDrop { .. } => tasks[tid.unwrap_or(0) as usize].live_wakers -= 1,
-                EventKind::Terminate { .. } => {
-                    tasks[tid.unwrap_or(0) as usize].state = TaskState::Done
-                }
-                EventKind::Scheduled { latency_ns, .. } => {
-                    // Without wake events (no tracing layer), Tokio's own measure of how
-                    // long the task waited since it was scheduled stands in for the wake.
-                    let t = tid.unwrap_or(0);
-                    if waiting[t as usize].is_empty() {
-                        let from = e.ts_ns.saturating_sub(latency_ns);
-                        waiting[t as usize].push(wakes.len() as u32);
-                        wakes.push(Wake {
-                            event: ei,
-                            task: t,
-                            at_ns: from,
-                            waits_from_ns: from,
-                            source: None,
-                            timer: false,
-                            poll_at: None,
-                            poll: NONE,
-                            delay_ns: 0,
-                        });
-                    }
-                }
-                EventKind::TimerArm {
-                    task: Some(_),
-                    duration_ms,
-                } => {
-                    if let Some(t) = tid {
-                        timer_deadline.insert(
-                            t,
-                            e.ts_ns
-                                .saturating_add(duration_ms.saturating_mul(1_000_000)),
-                        );
-                    }
-                }
-                EventKind::Park => {
-                    lane_park.insert(e.lane, e.ts_ns);
-                }
-                EventKind::Unpark { .. } => {
-                    if let Some(s) = lane_park.remove(&e.lane) {
-                        lanes[lane_i].parked_ns = lanes[lane_i]
-                            .parked_ns
-                            .saturating_add(e.ts_ns.saturating_sub(s));
-                        lanes[lane_i].segments.push(Segment {
-                            start_ns: s,
-                            end_ns: e.ts_ns,
-                            kind: SegmentKind::Parked,
-                            poll: NONE,
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-        task_events.resize_with(tasks.len(), Vec::new);
-        open_poll.resize(tasks.len(), NONE);
-        waiting.resize_with(tasks.len(), Vec::new);
-
-        // Close what was still open at the dump.
-        for (&lane, &p) in &lane_open_poll {
-            let li = lane_by_id[&lane];
-            let poll = polls[p as usize];
-            lanes[li].busy_ns = lanes[li]
-                .busy_ns
-                .saturating_add(end_ns.saturating_sub(poll.start_ns));
-            lanes[li].segments.push(Segment {
-                start_ns: poll.start_ns,
-                end_ns,
-                kind: SegmentKind::Polling(poll.task),
-                poll: p,
-            });
-            let task = &mut tasks[poll.task as usize];
-            let d = poll.duration(end_ns);
-            task.busy_ns = task.busy_ns.saturating_add(d);
-            if d >= task.longest_poll_ns {
-                task.longest_poll_ns = d;
-                task.longest_poll = Some(p);
-            }
-        }
-        for (&lane, &s) in &lane_park {
-            let li = lane_by_id[&lane];
-            lanes[li].parked_ns = lanes[li].parked_ns.saturating_add(end_ns.saturating_sub(s));
-            lanes[li].segments.push(Segment {
-                start_ns: s,
-                end_ns,
-                kind: SegmentKind::Parked,
-                poll: NONE,
-            });
-        }
-        // A lane parked since before the window (no events at all) still shows parked.
-        for st in &dump.lane_states {
-            if let (Activity::Parked, Some(&li)) = (st.activity, lane_by_id.get(&st.lane))
-                && lanes[li].events == 0
-            {
-                let s = st.since_ns.max(start_ns);
-                lanes[li].segments.push(Segment {
-                    start_ns: s,
-                    end_ns,
-                    kind: SegmentKind::Parked,
-                    poll: NONE,
-                });
-            }
-        }
-        for lane in &mut lanes {
-            lane.segments
-                .sort_unstable_by_key(|s| (s.start_ns, s.end_ns, s.poll));
-        }
-        // Wakes never followed by a poll wait until the dump.
-        for w in &mut wakes {
-            if w.poll_at.is_none() {
-                w.delay_ns = end_ns.saturating_sub(w.waits_from_ns);
-            }
-        }
-        for w in &wakes {
-            let t = &mut tasks[w.task as usize];
-            if w.poll_at.is_some() {
-                t.longest_sched_ns = t.longest_sched_ns.max(w.delay_ns);
-            }
-        }
-        // States at dump time.
-        for (ti, task) in tasks.iter_mut().enumerate() {
-            if task.state == TaskState::Done {
-                continue;
-            }
-            task.state = if open_poll[ti] != NONE {
-                TaskState::Running
-            } else if !waiting[ti].is_empty() {
-                TaskState::Scheduled
-            } else {
-                TaskState::Idle
-            };
-        }
-        let mut polls_by_duration: Vec<PollIdx> = (0..polls.len() as PollIdx).collect();
-        polls_by_duration.sort_unstable_by_key(|&p| {
-            (
-                std::cmp::Reverse(polls[p as usize].duration(end_ns)),
-                polls[p as usize].start_ns,
-            )
-        });
-        progress(1.0);
-
-        let mut index = Index {
-            dump,
-            start_ns,
-            end_ns,
-            tasks,
-            task_by_id,
-            event_task,
-            event_task_pos,
-            task_events,
-            polls,
-            polls_by_duration,
-            wakes,
-            lanes,
-            lane_by_id,
-            anomalies: Vec::new(),
-            thresholds,
-            reordered,
-        };
-        index.anomalies = anomaly::detect(&index);
-        for a in &index.anomalies {
-            if let Some(t) = a.task {
-                index.tasks[t as usize].anomalies += 1;
-            }
-        }
-        index
-    }
-
     pub fn event_count(&self) -> usize {
         self.dump.events.len()
     }
@@ -702,32 +430,5 @@ impl Index {
             (rank, l.worker.unwrap_or(u32::MAX), l.lane)
         });
         v
-    }
-}
-
-fn new_task(
-    id: u64,
-    name: String,
-    kind: TaskKind,
-    location: Option<SpawnLocation>,
-    spawned_by: Option<u64>,
-) -> Task {
-    Task {
-        id,
-        name,
-        kind,
-        location,
-        spawned_by,
-        state: TaskState::Idle,
-        polls: 0,
-        wakes: 0,
-        self_wakes: 0,
-        busy_ns: 0,
-        longest_poll: None,
-        longest_poll_ns: 0,
-        longest_sched_ns: 0,
-        live_wakers: 0,
-        whole_history: false,
-        anomalies: 0,
     }
 }

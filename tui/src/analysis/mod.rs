@@ -2,6 +2,7 @@
 //! touches the terminal, so tests can build an index from any dump and assert on it.
 
 pub mod anomaly;
+mod build;
 pub mod cells;
 pub mod index;
 

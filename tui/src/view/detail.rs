@@ -97,18 +97,21 @@ fn task_fields(ix: &Index, t: TaskIdx, out: &mut Vec<Field>) {
         "wakes",
         format!("{} ({} from its own poll)", task.wakes, task.self_wakes),
     ));
-    out.push(("live wakers", wakers(task.live_wakers, task.whole_history)));
+    out.push((
+        "live wakers",
+        wakers(task.live_wakers, task.wakers_from_recorder),
+    ));
     for a in ix.anomalies.iter().filter(|a| a.task == Some(t)) {
         out.push((a.severity.as_str(), sanitize(&a.message)));
     }
 }
 
-/// The live waker count, honest about what the window cannot know.
-fn wakers(live: i64, whole_history: bool) -> String {
-    match (whole_history, live) {
-        (true, n) => n.max(0).to_string(),
-        (false, n) if n > 0 => format!("at least {n} (the task's beginning was overwritten)"),
-        (false, _) => "unknown (the task's beginning was overwritten)".into(),
+/// The live waker count, and where it comes from.
+fn wakers(live: Option<i64>, from_recorder: bool) -> String {
+    match (live, from_recorder) {
+        (Some(n), true) => format!("{n} (counted by the recorder)"),
+        (Some(n), false) => format!("{n} (counted in the window, which holds the whole task)"),
+        (None, _) => "unknown (the task's beginning was overwritten)".into(),
     }
 }
 

@@ -60,15 +60,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     )));
     lines.push(Line::from(fit(
         &format!(
-            "{} polls, busy {}, longest {} · {} wakes ({} self), longest wait {} · live wakers {}{}",
+            "{} polls, busy {}, longest {} · {} wakes ({} self), longest wait {} · live wakers {}",
             task.polls,
             duration(task.busy_ns),
             duration(task.longest_poll_ns),
             task.wakes,
             task.self_wakes,
             duration(task.longest_sched_ns),
-            task.live_wakers,
-            if task.whole_history { "" } else { " (history before the window overwritten)" }
+            crate::fmt::wakers(task.live_wakers),
         ),
         w,
     )));

@@ -87,13 +87,7 @@ fn cell(app: &App, t: TaskIdx, col: TaskColumn) -> String {
         TaskColumn::Busy => duration(task.busy_ns),
         TaskColumn::LongestPoll => duration(task.longest_poll_ns),
         TaskColumn::LongestSched => duration(task.longest_sched_ns),
-        TaskColumn::Wakers => {
-            if task.whole_history {
-                task.live_wakers.to_string()
-            } else {
-                format!("{}?", task.live_wakers)
-            }
-        }
+        TaskColumn::Wakers => crate::fmt::wakers(task.live_wakers),
         TaskColumn::Anomalies => {
             if task.anomalies > 0 {
                 format!("!{}", task.anomalies)
