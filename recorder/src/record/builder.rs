@@ -31,6 +31,7 @@ pub struct Builder {
     dump_path: String,
     persist_dir: Option<PathBuf>,
     schedule_latency: bool,
+    cpu_stats: bool,
 }
 
 /// Why [`Builder::build`] failed.
@@ -76,6 +77,7 @@ impl Default for Builder {
                 .into_owned(),
             persist_dir: None,
             schedule_latency: false,
+            cpu_stats: true,
         }
     }
 }
@@ -140,6 +142,15 @@ impl Builder {
         self
     }
 
+    /// Sample each worker thread's CPU time and run-queue wait (Linux schedstat, no
+    /// privileges) at park, unpark and the end of polls over 1 ms, so the analysis can
+    /// tell the host taking threads off the CPU (host contention) from slow code. About a
+    /// microsecond per sample; default on. Elsewhere than Linux it records nothing.
+    pub fn cpu_stats(mut self, on: bool) -> Self {
+        self.cpu_stats = on;
+        self
+    }
+
     pub fn build(self) -> Result<FlightRecorder, BuildError> {
         if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(BuildError::Capacity(self.capacity));
@@ -171,6 +182,12 @@ impl Builder {
         let inner = Arc::new(Inner {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
             schedule_latency: self.schedule_latency,
+            cpu_stats: self.cpu_stats,
+            long_poll_raw: {
+                let big = 1u64 << 40;
+                let ns_per_raw = clock.delta_as_nanos(0, big) as f64 / big as f64;
+                (1e6 / ns_per_raw.max(1e-9)) as u64
+            },
             mapped: ring.is_mapped(),
             fork_generation: persist.as_ref().map_or(0, |p| p.generation()),
             ring,

@@ -13,7 +13,7 @@ use crate::format::{Activity, TaskKind};
 use super::lanes::LOCAL;
 use super::tasks::{FileName, SpawnInfo};
 use super::{Inner, current_task, task_id_u64};
-use crate::format::ring_codec::{F_COMPLETED, F_HAS_VALUE, Kind};
+use crate::format::ring_codec::{self as codec, F_COMPLETED, F_HAS_VALUE, Kind};
 
 type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 type TaskHook = Arc<dyn Fn(&TaskMeta<'_>) + Send + Sync>;
@@ -139,9 +139,27 @@ impl Inner {
     pub(super) fn poll_end(&self, task: u64, completed: bool) {
         let _ = LOCAL.try_with(|l| l.polling.set(0));
         let flags = if completed { F_COMPLETED } else { 0 };
+        let mut long = false;
         self.record_with(Kind::PollEnd, flags, task, 0, |lane, ts| {
+            let (_, since) = lane.activity();
+            long = ts.saturating_sub(since) >= self.long_poll_raw;
             lane.set_activity(Activity::Running, ts)
         });
+        // A long poll: what the OS did meanwhile says whether the task was slow or the
+        // thread was kept off the CPU.
+        if long {
+            self.cpu_stat();
+        }
+    }
+
+    /// Records the thread's CPU time and run-queue wait, if enabled and available.
+    fn cpu_stat(&self) {
+        if !self.cpu_stats {
+            return;
+        }
+        if let Some((on_cpu, wait)) = super::cpu_stat::sample() {
+            self.record(Kind::CpuStat, 0, on_cpu, wait & codec::AUX_MAX);
+        }
     }
 
     fn thread_start(&self) {
@@ -161,6 +179,7 @@ impl Inner {
     }
 
     fn park(&self) {
+        self.cpu_stat();
         self.record_with(Kind::Park, 0, 0, 0, |lane, ts| {
             if lane.note_worker_index() {
                 self.persist_lane(lane);
@@ -179,6 +198,7 @@ impl Inner {
         self.record_with(Kind::Unpark, flags, 0, aux, |lane, ts| {
             lane.set_activity(Activity::Running, ts)
         });
+        self.cpu_stat();
     }
 
     fn hook_spawn(&self, meta: &TaskMeta<'_>) {

@@ -11,6 +11,7 @@
 //! - [`identity`]: program and host names, wall-clock time.
 
 mod builder;
+mod cpu_stat;
 mod dump_file;
 mod hooks;
 mod identity;

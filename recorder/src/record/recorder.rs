@@ -119,6 +119,10 @@ pub(crate) struct Inner {
     pub(super) id: u64,
     /// `Builder::schedule_latency`.
     pub(super) schedule_latency: bool,
+    /// `Builder::cpu_stats`.
+    pub(super) cpu_stats: bool,
+    /// A poll at least this long (raw clock ticks, 1 ms) gets a CPU sample at its end.
+    pub(super) long_poll_raw: u64,
     /// The ring lives in a shared file mapping (a forked child must not write to it).
     pub(super) mapped: bool,
     /// Fork generation when the ring was mapped.

@@ -69,7 +69,7 @@ impl AnomalyKind {
     ];
 
     /// Order among anomalies of one severity: causes first.
-    fn rank(self) -> u8 {
+    pub(crate) fn rank(self) -> u8 {
         match self {
             AnomalyKind::PollInProgress => 0,
             AnomalyKind::LostWaker => 1,
@@ -143,6 +143,9 @@ pub struct Anomaly {
     pub message: String,
     /// The dump's own cause (the panicking poll): ranked first whatever its magnitude.
     pub is_dump_cause: bool,
+    /// Explained by the host, not the code: the thread was waiting for a CPU (runnable,
+    /// not running) for most of the time. Then the severity is at most a warning.
+    pub host_contention: bool,
 }
 
 /// How many anomalies there are of each severity.
@@ -181,6 +184,7 @@ pub fn detect(ix: &Index) -> Vec<Anomaly> {
     lost_wakers(ix, &th, &mut out);
     self_wake_storms(ix, &th, &mut out);
     worker_stalls(ix, &th, &mut out);
+    host_contention(ix, &mut out);
     // Worst first: severity, then root causes before their consequences (a long poll
     // causes the scheduling delays and the worker stall around it), then magnitude.
     out.sort_by(|a, b| {
@@ -218,6 +222,7 @@ fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             magnitude: d,
             event: poll.start_event,
             is_dump_cause: false,
+            host_contention: false,
             message: format!(
                 "{} polled for {} without yielding on {}, blocking every other task queued \
                  there",
@@ -243,7 +248,7 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         } else if d >= th.long_poll_crit {
             (
                 Severity::Critical,
-                "was still in this poll at the dump, apparently hung",
+                "was still in this poll at the dump (a long poll, or a hang)",
             )
         } else if d >= th.long_poll_warn {
             (Severity::Warning, "was still in this poll at the dump")
@@ -260,6 +265,7 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             magnitude: d,
             event: poll.start_event,
             is_dump_cause: panicked,
+            host_contention: false,
             message: format!(
                 "{} {what} on {} after {} of polling",
                 task.label(),
@@ -329,6 +335,7 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             event: w.event,
             message,
             is_dump_cause: false,
+            host_contention: false,
         });
     }
 }
@@ -425,6 +432,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                     task.label()
                 ),
                 is_dump_cause: false,
+                host_contention: false,
             });
             continue;
         }
@@ -493,6 +501,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 ms(stuck)
             ),
             is_dump_cause: false,
+            host_contention: false,
         });
     }
 }
@@ -516,6 +525,7 @@ fn self_wake_storms(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             magnitude: u64::from(task.self_wakes),
             event: first,
             is_dump_cause: false,
+            host_contention: false,
             message: format!(
                 "{} woke itself {} of {} times",
                 task.label(),
@@ -580,12 +590,59 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 magnitude: d,
                 event,
                 is_dump_cause: false,
+                host_contention: false,
                 message: format!(
                     "{} did not park for {} while woken tasks waited for a poll",
                     lane.label(),
                     ms(d)
                 ),
             });
+        }
+    }
+}
+
+/// Run-queue wait of `lane`'s thread over `[from, to]`, from the CPU samples closest
+/// around it; `None` unless samples bracket it tightly (the bracket at most half again as
+/// long as the interval, so time outside it cannot explain much).
+fn wait_during(ix: &Index, lane: u32, from: u64, to: u64) -> Option<u64> {
+    let cpu = &ix.lane(lane)?.cpu;
+    let i = cpu.partition_point(|s| s.at_ns <= from).checked_sub(1)?;
+    let j = i + cpu[i..].iter().position(|s| s.at_ns >= to)?;
+    let (a, b) = (&cpu[i], &cpu[j]);
+    let len = to.saturating_sub(from).max(1);
+    (b.at_ns - a.at_ns <= len + len / 2).then(|| super::index::wait_between(a, b))
+}
+
+/// Long polls and scheduling delays the host explains: the thread (for a delay: every
+/// worker) spent at least half the time runnable but not running. They stay listed, at
+/// most as warnings, labelled as the host's doing rather than the code's.
+fn host_contention(ix: &Index, out: &mut [Anomaly]) {
+    let workers: Vec<u32> = ix
+        .lanes
+        .iter()
+        .filter(|l| l.info.kind == ThreadKind::Worker)
+        .map(|l| l.info.lane)
+        .collect();
+    for a in out.iter_mut() {
+        let len = a.end_ns.saturating_sub(a.start_ns);
+        let waited = match a.kind {
+            AnomalyKind::LongPoll => a.lane.and_then(|l| wait_during(ix, l, a.start_ns, a.end_ns)),
+            AnomalyKind::SchedulingDelay if !workers.is_empty() => workers
+                .iter()
+                .map(|&l| wait_during(ix, l, a.start_ns, a.end_ns))
+                .collect::<Option<Vec<u64>>>()
+                .and_then(|w| w.into_iter().min()),
+            _ => None,
+        };
+        if let Some(w) = waited
+            && w.saturating_mul(2) >= len
+        {
+            a.host_contention = true;
+            a.severity = a.severity.min(Severity::Warning);
+            a.message.push_str(&format!(
+                " [host contention: {} of it waiting for a CPU]",
+                ms(w.min(len))
+            ));
         }
     }
 }

@@ -107,10 +107,25 @@ impl Index {
             lanes: b.lanes,
             lane_by_id: b.lane_by_id,
             anomalies: Vec::new(),
+            groups: Vec::new(),
+            verdict: String::new(),
             thresholds,
             reordered,
         };
-        index.anomalies = anomaly::detect(&index);
+        let ranked = anomaly::detect(&index);
+        let mut groups = super::groups::group(&index, &ranked);
+        // Occurrences in group order, so stepping through them (n/N) goes cause first.
+        let mut slots: Vec<Option<super::Anomaly>> = ranked.into_iter().map(Some).collect();
+        let mut ordered = Vec::with_capacity(slots.len());
+        for g in &mut groups {
+            for m in &mut g.members {
+                ordered.extend(slots[*m].take());
+                *m = ordered.len() - 1;
+            }
+        }
+        index.anomalies = ordered;
+        index.groups = groups;
+        index.verdict = super::groups::verdict(&index);
         for a in &index.anomalies {
             if let Some(t) = a.task {
                 index.tasks[t as usize].anomalies += 1;

@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap as HashMap;
 use dial9_format::{Dump, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind, WakeSource};
 
 use super::anomaly::{Anomaly, Thresholds};
+use super::groups::Group;
 
 /// Index of a task in [`Index::tasks`].
 pub type TaskIdx = u32;
@@ -296,7 +297,12 @@ pub struct Index {
     pub wakes: Vec<Wake>,
     pub lanes: Vec<Lane>,
     pub lane_by_id: HashMap<u32, usize>,
+    /// Every occurrence, in the order of their groups (worst group first).
     pub anomalies: Vec<Anomaly>,
+    /// Anomalies grouped by kind and subject, ranked by impact.
+    pub groups: Vec<Group>,
+    /// The dump in one line (see [`super::groups::verdict`]).
+    pub verdict: String,
     pub thresholds: Thresholds,
     /// Events that were out of time order in the file (sorted here; a recorder writes
     /// them in order, so a non-zero count means a damaged or hand-made file).

@@ -4,9 +4,11 @@
 pub mod anomaly;
 mod build;
 pub mod cells;
+pub mod groups;
 pub mod index;
 
 pub use anomaly::{Anomaly, AnomalyKind, Severity, SeverityCounts, Thresholds};
+pub use groups::Group;
 pub use index::{Index, Lane, Poll, Segment, SegmentKind, Task, TaskState, Wake};
 
 #[cfg(test)]

@@ -836,3 +836,90 @@ fn unnamed_tasks_are_named_by_their_spawn_location() {
     );
     assert_eq!(short_path("src/main.rs"), "src/main.rs");
 }
+
+/// A 100 ms poll during which the worker's thread waited 80 ms for a CPU (its run-queue
+/// wait, sampled by the recorder at unpark and at the end of the long poll) is the host's
+/// doing: kept, labelled, at most a warning. The same poll on CPU is the code's: critical.
+#[test]
+fn host_contention_explains_a_long_poll_only_with_the_schedulers_word() {
+    let seq = |wait_ms: u64| {
+        B::new()
+            .task(1, "handler")
+            .ev(0, 0, EventKind::Unpark { io_ready_total: None })
+            .ev(0, 0, EventKind::CpuStat {
+                on_cpu_ns: 500 * MS,
+                runq_wait_ns: 7 * MS,
+            })
+            .ev(1, 0, EventKind::PollStart { task: 1 })
+            .poll_end(101, 0, 1, false)
+            .ev(101, 0, EventKind::CpuStat {
+                on_cpu_ns: 500 * MS + (100 - wait_ms) * MS,
+                runq_wait_ns: 7 * MS + wait_ms * MS,
+            })
+            .end(200)
+            .build()
+    };
+    let host = seq(80);
+    let long: Vec<_> = host
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::LongPoll)
+        .collect();
+    assert_eq!(long.len(), 1);
+    assert!(long[0].host_contention);
+    assert_eq!(long[0].severity, Severity::Warning);
+    assert!(long[0].message.contains("host contention"), "{}", long[0].message);
+    assert!(host.verdict.contains("host"), "{}", host.verdict);
+
+    let code = seq(2);
+    let long: Vec<_> = code
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::LongPoll)
+        .collect();
+    assert!(!long[0].host_contention);
+    assert_eq!(long[0].severity, Severity::Critical);
+    assert!(code.verdict.contains("blocked by long polls"), "{}", code.verdict);
+}
+
+/// Groups: one entry per kind and subject, ranked causes first; unnamed tasks from one
+/// spawn location are one group; every occurrence stays listed.
+#[test]
+fn anomalies_group_by_subject_and_rank_causes_first() {
+    let mut b = B::new().task(9, "probe");
+    for (i, t) in [(0u64, 1u64), (1, 2), (2, 3)] {
+        b.tasks.push(TaskInfo {
+            id: t,
+            name: String::new(),
+            kind: TaskKind::Task,
+            location: Some(SpawnLocation {
+                file: "src/server.rs".into(),
+                line: 40,
+                col: 9,
+            }),
+            spawned_by: None,
+        });
+        b = b.poll(i * 100, i * 100 + 60, 0, t);
+    }
+    let ix = b
+        .ev(5, 1, EventKind::Wake {
+            task: 9,
+            by_ref: false,
+            source: WakeSource::Foreign,
+        })
+        .ev(65, 1, EventKind::PollStart { task: 9 })
+        .poll_end(66, 1, 9, false)
+        .end(400)
+        .build();
+    assert_eq!(ix.groups[0].kind, AnomalyKind::LongPoll);
+    assert_eq!(ix.groups[0].subject, "src/server.rs:40");
+    assert_eq!(ix.groups[0].count(), 3);
+    assert_eq!(ix.groups[0].tasks, 3);
+    assert_eq!(ix.groups[0].total, 180 * MS);
+    assert_eq!(ix.groups[1].kind, AnomalyKind::SchedulingDelay);
+    assert_eq!(ix.groups[1].subject, "probe");
+    let listed: usize = ix.groups.iter().map(|g| g.count()).sum();
+    assert_eq!(listed, ix.anomalies.len());
+    assert!(ix.verdict.contains("src/server.rs:40"), "{}", ix.verdict);
+    assert!(ix.verdict.contains("probe waited up to 60 ms"), "{}", ix.verdict);
+}

@@ -119,7 +119,10 @@ fn cycle_sort(app: &mut App, by: usize) {
     let sort = cols[(i + by) % cols.len()];
     app.task_table.sort = sort;
     // Names and ids read best ascending, quantities worst first.
-    app.task_table.desc = !matches!(sort, TaskColumn::Name | TaskColumn::Id);
+    app.task_table.desc = !matches!(
+        sort,
+        TaskColumn::Name | TaskColumn::Id | TaskColumn::Location
+    );
     app.task_table.resort(&app.index);
 }
 

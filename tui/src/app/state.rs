@@ -49,10 +49,11 @@ pub enum TaskColumn {
     LongestSched,
     Wakers,
     Anomalies,
+    Location,
 }
 
 impl TaskColumn {
-    pub const ALL: [TaskColumn; 9] = [
+    pub const ALL: [TaskColumn; 10] = [
         TaskColumn::Name,
         TaskColumn::Id,
         TaskColumn::State,
@@ -62,6 +63,7 @@ impl TaskColumn {
         TaskColumn::LongestSched,
         TaskColumn::Wakers,
         TaskColumn::Anomalies,
+        TaskColumn::Location,
     ];
 
     pub fn title(self) -> &'static str {
@@ -75,6 +77,7 @@ impl TaskColumn {
             TaskColumn::LongestSched => "MaxSched",
             TaskColumn::Wakers => "Wakers",
             TaskColumn::Anomalies => "Anom",
+            TaskColumn::Location => "Location",
         }
     }
 }
@@ -175,6 +178,7 @@ impl TaskTable {
                 TaskColumn::LongestSched => ta.longest_sched_ns.cmp(&tb.longest_sched_ns),
                 TaskColumn::Wakers => ta.live_wakers.cmp(&tb.live_wakers),
                 TaskColumn::Anomalies => ta.anomalies.cmp(&tb.anomalies),
+                TaskColumn::Location => ta.short_location().cmp(&tb.short_location()),
             };
             let ord = if self.desc { ord.reverse() } else { ord };
             ord.then(ta.id.cmp(&tb.id))

@@ -12,9 +12,14 @@ use crate::fmt::{duration, relative, sanitize};
 #[derive(Serialize)]
 pub struct ReportJson {
     pub report_version: u32,
+    /// The dump in one line: what to look at first.
+    pub verdict: String,
     pub dump: DumpJson,
     pub thresholds: ThresholdsJson,
     pub anomaly_counts: Counts,
+    /// Anomalies grouped by kind and subject, ranked by impact (causes first).
+    pub groups: Vec<GroupJson>,
+    /// Every occurrence, in group order.
     pub anomalies: Vec<AnomalyJson>,
     pub top_busy: Vec<TaskJson>,
     pub top_longest_poll: Vec<TaskJson>,
@@ -74,11 +79,35 @@ pub struct Counts {
 }
 
 #[derive(Serialize)]
+pub struct GroupJson {
+    pub kind: &'static str,
+    pub severity: &'static str,
+    /// A task's name, an unnamed task's spawn location, or a lane.
+    pub subject: String,
+    pub count: usize,
+    /// Distinct tasks among the occurrences.
+    pub tasks: usize,
+    /// Sum and maximum of the occurrences' magnitudes.
+    pub total: u64,
+    pub worst: u64,
+    /// All explained by the host taking the threads off the CPU.
+    pub host_contention: bool,
+    /// Indices into `anomalies`, worst first.
+    pub members: Vec<usize>,
+}
+
+#[derive(Serialize)]
 pub struct AnomalyJson {
     pub kind: &'static str,
     pub severity: &'static str,
     pub task_id: Option<u64>,
     pub task_name: Option<String>,
+    /// The task as shown: its name, or its shortened spawn location when unnamed.
+    pub task_label: Option<String>,
+    /// Spawn location, shortened (`mini-redis-0.4.1/src/server.rs:276`).
+    pub task_location: Option<String>,
+    /// Explained by host contention (then at most a warning).
+    pub host_contention: bool,
     pub lane: Option<u32>,
     /// Start and end, nanoseconds before the dump.
     pub start_before_dump_ns: u64,
@@ -95,6 +124,9 @@ pub struct AnomalyJson {
 pub struct TaskJson {
     pub task_id: u64,
     pub name: String,
+    /// Name, or shortened spawn location for an unnamed task.
+    pub label: String,
+    pub location: Option<String>,
     pub state: &'static str,
     pub polls: u32,
     pub busy_ns: u64,
@@ -168,6 +200,8 @@ fn task_json(ix: &Index, t: usize) -> TaskJson {
     TaskJson {
         task_id: task.id,
         name: task.name.clone(),
+        label: task.label(),
+        location: task.short_location(),
         state: task.state.as_str(),
         polls: task.polls,
         busy_ns: task.busy_ns,
@@ -205,7 +239,8 @@ pub fn build(ix: &Index) -> ReportJson {
         .collect();
     let th = ix.thresholds;
     ReportJson {
-        report_version: 1,
+        report_version: 2,
+        verdict: ix.verdict.clone(),
         dump: DumpJson {
             reason: reason_json(&h.reason),
             program: h.program.clone(),
@@ -231,6 +266,21 @@ pub fn build(ix: &Index) -> ReportJson {
             worker_stall_ns: th.stall,
         },
         anomaly_counts: counts(ix),
+        groups: ix
+            .groups
+            .iter()
+            .map(|g| GroupJson {
+                kind: g.kind.as_str(),
+                severity: g.severity.as_str(),
+                subject: g.subject.clone(),
+                count: g.count(),
+                tasks: g.tasks,
+                total: g.total,
+                worst: g.worst,
+                host_contention: g.host_contention,
+                members: g.members.clone(),
+            })
+            .collect(),
         anomalies: ix
             .anomalies
             .iter()
@@ -239,6 +289,9 @@ pub fn build(ix: &Index) -> ReportJson {
                 severity: a.severity.as_str(),
                 task_id: a.task.map(|t| ix.tasks[t as usize].id),
                 task_name: a.task.map(|t| ix.tasks[t as usize].name.clone()),
+                task_label: a.task.map(|t| ix.tasks[t as usize].label()),
+                task_location: a.task.and_then(|t| ix.tasks[t as usize].short_location()),
+                host_contention: a.host_contention,
                 lane: a.lane,
                 start_before_dump_ns: ix.end_ns.saturating_sub(a.start_ns),
                 end_before_dump_ns: ix.end_ns.saturating_sub(a.end_ns),
@@ -272,6 +325,7 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     let d = &r.dump;
     let mut s = String::new();
     let _ = writeln!(s, "dial9 dump  {}", sanitize(source));
+    let _ = writeln!(s, "verdict     {}", sanitize(&r.verdict));
     let _ = writeln!(s, "reason      {}", r.dump.reason.summary);
     let when = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_nanos(d.dumped_at_unix_ns),
@@ -321,24 +375,50 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     let c = &r.anomaly_counts;
     let _ = writeln!(
         s,
-        "\nanomalies   {} critical, {} warning, {} info",
-        c.critical, c.warning, c.info
+        "\nanomalies   {} critical, {} warning, {} info, in {} groups ranked by impact",
+        c.critical,
+        c.warning,
+        c.info,
+        ix.groups.len()
     );
-    for a in ix.anomalies.iter().take(limit) {
+    for g in ix.groups.iter().take(limit) {
+        let worst = &ix.anomalies[g.members[0]];
+        let summary = if g.count() == 1 {
+            sanitize(&worst.message)
+        } else {
+            format!(
+                "{}: {} times{}, worst {}, {} in all; worst: {}",
+                sanitize(&g.subject),
+                g.count(),
+                if g.tasks > 1 {
+                    format!(" in {} tasks", g.tasks)
+                } else {
+                    String::new()
+                },
+                magnitude(g.kind, g.worst),
+                magnitude(g.kind, g.total),
+                sanitize(&worst.message)
+            )
+        };
         let _ = writeln!(
             s,
-            "  {:<8} {:<16} {:>10}  {}",
-            a.severity.as_str().to_uppercase(),
-            a.kind.as_str(),
-            relative(a.start_ns, ix.end_ns),
-            sanitize(&a.message)
+            "  {:<8} {:<16} {:>10}  {}{}",
+            g.severity.as_str().to_uppercase(),
+            g.kind.as_str(),
+            relative(worst.start_ns, ix.end_ns),
+            summary,
+            if g.host_contention {
+                " [host contention]"
+            } else {
+                ""
+            }
         );
     }
-    if ix.anomalies.len() > limit {
+    if ix.groups.len() > limit {
         let _ = writeln!(
             s,
-            "  ... and {} more (--limit N)",
-            ix.anomalies.len() - limit
+            "  ... and {} more groups (--limit N; --json lists every occurrence)",
+            ix.groups.len() - limit
         );
     }
     let _ = writeln!(s, "\ntop tasks by busy time");
@@ -375,9 +455,13 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
 }
 
 fn label(t: &TaskJson) -> String {
-    if t.name.is_empty() {
-        format!("#{}", t.task_id)
-    } else {
-        format!("{} #{}", t.name, t.task_id)
+    format!("{} #{}", t.label, t.task_id)
+}
+
+/// A group's magnitude in its unit: a duration, or a count for self-wake storms.
+fn magnitude(kind: crate::analysis::AnomalyKind, m: u64) -> String {
+    match kind {
+        crate::analysis::AnomalyKind::SelfWakeStorm => format!("{m} self-wakes"),
+        _ => duration(m),
     }
 }

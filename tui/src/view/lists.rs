@@ -88,6 +88,9 @@ fn cell(app: &App, t: TaskIdx, col: TaskColumn) -> String {
         TaskColumn::LongestPoll => duration(task.longest_poll_ns),
         TaskColumn::LongestSched => duration(task.longest_sched_ns),
         TaskColumn::Wakers => crate::fmt::wakers(task.live_wakers),
+        TaskColumn::Location => task
+            .short_location()
+            .map_or_else(|| "unknown".into(), |l| sanitize(&l)),
         TaskColumn::Anomalies => {
             if task.anomalies > 0 {
                 format!("!{}", task.anomalies)
@@ -115,20 +118,33 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
-    // Name, then: id, state, polls, busy, longest poll, longest wait, wakers, anomalies.
-    // Numbers fit their columns ("1.350 s", "scheduled"); the name takes what is left.
-    let widths = [0usize, 6, 9, 6, 8, 8, 8, 6, 4];
-    let fixed: usize = widths[1..].iter().map(|x| x + 1).sum();
-    let name_w = w.saturating_sub(fixed + 1).clamp(8, 48);
+    // Name, then: id, state, polls, busy, longest poll, longest wait, wakers, anomalies,
+    // spawn location. Numbers fit their columns ("1.350 s", "scheduled"); the name and
+    // the location share what is left (the location only where there is room for it).
+    let mut widths = [0usize, 6, 9, 6, 8, 8, 8, 6, 4, 0];
+    let fixed: usize = widths[1..9].iter().map(|x| x + 1).sum();
+    let flex = w.saturating_sub(fixed + 1);
+    let name_w = if flex >= 20 {
+        (flex / 2).clamp(8, 48)
+    } else {
+        flex.clamp(8, 48)
+    };
+    widths[0] = name_w;
+    widths[9] = flex.saturating_sub(name_w + 1);
+    // Text columns read left-aligned, numbers right-aligned; a column without room hides.
+    let left = |col: TaskColumn| matches!(col, TaskColumn::Name | TaskColumn::Location);
     let mut header = Vec::new();
     for (i, col) in TaskColumn::ALL.iter().enumerate() {
-        let cw = if i == 0 { name_w } else { widths[i] };
+        let cw = widths[i];
+        if cw == 0 {
+            continue;
+        }
         let title = if *col == app.task_table().sort() {
             format!("{}{arrow}", col.title())
         } else {
             col.title().to_string()
         };
-        let text = if i == 0 {
+        let text = if left(*col) {
             fit(&title, cw)
         } else {
             format!("{:>cw$}", fit(&title, cw).trim_end())
@@ -148,11 +164,14 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     {
         let mut text = String::new();
         for (i, col) in TaskColumn::ALL.iter().enumerate() {
+            let cw = widths[i];
+            if cw == 0 {
+                continue;
+            }
             let c = cell(app, t, *col);
-            if i == 0 {
-                text.push_str(&fit(&c, name_w));
+            if left(*col) {
+                text.push_str(&fit(&c, cw));
             } else {
-                let cw = widths[i];
                 text.push_str(&format!("{:>cw$}", fit(&c, cw).trim_end()));
             }
             text.push(' ');

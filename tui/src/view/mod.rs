@@ -48,7 +48,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
     let lanes_shown = lanes_rows(app, area.height);
     let [header, lanes, body, hint] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(3),
         Constraint::Length(lanes_shown as u16 + 5),
         Constraint::Min(5),
         Constraint::Length(1),
@@ -131,7 +131,7 @@ fn render_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, pane: Li
 
 /// Lane rows that fit: all of them on a tall screen, fewer on a short one.
 fn lanes_rows(app: &App, height: u16) -> usize {
-    let budget = (height.saturating_sub(14) as usize).max(2);
+    let budget = (height.saturating_sub(15) as usize).max(2);
     app.lanes_order().len().clamp(1, budget.min(16))
 }
 
@@ -191,7 +191,19 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.severity(Severity::Warning),
         ));
     }
-    frame.render_widget(Paragraph::new(vec![line1, Line::from(spans)]), area);
+    // The verdict: what to look at first, in the colour of the worst finding.
+    let worst = ix.groups.first().map(|g| g.severity);
+    let verdict = Line::from(vec![
+        Span::styled(" verdict ", theme.dim()),
+        Span::styled(
+            sanitize(&ix.verdict),
+            worst.map_or(theme.dim(), |s| theme.severity(s)),
+        ),
+    ]);
+    frame.render_widget(
+        Paragraph::new(vec![line1, verdict, Line::from(spans)]),
+        area,
+    );
 }
 
 fn render_hint(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
