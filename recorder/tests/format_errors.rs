@@ -54,6 +54,7 @@ fn sample() -> Dump {
             .collect(),
         facts: Facts {
             live_wakers: vec![TaskWakers { task: 5, live: 1 }],
+            unhooked: vec![7],
         },
     }
 }

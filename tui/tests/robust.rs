@@ -51,8 +51,11 @@ fn kind() -> impl Strategy<Value = EventKind> {
         (task_id(), proptest::option::of(task_id()))
             .prop_map(|(task, parent)| EventKind::Spawn { task, parent }),
         task_id().prop_map(|task| EventKind::PollStart { task }),
-        (task_id(), any::<bool>())
-            .prop_map(|(task, completed)| EventKind::PollEnd { task, completed }),
+        (task_id(), any::<bool>()).prop_map(|(task, completed)| EventKind::PollEnd {
+            task,
+            completed,
+            duration_ns: None
+        }),
         (task_id(), any::<bool>(), wake_source).prop_map(|(task, by_ref, source)| {
             EventKind::Wake {
                 task,
@@ -60,8 +63,8 @@ fn kind() -> impl Strategy<Value = EventKind> {
                 source,
             }
         }),
-        task_id().prop_map(|task| EventKind::WakerClone { task }),
-        task_id().prop_map(|task| EventKind::WakerDrop { task }),
+        task_id().prop_map(|task| EventKind::WakerClone { task, live: None }),
+        task_id().prop_map(|task| EventKind::WakerDrop { task, live: None }),
         any::<u64>().prop_map(|span| EventKind::OrphanWaker {
             op: WakerOp::Drop,
             span

@@ -314,11 +314,13 @@ impl bincode::de::read::Reader for CountingReader<'_> {
     }
 }
 
-/// Dumps before format version 5: the same layout without `facts`.
+/// Dumps before format version 5: no `facts`, and waker ops without counts.
 mod legacy {
     use serde::Deserialize;
 
-    use crate::types::{Dump, Event, Facts, Header, LaneState, TaskInfo, ThreadInfo};
+    use crate::types::{
+        Dump, Event, EventKind, Facts, Header, LaneState, TaskInfo, ThreadInfo, WakeSource, WakerOp,
+    };
 
     #[derive(Deserialize)]
     pub(super) struct DumpV4 {
@@ -326,7 +328,95 @@ mod legacy {
         threads: Vec<ThreadInfo>,
         tasks: Vec<TaskInfo>,
         lane_states: Vec<LaneState>,
-        events: Vec<Event>,
+        events: Vec<EventV4>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct EventV4 {
+        ts_ns: u64,
+        lane: u32,
+        kind: EventKindV4,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) enum EventKindV4 {
+        Spawn {
+            task: u64,
+            parent: Option<u64>,
+        },
+        PollStart {
+            task: u64,
+        },
+        PollEnd {
+            task: u64,
+            completed: bool,
+        },
+        Wake {
+            task: u64,
+            by_ref: bool,
+            source: WakeSource,
+        },
+        WakerClone {
+            task: u64,
+        },
+        WakerDrop {
+            task: u64,
+        },
+        OrphanWaker {
+            op: WakerOp,
+            span: u64,
+        },
+        Terminate {
+            task: u64,
+        },
+        Park,
+        Unpark {
+            io_ready_total: Option<u64>,
+        },
+        ThreadStart,
+        ThreadStop,
+        TimerArm {
+            task: Option<u64>,
+            duration_ms: u64,
+        },
+        Scheduled {
+            task: u64,
+            latency_ns: u64,
+        },
+    }
+
+    impl From<EventKindV4> for EventKind {
+        fn from(k: EventKindV4) -> EventKind {
+            use EventKindV4 as V;
+            match k {
+                V::Spawn { task, parent } => EventKind::Spawn { task, parent },
+                V::PollStart { task } => EventKind::PollStart { task },
+                V::PollEnd { task, completed } => EventKind::PollEnd {
+                    task,
+                    completed,
+                    duration_ns: None,
+                },
+                V::Wake {
+                    task,
+                    by_ref,
+                    source,
+                } => EventKind::Wake {
+                    task,
+                    by_ref,
+                    source,
+                },
+                V::WakerClone { task } => EventKind::WakerClone { task, live: None },
+                V::WakerDrop { task } => EventKind::WakerDrop { task, live: None },
+                V::OrphanWaker { op, span } => EventKind::OrphanWaker { op, span },
+                V::Terminate { task } => EventKind::Terminate { task },
+                V::Park => EventKind::Park,
+                V::Unpark { io_ready_total } => EventKind::Unpark { io_ready_total },
+                V::ThreadStart => EventKind::ThreadStart,
+                V::ThreadStop => EventKind::ThreadStop,
+                V::TimerArm { task, duration_ms } => EventKind::TimerArm { task, duration_ms },
+                V::Scheduled { task, latency_ns } => EventKind::Scheduled { task, latency_ns },
+            }
+        }
     }
 
     impl From<DumpV4> for Dump {
@@ -336,7 +426,15 @@ mod legacy {
                 threads: d.threads,
                 tasks: d.tasks,
                 lane_states: d.lane_states,
-                events: d.events,
+                events: d
+                    .events
+                    .into_iter()
+                    .map(|e| Event {
+                        ts_ns: e.ts_ns,
+                        lane: e.lane,
+                        kind: e.kind.into(),
+                    })
+                    .collect(),
                 facts: Facts::default(),
             }
         }

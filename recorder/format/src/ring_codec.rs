@@ -119,6 +119,7 @@ pub fn unpack(a: u64, b: u64) -> Option<EventKind> {
         Kind::PollEnd => EventKind::PollEnd {
             task,
             completed: flags & F_COMPLETED != 0,
+            duration_ns: (flags & F_HAS_VALUE != 0).then_some(aux),
         },
         Kind::Wake => EventKind::Wake {
             task,
@@ -131,8 +132,14 @@ pub fn unpack(a: u64, b: u64) -> Option<EventKind> {
                 WakeSource::Foreign
             },
         },
-        Kind::WakerClone => EventKind::WakerClone { task },
-        Kind::WakerDrop => EventKind::WakerDrop { task },
+        Kind::WakerClone => EventKind::WakerClone {
+            task,
+            live: (flags & F_HAS_VALUE != 0).then_some(aux),
+        },
+        Kind::WakerDrop => EventKind::WakerDrop {
+            task,
+            live: (flags & F_HAS_VALUE != 0).then_some(aux),
+        },
         Kind::OrphanWaker => EventKind::OrphanWaker {
             op: match flags & 3 {
                 0 => WakerOp::Clone,
@@ -238,6 +245,24 @@ mod tests {
                 EventKind::PollEnd {
                     task: 7,
                     completed: true,
+                    duration_ns: None,
+                },
+            ),
+            (
+                7,
+                pack(Kind::PollEnd, F_HAS_VALUE, 1_500),
+                EventKind::PollEnd {
+                    task: 7,
+                    completed: false,
+                    duration_ns: Some(1_500),
+                },
+            ),
+            (
+                7,
+                pack(Kind::WakerDrop, F_HAS_VALUE, 2),
+                EventKind::WakerDrop {
+                    task: 7,
+                    live: Some(2),
                 },
             ),
             (

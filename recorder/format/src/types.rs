@@ -29,8 +29,13 @@ pub struct Dump {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     /// Live wakers of each task the recorder saw spawn and that was alive at the dump:
-    /// clones - drops - wakes by value, since its spawn.
+    /// clones - drops - wakes by value, since its spawn. Taken just before the events were
+    /// read, so an op after it is in the window (with its own count).
     pub live_wakers: Vec<TaskWakers>,
+    /// Tasks the runtime hooks never saw spawn although hooks were installed: they run on
+    /// a runtime that was not instrumented, so their polls are not recorded (only their
+    /// wakes, through the tracing layer). Nothing can be said about their scheduling.
+    pub unhooked: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,9 +267,12 @@ pub enum EventKind {
         task: u64,
     },
     /// `completed` is true when the future finished (or was cancelled) in this poll.
+    /// `duration_ns`: how long the poll ran, as its thread measured it (format v5; `None`
+    /// in older dumps), so a poll whose start the ring overwrote is still measured.
     PollEnd {
         task: u64,
         completed: bool,
+        duration_ns: Option<u64>,
     },
     /// `by_ref` is `wake_by_ref`; a wake by value also consumes (drops) its waker.
     Wake {
@@ -272,11 +280,15 @@ pub enum EventKind {
         by_ref: bool,
         source: WakeSource,
     },
+    /// `live`: the task's live wakers after this op, as the recorder counted them (format
+    /// v5; `None` when it could not count them, and in older dumps).
     WakerClone {
         task: u64,
+        live: Option<u64>,
     },
     WakerDrop {
         task: u64,
+        live: Option<u64>,
     },
     /// A waker op on a task whose span was already closed (the waker outlived its task).
     /// Only the tracing span id is known, so the op cannot be tied to a task id.
@@ -324,8 +336,8 @@ impl EventKind {
             | EventKind::PollStart { task }
             | EventKind::PollEnd { task, .. }
             | EventKind::Wake { task, .. }
-            | EventKind::WakerClone { task }
-            | EventKind::WakerDrop { task }
+            | EventKind::WakerClone { task, .. }
+            | EventKind::WakerDrop { task, .. }
             | EventKind::Terminate { task } => Some(task),
             EventKind::TimerArm { task, .. } => task,
             EventKind::Scheduled { task, .. } => Some(task),

@@ -140,11 +140,21 @@ impl Inner {
         let _ = LOCAL.try_with(|l| l.polling.set(0));
         let flags = if completed { F_COMPLETED } else { 0 };
         let mut long = false;
-        self.record_with(Kind::PollEnd, flags, task, 0, |lane, ts| {
-            let (_, since) = lane.activity();
-            long = ts.saturating_sub(since) >= self.long_poll_raw;
-            lane.set_activity(Activity::Running, ts)
-        });
+        self.record_computed(
+            Kind::PollEnd,
+            task,
+            // The poll's duration, which the lane knows for sure: a window that lost the
+            // poll's start still knows how long it ran.
+            |lane, ts| match lane.activity() {
+                (Activity::Polling { task: t }, since) if t == task && since <= ts => {
+                    long = ts - since >= self.long_poll_raw;
+                    let ns = self.clock.delta_as_nanos(since, ts);
+                    (flags | F_HAS_VALUE, ns.min(codec::AUX_MAX))
+                }
+                _ => (flags, 0),
+            },
+            |lane, ts| lane.set_activity(Activity::Running, ts),
+        );
         // A long poll: what the OS did meanwhile says whether the task was slow or the
         // thread was kept off the CPU.
         if long {
@@ -202,8 +212,10 @@ impl Inner {
     }
 
     fn hook_spawn(&self, meta: &TaskMeta<'_>) {
-        // With the layer installed, the span already recorded the spawn with its name.
+        // With the layer installed, the span already recorded the spawn with its name;
+        // the hook only says this task's polls will be recorded (its runtime has hooks).
         if self.layer_installed.load(Ordering::Relaxed) {
+            self.tasks.mark_hooked(task_id_u64(meta.id()));
             return;
         }
         let loc = meta.spawned_at();
@@ -213,6 +225,7 @@ impl Inner {
             kind: TaskKind::Unknown,
             location: Some((FileName::Static(loc.file()), loc.line(), loc.column())),
             parent: current_task(),
+            hooked: true,
         });
     }
 }

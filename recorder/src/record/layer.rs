@@ -266,6 +266,7 @@ where
                 .as_ref()
                 .map(|s| (FileName::Copied(s.as_str()), f.line, f.col)),
             parent: current_task(),
+            hooked: false,
         });
     }
 
@@ -291,20 +292,35 @@ where
             WakerOp::WakeByRef => 0,
         };
         let id = Id::from_u64(span.max(1));
-        let task = self
+        let found = self
             .inner
             .span_tasks
             .get_counting(id.into_u64(), delta)
-            .or_else(|| self.task_of(&id, &ctx))
-            .map(|t| t.0);
-        let Some(task) = task else {
+            .or_else(|| self.task_of(&id, &ctx).map(|(t, c)| (t, c, None)));
+        let Some((task, _, live)) = found else {
             self.inner
                 .record(Kind::OrphanWaker, codec::waker_op_code(op), span, 0);
             return;
         };
         match op {
-            WakerOp::Clone => self.inner.record(Kind::WakerClone, 0, task, 0),
-            WakerOp::Drop => self.inner.record(Kind::WakerDrop, 0, task, 0),
+            // The count after the op rides in the event: the dump then knows the task's
+            // live wakers at every op, whatever the ring lost before.
+            WakerOp::Clone | WakerOp::Drop => {
+                let kind = if op == WakerOp::Clone {
+                    Kind::WakerClone
+                } else {
+                    Kind::WakerDrop
+                };
+                match live {
+                    Some(n) => self.inner.record(
+                        kind,
+                        codec::F_HAS_VALUE,
+                        task,
+                        (n.max(0) as u64).min(codec::AUX_MAX),
+                    ),
+                    None => self.inner.record(kind, 0, task, 0),
+                }
+            }
             WakerOp::Wake | WakerOp::WakeByRef => {
                 let by_ref = if op == WakerOp::WakeByRef {
                     F_BY_REF

@@ -56,6 +56,19 @@ impl Inner {
         aux: u64,
         on_lane: impl FnOnce(&LaneSlot, u64),
     ) {
+        self.record_computed(kind, a, |_, _| (flags, aux), on_lane);
+    }
+
+    /// Like [`record_with`](Self::record_with), with the flags and the value computed
+    /// from the lane and the event's raw timestamp (a poll's end carries its duration).
+    #[inline]
+    pub(super) fn record_computed(
+        &self,
+        kind: Kind,
+        a: u64,
+        payload: impl FnOnce(&LaneSlot, u64) -> (u8, u64),
+        on_lane: impl FnOnce(&LaneSlot, u64),
+    ) {
         let _ = LOCAL.try_with(|local| {
             if local.busy.get()
                 || (self.mapped && persist::fork_generation() != self.fork_generation)
@@ -70,6 +83,7 @@ impl Inner {
             // lanes are never removed from `self.lanes`, which outlives this call.
             let lane = unsafe { &*local.lane.get() };
             let ts = self.clock.raw();
+            let (flags, aux) = payload(lane, ts);
             let mut cursor = local.cursor.get();
             self.ring
                 .write(&mut cursor, lane.lane, ts, a, codec::pack(kind, flags, aux));

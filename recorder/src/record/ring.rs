@@ -196,13 +196,22 @@ impl Ring {
     }
 
     /// Appends one record for `lane` at the cursor's position, claiming a block if needed.
+    ///
+    /// A thread that stayed in one block while the ring went all the way round (a worker
+    /// blocked in a 200 ms poll while others record 500k events a second) finds its block
+    /// claimed by another writer: what it wrote there now would be torn and lost, so it
+    /// claims a fresh block instead. That keeps the end of a long poll, the one event
+    /// that says how long it was.
     #[inline]
     pub(crate) fn write(&self, cursor: &mut Cursor, lane: u32, ts: u64, a: u64, b: u64) {
-        if cursor.pos >= BLOCK_EVENTS || cursor.block.is_null() {
+        // SAFETY (both derefs): a non-null `cursor.block` points into `self.blocks`, set
+        // by `claim` on this ring; the caller pairs cursors with rings by recorder id.
+        if cursor.pos >= BLOCK_EVENTS
+            || cursor.block.is_null()
+            || unsafe { &*cursor.block }.header.load(Ordering::Relaxed) != cursor.header
+        {
             self.claim(cursor, lane);
         }
-        // SAFETY: `cursor.block` points into `self.blocks`, set by `claim` on this ring;
-        // the caller pairs cursors with rings by recorder id, and the ring outlives it.
         let block = unsafe { &*cursor.block };
         let slot = &block.slots[cursor.pos];
         let t = tag(cursor.header, cursor.pos, ts, a, b);
@@ -327,18 +336,31 @@ mod tests {
     }
 
     #[test]
-    fn lapped_writer_cannot_forge_records() {
+    fn a_lapped_writer_claims_a_fresh_block_and_never_forges() {
         // Writer A holds a cursor into block 0; the ring wraps and B claims block 0.
         let ring = Ring::new(BLOCK_EVENTS).unwrap();
         let mut a = Cursor::EMPTY;
         ring.write(&mut a, 1, 100, 1, 1);
         let mut b = Cursor::EMPTY;
         ring.write(&mut b, 2, 200, 2, 2);
-        // A finishes a write late, into the block B now owns.
+        // A writes again after being lapped: it notices B's claim and claims a block of
+        // its own (the oldest, B's), so its record is kept, under its own lane.
         ring.write(&mut a, 1, 101, 1, 1);
-        let (recs, _) = ring.snapshot();
+        let (recs, torn) = ring.snapshot();
+        assert_eq!(torn, 0);
         assert_eq!(recs.len(), 1);
-        assert_eq!(recs[0].lane, 2);
-        assert_eq!(recs[0].ts, 200);
+        assert_eq!((recs[0].lane, recs[0].ts), (1, 101));
+        // Had A written into B's block (the race between its check and B's claim), the
+        // tag, which hashes B's claim, would not match: torn, never a forged record.
+        let block = &ring.block_slice()[0];
+        let stale = a;
+        let slot = &block.slots[0];
+        slot.ts.store(999, Ordering::Relaxed);
+        slot.tag.store(
+            tag(stale.header ^ (1 << 30), 0, 999, 1, 1),
+            Ordering::Release,
+        );
+        let (recs, _) = ring.snapshot();
+        assert!(recs.iter().all(|r| r.ts != 999));
     }
 }

@@ -20,6 +20,23 @@ impl Inner {
             .iter()
             .map(|l| l.written.load(Ordering::Relaxed))
             .sum();
+        // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
+        let live: std::collections::HashSet<u64> = self.tasks.live_ids(patient);
+        let mut live_wakers: Vec<TaskWakers> = self
+            .span_tasks
+            .waker_counts()
+            .into_iter()
+            .filter(|(task, _)| live.contains(task))
+            .map(|(task, live)| TaskWakers { task, live })
+            .collect();
+        live_wakers.sort_by_key(|w| w.task);
+        let unhooked = if self.hooks_installed.load(Ordering::Relaxed) {
+            self.tasks.unhooked_ids(patient)
+        } else {
+            Vec::new()
+        };
+        // The counts above were taken before the events are read: a waker op after them
+        // is in the window, carrying its own count, so the two never disagree.
         let dumped_raw = self.clock.raw();
         let (mut raw, torn) = self.ring.snapshot();
         raw.sort_unstable_by_key(|r| (r.ts, r.lane, r.order));
@@ -47,16 +64,6 @@ impl Inner {
             })
             .collect();
         let overwritten = recorded_total.saturating_sub(events.len() as u64 + torn);
-        // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
-        let live: std::collections::HashSet<u64> = self.tasks.live_ids(patient);
-        let mut live_wakers: Vec<TaskWakers> = self
-            .span_tasks
-            .waker_counts()
-            .into_iter()
-            .filter(|(task, _)| live.contains(task))
-            .map(|(task, live)| TaskWakers { task, live })
-            .collect();
-        live_wakers.sort_by_key(|w| w.task);
         Dump {
             header: Header {
                 reason,
@@ -78,7 +85,10 @@ impl Inner {
             tasks,
             lane_states,
             events,
-            facts: Facts { live_wakers },
+            facts: Facts {
+                live_wakers,
+                unhooked,
+            },
         }
     }
 

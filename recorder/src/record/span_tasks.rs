@@ -115,19 +115,23 @@ impl SpanTasks {
     /// value, 0 wake by reference) on the way: one more atomic on the cache line the
     /// lookup already read. An op that races with the slot's reuse cannot know which task
     /// it counted for, so it marks the count unknown rather than leave it wrong.
-    pub(crate) fn get_counting(&self, span: u64, delta: i64) -> Option<(u64, u8)> {
+    ///
+    /// Returns the task, its class, and its live wakers after this op (`None` if unknown).
+    pub(crate) fn get_counting(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>)> {
         let slot = &self.slots[index(span)];
         let v1 = slot.version.load(Ordering::Acquire);
         if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
             return None;
         }
         let task = slot.task.load(Ordering::Relaxed);
-        if delta != 0 {
-            slot.wakers.fetch_add(delta, Ordering::AcqRel);
-        }
+        let live = slot.wakers.fetch_add(delta, Ordering::AcqRel) + delta;
         fence(Ordering::Acquire);
         if slot.span.load(Ordering::Relaxed) == span && slot.version.load(Ordering::Relaxed) == v1 {
-            return Some((task & TASK_MASK, (task >> CLASS_SHIFT) as u8));
+            return Some((
+                task & TASK_MASK,
+                (task >> CLASS_SHIFT) as u8,
+                (live > WAKERS_UNKNOWN).then_some(live),
+            ));
         }
         if delta != 0 {
             slot.wakers.store(WAKERS_UNKNOWN, Ordering::Relaxed);
@@ -182,10 +186,13 @@ mod tests {
         t.insert(5, 50, CLASS_TASK).unwrap();
         t.insert(9, 90, CLASS_TASK).unwrap();
         for delta in [1, 1, -1, 0, 1] {
-            assert_eq!(t.get_counting(5, delta), Some((50, CLASS_TASK)));
+            assert_eq!(
+                t.get_counting(5, delta).map(|(t, c, _)| (t, c)),
+                Some((50, CLASS_TASK))
+            );
         }
-        t.get_counting(9, 1);
-        t.get_counting(9, -1);
+        assert_eq!(t.get_counting(9, 1), Some((90, CLASS_TASK, Some(1))));
+        assert_eq!(t.get_counting(9, -1), Some((90, CLASS_TASK, Some(0))));
         let mut counts = t.waker_counts();
         counts.sort();
         assert_eq!(counts, vec![(50, 2), (90, 0)]);

@@ -32,6 +32,8 @@ struct Entry {
     parent: Option<u64>,
     /// Ring claim count when the task terminated; 0 while it lives.
     done_at: u64,
+    /// The runtime hooks saw its spawn (it runs on an instrumented runtime).
+    hooked: bool,
 }
 
 #[derive(Default)]
@@ -138,6 +140,8 @@ pub(crate) struct SpawnInfo<'a> {
     pub kind: TaskKind,
     pub location: Option<(FileName<'a>, u32, u32)>,
     pub parent: Option<u64>,
+    /// Spawned through the runtime hooks (an instrumented runtime).
+    pub hooked: bool,
 }
 
 /// A spawn location's file: from the hooks it is `'static` (interned by address), from the
@@ -183,6 +187,7 @@ impl TaskTable {
                 location,
                 parent: info.parent,
                 done_at: 0,
+                hooked: info.hooked,
             },
         );
         if let Some(p) = persist {
@@ -217,6 +222,34 @@ impl TaskTable {
             shard.sweep_at = (shard.tasks.len() * 2).max(64);
             shard.compact_strings();
         }
+    }
+
+    /// Marks `task` as seen by the runtime hooks (its span was recorded first).
+    pub(crate) fn mark_hooked(&self, task: u64) {
+        if let Some(e) = self.shard(task).tasks.get_mut(&task) {
+            e.hooked = true;
+        }
+    }
+
+    /// Async tasks the hooks never saw spawn: they run on a runtime without the hooks.
+    pub(crate) fn unhooked_ids(&self, patient: bool) -> Vec<u64> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            if let Some(shard) = super::lanes::lock(shard, patient, super::lanes::SHARD_LOCK_TRIES)
+            {
+                out.extend(
+                    shard
+                        .tasks
+                        .iter()
+                        .filter(|(_, e)| {
+                            !e.hooked && matches!(e.kind, TaskKind::Task | TaskKind::Local)
+                        })
+                        .map(|(&id, _)| id),
+                );
+            }
+        }
+        out.sort_unstable();
+        out
     }
 
     /// Ids of the tasks alive now (spawned, not terminated).
@@ -275,6 +308,7 @@ mod tests {
                 kind: TaskKind::Task,
                 location: Some((FileName::Static("src/main.rs"), 1, 2)),
                 parent: None,
+                hooked: true,
             },
             None,
         );

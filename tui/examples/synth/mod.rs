@@ -107,7 +107,7 @@ pub fn generate(events: usize) -> Dump {
         out.push(Event {
             ts_ns: t + dur / 3,
             lane,
-            kind: EventKind::WakerClone { task },
+            kind: EventKind::WakerClone { task, live: None },
         });
         if rng.below(4) == 0 {
             out.push(Event {
@@ -134,6 +134,7 @@ pub fn generate(events: usize) -> Dump {
             kind: EventKind::PollEnd {
                 task,
                 completed: done,
+                duration_ns: Some(dur),
             },
         });
         clock[w] = t + dur + 500;

@@ -212,6 +212,14 @@ fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             Severity::Warning
         };
         let task = &ix.tasks[poll.task as usize];
+        let how_long = if poll.open_at_window_end {
+            format!(
+                "at least {} (still running when the dump read the ring)",
+                ms(d)
+            )
+        } else {
+            ms(d)
+        };
         out.push(Anomaly {
             kind: AnomalyKind::LongPoll,
             severity,
@@ -227,7 +235,7 @@ fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 "{} polled for {} without yielding on {}, blocking every other task queued \
                  there",
                 task.label(),
-                ms(d),
+                how_long,
                 lane_label(ix, poll.lane)
             ),
         });
@@ -287,7 +295,7 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             continue;
         }
         let task = &ix.tasks[w.task as usize];
-        if task.kind == TaskKind::Blocking {
+        if task.kind == TaskKind::Blocking || task.state == TaskState::Unobserved {
             continue;
         }
         let severity = if w.delay_ns >= th.sched_crit {
@@ -352,6 +360,25 @@ fn waker_ops(ix: &Index, ti: usize) -> impl DoubleEndedIterator<Item = (EventIdx
     })
 }
 
+/// The task's live wakers just before event `before`: from the count the recorder put in
+/// its waker ops, or counted from its spawn; `None` if neither is in the window.
+fn count_before(ix: &Index, ti: usize, before: EventIdx) -> Option<i64> {
+    let mut known = None;
+    for &e in ix.task_events[ti].iter().take_while(|&&e| e < before) {
+        known = match ix.dump.events[e as usize].kind {
+            EventKind::Spawn { .. } => Some(0),
+            EventKind::WakerClone { live: Some(n), .. }
+            | EventKind::WakerDrop { live: Some(n), .. } => Some(n as i64),
+            EventKind::WakerClone { live: None, .. } => known.map(|k| k + 1),
+            EventKind::WakerDrop { live: None, .. } | EventKind::Wake { by_ref: false, .. } => {
+                known.map(|k| k - 1)
+            }
+            _ => known,
+        };
+    }
+    known
+}
+
 /// The op that took the task's live wakers to zero for the last time, found by walking
 /// back from a count known at `end` (0) through the ops before `end`.
 fn zeroing_op(ix: &Index, ti: usize, end: EventIdx) -> Option<EventIdx> {
@@ -383,10 +410,37 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         return; // no waker events were recorded at all
     }
     for (ti, task) in ix.tasks.iter().enumerate() {
-        if matches!(task.kind, TaskKind::Blocking | TaskKind::BlockOn) {
+        if matches!(task.kind, TaskKind::Blocking | TaskKind::BlockOn)
+            || task.state == TaskState::Unobserved
+        {
             continue;
         }
         let events = &ix.task_events[ti];
+        // Alive at the dump with no live waker, and no event at all in the window: it
+        // did nothing for the whole window and nothing can wake it.
+        if events.is_empty() && task.alive_at_dump && task.live_wakers == Some(0) {
+            if task.state == TaskState::Idle && ix.window_ns() >= th.sched_warn {
+                out.push(Anomaly {
+                    kind: AnomalyKind::LostWaker,
+                    severity: Severity::Critical,
+                    task: Some(ti as TaskIdx),
+                    lane: None,
+                    start_ns: ix.start_ns,
+                    end_ns: ix.end_ns,
+                    magnitude: ix.window_ns(),
+                    event: 0,
+                    message: format!(
+                        "{} holds no live waker (the recorder's count) and did nothing in the \
+                         whole window ({}): nothing can wake it again",
+                        task.label(),
+                        ms(ix.window_ns())
+                    ),
+                    is_dump_cause: false,
+                    host_contention: false,
+                });
+            }
+            continue;
+        }
         let Some(last_poll_pos) = events
             .iter()
             .rposition(|&e| matches!(ix.dump.events[e as usize].kind, EventKind::PollStart { .. }))
@@ -452,7 +506,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 }
             )
         });
-        if completed || !task.whole_history {
+        if completed {
             continue;
         }
         let Some(term_e) = after_poll
@@ -462,12 +516,8 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         else {
             continue;
         };
-        // The count just before the termination, from the spawn on.
-        let live_at_term: i64 = waker_ops(ix, ti)
-            .filter(|&(e, _)| e < term_e)
-            .map(|(_, d)| d)
-            .sum();
-        if live_at_term > 0 {
+        // The count just before the termination must be known to be zero.
+        if count_before(ix, ti, term_e) != Some(0) {
             continue;
         }
         let Some(zero) = zeroing_op(ix, ti, term_e) else {
@@ -542,6 +592,7 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         .wakes
         .iter()
         .filter(|w| w.delay_ns >= th.sched_warn)
+        .filter(|w| ix.tasks[w.task as usize].state != TaskState::Unobserved)
         .map(|w| (w.waits_from_ns, w.poll_at.unwrap_or(ix.end_ns)))
         .collect();
     waits.sort_unstable();
@@ -626,7 +677,9 @@ fn host_contention(ix: &Index, out: &mut [Anomaly]) {
     for a in out.iter_mut() {
         let len = a.end_ns.saturating_sub(a.start_ns);
         let waited = match a.kind {
-            AnomalyKind::LongPoll => a.lane.and_then(|l| wait_during(ix, l, a.start_ns, a.end_ns)),
+            AnomalyKind::LongPoll => a
+                .lane
+                .and_then(|l| wait_during(ix, l, a.start_ns, a.end_ns)),
             AnomalyKind::SchedulingDelay if !workers.is_empty() => workers
                 .iter()
                 .map(|&l| wait_during(ix, l, a.start_ns, a.end_ns))

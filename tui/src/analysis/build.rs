@@ -41,8 +41,11 @@ struct Builder {
     open_polls: Vec<u8>,
     /// Per task: wakes waiting for its next poll.
     waiting: Vec<Vec<u32>>,
-    /// Per task: waker clones - drops - wakes by value seen in the window.
-    window_wakers: Vec<i64>,
+    /// Per task: its live wakers after its latest waker op in the window, when known
+    /// (from the count the recorder put in the op, or counted from its spawn).
+    wakers_now: Vec<Option<i64>>,
+    /// Per task: it had a waker op in the window.
+    had_waker_op: Vec<bool>,
     /// Per lane: the poll open on it, and when it parked.
     lane_open_poll: HashMap<u32, PollIdx>,
     lane_park: HashMap<u32, u64>,
@@ -84,8 +87,13 @@ impl Index {
         let start_ns = dump.events.first().map_or(b.end_ns, |e| e.ts_ns);
         b.finish(&dump, start_ns);
         progress(1.0);
+        // Measured polls, and those known to have lasted at least so long; never a poll
+        // whose end was lost (its length is a guess).
         let mut polls_by_duration: Vec<PollIdx> = (0..b.polls.len() as PollIdx)
-            .filter(|&p| !b.polls[p as usize].end_unknown)
+            .filter(|&p| {
+                let poll = &b.polls[p as usize];
+                !poll.end_unknown || poll.open_at_window_end
+            })
             .collect();
         let end_ns = b.end_ns;
         polls_by_duration.sort_unstable_by_key(|&p| {
@@ -157,7 +165,8 @@ impl Builder {
             wakes: Vec::with_capacity(n / 2 + 16),
             open_polls: Vec::new(),
             waiting: Vec::new(),
-            window_wakers: Vec::new(),
+            wakers_now: Vec::new(),
+            had_waker_op: Vec::new(),
             lane_open_poll: HashMap::default(),
             lane_park: HashMap::default(),
             armed: HashMap::default(),
@@ -192,9 +201,20 @@ impl Builder {
             self.task_events.resize_with(n, Vec::new);
             self.open_polls.resize(n, 0);
             self.waiting.resize_with(n, Vec::new);
-            self.window_wakers.resize(n, 0);
+            self.wakers_now.resize(n, None);
+            self.had_waker_op.resize(n, false);
         }
         t
+    }
+
+    /// A waker op: the count it carries, or the last known count moved by `delta`.
+    fn waker_op(&mut self, t: TaskIdx, live: Option<u64>, delta: i64) {
+        let t = t as usize;
+        self.had_waker_op[t] = true;
+        self.wakers_now[t] = match live {
+            Some(n) => Some(n as i64),
+            None => self.wakers_now[t].map(|n| n + delta),
+        };
     }
 
     /// The lane with id `lane`, added if the thread table does not know it.
@@ -226,16 +246,24 @@ impl Builder {
             self.task_events[t as usize].push(e);
         }
         match (kind, task) {
-            (EventKind::Spawn { .. }, Some(t)) => self.tasks[t as usize].whole_history = true,
-            (EventKind::PollStart { .. }, Some(t)) => self.poll_start(e, ts, lane, t),
-            (EventKind::PollEnd { completed, .. }, Some(t)) => {
-                self.poll_end(e, ts, lane, t, completed)
+            (EventKind::Spawn { .. }, Some(t)) => {
+                self.tasks[t as usize].whole_history = true;
+                self.wakers_now[t as usize] = Some(0);
             }
+            (EventKind::PollStart { .. }, Some(t)) => self.poll_start(e, ts, lane, t),
+            (
+                EventKind::PollEnd {
+                    completed,
+                    duration_ns,
+                    ..
+                },
+                Some(t),
+            ) => self.poll_end(e, ts, lane, t, completed, duration_ns),
             (EventKind::Wake { by_ref, source, .. }, Some(t)) => {
                 self.wake(e, ts, t, by_ref, source)
             }
-            (EventKind::WakerClone { .. }, Some(t)) => self.window_wakers[t as usize] += 1,
-            (EventKind::WakerDrop { .. }, Some(t)) => self.window_wakers[t as usize] -= 1,
+            (EventKind::WakerClone { live, .. }, Some(t)) => self.waker_op(t, live, 1),
+            (EventKind::WakerDrop { live, .. }, Some(t)) => self.waker_op(t, live, -1),
             (EventKind::Terminate { .. }, Some(t)) => {
                 self.tasks[t as usize].state = TaskState::Done;
                 self.tasks[t as usize].terminated_ns = Some(ts);
@@ -287,6 +315,8 @@ impl Builder {
             end_event: NONE,
             completed: false,
             end_unknown: false,
+            open_at_window_end: false,
+            start_overwritten: false,
         });
         self.open_polls[t as usize] += 1;
         self.lane_open_poll.insert(lane, p);
@@ -332,7 +362,15 @@ impl Builder {
         self.tasks[t as usize].polls += 1;
     }
 
-    fn poll_end(&mut self, e: EventIdx, ts: u64, lane: u32, t: TaskIdx, completed: bool) {
+    fn poll_end(
+        &mut self,
+        e: EventIdx,
+        ts: u64,
+        lane: u32,
+        t: TaskIdx,
+        completed: bool,
+        duration_ns: Option<u64>,
+    ) {
         match self.lane_open_poll.get(&lane).copied() {
             Some(p) if self.polls[p as usize].task == t => {
                 self.lane_open_poll.remove(&lane);
@@ -341,8 +379,28 @@ impl Builder {
             // Another task's poll is open here: both ends are confused (lost events);
             // that one ends now with its end unknown, and this end has no start.
             Some(_) => self.leave_poll(lane, ts, e),
-            // The start was overwritten: nothing to pair.
-            None => {}
+            // The start was overwritten; the end still says how long the poll ran (the
+            // recorder measured it), which is all a long poll needs.
+            None => {
+                if let Some(d) = duration_ns {
+                    let p = self.polls.len() as PollIdx;
+                    self.polls.push(Poll {
+                        task: t,
+                        lane,
+                        start_ns: ts.saturating_sub(d),
+                        end_ns: None,
+                        start_event: e,
+                        end_event: NONE,
+                        completed: false,
+                        end_unknown: false,
+                        open_at_window_end: false,
+                        start_overwritten: true,
+                    });
+                    self.open_polls[t as usize] += 1;
+                    self.tasks[t as usize].polls += 1;
+                    self.close_poll(p, ts, e, completed, false);
+                }
+            }
         }
         if completed {
             self.tasks[t as usize].state = TaskState::Done;
@@ -395,7 +453,7 @@ impl Builder {
             task.self_wakes += 1;
         }
         if !by_ref {
-            self.window_wakers[t as usize] -= 1;
+            self.waker_op(t, None, -1);
         }
         // A driver wake at or after an armed timer's deadline (1 ms slack for the timer
         // wheel's rounding) is that timer firing.
@@ -460,7 +518,8 @@ impl Builder {
         self.task_events.resize_with(n, Vec::new);
         self.open_polls.resize(n, 0);
         self.waiting.resize_with(n, Vec::new);
-        self.window_wakers.resize(n, 0);
+        self.wakers_now.resize(n, None);
+        self.had_waker_op.resize(n, false);
         let end_ns = self.end_ns;
         // A poll open at the end is in progress at the dump only if its lane says so;
         // without lane states (a crash-surviving ring, an old dump) it is taken to be.
@@ -472,6 +531,11 @@ impl Builder {
                 _ => None,
             })
             .collect();
+        let state_since: HashMap<u32, u64> = dump
+            .lane_states
+            .iter()
+            .map(|s| (s.lane, s.since_ns))
+            .collect();
         let mut open: Vec<(u32, PollIdx)> = self.lane_open_poll.drain().collect();
         open.sort_unstable();
         let mut in_progress = vec![false; n];
@@ -480,10 +544,29 @@ impl Builder {
             let task_id = self.tasks[self.polls[p as usize].task as usize].id;
             let confirmed =
                 dump.lane_states.is_empty() || polling_at_dump.get(&lane) == Some(&task_id);
-            if !confirmed {
-                let last = self.lanes[li].last_ns.max(self.polls[p as usize].start_ns);
+            let last = self.lanes[li].last_ns.max(self.polls[p as usize].start_ns);
+            if !confirmed && state_since.get(&lane).is_some_and(|&since| since <= last) {
+                // The lane's state at the dump began within the window, yet the window
+                // has no event of it: the poll's end (and what followed) was lost.
                 let e = self.polls[p as usize].start_event;
                 self.close_poll(p, last, e, false, true);
+                continue;
+            }
+            if !confirmed {
+                // Over by the time the lane states were read, just after the events: it
+                // ran at least until its lane's last event, and its task was in it when
+                // the window ends.
+                let e = self.polls[p as usize].start_event;
+                self.close_poll(p, last, e, false, true);
+                self.polls[p as usize].open_at_window_end = true;
+                let t = self.polls[p as usize].task as usize;
+                in_progress[t] = true;
+                let task = &mut self.tasks[t];
+                let d = last.saturating_sub(self.polls[p as usize].start_ns);
+                if d >= task.longest_poll_ns {
+                    task.longest_poll_ns = d;
+                    task.longest_poll = Some(p);
+                }
                 continue;
             }
             let poll = self.polls[p as usize];
@@ -558,21 +641,31 @@ impl Builder {
                 t.longest_sched_ns = t.longest_sched_ns.max(w.delay_ns);
             }
         }
-        // Live wakers: the recorder's count where it kept one (exact whatever the window
-        // lost), else the window's when it holds the task's whole life; else unknown.
+        // Live wakers: after the task's last waker op in the window (the recorder's own
+        // count carried by the op, or counted from its spawn); for a task with no op in
+        // the window, the recorder's count taken just before the events were read.
         let recorded: HashMap<u64, i64> = dump
             .facts
             .live_wakers
             .iter()
             .map(|w| (w.task, w.live))
             .collect();
+        let unhooked: std::collections::HashSet<u64> =
+            dump.facts.unhooked.iter().copied().collect();
         for (ti, task) in self.tasks.iter_mut().enumerate() {
-            task.live_wakers = match recorded.get(&task.id) {
-                Some(&n) => Some(n.max(0)),
-                None if task.whole_history => Some(self.window_wakers[ti].max(0)),
-                None => None,
+            let from_recorder = !self.had_waker_op[ti] && recorded.contains_key(&task.id);
+            task.live_wakers = if from_recorder {
+                recorded.get(&task.id).map(|&n| n.max(0))
+            } else {
+                self.wakers_now[ti].map(|n| n.max(0))
             };
-            task.wakers_from_recorder = recorded.contains_key(&task.id);
+            task.wakers_from_recorder =
+                from_recorder || dump.facts.live_wakers.iter().any(|w| w.task == task.id);
+            task.alive_at_dump = recorded.contains_key(&task.id);
+            if unhooked.contains(&task.id) {
+                task.state = TaskState::Unobserved;
+                continue;
+            }
             if task.state == TaskState::Done {
                 continue;
             }

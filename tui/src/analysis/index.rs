@@ -29,6 +29,9 @@ pub enum TaskState {
     Idle,
     /// Completed or cancelled.
     Done,
+    /// Runs on a runtime without dial9's hooks: its polls are not recorded, so its state
+    /// (and any delay before its polls) is unknown.
+    Unobserved,
 }
 
 impl TaskState {
@@ -38,6 +41,7 @@ impl TaskState {
             TaskState::Scheduled => "scheduled",
             TaskState::Idle => "idle",
             TaskState::Done => "done",
+            TaskState::Unobserved => "unobserved",
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Task {
     pub whole_history: bool,
     /// When the task terminated (completed, aborted or cancelled), if in the window.
     pub terminated_ns: Option<u64>,
+    /// The recorder listed it among the tasks alive at the dump.
+    pub alive_at_dump: bool,
     pub anomalies: u32,
 }
 
@@ -97,6 +103,7 @@ impl Task {
             wakers_from_recorder: false,
             whole_history: false,
             terminated_ns: None,
+            alive_at_dump: false,
             anomalies: 0,
         }
     }
@@ -166,6 +173,12 @@ pub struct Poll {
     /// The poll's end was never recorded (torn, lost): `end_ns` is when its lane was
     /// next seen doing something else, an upper bound, not a measurement.
     pub end_unknown: bool,
+    /// Still running when the dump read the ring, but over by the time it read the lane
+    /// states: `end_ns` is the lane's last event, a lower bound on when it ended.
+    pub open_at_window_end: bool,
+    /// The start was overwritten: the poll is known from its end, which carries its
+    /// duration (`start_event` is then the end event).
+    pub start_overwritten: bool,
 }
 
 impl Poll {
@@ -382,26 +395,35 @@ impl Index {
 
     /// The poll that event `e` starts or ends (O(log n)).
     pub fn poll_at_event(&self, e: EventIdx) -> Option<PollIdx> {
-        let start = match self.dump.events.get(e as usize)?.kind {
-            EventKind::PollStart { .. } => e,
+        let by_start = |start: EventIdx| {
+            self.polls
+                .binary_search_by_key(&start, |p| p.start_event)
+                .ok()
+                .map(|p| p as PollIdx)
+        };
+        match self.dump.events.get(e as usize)?.kind {
+            EventKind::PollStart { .. } => by_start(e),
             EventKind::PollEnd { .. } => {
+                // A poll known only from its end starts (for the index) at its end.
+                if let Some(p) = by_start(e) {
+                    return Some(p);
+                }
+                // Else the start this end was paired with: on the same lane, earlier.
                 let mut cur = e;
                 loop {
                     cur = self.task_neighbour(cur, false)?;
                     if matches!(
                         self.dump.events[cur as usize].kind,
                         EventKind::PollStart { .. }
-                    ) {
-                        break cur;
+                    ) && let Some(p) = by_start(cur)
+                        && self.polls[p as usize].end_event == e
+                    {
+                        return Some(p);
                     }
                 }
             }
-            _ => return None,
-        };
-        self.polls
-            .binary_search_by_key(&start, |p| p.start_event)
-            .ok()
-            .map(|p| p as PollIdx)
+            _ => None,
+        }
     }
 
     /// The task a lane was polling at `ns`, if it was inside a poll: who was running when

@@ -44,6 +44,11 @@ impl B {
         self.facts.live_wakers.push(TaskWakers { task, live });
         self
     }
+    /// The recorder's word that `task` runs on a runtime without its hooks.
+    fn unhooked(mut self, task: u64) -> B {
+        self.facts.unhooked.push(task);
+        self
+    }
     fn task(mut self, id: u64, name: &str) -> B {
         self.tasks.push(TaskInfo {
             id,
@@ -67,12 +72,20 @@ impl B {
         self.ev(ms, 0, EventKind::Spawn { task, parent: None })
     }
     fn poll_end(self, ms: u64, lane: u32, task: u64, completed: bool) -> B {
-        self.ev(ms, lane, EventKind::PollEnd { task, completed })
+        self.ev(
+            ms,
+            lane,
+            EventKind::PollEnd {
+                task,
+                completed,
+                duration_ns: None,
+            },
+        )
     }
     /// A pending poll that registers its waker, as real futures do.
     fn poll(self, from: u64, to: u64, lane: u32, task: u64) -> B {
         self.ev(from, lane, EventKind::PollStart { task })
-            .ev(from, lane, EventKind::WakerClone { task })
+            .ev(from, lane, EventKind::WakerClone { task, live: None })
             .poll_end(to, lane, task, false)
     }
     fn end(mut self, ms: u64) -> B {
@@ -225,9 +238,23 @@ fn lost_waker_needs_whole_history_to_be_critical_and_points_at_the_drop() {
         .task(1, "lost")
         .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
-        .ev(2, 0, EventKind::WakerClone { task: 1 })
+        .ev(
+            2,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
         .poll_end(3, 0, 1, false)
-        .ev(5, 1, EventKind::WakerDrop { task: 1 })
+        .ev(
+            5,
+            1,
+            EventKind::WakerDrop {
+                task: 1,
+                live: None,
+            },
+        )
         .end(100)
         .build();
     assert_eq!(
@@ -243,7 +270,14 @@ fn lost_waker_needs_whole_history_to_be_critical_and_points_at_the_drop() {
         .task(1, "maybe")
         .ev(1, 0, EventKind::PollStart { task: 1 })
         .poll_end(3, 0, 1, false)
-        .ev(5, 1, EventKind::WakerDrop { task: 1 })
+        .ev(
+            5,
+            1,
+            EventKind::WakerDrop {
+                task: 1,
+                live: None,
+            },
+        )
         .end(100)
         .build();
     assert!(tail.anomalies.is_empty(), "{:?}", tail.anomalies);
@@ -254,7 +288,14 @@ fn lost_waker_needs_whole_history_to_be_critical_and_points_at_the_drop() {
         .task(1, "held")
         .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
-        .ev(2, 0, EventKind::WakerClone { task: 1 })
+        .ev(
+            2,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
         .poll_end(3, 0, 1, false)
         .end(100)
         .build();
@@ -263,8 +304,22 @@ fn lost_waker_needs_whole_history_to_be_critical_and_points_at_the_drop() {
         .task(1, "done")
         .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
-        .ev(2, 0, EventKind::WakerClone { task: 1 })
-        .ev(2, 0, EventKind::WakerDrop { task: 1 })
+        .ev(
+            2,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
+        .ev(
+            2,
+            0,
+            EventKind::WakerDrop {
+                task: 1,
+                live: None,
+            },
+        )
         .ev(3, 0, EventKind::Terminate { task: 1 })
         .poll_end(3, 0, 1, true)
         .end(100)
@@ -279,7 +334,14 @@ fn a_waker_that_outlives_its_task_is_an_orphan_not_a_lost_waker() {
         .task(1, "gone")
         .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
-        .ev(2, 0, EventKind::WakerClone { task: 1 })
+        .ev(
+            2,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
         .ev(3, 0, EventKind::Terminate { task: 1 })
         .poll_end(3, 0, 1, true)
         .ev(
@@ -390,6 +452,7 @@ fn self_wake_storm_and_worker_stall() {
                 EventKind::PollEnd {
                     task: 1,
                     completed: false,
+                    duration_ns: None,
                 },
             );
     }
@@ -526,7 +589,14 @@ fn poll_end_recorded_after_the_next_poll_started_elsewhere() {
         .task(1, "conn")
         .spawn(0, 1)
         .ev(10, 0, EventKind::PollStart { task: 1 })
-        .ev(10, 0, EventKind::WakerClone { task: 1 })
+        .ev(
+            10,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
         .ev(
             11,
             1,
@@ -537,7 +607,14 @@ fn poll_end_recorded_after_the_next_poll_started_elsewhere() {
             },
         )
         .ev(12, 1, EventKind::PollStart { task: 1 })
-        .ev(12, 1, EventKind::WakerClone { task: 1 })
+        .ev(
+            12,
+            1,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
         // Worker 0 gets the CPU back and runs the late after-poll hook.
         .poll_end(12, 0, 1, false)
         .poll_end(13, 1, 1, false)
@@ -614,21 +691,43 @@ fn in_progress_at_the_dump_only_when_the_lane_says_so() {
 }
 
 /// The ring overwrote the task's spawn and early clones; the recorder still counted its
-/// wakers: 0 is a lost waker for sure (pointing at the drop that took it to 0), 1 is not.
+/// wakers and put the count in every op: 0 after the last drop is a lost waker for sure
+/// (pointing at that drop), 1 is not. (The recorder's count taken at the dump agrees.)
 #[test]
 fn lost_waker_from_the_recorders_count_when_the_spawn_was_overwritten() {
-    let seq = |live| {
+    let seq = |live: u64| {
         B::new()
             .task(1, "reader")
             .task(2, "other")
             .ev(1, 0, EventKind::PollStart { task: 1 })
-            .ev(1, 0, EventKind::WakerClone { task: 1 })
+            .ev(
+                1,
+                0,
+                EventKind::WakerClone {
+                    task: 1,
+                    live: Some(live + 1),
+                },
+            )
             .poll_end(2, 0, 1, false)
             .ev(5, 1, EventKind::PollStart { task: 2 })
-            .ev(6, 1, EventKind::WakerDrop { task: 1 })
-            .ev(6, 1, EventKind::WakerClone { task: 2 })
+            .ev(
+                6,
+                1,
+                EventKind::WakerDrop {
+                    task: 1,
+                    live: Some(live),
+                },
+            )
+            .ev(
+                6,
+                1,
+                EventKind::WakerClone {
+                    task: 2,
+                    live: Some(1),
+                },
+            )
             .poll_end(7, 1, 2, false)
-            .wakers(1, live)
+            .wakers(1, live as i64)
             .wakers(2, 1)
             .end(100)
             .build()
@@ -682,10 +781,24 @@ fn stuck_until_cancelled_after_losing_its_waker() {
         .task(2, "culprit")
         .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
-        .ev(1, 0, EventKind::WakerClone { task: 1 })
+        .ev(
+            1,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
         .poll_end(2, 0, 1, false)
         .ev(10, 1, EventKind::PollStart { task: 2 })
-        .ev(10, 1, EventKind::WakerDrop { task: 1 })
+        .ev(
+            10,
+            1,
+            EventKind::WakerDrop {
+                task: 1,
+                live: None,
+            },
+        )
         .poll_end(11, 1, 2, false)
         .ev(310, 0, EventKind::Terminate { task: 1 })
         .end(400)
@@ -708,9 +821,23 @@ fn stuck_until_cancelled_after_losing_its_waker() {
         .task(1, "aborted")
         .spawn(0, 1)
         .ev(1, 0, EventKind::PollStart { task: 1 })
-        .ev(1, 0, EventKind::WakerClone { task: 1 })
+        .ev(
+            1,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
         .poll_end(2, 0, 1, false)
-        .ev(300, 1, EventKind::WakerDrop { task: 1 })
+        .ev(
+            300,
+            1,
+            EventKind::WakerDrop {
+                task: 1,
+                live: None,
+            },
+        )
         .ev(300, 1, EventKind::Terminate { task: 1 })
         .end(400)
         .build();
@@ -736,7 +863,14 @@ fn a_timer_that_came_due_during_a_hog_is_late_from_its_deadline() {
                 duration_ms: 5,
             },
         )
-        .ev(0, 0, EventKind::WakerClone { task: 1 })
+        .ev(
+            0,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
         .poll_end(0, 0, 1, false)
         .ev(1, 0, EventKind::PollStart { task: 2 })
         .poll_end(201, 0, 2, false)
@@ -845,17 +979,31 @@ fn host_contention_explains_a_long_poll_only_with_the_schedulers_word() {
     let seq = |wait_ms: u64| {
         B::new()
             .task(1, "handler")
-            .ev(0, 0, EventKind::Unpark { io_ready_total: None })
-            .ev(0, 0, EventKind::CpuStat {
-                on_cpu_ns: 500 * MS,
-                runq_wait_ns: 7 * MS,
-            })
+            .ev(
+                0,
+                0,
+                EventKind::Unpark {
+                    io_ready_total: None,
+                },
+            )
+            .ev(
+                0,
+                0,
+                EventKind::CpuStat {
+                    on_cpu_ns: 500 * MS,
+                    runq_wait_ns: 7 * MS,
+                },
+            )
             .ev(1, 0, EventKind::PollStart { task: 1 })
             .poll_end(101, 0, 1, false)
-            .ev(101, 0, EventKind::CpuStat {
-                on_cpu_ns: 500 * MS + (100 - wait_ms) * MS,
-                runq_wait_ns: 7 * MS + wait_ms * MS,
-            })
+            .ev(
+                101,
+                0,
+                EventKind::CpuStat {
+                    on_cpu_ns: 500 * MS + (100 - wait_ms) * MS,
+                    runq_wait_ns: 7 * MS + wait_ms * MS,
+                },
+            )
             .end(200)
             .build()
     };
@@ -868,7 +1016,11 @@ fn host_contention_explains_a_long_poll_only_with_the_schedulers_word() {
     assert_eq!(long.len(), 1);
     assert!(long[0].host_contention);
     assert_eq!(long[0].severity, Severity::Warning);
-    assert!(long[0].message.contains("host contention"), "{}", long[0].message);
+    assert!(
+        long[0].message.contains("host contention"),
+        "{}",
+        long[0].message
+    );
     assert!(host.verdict.contains("host"), "{}", host.verdict);
 
     let code = seq(2);
@@ -879,7 +1031,11 @@ fn host_contention_explains_a_long_poll_only_with_the_schedulers_word() {
         .collect();
     assert!(!long[0].host_contention);
     assert_eq!(long[0].severity, Severity::Critical);
-    assert!(code.verdict.contains("blocked by long polls"), "{}", code.verdict);
+    assert!(
+        code.verdict.contains("blocked by long polls"),
+        "{}",
+        code.verdict
+    );
 }
 
 /// Groups: one entry per kind and subject, ranked causes first; unnamed tasks from one
@@ -902,11 +1058,15 @@ fn anomalies_group_by_subject_and_rank_causes_first() {
         b = b.poll(i * 100, i * 100 + 60, 0, t);
     }
     let ix = b
-        .ev(5, 1, EventKind::Wake {
-            task: 9,
-            by_ref: false,
-            source: WakeSource::Foreign,
-        })
+        .ev(
+            5,
+            1,
+            EventKind::Wake {
+                task: 9,
+                by_ref: false,
+                source: WakeSource::Foreign,
+            },
+        )
         .ev(65, 1, EventKind::PollStart { task: 9 })
         .poll_end(66, 1, 9, false)
         .end(400)
@@ -921,5 +1081,147 @@ fn anomalies_group_by_subject_and_rank_causes_first() {
     let listed: usize = ix.groups.iter().map(|g| g.count()).sum();
     assert_eq!(listed, ix.anomalies.len());
     assert!(ix.verdict.contains("src/server.rs:40"), "{}", ix.verdict);
-    assert!(ix.verdict.contains("probe waited up to 60 ms"), "{}", ix.verdict);
+    assert!(
+        ix.verdict.contains("probe waited up to 60 ms"),
+        "{}",
+        ix.verdict
+    );
+}
+
+/// A task of a second runtime that was not instrumented: the layer records its wakes, but
+/// no poll. Nothing is said about its scheduling (no "never polled" delays by the
+/// thousand), and the report says why.
+#[test]
+fn tasks_of_an_uninstrumented_runtime_are_unobserved_not_starved() {
+    let mut b = B::new().task(7, "client");
+    for i in 0..50 {
+        b = b.ev(
+            i * 2,
+            2,
+            EventKind::Wake {
+                task: 7,
+                by_ref: false,
+                source: WakeSource::Driver,
+            },
+        );
+    }
+    let ix = b.unhooked(7).end(200).build();
+    assert!(ix.anomalies.is_empty(), "{:?}", ix.anomalies);
+    assert_eq!(ix.tasks[0].state, TaskState::Unobserved);
+}
+
+/// Alive at the dump with no live waker by the recorder's count, and not a single event in
+/// the window (its spawn and last poll long overwritten): lost, for sure. The same task
+/// holding a waker, or with no count from the recorder, is not claimed.
+#[test]
+fn a_task_idle_for_the_whole_window_without_a_waker_is_lost() {
+    let base = || {
+        B::new()
+            .task(1, "forgotten")
+            .task(2, "busy")
+            .poll(10, 11, 0, 2)
+            .poll(90, 91, 0, 2)
+            .end(100)
+    };
+    let lost = base().wakers(1, 0).wakers(2, 1).build();
+    assert_eq!(
+        kinds(&lost),
+        vec![(AnomalyKind::LostWaker, Severity::Critical)]
+    );
+    assert!(lost.anomalies[0].message.contains("whole window"));
+    assert!(
+        base()
+            .wakers(1, 1)
+            .wakers(2, 1)
+            .build()
+            .anomalies
+            .is_empty()
+    );
+    assert!(base().build().anomalies.is_empty());
+}
+
+/// The count rides in each waker op: a window that lost the task's spawn still knows it.
+#[test]
+fn waker_counts_carried_by_the_ops_survive_a_lost_beginning() {
+    let ix = B::new()
+        .task(1, "reader")
+        .ev(1, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            1,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: Some(3),
+            },
+        )
+        .poll_end(2, 0, 1, false)
+        .ev(
+            5,
+            1,
+            EventKind::WakerDrop {
+                task: 1,
+                live: Some(2),
+            },
+        )
+        .end(100)
+        .build();
+    assert_eq!(ix.tasks[0].live_wakers, Some(2));
+    assert!(ix.anomalies.is_empty(), "{:?}", ix.anomalies);
+}
+
+/// Seen on mini-redis: the dump read the ring in the middle of a connection handler's
+/// poll (its start and the drop of its old waker in the window, the new clones not yet),
+/// then read the lane states after that poll ended. The task was mid-poll, not waiting:
+/// no lost waker, no hang, its count at that instant is not a resting count.
+#[test]
+fn a_poll_open_when_the_ring_was_read_is_not_a_hang_nor_a_lost_waker() {
+    let mut b = B::new()
+        .task(98, "conn")
+        .ev(90, 1, EventKind::PollStart { task: 98 })
+        .ev(
+            90,
+            1,
+            EventKind::WakerDrop {
+                task: 98,
+                live: Some(1),
+            },
+        )
+        .ev(
+            90,
+            1,
+            EventKind::WakerClone {
+                task: 98,
+                live: Some(2),
+            },
+        )
+        .poll_end(91, 1, 98, false)
+        .ev(
+            95,
+            0,
+            EventKind::Wake {
+                task: 98,
+                by_ref: false,
+                source: WakeSource::Driver,
+            },
+        )
+        .ev(99, 1, EventKind::PollStart { task: 98 })
+        .ev(
+            99,
+            1,
+            EventKind::WakerDrop {
+                task: 98,
+                live: Some(0),
+            },
+        )
+        .wakers(98, 2)
+        .end(100);
+    b.lane_states.push(LaneState {
+        lane: 1,
+        activity: Activity::Parked,
+        since_ns: 100 * MS,
+    });
+    let ix = b.lane_state(0, Activity::Parked).build();
+    assert!(ix.anomalies.is_empty(), "{:?}", ix.anomalies);
+    assert_eq!(ix.tasks[0].state, TaskState::Running);
+    assert!(ix.polls[1].open_at_window_end);
 }

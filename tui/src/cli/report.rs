@@ -360,6 +360,18 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
             ix.reordered
         );
     }
+    let unobserved = ix
+        .tasks
+        .iter()
+        .filter(|t| t.state == crate::analysis::TaskState::Unobserved)
+        .count();
+    if unobserved > 0 {
+        let _ = writeln!(
+            s,
+            "note        {unobserved} tasks run on a runtime without dial9's hooks: their polls \
+             are not recorded, so nothing is said about their scheduling (instrument every runtime)"
+        );
+    }
     if !d.hooks_installed {
         let _ = writeln!(
             s,

@@ -80,11 +80,15 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
             };
             format!("{op} of a waker of an ended task (span {span})")
         }
-        EventKind::WakerClone { task } | EventKind::WakerDrop { task } => {
-            match ix.polling_at(ev.lane, ev.ts_ns) {
+        EventKind::WakerClone { task, live } | EventKind::WakerDrop { task, live } => {
+            let whose = match ix.polling_at(ev.lane, ev.ts_ns) {
                 Some(t) if ix.tasks[t as usize].id == task => "in its own poll".into(),
                 Some(t) => format!("in {}'s poll", sanitize(&ix.tasks[t as usize].label())),
                 None => "outside any poll".into(),
+            };
+            match live {
+                Some(n) => format!("{whose}; {n} live after"),
+                None => whose,
             }
         }
         EventKind::Unpark {

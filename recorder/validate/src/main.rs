@@ -1,0 +1,370 @@
+//! dial9's diagnosis on a real service nobody here wrote: mini-redis 0.4.1 (the Tokio
+//! tutorial's Redis server, from the crates registry) in a 2-worker runtime set up as the
+//! README says, 50 clients doing SET/GET, the host kept busy by other processes, dumps by
+//! SIGUSR1 and `dump_labeled()`. Then two planted faults: a 200 ms blocking call inside a
+//! poll, and a future that drops its waker and waits forever.
+//!
+//! ```sh
+//! cargo run --release -p dial9-validate                 # 6 healthy dumps, 2 with faults
+//! cargo run --release -p dial9-validate -- --healthy 10 --busy 2
+//! ```
+//!
+//! Prints one row per dump: critical anomalies on healthy dumps (must be 0), and the
+//! rank of each planted fault among the groups of its kind (must be 1), with the verdict.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use dial9_recorder::FlightRecorder;
+use dial9_tui::analysis::{AnomalyKind, Index, Severity, Thresholds};
+use tracing_subscriber::prelude::*;
+
+const CLIENTS: usize = 50;
+
+struct Args {
+    healthy: usize,
+    busy: usize,
+    seconds_between: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        healthy: 6,
+        busy: 2,
+        seconds_between: 2,
+    };
+    let v: Vec<String> = std::env::args().skip(1).collect();
+    for pair in v.chunks(2) {
+        let n = || pair.get(1).and_then(|s| s.parse().ok()).expect("a number");
+        match pair[0].as_str() {
+            "--healthy" => a.healthy = n() as usize,
+            "--busy" => a.busy = n() as usize,
+            "--seconds-between" => a.seconds_between = n(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+/// A future that takes its waker, drops it, and waits forever: the lost-waker bug of a
+/// hand-written future (a waker slot overwritten, a cancelled branch holding the only
+/// clone).
+struct DropsItsWaker;
+
+impl Future for DropsItsWaker {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let w = cx.waker().clone();
+        drop(w);
+        Poll::Pending
+    }
+}
+
+/// Other processes keeping the host's CPUs busy, as on a shared production host.
+struct Busy(Vec<std::process::Child>);
+
+impl Busy {
+    fn start(n: usize) -> Busy {
+        Busy(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("sh")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn newest_dump(dir: &Path, after: &[PathBuf]) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bin") && !after.contains(p))
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+}
+
+struct Row {
+    label: String,
+    window: String,
+    events: usize,
+    rate: f64,
+    critical: usize,
+    warning: usize,
+    host: usize,
+    planted: String,
+    verdict: String,
+}
+
+fn analyse(label: &str, path: &Path, planted: &[(&str, AnomalyKind)]) -> Row {
+    let dump = dial9_format::Dump::read(path).expect("read dump");
+    let ix = Index::build(dump, Thresholds::default());
+    let crit = ix
+        .anomalies
+        .iter()
+        .filter(|a| a.severity == Severity::Critical)
+        .count();
+    let warn = ix
+        .anomalies
+        .iter()
+        .filter(|a| a.severity == Severity::Warning)
+        .count();
+    let host = ix.anomalies.iter().filter(|a| a.host_contention).count();
+    let mut found = Vec::new();
+    for (name, kind) in planted {
+        let of_kind: Vec<_> = ix.groups.iter().filter(|g| g.kind == *kind).collect();
+        let rank = of_kind.iter().position(|g| g.subject == *name);
+        found.push(match rank {
+            Some(r) => format!(
+                "{name} {}: #{} of {} ({})",
+                kind.as_str(),
+                r + 1,
+                of_kind.len(),
+                of_kind[r].severity.as_str()
+            ),
+            None => format!("{name} {}: MISSED", kind.as_str()),
+        });
+    }
+    let window_s = ix.window_ns() as f64 / 1e9;
+    Row {
+        label: label.into(),
+        window: dial9_tui::fmt::duration(ix.window_ns()),
+        events: ix.event_count(),
+        rate: ix.event_count() as f64 / window_s.max(1e-9),
+        critical: crit,
+        warning: warn,
+        host,
+        planted: found.join("; "),
+        verdict: ix.verdict.clone(),
+    }
+}
+
+fn main() {
+    let a = args();
+    let dir = std::env::temp_dir().join(format!("dial9-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The README's setup.
+    let recorder = FlightRecorder::builder()
+        .capacity(65_536)
+        .install_panic_hook(true)
+        .dump_on_signal(libc::SIGUSR1)
+        .dump_path(dir.join("redis-{pid}-{time}.bin").to_string_lossy())
+        .build()
+        .expect("recorder");
+    tracing_subscriber::registry()
+        .with(recorder.layer())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+        )
+        .init();
+    let server_rt = recorder
+        .instrument(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all(),
+        )
+        .build()
+        .unwrap();
+    let listener = server_rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stop2 = stop.clone();
+    server_rt.spawn(async move {
+        let _ = mini_redis::server::run(listener, stop2.notified()).await;
+    });
+
+    // Clients in a runtime of their own (not recorded): 50 connections doing SET/GET.
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ops = Arc::new(AtomicU64::new(0));
+    let running = Arc::new(AtomicBool::new(true));
+    for c in 0..CLIENTS {
+        let ops = ops.clone();
+        let running = running.clone();
+        client_rt.spawn(async move {
+            let mut client = loop {
+                match mini_redis::client::connect(addr).await {
+                    Ok(cl) => break cl,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            };
+            let mut i = 0u64;
+            while running.load(Ordering::Relaxed) {
+                let key = format!("k{c}-{}", i % 64);
+                if client
+                    .set(&key, bytes::Bytes::from(vec![b'x'; 64]))
+                    .await
+                    .is_err()
+                    || client.get(&key).await.is_err()
+                {
+                    break;
+                }
+                ops.fetch_add(2, Ordering::Relaxed);
+                i += 1;
+            }
+        });
+    }
+    let _busy = Busy::start(a.busy);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let mut rows = Vec::new();
+    let mut seen = Vec::new();
+    for i in 0..a.healthy {
+        let t0 = Instant::now();
+        let o0 = ops.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs(a.seconds_between));
+        let rate = (ops.load(Ordering::Relaxed) - o0) as f64 / t0.elapsed().as_secs_f64();
+        let path = if i % 2 == 0 {
+            // SIGUSR1, as an operator would send it: the signal thread writes the dump.
+            unsafe { libc::raise(libc::SIGUSR1) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(p) = newest_dump(&dir, &seen) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    break p;
+                }
+                assert!(Instant::now() < deadline, "no dump after SIGUSR1");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        } else {
+            recorder.dump_labeled(&format!("healthy {i}")).unwrap()
+        };
+        seen.push(path.clone());
+        let mut row = analyse(
+            &format!("healthy {} ({:.0} ops/s)", i + 1, rate),
+            &path,
+            &[],
+        );
+        row.label = format!(
+            "healthy {} via {} ({:.1}k ops/s)",
+            i + 1,
+            if i % 2 == 0 {
+                "SIGUSR1"
+            } else {
+                "dump_labeled"
+            },
+            rate / 1e3
+        );
+        rows.push(row);
+    }
+
+    // Planted faults, in the service's own runtime.
+    server_rt.spawn(async {
+        tokio::task::Builder::new()
+            .name("planted-lost-waker")
+            .spawn(DropsItsWaker)
+            .unwrap()
+            .await
+            .ok();
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    server_rt.spawn(async {
+        tokio::task::Builder::new()
+            .name("planted-block")
+            .spawn(async {
+                tokio::task::yield_now().await;
+                // The bug: a blocking call inside async code.
+                std::thread::sleep(Duration::from_millis(200));
+            })
+            .unwrap()
+            .await
+            .ok();
+    });
+    // Dump soon after the blocking poll ended: at this load the default ring holds only
+    // the last ~100 ms (see the window column).
+    std::thread::sleep(Duration::from_millis(260));
+    let planted = [
+        ("planted-block", AnomalyKind::LongPoll),
+        ("planted-lost-waker", AnomalyKind::LostWaker),
+    ];
+    let path = recorder.dump_labeled("faults planted").unwrap();
+    rows.push(analyse("faults planted, dump_labeled", &path, &planted));
+    unsafe { libc::raise(libc::SIGUSR1) };
+    seen.push(path);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let path = loop {
+        if let Some(p) = newest_dump(&dir, &seen) {
+            std::thread::sleep(Duration::from_millis(50));
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no dump after SIGUSR1");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // By now the blocking poll may have left the window: only the lost waker must stay.
+    rows.push(analyse(
+        "faults planted, SIGUSR1 later",
+        &path,
+        &[("planted-lost-waker", AnomalyKind::LostWaker)],
+    ));
+
+    running.store(false, Ordering::Relaxed);
+    stop.notify_waiters();
+    println!(
+        "mini-redis 0.4.1, {CLIENTS} clients, 2 workers, {} busy processes on {} CPUs; dumps in {}",
+        a.busy,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        dir.display()
+    );
+    println!(
+        "| dump | window | events (per s) | critical | warning | host contention | planted fault: rank in its kind |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} ({:.0}k/s) | {} | {} | {} | {} |",
+            r.label,
+            r.window,
+            r.events,
+            r.rate / 1e3,
+            r.critical,
+            r.warning,
+            r.host,
+            if r.planted.is_empty() {
+                "-"
+            } else {
+                &r.planted
+            }
+        );
+    }
+    println!();
+    for r in &rows {
+        println!("{}: {}", r.label, r.verdict);
+    }
+    let healthy_crit: usize = rows.iter().take(a.healthy).map(|r| r.critical).sum();
+    let missed = rows
+        .iter()
+        .any(|r| r.planted.contains("MISSED") || r.planted.contains(": #2"));
+    println!(
+        "\nhealthy dumps: {healthy_crit} critical in all (must be 0); planted faults: {}",
+        if missed {
+            "NOT all found first"
+        } else {
+            "all found first of their kind"
+        }
+    );
+    client_rt.shutdown_timeout(Duration::from_secs(1));
+    server_rt.shutdown_timeout(Duration::from_secs(1));
+}
