@@ -167,7 +167,12 @@ pub fn verdict(ix: &Index) -> String {
             subjects(&long)
         ));
     }
-    let delayed = of(AnomalyKind::SchedulingDelay);
+    // The victim worth naming: a task that waited and is not itself a cause.
+    let causes: Vec<&str> = long.iter().map(|g| g.subject.as_str()).collect();
+    let delayed: Vec<&Group> = of(AnomalyKind::SchedulingDelay)
+        .into_iter()
+        .filter(|g| !causes.contains(&g.subject.as_str()))
+        .collect();
     if let Some(victim) = delayed.iter().max_by_key(|g| (g.severity, g.worst)) {
         let times = victim.count();
         parts.push(format!(
