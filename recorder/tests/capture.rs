@@ -361,3 +361,91 @@ fn schedule_latency_is_recorded_without_the_layer() {
         .expect("scheduled events for the victim");
     assert!(worst >= 25_000_000, "waited only {worst} ns");
 }
+
+/// What the recorder knows for sure, on a real runtime: a task waiting on a oneshot holds
+/// one live waker and one that dropped its waker holds none (at the dump, and in each
+/// waker op's count); a poll's end carries its duration; a blocking poll gets a CPU
+/// sample at its end.
+#[test]
+fn facts_live_wakers_poll_durations_and_cpu_samples() {
+    struct DropsItsWaker;
+    impl std::future::Future for DropsItsWaker {
+        type Output = ();
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            drop(cx.waker().clone());
+            std::task::Poll::Pending
+        }
+    }
+    let (rec, rt, _g) = harness(65_536);
+    let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+    rt.block_on(async {
+        tokio::task::Builder::new()
+            .name("waiting")
+            .spawn(async move {
+                let _ = rx.await;
+            })
+            .unwrap();
+        tokio::task::Builder::new()
+            .name("lost")
+            .spawn(DropsItsWaker)
+            .unwrap();
+        tokio::task::Builder::new()
+            .name("blocker")
+            .spawn(async { std::thread::sleep(Duration::from_millis(30)) })
+            .unwrap()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    });
+    let dump = rec.snapshot();
+    let live = |name: &str| {
+        let id = task_named(&dump, name);
+        dump.facts
+            .live_wakers
+            .iter()
+            .find(|w| w.task == id)
+            .map(|w| w.live)
+    };
+    assert_eq!(live("waiting"), Some(1), "{:?}", dump.facts);
+    assert_eq!(live("lost"), Some(0), "{:?}", dump.facts);
+    assert!(dump.facts.unhooked.is_empty(), "one runtime, instrumented");
+    // The lost task's ops carry the count: 1 after the clone, 0 after the drop.
+    let lost = events_of(&dump, task_named(&dump, "lost"));
+    let counts: Vec<Option<u64>> = lost
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::WakerClone { live, .. } | EventKind::WakerDrop { live, .. } => Some(*live),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(counts, vec![Some(1), Some(0)], "{lost:?}");
+    // The blocker's poll end says how long it ran; its lane then sampled its CPU.
+    let blocker = task_named(&dump, "blocker");
+    let (i, d) = dump
+        .events
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| match e.kind {
+            EventKind::PollEnd {
+                task,
+                duration_ns: Some(d),
+                ..
+            } if task == blocker => Some((i, d)),
+            _ => None,
+        })
+        .expect("poll end with a duration");
+    assert!((30_000_000..1_000_000_000).contains(&d), "{d}");
+    #[cfg(target_os = "linux")]
+    if std::path::Path::new("/proc/thread-self/schedstat").exists() {
+        let lane = dump.events[i].lane;
+        assert!(
+            dump.events[i..]
+                .iter()
+                .any(|e| e.lane == lane && matches!(e.kind, EventKind::CpuStat { .. })),
+            "a CPU sample after the long poll"
+        );
+    }
+}
