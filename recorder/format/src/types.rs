@@ -320,7 +320,7 @@ pub enum EventKind {
     },
     /// What the OS did with this lane's thread: cumulative time on a CPU and time waiting
     /// for one (runnable but not running: host contention), from the kernel's schedstat.
-    /// Recorded at park, unpark and the end of long polls, so the analysis can tell a
+    /// Recorded when a worker parks and at the end of long polls, so the analysis can tell a
     /// worker taken off the CPU from a busy one. Added in format version 5.
     CpuStat {
         on_cpu_ns: u64,

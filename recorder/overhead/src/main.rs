@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 const CONFIGS: &[&str] = &[
     "baseline",
     "dial9",
+    "dial9-no-cpustat",
     "dial9-hooks-only",
     "dial9-hooks-sched",
     "tracing-floor",
@@ -219,13 +220,14 @@ fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
     builder.worker_threads(2).enable_all();
     let keep: Box<dyn std::any::Any> = match config {
         "baseline" => Box::new(()),
-        "dial9" | "dial9-hooks-only" | "dial9-hooks-sched" => {
+        "dial9" | "dial9-no-cpustat" | "dial9-hooks-only" | "dial9-hooks-sched" => {
             let rec = dial9_recorder::FlightRecorder::builder()
                 .install_panic_hook(false)
                 .schedule_latency(config == "dial9-hooks-sched")
+                .cpu_stats(config != "dial9-no-cpustat")
                 .build()
                 .unwrap();
-            if config == "dial9" {
+            if config == "dial9" || config == "dial9-no-cpustat" {
                 tracing_subscriber::registry().with(rec.layer()).init();
             }
             rec.instrument(&mut builder);

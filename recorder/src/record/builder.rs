@@ -143,9 +143,10 @@ impl Builder {
     }
 
     /// Sample each worker thread's CPU time and run-queue wait (Linux schedstat, no
-    /// privileges) at park, unpark and the end of polls over 1 ms, so the analysis can
+    /// privileges) when it parks and at the end of polls over 1 ms, so the analysis can
     /// tell the host taking threads off the CPU (host contention) from slow code. About a
-    /// microsecond per sample; default on. Elsewhere than Linux it records nothing.
+    /// microsecond per sample; default on (see the README's overhead table for what it
+    /// costs a park-heavy workload). Elsewhere than Linux it records nothing.
     pub fn cpu_stats(mut self, on: bool) -> Self {
         self.cpu_stats = on;
         self

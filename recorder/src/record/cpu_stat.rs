@@ -1,6 +1,6 @@
 //! What the OS did with the calling thread: its cumulative time on a CPU and time spent
 //! runnable but waiting for one, from `/proc/thread-self/schedstat` (Linux; no privileges
-//! needed). Sampled at park, unpark and the end of long polls, so a dump can tell a
+//! needed). Sampled when a worker parks and at the end of long polls, so a dump can tell a
 //! worker that the host took off the CPU (host contention) from one busy with a slow
 //! task.
 //!

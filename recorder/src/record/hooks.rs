@@ -132,6 +132,11 @@ impl Inner {
     pub(super) fn poll_start(&self, task: u64) {
         let _ = LOCAL.try_with(|l| l.polling.set(task));
         self.record_with(Kind::PollStart, 0, task, 0, |lane, ts| {
+            // Tokio starts workers through the blocking spawner, and a worker stuck in
+            // its first poll never parks: learn the worker index here too.
+            if lane.note_worker_index() {
+                self.persist_lane(lane);
+            }
             lane.set_activity(Activity::Polling { task }, ts)
         });
     }
@@ -208,7 +213,6 @@ impl Inner {
         self.record_with(Kind::Unpark, flags, 0, aux, |lane, ts| {
             lane.set_activity(Activity::Running, ts)
         });
-        self.cpu_stat();
     }
 
     fn hook_spawn(&self, meta: &TaskMeta<'_>) {

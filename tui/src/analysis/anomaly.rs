@@ -653,15 +653,29 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
 }
 
 /// Run-queue wait of `lane`'s thread over `[from, to]`, from the CPU samples closest
-/// around it; `None` unless samples bracket it tightly (the bracket at most half again as
-/// long as the interval, so time outside it cannot explain much).
+/// around it (taken when it parks and after long polls); `None` unless they bracket it
+/// tightly: the bracket, less the time the thread was parked (asleep, so neither running
+/// nor waiting for a CPU), at most half again as long as the interval, so time outside
+/// it cannot explain much.
 fn wait_during(ix: &Index, lane: u32, from: u64, to: u64) -> Option<u64> {
-    let cpu = &ix.lane(lane)?.cpu;
+    let l = ix.lane(lane)?;
+    let cpu = &l.cpu;
     let i = cpu.partition_point(|s| s.at_ns <= from).checked_sub(1)?;
     let j = i + cpu[i..].iter().position(|s| s.at_ns >= to)?;
     let (a, b) = (&cpu[i], &cpu[j]);
+    let parked: u64 = l
+        .segments_in(a.at_ns, b.at_ns)
+        .iter()
+        .filter(|s| s.kind == super::index::SegmentKind::Parked)
+        .map(|s| {
+            s.end_ns
+                .min(b.at_ns)
+                .saturating_sub(s.start_ns.max(a.at_ns))
+        })
+        .sum();
+    let awake = (b.at_ns - a.at_ns).saturating_sub(parked);
     let len = to.saturating_sub(from).max(1);
-    (b.at_ns - a.at_ns <= len + len / 2).then(|| super::index::wait_between(a, b))
+    (awake <= len + len / 2).then(|| super::index::wait_between(a, b))
 }
 
 /// Long polls and scheduling delays the host explains: the thread (for a delay: every

@@ -239,7 +239,7 @@ pub struct Lane {
     /// Time of the lane's first and last event in the window.
     pub first_ns: u64,
     pub last_ns: u64,
-    /// What the OS did with the lane's thread, sampled at park, unpark and long polls.
+    /// What the OS did with the lane's thread, sampled at parks and after long polls.
     pub cpu: Vec<CpuSample>,
 }
 
