@@ -1,0 +1,164 @@
+//! The README's setup works when copied: its code block is exactly the setup example
+//! (`examples/setup.rs`), which this test runs as a service: its own logs carry no Tokio
+//! instrumentation, and SIGUSR1 writes a readable dump. The README's Cargo.toml block
+//! names every crate the snippet uses.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../examples/setup.rs"]
+#[allow(dead_code)]
+mod setup;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
+}
+
+/// The lines of the example between its README markers, dedented.
+fn example_block() -> String {
+    let src = include_str!("../examples/setup.rs");
+    let body: Vec<&str> = src
+        .lines()
+        .skip_while(|l| !l.contains("README: setup begins"))
+        .skip(1)
+        .take_while(|l| !l.contains("README: setup ends"))
+        .collect();
+    let indent = body
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    body.iter()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn readme_setup_block_is_the_setup_example() {
+    let block = example_block();
+    assert!(
+        readme().contains(&format!("```rust\n{block}\n```")),
+        "the README's setup block must be exactly examples/setup.rs between its markers:\n{block}"
+    );
+}
+
+#[test]
+fn readme_cargo_toml_names_what_the_snippet_uses() {
+    let readme = readme();
+    let toml = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    for dep in ["dial9-recorder", "tokio", "tracing-subscriber", "libc"] {
+        assert!(
+            toml.lines().any(|l| l.starts_with(&format!("{dep} ="))),
+            "{dep} missing from the README's Cargo.toml block:\n{toml}"
+        );
+    }
+    let sub = toml
+        .lines()
+        .find(|l| l.starts_with("tracing-subscriber ="))
+        .unwrap();
+    assert!(sub.contains("registry") && sub.contains("fmt"), "{sub}");
+}
+
+const DIR_VAR: &str = "DIAL9_README_DIR";
+
+#[test]
+#[ignore = "child process for readme_setup_runs_quietly_and_dumps_on_sigusr1"]
+fn child_runs_the_setup_example() {
+    assert!(std::env::var(DIR_VAR).is_ok(), "run by the test below");
+    setup::main().unwrap();
+}
+
+/// Kills the child if the test fails half way.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn readme_setup_runs_quietly_and_dumps_on_sigusr1() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Child(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "child_runs_the_setup_example",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(DIR_VAR, dir.path())
+            .env("DIAL9_SETUP_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Drain its output all along (a flood of log lines must not block it on a full pipe).
+    let out = BufReader::new(child.0.stdout.take().unwrap());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    const NOISE: [&str; 5] = ["runtime.spawn", "tokio::task", "waker", "TRACE", "DEBUG"];
+    let reader = std::thread::spawn(move || {
+        let (mut log, mut noise) = (String::new(), None);
+        for line in out.lines().map_while(Result::ok) {
+            if line.contains("READY") {
+                let _ = ready_tx.send(());
+            }
+            if noise.is_none() && NOISE.iter().any(|n| line.contains(n)) {
+                noise = Some(line.clone());
+            }
+            if line.contains("service") || log.len() < 4096 {
+                log.push_str(&line);
+                log.push('\n');
+            }
+        }
+        (log, noise)
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the service did not start");
+    // Let it run a while (tasks, timers, wakes), then ask for a dump.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGUSR1) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let dump = loop {
+        let found = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "bin"));
+        if let Some(p) = found {
+            std::thread::sleep(Duration::from_millis(100));
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no dump after SIGUSR1");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let status = child.0.wait().unwrap();
+    let (log, noise) = reader.join().unwrap();
+    assert_eq!(
+        noise, None,
+        "Tokio's instrumentation leaked into the service's logs"
+    );
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("service started"), "its own INFO logs print:\n{log}");
+    assert!(log.contains("service stopping"), "{log}");
+    let d = dial9_recorder::Dump::read(&dump).unwrap();
+    assert!(matches!(
+        d.header.reason,
+        dial9_recorder::format::Reason::Signal { .. }
+    ));
+    assert!(d.events.len() > 50, "{}", d.events.len());
+}
