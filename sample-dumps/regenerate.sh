@@ -13,5 +13,7 @@ echo "== panic (exits 101 after its panic hook writes the dump, as intended)"
 status=0
 cargo run -q --release -p dial9-recorder --example panic 2>/dev/null || status=$?
 [ "$status" -eq 101 ] || { echo "panic scenario exited $status, expected 101" >&2; exit 1; }
+echo "== mini-redis (a real third-party service under load, with two planted faults)"
+cargo run -q --release -p dial9-validate -- --healthy 1 --save sample-dumps/mini-redis.bin >/dev/null
 chmod 0644 sample-dumps/*.bin
 ls -l sample-dumps/*.bin

@@ -33,9 +33,21 @@
 
 /// The dump format crate, [`dial9_format`].
 pub use dial9_format as format;
+#[cfg(tokio_unstable)]
 mod record;
 
+// Tokio's task hooks and its task spans exist only with this cfg: without it, the build
+// would fail with a handful of errors inside this crate that do not name the cause.
+#[cfg(not(tokio_unstable))]
+compile_error!(
+    "dial9-recorder needs Tokio's unstable instrumentation: build with `--cfg tokio_unstable`. \
+     Add to .cargo/config.toml: [build] rustflags = [\"--cfg\", \"tokio_unstable\"] \
+     (note: a RUSTFLAGS environment variable replaces the config's rustflags; add \
+     `--cfg tokio_unstable` to it too)"
+);
+
 pub use format::{Dump, ReadError};
+#[cfg(tokio_unstable)]
 pub use record::{
     BuildError, Builder, FlightRecorder, MAX_CAPACITY, MIN_CAPACITY, RecorderLayer, TokioOnly,
     UserHooks,

@@ -153,7 +153,10 @@ fn readme_setup_runs_quietly_and_dumps_on_sigusr1() {
         "Tokio's instrumentation leaked into the service's logs"
     );
     assert!(status.success(), "{status:?}\n{log}");
-    assert!(log.contains("service started"), "its own INFO logs print:\n{log}");
+    assert!(
+        log.contains("service started"),
+        "its own INFO logs print:\n{log}"
+    );
     assert!(log.contains("service stopping"), "{log}");
     let d = dial9_recorder::Dump::read(&dump).unwrap();
     assert!(matches!(

@@ -16,7 +16,7 @@ use dial9_tui::fmt::{parse_duration, sanitize};
 #[derive(Parser)]
 #[command(
     name = "dial9-tui",
-    version,
+    version = version(),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = "Exit status: 0 ok, 1 check found violations, 2 the dump cannot be read or bad usage."
@@ -132,6 +132,20 @@ fn parse_kind(s: &str) -> Result<AnomalyKind, String> {
     AnomalyKind::parse(s).ok_or_else(|| {
         let all: Vec<_> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
         format!("unknown anomaly kind '{s}' (one of: {})", all.join(", "))
+    })
+}
+
+/// `--version`: this build, and the dump and ring file versions it reads.
+fn version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (reads dump format {} to {}, crash-surviving ring format {})",
+            env!("CARGO_PKG_VERSION"),
+            dial9_format::OLDEST_FORMAT_VERSION,
+            dial9_format::FORMAT_VERSION,
+            dial9_format::RING_VERSION
+        )
     })
 }
 

@@ -293,3 +293,18 @@ fn errors_never_print_raw_control_characters() {
     assert!(!err.contains('\u{1b}'), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn version_names_the_formats_it_reads() {
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        v.contains(&format!(
+            "reads dump format {} to {}",
+            dial9_format::OLDEST_FORMAT_VERSION,
+            dial9_format::FORMAT_VERSION
+        )),
+        "{v}"
+    );
+}

@@ -26,3 +26,24 @@ fn readme_key_table_is_the_explorers_key_table() {
          replace it with:\n{expected}"
     );
 }
+
+#[test]
+fn readme_report_example_is_real_output_of_a_shipped_sample() {
+    let readme = readme();
+    let block = section(&readme, "report-example");
+    let expected = block
+        .strip_prefix("```text\n")
+        .and_then(|b| b.strip_suffix("```\n"))
+        .expect("a text block");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["report", "sample-dumps/mini-redis.bin", "--limit", "6"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let actual = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        actual == expected,
+        "the README's example report differs from the real output; replace it with:\n{actual}"
+    );
+}

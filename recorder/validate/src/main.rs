@@ -30,6 +30,8 @@ struct Args {
     healthy: usize,
     busy: usize,
     seconds_between: u64,
+    /// Copy the first dump with the faults planted here (`sample-dumps/mini-redis.bin`).
+    save: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -37,6 +39,7 @@ fn args() -> Args {
         healthy: 6,
         busy: 2,
         seconds_between: 2,
+        save: None,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for pair in v.chunks(2) {
@@ -45,6 +48,7 @@ fn args() -> Args {
             "--healthy" => a.healthy = n() as usize,
             "--busy" => a.busy = n() as usize,
             "--seconds-between" => a.seconds_between = n(),
+            "--save" => a.save = pair.get(1).map(PathBuf::from),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -300,8 +304,15 @@ fn main() {
         ("planted-block", AnomalyKind::LongPoll),
         ("planted-lost-waker", AnomalyKind::LostWaker),
     ];
+    let t0 = Instant::now();
     let path = recorder.dump_labeled("faults planted").unwrap();
+    let dump_ms = t0.elapsed().as_secs_f64() * 1e3;
     rows.push(analyse("faults planted, dump_labeled", &path, &planted));
+    if let Some(save) = &a.save {
+        std::fs::copy(&path, save).expect("save the dump");
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(save, std::fs::Permissions::from_mode(0o644));
+    }
     unsafe { libc::raise(libc::SIGUSR1) };
     seen.push(path);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -357,6 +368,7 @@ fn main() {
     let missed = rows
         .iter()
         .any(|r| r.planted.contains("MISSED") || r.planted.contains(": #2"));
+    println!("dump_labeled() under this load took {dump_ms:.1} ms (65,536-event ring)");
     println!(
         "\nhealthy dumps: {healthy_crit} critical in all (must be 0); planted faults: {}",
         if missed {

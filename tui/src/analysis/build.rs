@@ -27,6 +27,9 @@ struct Armed {
 }
 
 struct Builder {
+    /// The window: its first event and the dump's moment. Busy time counts inside it only
+    /// (a poll known from its end may have started before the window).
+    start_ns: u64,
     end_ns: u64,
     tasks: Vec<Task>,
     task_by_id: HashMap<u64, TaskIdx>,
@@ -151,6 +154,7 @@ impl Builder {
             .dumped_at_ns
             .max(dump.events.last().map_or(0, |e| e.ts_ns));
         let mut b = Builder {
+            start_ns: dump.events.first().map_or(end_ns, |e| e.ts_ns),
             end_ns,
             tasks: Vec::with_capacity(dump.tasks.len()),
             task_by_id: HashMap::default(),
@@ -425,7 +429,9 @@ impl Builder {
         self.open_polls[t as usize] = self.open_polls[t as usize].saturating_sub(1);
         let li = self.lane_by_id[&lane];
         let l = &mut self.lanes[li];
-        l.busy_ns = l.busy_ns.saturating_add(d);
+        l.busy_ns = l
+            .busy_ns
+            .saturating_add(ts.saturating_sub(start.max(self.start_ns)));
         l.segments.push(Segment {
             start_ns: start,
             end_ns: ts,
@@ -433,7 +439,9 @@ impl Builder {
             poll: p,
         });
         let task = &mut self.tasks[t as usize];
-        task.busy_ns = task.busy_ns.saturating_add(d);
+        task.busy_ns = task
+            .busy_ns
+            .saturating_add(ts.saturating_sub(start.max(self.start_ns)));
         // A poll whose end is unknown is not a measurement: never the longest.
         if !unknown && (d >= task.longest_poll_ns || task.longest_poll.is_none()) {
             task.longest_poll_ns = d;
@@ -614,7 +622,18 @@ impl Builder {
                 });
             }
         }
+        // Two runtimes each have a worker 0: tell their lanes apart.
+        let mut seen_workers = std::collections::HashMap::new();
+        for lane in &self.lanes {
+            if let (ThreadKind::Worker, Some(w)) = (lane.info.kind, lane.info.worker) {
+                *seen_workers.entry(w).or_insert(0u32) += 1;
+            }
+        }
         for lane in &mut self.lanes {
+            lane.shared_worker_index = lane
+                .info
+                .worker
+                .is_some_and(|w| seen_workers.get(&w).copied().unwrap_or(0) > 1);
             lane.segments
                 .sort_unstable_by_key(|s| (s.start_ns, s.end_ns, s.poll));
             // Tokio starts its workers through the blocking spawner, so a worker whose

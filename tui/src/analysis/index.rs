@@ -241,6 +241,9 @@ pub struct Lane {
     pub last_ns: u64,
     /// What the OS did with the lane's thread, sampled at parks and after long polls.
     pub cpu: Vec<CpuSample>,
+    /// Another lane has the same worker index (another runtime's worker): the label
+    /// then names the lane too.
+    pub shared_worker_index: bool,
 }
 
 /// A lane's thread's cumulative CPU time and run-queue wait at one moment.
@@ -268,11 +271,15 @@ impl Lane {
             first_ns: 0,
             last_ns: 0,
             cpu: Vec::new(),
+            shared_worker_index: false,
         }
     }
 
     pub fn label(&self) -> String {
         match (self.info.kind, self.info.worker) {
+            (ThreadKind::Worker, Some(w)) if self.shared_worker_index => {
+                format!("worker {w} (lane {})", self.info.lane)
+            }
             (ThreadKind::Worker, Some(w)) => format!("worker {w}"),
             (ThreadKind::Worker, None) => format!("worker (lane {})", self.info.lane),
             (ThreadKind::Blocking, _) => format!("blocking {}", self.info.lane),

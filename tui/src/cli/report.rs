@@ -43,6 +43,10 @@ pub struct DumpJson {
     pub tasks: usize,
     pub hooks_installed: bool,
     pub layer_installed: bool,
+    /// Events recorded per second over the window.
+    pub events_per_s: f64,
+    /// The capacity that would have kept 10 s at that rate (rounded up to 64k events).
+    pub capacity_for_10s: u64,
 }
 
 #[derive(Serialize)]
@@ -257,6 +261,8 @@ pub fn build(ix: &Index) -> ReportJson {
             tasks: ix.tasks.len(),
             hooks_installed: h.hooks_installed,
             layer_installed: h.layer_installed,
+            events_per_s: rate(ix),
+            capacity_for_10s: capacity_for(ix, 10.0),
         },
         thresholds: ThresholdsJson {
             long_poll_warn_ns: th.long_poll_warn,
@@ -315,6 +321,23 @@ pub fn build(ix: &Index) -> ReportJson {
     }
 }
 
+/// Events recorded per second over the window (what the ring kept, over its span).
+fn rate(ix: &Index) -> f64 {
+    let secs = ix.window_ns() as f64 / 1e9;
+    if secs <= 0.0 {
+        0.0
+    } else {
+        ix.event_count() as f64 / secs
+    }
+}
+
+/// The ring capacity that would keep `secs` at this dump's event rate, rounded up to a
+/// multiple of 65,536 events.
+fn capacity_for(ix: &Index, secs: f64) -> u64 {
+    let want = (rate(ix) * secs).ceil() as u64;
+    want.div_ceil(65_536).max(1) * 65_536
+}
+
 pub fn json(ix: &Index) -> String {
     serde_json::to_string_pretty(&build(ix)).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
@@ -352,6 +375,19 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
         d.lanes,
         d.tasks
     );
+    // Was the window long enough? Say what it would take to keep 10 s.
+    if d.overwritten > 0 && d.window_ns < 10_000_000_000 && d.events_per_s > 0.0 {
+        let cap = d.capacity_for_10s;
+        let _ = writeln!(
+            s,
+            "note        this dump covers {} at {:.0}k events/s: `.capacity({})` (about {} MiB) \
+             would keep 10 s",
+            duration(d.window_ns),
+            d.events_per_s / 1e3,
+            group_digits(cap),
+            (cap * 32).div_ceil(1 << 20)
+        );
+    }
     if ix.reordered > 0 {
         let _ = writeln!(
             s,
@@ -433,11 +469,20 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
             ix.groups.len() - limit
         );
     }
+    // Labels as wide as the widest (unnamed tasks are their spawn location), within reason.
+    let w = r
+        .top_busy
+        .iter()
+        .chain(&r.top_longest_poll)
+        .map(|t| label(t).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(20, 56);
     let _ = writeln!(s, "\ntop tasks by busy time");
     for t in &r.top_busy {
         let _ = writeln!(
             s,
-            "  {:<28} {:>10}  {:>6} polls  longest {}",
+            "  {:<w$} {:>10}  {:>6} polls  longest {}",
             sanitize(&label(t)),
             duration(t.busy_ns),
             t.polls,
@@ -448,7 +493,7 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     for t in &r.top_longest_poll {
         let _ = writeln!(
             s,
-            "  {:<28} {:>10}",
+            "  {:<w$} {:>10}",
             sanitize(&label(t)),
             duration(t.longest_poll_ns)
         );
@@ -457,13 +502,26 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     for w in &r.workers {
         let _ = writeln!(
             s,
-            "  {:<10} busy {:>5.1}%  parked {:>5.1}%",
-            w.label,
+            "  {:<18} busy {:>5.1}%  parked {:>5.1}%",
+            sanitize(&w.label),
             w.busy_share * 100.0,
             w.parked_share * 100.0
         );
     }
     s
+}
+
+/// `1300000` -> `1_300_000`, as it would be written in Rust.
+fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push('_');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn label(t: &TaskJson) -> String {
