@@ -9,13 +9,15 @@ cd "$(dirname "$0")/.."
 cargo build --release -p dial9-tui
 bin=target/release/dial9-tui
 
-# shot NAME DUMP KEYS: open DUMP, type KEYS, capture the screen while the explorer is still
-# showing it (the explorer is stopped by `timeout`, so the capture is the live screen).
+# shot NAME DUMP KEYS [COLUMNS LINES]: open DUMP, type KEYS, capture the screen while the
+# explorer is still showing it (the explorer is stopped by `timeout`, so the capture is the
+# live screen; SIGKILL, because on SIGTERM the explorer restores the terminal first and the
+# capture would be the empty main screen).
 shot() {
-    local name=$1 dump=$2 keys=$3
+    local name=$1 dump=$2 keys=$3 columns=${4:-160} lines=${5:-48}
     ( sleep 1.5; printf '%b' "$keys"; sleep 4 ) |
-        termsnap --lines 48 --columns 160 --term xterm-256color -o "screenshots/$name.svg" \
-            -- timeout 4 "$bin" "sample-dumps/$dump.bin" || true
+        termsnap --lines "$lines" --columns "$columns" --term xterm-256color -o "screenshots/$name.svg" \
+            -- timeout -s KILL 4 "$bin" "sample-dumps/$dump.bin" || true
     resvg --font-family 'DejaVu Sans Mono' --monospace-family 'DejaVu Sans Mono' \
         "screenshots/$name.svg" "screenshots/$name.png"
     rm "screenshots/$name.svg"
@@ -27,3 +29,5 @@ shot lost-waker-lifecycle lost-waker '/config-rel\r'
 shot search panic '/pars'
 shot help starvation '?'
 shot panic-step-back panic 'p[[[[[['
+shot panic-detail-80x24 panic 'pi' 80 24
+shot mini-redis mini-redis ''

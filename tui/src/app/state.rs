@@ -248,9 +248,12 @@ impl App {
         for (i, &t) in by_busy.iter().take(26).enumerate() {
             lane_letter[t as usize] = Some((b'A' + i as u8) as char);
         }
+        // Mark the events anomalies point at; not the stand-in event of an anomaly whose
+        // task has no event left in the window (a task idle for the whole window).
         let mut anomaly_events: Vec<(EventIdx, Severity)> = index
             .anomalies
             .iter()
+            .filter(|a| a.task.is_none() || index.task_of_event(a.event) == a.task)
             .map(|a| (a.event, a.severity))
             .collect();
         anomaly_events.sort();

@@ -13,7 +13,7 @@ use crate::fmt::{RELATIVE_WIDTH, duration, relative, sanitize};
 
 use super::describe::{detail, lane_tag};
 use super::theme::Theme;
-use super::{fit, pane_block};
+use super::{fit, fit_label, pane_block};
 
 /// First row to show so that `selected` stays visible, centred when possible.
 fn scroll(selected: usize, len: usize, height: usize) -> usize {
@@ -58,7 +58,7 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             "{:>w$} {:<3} {} {} {}",
             relative(ev.ts_ns, ix.end_ns),
             lane_tag(ix, ev.lane),
-            fit(&task, 18),
+            fit_label(&task, 18),
             fit(ev.kind.name(), 12),
             detail(ix, e),
             w = RELATIVE_WIDTH
@@ -170,7 +170,7 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             }
             let c = cell(app, t, *col);
             if left(*col) {
-                text.push_str(&fit(&c, cw));
+                text.push_str(&fit_label(&c, cw));
             } else {
                 text.push_str(&format!("{:>cw$}", fit(&c, cw).trim_end()));
             }

@@ -253,6 +253,17 @@ fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
     );
 }
 
+/// Like [`fit`], but a path-like label (an unnamed task's spawn location) keeps its end,
+/// which identifies it (`~src/server.rs:276`), and loses its start instead.
+pub(crate) fn fit_label(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width || !s.contains('/') || width < 2 {
+        return fit(s, width);
+    }
+    let tail: String = s.chars().skip(n - (width - 1)).collect();
+    format!("~{tail}")
+}
+
 /// Truncates to `width` columns (by chars), marking the cut with `~`.
 pub(crate) fn fit(s: &str, width: usize) -> String {
     let n = s.chars().count();

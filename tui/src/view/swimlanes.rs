@@ -14,7 +14,7 @@ use crate::app::{App, Pane};
 use crate::fmt::{duration, relative, sanitize};
 
 use super::theme::Theme;
-use super::{fit, pane_block};
+use super::{fit, fit_label, pane_block};
 
 const LABEL: usize = 11;
 
@@ -150,7 +150,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
     by_letter.sort_by_key(|&(l, t)| (!at_cursor.contains(&t), !shown.contains(&t), l));
     for (l, t) in by_letter {
         let name = sanitize(&ix.tasks[t as usize].label());
-        let item = format!("{l} {} ", fit(&name, name.chars().count().min(16)));
+        let item = format!("{l} {} ", fit_label(&name, name.chars().count().min(22)));
         if used + item.chars().count() > inner.width as usize {
             continue;
         }
