@@ -49,6 +49,80 @@ fn record(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a service pays per task and per waker op, beyond the ring.
+fn bookkeeping(c: &mut Criterion) {
+    use tracing_subscriber::prelude::*;
+    let rec = recorder(65_536);
+    let mut g = c.benchmark_group("bookkeeping");
+    let mut id = 1_000u64;
+    g.bench_function(
+        "spawn + terminate (task table, span table, 2 events)",
+        |b| {
+            b.iter(|| {
+                id += 1;
+                rec.__bench_spawn_terminate(black_box(id), black_box(id % 10_000 + 1))
+            })
+        },
+    );
+    rec.__bench_spawn_terminate(7, 77);
+    g.bench_function("waker op (span -> task, live count, event)", |b| {
+        b.iter(|| rec.__bench_waker_op_counted(black_box(77)))
+    });
+    // The layer's on_new_span for Tokio's task span, through a real registry.
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(rec.layer()));
+    let mut task_id = 1_000_000u64;
+    // The same span through the registry and a layer that does nothing, interested in
+    // the same callsites: the floor any tracing layer pays.
+    struct Noop;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
+    let floor = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(Noop.with_filter(dial9_recorder::TokioOnly)),
+    );
+    let mut floor_id = 2_000_000u64;
+    g.bench_function("floor: the same span, registry + a no-op layer", |b| {
+        tracing::dispatcher::with_default(&floor, || {
+            b.iter(|| {
+                floor_id += 1;
+                let span = tracing::span!(
+                    target: "tokio::task",
+                    tracing::Level::TRACE,
+                    "runtime.spawn",
+                    kind = "task",
+                    task.name = "bench",
+                    task.id = floor_id,
+                    loc.file = "src/bench.rs",
+                    loc.line = 12u32,
+                    loc.col = 5u32,
+                );
+                black_box(&span);
+            })
+        })
+    });
+    g.bench_function(
+        "layer: a task span created and closed (registry included)",
+        |b| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                b.iter(|| {
+                    task_id += 1;
+                    let span = tracing::span!(
+                        target: "tokio::task",
+                        tracing::Level::TRACE,
+                        "runtime.spawn",
+                        kind = "task",
+                        task.name = "bench",
+                        task.id = task_id,
+                        loc.file = "src/bench.rs",
+                        loc.line = 12u32,
+                        loc.col = 5u32,
+                    );
+                    black_box(&span);
+                })
+            })
+        },
+    );
+    g.finish();
+}
+
 fn dump(c: &mut Criterion) {
     let rec = recorder(65_536);
     rec.__bench_fill(200_000);
@@ -73,5 +147,5 @@ fn dump(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, record, dump);
+criterion_group!(benches, record, bookkeeping, dump);
 criterion_main!(benches);

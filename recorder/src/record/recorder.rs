@@ -167,6 +167,39 @@ impl FlightRecorder {
         self.inner.poll_end(task, false);
     }
 
+    /// The per-task bookkeeping of a spawn and its termination (task table, span table,
+    /// hooked mark, two events), as the layer and the hooks do it.
+    pub fn __bench_spawn_terminate(&self, task: u64, span: u64) {
+        use super::tasks::{FileName, SpawnInfo};
+        let _ = self
+            .inner
+            .span_tasks
+            .insert(span, task, super::span_tasks::CLASS_TASK);
+        self.inner.spawn(SpawnInfo {
+            task,
+            name: "bench-task",
+            kind: crate::format::TaskKind::Task,
+            location: Some((FileName::Copied("src/bench.rs"), 12, 5)),
+            parent: None,
+            hooked: false,
+        });
+        self.inner.tasks.mark_hooked(task);
+        self.inner.terminate(task);
+    }
+
+    /// A waker op as the layer records it: the span -> task lookup, the live count, the
+    /// event.
+    pub fn __bench_waker_op_counted(&self, span: u64) {
+        if let Some((task, _, live)) = self.inner.span_tasks.get_counting(span, 1) {
+            self.inner.record(
+                Kind::WakerClone,
+                codec::F_HAS_VALUE,
+                task,
+                live.unwrap_or(0).max(0) as u64,
+            );
+        }
+    }
+
     pub fn __bench_fill(&self, events: usize) {
         for i in 0..events as u64 {
             self.inner
