@@ -596,10 +596,12 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         .map(|w| (w.waits_from_ns, w.poll_at.unwrap_or(ix.end_ns)))
         .collect();
     waits.sort_unstable();
+    // Only workers whose activity was recorded (polls or parks: a runtime with the hooks);
+    // a worker of a runtime without them shows only wakes, and says nothing of parking.
     for lane in ix
         .lanes
         .iter()
-        .filter(|l| l.info.kind == ThreadKind::Worker)
+        .filter(|l| l.info.kind == ThreadKind::Worker && !l.segments.is_empty())
     {
         // Unparked stretches: between parked segments.
         let mut from = ix.start_ns;

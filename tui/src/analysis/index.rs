@@ -277,8 +277,9 @@ impl Lane {
 
     pub fn label(&self) -> String {
         match (self.info.kind, self.info.worker) {
+            // Short enough for the swimlanes' label column: `w0 (lane 3)`.
             (ThreadKind::Worker, Some(w)) if self.shared_worker_index => {
-                format!("worker {w} (lane {})", self.info.lane)
+                format!("w{w} (lane {})", self.info.lane)
             }
             (ThreadKind::Worker, Some(w)) => format!("worker {w}"),
             (ThreadKind::Worker, None) => format!("worker (lane {})", self.info.lane),

@@ -1225,3 +1225,53 @@ fn a_poll_open_when_the_ring_was_read_is_not_a_hang_nor_a_lost_waker() {
     assert_eq!(ix.tasks[0].state, TaskState::Running);
     assert!(ix.polls[1].open_at_window_end);
 }
+
+/// A worker of a runtime without the hooks records wakes only: no poll, no park. It is
+/// never judged stalled (nothing says it did not park).
+#[test]
+fn a_worker_without_recorded_activity_is_not_stalled() {
+    let mut b = B::new().task(7, "client").unhooked(7);
+    for i in 0..100 {
+        b = b.ev(
+            i * 2,
+            1,
+            EventKind::Wake {
+                task: 7,
+                by_ref: false,
+                source: WakeSource::Driver,
+            },
+        );
+    }
+    // Worker 0 is busy and parks; woken tasks wait meanwhile.
+    let ix = b
+        .task(1, "probe")
+        .ev(0, 0, EventKind::Park)
+        .ev(
+            1,
+            0,
+            EventKind::Unpark {
+                io_ready_total: None,
+            },
+        )
+        .ev(
+            10,
+            2,
+            EventKind::Wake {
+                task: 1,
+                by_ref: false,
+                source: WakeSource::Foreign,
+            },
+        )
+        .ev(30, 0, EventKind::PollStart { task: 1 })
+        .poll_end(31, 0, 1, false)
+        .ev(32, 0, EventKind::Park)
+        .end(300)
+        .build();
+    assert!(
+        ix.anomalies
+            .iter()
+            .all(|a| !(a.kind == AnomalyKind::WorkerStall && a.lane == Some(1))),
+        "{:?}",
+        ix.anomalies
+    );
+}
