@@ -343,6 +343,7 @@ mod tests {
         ring.write(&mut a, 1, 100, 1, 1);
         let mut b = Cursor::EMPTY;
         ring.write(&mut b, 2, 200, 2, 2);
+        let before_lap = a;
         // A writes again after being lapped: it notices B's claim and claims a block of
         // its own (the oldest, B's), so its record is kept, under its own lane.
         ring.write(&mut a, 1, 101, 1, 1);
@@ -350,16 +351,16 @@ mod tests {
         assert_eq!(torn, 0);
         assert_eq!(recs.len(), 1);
         assert_eq!((recs[0].lane, recs[0].ts), (1, 101));
-        // Had A written into B's block (the race between its check and B's claim), the
-        // tag, which hashes B's claim, would not match: torn, never a forged record.
+        // Had A written with its pre-lap cursor into a block since claimed by another (the
+        // race between its check and that claim), the tag, made from A's old claim, would
+        // not match the block's: torn, never a forged record.
         let block = &ring.block_slice()[0];
-        let stale = a;
-        let slot = &block.slots[0];
+        let slot = &block.slots[1];
         slot.ts.store(999, Ordering::Relaxed);
-        slot.tag.store(
-            tag(stale.header ^ (1 << 30), 0, 999, 1, 1),
-            Ordering::Release,
-        );
+        slot.a.store(1, Ordering::Relaxed);
+        slot.b.store(1, Ordering::Relaxed);
+        slot.tag
+            .store(tag(before_lap.header, 1, 999, 1, 1), Ordering::Release);
         let (recs, _) = ring.snapshot();
         assert!(recs.iter().all(|r| r.ts != 999));
     }

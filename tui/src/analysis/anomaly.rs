@@ -348,6 +348,21 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
     }
 }
 
+/// Every worker whose activity was recorded parked at least once in the window.
+fn every_worker_parked(ix: &Index) -> bool {
+    let mut workers = ix
+        .lanes
+        .iter()
+        .filter(|l| l.info.kind == ThreadKind::Worker && !l.segments.is_empty())
+        .peekable();
+    workers.peek().is_some()
+        && workers.all(|l| {
+            l.segments
+                .iter()
+                .any(|s| s.kind == super::index::SegmentKind::Parked && s.start_ns >= ix.start_ns)
+        })
+}
+
 /// Waker ops of a task in the window: (event, change in its live wakers).
 fn waker_ops(ix: &Index, ti: usize) -> impl DoubleEndedIterator<Item = (EventIdx, i64)> + '_ {
     ix.task_events[ti].iter().filter_map(|&e| {
@@ -419,7 +434,13 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         // Alive at the dump with no live waker, and no event at all in the window: it
         // did nothing for the whole window and nothing can wake it.
         if events.is_empty() && task.alive_at_dump && task.live_wakers == Some(0) {
-            if task.state == TaskState::Idle && ix.window_ns() >= th.sched_warn {
+            // A task woken (or spawned) before the window and still waiting in a run
+            // queue also holds no waker. A worker parks only with nothing left to run, so
+            // once every worker parked during the window, no task was left queued.
+            if task.state == TaskState::Idle
+                && ix.window_ns() >= th.sched_warn
+                && every_worker_parked(ix)
+            {
                 out.push(Anomaly {
                     kind: AnomalyKind::LostWaker,
                     severity: Severity::Critical,
@@ -457,7 +478,16 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         if kind_after(|k| matches!(k, EventKind::Wake { .. } | EventKind::TimerArm { .. })) {
             continue;
         }
-        if task.state == TaskState::Idle && task.live_wakers == Some(0) {
+        // The recorder's own count at the dump must agree: an op's count is read before its
+        // timestamp, so two racing ops can leave the window's last op with a stale count.
+        let facts_agree = ix
+            .dump
+            .facts
+            .live_wakers
+            .iter()
+            .find(|w| w.task == task.id)
+            .is_none_or(|w| w.live == 0);
+        if task.state == TaskState::Idle && task.live_wakers == Some(0) && facts_agree {
             let idle_since = ix.dump.events[events[last_poll_pos] as usize].ts_ns;
             let zeroing = zeroing_op(ix, ti, *events.last().unwrap_or(&0));
             let at = zeroing.unwrap_or(events[last_poll_pos]);
@@ -654,7 +684,8 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
     }
 }
 
-/// Run-queue wait of `lane`'s thread over `[from, to]`, from the CPU samples closest
+/// Run-queue wait of `lane`'s thread that certainly fell within `[from, to]`, from the CPU
+/// samples closest
 /// around it (taken when it parks and after long polls); `None` unless they bracket it
 /// tightly: the bracket, less the time the thread was parked (asleep, so neither running
 /// nor waiting for a CPU), at most half again as long as the interval, so time outside
@@ -677,7 +708,14 @@ fn wait_during(ix: &Index, lane: u32, from: u64, to: u64) -> Option<u64> {
         .sum();
     let awake = (b.at_ns - a.at_ns).saturating_sub(parked);
     let len = to.saturating_sub(from).max(1);
-    (awake <= len + len / 2).then(|| super::index::wait_between(a, b))
+    if awake > len + len / 2 {
+        return None;
+    }
+    // Only the wait that cannot have happened outside the interval counts: the bracket's
+    // time outside it (parked time included: a thread woken from a park waits for a CPU
+    // before its unpark is recorded) could hold the rest.
+    let outside = (b.at_ns - a.at_ns).saturating_sub(len);
+    Some(super::index::wait_between(a, b).saturating_sub(outside))
 }
 
 /// Long polls and scheduling delays the host explains: the thread (for a delay: every

@@ -23,7 +23,6 @@ use super::index::{
 #[derive(Clone, Copy)]
 struct Armed {
     deadline_ns: u64,
-    event: EventIdx,
 }
 
 struct Builder {
@@ -40,8 +39,6 @@ struct Builder {
     task_events: Vec<Vec<EventIdx>>,
     polls: Vec<Poll>,
     wakes: Vec<Wake>,
-    /// Per task: its polls open now (one per lane it is being polled on).
-    open_polls: Vec<u8>,
     /// Per task: wakes waiting for its next poll.
     waiting: Vec<Vec<u32>>,
     /// Per task: its live wakers after its latest waker op in the window, when known
@@ -167,7 +164,6 @@ impl Builder {
             // and growing 10M-event vectors by doubling would copy them repeatedly.
             polls: Vec::with_capacity(n / 2 + 16),
             wakes: Vec::with_capacity(n / 2 + 16),
-            open_polls: Vec::new(),
             waiting: Vec::new(),
             wakers_now: Vec::new(),
             had_waker_op: Vec::new(),
@@ -203,7 +199,6 @@ impl Builder {
         let n = self.tasks.len();
         if self.task_events.len() < n {
             self.task_events.resize_with(n, Vec::new);
-            self.open_polls.resize(n, 0);
             self.waiting.resize_with(n, Vec::new);
             self.wakers_now.resize(n, None);
             self.had_waker_op.resize(n, false);
@@ -277,13 +272,7 @@ impl Builder {
             }
             (EventKind::TimerArm { duration_ms, .. }, Some(t)) => {
                 let deadline_ns = ts.saturating_add(duration_ms.saturating_mul(1_000_000));
-                self.armed.insert(
-                    t,
-                    Armed {
-                        deadline_ns,
-                        event: e,
-                    },
-                );
+                self.armed.insert(t, Armed { deadline_ns });
             }
             (EventKind::Park, _) => {
                 self.leave_poll(lane, ts, e);
@@ -322,7 +311,6 @@ impl Builder {
             open_at_window_end: false,
             start_overwritten: false,
         });
-        self.open_polls[t as usize] += 1;
         self.lane_open_poll.insert(lane, p);
         // A timer that came due before this poll: the task waited for it from its
         // deadline, however late the wake itself came (a hog holding the only worker
@@ -332,9 +320,13 @@ impl Builder {
         let had_wakes = !self.waiting[t as usize].is_empty();
         for w in self.waiting[t as usize].drain(..) {
             let wake = &mut self.wakes[w as usize];
+            // Only a wake from the runtime (the timer driver) is the timer's; a wake from
+            // elsewhere means the task waited on something else (`select!` on a sleep and
+            // a channel), and its deadline says nothing about this wait.
             if let Some(a) = armed
                 && a.deadline_ns <= ts
                 && wake.at_ns >= a.deadline_ns
+                && matches!(wake.source, Some(WakeSource::Driver) | None)
             {
                 wake.waits_from_ns = wake.waits_from_ns.min(a.deadline_ns);
                 wake.late_timer = true;
@@ -349,9 +341,10 @@ impl Builder {
             && !timer_wait_found
             && !had_wakes
         {
-            // No wake event for it (no tracing layer): the timer's lateness alone.
+            // No wake event for it (no tracing layer): the timer's lateness alone, pointing
+            // at this poll (wakes stay in event order).
             self.wakes.push(Wake {
-                event: a.event,
+                event: e,
                 task: t,
                 at_ns: a.deadline_ns,
                 waits_from_ns: a.deadline_ns,
@@ -400,7 +393,6 @@ impl Builder {
                         open_at_window_end: false,
                         start_overwritten: true,
                     });
-                    self.open_polls[t as usize] += 1;
                     self.tasks[t as usize].polls += 1;
                     self.close_poll(p, ts, e, completed, false);
                 }
@@ -426,7 +418,6 @@ impl Builder {
         poll.end_unknown = unknown;
         let (t, start, lane) = (poll.task, poll.start_ns, poll.lane);
         let d = ts.saturating_sub(start);
-        self.open_polls[t as usize] = self.open_polls[t as usize].saturating_sub(1);
         let li = self.lane_by_id[&lane];
         let l = &mut self.lanes[li];
         l.busy_ns = l
@@ -464,12 +455,16 @@ impl Builder {
             self.waker_op(t, None, -1);
         }
         // A driver wake at or after an armed timer's deadline (1 ms slack for the timer
-        // wheel's rounding) is that timer firing.
+        // wheel's rounding) is that timer firing. Any other wake: the task is woken for
+        // something else, and the armed timer no longer says when it meant to run.
         let timer = source == WakeSource::Driver
             && self
                 .armed
                 .get(&t)
                 .is_some_and(|a| ts.saturating_add(1_000_000) >= a.deadline_ns);
+        if source != WakeSource::Driver {
+            self.armed.remove(&t);
+        }
         self.waiting[t as usize].push(self.wakes.len() as u32);
         self.wakes.push(Wake {
             event: e,
@@ -524,7 +519,6 @@ impl Builder {
     fn finish(&mut self, dump: &Dump, start_ns: u64) {
         let n = self.tasks.len();
         self.task_events.resize_with(n, Vec::new);
-        self.open_polls.resize(n, 0);
         self.waiting.resize_with(n, Vec::new);
         self.wakers_now.resize(n, None);
         self.had_waker_op.resize(n, false);

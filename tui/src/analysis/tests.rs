@@ -1120,6 +1120,14 @@ fn a_task_idle_for_the_whole_window_without_a_waker_is_lost() {
             .task(1, "forgotten")
             .task(2, "busy")
             .poll(10, 11, 0, 2)
+            .ev(20, 0, EventKind::Park)
+            .ev(
+                80,
+                0,
+                EventKind::Unpark {
+                    io_ready_total: None,
+                },
+            )
             .poll(90, 91, 0, 2)
             .end(100)
     };
@@ -1274,4 +1282,169 @@ fn a_worker_without_recorded_activity_is_not_stalled() {
         "{:?}",
         ix.anomalies
     );
+}
+
+/// A task woken before the window and still queued behind a worker hung for the whole
+/// window holds no waker either: with a worker that never parked in the window, nothing
+/// is claimed (it may be in that worker's queue).
+#[test]
+fn no_lost_waker_claim_while_a_worker_never_parked() {
+    let ix = B::new()
+        .task(1, "queued")
+        .task(2, "hog")
+        .ev(0, 0, EventKind::PollStart { task: 2 })
+        .ev(5, 1, EventKind::Park)
+        .lane_state(0, Activity::Polling { task: 2 })
+        .wakers(1, 0)
+        .wakers(2, 1)
+        .end(400)
+        .build();
+    assert!(
+        ix.anomalies
+            .iter()
+            .all(|a| a.kind != AnomalyKind::LostWaker),
+        "{:?}",
+        ix.anomalies
+    );
+}
+
+/// Two racing waker ops: the window's last op (by time) carries a stale 0, the recorder's
+/// count at the dump says 1. No claim.
+#[test]
+fn a_stale_zero_in_the_last_op_is_not_a_lost_waker_when_the_recorder_disagrees() {
+    let ix = B::new()
+        .task(1, "conn")
+        .ev(1, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            1,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: Some(1),
+            },
+        )
+        .poll_end(2, 0, 1, false)
+        .ev(
+            3,
+            1,
+            EventKind::WakerDrop {
+                task: 1,
+                live: Some(0),
+            },
+        )
+        .wakers(1, 1)
+        .end(100)
+        .build();
+    assert!(ix.anomalies.is_empty(), "{:?}", ix.anomalies);
+}
+
+/// `select!` on a sleep and a channel: the sleep is armed, the channel wins, then the task
+/// waits 200 ms on a socket. The socket's wake is not measured from the old deadline.
+#[test]
+fn a_deadline_does_not_outlive_a_wake_from_elsewhere() {
+    let ix = B::new()
+        .task(1, "selector")
+        .task(2, "sender")
+        .spawn(0, 1)
+        .ev(0, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            0,
+            0,
+            EventKind::TimerArm {
+                task: Some(1),
+                duration_ms: 10,
+            },
+        )
+        .ev(
+            0,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: Some(1),
+            },
+        )
+        .poll_end(0, 0, 1, false)
+        .ev(
+            2,
+            1,
+            EventKind::Wake {
+                task: 1,
+                by_ref: false,
+                source: WakeSource::Task(2),
+            },
+        )
+        .ev(2, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            2,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: Some(1),
+            },
+        )
+        .poll_end(2, 0, 1, false)
+        .ev(
+            200,
+            1,
+            EventKind::Wake {
+                task: 1,
+                by_ref: false,
+                source: WakeSource::Driver,
+            },
+        )
+        .ev(200, 0, EventKind::PollStart { task: 1 })
+        .poll_end(200, 0, 1, false)
+        .end(300)
+        .build();
+    assert!(
+        ix.anomalies
+            .iter()
+            .all(|a| a.kind != AnomalyKind::SchedulingDelay),
+        "{:?}",
+        ix.anomalies
+    );
+}
+
+/// Run-queue wait the thread built up while waking from a park (before its unpark was
+/// recorded) cannot explain a CPU-bound poll after it: a 60 ms poll on CPU stays critical.
+#[test]
+fn wait_from_before_a_poll_does_not_excuse_it() {
+    let ix = B::new()
+        .task(1, "cruncher")
+        .ev(
+            0,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: 0,
+                runq_wait_ns: 0,
+            },
+        )
+        .ev(0, 0, EventKind::Park)
+        .ev(
+            40,
+            0,
+            EventKind::Unpark {
+                io_ready_total: None,
+            },
+        )
+        .ev(41, 0, EventKind::PollStart { task: 1 })
+        .poll_end(101, 0, 1, false)
+        .ev(
+            101,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: 60 * MS,
+                runq_wait_ns: 40 * MS,
+            },
+        )
+        .end(200)
+        .build();
+    let long: Vec<_> = ix
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::LongPoll)
+        .collect();
+    assert_eq!(long.len(), 1);
+    assert!(!long[0].host_contention, "{}", long[0].message);
+    assert_eq!(long[0].severity, Severity::Critical);
 }
