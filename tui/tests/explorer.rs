@@ -372,3 +372,47 @@ fn legend_follows_the_cursor() {
         .unwrap_or_else(|| panic!("{letter} in the legend:\n{s}"));
     assert!(legend_line.chars().count() <= 82);
 }
+
+/// The task table, the lifecycle and the selected event stay on one task: moving in the
+/// table moves the timeline to that task's latest event, so `i` describes what is shown.
+#[test]
+fn the_selected_event_follows_the_task_table_into_the_lifecycle() {
+    let mut app = open("starvation");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus(), Pane::Tasks);
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Char('j'));
+        let t = app.task().unwrap();
+        assert_eq!(app.index().task_of_event(app.event()), Some(t));
+    }
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus(), Pane::Lifecycle);
+    key(&mut app, KeyCode::Char('k'));
+    let t = app.task().unwrap();
+    assert_eq!(app.index().task_of_event(app.event()), Some(t));
+    key(&mut app, KeyCode::Char('i'));
+    let (title, fields) = dial9_tui::view::detail::fields(&app);
+    assert_eq!(
+        title,
+        format!("Event {}/{}", app.event() + 1, app.index().event_count())
+    );
+    assert_eq!(fields[0].0, "dump", "the dump's reason comes first");
+}
+
+/// AltGr arrives as Ctrl+Alt on Windows: `[` typed that way still steps back.
+#[test]
+fn altgr_characters_are_characters() {
+    let mut app = open("panic");
+    let before = app.event();
+    let altgr = KeyModifiers::CONTROL | KeyModifiers::ALT;
+    let a = app::from_key(&app, KeyEvent::new(KeyCode::Char('['), altgr));
+    assert_eq!(a, Some(Action::StepBack));
+    app::apply(&mut app, a.unwrap());
+    assert!(app.event() < before);
+    // A real Ctrl chord is still one.
+    let q = app::from_key(
+        &app,
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    );
+    assert_eq!(q, Some(Action::Quit));
+}

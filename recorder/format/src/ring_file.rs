@@ -289,7 +289,8 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
         .is_some_and(|end| end == file_len && file_len >= HEADER_BYTES as u64);
     let version = b.u32(H_VERSION).unwrap_or(0);
     if version > RING_VERSION {
-        if !consistent {
+        // A newer layout may add areas; its length field (at the same place) is kept.
+        if file_len != bytes.len() as u64 {
             return Err(corrupt(
                 "the header is damaged (the ring file magic on something else?)",
             ));

@@ -108,6 +108,16 @@ fn cycle_focus(app: &mut App, by: usize) {
         .position(|&p| p == app.focus)
         .unwrap_or(0);
     app.focus = Pane::ORDER[(i + by) % n];
+    // Entering the lifecycle: the event it highlights becomes the selected one.
+    if app.focus == Pane::Lifecycle
+        && let Some(t) = app.selection.task
+        && app.index.task_of_event(app.selection.event) != Some(t)
+        && let Some(&e) = app.index.task_events[t as usize].get(app.selection.lifecycle_row)
+    {
+        let row = app.selection.lifecycle_row;
+        app.select_event(e);
+        app.selection.lifecycle_row = row;
+    }
 }
 
 fn cycle_sort(app: &mut App, by: usize) {
@@ -147,9 +157,13 @@ fn move_by(app: &mut App, delta: i64) {
         Pane::Tasks => {
             let table = &mut app.task_table;
             table.row = clamp(table.row, table.rows.len());
+            // The timeline follows the table: the task's latest event, as Enter selects,
+            // so the lifecycle, the detail view and `{`/`}` all talk about one event.
             if let Some(&t) = table.rows.get(table.row) {
-                app.selection.task = Some(t);
-                app.selection.lifecycle_row = 0;
+                app.select_task(t);
+                if let Some(&e) = app.index.task_events[t as usize].last() {
+                    app.select_event(e);
+                }
             }
         }
         Pane::Lifecycle => {

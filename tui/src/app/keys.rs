@@ -279,9 +279,14 @@ pub fn from_key(app: &App, event: KeyEvent) -> Option<Action> {
     if event.kind == KeyEventKind::Release {
         return None;
     }
+    // AltGr arrives as Ctrl+Alt on Windows (`[`, `{`, `@` on many layouts): a character
+    // typed with both is a plain character, not a Ctrl chord.
+    let altgr = event
+        .modifiers
+        .contains(KeyModifiers::CONTROL | KeyModifiers::ALT);
     let k = Key {
         code: event.code,
-        ctrl: event.modifiers.contains(KeyModifiers::CONTROL),
+        ctrl: event.modifiers.contains(KeyModifiers::CONTROL) && !altgr,
     };
     if app.search().is_some() {
         return lookup(SEARCH_BINDINGS, app.focus(), k).or(match k {

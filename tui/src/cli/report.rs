@@ -335,7 +335,7 @@ fn rate(ix: &Index) -> f64 {
 /// multiple of 65,536 events.
 fn capacity_for(ix: &Index, secs: f64) -> u64 {
     let want = (rate(ix) * secs).ceil() as u64;
-    want.div_ceil(65_536).max(1) * 65_536
+    want.div_ceil(65_536).max(1).saturating_mul(65_536)
 }
 
 pub fn json(ix: &Index) -> String {
@@ -385,7 +385,7 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
             duration(d.window_ns),
             d.events_per_s / 1e3,
             group_digits(cap),
-            (cap * 32).div_ceil(1 << 20)
+            cap.saturating_mul(32).div_ceil(1 << 20)
         );
     }
     if ix.reordered > 0 {

@@ -23,7 +23,17 @@ type Field = (&'static str, String);
 /// What the detail view shows for the focused pane.
 pub fn fields(app: &App) -> (String, Vec<Field>) {
     let ix = app.index();
-    let mut out = Vec::new();
+    // The dump's reason in full first, whatever is selected (the header cuts it at the
+    // width, and the overlay does not scroll): the panic message is always readable.
+    let mut out = vec![("dump", sanitize(&ix.dump.header.reason.to_string()))];
+    if let Reason::Panic {
+        location: Some(loc),
+        ..
+    } = &ix.dump.header.reason
+    {
+        out.push(("panic at", sanitize(loc)));
+    }
+    out.push(("verdict", sanitize(&ix.verdict)));
     let title = match app.focus() {
         Pane::Tasks => match app.task_table().rows().get(app.task_table().row()) {
             Some(&t) => {
@@ -44,23 +54,22 @@ pub fn fields(app: &App) -> (String, Vec<Field>) {
             None => "No anomalies".into(),
         },
         Pane::Lifecycle | Pane::Timeline | Pane::Swimlanes => {
+            // In the lifecycle, the highlighted row's event.
+            let e = match (app.focus(), app.task()) {
+                (Pane::Lifecycle, Some(t)) => ix.task_events[t as usize]
+                    .get(app.selection().lifecycle_row())
+                    .copied()
+                    .unwrap_or(app.event()),
+                _ => app.event(),
+            };
             if ix.event_count() == 0 {
                 "No events in this dump".into()
             } else {
-                event_fields(ix, app.event(), &mut out);
-                format!("Event {}/{}", app.event() + 1, ix.event_count())
+                event_fields(ix, e, &mut out);
+                format!("Event {}/{}", e + 1, ix.event_count())
             }
         }
     };
-    // The dump's reason in full, whatever is selected: the header cuts it at the width.
-    out.push(("dump", sanitize(&ix.dump.header.reason.to_string())));
-    if let Reason::Panic {
-        location: Some(loc),
-        ..
-    } = &ix.dump.header.reason
-    {
-        out.push(("panic at", sanitize(loc)));
-    }
     (title, out)
 }
 
