@@ -21,7 +21,7 @@ impl Inner {
             .map(|l| l.written.load(Ordering::Relaxed))
             .sum();
         // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
-        let live: std::collections::HashSet<u64> = self.tasks.live_ids(patient);
+        let (live, unhooked) = self.tasks.live_and_unhooked(patient);
         let mut live_wakers: Vec<TaskWakers> = self
             .span_tasks
             .waker_counts()
@@ -31,7 +31,7 @@ impl Inner {
             .collect();
         live_wakers.sort_by_key(|w| w.task);
         let unhooked = if self.hooks_installed.load(Ordering::Relaxed) {
-            self.tasks.unhooked_ids(patient)
+            unhooked
         } else {
             Vec::new()
         };

@@ -11,6 +11,7 @@
 //! same instant. Names and file paths are interned per shard, so steady-state spawns of
 //! already-seen names do not allocate strings.
 
+use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
 use rustc_hash::FxHashMap;
@@ -231,43 +232,27 @@ impl TaskTable {
         }
     }
 
-    /// Async tasks the hooks never saw spawn: they run on a runtime without the hooks.
-    pub(crate) fn unhooked_ids(&self, patient: bool) -> Vec<u64> {
-        let mut out = Vec::new();
+    /// In one pass over the shards: the ids of the tasks alive now (spawned, not
+    /// terminated), and of the async tasks the hooks never saw spawn (they run on a
+    /// runtime without the hooks).
+    pub(crate) fn live_and_unhooked(&self, patient: bool) -> (HashSet<u64>, Vec<u64>) {
+        let (mut live, mut unhooked) = (HashSet::new(), Vec::new());
         for shard in self.shards.iter() {
-            if let Some(shard) = super::lanes::lock(shard, patient, super::lanes::SHARD_LOCK_TRIES)
-            {
-                out.extend(
-                    shard
-                        .tasks
-                        .iter()
-                        .filter(|(_, e)| {
-                            !e.hooked && matches!(e.kind, TaskKind::Task | TaskKind::Local)
-                        })
-                        .map(|(&id, _)| id),
-                );
+            let Some(shard) = super::lanes::lock(shard, patient, super::lanes::SHARD_LOCK_TRIES)
+            else {
+                continue;
+            };
+            for (&id, e) in &shard.tasks {
+                if e.done_at == 0 {
+                    live.insert(id);
+                }
+                if !e.hooked && matches!(e.kind, TaskKind::Task | TaskKind::Local) {
+                    unhooked.push(id);
+                }
             }
         }
-        out.sort_unstable();
-        out
-    }
-
-    /// Ids of the tasks alive now (spawned, not terminated).
-    pub(crate) fn live_ids(&self, patient: bool) -> std::collections::HashSet<u64> {
-        let mut out = std::collections::HashSet::new();
-        for shard in self.shards.iter() {
-            if let Some(shard) = super::lanes::lock(shard, patient, super::lanes::SHARD_LOCK_TRIES)
-            {
-                out.extend(
-                    shard
-                        .tasks
-                        .iter()
-                        .filter(|(_, e)| e.done_at == 0)
-                        .map(|(&id, _)| id),
-                );
-            }
-        }
-        out
+        unhooked.sort_unstable();
+        (live, unhooked)
     }
 
     /// Every task the table knows. With `patient == false` (panic hook) a shard whose lock

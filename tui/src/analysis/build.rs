@@ -298,19 +298,7 @@ impl Builder {
     fn poll_start(&mut self, e: EventIdx, ts: u64, lane: u32, t: TaskIdx) {
         // A poll still open on this lane lost its end: this lane has moved on.
         self.leave_poll(lane, ts, e);
-        let p = self.polls.len() as PollIdx;
-        self.polls.push(Poll {
-            task: t,
-            lane,
-            start_ns: ts,
-            end_ns: None,
-            start_event: e,
-            end_event: NONE,
-            completed: false,
-            end_unknown: false,
-            open_at_window_end: false,
-            start_overwritten: false,
-        });
+        let p = self.open_poll(t, lane, ts, e, false);
         self.lane_open_poll.insert(lane, p);
         // A timer that came due before this poll: the task waited for it from its
         // deadline, however late the wake itself came (a hog holding the only worker
@@ -380,19 +368,7 @@ impl Builder {
             // recorder measured it), which is all a long poll needs.
             None => {
                 if let Some(d) = duration_ns {
-                    let p = self.polls.len() as PollIdx;
-                    self.polls.push(Poll {
-                        task: t,
-                        lane,
-                        start_ns: ts.saturating_sub(d),
-                        end_ns: None,
-                        start_event: e,
-                        end_event: NONE,
-                        completed: false,
-                        end_unknown: false,
-                        open_at_window_end: false,
-                        start_overwritten: true,
-                    });
+                    let p = self.open_poll(t, lane, ts.saturating_sub(d), e, true);
                     self.tasks[t as usize].polls += 1;
                     self.close_poll(p, ts, e, completed, false);
                 }
@@ -401,6 +377,30 @@ impl Builder {
         if completed {
             self.tasks[t as usize].state = TaskState::Done;
         }
+    }
+
+    /// A new poll of `t` on `lane` from `start_ns`, not yet ended.
+    fn open_poll(
+        &mut self,
+        t: TaskIdx,
+        lane: u32,
+        start_ns: u64,
+        e: EventIdx,
+        start_overwritten: bool,
+    ) -> PollIdx {
+        self.polls.push(Poll {
+            task: t,
+            lane,
+            start_ns,
+            end_ns: None,
+            start_event: e,
+            end_event: NONE,
+            completed: false,
+            end_unknown: false,
+            open_at_window_end: false,
+            start_overwritten,
+        });
+        (self.polls.len() - 1) as PollIdx
     }
 
     /// The lane left whatever poll it had open, whose end was not recorded.
