@@ -49,6 +49,22 @@ fn record(c: &mut Criterion) {
     g.finish();
 }
 
+/// A span shaped like Tokio's task span, created and closed.
+fn task_span(id: u64) {
+    let span = tracing::span!(
+        target: "tokio::task",
+        tracing::Level::TRACE,
+        "runtime.spawn",
+        kind = "task",
+        task.name = "bench",
+        task.id = id,
+        loc.file = "src/bench.rs",
+        loc.line = 12u32,
+        loc.col = 5u32,
+    );
+    black_box(&span);
+}
+
 /// What a service pays per task and per waker op, beyond the ring.
 fn bookkeeping(c: &mut Criterion) {
     use tracing_subscriber::prelude::*;
@@ -83,18 +99,7 @@ fn bookkeeping(c: &mut Criterion) {
         tracing::dispatcher::with_default(&floor, || {
             b.iter(|| {
                 floor_id += 1;
-                let span = tracing::span!(
-                    target: "tokio::task",
-                    tracing::Level::TRACE,
-                    "runtime.spawn",
-                    kind = "task",
-                    task.name = "bench",
-                    task.id = floor_id,
-                    loc.file = "src/bench.rs",
-                    loc.line = 12u32,
-                    loc.col = 5u32,
-                );
-                black_box(&span);
+                task_span(floor_id);
             })
         })
     });
@@ -104,18 +109,7 @@ fn bookkeeping(c: &mut Criterion) {
             tracing::dispatcher::with_default(&dispatch, || {
                 b.iter(|| {
                     task_id += 1;
-                    let span = tracing::span!(
-                        target: "tokio::task",
-                        tracing::Level::TRACE,
-                        "runtime.spawn",
-                        kind = "task",
-                        task.name = "bench",
-                        task.id = task_id,
-                        loc.file = "src/bench.rs",
-                        loc.line = 12u32,
-                        loc.col = 5u32,
-                    );
-                    black_box(&span);
+                    task_span(task_id);
                 })
             })
         },
