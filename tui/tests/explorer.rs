@@ -353,7 +353,7 @@ fn legend_follows_the_cursor() {
         .iter()
         .any(|p| p.task == t && p.start_event == app.event());
     if polling {
-        let legend = s.lines().find(|l| l.contains("▼ ")).unwrap();
+        let legend = s.lines().find(|l| l.starts_with("\"│▼ ")).unwrap();
         let first_item = legend.split("▼").nth(1).unwrap();
         assert!(
             first_item.contains(&name[..name.len().min(8)]),

@@ -159,7 +159,14 @@ impl Builder {
         let clock = quanta::Clock::new();
         let start_raw = clock.raw();
         let unix_ns = unix_now_ns();
-        let (ring, persist) = match &self.persist_dir {
+        // Raw clock ticks in a millisecond: a long poll, and a quiet spell after which a
+        // thread checks whether its ring block has grown old.
+        let ms_raw = {
+            let big = 1u64 << 40;
+            let ns_per_raw = clock.delta_as_nanos(0, big) as f64 / big as f64;
+            (1e6 / ns_per_raw.max(1e-9)) as u64
+        };
+        let (mut ring, persist) = match &self.persist_dir {
             None => (
                 Ring::new(self.capacity).ok_or(BuildError::OutOfMemory(self.capacity))?,
                 None,
@@ -180,15 +187,12 @@ impl Builder {
                 (ring, Some(p))
             }
         };
+        ring.set_quiet_raw(ms_raw);
         let inner = Arc::new(Inner {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
             schedule_latency: self.schedule_latency,
             cpu_stats: self.cpu_stats,
-            long_poll_raw: {
-                let big = 1u64 << 40;
-                let ns_per_raw = clock.delta_as_nanos(0, big) as f64 / big as f64;
-                (1e6 / ns_per_raw.max(1e-9)) as u64
-            },
+            long_poll_raw: ms_raw,
             mapped: ring.is_mapped(),
             fork_generation: persist.as_ref().map_or(0, |p| p.generation()),
             ring,

@@ -130,6 +130,12 @@ pub(super) fn install<'b>(
 
 impl Inner {
     pub(super) fn poll_start(&self, task: u64) {
+        // Ops left over from a poll whose end was never seen (it panicked) go out now.
+        if let Ok((pending, _, _)) = LOCAL.try_with(|l| l.own_ops.get())
+            && pending != 0
+        {
+            self.flush_own_waker_ops(pending);
+        }
         let _ = LOCAL.try_with(|l| l.polling.set(task));
         self.record_with(Kind::PollStart, 0, task, 0, |lane, ts| {
             // Tokio starts workers through the blocking spawner, and a worker stuck in
@@ -143,6 +149,7 @@ impl Inner {
 
     pub(super) fn poll_end(&self, task: u64, completed: bool) {
         let _ = LOCAL.try_with(|l| l.polling.set(0));
+        self.flush_own_waker_ops(task);
         let flags = if completed { F_COMPLETED } else { 0 };
         let mut long = false;
         self.record_computed(
@@ -165,6 +172,29 @@ impl Inner {
         if long {
             self.cpu_stat();
         }
+    }
+
+    /// Records the netted waker ops of `task`'s own poll as one op: a drop if the poll
+    /// lost wakers or left none (so a task that dropped its last waker still shows the
+    /// drop that did it), else a clone; with the live count after the poll.
+    fn flush_own_waker_ops(&self, task: u64) {
+        let Ok((t, net, live)) = LOCAL.try_with(|l| l.own_ops.replace((0, 0, 0))) else {
+            return;
+        };
+        if t != task || t == 0 {
+            return;
+        }
+        let kind = if net < 0 || live == 0 {
+            Kind::WakerDrop
+        } else {
+            Kind::WakerClone
+        };
+        self.record(
+            kind,
+            codec::F_HAS_VALUE,
+            task,
+            (live.max(0) as u64).min(codec::AUX_MAX),
+        );
     }
 
     /// Records the thread's CPU time and run-queue wait, if enabled and available.

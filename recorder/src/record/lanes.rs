@@ -177,6 +177,12 @@ pub(crate) struct Local {
     /// one, so a thread that alternates between recorders keeps one lane and one block in
     /// each instead of registering a new lane (and starting a new block) at every switch.
     pub(crate) others: Cell<[(u64, *const LaneSlot, Cursor); 3]>,
+    /// Waker clones and drops of the task being polled on this thread, on its own waker,
+    /// not yet recorded: `(task, net change, live count after the last op)`, task 0 when
+    /// none. They are recorded as one op at the poll's end (a poll that drops its old
+    /// waker and clones the new one, as most I/O futures do, carries no information in
+    /// three events: the count after the poll is what matters).
+    pub(crate) own_ops: Cell<(u64, i64, i64)>,
 }
 
 thread_local! {
@@ -188,6 +194,7 @@ thread_local! {
             terminated: Cell::new(0),
             polling: Cell::new(0),
             busy: Cell::new(false),
+            own_ops: Cell::new((0, 0, 0)),
             others: Cell::new([(0, std::ptr::null(), Cursor::EMPTY); 3]),
         }
     };

@@ -67,6 +67,8 @@ pub(crate) struct Cursor {
     block: *const Block,
     header: u64,
     pos: usize,
+    /// Raw timestamp of this thread's previous write.
+    last_ts: u64,
 }
 
 impl Cursor {
@@ -74,6 +76,7 @@ impl Cursor {
         block: std::ptr::null(),
         header: 0,
         pos: BLOCK_EVENTS,
+        last_ts: 0,
     };
 }
 
@@ -104,6 +107,9 @@ pub(crate) struct Ring {
     blocks: *const Block,
     len: usize,
     next_claim: *const AtomicU64,
+    /// A write this long (raw clock ticks) after the thread's previous one checks whether
+    /// its block has grown old (see [`Ring::write`]); `u64::MAX` never checks.
+    quiet_raw: u64,
     _storage: Storage,
 }
 
@@ -141,6 +147,7 @@ impl Ring {
             blocks: blocks.cast::<Block>(),
             len: n,
             next_claim: claims,
+            quiet_raw: u64::MAX,
             _storage: Storage::Heap,
         })
     }
@@ -164,8 +171,14 @@ impl Ring {
             blocks: unsafe { base.add(blocks_at) }.cast(),
             len: blocks,
             next_claim: unsafe { base.add(claims_at) }.cast(),
+            quiet_raw: u64::MAX,
             _storage: Storage::Mapped { _map: map },
         }
+    }
+
+    /// Sets how long a thread must have been quiet before a write checks its block's age.
+    pub(crate) fn set_quiet_raw(&mut self, raw: u64) {
+        self.quiet_raw = raw;
     }
 
     pub(crate) fn is_mapped(&self) -> bool {
@@ -197,11 +210,13 @@ impl Ring {
 
     /// Appends one record for `lane` at the cursor's position, claiming a block if needed.
     ///
-    /// A thread that stayed in one block while the ring went all the way round (a worker
-    /// blocked in a 200 ms poll while others record 500k events a second) finds its block
-    /// claimed by another writer: what it wrote there now would be torn and lost, so it
-    /// claims a fresh block instead. That keeps the end of a long poll, the one event
-    /// that says how long it was.
+    /// A thread that stayed in one block while the ring went round (a worker blocked in
+    /// a 200 ms poll while others record 500k events a second) holds an old block: the
+    /// next to be reused, or already taken by another writer. What it writes there is
+    /// lost first, and that is the end of the long poll, the one event that says how long
+    /// it was. So a write that follows a quiet spell (`quiet_raw`, 1 ms) claims a fresh
+    /// block when its block is in the older half of the ring, and any write claims one
+    /// when its block was taken. Busy threads pay one compare.
     #[inline]
     pub(crate) fn write(&self, cursor: &mut Cursor, lane: u32, ts: u64, a: u64, b: u64) {
         // SAFETY (both derefs): a non-null `cursor.block` points into `self.blocks`, set
@@ -209,9 +224,11 @@ impl Ring {
         if cursor.pos >= BLOCK_EVENTS
             || cursor.block.is_null()
             || unsafe { &*cursor.block }.header.load(Ordering::Relaxed) != cursor.header
+            || (ts.wrapping_sub(cursor.last_ts) >= self.quiet_raw && self.is_old(cursor))
         {
             self.claim(cursor, lane);
         }
+        cursor.last_ts = ts;
         let block = unsafe { &*cursor.block };
         let slot = &block.slots[cursor.pos];
         let t = tag(cursor.header, cursor.pos, ts, a, b);
@@ -222,6 +239,13 @@ impl Ring {
         slot.b.store(b, Ordering::Relaxed);
         slot.tag.store(t, Ordering::Release);
         cursor.pos += 1;
+    }
+
+    /// The cursor's block was claimed half a ring or more ago.
+    #[cold]
+    fn is_old(&self, cursor: &Cursor) -> bool {
+        let claimed = (cursor.header >> 24).saturating_sub(1);
+        self.claims().saturating_sub(claimed) >= (self.len as u64 / 2).max(1)
     }
 
     #[cold]
@@ -235,6 +259,7 @@ impl Ring {
             block,
             header,
             pos: 0,
+            last_ts: cursor.last_ts,
         };
     }
 
@@ -333,6 +358,34 @@ mod tests {
         let (recs, _) = ring.snapshot();
         assert_eq!(recs.len(), 9);
         assert!(recs.iter().all(|r| r.ts != 3));
+    }
+
+    /// A writer quiet for a while (blocked in a long poll) whose block is in the older
+    /// half of the ring claims a fresh one, so its next events are among the newest kept.
+    #[test]
+    fn a_quiet_writer_in_an_old_block_claims_a_fresh_one() {
+        let mut ring = Ring::new(8 * BLOCK_EVENTS).unwrap();
+        ring.set_quiet_raw(1_000);
+        let mut slow = Cursor::EMPTY;
+        ring.write(&mut slow, 1, 10, 1, 1);
+        // Others claim five blocks meanwhile: the slow writer's block is now old.
+        let mut busy = Cursor::EMPTY;
+        for i in 0..5 * BLOCK_EVENTS as u64 - 10 {
+            ring.write(&mut busy, 2, 20 + i, 2, 2);
+        }
+        let old_header = slow.header;
+        ring.write(&mut slow, 1, 5_000, 1, 1);
+        assert_ne!(slow.header, old_header, "re-claimed after a quiet spell");
+        // A writer whose block is new keeps filling it, quiet spell or not.
+        let h = busy.header;
+        ring.write(&mut busy, 2, 5_001, 2, 2);
+        assert_eq!(busy.header, h);
+        // Then the ring laps once more: the slow writer's latest event survives.
+        for i in 0..6 * BLOCK_EVENTS as u64 {
+            ring.write(&mut busy, 2, 6_000 + i, 2, 2);
+        }
+        let (recs, _) = ring.snapshot();
+        assert!(recs.iter().any(|r| r.lane == 1 && r.ts == 5_000));
     }
 
     #[test]
