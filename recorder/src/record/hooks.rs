@@ -128,15 +128,35 @@ pub(super) fn install<'b>(
     }
 }
 
+/// Nets a clone or drop of `task`'s own waker (`delta`, `live` after it) into the op
+/// pending for its poll, when `task` is the one being polled on this thread; returns
+/// whether it did. One thread-local access on the waker-op path.
+pub(super) fn net_own_waker_op(task: u64, delta: i64, live: i64) -> bool {
+    LOCAL
+        .try_with(|l| {
+            if task == 0 || l.polling.get() != task {
+                return false;
+            }
+            let (t, net, _) = l.own_ops.get();
+            let net = if t == task { net } else { 0 };
+            l.own_ops.set((task, net + delta, live));
+            true
+        })
+        .unwrap_or(false)
+}
+
 impl Inner {
     pub(super) fn poll_start(&self, task: u64) {
+        let pending = LOCAL
+            .try_with(|l| {
+                l.polling.set(task);
+                l.own_ops.get().0
+            })
+            .unwrap_or(0);
         // Ops left over from a poll whose end was never seen (it panicked) go out now.
-        if let Ok((pending, _, _)) = LOCAL.try_with(|l| l.own_ops.get())
-            && pending != 0
-        {
+        if pending != 0 {
             self.flush_own_waker_ops(pending);
         }
-        let _ = LOCAL.try_with(|l| l.polling.set(task));
         self.record_with(Kind::PollStart, 0, task, 0, |lane, ts| {
             // Tokio starts workers through the blocking spawner, and a worker stuck in
             // its first poll never parks: learn the worker index here too.

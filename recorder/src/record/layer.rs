@@ -19,7 +19,6 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::{TaskKind, WakerOp};
 
-use super::lanes::LOCAL;
 use super::span_tasks::{CLASS_BLOCK_ON, CLASS_BLOCKING, CLASS_TASK};
 use super::tasks::{FileName, SpawnInfo};
 use super::{Inner, current_task};
@@ -304,15 +303,12 @@ where
             return;
         };
         match op {
-            // The count after the op rides in the event: the dump then knows the task's
-            // live wakers at every op, whatever the ring lost before.
             // A task's own waker, cloned or dropped inside its own poll, with a known
             // count: netted into one op at the poll's end.
-            WakerOp::Clone | WakerOp::Drop if live.is_some() && current_task() == Some(task) => {
-                let (t, net, _) = LOCAL.try_with(|l| l.own_ops.get()).unwrap_or((0, 0, 0));
-                let net = if t == task { net } else { 0 };
-                let _ = LOCAL.try_with(|l| l.own_ops.set((task, net + delta, live.unwrap_or(0))));
-            }
+            WakerOp::Clone | WakerOp::Drop
+                if live.is_some_and(|n| super::hooks::net_own_waker_op(task, delta, n)) => {}
+            // The count after the op rides in the event: the dump then knows the task's
+            // live wakers at every op, whatever the ring lost before.
             WakerOp::Clone | WakerOp::Drop => {
                 let kind = if op == WakerOp::Clone {
                     Kind::WakerClone

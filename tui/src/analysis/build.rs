@@ -332,16 +332,11 @@ impl Builder {
             // No wake event for it (no tracing layer): the timer's lateness alone, pointing
             // at this poll (wakes stay in event order).
             self.wakes.push(Wake {
-                event: e,
-                task: t,
-                at_ns: a.deadline_ns,
-                waits_from_ns: a.deadline_ns,
-                source: None,
-                timer: true,
                 late_timer: true,
                 poll_at: Some(ts),
                 poll: p,
                 delay_ns: ts.saturating_sub(a.deadline_ns),
+                ..Wake::waiting(e, t, a.deadline_ns, None, true)
             });
         }
         self.tasks[t as usize].polls += 1;
@@ -466,18 +461,8 @@ impl Builder {
             self.armed.remove(&t);
         }
         self.waiting[t as usize].push(self.wakes.len() as u32);
-        self.wakes.push(Wake {
-            event: e,
-            task: t,
-            at_ns: ts,
-            waits_from_ns: ts,
-            source: Some(source),
-            timer,
-            late_timer: false,
-            poll_at: None,
-            poll: NONE,
-            delay_ns: 0,
-        });
+        self.wakes
+            .push(Wake::waiting(e, t, ts, Some(source), timer));
     }
 
     /// Without wake events (no tracing layer), Tokio's own measure of how long the task
@@ -488,18 +473,7 @@ impl Builder {
         }
         let from = ts.saturating_sub(latency_ns);
         self.waiting[t as usize].push(self.wakes.len() as u32);
-        self.wakes.push(Wake {
-            event: e,
-            task: t,
-            at_ns: from,
-            waits_from_ns: from,
-            source: None,
-            timer: false,
-            late_timer: false,
-            poll_at: None,
-            poll: NONE,
-            delay_ns: 0,
-        });
+        self.wakes.push(Wake::waiting(e, t, from, None, false));
     }
 
     fn unpark(&mut self, li: usize, lane: u32, ts: u64) {

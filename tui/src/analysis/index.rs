@@ -213,6 +213,30 @@ pub struct Wake {
     pub delay_ns: u64,
 }
 
+impl Wake {
+    /// A wake at `at_ns` waiting for the task's next poll.
+    pub(crate) fn waiting(
+        event: EventIdx,
+        task: TaskIdx,
+        at_ns: u64,
+        source: Option<WakeSource>,
+        timer: bool,
+    ) -> Wake {
+        Wake {
+            event,
+            task,
+            at_ns,
+            waits_from_ns: at_ns,
+            source,
+            timer,
+            late_timer: false,
+            poll_at: None,
+            poll: NONE,
+            delay_ns: 0,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SegmentKind {
     Polling(TaskIdx),
