@@ -455,3 +455,24 @@ fn facts_live_wakers_poll_durations_and_cpu_samples() {
         );
     }
 }
+
+/// A dump never says it kept more events than were recorded.
+#[test]
+fn recorded_total_is_never_below_the_events_kept() {
+    let (rec, rt, _g) = harness(65_536);
+    rt.block_on(async {
+        for _ in 0..200 {
+            tokio::spawn(async { tokio::task::yield_now().await });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    });
+    for _ in 0..20 {
+        let d = rec.snapshot();
+        assert!(
+            d.header.recorded_total >= d.events.len() as u64,
+            "{} recorded, {} kept",
+            d.header.recorded_total,
+            d.events.len()
+        );
+    }
+}

@@ -16,10 +16,6 @@ impl Inner {
     /// on a lock the panicking thread might hold.
     pub(crate) fn snapshot(&self, reason: Reason, patient: bool) -> Dump {
         let lanes = self.lanes.all(patient);
-        let recorded_total: u64 = lanes
-            .iter()
-            .map(|l| l.written.load(Ordering::Relaxed))
-            .sum();
         // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
         let (live, unhooked) = self.tasks.live_and_unhooked(patient);
         let mut live_wakers: Vec<TaskWakers> = self
@@ -39,6 +35,11 @@ impl Inner {
         // is in the window, carrying its own count, so the two never disagree.
         let dumped_raw = self.clock.raw();
         let (mut raw, torn) = self.ring.snapshot();
+        // Counted after the events were read, so it is never less than what was kept.
+        let recorded_total: u64 = lanes
+            .iter()
+            .map(|l| l.written.load(Ordering::Relaxed))
+            .sum();
         raw.sort_unstable_by_key(|r| (r.ts, r.lane, r.order));
         let events: Vec<Event> = raw
             .iter()
