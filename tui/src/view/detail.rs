@@ -117,9 +117,10 @@ fn task_fields(ix: &Index, t: TaskIdx, out: &mut Vec<Field>) {
 
 /// The live waker count, and where it comes from.
 fn wakers(live: Option<i64>, from_recorder: bool) -> String {
+    let n = crate::fmt::wakers(live);
     match (live, from_recorder) {
-        (Some(n), true) => format!("{n} (counted by the recorder)"),
-        (Some(n), false) => format!("{n} (counted in the window, which holds the whole task)"),
+        (Some(_), true) => format!("{n} (counted by the recorder)"),
+        (Some(_), false) => format!("{n} (counted in the window, which holds the whole task)"),
         (None, _) => "unknown (the task's beginning was overwritten)".into(),
     }
 }
