@@ -140,7 +140,7 @@ fn version() -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEXT.get_or_init(|| {
         format!(
-            "{} (reads dump format {} to {}, crash-surviving ring format {})",
+            "{} (reads dump format {} to {}, crash-surviving ring format 1 to {})",
             env!("CARGO_PKG_VERSION"),
             dial9_format::OLDEST_FORMAT_VERSION,
             dial9_format::FORMAT_VERSION,

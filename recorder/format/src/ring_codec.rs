@@ -6,6 +6,13 @@
 //! `kind (8 bits) | flags (8 bits) | aux (48 bits)`, where `aux` holds a second id or a
 //! number (parent task, waking task, timer duration, I/O readiness count). Keeping a
 //! record at four words keeps two records per cache line.
+//!
+//! Why one record can stand for three events: a poll's end is the one record a poll
+//! needs. Its duration says where it started (the lane state covers a poll still
+//! running at the dump), and the net of the task's own waker clones and drops inside the
+//! poll rides in the task word's high bits. A busy I/O task's cycle (wake, poll start,
+//! own waker op, poll end) takes two slots instead of four: the ring keeps twice the
+//! time. [`decode`] expands a record back into the events it stands for.
 
 use crate::{EventKind, WakeSource, WakerOp};
 
@@ -78,6 +85,27 @@ pub const F_BY_REF: u8 = 1;
 pub const F_SRC_TASK: u8 = 2;
 pub const F_SRC_DRIVER: u8 = 4;
 pub const F_HAS_VALUE: u8 = 8;
+/// PollEnd: `aux` is the poll's duration in raw clock ticks, and the poll's start (not
+/// written) is at `ts - aux`. The writer keeps each lane's raw timestamps strictly
+/// increasing, so no other record of the lane shares the start's timestamp.
+pub const F_START_FOLDED: u8 = 16;
+/// PollEnd with a folded own waker op: the op was a drop (else a clone).
+pub const F_OP_DROP: u8 = 32;
+/// PollEnd carrying a folded own waker op (see [`fold_op`]).
+pub const F_OP_FOLDED: u8 = 64;
+
+/// With [`F_OP_FOLDED`], a PollEnd's task id lives in the low 40 bits of `a` and the op's
+/// live count plus one in the high 24.
+pub const FOLD_TASK_BITS: u32 = 40;
+pub const FOLD_TASK_MAX: u64 = (1 << FOLD_TASK_BITS) - 1;
+/// Largest live count a folded op can carry.
+pub const FOLD_LIVE_MAX: u64 = (1 << (64 - FOLD_TASK_BITS)) - 2;
+
+/// A PollEnd's task word with a folded waker op whose live count is `live`, if both fit.
+#[inline]
+pub fn fold_op(task: u64, live: u64) -> Option<u64> {
+    (task <= FOLD_TASK_MAX && live <= FOLD_LIVE_MAX).then(|| task | ((live + 1) << FOLD_TASK_BITS))
+}
 
 #[inline]
 pub fn pack(kind: Kind, flags: u8, aux: u64) -> u64 {
@@ -103,8 +131,69 @@ pub fn waker_op_code(op: WakerOp) -> u8 {
     }
 }
 
-/// Decodes a stored record; `None` for an unknown kind (never written by this build).
-pub fn unpack(a: u64, b: u64) -> Option<EventKind> {
+/// Where [`decode`] puts a folded poll start relative to the record's other events:
+/// first of everything at its timestamp on its lane.
+pub const SUB_START: u8 = 0;
+
+/// Decodes a stored record at raw time `ts` into the events it stands for, in order:
+/// `out(raw_ts, sub, kind)`, where `sub` orders events of one record that share a
+/// timestamp ([`SUB_START`] for a folded poll start). `to_ns` converts raw ticks, for a
+/// folded poll's duration. Returns false for an unknown kind (never written by this
+/// build), emitting nothing.
+pub fn decode(
+    ts: u64,
+    a: u64,
+    b: u64,
+    to_ns: impl Fn(u64) -> u64,
+    mut out: impl FnMut(u64, u8, EventKind),
+) -> bool {
+    let flags = ((b >> 8) & 0xff) as u8;
+    if (b & 0xff) as u8 != Kind::PollEnd as u8 {
+        return match unpack(a, b) {
+            Some(kind) => {
+                out(ts, 1, kind);
+                true
+            }
+            None => false,
+        };
+    }
+    let aux = b >> 16;
+    let op = if flags & F_OP_FOLDED != 0 {
+        a >> FOLD_TASK_BITS
+    } else {
+        0
+    };
+    let task = if op != 0 { a & FOLD_TASK_MAX } else { a };
+    let mut duration_ns = (flags & F_HAS_VALUE != 0).then_some(aux);
+    if flags & F_START_FOLDED != 0 {
+        let start = ts.saturating_sub(aux);
+        duration_ns = Some(to_ns(ts).saturating_sub(to_ns(start)));
+        out(start, SUB_START, EventKind::PollStart { task });
+    }
+    if op != 0 {
+        let live = Some(op - 1);
+        let kind = if flags & F_OP_DROP != 0 {
+            EventKind::WakerDrop { task, live }
+        } else {
+            EventKind::WakerClone { task, live }
+        };
+        out(ts, 1, kind);
+    }
+    out(
+        ts,
+        2,
+        EventKind::PollEnd {
+            task,
+            completed: flags & F_COMPLETED != 0,
+            duration_ns,
+        },
+    );
+    true
+}
+
+/// Decodes a record that stands for one event (every kind but a PollEnd with folded
+/// parts, which [`decode`] handles); `None` for an unknown kind.
+fn unpack(a: u64, b: u64) -> Option<EventKind> {
     let code = (b & 0xff) as u8;
     let flags = ((b >> 8) & 0xff) as u8;
     let aux = b >> 16;
@@ -320,5 +409,85 @@ mod tests {
         }
         assert_eq!(unpack(1, 0), None);
         assert_eq!(unpack(1, 200), None);
+    }
+
+    fn decoded(ts: u64, a: u64, b: u64) -> Vec<(u64, u8, EventKind)> {
+        let mut out = Vec::new();
+        // Two raw ticks a nanosecond, from raw 0.
+        assert!(decode(
+            ts,
+            a,
+            b,
+            |t| t / 2,
+            |t, sub, k| out.push((t, sub, k))
+        ));
+        out
+    }
+
+    #[test]
+    fn a_folded_poll_end_stands_for_its_start_and_its_own_waker_op() {
+        let a = fold_op(7, 1).unwrap();
+        let b = pack(Kind::PollEnd, F_START_FOLDED | F_OP_FOLDED, 600);
+        assert_eq!(
+            decoded(1_000, a, b),
+            [
+                (400, SUB_START, EventKind::PollStart { task: 7 }),
+                (
+                    1_000,
+                    1,
+                    EventKind::WakerClone {
+                        task: 7,
+                        live: Some(1)
+                    }
+                ),
+                (
+                    1_000,
+                    2,
+                    EventKind::PollEnd {
+                        task: 7,
+                        completed: false,
+                        duration_ns: Some(300)
+                    }
+                ),
+            ]
+        );
+        let b = pack(Kind::PollEnd, F_COMPLETED | F_OP_FOLDED | F_OP_DROP, 0);
+        assert_eq!(
+            decoded(9, fold_op(7, 0).unwrap(), b)[0].2,
+            EventKind::WakerDrop {
+                task: 7,
+                live: Some(0)
+            }
+        );
+    }
+
+    #[test]
+    fn large_ids_are_never_read_as_folded_ops() {
+        let big = FOLD_TASK_MAX + 1;
+        assert_eq!(fold_op(big, 0), None);
+        assert_eq!(fold_op(1, FOLD_LIVE_MAX + 1), None);
+        assert_eq!(
+            fold_op(FOLD_TASK_MAX, FOLD_LIVE_MAX).map(|a| a >> FOLD_TASK_BITS),
+            Some(FOLD_LIVE_MAX + 1)
+        );
+        assert_eq!(
+            decoded(5, big, pack(Kind::PollEnd, F_HAS_VALUE, 3)),
+            [(
+                5,
+                2,
+                EventKind::PollEnd {
+                    task: big,
+                    completed: false,
+                    duration_ns: Some(3)
+                }
+            )]
+        );
+        assert!(!decode(
+            5,
+            1,
+            200,
+            |t| t,
+            |_, _, _| panic!("unknown kind emits nothing")
+        ));
     }
 }

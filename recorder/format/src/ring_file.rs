@@ -23,8 +23,10 @@ use super::{
 };
 
 pub const RING_MAGIC: [u8; 8] = *b"DIAL9RNG";
-/// The ring file layout version this build writes and the newest it reads.
-pub const RING_VERSION: u32 = 1;
+/// The ring file layout version this build writes and the newest it reads. Version 2: a
+/// poll's end can carry its own waker op (`ring_codec::F_OP_FOLDED`), which a version 1
+/// reader would misread as a task id.
+pub const RING_VERSION: u32 = 2;
 
 pub const HEADER_BYTES: usize = 4096;
 pub const H_VERSION: usize = 8;
@@ -377,6 +379,8 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
     // Events.
     let mut raw = Vec::new();
     let mut torn = 0u64;
+    // Records kept (one can stand for several events: see `ring_codec::decode`).
+    let mut kept = 0u64;
     for i in 0..blocks {
         let at = BLOCKS_AT + i * BLOCK_BYTES;
         let header = b.u64(at).unwrap_or(0);
@@ -397,16 +401,24 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
                 }
             },
             |pos, s| {
-                if let Some(kind) = ring_codec::unpack(s.a, s.b) {
-                    raw.push((s.ts, lane, header >> ring_codec::LANE_BITS, pos, kind));
-                }
+                kept += 1;
+                let claim = header >> ring_codec::LANE_BITS;
+                ring_codec::decode(s.ts, s.a, s.b, to_ns, |ts, sub, kind| {
+                    // A folded start sorts first at its timestamp on its lane.
+                    let order = if sub == ring_codec::SUB_START {
+                        (0, 0, 0)
+                    } else {
+                        (claim, pos, sub)
+                    };
+                    raw.push((ts, lane, order, kind));
+                });
             },
         );
     }
-    raw.sort_unstable_by_key(|r| (r.0, r.1, r.2, r.3));
+    raw.sort_unstable_by_key(|r| (r.0, r.1, r.2));
     let events: Vec<Event> = raw
         .iter()
-        .map(|&(ts, lane, _, _, kind)| Event {
+        .map(|&(ts, lane, _, kind)| Event {
             ts_ns: to_ns(ts),
             lane,
             kind,
@@ -487,9 +499,7 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
                 host
             },
             capacity,
-            recorded_total: (events.len() as u64)
-                .saturating_add(overwritten)
-                .saturating_add(torn),
+            recorded_total: kept.saturating_add(overwritten).saturating_add(torn),
             overwritten,
             torn_skipped: torn,
             hooks_installed: flags & FLAG_HOOKS != 0,

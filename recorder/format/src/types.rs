@@ -55,11 +55,13 @@ pub struct Header {
     pub pid: u32,
     pub program: String,
     pub host: String,
-    /// Events the ring can hold.
+    /// Records (slots) the ring can hold. A poll's end can also stand for the poll's
+    /// start and its own waker op (`ring_codec::decode`), so a dump holds more events
+    /// than records; older recorders wrote one record per event.
     pub capacity: u64,
-    /// Events recorded since the recorder was built.
+    /// Records written since the recorder was built.
     pub recorded_total: u64,
-    /// Events recorded but no longer in the ring (overwritten by newer ones).
+    /// Records written but no longer in the ring (overwritten by newer ones).
     pub overwritten: u64,
     /// Records that were being written while the dump read them and were skipped.
     pub torn_skipped: u64,

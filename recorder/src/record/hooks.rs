@@ -11,9 +11,10 @@ use tokio::runtime::{Builder as RuntimeBuilder, TaskMeta};
 use crate::format::{Activity, TaskKind};
 
 use super::lanes::LOCAL;
+use super::record_path::LaneWriter;
 use super::tasks::{FileName, SpawnInfo};
 use super::{Inner, current_task, task_id_u64};
-use crate::format::ring_codec::{self as codec, F_COMPLETED, F_HAS_VALUE, Kind};
+use crate::format::ring_codec::{self as codec, F_COMPLETED, F_HAS_VALUE, F_START_FOLDED, Kind};
 
 type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 type TaskHook = Arc<dyn Fn(&TaskMeta<'_>) + Send + Sync>;
@@ -145,7 +146,26 @@ pub(super) fn net_own_waker_op(task: u64, delta: i64, live: i64) -> bool {
         .unwrap_or(false)
 }
 
+/// A poll's netted own waker ops show as a drop if the poll lost wakers or left none (so
+/// a task that dropped its last waker still shows the drop that did it), else a clone.
+fn own_op_is_drop(net: i64, live: u64) -> bool {
+    net < 0 || live == 0
+}
+
+/// A poll's netted own waker ops as a record of their own: kind, flags, value.
+fn own_waker_op(net: i64, live: u64) -> (Kind, u8, u64) {
+    let kind = if own_op_is_drop(net, live) {
+        Kind::WakerDrop
+    } else {
+        Kind::WakerClone
+    };
+    (kind, F_HAS_VALUE, live.min(codec::AUX_MAX))
+}
+
 impl Inner {
+    /// A poll's start is not written (unless the ring is a crash-surviving file, which
+    /// keeps no lane states): the lane notes it, and the poll's end carries it (see
+    /// `ring_codec::decode`); a poll still running at a dump is read from the lane.
     pub(super) fn poll_start(&self, task: u64) {
         let pending = LOCAL
             .try_with(|l| {
@@ -157,33 +177,83 @@ impl Inner {
         if pending != 0 {
             self.flush_own_waker_ops(pending);
         }
-        self.record_with(Kind::PollStart, 0, task, 0, |lane, ts| {
+        let on_lane = |lane: &mut LaneWriter<'_>, ts| {
             // Tokio starts workers through the blocking spawner, and a worker stuck in
             // its first poll never parks: learn the worker index here too.
             if lane.note_worker_index() {
                 self.persist_lane(lane);
             }
+            if !self.mapped {
+                self.write_open_poll_start(lane);
+            }
             lane.set_activity(Activity::Polling { task }, ts)
-        });
+        };
+        if self.mapped {
+            self.record_with(Kind::PollStart, 0, task, 0, on_lane);
+        } else {
+            self.mark_lane(on_lane);
+        }
+    }
+
+    /// A poll this lane started and never ended (it panicked, or an inner poll, of a
+    /// `LocalSet` say, runs inside it): its end cannot carry its start, so the start is
+    /// written now, at its own timestamp.
+    fn write_open_poll_start(&self, lane: &mut LaneWriter<'_>) {
+        if let (Activity::Polling { task }, since) = lane.activity() {
+            lane.write(since, Kind::PollStart, task, 0, 0);
+        }
     }
 
     pub(super) fn poll_end(&self, task: u64, completed: bool) {
-        let _ = LOCAL.try_with(|l| l.polling.set(0));
-        self.flush_own_waker_ops(task);
-        let flags = if completed { F_COMPLETED } else { 0 };
+        let own = LOCAL
+            .try_with(|l| {
+                l.polling.set(0);
+                l.own_ops.replace((0, 0, 0))
+            })
+            .ok()
+            .filter(|&(t, _, _)| t == task && t != 0);
         let mut long = false;
         self.record_computed(
-            Kind::PollEnd,
-            task,
-            // The poll's duration, which the lane knows for sure: a window that lost the
-            // poll's start still knows how long it ran.
-            |lane, ts| match lane.activity() {
-                (Activity::Polling { task: t }, since) if t == task && since <= ts => {
+            |lane, ts| {
+                let mut flags = if completed { F_COMPLETED } else { 0 };
+                let mut a = task;
+                let mut aux = 0;
+                // The poll's duration, which the lane knows for sure: a window that lost
+                // the poll's start still knows how long it ran; and where it started.
+                if let (Activity::Polling { task: t }, since) = lane.activity()
+                    && t == task
+                    && since <= ts
+                {
                     long = ts - since >= self.long_poll_raw;
-                    let ns = self.clock.delta_as_nanos(since, ts);
-                    (flags | F_HAS_VALUE, ns.min(codec::AUX_MAX))
+                    if !self.mapped && ts - since <= codec::AUX_MAX {
+                        flags |= F_START_FOLDED;
+                        aux = ts - since;
+                    } else {
+                        flags |= F_HAS_VALUE;
+                        aux = self.clock.delta_as_nanos(since, ts).min(codec::AUX_MAX);
+                        if !self.mapped {
+                            // Too long to fold (days): the start goes out on its own.
+                            lane.write(since, Kind::PollStart, task, 0, 0);
+                        }
+                    }
                 }
-                _ => (flags, 0),
+                if let Some((_, net, live)) = own {
+                    let live = live.max(0) as u64;
+                    match codec::fold_op(task, live) {
+                        Some(folded) => {
+                            a = folded;
+                            flags |= codec::F_OP_FOLDED;
+                            if own_op_is_drop(net, live) {
+                                flags |= codec::F_OP_DROP;
+                            }
+                        }
+                        None => {
+                            let (kind, flags, aux) = own_waker_op(net, live);
+                            lane.write(ts, kind, task, flags, aux);
+                        }
+                    }
+                }
+                (Kind::PollEnd, a, flags, aux)
             },
             |lane, ts| lane.set_activity(Activity::Running, ts),
         );
@@ -194,9 +264,8 @@ impl Inner {
         }
     }
 
-    /// Records the netted waker ops of `task`'s own poll as one op: a drop if the poll
-    /// lost wakers or left none (so a task that dropped its last waker still shows the
-    /// drop that did it), else a clone; with the live count after the poll.
+    /// Records the netted waker ops of `task`'s own poll as one op, when its poll's end
+    /// cannot carry them (a poll that panicked, or ids too large to fold).
     fn flush_own_waker_ops(&self, task: u64) {
         let Ok((t, net, live)) = LOCAL.try_with(|l| l.own_ops.replace((0, 0, 0))) else {
             return;
@@ -204,17 +273,8 @@ impl Inner {
         if t != task || t == 0 {
             return;
         }
-        let kind = if net < 0 || live == 0 {
-            Kind::WakerDrop
-        } else {
-            Kind::WakerClone
-        };
-        self.record(
-            kind,
-            codec::F_HAS_VALUE,
-            task,
-            (live.max(0) as u64).min(codec::AUX_MAX),
-        );
+        let (kind, flags, aux) = own_waker_op(net, live.max(0) as u64);
+        self.record(kind, flags, task, aux);
     }
 
     /// Records the thread's CPU time and run-queue wait, if enabled and available.
@@ -239,6 +299,9 @@ impl Inner {
 
     fn thread_stop(&self) {
         self.record_with(Kind::ThreadStop, 0, 0, 0, |lane, ts| {
+            if !self.mapped {
+                self.write_open_poll_start(lane);
+            }
             lane.set_activity(Activity::Stopped, ts)
         });
     }
@@ -248,6 +311,9 @@ impl Inner {
         self.record_with(Kind::Park, 0, 0, 0, |lane, ts| {
             if lane.note_worker_index() {
                 self.persist_lane(lane);
+            }
+            if !self.mapped {
+                self.write_open_poll_start(lane);
             }
             lane.set_activity(Activity::Parked, ts);
         });
@@ -281,5 +347,192 @@ impl Inner {
             parent: current_task(),
             hooked: true,
         });
+    }
+}
+
+/// Polls in the order Tokio's hooks run them, on one thread: what the ring holds and what
+/// a dump reads back.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FlightRecorder;
+    use crate::format::{Dump, EventKind};
+
+    fn recorder() -> FlightRecorder {
+        FlightRecorder::builder()
+            .capacity(crate::MIN_CAPACITY)
+            .install_panic_hook(false)
+            .build()
+            .unwrap()
+    }
+
+    fn kinds(d: &Dump) -> Vec<EventKind> {
+        d.events.iter().map(|e| e.kind).collect()
+    }
+
+    fn records(d: &Dump) -> u64 {
+        d.header.recorded_total - d.header.overwritten - d.header.torn_skipped
+    }
+
+    #[test]
+    fn a_poll_and_its_own_waker_op_take_one_record() {
+        let r = recorder();
+        let i = &r.inner;
+        i.poll_start(7);
+        // The poll drops its old waker and clones the new one, as an I/O future does.
+        assert!(net_own_waker_op(7, -1, 0));
+        assert!(net_own_waker_op(7, 1, 1));
+        i.poll_end(7, false);
+        let d = r.snapshot();
+        assert_eq!(records(&d), 1);
+        assert_eq!(
+            kinds(&d),
+            [
+                EventKind::PollStart { task: 7 },
+                EventKind::WakerClone {
+                    task: 7,
+                    live: Some(1)
+                },
+                EventKind::PollEnd {
+                    task: 7,
+                    completed: false,
+                    duration_ns: Some(d.events[2].ts_ns - d.events[0].ts_ns)
+                },
+            ]
+        );
+        assert_eq!(d.events[1].ts_ns, d.events[2].ts_ns);
+    }
+
+    #[test]
+    fn a_poll_that_left_no_waker_shows_the_drop() {
+        let r = recorder();
+        r.inner.poll_start(3);
+        assert!(net_own_waker_op(3, -1, 0));
+        r.inner.poll_end(3, true);
+        let d = r.snapshot();
+        assert_eq!(
+            kinds(&d)[1..],
+            [
+                EventKind::WakerDrop {
+                    task: 3,
+                    live: Some(0)
+                },
+                EventKind::PollEnd {
+                    task: 3,
+                    completed: true,
+                    duration_ns: Some(d.events[2].ts_ns - d.events[0].ts_ns)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_poll_running_at_the_dump_is_read_from_its_lane() {
+        let r = recorder();
+        r.inner.poll_start(1);
+        r.inner.poll_end(1, false);
+        r.inner.poll_start(2);
+        let d = r.snapshot();
+        assert_eq!(records(&d), 1);
+        let k = kinds(&d);
+        assert_eq!(k.len(), 3, "{k:?}");
+        assert_eq!(k[2], EventKind::PollStart { task: 2 });
+        // At the lane's own moment, once.
+        let state = d.lane_states.iter().find(|s| s.lane == d.events[2].lane);
+        assert_eq!(state.map(|s| s.since_ns), Some(d.events[2].ts_ns));
+        r.inner.poll_end(2, false);
+    }
+
+    /// A poll inside a poll (a `LocalSet`'s task, or `block_on` inside one): the outer
+    /// poll's end no longer knows its start, so the start is written as the inner begins.
+    #[test]
+    fn nested_polls_keep_both_starts_in_order() {
+        let r = recorder();
+        let i = &r.inner;
+        i.poll_start(1);
+        i.poll_start(2);
+        i.poll_end(2, true);
+        i.poll_end(1, false);
+        let d = r.snapshot();
+        let k = kinds(&d);
+        assert_eq!(
+            k[..3],
+            [
+                EventKind::PollStart { task: 1 },
+                EventKind::PollStart { task: 2 },
+                EventKind::PollEnd {
+                    task: 2,
+                    completed: true,
+                    duration_ns: Some(d.events[2].ts_ns - d.events[1].ts_ns)
+                },
+            ]
+        );
+        assert!(matches!(k[3], EventKind::PollEnd { task: 1, .. }));
+        assert!(d.events.windows(2).all(|w| w[0].ts_ns < w[1].ts_ns));
+    }
+
+    /// A poll that panicked never ends; the worker parks next. Its start is kept.
+    #[test]
+    fn a_poll_that_never_ended_keeps_its_start() {
+        let r = recorder();
+        r.inner.poll_start(9);
+        r.inner.park();
+        r.inner.unpark();
+        r.inner.poll_start(10);
+        r.inner.poll_end(10, false);
+        let d = r.snapshot();
+        let k = kinds(&d);
+        assert_eq!(k[0], EventKind::PollStart { task: 9 });
+        assert!(
+            !k.iter()
+                .any(|e| matches!(e, EventKind::PollEnd { task: 9, .. }))
+        );
+        assert_eq!(k.iter().filter(|e| **e == EventKind::Park).count(), 1);
+        assert!(matches!(
+            k.last(),
+            Some(EventKind::PollEnd { task: 10, .. })
+        ));
+    }
+
+    /// Ids too large to fold (or counts) go out as records of their own, read back the same.
+    #[test]
+    fn unfoldable_ops_are_written_apart() {
+        let r = recorder();
+        let big = codec::FOLD_TASK_MAX + 5;
+        r.inner.poll_start(big);
+        assert!(net_own_waker_op(big, 1, 2));
+        r.inner.poll_end(big, false);
+        let d = r.snapshot();
+        assert_eq!(records(&d), 2);
+        let k = kinds(&d);
+        assert_eq!(k[0], EventKind::PollStart { task: big });
+        assert_eq!(
+            k[1],
+            EventKind::WakerClone {
+                task: big,
+                live: Some(2)
+            }
+        );
+        assert!(
+            matches!(k[2], EventKind::PollEnd { task, duration_ns: Some(_), .. } if task == big)
+        );
+    }
+
+    /// Back-to-back polls on a lane: every start follows the previous end, even when the
+    /// clock reads the same twice (each lane's timestamps are strictly increasing).
+    #[test]
+    fn back_to_back_polls_pair_up() {
+        let r = recorder();
+        for t in 1..=500 {
+            r.inner.poll_start(t);
+            r.inner.poll_end(t, false);
+        }
+        let d = r.snapshot();
+        assert_eq!(records(&d), 500);
+        for (n, pair) in d.events.chunks(2).enumerate() {
+            let t = n as u64 + 1;
+            assert_eq!(pair[0].kind, EventKind::PollStart { task: t });
+            assert!(matches!(pair[1].kind, EventKind::PollEnd { task, .. } if task == t));
+        }
     }
 }

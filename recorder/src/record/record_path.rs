@@ -9,7 +9,7 @@ use crate::format::ring_codec::{self as codec, Kind};
 use super::lanes::{self, LOCAL, LaneSlot};
 use super::persist;
 use super::recorder::Inner;
-use super::ring::Cursor;
+use super::ring::{Cursor, Ring};
 use super::tasks::SpawnInfo;
 
 /// Tokio's `task::Id` has no public integer accessor; its derived `Hash` writes exactly
@@ -43,6 +43,37 @@ pub(crate) fn current_task() -> Option<u64> {
     LOCAL.try_with(|l| l.polling.get()).ok().filter(|&t| t != 0)
 }
 
+/// The calling thread's lane while it records: the lane's slot (it derefs to it) and a
+/// way to write further records on the lane from inside a record's closures.
+pub(super) struct LaneWriter<'a> {
+    ring: &'a Ring,
+    cursor: &'a mut Cursor,
+    lane: &'a LaneSlot,
+}
+
+impl LaneWriter<'_> {
+    /// Writes one record at `ts`, a timestamp taken on this lane (a poll's start, written
+    /// late when its end cannot carry it).
+    pub(super) fn write(&mut self, ts: u64, kind: Kind, a: u64, flags: u8, aux: u64) {
+        self.ring.write(
+            self.cursor,
+            self.lane.lane,
+            ts,
+            a,
+            codec::pack(kind, flags, aux),
+        );
+        let written = &self.lane.written;
+        written.store(written.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for LaneWriter<'_> {
+    type Target = LaneSlot;
+    fn deref(&self) -> &LaneSlot {
+        self.lane
+    }
+}
+
 impl Inner {
     /// Records one event on the calling thread's lane. Lock-free and allocation-free
     /// except for a thread's very first event. `on_lane` runs with the lane and the
@@ -54,21 +85,38 @@ impl Inner {
         flags: u8,
         a: u64,
         aux: u64,
-        on_lane: impl FnOnce(&LaneSlot, u64),
+        on_lane: impl FnOnce(&mut LaneWriter<'_>, u64),
     ) {
-        self.record_computed(kind, a, |_, _| (flags, aux), on_lane);
+        self.record_computed(|_, _| (kind, a, flags, aux), on_lane);
     }
 
-    /// Like [`record_with`](Self::record_with), with the flags and the value computed
-    /// from the lane and the event's raw timestamp (a poll's end carries its duration).
+    /// Like [`record_with`](Self::record_with), with the record computed from the lane
+    /// and the event's raw timestamp (a poll's end carries its duration and start).
     #[inline]
     pub(super) fn record_computed(
         &self,
-        kind: Kind,
-        a: u64,
-        payload: impl FnOnce(&LaneSlot, u64) -> (u8, u64),
-        on_lane: impl FnOnce(&LaneSlot, u64),
+        payload: impl FnOnce(&mut LaneWriter<'_>, u64) -> (Kind, u64, u8, u64),
+        on_lane: impl FnOnce(&mut LaneWriter<'_>, u64),
     ) {
+        self.on_lane(|w, ts| {
+            let (kind, a, flags, aux) = payload(w, ts);
+            w.write(ts, kind, a, flags, aux);
+            on_lane(w, ts);
+        });
+    }
+
+    /// Takes a timestamp on the calling thread's lane and runs `on_lane` with it, writing
+    /// nothing itself: for a poll's start, which its end will carry.
+    #[inline]
+    pub(super) fn mark_lane(&self, on_lane: impl FnOnce(&mut LaneWriter<'_>, u64)) {
+        self.on_lane(on_lane);
+    }
+
+    /// Runs `f` with the calling thread's lane of this recorder and a fresh timestamp on
+    /// it (strictly after the lane's previous one), unless the thread is already inside
+    /// the recorder or cannot get a lane.
+    #[inline]
+    fn on_lane(&self, f: impl FnOnce(&mut LaneWriter<'_>, u64)) {
         let _ = LOCAL.try_with(|local| {
             if local.busy.get()
                 || (self.mapped && persist::fork_generation() != self.fork_generation)
@@ -82,15 +130,17 @@ impl Inner {
             // SAFETY: set by `attach` for this recorder (ids are unique and checked above);
             // lanes are never removed from `self.lanes`, which outlives this call.
             let lane = unsafe { &*local.lane.get() };
-            let ts = self.clock.raw();
-            let (flags, aux) = payload(lane, ts);
             let mut cursor = local.cursor.get();
-            self.ring
-                .write(&mut cursor, lane.lane, ts, a, codec::pack(kind, flags, aux));
+            let ts = cursor.take_ts(self.clock.raw());
+            f(
+                &mut LaneWriter {
+                    ring: &self.ring,
+                    cursor: &mut cursor,
+                    lane,
+                },
+                ts,
+            );
             local.cursor.set(cursor);
-            lane.written
-                .store(lane.written.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            on_lane(lane, ts);
             local.busy.set(false);
         });
     }

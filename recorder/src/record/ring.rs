@@ -68,6 +68,9 @@ pub(crate) struct Cursor {
     header: u64,
     pos: usize,
     /// Raw timestamp of this thread's previous write.
+    last_write: u64,
+    /// The latest raw timestamp handed out on this lane, written or not (a poll's start
+    /// is not written: its end carries it).
     last_ts: u64,
 }
 
@@ -76,8 +79,19 @@ impl Cursor {
         block: std::ptr::null(),
         header: 0,
         pos: BLOCK_EVENTS,
+        last_write: 0,
         last_ts: 0,
     };
+
+    /// The timestamp for this lane's next event read as `raw`: strictly after every
+    /// earlier one, so no two events of a lane share a timestamp (a folded poll start is
+    /// placed by its timestamp alone; see `ring_codec::decode`). Takes it.
+    #[inline]
+    pub(crate) fn take_ts(&mut self, raw: u64) -> u64 {
+        let ts = raw.max(self.last_ts.wrapping_add(1));
+        self.last_ts = ts;
+        ts
+    }
 }
 
 /// A record as stored: a raw clock reading and two payload words (see `codec`).
@@ -224,11 +238,11 @@ impl Ring {
         if cursor.pos >= BLOCK_EVENTS
             || cursor.block.is_null()
             || unsafe { &*cursor.block }.header.load(Ordering::Relaxed) != cursor.header
-            || (ts.wrapping_sub(cursor.last_ts) >= self.quiet_raw && self.is_old(cursor))
+            || (ts.wrapping_sub(cursor.last_write) >= self.quiet_raw && self.is_old(cursor))
         {
             self.claim(cursor, lane);
         }
-        cursor.last_ts = ts;
+        cursor.last_write = ts;
         let block = unsafe { &*cursor.block };
         let slot = &block.slots[cursor.pos];
         let t = tag(cursor.header, cursor.pos, ts, a, b);
@@ -259,6 +273,7 @@ impl Ring {
             block,
             header,
             pos: 0,
+            last_write: cursor.last_write,
             last_ts: cursor.last_ts,
         };
     }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use crate::format::ring_codec as codec;
-use crate::format::{Dump, Event, Facts, Header, LaneState, Reason, TaskWakers};
+use crate::format::{
+    Activity, Dump, Event, EventKind, Facts, Header, LaneState, Reason, TaskWakers,
+};
 
 use super::dump_file;
 use super::identity::{host_name, program_name, unix_now_ns};
@@ -34,21 +36,61 @@ impl Inner {
         // The counts above were taken before the events are read: a waker op after them
         // is in the window, carrying its own count, so the two never disagree.
         let dumped_raw = self.clock.raw();
-        let (mut raw, torn) = self.ring.snapshot();
+        // A poll's start is carried by its end; one still running is read from its lane,
+        // before the ring (it may end while the ring is read: its end then carries the
+        // same start) and after.
+        let open_before = self.open_polls(&lanes);
+        let (raw, torn) = self.ring.snapshot();
+        let open_after = self.open_polls(&lanes);
         // Counted after the events were read, so it is never less than what was kept.
         let recorded_total: u64 = lanes
             .iter()
             .map(|l| l.written.load(Ordering::Relaxed))
             .sum();
-        raw.sort_unstable_by_key(|r| (r.ts, r.lane, r.order));
-        let events: Vec<Event> = raw
-            .iter()
-            .filter_map(|r| {
-                Some(Event {
-                    ts_ns: self.raw_to_ns(r.ts),
-                    lane: r.lane,
-                    kind: codec::unpack(r.a, r.b)?,
-                })
+        let kept = raw.len() as u64;
+        let oldest = raw.iter().map(|r| r.ts).min().unwrap_or(u64::MAX);
+        let lapped = self.ring.claims() > self.ring.blocks();
+        // (raw ts, lane, order in the lane, event): a folded start sorts first at its
+        // timestamp, which no other event of its lane shares.
+        let mut expanded: Vec<(u64, u32, (u64, u32, u8), EventKind)> = Vec::new();
+        let _ = expanded.try_reserve(raw.len() * 3 / 2);
+        for r in &raw {
+            codec::decode(
+                r.ts,
+                r.a,
+                r.b,
+                |t| self.raw_to_ns(t),
+                |ts, sub, kind| {
+                    let order = if sub == codec::SUB_START {
+                        (0, 0, 0)
+                    } else {
+                        (r.order.0, r.order.1, sub)
+                    };
+                    expanded.push((ts, r.lane, order, kind));
+                },
+            );
+        }
+        expanded.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+        for (lane, task, since) in open_before.into_iter().chain(open_after) {
+            // A start the ring would have lost is left out, as a written one would be.
+            if since < oldest && lapped {
+                continue;
+            }
+            let key = (since, lane, (0, 0, 0));
+            if expanded
+                .binary_search_by_key(&key, |e| (e.0, e.1, e.2))
+                .is_err()
+            {
+                let at = expanded.partition_point(|e| (e.0, e.1, e.2) < key);
+                expanded.insert(at, (since, lane, (0, 0, 0), EventKind::PollStart { task }));
+            }
+        }
+        let events: Vec<Event> = expanded
+            .into_iter()
+            .map(|(ts, lane, _, kind)| Event {
+                ts_ns: self.raw_to_ns(ts),
+                lane,
+                kind,
             })
             .collect();
         let mut tasks = self.tasks.snapshot(patient);
@@ -64,7 +106,7 @@ impl Inner {
                 }
             })
             .collect();
-        let overwritten = recorded_total.saturating_sub(events.len() as u64 + torn);
+        let overwritten = recorded_total.saturating_sub(kept + torn);
         Dump {
             header: Header {
                 reason,
@@ -91,6 +133,21 @@ impl Inner {
                 unhooked,
             },
         }
+    }
+
+    /// `(lane, task, since)` of each poll running now whose start no record carries
+    /// (every poll's, unless the ring is a crash-surviving file, which writes starts).
+    fn open_polls(&self, lanes: &[std::sync::Arc<super::lanes::LaneSlot>]) -> Vec<(u32, u64, u64)> {
+        if self.mapped {
+            return Vec::new();
+        }
+        lanes
+            .iter()
+            .filter_map(|l| match l.activity() {
+                (Activity::Polling { task }, since) => Some((l.lane, task, since)),
+                _ => None,
+            })
+            .collect()
     }
 
     pub(super) fn write_dump(&self, dump: &Dump) -> io::Result<PathBuf> {

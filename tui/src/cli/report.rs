@@ -35,6 +35,10 @@ pub struct DumpJson {
     pub dumped_at_unix_ns: u64,
     pub window_ns: u64,
     pub events: usize,
+    /// Ring records the events came from (a poll's end can stand for its start and its
+    /// own waker op as well; before dial9 folded them, one record per event).
+    pub records: u64,
+    /// Records the ring can hold.
     pub capacity: u64,
     pub recorded_total: u64,
     pub overwritten: u64,
@@ -45,7 +49,10 @@ pub struct DumpJson {
     pub layer_installed: bool,
     /// Events recorded per second over the window.
     pub events_per_s: f64,
-    /// The capacity that would have kept 10 s at that rate (rounded up to 64k events).
+    /// Ring records written per second over the window.
+    pub records_per_s: f64,
+    /// The capacity (in records) that would have kept 10 s at that rate (rounded up to
+    /// 64k records).
     pub capacity_for_10s: u64,
 }
 
@@ -253,6 +260,7 @@ pub fn build(ix: &Index) -> ReportJson {
             dumped_at_unix_ns: h.dumped_at_unix_ns,
             window_ns: ix.window_ns(),
             events: ix.event_count(),
+            records: records_kept(ix),
             capacity: h.capacity,
             recorded_total: h.recorded_total,
             overwritten: h.overwritten,
@@ -261,7 +269,8 @@ pub fn build(ix: &Index) -> ReportJson {
             tasks: ix.tasks.len(),
             hooks_installed: h.hooks_installed,
             layer_installed: h.layer_installed,
-            events_per_s: rate(ix),
+            events_per_s: per_second(ix, ix.event_count() as u64),
+            records_per_s: per_second(ix, records_kept(ix)),
             capacity_for_10s: capacity_for(ix, 10.0),
         },
         thresholds: ThresholdsJson {
@@ -321,20 +330,24 @@ pub fn build(ix: &Index) -> ReportJson {
     }
 }
 
-/// Events recorded per second over the window (what the ring kept, over its span).
-fn rate(ix: &Index) -> f64 {
-    let secs = ix.window_ns() as f64 / 1e9;
-    if secs <= 0.0 {
-        0.0
-    } else {
-        ix.event_count() as f64 / secs
-    }
+/// Ring records in the dump: what was written, less what was overwritten or torn.
+fn records_kept(ix: &Index) -> u64 {
+    let h = &ix.dump.header;
+    h.recorded_total
+        .saturating_sub(h.overwritten)
+        .saturating_sub(h.torn_skipped)
 }
 
-/// The ring capacity that would keep `secs` at this dump's event rate, rounded up to a
-/// multiple of 65,536 events.
+/// `n` per second over the window.
+fn per_second(ix: &Index, n: u64) -> f64 {
+    let secs = ix.window_ns() as f64 / 1e9;
+    if secs <= 0.0 { 0.0 } else { n as f64 / secs }
+}
+
+/// The ring capacity that would keep `secs` at this dump's record rate, rounded up to a
+/// multiple of 65,536 records.
 fn capacity_for(ix: &Index, secs: f64) -> u64 {
-    let want = (rate(ix) * secs).ceil() as u64;
+    let want = (per_second(ix, records_kept(ix)) * secs).ceil() as u64;
     want.div_ceil(65_536).max(1).saturating_mul(65_536)
 }
 
@@ -362,9 +375,11 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     );
     let _ = writeln!(
         s,
-        "window      {} with {} events ({} recorded, {} overwritten{}), {} lanes, {} tasks",
+        "window      {} with {} events in {} records ({} recorded, {} overwritten{}), {} lanes, \
+         {} tasks",
         duration(d.window_ns),
         d.events,
+        d.records,
         d.recorded_total,
         d.overwritten,
         if d.torn_skipped > 0 {
@@ -376,14 +391,14 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
         d.tasks
     );
     // Was the window long enough? Say what it would take to keep 10 s.
-    if d.overwritten > 0 && d.window_ns < 10_000_000_000 && d.events_per_s > 0.0 {
+    if d.overwritten > 0 && d.window_ns < 10_000_000_000 && d.records_per_s > 0.0 {
         let cap = d.capacity_for_10s;
         let _ = writeln!(
             s,
-            "note        this dump covers {} at {:.0}k events/s: `.capacity({})` (about {} MiB) \
+            "note        this dump covers {} at {:.0}k records/s: `.capacity({})` (about {} MiB) \
              would keep 10 s",
             duration(d.window_ns),
-            d.events_per_s / 1e3,
+            d.records_per_s / 1e3,
             group_digits(cap),
             cap.saturating_mul(32).div_ceil(1 << 20)
         );
