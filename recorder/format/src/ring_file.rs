@@ -388,16 +388,17 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
             continue;
         }
         let lane = (header & ((1 << ring_codec::LANE_BITS) - 1)) as u32;
+        let base = b.u64(at + ring_codec::BLOCK_BASE_OFFSET).unwrap_or(0);
         torn += ring_codec::scan_block(
             header,
+            base,
             |pos| {
-                let w: [u64; 4] = words(&b, at + BLOCK_SLOTS_OFFSET + pos * SLOT_BYTES);
+                let w: [u64; 3] = words(&b, at + BLOCK_SLOTS_OFFSET + pos * SLOT_BYTES);
                 ring_codec::SlotRead {
-                    tag: w[0],
-                    ts: w[1],
-                    a: w[2],
-                    b: w[3],
-                    tag_again: w[0],
+                    word: w[0],
+                    a: w[1],
+                    b: w[2],
+                    word_again: w[0],
                 }
             },
             |pos, s| {
@@ -577,12 +578,12 @@ mod tests {
         let at = BLOCKS_AT;
         file[at..at + 8].copy_from_slice(&header.to_ne_bytes());
         let (a, b) = (9, ring_codec::pack(ring_codec::Kind::PollStart, 0, 0));
-        let ts = 3000u64;
+        let (base, ts) = (2000u64, 3000u64);
+        file[at + ring_codec::BLOCK_BASE_OFFSET..at + ring_codec::BLOCK_BASE_OFFSET + 8]
+            .copy_from_slice(&base.to_ne_bytes());
         let slot = at + BLOCK_SLOTS_OFFSET;
-        for (i, w) in [ring_codec::tag(header, 0, ts, a, b), ts, a, b]
-            .iter()
-            .enumerate()
-        {
+        let word = ring_codec::slot_word(header, base, 0, ts, a, b).unwrap();
+        for (i, w) in [word, a, b].iter().enumerate() {
             file[slot + 8 * i..slot + 8 * i + 8].copy_from_slice(&w.to_ne_bytes());
         }
 

@@ -183,12 +183,12 @@ impl Inner {
             if lane.note_worker_index() {
                 self.persist_lane(lane);
             }
-            if !self.mapped {
+            if !self.write_starts {
                 self.write_open_poll_start(lane);
             }
             lane.set_activity(Activity::Polling { task }, ts)
         };
-        if self.mapped {
+        if self.write_starts {
             self.record_with(Kind::PollStart, 0, task, 0, on_lane);
         } else {
             self.mark_lane(on_lane);
@@ -225,19 +225,19 @@ impl Inner {
                     && since <= ts
                 {
                     long = ts - since >= self.long_poll_raw;
-                    if !self.mapped && ts - since <= codec::AUX_MAX {
+                    if !self.write_starts && ts - since <= codec::AUX_MAX {
                         flags |= F_START_FOLDED;
                         aux = ts - since;
                     } else {
                         flags |= F_HAS_VALUE;
                         aux = self.clock.delta_as_nanos(since, ts).min(codec::AUX_MAX);
-                        if !self.mapped {
+                        if !self.write_starts {
                             // Too long to fold (days): the start goes out on its own.
                             lane.write(since, Kind::PollStart, task, 0, 0);
                         }
                     }
                 }
-                if let Some((_, net, live)) = own {
+                if let Some((_, net, live)) = own.filter(|_| self.fold) {
                     let live = live.max(0) as u64;
                     match codec::fold_op(task, live) {
                         Some(folded) => {
@@ -299,7 +299,7 @@ impl Inner {
 
     fn thread_stop(&self) {
         self.record_with(Kind::ThreadStop, 0, 0, 0, |lane, ts| {
-            if !self.mapped {
+            if !self.write_starts {
                 self.write_open_poll_start(lane);
             }
             lane.set_activity(Activity::Stopped, ts)
@@ -312,7 +312,7 @@ impl Inner {
             if lane.note_worker_index() {
                 self.persist_lane(lane);
             }
-            if !self.mapped {
+            if !self.write_starts {
                 self.write_open_poll_start(lane);
             }
             lane.set_activity(Activity::Parked, ts);

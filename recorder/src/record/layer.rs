@@ -306,7 +306,8 @@ where
             // A task's own waker, cloned or dropped inside its own poll, with a known
             // count: netted into one op at the poll's end.
             WakerOp::Clone | WakerOp::Drop
-                if live.is_some_and(|n| super::hooks::net_own_waker_op(task, delta, n)) => {}
+                if self.inner.fold
+                    && live.is_some_and(|n| super::hooks::net_own_waker_op(task, delta, n)) => {}
             // The count after the op rides in the event: the dump then knows the task's
             // live wakers at every op, whatever the ring lost before.
             WakerOp::Clone | WakerOp::Drop => {

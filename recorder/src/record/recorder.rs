@@ -125,6 +125,11 @@ pub(crate) struct Inner {
     pub(super) long_poll_raw: u64,
     /// The ring lives in a shared file mapping (a forked child must not write to it).
     pub(super) mapped: bool,
+    /// A poll's end carries its own waker ops (and, unless `write_starts`, its start).
+    pub(super) fold: bool,
+    /// Each poll's start is written: a crash-surviving ring keeps no lane states to read
+    /// a running poll from.
+    pub(super) write_starts: bool,
     /// Fork generation when the ring was mapped.
     pub(super) fork_generation: u64,
     pub(super) ring: Ring,

@@ -19,16 +19,17 @@ use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 pub(crate) use crate::format::ring_codec::BLOCK_EVENTS;
 use crate::format::ring_codec::{
-    BLOCK_BYTES, BLOCK_SLOTS_OFFSET, LANE_BITS, SLOT_BYTES, SlotRead, scan_block, tag,
+    BLOCK_BASE_OFFSET, BLOCK_BYTES, BLOCK_SLOTS_OFFSET, LANE_BITS, SLOT_BUSY, SLOT_BYTES, SlotRead,
+    scan_block, slot_word,
 };
 
 /// Lane ids live in the low 24 bits of a block header.
 pub(crate) const MAX_LANES: u32 = 1 << LANE_BITS;
 
-#[repr(C, align(32))]
+#[repr(C)]
 struct Slot {
-    tag: AtomicU64,
-    ts: AtomicU64,
+    /// Tag (high 32 bits) and timestamp offset from the block's base (low 32).
+    word: AtomicU64,
     a: AtomicU64,
     b: AtomicU64,
 }
@@ -38,22 +39,25 @@ struct Slot {
 pub(crate) struct Block {
     /// `claim_number << 24 | lane`; 0 = never claimed.
     header: AtomicU64,
-    _pad: [u64; 3],
+    /// Raw timestamp the slots' offsets count from, set at each claim.
+    base: AtomicU64,
+    _pad: [u64; 6],
     slots: [Slot; BLOCK_EVENTS],
 }
 
 const _: () = assert!(std::mem::size_of::<Block>() == BLOCK_BYTES);
 const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_BYTES);
 const _: () = assert!(std::mem::offset_of!(Block, slots) == BLOCK_SLOTS_OFFSET);
+const _: () = assert!(std::mem::offset_of!(Block, base) == BLOCK_BASE_OFFSET);
 
 impl Block {
     fn new() -> Self {
         Block {
             header: AtomicU64::new(0),
-            _pad: [0; 3],
+            base: AtomicU64::new(0),
+            _pad: [0; 6],
             slots: std::array::from_fn(|_| Slot {
-                tag: AtomicU64::new(0),
-                ts: AtomicU64::new(0),
+                word: AtomicU64::new(0),
                 a: AtomicU64::new(0),
                 b: AtomicU64::new(0),
             }),
@@ -66,6 +70,8 @@ impl Block {
 pub(crate) struct Cursor {
     block: *const Block,
     header: u64,
+    /// The block's base timestamp.
+    base: u64,
     pos: usize,
     /// Raw timestamp of this thread's previous write.
     last_write: u64,
@@ -78,6 +84,7 @@ impl Cursor {
     pub(crate) const EMPTY: Cursor = Cursor {
         block: std::ptr::null(),
         header: 0,
+        base: 0,
         pos: BLOCK_EVENTS,
         last_write: 0,
         last_ts: 0,
@@ -240,18 +247,25 @@ impl Ring {
             || unsafe { &*cursor.block }.header.load(Ordering::Relaxed) != cursor.header
             || (ts.wrapping_sub(cursor.last_write) >= self.quiet_raw && self.is_old(cursor))
         {
-            self.claim(cursor, lane);
+            self.claim(cursor, lane, ts);
         }
+        let word = match slot_word(cursor.header, cursor.base, cursor.pos, ts, a, b) {
+            Some(w) => w,
+            None => {
+                // Too far from the block's base for a 32-bit offset: a fresh block.
+                self.claim(cursor, lane, ts);
+                let w = slot_word(cursor.header, cursor.base, cursor.pos, ts, a, b);
+                w.unwrap_or(SLOT_BUSY)
+            }
+        };
         cursor.last_write = ts;
         let block = unsafe { &*cursor.block };
         let slot = &block.slots[cursor.pos];
-        let t = tag(cursor.header, cursor.pos, ts, a, b);
-        slot.tag.store(0, Ordering::Relaxed);
+        slot.word.store(SLOT_BUSY, Ordering::Relaxed);
         fence(Ordering::Release);
-        slot.ts.store(ts, Ordering::Relaxed);
         slot.a.store(a, Ordering::Relaxed);
         slot.b.store(b, Ordering::Relaxed);
-        slot.tag.store(t, Ordering::Release);
+        slot.word.store(word, Ordering::Release);
         cursor.pos += 1;
     }
 
@@ -263,15 +277,19 @@ impl Ring {
     }
 
     #[cold]
-    fn claim(&self, cursor: &mut Cursor, lane: u32) {
+    fn claim(&self, cursor: &mut Cursor, lane: u32, base: u64) {
         let claim = self.claim_counter().fetch_add(1, Ordering::Relaxed);
         let idx = (claim % self.len as u64) as usize;
         let block = &self.block_slice()[idx];
         let header = ((claim + 1) << 24) | u64::from(lane & (MAX_LANES - 1));
+        // Base first: a reader that sees the new header with the old base (or the reverse)
+        // computes timestamps whose tags do not match, and skips the slots.
+        block.base.store(base, Ordering::Relaxed);
         block.header.store(header, Ordering::Release);
         *cursor = Cursor {
             block,
             header,
+            base,
             pos: 0,
             last_write: cursor.last_write,
             last_ts: cursor.last_ts,
@@ -296,21 +314,21 @@ impl Ring {
             }
             let lane = (header & u64::from(MAX_LANES - 1)) as u32;
             let claim = header >> LANE_BITS;
+            let base = block.base.load(Ordering::Relaxed);
             torn += scan_block(
                 header,
+                base,
                 |pos| {
                     let slot = &block.slots[pos];
-                    let tag = slot.tag.load(Ordering::Acquire);
-                    let ts = slot.ts.load(Ordering::Relaxed);
+                    let word = slot.word.load(Ordering::Acquire);
                     let a = slot.a.load(Ordering::Relaxed);
                     let b = slot.b.load(Ordering::Relaxed);
                     fence(Ordering::Acquire);
                     SlotRead {
-                        tag,
-                        ts,
+                        word,
                         a,
                         b,
-                        tag_again: slot.tag.load(Ordering::Relaxed),
+                        word_again: slot.word.load(Ordering::Relaxed),
                     }
                 },
                 |pos, s| {
@@ -424,12 +442,40 @@ mod tests {
         // not match the block's: torn, never a forged record.
         let block = &ring.block_slice()[0];
         let slot = &block.slots[1];
-        slot.ts.store(999, Ordering::Relaxed);
         slot.a.store(1, Ordering::Relaxed);
         slot.b.store(1, Ordering::Relaxed);
-        slot.tag
-            .store(tag(before_lap.header, 1, 999, 1, 1), Ordering::Release);
+        let base = block.base.load(Ordering::Relaxed);
+        let word = slot_word(before_lap.header, base, 1, 999, 1, 1).unwrap();
+        slot.word.store(word, Ordering::Release);
         let (recs, _) = ring.snapshot();
         assert!(recs.iter().all(|r| r.ts != 999));
+    }
+
+    /// Timestamps are stored as 32-bit offsets from the block's base: one too far ahead
+    /// or behind (a poll's start written late) takes a fresh block, and every record
+    /// reads back with its whole timestamp.
+    #[test]
+    fn far_timestamps_take_a_fresh_block_and_read_back_whole() {
+        let ring = Ring::new(8 * BLOCK_EVENTS).unwrap();
+        let mut c = Cursor::EMPTY;
+        let far = 1u64 << 40;
+        let stamps = [
+            1_000,
+            1_001,
+            far,
+            far + 5,
+            far - (1 << 33),
+            far + 6,
+            u64::MAX - 3,
+        ];
+        for (i, &ts) in stamps.iter().enumerate() {
+            ring.write(&mut c, 4, ts, i as u64, 0);
+        }
+        assert_eq!(ring.claims(), 5, "a claim per jump");
+        let (mut recs, torn) = ring.snapshot();
+        assert_eq!(torn, 0);
+        recs.sort_by_key(|r| r.a);
+        let read: Vec<u64> = recs.iter().map(|r| r.ts).collect();
+        assert_eq!(read, stamps);
     }
 }

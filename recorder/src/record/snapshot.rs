@@ -138,7 +138,7 @@ impl Inner {
     /// `(lane, task, since)` of each poll running now whose start no record carries
     /// (every poll's, unless the ring is a crash-surviving file, which writes starts).
     fn open_polls(&self, lanes: &[std::sync::Arc<super::lanes::LaneSlot>]) -> Vec<(u32, u64, u64)> {
-        if self.mapped {
+        if self.write_starts {
             return Vec::new();
         }
         lanes

@@ -7,7 +7,12 @@
 //! ```sh
 //! cargo run --release -p dial9-validate                 # 6 healthy dumps, 2 with faults
 //! cargo run --release -p dial9-validate -- --healthy 10 --busy 2
+//! cargo run --release -p dial9-validate -- --unfolded   # one record per event (the old window)
 //! ```
+//!
+//! The clients run in a child process (a service's clients are elsewhere; in-process they
+//! would be recorded too, through the global tracing layer): `--clients-in-process` keeps
+//! them in, on a runtime without hooks.
 //!
 //! Prints one row per dump: critical anomalies on healthy dumps (must be 0), and the
 //! rank of each planted fault among the groups of its kind (must be 1), with the verdict.
@@ -36,7 +41,15 @@ struct Args {
     capacity: usize,
     /// Instead of the diagnosis table: how much dumps delay the service's workers.
     stall: bool,
+    /// One record per event (`Builder::__unfolded`): the baseline window.
+    unfolded: bool,
+    clients_in_process: bool,
+    /// Run as the client process against this address.
+    client_of: Option<String>,
 }
+
+const USAGE: &str = "usage: validate [--healthy N] [--busy N] [--seconds-between S] [--save PATH] \
+                     [--capacity N] [--stall] [--unfolded] [--clients-in-process]";
 
 fn args() -> Args {
     let mut a = Args {
@@ -46,25 +59,36 @@ fn args() -> Args {
         save: None,
         capacity: 65_536,
         stall: false,
+        unfolded: false,
+        clients_in_process: false,
+        client_of: None,
     };
-    let v: Vec<String> = std::env::args().skip(1).collect();
-    let v: Vec<String> = v
-        .into_iter()
-        .filter(|s| {
-            let stall = s == "--stall";
-            a.stall |= stall;
-            !stall
-        })
-        .collect();
-    for pair in v.chunks(2) {
-        let n = || pair.get(1).and_then(|s| s.parse().ok()).expect("a number");
-        match pair[0].as_str() {
+    let fail = |why: String| -> ! {
+        eprintln!("validate: {why}\n{USAGE}");
+        std::process::exit(2)
+    };
+    let mut v = std::env::args().skip(1);
+    while let Some(flag) = v.next() {
+        let mut value = || {
+            v.next()
+                .unwrap_or_else(|| fail(format!("{flag} needs a value")))
+        };
+        let mut n = || {
+            let s = value();
+            s.parse::<u64>()
+                .unwrap_or_else(|_| fail(format!("{flag}: {s:?} is not a number")))
+        };
+        match flag.as_str() {
             "--healthy" => a.healthy = n() as usize,
             "--busy" => a.busy = n() as usize,
             "--seconds-between" => a.seconds_between = n(),
-            "--save" => a.save = pair.get(1).map(PathBuf::from),
             "--capacity" => a.capacity = n() as usize,
-            other => panic!("unknown argument {other}"),
+            "--save" => a.save = Some(PathBuf::from(value())),
+            "--client-of" => a.client_of = Some(value()),
+            "--stall" => a.stall = true,
+            "--unfolded" => a.unfolded = true,
+            "--clients-in-process" => a.clients_in_process = true,
+            other => fail(format!("unknown argument {other}")),
         }
     }
     a
@@ -123,7 +147,10 @@ fn newest_dump(dir: &Path, after: &[PathBuf]) -> Option<PathBuf> {
 struct Row {
     label: String,
     window: String,
+    /// Milliseconds of window per MiB of ring.
+    ms_per_mib: f64,
     events: usize,
+    records: u64,
     rate: f64,
     critical: usize,
     warning: usize,
@@ -162,10 +189,20 @@ fn analyse(label: &str, path: &Path, planted: &[(&str, AnomalyKind)]) -> Row {
         });
     }
     let window_s = ix.window_ns() as f64 / 1e9;
+    let h = &ix.dump.header;
+    let records = h.recorded_total - h.overwritten - h.torn_skipped;
+    let mib =
+        (h.capacity * dial9_format::ring_codec::BLOCK_BYTES as u64 / 64) as f64 / (1 << 20) as f64;
     Row {
         label: label.into(),
         window: dial9_tui::fmt::duration(ix.window_ns()),
+        ms_per_mib: if h.overwritten > 0 {
+            window_s * 1e3 / mib
+        } else {
+            f64::NAN
+        },
         events: ix.event_count(),
+        records,
         rate: ix.event_count() as f64 / window_s.max(1e-9),
         critical: crit,
         warning: warn,
@@ -175,12 +212,77 @@ fn analyse(label: &str, path: &Path, planted: &[(&str, AnomalyKind)]) -> Row {
     }
 }
 
+/// The client process: 50 connections doing SET/GET against `addr`, printing the total
+/// operations done every 100 ms; it exits when its parent closes its stdin.
+fn clients(addr: std::net::SocketAddr) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ops = Arc::new(AtomicU64::new(0));
+    let running = Arc::new(AtomicBool::new(true));
+    spawn_clients(&rt, addr, ops.clone(), running);
+    std::thread::spawn(|| {
+        let mut sink = String::new();
+        let _ = std::io::stdin().read_line(&mut sink);
+        std::process::exit(0);
+    });
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        println!("{}", ops.load(Ordering::Relaxed));
+    }
+}
+
+fn spawn_clients(
+    rt: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    ops: Arc<AtomicU64>,
+    running: Arc<AtomicBool>,
+) {
+    for c in 0..CLIENTS {
+        let ops = ops.clone();
+        let running = running.clone();
+        rt.spawn(async move {
+            let mut client = loop {
+                match mini_redis::client::connect(addr).await {
+                    Ok(cl) => break cl,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            };
+            let mut i = 0u64;
+            while running.load(Ordering::Relaxed) {
+                let key = format!("k{c}-{}", i % 64);
+                if client
+                    .set(&key, bytes::Bytes::from(vec![b'x'; 64]))
+                    .await
+                    .is_err()
+                    || client.get(&key).await.is_err()
+                {
+                    break;
+                }
+                ops.fetch_add(2, Ordering::Relaxed);
+                i += 1;
+            }
+        });
+    }
+}
+
 fn main() {
     let a = args();
+    if let Some(addr) = &a.client_of {
+        clients(addr.parse().expect("a socket address"));
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("dial9-validate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // The README's setup.
-    let recorder = FlightRecorder::builder()
+    let builder = if a.unfolded {
+        FlightRecorder::builder().__unfolded()
+    } else {
+        FlightRecorder::builder()
+    };
+    let recorder = builder
         .capacity(a.capacity)
         .install_panic_hook(true)
         .dump_on_signal(libc::SIGUSR1)
@@ -212,7 +314,8 @@ fn main() {
         let _ = mini_redis::server::run(listener, stop2.notified()).await;
     });
 
-    // Clients in a runtime of their own (not recorded): 50 connections doing SET/GET.
+    // Clients in a process of their own (or, with --clients-in-process, a runtime of
+    // their own without hooks): 50 connections doing SET/GET.
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -220,32 +323,28 @@ fn main() {
         .unwrap();
     let ops = Arc::new(AtomicU64::new(0));
     let running = Arc::new(AtomicBool::new(true));
-    for c in 0..CLIENTS {
+    let _client_process = if a.clients_in_process {
+        spawn_clients(&client_rt, addr, ops.clone(), running.clone());
+        None
+    } else {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--client-of", &addr.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the client process");
+        let out = child.stdout.take().unwrap();
         let ops = ops.clone();
-        let running = running.clone();
-        client_rt.spawn(async move {
-            let mut client = loop {
-                match mini_redis::client::connect(addr).await {
-                    Ok(cl) => break cl,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(n) = line.trim().parse() {
+                    ops.store(n, Ordering::Relaxed);
                 }
-            };
-            let mut i = 0u64;
-            while running.load(Ordering::Relaxed) {
-                let key = format!("k{c}-{}", i % 64);
-                if client
-                    .set(&key, bytes::Bytes::from(vec![b'x'; 64]))
-                    .await
-                    .is_err()
-                    || client.get(&key).await.is_err()
-                {
-                    break;
-                }
-                ops.fetch_add(2, Ordering::Relaxed);
-                i += 1;
             }
         });
-    }
+        Some(Busy(vec![child]))
+    };
     let _busy = Busy::start(a.busy);
     std::thread::sleep(Duration::from_secs(1));
     if a.stall {
@@ -357,21 +456,33 @@ fn main() {
     running.store(false, Ordering::Relaxed);
     stop.notify_waiters();
     println!(
-        "mini-redis 0.4.1, {CLIENTS} clients, 2 workers, {} busy processes on {} CPUs; dumps in {}",
+        "mini-redis 0.4.1, {CLIENTS} clients ({}), 2 workers, {} busy processes on {} CPUs, {}; dumps in {}",
+        if a.clients_in_process {
+            "in process, on a runtime without hooks"
+        } else {
+            "in a child process"
+        },
         a.busy,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if a.unfolded {
+            "one record per event (--unfolded)"
+        } else {
+            "polls folded"
+        },
         dir.display()
     );
     println!(
-        "| dump | window | events (per s) | critical | warning | host contention | planted fault: rank in its kind |"
+        "| dump | window | ms per MiB | events in records (events per s) | critical | warning | host contention | planted fault: rank in its kind |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} ({:.0}k/s) | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} in {} ({:.0}k/s) | {} | {} | {} | {} |",
             r.label,
             r.window,
+            r.ms_per_mib,
             r.events,
+            r.records,
             r.rate / 1e3,
             r.critical,
             r.warning,

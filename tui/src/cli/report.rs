@@ -400,7 +400,8 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
             duration(d.window_ns),
             d.records_per_s / 1e3,
             group_digits(cap),
-            cap.saturating_mul(32).div_ceil(1 << 20)
+            cap.saturating_mul(dial9_format::ring_codec::BLOCK_BYTES as u64 / 64)
+                .div_ceil(1 << 20)
         );
     }
     if ix.reordered > 0 {
