@@ -54,6 +54,7 @@ pub(super) struct LaneWriter<'a> {
 impl LaneWriter<'_> {
     /// Writes one record at `ts`, a timestamp taken on this lane (a poll's start, written
     /// late when its end cannot carry it).
+    #[inline]
     pub(super) fn write(&mut self, ts: u64, kind: Kind, a: u64, flags: u8, aux: u64) {
         self.ring.write(
             self.cursor,
@@ -130,17 +131,20 @@ impl Inner {
             // SAFETY: set by `attach` for this recorder (ids are unique and checked above);
             // lanes are never removed from `self.lanes`, which outlives this call.
             let lane = unsafe { &*local.lane.get() };
-            let mut cursor = local.cursor.get();
+            // SAFETY: only this thread touches its `Local`, and `busy` keeps any recording
+            // re-entered from inside `f` from taking a second reference. In place rather
+            // than a copy in and out of the `Cell`: the copy's reload right after the
+            // write's narrower stores stalls store forwarding (a third of an event's cost).
+            let cursor = unsafe { &mut *local.cursor.as_ptr() };
             let ts = cursor.take_ts(self.clock.raw());
             f(
                 &mut LaneWriter {
                     ring: &self.ring,
-                    cursor: &mut cursor,
+                    cursor,
                     lane,
                 },
                 ts,
             );
-            local.cursor.set(cursor);
             local.busy.set(false);
         });
     }

@@ -502,7 +502,10 @@ fn main() {
     let missed = rows
         .iter()
         .any(|r| r.planted.contains("MISSED") || r.planted.contains(": #2"));
-    println!("dump_labeled() under this load took {dump_ms:.1} ms (65,536-event ring)");
+    println!(
+        "dump_labeled() under this load took {dump_ms:.1} ms ({}-record ring)",
+        a.capacity
+    );
     println!(
         "\nhealthy dumps: {healthy_crit} critical in all (must be 0); planted faults: {}",
         if missed {
@@ -554,7 +557,7 @@ fn stall_test(recorder: &FlightRecorder, rt: &tokio::runtime::Runtime, capacity:
     let mut tookm = took.clone();
     tookm.sort_by(f64::total_cmp);
     println!(
-        "{capacity}-event ring under load: dump_labeled() took {:.0} ms (median of 5; {:.0}-{:.0})",
+        "{capacity}-record ring under load: dump_labeled() took {:.0} ms (median of 5; {:.0}-{:.0})",
         tookm[2], tookm[0], tookm[4]
     );
     println!(

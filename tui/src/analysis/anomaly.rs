@@ -409,8 +409,7 @@ fn zeroing_op(ix: &Index, ti: usize, end: EventIdx) -> Option<EventIdx> {
 }
 
 fn during_whose_poll(ix: &Index, ti: usize, at: EventIdx) -> String {
-    let ev = &ix.dump.events[at as usize];
-    match ix.polling_at(ev.lane, ev.ts_ns) {
+    match ix.polling_at_event(at) {
         Some(t) if t as usize == ti => " in its own poll".to_string(),
         Some(t) => format!(" during {}'s poll", ix.tasks[t as usize].label()),
         None => String::new(),

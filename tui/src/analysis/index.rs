@@ -458,6 +458,24 @@ impl Index {
         }
     }
 
+    /// The task whose poll event `e` happened inside, on its lane: who was running when a
+    /// waker was cloned or dropped, say. By time, and an event at a poll's last instant,
+    /// before its end, belongs to that poll (a poll's end carries the task's own waker op
+    /// at its own timestamp).
+    pub fn polling_at_event(&self, e: EventIdx) -> Option<TaskIdx> {
+        let ev = self.dump.events.get(e as usize)?;
+        if let Some(t) = self.polling_at(ev.lane, ev.ts_ns) {
+            return Some(t);
+        }
+        self.dump.events[e as usize + 1..]
+            .iter()
+            .take_while(|n| n.ts_ns == ev.ts_ns)
+            .find_map(|n| match n.kind {
+                EventKind::PollEnd { task, .. } if n.lane == ev.lane => self.task_idx(task),
+                _ => None,
+            })
+    }
+
     /// The task a lane was polling at `ns`, if it was inside a poll: who was running when
     /// a waker was cloned or dropped, say.
     pub fn polling_at(&self, lane: u32, ns: u64) -> Option<TaskIdx> {

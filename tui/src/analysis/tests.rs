@@ -1448,3 +1448,53 @@ fn wait_from_before_a_poll_does_not_excuse_it() {
     assert!(!long[0].host_contention, "{}", long[0].message);
     assert_eq!(long[0].severity, Severity::Critical);
 }
+
+/// A poll's end carries the task's own waker op at the end's own timestamp, decoded just
+/// before the end: the op happened inside that poll, not after it.
+#[test]
+fn an_own_waker_op_at_a_polls_last_instant_is_inside_it() {
+    let ix = B::new()
+        .task(1, "lost")
+        .task(2, "other")
+        .spawn(0, 1)
+        .ev(1, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            3,
+            0,
+            EventKind::WakerDrop {
+                task: 1,
+                live: Some(0),
+            },
+        )
+        .poll_end(3, 0, 1, false)
+        // Another lane's poll ending at the same instant claims nothing on lane 0.
+        .ev(2, 1, EventKind::PollStart { task: 2 })
+        .ev(
+            4,
+            0,
+            EventKind::WakerClone {
+                task: 2,
+                live: Some(1),
+            },
+        )
+        .poll_end(4, 1, 2, false)
+        .end(100)
+        .build();
+    let at = |kind: EventKind| ix.dump.events.iter().position(|e| e.kind == kind).unwrap() as u32;
+    let drop = at(EventKind::WakerDrop {
+        task: 1,
+        live: Some(0),
+    });
+    assert_eq!(ix.polling_at_event(drop), ix.task_idx(1));
+    let clone = at(EventKind::WakerClone {
+        task: 2,
+        live: Some(1),
+    });
+    assert_eq!(ix.polling_at_event(clone), None);
+    let lost = ix
+        .anomalies
+        .iter()
+        .find(|a| a.kind == AnomalyKind::LostWaker)
+        .expect("lost waker");
+    assert!(lost.message.contains("in its own poll"), "{}", lost.message);
+}

@@ -81,7 +81,7 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
             format!("{op} of a waker of an ended task (span {span})")
         }
         EventKind::WakerClone { task, live } | EventKind::WakerDrop { task, live } => {
-            let whose = match ix.polling_at(ev.lane, ev.ts_ns) {
+            let whose = match ix.polling_at_event(e) {
                 Some(t) if ix.tasks[t as usize].id == task => "in its own poll".into(),
                 Some(t) => format!("in {}'s poll", sanitize(&ix.tasks[t as usize].label())),
                 None => "outside any poll".into(),

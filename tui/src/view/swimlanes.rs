@@ -113,15 +113,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
         }
         lines.push(Line::from(spans));
     }
-    // Axis: start time, cursor, end time.
+    // Axis: start time, cursor, end time. A label the cursor would cut through is left
+    // out (the legend row below gives the cursor's time).
     let mut axis: Vec<char> = vec![' '; width];
     let left = relative(v.start(), ix.end_ns);
     let right = relative(v.end(), ix.end_ns);
-    for (i, ch) in left.chars().enumerate().take(width) {
-        axis[i] = ch;
+    let llen = left.chars().count();
+    if cursor_col.is_none_or(|c| c > llen) {
+        for (i, ch) in left.chars().enumerate().take(width) {
+            axis[i] = ch;
+        }
     }
     let rlen = right.chars().count();
-    if width > left.len() + rlen + 2 {
+    if width > llen + rlen + 2 && cursor_col.is_none_or(|c| c + rlen + 1 < width) {
         for (i, ch) in right.chars().enumerate() {
             axis[width - rlen + i] = ch;
         }
