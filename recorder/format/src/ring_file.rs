@@ -381,6 +381,7 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
     let mut torn = 0u64;
     // Records kept (one can stand for several events: see `ring_codec::decode`).
     let mut kept = 0u64;
+    let mut oldest = u64::MAX;
     for i in 0..blocks {
         let at = BLOCKS_AT + i * BLOCK_BYTES;
         let header = b.u64(at).unwrap_or(0);
@@ -403,6 +404,7 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
             },
             |pos, s| {
                 kept += 1;
+                oldest = oldest.min(s.ts);
                 let claim = header >> ring_codec::LANE_BITS;
                 ring_codec::decode(s.ts, s.a, s.b, to_ns, |ts, sub, kind| {
                     // A folded start sorts first at its timestamp on its lane.
@@ -415,6 +417,11 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
                 });
             },
         );
+    }
+    // A folded start from before the window (the ring lost everything else of that time)
+    // is left out, as a written one would have been: the end says how long the poll ran.
+    if claims > blocks as u64 {
+        raw.retain(|r| !(r.2 == (0, 0, 0) && r.0 < oldest));
     }
     raw.sort_unstable_by_key(|r| (r.0, r.1, r.2));
     let events: Vec<Event> = raw

@@ -535,4 +535,50 @@ mod tests {
             assert!(matches!(pair[1].kind, EventKind::PollEnd { task, .. } if task == t));
         }
     }
+
+    /// The ring went round during a long poll: its end survives, carrying the start,
+    /// but everything else of that time is gone. The start is left out (as a written one
+    /// would have been overwritten), so the window is what the ring really covers, and
+    /// the end still says how long the poll ran.
+    #[test]
+    fn a_start_from_before_the_window_is_left_out() {
+        let r = recorder();
+        r.inner.poll_start(1);
+        let inner = r.inner.clone();
+        std::thread::spawn(move || {
+            for i in 0..4 * crate::MIN_CAPACITY as u64 {
+                inner.record(Kind::Wake, codec::F_SRC_DRIVER, i % 50 + 2, 0);
+            }
+        })
+        .join()
+        .unwrap();
+        r.inner.poll_end(1, false);
+        let d = r.snapshot();
+        assert!(d.header.overwritten > 0);
+        let k = kinds(&d);
+        assert!(
+            !k.contains(&EventKind::PollStart { task: 1 }),
+            "{:?}",
+            &k[..3]
+        );
+        let end = d
+            .events
+            .iter()
+            .find_map(|e| match e.kind {
+                EventKind::PollEnd {
+                    task: 1,
+                    duration_ns,
+                    ..
+                } => Some((e.ts_ns, duration_ns)),
+                _ => None,
+            })
+            .expect("the poll's end is kept");
+        let (end_ns, Some(duration)) = end else {
+            panic!("the end carries the duration")
+        };
+        assert!(
+            end_ns - duration < d.events[0].ts_ns,
+            "the start predates the window"
+        );
+    }
 }

@@ -62,6 +62,12 @@ impl Inner {
                 |t| self.raw_to_ns(t),
                 |ts, sub, kind| {
                     let order = if sub == codec::SUB_START {
+                        // A start from before the window (the ring lost everything else
+                        // of that time) is left out, as a written one would have been:
+                        // the end still says how long the poll ran.
+                        if lapped && ts < oldest {
+                            return;
+                        }
                         (0, 0, 0)
                     } else {
                         (r.order.0, r.order.1, sub)
@@ -72,7 +78,7 @@ impl Inner {
         }
         expanded.sort_unstable_by_key(|e| (e.0, e.1, e.2));
         for (lane, task, since) in open_before.into_iter().chain(open_after) {
-            // A start the ring would have lost is left out, as a written one would be.
+            // Likewise for a poll still running.
             if since < oldest && lapped {
                 continue;
             }
