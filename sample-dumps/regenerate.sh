@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=0
 cargo build --release -p dial9-recorder --examples
-for ex in starvation lost_waker long_poll healthy; do
+for ex in starvation lost_waker long_poll healthy why_slow; do
     echo "== $ex"
     cargo run -q --release -p dial9-recorder --example "$ex"
 done

@@ -55,6 +55,8 @@ fn sample() -> Dump {
         facts: Facts {
             live_wakers: vec![TaskWakers { task: 5, live: 1 }],
             unhooked: vec![7],
+            arch: "x86_64".into(),
+            panic_backtrace: vec!["   0: app::main".into()],
         },
     }
 }

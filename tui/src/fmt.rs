@@ -104,6 +104,10 @@ pub fn sanitize_dump(d: &mut dial9_format::Dump) {
             clean(&mut l.file);
         }
     }
+    clean(&mut d.facts.arch);
+    for l in &mut d.facts.panic_backtrace {
+        clean(l);
+    }
 }
 
 fn needs_escape(c: char) -> bool {

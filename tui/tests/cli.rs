@@ -74,10 +74,64 @@ fn report_finds_each_samples_ground_truth() {
             .contains("panicked")
     );
     assert!(has(&r, "poll-in-progress", "critical", "record-parser-"));
+    // Where in the code: the panic's own frame, std and tokio folded.
+    assert_eq!(
+        r["dump"]["reason"]["backtrace"][0]
+            .as_str()
+            .map(|f| f.ends_with("recorder/examples/panic.rs:27:41")),
+        Some(true),
+        "{}",
+        r["dump"]["reason"]["backtrace"]
+    );
 
     let r = report("healthy");
     assert_eq!(r["anomaly_counts"]["critical"], 0, "{}", r["anomalies"]);
     assert!(r["workers"].as_array().unwrap().len() == 2);
+}
+
+/// Each slow poll of the why-slow sample is explained by what its thread was doing.
+#[test]
+fn each_slow_poll_says_what_its_thread_was_doing() {
+    let r = report("why-slow");
+    let why = |task: &str| {
+        r["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "long-poll" && a["task_name"] == task)
+            .unwrap_or_else(|| panic!("no long poll of {task}"))
+            .clone()
+    };
+    let cases = [
+        (
+            "sleeps-in-poll",
+            "blocked",
+            Some("clock_nanosleep"),
+            "critical",
+        ),
+        ("cpu-bound", "on-cpu", None, "critical"),
+        ("waits-on-mutex", "blocked", Some("futex"), "critical"),
+        ("blocking-read", "blocked", Some("recvfrom"), "critical"),
+        ("starved-by-host", "waiting-for-cpu", None, "warning"),
+    ];
+    for (task, cause, syscall, severity) in cases {
+        let a = why(task);
+        assert_eq!(a["why"]["cause"], cause, "{task}: {}", a["message"]);
+        if let Some(sys) = syscall {
+            assert_eq!(a["why"]["syscall"], sys, "{task}");
+            assert!(a["message"].as_str().unwrap().contains(sys), "{task}");
+        }
+        assert_eq!(a["severity"], severity, "{task}");
+        let watched = a["why"]["watched_ns"].as_u64().unwrap();
+        assert!(watched >= 50_000_000, "{task}: watched {watched} ns");
+    }
+    assert_eq!(why("starved-by-host")["host_contention"], true);
+    assert!(
+        why("waits-on-mutex")["advice"]
+            .as_str()
+            .unwrap()
+            .contains("tokio::sync")
+    );
 }
 
 #[test]

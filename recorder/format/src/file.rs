@@ -23,10 +23,12 @@ use super::types::Dump;
 pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
 /// The format version this build writes and the newest it reads.
 /// Version 2 added `Reason::Recovered`, version 3 `EventKind::Scheduled`, version 4
-/// `Reason::Exited`, version 5 `Dump::facts` and `EventKind::CpuStat`. Older dumps still
-/// read (variants were only ever appended; a dump before version 5 decodes without its
-/// facts), and `recorder/tests/fixtures/` keeps a dump of every version to prove it.
-pub const FORMAT_VERSION: u32 = 5;
+/// `Reason::Exited`, version 5 `Dump::facts` and `EventKind::CpuStat`, version 6
+/// `EventKind::PollSample` and the facts' architecture and panic backtrace. Older dumps
+/// still read (variants were only ever appended; a dump before version 5 decodes without
+/// its facts, one before 6 without the new facts), and `recorder/tests/fixtures/` keeps a
+/// dump of every version to prove it.
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest format version this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const ENVELOPE_LEN: usize = 28;
@@ -143,6 +145,9 @@ impl Dump {
         let (version, body) = check_envelope(bytes)?;
         if version < 5 {
             return decode_body::<legacy::DumpV4>(body).map(Dump::from);
+        }
+        if version == 5 {
+            return decode_body::<legacy::DumpV5>(body).map(Dump::from);
         }
         decode_body(body)
     }
@@ -314,13 +319,48 @@ impl bincode::de::read::Reader for CountingReader<'_> {
     }
 }
 
-/// Dumps before format version 5: no `facts`, and waker ops without counts.
+/// Dumps before format version 6: before 5 no `facts`, and waker ops without counts; in
+/// 5 the facts without the architecture and the panic backtrace.
 mod legacy {
     use serde::Deserialize;
 
     use crate::types::{
-        Dump, Event, EventKind, Facts, Header, LaneState, TaskInfo, ThreadInfo, WakeSource, WakerOp,
+        Dump, Event, EventKind, Facts, Header, LaneState, TaskInfo, TaskWakers, ThreadInfo,
+        WakeSource, WakerOp,
     };
+
+    #[derive(Deserialize)]
+    pub(super) struct DumpV5 {
+        header: Header,
+        threads: Vec<ThreadInfo>,
+        tasks: Vec<TaskInfo>,
+        lane_states: Vec<LaneState>,
+        events: Vec<Event>,
+        facts: FactsV5,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct FactsV5 {
+        live_wakers: Vec<TaskWakers>,
+        unhooked: Vec<u64>,
+    }
+
+    impl From<DumpV5> for Dump {
+        fn from(d: DumpV5) -> Dump {
+            Dump {
+                header: d.header,
+                threads: d.threads,
+                tasks: d.tasks,
+                lane_states: d.lane_states,
+                events: d.events,
+                facts: Facts {
+                    live_wakers: d.facts.live_wakers,
+                    unhooked: d.facts.unhooked,
+                    ..Facts::default()
+                },
+            }
+        }
+    }
 
     #[derive(Deserialize)]
     pub(super) struct DumpV4 {

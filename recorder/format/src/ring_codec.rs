@@ -79,9 +79,10 @@ pub enum Kind {
     TimerArm,
     Scheduled,
     CpuStat,
+    PollSample,
 }
 
-const KINDS: [Kind; 15] = [
+const KINDS: [Kind; 16] = [
     Kind::Spawn,
     Kind::PollStart,
     Kind::PollEnd,
@@ -97,6 +98,7 @@ const KINDS: [Kind; 15] = [
     Kind::TimerArm,
     Kind::Scheduled,
     Kind::CpuStat,
+    Kind::PollSample,
 ];
 
 // Flag bits.
@@ -130,6 +132,35 @@ pub fn fold_op(task: u64, live: u64) -> Option<u64> {
 #[inline]
 pub fn pack(kind: Kind, flags: u8, aux: u64) -> u64 {
     (kind as u64) | (u64::from(flags) << 8) | (aux.min(AUX_MAX) << 16)
+}
+
+/// Thread states a [`Kind::PollSample`] carries, as the kernel's `/proc/.../stat` letters.
+const SAMPLE_STATES: [u8; 8] = [b'?', b'R', b'S', b'D', b'T', b'Z', b'X', b'I'];
+const SAMPLE_NO_SYSCALL: u64 = 0xfff;
+const SAMPLE_US_BITS: u32 = 24;
+
+/// The words of a [`Kind::PollSample`], `(a, aux)`: the task (40 bits), the system call
+/// (12) and the state (4) in `a`; the cumulative CPU and run-queue times in microseconds
+/// modulo 2^24, 24 bits each, in `aux`. `None` for a task id over 40 bits.
+pub fn pack_sample(
+    task: u64,
+    state: u8,
+    syscall: Option<u16>,
+    on_cpu_ns: u64,
+    runq_ns: u64,
+) -> Option<(u64, u64)> {
+    if task > FOLD_TASK_MAX {
+        return None;
+    }
+    let code = SAMPLE_STATES.iter().position(|&s| s == state).unwrap_or(0) as u64;
+    let sys = syscall.map_or(SAMPLE_NO_SYSCALL, |n| {
+        u64::from(n).min(SAMPLE_NO_SYSCALL - 1)
+    });
+    let us = |ns: u64| (ns / 1_000) & ((1 << SAMPLE_US_BITS) - 1);
+    Some((
+        task | (sys << FOLD_TASK_BITS) | (code << (FOLD_TASK_BITS + 12)),
+        us(on_cpu_ns) | (us(runq_ns) << SAMPLE_US_BITS),
+    ))
 }
 
 /// An aux value where 0 means "none".
@@ -279,6 +310,17 @@ fn unpack(a: u64, b: u64) -> Option<EventKind> {
             on_cpu_ns: a,
             runq_wait_ns: aux,
         },
+        Kind::PollSample => {
+            let sys = (a >> FOLD_TASK_BITS) & SAMPLE_NO_SYSCALL;
+            let mask = (1 << SAMPLE_US_BITS) - 1;
+            EventKind::PollSample {
+                task: a & FOLD_TASK_MAX,
+                state: SAMPLE_STATES[((a >> (FOLD_TASK_BITS + 12)) & 7) as usize],
+                syscall: (sys != SAMPLE_NO_SYSCALL).then_some(sys as u16),
+                on_cpu_us: (aux & mask) as u32,
+                runq_wait_us: ((aux >> SAMPLE_US_BITS) & mask) as u32,
+            }
+        }
     })
 }
 
@@ -525,5 +567,35 @@ mod tests {
             |t| t,
             |_, _, _| panic!("unknown kind emits nothing")
         ));
+    }
+
+    #[test]
+    fn a_poll_sample_round_trips_at_its_precision() {
+        let round = |task, state, sys, cpu, runq| {
+            let (a, aux) = pack_sample(task, state, sys, cpu, runq)?;
+            unpack(a, pack(Kind::PollSample, 0, aux))
+        };
+        assert_eq!(
+            round(9, b'S', Some(230), 1_500, 2_000_000),
+            Some(EventKind::PollSample {
+                task: 9,
+                state: b'S',
+                syscall: Some(230),
+                on_cpu_us: 1,
+                runq_wait_us: 2_000,
+            })
+        );
+        // Times wrap at 2^24 us; an unknown state letter is '?'.
+        assert_eq!(
+            round(FOLD_TASK_MAX, b'W', None, (1 << 24) * 1_000 + 7_000, 0),
+            Some(EventKind::PollSample {
+                task: FOLD_TASK_MAX,
+                state: b'?',
+                syscall: None,
+                on_cpu_us: 7,
+                runq_wait_us: 0,
+            })
+        );
+        assert_eq!(round(FOLD_TASK_MAX + 1, b'R', None, 0, 0), None);
     }
 }

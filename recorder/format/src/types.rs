@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The modulus of a `PollSample`'s CPU times (microseconds).
+pub const SAMPLE_US_MOD: u32 = 1 << 24;
+
 /// A whole dump: header, the tables that give names to ids, and the events in time order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dump {
@@ -36,6 +39,12 @@ pub struct Facts {
     /// a runtime that was not instrumented, so their polls are not recorded (only their
     /// wakes, through the tracing layer). Nothing can be said about their scheduling.
     pub unhooked: Vec<u64>,
+    /// The recording process's architecture (`std::env::consts::ARCH`), which gives the
+    /// system call numbers of `PollSample` their names (format v6; empty before).
+    pub arch: String,
+    /// The panicking thread's backtrace, one frame a line, for a dump written by the
+    /// panic hook (format v6; empty otherwise).
+    pub panic_backtrace: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,6 +337,20 @@ pub enum EventKind {
         on_cpu_ns: u64,
         runq_wait_ns: u64,
     },
+    /// The recorder's watchdog looked at a thread polling `task` for long (format v6): the
+    /// thread's state as the kernel reported it (`b'R'` running or runnable, `b'S'`
+    /// sleeping, `b'D'` in uninterruptible I/O...), the system call it was blocked in,
+    /// and its cumulative time on a CPU and waiting for one, in microseconds modulo 2^24
+    /// ([`SAMPLE_US_MOD`], 16.7 s): the difference between two looks (at most a second
+    /// apart), or between a look and the `CpuStat` after the poll's end, is exact with
+    /// wrapping arithmetic. Between two looks, time that is neither is time blocked.
+    PollSample {
+        task: u64,
+        state: u8,
+        syscall: Option<u16>,
+        on_cpu_us: u32,
+        runq_wait_us: u32,
+    },
 }
 
 impl EventKind {
@@ -342,7 +365,7 @@ impl EventKind {
             | EventKind::WakerDrop { task, .. }
             | EventKind::Terminate { task } => Some(task),
             EventKind::TimerArm { task, .. } => task,
-            EventKind::Scheduled { task, .. } => Some(task),
+            EventKind::Scheduled { task, .. } | EventKind::PollSample { task, .. } => Some(task),
             _ => None,
         }
     }
@@ -366,6 +389,7 @@ impl EventKind {
             EventKind::TimerArm { .. } => "timer-arm",
             EventKind::Scheduled { .. } => "scheduled",
             EventKind::CpuStat { .. } => "cpu-stat",
+            EventKind::PollSample { .. } => "poll-sample",
         }
     }
 }

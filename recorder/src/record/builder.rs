@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::format::ClockAnchor;
 
@@ -12,7 +13,7 @@ use super::lanes::Lanes;
 use super::recorder::{FlightRecorder, Inner};
 use super::ring::{BLOCK_EVENTS, Ring};
 use super::tasks::TaskTable;
-use super::{persist, span_tasks, triggers};
+use super::{persist, span_tasks, triggers, watchdog};
 
 /// Smallest ring: a few blocks, so that a handful of threads do not evict each other's
 /// only block on every claim.
@@ -33,6 +34,7 @@ pub struct Builder {
     schedule_latency: bool,
     cpu_stats: bool,
     fold: bool,
+    watchdog: Option<Duration>,
 }
 
 /// Why [`Builder::build`] failed.
@@ -80,6 +82,7 @@ impl Default for Builder {
             schedule_latency: false,
             cpu_stats: true,
             fold: true,
+            watchdog: Some(Duration::from_millis(10)),
         }
     }
 }
@@ -166,6 +169,17 @@ impl Builder {
         self
     }
 
+    /// The long-poll watchdog (Linux): a thread that looks at every poll running longer
+    /// than `threshold` (default 10 ms, the long-poll warning) while it runs, and records
+    /// what the kernel says of its thread: running, blocked (in which system call: a
+    /// `clock_nanosleep` is a `std::thread::sleep`, a `futex` a lock), or runnable and
+    /// waiting for a CPU; no privileges needed. It wakes every `threshold / 5` and reads
+    /// only lane states until a poll runs long. `None` turns it off.
+    pub fn watchdog(mut self, threshold: Option<Duration>) -> Self {
+        self.watchdog = threshold;
+        self
+    }
+
     pub fn build(self) -> Result<FlightRecorder, BuildError> {
         if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(BuildError::Capacity(self.capacity));
@@ -175,11 +189,11 @@ impl Builder {
         let unix_ns = unix_now_ns();
         // Raw clock ticks in a millisecond: a long poll, and a quiet spell after which a
         // thread checks whether its ring block has grown old.
-        let ms_raw = {
+        let ns_per_raw = {
             let big = 1u64 << 40;
-            let ns_per_raw = clock.delta_as_nanos(0, big) as f64 / big as f64;
-            (1e6 / ns_per_raw.max(1e-9)) as u64
+            clock.delta_as_nanos(0, big) as f64 / big as f64
         };
+        let ms_raw = (1e6 / ns_per_raw.max(1e-9)) as u64;
         let (mut ring, persist) = match &self.persist_dir {
             None => (
                 Ring::new(self.capacity).ok_or(BuildError::OutOfMemory(self.capacity))?,
@@ -187,8 +201,6 @@ impl Builder {
             ),
             Some(dir) => {
                 // Nanoseconds per raw clock tick, for a reader in another process.
-                let big = 1u64 << 40;
-                let ns_per_raw = clock.delta_as_nanos(0, big) as f64 / big as f64;
                 let (p, ring) = persist::Persist::create(
                     dir,
                     self.capacity,
@@ -207,6 +219,11 @@ impl Builder {
             schedule_latency: self.schedule_latency,
             cpu_stats: self.cpu_stats,
             long_poll_raw: ms_raw,
+            ns_per_raw,
+            watchdog: self
+                .watchdog
+                .filter(|_| cfg!(target_os = "linux"))
+                .map(|t| watchdog::Watchdog::new(watchdog::Settings::for_threshold(t))),
             mapped: ring.is_mapped(),
             fold: self.fold,
             write_starts: ring.is_mapped() || !self.fold,
@@ -233,6 +250,9 @@ impl Builder {
         }
         if self.panic_hook {
             triggers::install_panic_hook(&inner);
+        }
+        if let Err(e) = watchdog::start(&inner) {
+            eprintln!("dial9: no long-poll watchdog: could not start its thread: {e}");
         }
         Ok(FlightRecorder { inner })
     }

@@ -50,7 +50,7 @@ pub(crate) fn sample() -> Option<(u64, u64)> {
 
 /// `"on_cpu_ns runq_wait_ns timeslices\n"`: the first two numbers.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn parse(text: &[u8]) -> Option<(u64, u64)> {
+pub(crate) fn parse(text: &[u8]) -> Option<(u64, u64)> {
     let text = std::str::from_utf8(text).ok()?;
     let mut it = text.split_ascii_whitespace().map(|n| n.parse::<u64>().ok());
     Some((it.next()??, it.next()??))

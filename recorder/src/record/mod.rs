@@ -25,6 +25,7 @@ mod snapshot;
 mod span_tasks;
 mod tasks;
 mod triggers;
+mod watchdog;
 
 pub use builder::{BuildError, Builder, MAX_CAPACITY, MIN_CAPACITY};
 pub use hooks::UserHooks;

@@ -123,6 +123,10 @@ pub(crate) struct Inner {
     pub(super) cpu_stats: bool,
     /// A poll at least this long (raw clock ticks, 1 ms) gets a CPU sample at its end.
     pub(super) long_poll_raw: u64,
+    /// Nanoseconds per raw clock tick.
+    pub(super) ns_per_raw: f64,
+    /// The long-poll watchdog's settings and state (`None`: off).
+    pub(super) watchdog: Option<super::watchdog::Watchdog>,
     /// The ring lives in a shared file mapping (a forked child must not write to it).
     pub(super) mapped: bool,
     /// A poll's end carries its own waker ops (and, unless `write_starts`, its start).

@@ -17,6 +17,8 @@ impl Inner {
     /// Reads the ring and tables into a dump. `patient == false` (panic hook) never waits
     /// on a lock the panicking thread might hold.
     pub(crate) fn snapshot(&self, reason: Reason, patient: bool) -> Dump {
+        // What a poll running long right now is doing (a hung worker): into the ring first.
+        self.look_now();
         let lanes = self.lanes.all(patient);
         // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
         let (live, unhooked) = self.tasks.live_and_unhooked(patient);
@@ -135,6 +137,8 @@ impl Inner {
             lane_states,
             events,
             facts: Facts {
+                arch: std::env::consts::ARCH.to_string(),
+                panic_backtrace: Vec::new(),
                 live_wakers,
                 unhooked,
             },

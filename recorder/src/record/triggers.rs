@@ -51,7 +51,8 @@ pub(super) fn install_panic_hook(inner: &Arc<Inner>) {
                     .to_string(),
                 task: current_task(),
             };
-            let dump = inner.snapshot(reason, false);
+            let mut dump = inner.snapshot(reason, false);
+            dump.facts.panic_backtrace = backtrace_lines();
             if let Err(e) = inner.write_dump(&dump) {
                 eprintln!("dial9: could not write the panic dump: {e}");
             }
@@ -59,6 +60,22 @@ pub(super) fn install_panic_hook(inner: &Arc<Inner>) {
         previous(info);
     }));
 }
+
+/// The panicking thread's backtrace as text lines (frame numbers, functions and `at
+/// file:line` lines, as std prints them), at most [`BACKTRACE_LINES`]. Symbolized here, in
+/// the panic hook, as std's own hook does; the explorer folds std, core and tokio frames.
+fn backtrace_lines() -> Vec<String> {
+    let text = std::backtrace::Backtrace::force_capture().to_string();
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .take(BACKTRACE_LINES)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Bound on a panic backtrace's lines in a dump (about a hundred frames).
+const BACKTRACE_LINES: usize = 240;
 
 /// Signals are Unix's; elsewhere asking for a signal dump is a build error, not a
 /// silently missing dump.

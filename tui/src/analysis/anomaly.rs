@@ -146,6 +146,18 @@ pub struct Anomaly {
     /// Explained by the host, not the code: the thread was waiting for a CPU (runnable,
     /// not running) for most of the time. Then the severity is at most a warning.
     pub host_contention: bool,
+    /// For a long or unfinished poll: what the recorder's watchdog saw its thread doing.
+    pub why: Option<super::why::PollWhy>,
+}
+
+impl Anomaly {
+    /// What to do: the watchdog's reading of this poll when there is one, else the
+    /// kind's general advice.
+    pub fn advice(&self) -> &'static str {
+        self.why
+            .as_ref()
+            .map_or_else(|| self.kind.advice(), |w| w.advice())
+    }
 }
 
 /// How many anomalies there are of each severity.
@@ -220,9 +232,27 @@ fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         } else {
             ms(d)
         };
+        let why = super::why::explain(ix, p);
+        // The watchdog saw the thread wait for a CPU most of the poll: the host's doing.
+        let host = why.as_ref().is_some_and(|w| {
+            w.cause == super::why::Cause::WaitingForCpu && w.watched_ns.saturating_mul(2) >= d
+        });
+        let mut message = format!(
+            "{} polled for {} without yielding on {}, blocking every other task queued there",
+            task.label(),
+            how_long,
+            lane_label(ix, poll.lane)
+        );
+        if let Some(w) = &why {
+            message.push_str(&format!(": {}", w.summary()));
+        }
         out.push(Anomaly {
             kind: AnomalyKind::LongPoll,
-            severity,
+            severity: if host {
+                severity.min(Severity::Warning)
+            } else {
+                severity
+            },
             task: Some(poll.task),
             lane: Some(poll.lane),
             start_ns: poll.start_ns,
@@ -230,14 +260,9 @@ fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             magnitude: d,
             event: poll.start_event,
             is_dump_cause: false,
-            host_contention: false,
-            message: format!(
-                "{} polled for {} without yielding on {}, blocking every other task queued \
-                 there",
-                task.label(),
-                how_long,
-                lane_label(ix, poll.lane)
-            ),
+            host_contention: host,
+            why,
+            message,
         });
     }
 }
@@ -247,8 +272,12 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         Reason::Panic { task, .. } => *task,
         _ => None,
     };
-    for poll in ix.polls.iter().filter(|p| p.end_ns.is_none()) {
+    for (p, poll) in ix.polls.iter().enumerate() {
+        if poll.end_ns.is_some() {
+            continue;
+        }
         let d = ix.end_ns.saturating_sub(poll.start_ns);
+        let why = super::why::explain(ix, p as super::index::PollIdx);
         let task = &ix.tasks[poll.task as usize];
         let panicked = panic_task == Some(task.id);
         let (severity, what) = if panicked {
@@ -275,11 +304,15 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             is_dump_cause: panicked,
             host_contention: false,
             message: format!(
-                "{} {what} on {} after {} of polling",
+                "{} {what} on {} after {} of polling{}",
                 task.label(),
                 lane_label(ix, poll.lane),
-                ms(d)
+                ms(d),
+                why.as_ref()
+                    .map(|w| format!(": {}", w.summary()))
+                    .unwrap_or_default()
             ),
+            why,
         });
     }
 }
@@ -344,6 +377,7 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             message,
             is_dump_cause: false,
             host_contention: false,
+            why: None,
         });
     }
 }
@@ -457,6 +491,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                     ),
                     is_dump_cause: false,
                     host_contention: false,
+                    why: None,
                 });
             }
             continue;
@@ -516,6 +551,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 ),
                 is_dump_cause: false,
                 host_contention: false,
+                why: None,
             });
             continue;
         }
@@ -581,6 +617,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             ),
             is_dump_cause: false,
             host_contention: false,
+            why: None,
         });
     }
 }
@@ -605,6 +642,7 @@ fn self_wake_storms(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             event: first,
             is_dump_cause: false,
             host_contention: false,
+            why: None,
             message: format!(
                 "{} woke itself {} of {} times",
                 task.label(),
@@ -673,6 +711,7 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 event,
                 is_dump_cause: false,
                 host_contention: false,
+                why: None,
                 message: format!(
                     "{} did not park for {} while woken tasks waited for a poll",
                     lane.label(),
@@ -727,7 +766,7 @@ fn host_contention(ix: &Index, out: &mut [Anomaly]) {
         .filter(|l| l.info.kind == ThreadKind::Worker)
         .map(|l| l.info.lane)
         .collect();
-    for a in out.iter_mut() {
+    for a in out.iter_mut().filter(|a| !a.host_contention) {
         let len = a.end_ns.saturating_sub(a.start_ns);
         let waited = match a.kind {
             AnomalyKind::LongPoll => a

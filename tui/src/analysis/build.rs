@@ -11,7 +11,9 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use dial9_format::{Activity, Dump, EventKind, TaskKind, ThreadInfo, ThreadKind, WakeSource};
+use dial9_format::{
+    Activity, Dump, Event, EventKind, TaskKind, ThreadInfo, ThreadKind, WakeSource,
+};
 
 use super::anomaly::{self, Thresholds};
 use super::index::{
@@ -100,7 +102,9 @@ impl Index {
             let poll = &b.polls[p as usize];
             (std::cmp::Reverse(poll.duration(end_ns)), poll.start_ns)
         });
+        let poll_samples = poll_samples(&b.polls, &b.task_events, &dump.events, end_ns);
         let mut index = Index {
+            poll_samples,
             dump,
             start_ns,
             end_ns,
@@ -141,6 +145,43 @@ impl Index {
         }
         index
     }
+}
+
+/// The watchdog's looks at each poll: the task's `PollSample` events within the poll.
+fn poll_samples(
+    polls: &[Poll],
+    task_events: &[Vec<EventIdx>],
+    events: &[Event],
+    end_ns: u64,
+) -> HashMap<PollIdx, Vec<EventIdx>> {
+    let mut out = HashMap::default();
+    let mut polls_of: HashMap<TaskIdx, Vec<PollIdx>> = HashMap::default();
+    for (i, p) in polls.iter().enumerate() {
+        polls_of.entry(p.task).or_default().push(i as PollIdx);
+    }
+    for (t, of) in polls_of {
+        let samples: Vec<EventIdx> = task_events[t as usize]
+            .iter()
+            .copied()
+            .filter(|&e| matches!(events[e as usize].kind, EventKind::PollSample { .. }))
+            .collect();
+        if samples.is_empty() {
+            continue;
+        }
+        for p in of {
+            let poll = &polls[p as usize];
+            let within = poll.start_ns..=poll.end_ns.unwrap_or(end_ns);
+            let mine: Vec<EventIdx> = samples
+                .iter()
+                .copied()
+                .filter(|&e| within.contains(&events[e as usize].ts_ns))
+                .collect();
+            if !mine.is_empty() {
+                out.insert(p, mine);
+            }
+        }
+    }
+    out
 }
 
 impl Builder {

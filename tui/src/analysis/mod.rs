@@ -2,10 +2,12 @@
 //! touches the terminal, so tests can build an index from any dump and assert on it.
 
 pub mod anomaly;
+pub mod backtrace;
 mod build;
 pub mod cells;
 pub mod groups;
 pub mod index;
+pub mod why;
 
 pub use anomaly::{Anomaly, AnomalyKind, Severity, SeverityCounts, Thresholds};
 pub use groups::Group;

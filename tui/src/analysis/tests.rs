@@ -1498,3 +1498,131 @@ fn an_own_waker_op_at_a_polls_last_instant_is_inside_it() {
         .expect("lost waker");
     assert!(lost.message.contains("in its own poll"), "{}", lost.message);
 }
+
+/// The watchdog's looks at one 100 ms poll of task 1 on lane 0, from lane 2 every 10 ms
+/// from 5 ms (in the order the recorder writes them: the looks from another thread while
+/// the poll runs, then the poll's end and its own CPU sample). `look(i)` gives the i-th
+/// look's (state, syscall, cumulative on-CPU µs, cumulative run-queue µs); the CPU sample
+/// at the end carries `end_cpu` (µs, cumulative).
+fn watched_poll(look: impl Fn(u64) -> (u8, Option<u16>, u32, u32), end_cpu: (u64, u64)) -> Index {
+    let mut b = B::new()
+        .task(1, "slow")
+        .spawn(0, 1)
+        .ev(0, 0, EventKind::PollStart { task: 1 });
+    b.facts.arch = "x86_64".into();
+    for i in 0..10 {
+        let (state, syscall, on_cpu_us, runq_wait_us) = look(i);
+        b = b.ev(
+            5 + 10 * i,
+            2,
+            EventKind::PollSample {
+                task: 1,
+                state,
+                syscall,
+                on_cpu_us,
+                runq_wait_us,
+            },
+        );
+    }
+    b.poll_end(100, 0, 1, false)
+        .ev(
+            100,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: end_cpu.0 * 1_000,
+                runq_wait_ns: end_cpu.1 * 1_000,
+            },
+        )
+        .end(200)
+        .build()
+}
+
+fn long_poll(ix: &Index) -> &super::Anomaly {
+    ix.anomalies
+        .iter()
+        .find(|a| a.kind == AnomalyKind::LongPoll)
+        .expect("a long poll")
+}
+
+#[test]
+fn a_poll_blocked_in_a_sleep_says_so_and_where() {
+    let ix = watched_poll(|_| (b'S', Some(230), 700, 50), (700, 50));
+    let a = long_poll(&ix);
+    let why = a.why.as_ref().expect("the watchdog's reading");
+    assert_eq!(why.cause, super::why::Cause::Blocked);
+    assert_eq!((why.looks, why.watched_ns), (10, 95 * MS));
+    assert_eq!(why.blocked_ns, 95 * MS);
+    assert_eq!(why.syscall.and_then(|s| s.name), Some("clock_nanosleep"));
+    assert!(
+        a.message
+            .contains("blocked 95 ms of the 95 ms watched in clock_nanosleep"),
+        "{}",
+        a.message
+    );
+    assert!(a.advice().contains("tokio::time::sleep"));
+    assert_eq!(a.severity, Severity::Critical);
+}
+
+#[test]
+fn a_poll_on_a_cpu_is_code_that_does_not_yield() {
+    // 10 ms on a CPU between looks, across the 2^24 µs wrap of the counters.
+    let base = (1 << 24) - 25_000;
+    let cpu = |i: u64| ((base + 10_000 * i) % (1 << 24)) as u32;
+    let ix = watched_poll(|i| (b'R', None, cpu(i), 9), (base + 95_000, 9));
+    let why = long_poll(&ix).why.clone().unwrap();
+    assert_eq!(why.cause, super::why::Cause::OnCpu);
+    assert_eq!(why.on_cpu_ns, 95 * MS);
+    assert!(why.syscall.is_none());
+    assert!(long_poll(&ix).advice().contains("yield_now"));
+}
+
+#[test]
+fn a_poll_waiting_for_a_cpu_is_the_hosts_doing() {
+    // Runnable the whole time, on a CPU a tenth of it: the kernel counts the wait only
+    // once the thread runs, so the unaccounted time between two runnable looks is a wait.
+    let ix = watched_poll(|i| (b'R', None, 1_000 * i as u32, 0), (9_500, 0));
+    let a = long_poll(&ix);
+    let why = a.why.as_ref().unwrap();
+    assert_eq!(why.cause, super::why::Cause::WaitingForCpu);
+    assert_eq!(why.runq_ns + why.on_cpu_ns, 95 * MS);
+    assert!(a.host_contention);
+    assert_eq!(a.severity, Severity::Warning, "the host, not the code");
+}
+
+#[test]
+fn looks_at_another_task_or_after_the_poll_are_not_its_own() {
+    let ix = B::new()
+        .task(1, "quick")
+        .task(2, "other")
+        .spawn(0, 1)
+        .ev(0, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            5,
+            2,
+            EventKind::PollSample {
+                task: 2,
+                state: b'S',
+                syscall: Some(202),
+                on_cpu_us: 0,
+                runq_wait_us: 0,
+            },
+        )
+        .poll_end(20, 0, 1, false)
+        .ev(
+            25,
+            2,
+            EventKind::PollSample {
+                task: 1,
+                state: b'S',
+                syscall: Some(202),
+                on_cpu_us: 0,
+                runq_wait_us: 0,
+            },
+        )
+        .end(100)
+        .build();
+    assert!(ix.poll_samples.is_empty());
+    let a = long_poll(&ix);
+    assert!(a.why.is_none());
+    assert!(!a.message.contains("watched"));
+}

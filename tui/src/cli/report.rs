@@ -71,6 +71,11 @@ pub struct ReasonJson {
     pub label: Option<String>,
     /// For `recovered` and `exited`: whether the process was still running (a live snapshot).
     pub writer_alive: Option<bool>,
+    /// A panic's backtrace (format v6): the application's frames, innermost first, as
+    /// `function at file:line:col` (std, core, tokio and the recorder's frames folded).
+    pub backtrace: Vec<String>,
+    /// The whole backtrace, as std printed it, one line an entry.
+    pub backtrace_lines: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -127,8 +132,28 @@ pub struct AnomalyJson {
     /// Index of the event to look at, in the dump's event list.
     pub event: u32,
     pub message: String,
-    /// What this kind of anomaly usually means and what to do about it.
+    /// What to do about it: from the watchdog's reading when there is one, else what this
+    /// kind of anomaly usually means.
     pub advice: &'static str,
+    /// For a long or unfinished poll the recorder's watchdog looked at: what its thread
+    /// was doing.
+    pub why: Option<WhyJson>,
+}
+
+#[derive(Serialize)]
+pub struct WhyJson {
+    /// `on-cpu`, `blocked`, `waiting-for-cpu` or `mixed`.
+    pub cause: &'static str,
+    pub summary: String,
+    pub looks: usize,
+    /// Time the looks cover, and how it split.
+    pub watched_ns: u64,
+    pub on_cpu_ns: u64,
+    pub runq_wait_ns: u64,
+    pub blocked_ns: u64,
+    /// The system call the looks at the blocked thread found most, by name where known.
+    pub syscall: Option<String>,
+    pub syscall_nr: Option<u16>,
 }
 
 #[derive(Serialize)]
@@ -175,6 +200,8 @@ fn reason_json(r: &Reason) -> ReasonJson {
         signal: None,
         label: None,
         writer_alive: None,
+        backtrace: Vec::new(),
+        backtrace_lines: Vec::new(),
     };
     match r {
         Reason::Panic {
@@ -253,7 +280,14 @@ pub fn build(ix: &Index) -> ReportJson {
         report_version: 2,
         verdict: ix.verdict.clone(),
         dump: DumpJson {
-            reason: reason_json(&h.reason),
+            reason: ReasonJson {
+                backtrace: crate::analysis::backtrace::app_frames(&ix.dump.facts.panic_backtrace)
+                    .iter()
+                    .map(|f| f.label())
+                    .collect(),
+                backtrace_lines: ix.dump.facts.panic_backtrace.clone(),
+                ..reason_json(&h.reason)
+            },
             program: h.program.clone(),
             pid: h.pid,
             host: h.host.clone(),
@@ -313,7 +347,18 @@ pub fn build(ix: &Index) -> ReportJson {
                 magnitude: a.magnitude,
                 event: a.event,
                 message: a.message.clone(),
-                advice: a.kind.advice(),
+                advice: a.advice(),
+                why: a.why.as_ref().map(|w| WhyJson {
+                    cause: w.cause.as_str(),
+                    summary: w.summary(),
+                    looks: w.looks,
+                    watched_ns: w.watched_ns,
+                    on_cpu_ns: w.on_cpu_ns,
+                    runq_wait_ns: w.runq_ns,
+                    blocked_ns: w.blocked_ns,
+                    syscall: w.syscall.map(|s| s.label()),
+                    syscall_nr: w.syscall.map(|s| s.nr),
+                }),
             })
             .collect(),
         top_busy: by_busy
@@ -363,6 +408,12 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     let _ = writeln!(s, "dial9 dump  {}", sanitize(source));
     let _ = writeln!(s, "verdict     {}", sanitize(&r.verdict));
     let _ = writeln!(s, "reason      {}", r.dump.reason.summary);
+    // The panic's own frames: where in the code.
+    const FRAMES: usize = 5;
+    for (i, f) in r.dump.reason.backtrace.iter().take(FRAMES).enumerate() {
+        let head = if i == 0 { "backtrace" } else { "" };
+        let _ = writeln!(s, "{head:<12}{}", sanitize(f));
+    }
     let when = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_nanos(d.dumped_at_unix_ns),
     );
@@ -471,7 +522,7 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
             g.kind.as_str(),
             relative(worst.start_ns, ix.end_ns),
             summary,
-            if g.host_contention {
+            if g.host_contention && !summary.contains("host contention") {
                 " [host contention]"
             } else {
                 ""

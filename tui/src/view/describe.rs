@@ -94,6 +94,25 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
         EventKind::Unpark {
             io_ready_total: Some(n),
         } => format!("io ready total {n}"),
+        EventKind::PollSample { state, syscall, .. } => {
+            let what = match state {
+                b'R' => "running or waiting for a CPU",
+                b'S' => "sleeping",
+                b'D' => "in uninterruptible I/O",
+                b'T' => "stopped",
+                _ => "in another state",
+            };
+            match syscall.filter(|_| state != b'R') {
+                Some(nr) => {
+                    let arch = crate::analysis::why::dump_arch(ix);
+                    match crate::analysis::why::syscall_name(arch, nr) {
+                        Some(name) => format!("watchdog: {what} in {name}"),
+                        None => format!("watchdog: {what} in system call {nr}"),
+                    }
+                }
+                None => format!("watchdog: {what}"),
+            }
+        }
         EventKind::TimerArm { duration_ms, .. } => format!("sleep {duration_ms} ms"),
         EventKind::Scheduled { latency_ns, .. } => {
             format!("waited {} since scheduled", duration(latency_ns))

@@ -153,7 +153,72 @@ fn anomaly_fields(ix: &Index, a: &Anomaly, out: &mut Vec<Field>) {
         ),
     ));
     out.push(("what", sanitize(&a.message)));
-    out.push(("advice", a.kind.advice().to_string()));
+    if let Some(w) = &a.why {
+        why_fields(ix, w, out);
+    }
+    if a.is_dump_cause {
+        backtrace_fields(ix, out);
+    }
+    out.push(("advice", a.advice().to_string()));
+}
+
+/// The panic's own frames (std, core, tokio and the recorder folded), innermost first.
+fn backtrace_fields(ix: &Index, out: &mut Vec<Field>) {
+    const SHOWN: usize = 8;
+    let frames = crate::analysis::backtrace::app_frames(&ix.dump.facts.panic_backtrace);
+    for f in frames.iter().take(SHOWN) {
+        out.push(("frame", sanitize(&f.label())));
+    }
+    if frames.len() > SHOWN {
+        out.push((
+            "frame",
+            format!(
+                "... {} more (report --json: backtrace)",
+                frames.len() - SHOWN
+            ),
+        ));
+    }
+}
+
+/// The watchdog's reading of a poll: the split, the system call, then each look.
+fn why_fields(ix: &Index, w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
+    out.push((
+        "watched",
+        format!(
+            "{} looks over {}: on a CPU {}, waiting for a CPU {}, blocked {}",
+            w.looks,
+            duration(w.watched_ns),
+            duration(w.on_cpu_ns),
+            duration(w.runq_ns),
+            duration(w.blocked_ns)
+        ),
+    ));
+    if let Some(sys) = &w.syscall {
+        out.push((
+            "blocked in",
+            format!(
+                "{} ({} of {} looks at the blocked thread)",
+                sys.label(),
+                sys.looks,
+                sys.blocked_looks
+            ),
+        ));
+    }
+    const SHOWN: usize = 12;
+    for &e in w.samples.iter().take(SHOWN) {
+        let ev = &ix.dump.events[e as usize];
+        out.push((
+            "look",
+            format!(
+                "{}  {}",
+                relative(ev.ts_ns, ix.end_ns),
+                super::describe::detail(ix, e)
+            ),
+        ));
+    }
+    if w.samples.len() > SHOWN {
+        out.push(("look", format!("... and {} more", w.samples.len() - SHOWN)));
+    }
 }
 
 fn lane_name(ix: &Index, lane: u32) -> String {
@@ -263,7 +328,13 @@ fn event_fields(ix: &Index, e: EventIdx, out: &mut Vec<Field>) {
     }
     for a in ix.anomalies.iter().filter(|a| a.event == e) {
         out.push((a.severity.as_str(), sanitize(&a.message)));
-        out.push(("advice", a.kind.advice().to_string()));
+        if let Some(w) = &a.why {
+            why_fields(ix, w, out);
+        }
+        if a.is_dump_cause {
+            backtrace_fields(ix, out);
+        }
+        out.push(("advice", a.advice().to_string()));
     }
 }
 

@@ -1,0 +1,134 @@
+//! The long-poll watchdog on a real runtime: what it records of a thread stuck in a poll.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{harness, task_named};
+use dial9_recorder::format::{Dump, EventKind};
+
+/// `(state, syscall)` of every look at `task`.
+fn looks(d: &Dump, task: u64) -> Vec<(u8, Option<u16>)> {
+    d.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::PollSample {
+                task: t,
+                state,
+                syscall,
+                ..
+            } if t == task => Some((state, syscall)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_sleeping_poll_is_seen_asleep_and_a_spinning_one_running() {
+    let (rec, rt, _g) = harness(65_536);
+    rt.block_on(async {
+        tokio::task::Builder::new()
+            .name("sleeper")
+            .spawn(async { std::thread::sleep(Duration::from_millis(80)) })
+            .unwrap()
+            .await
+            .unwrap();
+        tokio::task::Builder::new()
+            .name("spinner")
+            .spawn(async {
+                let until = std::time::Instant::now() + Duration::from_millis(80);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap()
+            .await
+            .unwrap();
+        // A poll shorter than half the threshold is never looked at.
+        tokio::task::Builder::new()
+            .name("quick")
+            .spawn(async { std::thread::sleep(Duration::from_millis(2)) })
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let d = rec.snapshot();
+    let sleeper = looks(&d, task_named(&d, "sleeper"));
+    assert!(sleeper.len() >= 10, "{sleeper:?}");
+    // std::thread::sleep is nanosleep or clock_nanosleep, whatever the libc.
+    let sleeping: &[u16] = if cfg!(target_arch = "x86_64") {
+        &[35, 230]
+    } else {
+        &[101, 115]
+    };
+    // (The last look may catch the thread just woken, running the poll's last lines.)
+    let asleep = sleeper
+        .iter()
+        .filter(|&&(s, sys)| s == b'S' && sys.is_some_and(|n| sleeping.contains(&n)))
+        .count();
+    assert!(asleep + 1 >= sleeper.len(), "{sleeper:?}");
+    let spinner = looks(&d, task_named(&d, "spinner"));
+    assert!(spinner.len() >= 10, "{spinner:?}");
+    assert!(spinner.iter().all(|&(s, _)| s == b'R'), "{spinner:?}");
+    assert!(looks(&d, task_named(&d, "quick")).is_empty());
+    assert_eq!(d.facts.arch, std::env::consts::ARCH);
+}
+
+/// A dump while a worker is stuck in a poll (the SIGUSR1-on-a-hung-service case) looks at
+/// it once more, so the dump says what it is doing right then.
+#[test]
+fn a_dump_looks_at_a_poll_still_running() {
+    let (rec, rt, _g) = harness(65_536);
+    let handle = rt.spawn(async {
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let d = rec.snapshot();
+    let task = d
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e.kind {
+            EventKind::PollSample { task, .. } => Some((task, e.ts_ns)),
+            _ => None,
+        })
+        .expect("a look");
+    // The last look is the dump's own, at most a few ms before the dump.
+    assert!(d.header.dumped_at_ns - task.1 < 5_000_000, "{task:?}");
+    assert!(
+        d.lane_states
+            .iter()
+            .any(|s| s.activity == dial9_recorder::format::Activity::Polling { task: task.0 })
+    );
+    rt.block_on(handle).unwrap();
+}
+
+#[test]
+fn off_means_no_looks() {
+    let rec = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .watchdog(None)
+        .build()
+        .unwrap();
+    let rt = rec
+        .instrument(tokio::runtime::Builder::new_multi_thread().worker_threads(1))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::spawn(async { std::thread::sleep(Duration::from_millis(40)) })
+            .await
+            .unwrap();
+    });
+    let d = rec.snapshot();
+    assert!(
+        d.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::PollEnd { .. }))
+    );
+    assert!(
+        !d.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::PollSample { .. }))
+    );
+}

@@ -1,0 +1,362 @@
+//! Why a poll ran long: what the recorder's watchdog saw its thread doing.
+//!
+//! The watchdog looks at a thread polling one task for long every few milliseconds
+//! (`EventKind::PollSample`): its state, the system call it is blocked in, and its
+//! cumulative time on a CPU and waiting for one. Between two looks, the time that was
+//! neither on a CPU nor waiting for one was spent blocked. A CPU sample the thread itself
+//! takes at the end of a long poll (`CpuStat`) closes the last interval. The split is
+//! exact over the time watched (from the first look, at half the long-poll threshold, to
+//! the end); the system call is what the looks found, so a call shorter than the look
+//! interval can be missed.
+
+use dial9_format::{EventKind, SAMPLE_US_MOD};
+
+use super::index::{EventIdx, Index, PollIdx};
+
+/// What the watchdog's looks say about one poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollWhy {
+    /// Looks at the thread during the poll.
+    pub looks: usize,
+    /// Time the looks cover (the first look to the last, or to the poll's end).
+    pub watched_ns: u64,
+    pub on_cpu_ns: u64,
+    /// Runnable but not running: waiting for a CPU.
+    pub runq_ns: u64,
+    /// Neither: blocked (sleeping, in I/O, on a lock).
+    pub blocked_ns: u64,
+    /// The system call most looks at a blocked thread found it in.
+    pub syscall: Option<Syscall>,
+    pub cause: Cause,
+    /// The look events, in time order.
+    pub samples: Vec<EventIdx>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Syscall {
+    pub nr: u16,
+    pub name: Option<&'static str>,
+    /// Looks that found the thread blocked in it, of those that found it blocked.
+    pub looks: usize,
+    pub blocked_looks: usize,
+}
+
+impl Syscall {
+    pub fn label(&self) -> String {
+        self.name
+            .map_or_else(|| format!("system call {}", self.nr), str::to_string)
+    }
+}
+
+/// Where most of the watched time went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    OnCpu,
+    Blocked,
+    WaitingForCpu,
+    /// No one part was most of it.
+    Mixed,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::OnCpu => "on-cpu",
+            Cause::Blocked => "blocked",
+            Cause::WaitingForCpu => "waiting-for-cpu",
+            Cause::Mixed => "mixed",
+        }
+    }
+}
+
+/// One part is "most of it" from this share of the watched time.
+const DOMINANT_PCT: u64 = 60;
+
+impl PollWhy {
+    /// One line: where the time went and, when blocked, in what.
+    pub fn summary(&self) -> String {
+        let ms = crate::fmt::duration;
+        let of = ms(self.watched_ns);
+        match self.cause {
+            Cause::OnCpu => format!(
+                "on a CPU {} of the {of} watched (code that does not yield)",
+                ms(self.on_cpu_ns)
+            ),
+            Cause::WaitingForCpu => format!(
+                "waited {} of the {of} watched for a CPU (host contention: the host, not the \
+                 code)",
+                ms(self.runq_ns)
+            ),
+            Cause::Blocked => {
+                let mut s = format!("blocked {} of the {of} watched", ms(self.blocked_ns));
+                if let Some(sys) = &self.syscall {
+                    s.push_str(&format!(" in {}", sys.label()));
+                    if let Some(hint) = syscall_hint(sys.name) {
+                        s.push_str(&format!(" ({hint})"));
+                    }
+                }
+                s
+            }
+            Cause::Mixed => format!(
+                "on a CPU {}, waiting for a CPU {}, blocked {}{} of the {of} watched",
+                ms(self.on_cpu_ns),
+                ms(self.runq_ns),
+                ms(self.blocked_ns),
+                self.syscall
+                    .map(|s| format!(" (in {})", s.label()))
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// What to do about it.
+    pub fn advice(&self) -> &'static str {
+        match (self.cause, self.syscall.and_then(|s| s.name)) {
+            (Cause::OnCpu, _) => {
+                "split the work and yield between chunks (tokio::task::yield_now), or run it \
+                 with spawn_blocking or block_in_place"
+            }
+            (Cause::WaitingForCpu, _) => {
+                "the host, not the code: check what else runs there, CPU limits and steal time"
+            }
+            (_, Some("futex")) => {
+                "a std lock (or a blocking channel or join) held across slow work: shorten the \
+                 critical section, or use tokio::sync and .await it"
+            }
+            (_, Some("nanosleep" | "clock_nanosleep")) => {
+                "a blocking sleep in async code: use tokio::time::sleep"
+            }
+            _ => {
+                "a blocking call inside async code: move it to tokio::task::spawn_blocking, or \
+                 use the async equivalent (tokio::fs, tokio::net, an async client)"
+            }
+        }
+    }
+}
+
+/// What a blocking system call usually is in Rust code.
+fn syscall_hint(name: Option<&str>) -> Option<&'static str> {
+    Some(match name? {
+        "nanosleep" | "clock_nanosleep" => "std::thread::sleep or another blocking sleep",
+        "futex" | "futex_waitv" => {
+            "a std::sync::Mutex, RwLock, Condvar, a blocking channel or a join"
+        }
+        "read" | "pread64" | "readv" | "recvfrom" | "recvmsg" | "recvmmsg" => {
+            "a blocking read: std::fs, std::net or a blocking client"
+        }
+        "write" | "pwrite64" | "writev" | "sendto" | "sendmsg" | "sendmmsg" | "sendfile"
+        | "splice" => "a blocking write",
+        "fsync" | "fdatasync" => "a blocking flush to disk",
+        "connect" | "accept" | "accept4" => "a blocking network call",
+        "openat" | "newfstatat" | "statx" | "getdents64" | "flock" | "ftruncate" => {
+            "a blocking file-system call"
+        }
+        "poll" | "ppoll" | "select" | "pselect6" | "epoll_wait" | "epoll_pwait"
+        | "epoll_pwait2" => "waiting on file descriptors: a nested event loop or block_on",
+        "wait4" | "waitid" => "waiting for a child process",
+        "getrandom" => "waiting for the kernel's entropy",
+        _ => return None,
+    })
+}
+
+/// The name of system call `nr` on `arch` (`std::env::consts::ARCH`), for the calls a
+/// blocked async worker is usually found in.
+pub fn syscall_name(arch: &str, nr: u16) -> Option<&'static str> {
+    const X86_64: &[(u16, &str)] = &[
+        (0, "read"),
+        (1, "write"),
+        (7, "poll"),
+        (17, "pread64"),
+        (18, "pwrite64"),
+        (19, "readv"),
+        (20, "writev"),
+        (23, "select"),
+        (35, "nanosleep"),
+        (40, "sendfile"),
+        (42, "connect"),
+        (43, "accept"),
+        (44, "sendto"),
+        (45, "recvfrom"),
+        (46, "sendmsg"),
+        (47, "recvmsg"),
+        (61, "wait4"),
+        (73, "flock"),
+        (74, "fsync"),
+        (75, "fdatasync"),
+        (77, "ftruncate"),
+        (202, "futex"),
+        (217, "getdents64"),
+        (230, "clock_nanosleep"),
+        (232, "epoll_wait"),
+        (247, "waitid"),
+        (257, "openat"),
+        (262, "newfstatat"),
+        (270, "pselect6"),
+        (271, "ppoll"),
+        (275, "splice"),
+        (281, "epoll_pwait"),
+        (288, "accept4"),
+        (299, "recvmmsg"),
+        (307, "sendmmsg"),
+        (318, "getrandom"),
+        (332, "statx"),
+        (441, "epoll_pwait2"),
+        (449, "futex_waitv"),
+    ];
+    const AARCH64: &[(u16, &str)] = &[
+        (22, "epoll_pwait"),
+        (32, "flock"),
+        (46, "ftruncate"),
+        (56, "openat"),
+        (61, "getdents64"),
+        (63, "read"),
+        (64, "write"),
+        (65, "readv"),
+        (66, "writev"),
+        (67, "pread64"),
+        (68, "pwrite64"),
+        (71, "sendfile"),
+        (72, "pselect6"),
+        (73, "ppoll"),
+        (76, "splice"),
+        (79, "newfstatat"),
+        (82, "fsync"),
+        (83, "fdatasync"),
+        (95, "waitid"),
+        (98, "futex"),
+        (101, "nanosleep"),
+        (115, "clock_nanosleep"),
+        (202, "accept"),
+        (203, "connect"),
+        (206, "sendto"),
+        (207, "recvfrom"),
+        (211, "sendmsg"),
+        (212, "recvmsg"),
+        (242, "accept4"),
+        (243, "recvmmsg"),
+        (260, "wait4"),
+        (269, "sendmmsg"),
+        (278, "getrandom"),
+        (291, "statx"),
+        (441, "epoll_pwait2"),
+        (449, "futex_waitv"),
+    ];
+    let table = match arch {
+        "x86_64" => X86_64,
+        "aarch64" => AARCH64,
+        _ => return None,
+    };
+    table.iter().find(|&&(n, _)| n == nr).map(|&(_, name)| name)
+}
+
+/// The architecture whose system call numbers a dump's looks carry: the recording
+/// process's (format v6), else (an older dump, a ring file) this machine's.
+pub fn dump_arch(ix: &Index) -> &str {
+    if ix.dump.facts.arch.is_empty() {
+        std::env::consts::ARCH
+    } else {
+        &ix.dump.facts.arch
+    }
+}
+
+/// What the watchdog saw of poll `p`, if it looked at it at least twice (or once, with the
+/// poll's end CPU sample after it).
+pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
+    let samples = ix.poll_samples.get(&p)?;
+    let poll = &ix.polls[p as usize];
+    let events = &ix.dump.events;
+    // (ts, on_cpu_us, runq_us, running) of each look, then of the CPU sample at the
+    // poll's end (running: as the last look found it).
+    let mut marks: Vec<(u64, u32, u32, bool)> = Vec::new();
+    let mut blocked_in: Vec<(u16, usize)> = Vec::new();
+    let mut blocked_looks = 0;
+    for &e in samples {
+        let ev = &events[e as usize];
+        if let EventKind::PollSample {
+            state,
+            syscall,
+            on_cpu_us,
+            runq_wait_us,
+            ..
+        } = ev.kind
+        {
+            marks.push((ev.ts_ns, on_cpu_us, runq_wait_us, state == b'R'));
+            if state != b'R' {
+                blocked_looks += 1;
+                if let Some(nr) = syscall {
+                    match blocked_in.iter_mut().find(|(n, _)| *n == nr) {
+                        Some((_, c)) => *c += 1,
+                        None => blocked_in.push((nr, 1)),
+                    }
+                }
+            }
+        }
+    }
+    if let Some(end) = poll.end_ns
+        && let Some(stat) = events
+            .get(poll.end_event as usize + 1..)
+            .into_iter()
+            .flatten()
+            .take(64)
+            .find(|e| e.lane == poll.lane)
+        && let EventKind::CpuStat {
+            on_cpu_ns,
+            runq_wait_ns,
+        } = stat.kind
+        && stat.ts_ns.saturating_sub(end) < 1_000_000
+    {
+        let us = |ns: u64| ((ns / 1_000) % u64::from(SAMPLE_US_MOD)) as u32;
+        let running = marks.last().is_some_and(|m| m.3);
+        marks.push((stat.ts_ns, us(on_cpu_ns), us(runq_wait_ns), running));
+    }
+    if marks.len() < 2 {
+        return None;
+    }
+    let (mut cpu, mut runq, mut blocked, mut watched) = (0u64, 0u64, 0u64, 0u64);
+    for w in marks.windows(2) {
+        let dt = w[1].0.saturating_sub(w[0].0);
+        let diff = |a: u32, b: u32| u64::from(b.wrapping_sub(a) % SAMPLE_US_MOD) * 1_000;
+        let c = diff(w[0].1, w[1].1).min(dt);
+        let r = diff(w[0].2, w[1].2).min(dt - c);
+        cpu += c;
+        runq += r;
+        // The kernel adds a wait for a CPU to the thread's count only once it runs again:
+        // time unaccounted between two looks that both found it runnable was such a
+        // wait, not a block.
+        if w[0].3 && w[1].3 {
+            runq += dt - c - r;
+        } else {
+            blocked += dt - c - r;
+        }
+        watched += dt;
+    }
+    let syscall = blocked_in
+        .iter()
+        .max_by_key(|(_, c)| *c)
+        .map(|&(nr, looks)| Syscall {
+            nr,
+            name: syscall_name(dump_arch(ix), nr),
+            looks,
+            blocked_looks,
+        });
+    let most = |part: u64| part * 100 >= watched * DOMINANT_PCT;
+    let cause = if most(cpu) {
+        Cause::OnCpu
+    } else if most(runq) {
+        Cause::WaitingForCpu
+    } else if most(blocked) {
+        Cause::Blocked
+    } else {
+        Cause::Mixed
+    };
+    Some(PollWhy {
+        looks: samples.len(),
+        watched_ns: watched,
+        on_cpu_ns: cpu,
+        runq_ns: runq,
+        blocked_ns: blocked,
+        syscall,
+        cause,
+        samples: samples.clone(),
+    })
+}
