@@ -31,3 +31,4 @@ shot help starvation '?'
 shot panic-step-back panic 'p[[[[[['
 shot panic-detail-80x24 panic 'pi' 80 24
 shot mini-redis mini-redis ''
+shot why-slow-detail why-slow 'Li' 120 40

@@ -120,6 +120,8 @@ fn off_means_no_looks() {
             .await
             .unwrap();
     });
+    // The after-poll hook runs once the task has been released: let the worker finish.
+    drop(rt);
     let d = rec.snapshot();
     assert!(
         d.events

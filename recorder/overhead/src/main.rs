@@ -19,13 +19,14 @@ const CONFIGS: &[&str] = &[
     "baseline",
     "dial9",
     "dial9-no-cpustat",
+    "dial9-no-watchdog",
     "dial9-hooks-only",
     "dial9-hooks-sched",
     "tracing-floor",
     "console-subscriber",
     "json-file",
 ];
-const WORKLOADS: &[&str] = &["spawn-storm", "ping-pong", "tcp-echo"];
+const WORKLOADS: &[&str] = &["spawn-storm", "ping-pong", "tcp-echo", "slow-polls"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -41,21 +42,38 @@ fn main() {
     let mut soak = 0u64;
     let mut only: Option<Vec<String>> = None;
     let mut configs: Vec<&str> = CONFIGS.to_vec();
+    let fail = |why: &str| -> ! {
+        eprintln!(
+            "overhead: {why}\nusage: overhead [--rounds N] [--workloads {}] [--configs {}] \
+             | --soak SECONDS",
+            WORKLOADS.join(","),
+            CONFIGS.join(",")
+        );
+        std::process::exit(2)
+    };
     let mut i = 1;
     while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            fail(&format!("{} needs a value", args[i]))
+        };
+        let number = || {
+            value
+                .parse()
+                .unwrap_or_else(|_| fail(&format!("{}: {value:?} is not a number", args[i])))
+        };
         match args[i].as_str() {
-            "--rounds" => rounds = args[i + 1].parse().expect("--rounds N"),
-            "--soak" => soak = args[i + 1].parse().expect("--soak SECONDS"),
-            "--workloads" => only = Some(args[i + 1].split(',').map(String::from).collect()),
+            "--rounds" => rounds = number() as usize,
+            "--soak" => soak = number(),
+            "--workloads" => only = Some(value.split(',').map(String::from).collect()),
             "--configs" => {
-                let want: Vec<&str> = args[i + 1].split(',').collect();
+                let want: Vec<&str> = value.split(',').collect();
                 configs = CONFIGS
                     .iter()
                     .copied()
                     .filter(|c| *c == "baseline" || want.contains(c))
                     .collect();
             }
-            other => panic!("unknown argument {other}"),
+            other => fail(&format!("unknown argument {other}")),
         }
         i += 2;
     }
@@ -120,6 +138,7 @@ fn unit(w: &str) -> &'static str {
     match w {
         "spawn-storm" => "1,000,000 tasks that each yield once; ops = tasks",
         "ping-pong" => "64 task pairs over channels, 5,000 round trips each; ops = round trips",
+        "slow-polls" => "200 polls of 20 ms, half asleep, half on a CPU; ops = polls",
         _ => {
             "loopback TCP echo, 50 clients x 2,000 64-byte round trips, 2 workers; ops = round trips"
         }
@@ -167,7 +186,9 @@ fn run_soak(secs: u64) {
 }
 
 fn soak_one(config: &str, secs: u64) {
-    println!("soak: {config} on TCP echo + spawn bursts for {secs} s (RSS every 5 s)");
+    println!(
+        "soak: {config} on TCP echo + spawn bursts + 20 ms polls for {secs} s (RSS every 5 s)"
+    );
     let mut c = Command::new(std::env::current_exe().unwrap())
         .args(["--child", config, "soak", &secs.to_string()])
         .stdout(std::process::Stdio::piped())
@@ -220,14 +241,17 @@ fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
     builder.worker_threads(2).enable_all();
     let keep: Box<dyn std::any::Any> = match config {
         "baseline" => Box::new(()),
-        "dial9" | "dial9-no-cpustat" | "dial9-hooks-only" | "dial9-hooks-sched" => {
-            let rec = dial9_recorder::FlightRecorder::builder()
+        "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog" | "dial9-hooks-only"
+        | "dial9-hooks-sched" => {
+            let mut b = dial9_recorder::FlightRecorder::builder()
                 .install_panic_hook(false)
                 .schedule_latency(config == "dial9-hooks-sched")
-                .cpu_stats(config != "dial9-no-cpustat")
-                .build()
-                .unwrap();
-            if config == "dial9" || config == "dial9-no-cpustat" {
+                .cpu_stats(config != "dial9-no-cpustat");
+            if config == "dial9-no-watchdog" {
+                b = b.watchdog(None);
+            }
+            let rec = b.build().unwrap();
+            if matches!(config, "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog") {
                 tracing_subscriber::registry().with(rec.layer()).init();
             }
             rec.instrument(&mut builder);
@@ -287,6 +311,7 @@ fn child(config: &str, workload: &str, arg: u64) {
             "spawn-storm" => spawn_storm(1_000_000).await,
             "ping-pong" => ping_pong(64, 5_000).await,
             "tcp-echo" => tcp_echo(50, 2_000).await,
+            "slow-polls" => slow_polls(200).await,
             other => panic!("unknown workload {other}"),
         }
     });
@@ -304,6 +329,29 @@ fn child(config: &str, workload: &str, arg: u64) {
     }
     println!("RESULT ops={ops} secs={secs:.6} hwm_kb={hwm}");
     let _ = std::io::stdout().flush();
+}
+
+/// `n` polls of 20 ms each, on both workers (half blocked in a sleep, half on a CPU):
+/// what the long-poll watchdog costs when it has polls to look at. Ops = polls.
+async fn slow_polls(n: u64) -> u64 {
+    let hs: Vec<_> = (0..n)
+        .map(|i| {
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    std::thread::sleep(Duration::from_millis(20));
+                } else {
+                    let until = Instant::now() + Duration::from_millis(20);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.await.unwrap();
+    }
+    n
 }
 
 async fn spawn_storm(n: u64) -> u64 {
@@ -399,6 +447,8 @@ fn soak(rt: &tokio::runtime::Runtime, secs: u64) {
     while start.elapsed() < Duration::from_secs(secs) {
         rt.block_on(tcp_echo(50, 200));
         rt.block_on(spawn_storm(20_000));
+        // Frequent 20 ms polls: the watchdog looks at every one of them.
+        rt.block_on(slow_polls(20));
         if start.elapsed() >= next {
             println!(
                 "t={:>3}s rss_kb={}",

@@ -13,6 +13,11 @@ use super::dump_file;
 use super::identity::{host_name, program_name, unix_now_ns};
 use super::recorder::Inner;
 
+/// An event decoded from a ring record, with its sort key: raw timestamp, lane, and order
+/// in the lane (claim, slot, position among the record's events; `(0, 0, 0)` for a start
+/// a poll's end carries, first at its timestamp).
+type Expanded = (u64, u32, (u64, u32, u8), EventKind);
+
 impl Inner {
     /// Reads the ring and tables into a dump. `patient == false` (panic hook) never waits
     /// on a lock the panicking thread might hold.
@@ -54,7 +59,7 @@ impl Inner {
         let lapped = self.ring.claims() > self.ring.blocks();
         // (raw ts, lane, order in the lane, event): a folded start sorts first at its
         // timestamp, which no other event of its lane shares.
-        let mut expanded: Vec<(u64, u32, (u64, u32, u8), EventKind)> = Vec::new();
+        let mut expanded: Vec<Expanded> = Vec::new();
         let _ = expanded.try_reserve(raw.len() * 3 / 2);
         for r in &raw {
             codec::decode(

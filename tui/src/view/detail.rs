@@ -154,12 +154,16 @@ fn anomaly_fields(ix: &Index, a: &Anomaly, out: &mut Vec<Field>) {
     ));
     out.push(("what", sanitize(&a.message)));
     if let Some(w) = &a.why {
-        why_fields(ix, w, out);
+        why_fields(w, out);
     }
     if a.is_dump_cause {
         backtrace_fields(ix, out);
     }
     out.push(("advice", a.advice().to_string()));
+    // The looks last: on a small terminal they are what gets cut.
+    if let Some(w) = &a.why {
+        look_fields(ix, w, out);
+    }
 }
 
 /// The panic's own frames (std, core, tokio and the recorder folded), innermost first.
@@ -180,8 +184,8 @@ fn backtrace_fields(ix: &Index, out: &mut Vec<Field>) {
     }
 }
 
-/// The watchdog's reading of a poll: the split, the system call, then each look.
-fn why_fields(ix: &Index, w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
+/// The watchdog's reading of a poll: the split and the system call.
+fn why_fields(w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
     out.push((
         "watched",
         format!(
@@ -204,6 +208,10 @@ fn why_fields(ix: &Index, w: &crate::analysis::why::PollWhy, out: &mut Vec<Field
             ),
         ));
     }
+}
+
+/// Each of the watchdog's looks at a poll.
+fn look_fields(ix: &Index, w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
     const SHOWN: usize = 12;
     for &e in w.samples.iter().take(SHOWN) {
         let ev = &ix.dump.events[e as usize];
@@ -329,12 +337,15 @@ fn event_fields(ix: &Index, e: EventIdx, out: &mut Vec<Field>) {
     for a in ix.anomalies.iter().filter(|a| a.event == e) {
         out.push((a.severity.as_str(), sanitize(&a.message)));
         if let Some(w) = &a.why {
-            why_fields(ix, w, out);
+            why_fields(w, out);
         }
         if a.is_dump_cause {
             backtrace_fields(ix, out);
         }
         out.push(("advice", a.advice().to_string()));
+        if let Some(w) = &a.why {
+            look_fields(ix, w, out);
+        }
     }
 }
 
