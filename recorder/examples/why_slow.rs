@@ -11,7 +11,8 @@
 //! - `starved-by-host`: a short computation while more threads than CPUs spin outside the
 //!   runtime (runnable, waiting for a CPU: host contention).
 //!
-//! Dumped on request after the last one.
+//! Stacks on (`Builder::stacks`): each slow poll also says where in the code it was, in a
+//! function of its own here. Dumped on request after the last one.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -26,7 +27,7 @@ const SLOW: Duration = Duration::from_millis(150);
 
 fn main() {
     let out = support::out_path("why-slow");
-    let (rec, rt) = support::start(&out, |b| b);
+    let (rec, rt) = support::start(&out, |b| b.stacks(true));
     rt.block_on(async move {
         // Background work, so the dump has a service around the slow polls.
         for i in 0..3u64 {
@@ -39,13 +40,10 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
 
         // The bug: a synchronous sleep (or any blocking call) inside async code.
-        run("sleeps-in-poll", || std::thread::sleep(SLOW)).await;
+        run("sleeps-in-poll", sleep_in_handler).await;
 
         // A computation that never yields.
-        run("cpu-bound", || {
-            spin(SLOW);
-        })
-        .await;
+        run("cpu-bound", compute_checksum).await;
 
         // A std mutex held by another thread for the whole time.
         let lock = Arc::new(Mutex::new(0u64));
@@ -58,10 +56,7 @@ fn main() {
             *guard += 1;
         });
         locked_rx.recv().unwrap();
-        run("waits-on-mutex", move || {
-            *lock.lock().unwrap() += 1;
-        })
-        .await;
+        run("waits-on-mutex", move || update_shared_counter(&lock)).await;
         holder.join().unwrap();
 
         // A blocking socket read from a peer that answers late.
@@ -72,12 +67,7 @@ fn main() {
             std::thread::sleep(SLOW);
             s.write_all(b"late answer").unwrap();
         });
-        run("blocking-read", move || {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            let mut buf = [0u8; 16];
-            let _ = s.read(&mut buf).unwrap();
-        })
-        .await;
+        run("blocking-read", move || read_from_slow_peer(addr)).await;
         peer.join().unwrap();
 
         // More spinning threads than CPUs: a short computation waits for a CPU.
@@ -94,19 +84,7 @@ fn main() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(20));
-        run("starved-by-host", || {
-            // About 25 ms of work; with three spinners a CPU it takes several times that.
-            let until = Instant::now() + SLOW;
-            let mut done = 0u64;
-            while done < 25 && Instant::now() < until {
-                let t = cpu_time();
-                while cpu_time() - t < Duration::from_millis(1) {
-                    std::hint::black_box(spin(Duration::from_micros(50)));
-                }
-                done += 1;
-            }
-        })
-        .await;
+        run("starved-by-host", crunch_while_the_host_is_busy).await;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for h in hogs {
             h.join().unwrap();
@@ -117,6 +95,51 @@ fn main() {
         println!("{}", path.display());
     });
     rt.shutdown_background();
+}
+
+// The planted bugs, each in a function of its own so the stacks name them.
+
+// (Each ends in `black_box` so the compiler cannot turn its last call into a jump,
+// which would leave it out of the stack.)
+
+#[inline(never)]
+fn sleep_in_handler() {
+    std::thread::sleep(SLOW);
+    std::hint::black_box(());
+}
+
+#[inline(never)]
+fn compute_checksum() {
+    std::hint::black_box(spin(SLOW));
+}
+
+#[inline(never)]
+fn update_shared_counter(lock: &Mutex<u64>) {
+    *lock.lock().unwrap() += 1;
+    std::hint::black_box(());
+}
+
+#[inline(never)]
+fn read_from_slow_peer(addr: std::net::SocketAddr) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut buf = [0u8; 16];
+    let _ = s.read(&mut buf).unwrap();
+    std::hint::black_box(buf);
+}
+
+#[inline(never)]
+fn crunch_while_the_host_is_busy() {
+    // About 25 ms of work; with three spinners a CPU it takes several times that.
+    let until = Instant::now() + SLOW;
+    let mut done = 0u64;
+    while done < 25 && Instant::now() < until {
+        let t = cpu_time();
+        while cpu_time() - t < Duration::from_millis(1) {
+            std::hint::black_box(spin(Duration::from_micros(50)));
+        }
+        done += 1;
+    }
+    std::hint::black_box(done);
 }
 
 /// Runs `f` inside one poll of a task named `name`, and waits for it.

@@ -57,6 +57,10 @@ fn sample() -> Dump {
             unhooked: vec![7],
             arch: "x86_64".into(),
             panic_backtrace: vec!["   0: app::main".into()],
+            stacks: vec![dial9_recorder::format::Stack {
+                id: 0,
+                frames: vec!["   0: app::handler".into()],
+            }],
         },
     }
 }

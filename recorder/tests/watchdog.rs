@@ -134,3 +134,62 @@ fn off_means_no_looks() {
             .any(|e| matches!(e.kind, EventKind::PollSample { .. }))
     );
 }
+
+/// The bug this test plants: blocking inside a poll, in a function of its own.
+#[inline(never)]
+fn planted_blocking_sleep() {
+    std::thread::sleep(Duration::from_millis(120));
+    std::hint::black_box(());
+}
+
+/// With stacks on, a look at a stuck poll says where in the code it is stuck: the planted
+/// function, by name and file (the test build has frame pointers and line tables).
+#[test]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn with_stacks_on_a_stuck_poll_names_its_function_and_file() {
+    let rec = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .stacks(true)
+        .build()
+        .unwrap();
+    let rt = rec
+        .instrument(tokio::runtime::Builder::new_multi_thread().worker_threads(1))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::spawn(async { planted_blocking_sleep() })
+            .await
+            .unwrap();
+    });
+    drop(rt);
+    let d = rec.snapshot();
+    let ids: Vec<u32> = d
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::PollStack { stack, .. } => Some(stack),
+            _ => None,
+        })
+        .collect();
+    assert!(ids.len() >= 2, "{ids:?}");
+    let stack = d
+        .facts
+        .stacks
+        .iter()
+        .find(|s| s.id == ids[0])
+        .expect("the stack's text");
+    let text = stack.frames.join("\n");
+    assert!(text.contains("planted_blocking_sleep"), "{text}");
+    assert!(text.contains("watchdog.rs:"), "{text}");
+}
+
+#[test]
+fn stacks_without_the_watchdog_is_a_build_error() {
+    let err = dial9_recorder::FlightRecorder::builder()
+        .install_panic_hook(false)
+        .watchdog(None)
+        .stacks(true)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("watchdog"), "{err}");
+}

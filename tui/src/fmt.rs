@@ -108,6 +108,11 @@ pub fn sanitize_dump(d: &mut dial9_format::Dump) {
     for l in &mut d.facts.panic_backtrace {
         clean(l);
     }
+    for s in &mut d.facts.stacks {
+        for l in &mut s.frames {
+            clean(l);
+        }
+    }
 }
 
 fn needs_escape(c: char) -> bool {

@@ -125,6 +125,29 @@ fn each_slow_poll_says_what_its_thread_was_doing() {
         let watched = a["why"]["watched_ns"].as_u64().unwrap();
         assert!(watched >= 50_000_000, "{task}: watched {watched} ns");
     }
+    // Where in the code: the planted function, by name and file:line (stacks are on in
+    // this scenario).
+    for (task, function) in [
+        ("sleeps-in-poll", "sleep_in_handler"),
+        ("blocking-read", "read_from_slow_peer"),
+        ("waits-on-mutex", "update_shared_counter"),
+        ("cpu-bound", "compute_checksum"),
+    ] {
+        let stack = why(task)["why"]["stack"].clone();
+        let frames: Vec<&str> = stack
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.as_str())
+            .collect();
+        assert!(
+            frames
+                .iter()
+                .take(2)
+                .any(|f| f.starts_with(function) && f.contains("why_slow.rs:")),
+            "{task}: {frames:?}"
+        );
+    }
     assert_eq!(why("starved-by-host")["host_contention"], true);
     assert!(
         why("waits-on-mutex")["advice"]

@@ -24,8 +24,8 @@ pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
 /// The format version this build writes and the newest it reads.
 /// Version 2 added `Reason::Recovered`, version 3 `EventKind::Scheduled`, version 4
 /// `Reason::Exited`, version 5 `Dump::facts` and `EventKind::CpuStat`, version 6
-/// `EventKind::PollSample` and the facts' architecture and panic backtrace. Older dumps
-/// still read (variants were only ever appended; a dump before version 5 decodes without
+/// `EventKind::PollSample` and `PollStack` and the facts' architecture, panic backtrace
+/// and stacks. Older dumps still read (variants were only ever appended; a dump before version 5 decodes without
 /// its facts, one before 6 without the new facts), and `recorder/tests/fixtures/` keeps a
 /// dump of every version to prove it.
 pub const FORMAT_VERSION: u32 = 6;

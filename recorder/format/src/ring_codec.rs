@@ -80,9 +80,10 @@ pub enum Kind {
     Scheduled,
     CpuStat,
     PollSample,
+    PollStack,
 }
 
-const KINDS: [Kind; 16] = [
+const KINDS: [Kind; 17] = [
     Kind::Spawn,
     Kind::PollStart,
     Kind::PollEnd,
@@ -99,6 +100,7 @@ const KINDS: [Kind; 16] = [
     Kind::Scheduled,
     Kind::CpuStat,
     Kind::PollSample,
+    Kind::PollStack,
 ];
 
 // Flag bits.
@@ -309,6 +311,10 @@ fn unpack(a: u64, b: u64) -> Option<EventKind> {
         Kind::CpuStat => EventKind::CpuStat {
             on_cpu_ns: a,
             runq_wait_ns: aux,
+        },
+        Kind::PollStack => EventKind::PollStack {
+            task,
+            stack: aux as u32,
         },
         Kind::PollSample => {
             let sys = (a >> FOLD_TASK_BITS) & SAMPLE_NO_SYSCALL;

@@ -45,6 +45,16 @@ pub struct Facts {
     /// The panicking thread's backtrace, one frame a line, for a dump written by the
     /// panic hook (format v6; empty otherwise).
     pub panic_backtrace: Vec<String>,
+    /// The stacks `PollStack` events name, symbolized at the dump (format v6).
+    pub stacks: Vec<Stack>,
+}
+
+/// A captured stack: its id, and its frames as text lines in the shape std prints a
+/// backtrace (`N: function`, then `at file:line:col`), innermost first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stack {
+    pub id: u32,
+    pub frames: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,6 +361,12 @@ pub enum EventKind {
         on_cpu_us: u32,
         runq_wait_us: u32,
     },
+    /// The watchdog captured the stack of the thread polling `task` (format v6, opt-in):
+    /// `stack` is an id into `Facts::stacks`.
+    PollStack {
+        task: u64,
+        stack: u32,
+    },
 }
 
 impl EventKind {
@@ -365,7 +381,9 @@ impl EventKind {
             | EventKind::WakerDrop { task, .. }
             | EventKind::Terminate { task } => Some(task),
             EventKind::TimerArm { task, .. } => task,
-            EventKind::Scheduled { task, .. } | EventKind::PollSample { task, .. } => Some(task),
+            EventKind::Scheduled { task, .. }
+            | EventKind::PollSample { task, .. }
+            | EventKind::PollStack { task, .. } => Some(task),
             _ => None,
         }
     }
@@ -390,6 +408,7 @@ impl EventKind {
             EventKind::Scheduled { .. } => "scheduled",
             EventKind::CpuStat { .. } => "cpu-stat",
             EventKind::PollSample { .. } => "poll-sample",
+            EventKind::PollStack { .. } => "poll-stack",
         }
     }
 }

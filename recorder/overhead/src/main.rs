@@ -20,6 +20,7 @@ const CONFIGS: &[&str] = &[
     "dial9",
     "dial9-no-cpustat",
     "dial9-no-watchdog",
+    "dial9-stacks",
     "dial9-hooks-only",
     "dial9-hooks-sched",
     "tracing-floor",
@@ -180,7 +181,13 @@ fn run_child(config: &str, workload: &str) -> (f64, u64) {
 }
 
 fn run_soak(secs: u64) {
-    for config in ["baseline", "tracing-floor", "dial9-hooks-only", "dial9"] {
+    for config in [
+        "baseline",
+        "tracing-floor",
+        "dial9-hooks-only",
+        "dial9",
+        "dial9-stacks",
+    ] {
         soak_one(config, secs);
     }
 }
@@ -241,8 +248,8 @@ fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
     builder.worker_threads(2).enable_all();
     let keep: Box<dyn std::any::Any> = match config {
         "baseline" => Box::new(()),
-        "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog" | "dial9-hooks-only"
-        | "dial9-hooks-sched" => {
+        "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog" | "dial9-stacks"
+        | "dial9-hooks-only" | "dial9-hooks-sched" => {
             let mut b = dial9_recorder::FlightRecorder::builder()
                 .install_panic_hook(false)
                 .schedule_latency(config == "dial9-hooks-sched")
@@ -250,8 +257,14 @@ fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
             if config == "dial9-no-watchdog" {
                 b = b.watchdog(None);
             }
+            if config == "dial9-stacks" {
+                b = b.stacks(true);
+            }
             let rec = b.build().unwrap();
-            if matches!(config, "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog") {
+            if matches!(
+                config,
+                "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog" | "dial9-stacks"
+            ) {
                 tracing_subscriber::registry().with(rec.layer()).init();
             }
             rec.instrument(&mut builder);

@@ -35,6 +35,7 @@ pub struct Builder {
     cpu_stats: bool,
     fold: bool,
     watchdog: Option<Duration>,
+    stacks: bool,
 }
 
 /// Why [`Builder::build`] failed.
@@ -48,6 +49,9 @@ pub enum BuildError {
     Signal { signal: i32, source: io::Error },
     /// The crash-surviving ring file could not be created, allocated, locked or mapped.
     Persist(io::Error),
+    /// Stack capture was asked for where it cannot work (not Linux on x86_64 or aarch64,
+    /// the watchdog off) or its signal handler could not be installed.
+    Stacks(String),
 }
 
 impl std::fmt::Display for BuildError {
@@ -62,6 +66,7 @@ impl std::fmt::Display for BuildError {
                 write!(f, "cannot dump on signal {signal}: {source}")
             }
             BuildError::Persist(e) => write!(f, "crash-surviving ring: {e}"),
+            BuildError::Stacks(e) => write!(f, "stack capture: {e}"),
         }
     }
 }
@@ -83,6 +88,7 @@ impl Default for Builder {
             cpu_stats: true,
             fold: true,
             watchdog: Some(Duration::from_millis(10)),
+            stacks: false,
         }
     }
 }
@@ -180,7 +186,26 @@ impl Builder {
         self
     }
 
+    /// Also capture the stack of a thread stuck in a long poll (Linux on x86_64 and
+    /// aarch64; needs the watchdog): where in the code it is stuck, as `function at
+    /// file:line`. The watchdog sends the worker a real-time signal (`SIGRTMIN+7`) whose
+    /// handler copies its registers and the top of its stack; the walk follows frame
+    /// pointers, so build with `-C force-frame-pointers=yes` (std has them), and with line
+    /// tables (`debug = "line-tables-only"`) for file:line. A blocking call the signal
+    /// interrupts is restarted, or returns `EINTR` where the kernel never restarts it
+    /// (std and Tokio retry those): off by default.
+    pub fn stacks(mut self, on: bool) -> Self {
+        self.stacks = on;
+        self
+    }
+
     pub fn build(self) -> Result<FlightRecorder, BuildError> {
+        if self.stacks {
+            if self.watchdog.is_none() {
+                return Err(BuildError::Stacks("it needs the watchdog".into()));
+            }
+            super::stacks::install().map_err(BuildError::Stacks)?;
+        }
         if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(BuildError::Capacity(self.capacity));
         }
@@ -220,6 +245,7 @@ impl Builder {
             cpu_stats: self.cpu_stats,
             long_poll_raw: ms_raw,
             ns_per_raw,
+            stacks: self.stacks.then(super::stacks::Stacks::default),
             watchdog: self
                 .watchdog
                 .filter(|_| cfg!(target_os = "linux"))

@@ -40,6 +40,8 @@ pub(crate) struct LaneSlot {
     pub(crate) written: AtomicU64,
     /// Offset of the lane's name in the ring file ([`NOT_PERSISTED`] until written).
     persisted_name: AtomicU32,
+    /// The thread's stack, `[lo, hi)`: the bounds a stack capture copies within.
+    pub(crate) stack: Option<(usize, usize)>,
 }
 
 impl LaneSlot {
@@ -55,6 +57,7 @@ impl LaneSlot {
             since: AtomicU64::new(0),
             written: AtomicU64::new(0),
             persisted_name: AtomicU32::new(NOT_PERSISTED),
+            stack: super::stacks::own_stack_bounds(),
         }
     }
 

@@ -23,6 +23,7 @@ mod recorder;
 mod ring;
 mod snapshot;
 mod span_tasks;
+mod stacks;
 mod tasks;
 mod triggers;
 mod watchdog;

@@ -127,6 +127,8 @@ pub(crate) struct Inner {
     pub(super) ns_per_raw: f64,
     /// The long-poll watchdog's settings and state (`None`: off).
     pub(super) watchdog: Option<super::watchdog::Watchdog>,
+    /// Stacks captured of threads stuck in long polls (`None`: not captured).
+    pub(super) stacks: Option<super::stacks::Stacks>,
     /// The ring lives in a shared file mapping (a forked child must not write to it).
     pub(super) mapped: bool,
     /// A poll's end carries its own waker ops (and, unless `write_starts`, its start).

@@ -120,6 +120,7 @@ impl Inner {
             })
             .collect();
         let overwritten = recorded_total.saturating_sub(kept + torn);
+        let stacks = self.stack_texts(&events, patient);
         Dump {
             header: Header {
                 reason,
@@ -144,10 +145,48 @@ impl Inner {
             facts: Facts {
                 arch: std::env::consts::ARCH.to_string(),
                 panic_backtrace: Vec::new(),
+                stacks,
                 live_wakers,
                 unhooked,
             },
         }
+    }
+
+    /// The stacks the window's `PollStack` events name, symbolized (the binary's line
+    /// tables; the first dump loads them). The panic hook never waits for the table.
+    fn stack_texts(&self, events: &[Event], patient: bool) -> Vec<crate::format::Stack> {
+        let Some(table) = &self.stacks else {
+            return Vec::new();
+        };
+        let mut ids: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::PollStack { stack, .. } => Some(stack),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let table = if patient {
+            table.lock().ok()
+        } else {
+            table.try_lock().ok()
+        };
+        let Some(table) = table else {
+            return Vec::new();
+        };
+        let frames: Vec<(u32, Vec<usize>)> = ids
+            .into_iter()
+            .filter_map(|id| Some((id, table.get(id)?.to_vec())))
+            .collect();
+        drop(table);
+        frames
+            .into_iter()
+            .map(|(id, f)| crate::format::Stack {
+                id,
+                frames: super::stacks::symbolize(&f),
+            })
+            .collect()
     }
 
     /// `(lane, task, since)` of each poll running now whose start no record carries

@@ -101,6 +101,10 @@ impl Inner {
             let Some(look) = look_at(lane) else { continue };
             self.record_look(task, &look);
             w.looks += 1;
+            // A stack at the 2nd, 4th, 8th... look, and at a dump: a handful a poll.
+            if now || w.looks.is_power_of_two() {
+                self.record_stack(task, lane);
+            }
             let interval = if w.looks <= EAGER_LOOKS {
                 settings.tick
             } else {
@@ -110,6 +114,22 @@ impl Inner {
         }
         // Lanes that went away.
         watches.retain(|l, _| lanes.iter().any(|s| s.lane == *l));
+    }
+
+    /// Captures the stack of the thread polling `task` on `lane`, if stacks are on.
+    fn record_stack(&self, task: u64, lane: &LaneSlot) {
+        let (Some(table), Some(bounds)) = (&self.stacks, lane.stack) else {
+            return;
+        };
+        let tid = lane.info().os_tid as i32;
+        let Some(frames) = super::stacks::capture(tid, bounds) else {
+            return;
+        };
+        let Ok(mut table) = table.lock() else { return };
+        if let Some(id) = table.intern(frames) {
+            drop(table);
+            self.record(Kind::PollStack, 0, task, u64::from(id));
+        }
     }
 
     fn record_look(&self, task: u64, look: &Look) {

@@ -163,7 +163,12 @@ fn poll_samples(
         let samples: Vec<EventIdx> = task_events[t as usize]
             .iter()
             .copied()
-            .filter(|&e| matches!(events[e as usize].kind, EventKind::PollSample { .. }))
+            .filter(|&e| {
+                matches!(
+                    events[e as usize].kind,
+                    EventKind::PollSample { .. } | EventKind::PollStack { .. }
+                )
+            })
             .collect();
         if samples.is_empty() {
             continue;

@@ -339,8 +339,8 @@ pub struct Index {
     pub polls: Vec<Poll>,
     /// Poll indices, longest first.
     pub polls_by_duration: Vec<PollIdx>,
-    /// The watchdog's looks (`PollSample` events) at each poll it looked at, in time
-    /// order (see [`super::why`]).
+    /// The watchdog's looks (`PollSample` and `PollStack` events) at each poll it looked
+    /// at, in time order (see [`super::why`]).
     pub poll_samples: HashMap<PollIdx, Vec<EventIdx>>,
     pub wakes: Vec<Wake>,
     pub lanes: Vec<Lane>,

@@ -11,6 +11,7 @@
 
 use dial9_format::{EventKind, SAMPLE_US_MOD};
 
+use super::backtrace::{Frame, app_frames};
 use super::index::{EventIdx, Index, PollIdx};
 
 /// What the watchdog's looks say about one poll.
@@ -28,8 +29,13 @@ pub struct PollWhy {
     /// The system call most looks at a blocked thread found it in.
     pub syscall: Option<Syscall>,
     pub cause: Cause,
-    /// The look events, in time order.
+    /// The look events (and stack captures), in time order.
     pub samples: Vec<EventIdx>,
+    /// Where in the code: the application's frames (innermost first) of the stack the
+    /// watchdog captured most often during the poll (stacks are opt-in in the recorder).
+    pub stack: Vec<Frame>,
+    /// Captures of that stack, of all captures during the poll.
+    pub stack_captures: (usize, usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,8 +79,16 @@ impl Cause {
 const DOMINANT_PCT: u64 = 60;
 
 impl PollWhy {
-    /// One line: where the time went and, when blocked, in what.
+    /// One line: where the time went, when blocked in what, and where in the code.
     pub fn summary(&self) -> String {
+        let mut s = self.split();
+        if let Some(top) = self.stack.first() {
+            s.push_str(&format!("; at {}", top.label()));
+        }
+        s
+    }
+
+    fn split(&self) -> String {
         let ms = crate::fmt::duration;
         let of = ms(self.watched_ns);
         match self.cause {
@@ -270,7 +284,15 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
     let mut marks: Vec<(u64, u32, u32, bool)> = Vec::new();
     let mut blocked_in: Vec<(u16, usize)> = Vec::new();
     let mut blocked_looks = 0;
+    let mut stack_ids: Vec<(u32, usize)> = Vec::new();
     for &e in samples {
+        if let EventKind::PollStack { stack, .. } = events[e as usize].kind {
+            match stack_ids.iter_mut().find(|(id, _)| *id == stack) {
+                Some((_, c)) => *c += 1,
+                None => stack_ids.push((stack, 1)),
+            }
+            continue;
+        }
         let ev = &events[e as usize];
         if let EventKind::PollSample {
             state,
@@ -349,8 +371,32 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
     } else {
         Cause::Mixed
     };
+    let captures = stack_ids.iter().map(|(_, c)| c).sum();
+    // The stack seen most, by its application frames (the same code line can come with
+    // different runtime frames below it).
+    let mut by_frames: Vec<(Vec<Frame>, usize)> = Vec::new();
+    for (id, n) in stack_ids {
+        let Some(s) = ix.dump.facts.stacks.iter().find(|s| s.id == id) else {
+            continue;
+        };
+        let frames = app_frames(&s.frames);
+        match by_frames.iter_mut().find(|(f, _)| *f == frames) {
+            Some((_, c)) => *c += n,
+            None => by_frames.push((frames, n)),
+        }
+    }
+    let (stack, seen) = by_frames
+        .into_iter()
+        .filter(|(f, _)| !f.is_empty())
+        .max_by_key(|(_, n)| *n)
+        .unwrap_or_default();
     Some(PollWhy {
-        looks: samples.len(),
+        stack,
+        stack_captures: (seen, captures),
+        looks: samples
+            .iter()
+            .filter(|&&e| matches!(events[e as usize].kind, EventKind::PollSample { .. }))
+            .count(),
         watched_ns: watched,
         on_cpu_ns: cpu,
         runq_ns: runq,

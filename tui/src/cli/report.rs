@@ -154,6 +154,9 @@ pub struct WhyJson {
     /// The system call the looks at the blocked thread found most, by name where known.
     pub syscall: Option<String>,
     pub syscall_nr: Option<u16>,
+    /// Where in the code (when the recorder captured stacks): the application's frames of
+    /// the stack seen most, innermost first, as `function at file:line:col`.
+    pub stack: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -358,6 +361,7 @@ pub fn build(ix: &Index) -> ReportJson {
                     blocked_ns: w.blocked_ns,
                     syscall: w.syscall.map(|s| s.label()),
                     syscall_nr: w.syscall.map(|s| s.nr),
+                    stack: w.stack.iter().map(|f| f.label()).collect(),
                 }),
             })
             .collect(),

@@ -94,6 +94,20 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
         EventKind::Unpark {
             io_ready_total: Some(n),
         } => format!("io ready total {n}"),
+        EventKind::PollStack { stack, .. } => {
+            let frames = ix
+                .dump
+                .facts
+                .stacks
+                .iter()
+                .find(|s| s.id == stack)
+                .map(|s| crate::analysis::backtrace::app_frames(&s.frames))
+                .unwrap_or_default();
+            match frames.first() {
+                Some(f) => format!("watchdog: stack at {}", sanitize(&f.label())),
+                None => "watchdog: stack (no application frame)".into(),
+            }
+        }
         EventKind::PollSample { state, syscall, .. } => {
             let what = match state {
                 b'R' => "running or waiting for a CPU",

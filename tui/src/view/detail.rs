@@ -197,6 +197,10 @@ fn why_fields(w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
             duration(w.blocked_ns)
         ),
     ));
+    for (i, f) in w.stack.iter().take(8).enumerate() {
+        let head = if i == 0 { "stack" } else { "" };
+        out.push((head, sanitize(&f.label())));
+    }
     if let Some(sys) = &w.syscall {
         out.push((
             "blocked in",

@@ -1,0 +1,414 @@
+//! Stacks of threads stuck in a long poll: where in the code (opt-in, `Builder::stacks`;
+//! Linux on x86_64 and aarch64).
+//!
+//! Why this design: a thread cannot be unwound from outside, so the watchdog sends the
+//! stuck worker a signal. The handler only copies the interrupted registers and the top of
+//! the thread's stack into one preallocated slot (no allocation, no lock, no unwinding:
+//! nothing that is not async-signal-safe), bounded by the stack's limits the lane noted
+//! when it registered, so it can never read unmapped memory. The walk happens afterwards,
+//! on the watchdog's thread, over the copy, along frame pointers (Rust's std is built with
+//! them; the application needs `-C force-frame-pointers=yes`): a frame pointer outside the
+//! copy, or not increasing, ends the walk, so a build without them gives a short stack,
+//! never a crash. Addresses become `function at file:line` only at a dump (the `backtrace`
+//! crate, the binary's own line tables). Stacks are interned: a look records an id.
+//!
+//! The cost is the host's: a signal interrupts the worker for the copy (tens of
+//! microseconds), and a system call it was blocked in is restarted (`SA_RESTART`), or
+//! returns `EINTR` where the kernel never restarts it (`epoll_wait`, `nanosleep`: Tokio and
+//! std retry those). That is why it is off by default.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Stacks kept (interned) per recorder; looks past this record no stack.
+const MAX_STACKS: usize = 4096;
+/// Return addresses walked per stack.
+const MAX_FRAMES: usize = 64;
+
+/// Interned stacks: return addresses, innermost first.
+#[derive(Default)]
+pub(crate) struct StackTable {
+    ids: HashMap<Vec<usize>, u32>,
+    stacks: Vec<Vec<usize>>,
+}
+
+impl StackTable {
+    /// The id of `frames`, interning it; `None` when the table is full.
+    pub(crate) fn intern(&mut self, frames: Vec<usize>) -> Option<u32> {
+        if let Some(&id) = self.ids.get(&frames) {
+            return Some(id);
+        }
+        if self.stacks.len() >= MAX_STACKS {
+            return None;
+        }
+        let id = self.stacks.len() as u32;
+        self.stacks.push(frames.clone());
+        self.ids.insert(frames, id);
+        Some(id)
+    }
+
+    pub(crate) fn get(&self, id: u32) -> Option<&[usize]> {
+        self.stacks.get(id as usize).map(Vec::as_slice)
+    }
+}
+
+/// The frames of a stack as text lines in the shape std prints a backtrace (`N: function`,
+/// then `at file:line:col`), so one reader folds both.
+pub(crate) fn symbolize(frames: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, &addr) in frames.iter().enumerate() {
+        // A return address points after the call: look up the call itself.
+        let at = if i == 0 { addr } else { addr.saturating_sub(1) };
+        let mut named = false;
+        // One symbol per function inlined at the address, innermost first: a function
+        // inlined into its caller still shows.
+        backtrace::resolve(at as *mut std::ffi::c_void, |sym| {
+            named = true;
+            let name = sym
+                .name()
+                .map_or_else(|| format!("{addr:#x}"), |n| format!("{n:#}"));
+            out.push(format!("{i:4}: {name}"));
+            if let (Some(file), Some(line)) = (sym.filename(), sym.lineno()) {
+                out.push(format!(
+                    "             at {}:{line}:{}",
+                    file.display(),
+                    sym.colno().unwrap_or(0)
+                ));
+            }
+        });
+        if !named {
+            out.push(format!("{i:4}: {addr:#x}"));
+        }
+    }
+    out
+}
+
+/// A lane's thread stack, `[lo, hi)`, for the handler's bounds; `None` when unknown.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) fn own_stack_bounds() -> Option<(usize, usize)> {
+    // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read and
+    // destroyed once; the out-pointers are valid.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        (ok && !addr.is_null()).then(|| (addr as usize, addr as usize + size))
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+pub(crate) fn own_stack_bounds() -> Option<(usize, usize)> {
+    None
+}
+
+pub(crate) use capture::{capture, install};
+
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod capture {
+    use std::cell::UnsafeCell;
+    use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use super::MAX_FRAMES;
+
+    /// Bytes of stack copied from the interrupted stack pointer up.
+    const COPY: usize = 64 * 1024;
+    /// How long the watchdog waits for the handler (a thread in uninterruptible sleep
+    /// takes the signal only when it wakes: then the request is abandoned).
+    const WAIT: Duration = Duration::from_millis(20);
+
+    const IDLE: u64 = 0;
+    const REQUESTED: u64 = 1;
+    const DONE: u64 = 2;
+
+    /// The one slot the handler fills: registers, the copied stack, its length.
+    struct Slot {
+        /// `sequence << 2 | IDLE/REQUESTED/DONE`.
+        state: AtomicU64,
+        tid: AtomicI32,
+        lo: AtomicUsize,
+        hi: AtomicUsize,
+        pc: AtomicUsize,
+        sp: AtomicUsize,
+        fp: AtomicUsize,
+        len: AtomicUsize,
+        buf: UnsafeCell<[u8; COPY]>,
+    }
+
+    // SAFETY: `buf` is written only by the handler of a thread the slot's state names
+    // (REQUESTED) and read only by the requester after it saw DONE, under `REQUEST`.
+    unsafe impl Sync for Slot {}
+
+    static SLOT: Slot = Slot {
+        state: AtomicU64::new(IDLE),
+        tid: AtomicI32::new(0),
+        lo: AtomicUsize::new(0),
+        hi: AtomicUsize::new(0),
+        pc: AtomicUsize::new(0),
+        sp: AtomicUsize::new(0),
+        fp: AtomicUsize::new(0),
+        len: AtomicUsize::new(0),
+        buf: UnsafeCell::new([0; COPY]),
+    };
+    /// One request at a time, process-wide (several recorders share the slot).
+    static REQUEST: Mutex<()> = Mutex::new(());
+    /// The signal the handler is installed on, once.
+    static SIGNAL: OnceLock<Result<i32, String>> = OnceLock::new();
+
+    /// Installs the handler (once per process) on a real-time signal nothing else in
+    /// Rust's or Tokio's runtime uses.
+    pub(crate) fn install() -> Result<(), String> {
+        SIGNAL
+            .get_or_init(|| {
+                let sig = libc::SIGRTMIN() + 7;
+                // SAFETY: a zeroed sigaction with our handler, an empty mask and flags
+                // is valid; `sigaction` is given valid pointers.
+                unsafe {
+                    let mut sa: libc::sigaction = std::mem::zeroed();
+                    sa.sa_sigaction = handler as *const () as usize;
+                    sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+                    libc::sigemptyset(&mut sa.sa_mask);
+                    if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                        return Err(std::io::Error::last_os_error().to_string());
+                    }
+                }
+                Ok(sig)
+            })
+            .clone()
+            .map(|_| ())
+    }
+
+    /// Async-signal-safe: atomics, a bounded copy of the thread's own stack, no calls
+    /// but `gettid`.
+    extern "C" fn handler(_: libc::c_int, _: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        let state = SLOT.state.load(Ordering::Acquire);
+        // SAFETY: gettid has no preconditions and never fails.
+        let me = unsafe { libc::gettid() };
+        if state & 3 != REQUESTED || SLOT.tid.load(Ordering::Acquire) != me || ctx.is_null() {
+            return;
+        }
+        // SAFETY: the kernel passes a valid ucontext for an SA_SIGINFO handler.
+        let (pc, sp, fp) = unsafe { registers(&*(ctx as *const libc::ucontext_t)) };
+        let (lo, hi) = (
+            SLOT.lo.load(Ordering::Relaxed),
+            SLOT.hi.load(Ordering::Relaxed),
+        );
+        let len = if lo <= sp && sp < hi {
+            (hi - sp).min(COPY)
+        } else {
+            0
+        };
+        // SAFETY: [sp, sp + len) lies inside this thread's own stack (checked against the
+        // bounds its lane noted), which is mapped; the slot's buffer is COPY bytes and
+        // only this handler writes it while the state is REQUESTED for this thread.
+        unsafe {
+            std::ptr::copy_nonoverlapping(sp as *const u8, SLOT.buf.get().cast::<u8>(), len);
+        }
+        SLOT.pc.store(pc, Ordering::Relaxed);
+        SLOT.sp.store(sp, Ordering::Relaxed);
+        SLOT.fp.store(fp, Ordering::Relaxed);
+        SLOT.len.store(len, Ordering::Relaxed);
+        let _ = SLOT.state.compare_exchange(
+            state,
+            (state & !3) | DONE,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn registers(uc: &libc::ucontext_t) -> (usize, usize, usize) {
+        let g = &uc.uc_mcontext.gregs;
+        (
+            g[libc::REG_RIP as usize] as usize,
+            g[libc::REG_RSP as usize] as usize,
+            g[libc::REG_RBP as usize] as usize,
+        )
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    fn registers(uc: &libc::ucontext_t) -> (usize, usize, usize) {
+        let m = &uc.uc_mcontext;
+        (m.pc as usize, m.sp as usize, m.regs[29] as usize)
+    }
+
+    /// The stack of thread `tid` (whose stack is `[lo, hi)`) right now: return addresses,
+    /// innermost first. `None` if another capture is under way, the handler is not
+    /// installed, or the thread did not answer in time. Never waits on a lock.
+    pub(crate) fn capture(tid: i32, (lo, hi): (usize, usize)) -> Option<Vec<usize>> {
+        let sig = *SIGNAL.get()?.as_ref().ok()?;
+        let _one = REQUEST.try_lock().ok()?;
+        let seq = (SLOT.state.load(Ordering::Relaxed) >> 2) + 1;
+        SLOT.tid.store(tid, Ordering::Relaxed);
+        SLOT.lo.store(lo, Ordering::Relaxed);
+        SLOT.hi.store(hi, Ordering::Relaxed);
+        SLOT.state.store((seq << 2) | REQUESTED, Ordering::Release);
+        // SAFETY: tgkill to a thread of this process with a signal we handle.
+        let sent = unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                libc::getpid(),
+                libc::c_long::from(tid),
+                libc::c_long::from(sig),
+            )
+        } == 0;
+        let start = Instant::now();
+        let done = sent
+            && loop {
+                if SLOT.state.load(Ordering::Acquire) == (seq << 2) | DONE {
+                    break true;
+                }
+                if start.elapsed() > WAIT {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            };
+        // Abandoned or done: a late handler finds the request gone and does nothing.
+        if !done {
+            SLOT.state.store(seq << 2, Ordering::Release);
+            return None;
+        }
+        let (pc, sp, fp, len) = (
+            SLOT.pc.load(Ordering::Relaxed),
+            SLOT.sp.load(Ordering::Relaxed),
+            SLOT.fp.load(Ordering::Relaxed),
+            SLOT.len.load(Ordering::Relaxed),
+        );
+        // SAFETY: DONE was published with Release after the copy; no handler writes the
+        // buffer until the next REQUESTED, which only this holder of `REQUEST` sets.
+        let buf: &[u8] = unsafe { &(&*SLOT.buf.get())[..len] };
+        let frames = walk(pc, sp, fp, buf);
+        SLOT.state.store(seq << 2, Ordering::Release);
+        Some(frames)
+    }
+
+    /// Frame-pointer walk over a copy of the stack starting at `sp`: each frame holds the
+    /// caller's frame pointer, then the return address. When the interrupted code keeps no
+    /// frame pointer (a libc call that uses the register for itself: `recv`, say), the
+    /// walk starts instead from the first word near the stack pointer that begins a
+    /// well-formed chain of more than [`MIN_SCANNED_CHAIN`] frames.
+    pub(super) fn walk(pc: usize, sp: usize, fp: usize, stack: &[u8]) -> Vec<usize> {
+        let mut frames = vec![pc];
+        chain(sp, fp, stack, &mut frames);
+        if frames.len() == 1 {
+            for off in (0..SCAN.min(stack.len())).step_by(std::mem::size_of::<usize>()) {
+                let Some(candidate) = word(sp, stack, sp + off) else {
+                    break;
+                };
+                if candidate <= sp + off {
+                    continue;
+                }
+                let mut found = vec![pc];
+                chain(sp, candidate, stack, &mut found);
+                if found.len() > MIN_SCANNED_CHAIN {
+                    return found;
+                }
+            }
+        }
+        frames
+    }
+
+    /// Bytes above the stack pointer searched for a frame chain.
+    const SCAN: usize = 1024;
+    /// Links a chain found by searching must have, so a stray stack value is not taken
+    /// for one.
+    const MIN_SCANNED_CHAIN: usize = 4;
+
+    fn word(sp: usize, stack: &[u8], addr: usize) -> Option<usize> {
+        let off = addr.checked_sub(sp)?;
+        let bytes = stack.get(off..off.checked_add(std::mem::size_of::<usize>())?)?;
+        Some(usize::from_ne_bytes(bytes.try_into().ok()?))
+    }
+
+    /// Appends the return addresses along the frame-pointer chain from `fp`, while it
+    /// stays inside the copy and goes up the stack.
+    fn chain(sp: usize, mut fp: usize, stack: &[u8], frames: &mut Vec<usize>) {
+        while frames.len() < MAX_FRAMES {
+            let (Some(next), Some(ret)) = (
+                word(sp, stack, fp),
+                word(sp, stack, fp.wrapping_add(std::mem::size_of::<usize>())),
+            ) else {
+                break;
+            };
+            if ret < 4096 {
+                break;
+            }
+            frames.push(ret);
+            if next <= fp {
+                break;
+            }
+            fp = next;
+        }
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+mod capture {
+    pub(crate) fn install() -> Result<(), String> {
+        Err("stack capture needs Linux on x86_64 or aarch64".into())
+    }
+
+    pub(crate) fn capture(_: i32, _: (usize, usize)) -> Option<Vec<usize>> {
+        None
+    }
+}
+
+/// The stack table of a recorder that captures stacks.
+pub(crate) type Stacks = Mutex<StackTable>;
+
+#[cfg(all(
+    test,
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_stays_inside_the_copy_and_stops_on_a_bad_chain() {
+        // A fake stack at 0x1000: frame at 0x1010 -> 0x1030 -> (0x1020: not increasing).
+        let sp = 0x1000usize;
+        let mut stack = vec![0u8; 0x60];
+        let put = |s: &mut Vec<u8>, at: usize, v: usize| {
+            s[at - sp..at - sp + 8].copy_from_slice(&v.to_ne_bytes())
+        };
+        put(&mut stack, 0x1010, 0x1030);
+        put(&mut stack, 0x1018, 0xaaaa);
+        put(&mut stack, 0x1030, 0x1020);
+        put(&mut stack, 0x1038, 0xbbbb);
+        assert_eq!(
+            capture::walk(0x42, sp, 0x1010, &stack),
+            [0x42, 0xaaaa, 0xbbbb]
+        );
+        // A frame pointer outside the copy: the interrupted pc alone.
+        assert_eq!(capture::walk(0x42, sp, 0x9000, &stack), [0x42]);
+        assert_eq!(capture::walk(0x42, sp, 0x0800, &stack), [0x42]);
+    }
+
+    #[test]
+    fn interning_is_bounded_and_stable() {
+        let mut t = StackTable::default();
+        assert_eq!(t.intern(vec![1, 2]), Some(0));
+        assert_eq!(t.intern(vec![3]), Some(1));
+        assert_eq!(t.intern(vec![1, 2]), Some(0));
+        assert_eq!(t.get(1), Some(&[3usize][..]));
+    }
+}
