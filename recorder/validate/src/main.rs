@@ -8,6 +8,7 @@
 //! cargo run --release -p dial9-validate                 # 6 healthy dumps, 2 with faults
 //! cargo run --release -p dial9-validate -- --healthy 10 --busy 2
 //! cargo run --release -p dial9-validate -- --unfolded   # one record per event (the old window)
+//! cargo run --release -p dial9-validate -- --no-watchdog   # or --stacks: what they cost
 //! ```
 //!
 //! The clients run in a child process (a service's clients are elsewhere; in-process they
@@ -43,13 +44,18 @@ struct Args {
     stall: bool,
     /// One record per event (`Builder::__unfolded`): the baseline window.
     unfolded: bool,
+    /// The long-poll watchdog off (`Builder::watchdog(None)`), to measure what it costs.
+    no_watchdog: bool,
+    /// Stack capture on (`Builder::stacks(true)`).
+    stacks: bool,
     clients_in_process: bool,
     /// Run as the client process against this address.
     client_of: Option<String>,
 }
 
 const USAGE: &str = "usage: validate [--healthy N] [--busy N] [--seconds-between S] [--save PATH] \
-                     [--capacity N] [--stall] [--unfolded] [--clients-in-process]";
+                     [--capacity N] [--stall] [--unfolded] [--clients-in-process] \
+                     [--no-watchdog] [--stacks]";
 
 fn args() -> Args {
     let mut a = Args {
@@ -60,6 +66,8 @@ fn args() -> Args {
         capacity: 65_536,
         stall: false,
         unfolded: false,
+        no_watchdog: false,
+        stacks: false,
         clients_in_process: false,
         client_of: None,
     };
@@ -87,6 +95,8 @@ fn args() -> Args {
             "--client-of" => a.client_of = Some(value()),
             "--stall" => a.stall = true,
             "--unfolded" => a.unfolded = true,
+            "--no-watchdog" => a.no_watchdog = true,
+            "--stacks" => a.stacks = true,
             "--clients-in-process" => a.clients_in_process = true,
             other => fail(format!("unknown argument {other}")),
         }
@@ -282,6 +292,11 @@ fn main() {
     } else {
         FlightRecorder::builder()
     };
+    let builder = if a.no_watchdog {
+        builder.watchdog(None)
+    } else {
+        builder.stacks(a.stacks)
+    };
     let recorder = builder
         .capacity(a.capacity)
         .install_panic_hook(true)
@@ -464,10 +479,11 @@ fn main() {
         },
         a.busy,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        if a.unfolded {
-            "one record per event (--unfolded)"
-        } else {
-            "polls folded"
+        match (a.unfolded, a.no_watchdog, a.stacks) {
+            (true, _, _) => "one record per event (--unfolded)",
+            (_, true, _) => "polls folded, no watchdog",
+            (_, _, true) => "polls folded, watchdog with stacks",
+            _ => "polls folded, watchdog",
         },
         dir.display()
     );

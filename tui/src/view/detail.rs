@@ -197,7 +197,7 @@ fn why_fields(w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
             duration(w.blocked_ns)
         ),
     ));
-    for (i, f) in w.stack.iter().take(8).enumerate() {
+    for (i, f) in w.stack.iter().enumerate() {
         let head = if i == 0 { "stack" } else { "" };
         out.push((head, sanitize(&f.label())));
     }
@@ -216,7 +216,7 @@ fn why_fields(w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
 
 /// Each of the watchdog's looks at a poll.
 fn look_fields(ix: &Index, w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
-    const SHOWN: usize = 12;
+    const SHOWN: usize = 64;
     for &e in w.samples.iter().take(SHOWN) {
         let ev = &ix.dump.events[e as usize];
         out.push((
