@@ -192,8 +192,10 @@ impl Builder {
     /// handler copies its registers and the top of its stack; the walk follows frame
     /// pointers, so build with `-C force-frame-pointers=yes` (std has them), and with line
     /// tables (`debug = "line-tables-only"`) for file:line. A blocking call the signal
-    /// interrupts is restarted, or returns `EINTR` where the kernel never restarts it
-    /// (std and Tokio retry those): off by default.
+    /// interrupts is restarted, or returns `EINTR` where Linux does not restart it (a sleep
+    /// or futex wait with a timeout, which std retries; a socket read with a timeout, which
+    /// std hands to the caller as `Interrupted`); a thread in `poll`, `select`,
+    /// `epoll_wait` and the like is never signalled. Off by default.
     pub fn stacks(mut self, on: bool) -> Self {
         self.stacks = on;
         self

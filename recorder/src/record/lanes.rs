@@ -40,12 +40,13 @@ pub(crate) struct LaneSlot {
     pub(crate) written: AtomicU64,
     /// Offset of the lane's name in the ring file ([`NOT_PERSISTED`] until written).
     persisted_name: AtomicU32,
-    /// The thread's stack, `[lo, hi)`: the bounds a stack capture copies within.
-    pub(crate) stack: Option<(usize, usize)>,
+    /// The thread's `pthread_self()` and stack `[lo, hi)`, when its recorder captures
+    /// stacks: who a capture's signal is for, and the bounds it copies within.
+    pub(crate) thread: Option<(usize, (usize, usize))>,
 }
 
 impl LaneSlot {
-    pub(crate) fn new(lane: u32) -> LaneSlot {
+    pub(crate) fn new(lane: u32, with_thread: bool) -> LaneSlot {
         let current = std::thread::current();
         LaneSlot {
             lane,
@@ -57,7 +58,11 @@ impl LaneSlot {
             since: AtomicU64::new(0),
             written: AtomicU64::new(0),
             persisted_name: AtomicU32::new(NOT_PERSISTED),
-            stack: super::stacks::own_stack_bounds(),
+            thread: if with_thread {
+                super::stacks::own_thread()
+            } else {
+                None
+            },
         }
     }
 
@@ -212,13 +217,14 @@ pub(crate) struct Lanes {
 
 impl Lanes {
     /// Registers the calling thread. `None` when the lane id space is exhausted.
-    pub(crate) fn register(&self) -> Option<Arc<LaneSlot>> {
+    /// Registers the calling thread (noting its pthread and stack when `with_thread`).
+    pub(crate) fn register(&self, with_thread: bool) -> Option<Arc<LaneSlot>> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let lane = u32::try_from(slots.len()).ok()?;
         if lane >= super::ring::MAX_LANES {
             return None;
         }
-        let slot = Arc::new(LaneSlot::new(lane));
+        let slot = Arc::new(LaneSlot::new(lane, with_thread));
         slots.push(slot.clone());
         Some(slot)
     }

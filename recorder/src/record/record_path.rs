@@ -168,7 +168,7 @@ impl Inner {
             local.cursor.set(cursor);
             return true;
         }
-        let Some(slot) = self.lanes.register() else {
+        let Some(slot) = self.lanes.register(self.stacks.is_some()) else {
             return false;
         };
         if current.0 != 0 {

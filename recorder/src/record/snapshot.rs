@@ -23,7 +23,7 @@ impl Inner {
     /// on a lock the panicking thread might hold.
     pub(crate) fn snapshot(&self, reason: Reason, patient: bool) -> Dump {
         // What a poll running long right now is doing (a hung worker): into the ring first.
-        self.look_now();
+        self.look_now(patient);
         let lanes = self.lanes.all(patient);
         // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
         let (live, unhooked) = self.tasks.live_and_unhooked(patient);
@@ -155,7 +155,10 @@ impl Inner {
     /// The stacks the window's `PollStack` events name, symbolized (the binary's line
     /// tables; the first dump loads them). The panic hook never waits for the table.
     fn stack_texts(&self, events: &[Event], patient: bool) -> Vec<crate::format::Stack> {
-        let Some(table) = &self.stacks else {
+        // Not in the panic hook: symbolizing loads the binary's line tables, and anything
+        // going wrong there would abort the process. Its stacks stay unnamed (the panic's
+        // own backtrace names the panicking thread's).
+        let Some(table) = self.stacks.as_ref().filter(|_| patient) else {
             return Vec::new();
         };
         let mut ids: Vec<u32> = events
@@ -167,11 +170,7 @@ impl Inner {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let table = if patient {
-            table.lock().ok()
-        } else {
-            table.try_lock().ok()
-        };
+        let table = table.lock().ok();
         let Some(table) = table else {
             return Vec::new();
         };

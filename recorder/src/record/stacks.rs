@@ -14,8 +14,10 @@
 //!
 //! The cost is the host's: a signal interrupts the worker for the copy (tens of
 //! microseconds), and a system call it was blocked in is restarted (`SA_RESTART`), or
-//! returns `EINTR` where the kernel never restarts it (`epoll_wait`, `nanosleep`: Tokio and
-//! std retry those). That is why it is off by default.
+//! returns `EINTR` where Linux does not restart it (timed sleeps and futex waits, which
+//! std retries; sockets with timeouts, which std hands to the caller). A thread blocked
+//! in a call Linux never restarts (`poll`, `epoll_wait`...) is not signalled. That is
+//! why it is off by default.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -83,24 +85,26 @@ pub(crate) fn symbolize(frames: &[usize]) -> Vec<String> {
     out
 }
 
-/// A lane's thread stack, `[lo, hi)`, for the handler's bounds; `None` when unknown.
+/// The calling thread's `pthread_self()` and stack `[lo, hi)`, for a later capture of its
+/// stack; `None` when unknown.
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
-pub(crate) fn own_stack_bounds() -> Option<(usize, usize)> {
+pub(crate) fn own_thread() -> Option<(usize, (usize, usize))> {
     // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read and
     // destroyed once; the out-pointers are valid.
     unsafe {
+        let me = libc::pthread_self();
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+        if libc::pthread_getattr_np(me, &mut attr) != 0 {
             return None;
         }
         let mut addr: *mut libc::c_void = std::ptr::null_mut();
         let mut size: libc::size_t = 0;
         let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
         libc::pthread_attr_destroy(&mut attr);
-        (ok && !addr.is_null()).then(|| (addr as usize, addr as usize + size))
+        (ok && !addr.is_null()).then(|| (me as usize, (addr as usize, addr as usize + size)))
     }
 }
 
@@ -108,11 +112,52 @@ pub(crate) fn own_stack_bounds() -> Option<(usize, usize)> {
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
-pub(crate) fn own_stack_bounds() -> Option<(usize, usize)> {
+pub(crate) fn own_thread() -> Option<(usize, (usize, usize))> {
     None
 }
 
+/// Whether a thread blocked in system call `nr` should not be signalled: calls Linux
+/// never restarts after a handler, whose `EINTR` the caller might not retry (waits on
+/// file descriptors, timed signal and AIO waits). What they are is said by the syscall
+/// alone, without a stack.
+pub(crate) fn never_restarted(nr: u16) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    const NEVER: &[i64] = &[
+        libc::SYS_poll,
+        libc::SYS_select,
+        libc::SYS_pselect6,
+        libc::SYS_ppoll,
+        libc::SYS_epoll_wait,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+        libc::SYS_io_getevents,
+        libc::SYS_rt_sigtimedwait,
+        libc::SYS_pause,
+    ];
+    #[cfg(target_arch = "aarch64")]
+    const NEVER: &[i64] = &[
+        libc::SYS_pselect6,
+        libc::SYS_ppoll,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+        libc::SYS_io_getevents,
+        libc::SYS_rt_sigtimedwait,
+    ];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const NEVER: &[i64] = &[];
+    NEVER.contains(&i64::from(nr))
+}
+
 pub(crate) use capture::{capture, install};
+
+/// The thread a capture is for: its tid (the signal's target), its `pthread_self()` (so a
+/// reused tid is never mistaken for it) and its stack's bounds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target {
+    pub tid: i32,
+    pub thread: usize,
+    pub stack: (usize, usize),
+}
 
 #[cfg(all(
     target_os = "linux",
@@ -124,7 +169,7 @@ mod capture {
     use std::sync::{Mutex, OnceLock};
     use std::time::{Duration, Instant};
 
-    use super::MAX_FRAMES;
+    use super::{MAX_FRAMES, Target};
 
     /// Bytes of stack copied from the interrupted stack pointer up.
     const COPY: usize = 64 * 1024;
@@ -134,13 +179,27 @@ mod capture {
 
     const IDLE: u64 = 0;
     const REQUESTED: u64 = 1;
-    const DONE: u64 = 2;
+    /// A handler claimed the request and is copying: nothing else touches the slot.
+    const COPYING: u64 = 2;
+    const DONE: u64 = 3;
 
     /// The one slot the handler fills: registers, the copied stack, its length.
+    ///
+    /// The protocol: the requester fills `tid`, `thread`, `lo`, `hi` only while the state
+    /// is IDLE or DONE (no handler can be copying), then publishes `seq|REQUESTED`. A
+    /// handler claims exactly that request by compare-and-swap to `seq|COPYING` before it
+    /// reads the bounds or writes the buffer, and publishes `seq|DONE` after. A requester
+    /// that gives up swaps `seq|REQUESTED` back to IDLE; if a handler claimed it first,
+    /// the slot stays COPYING until that handler finishes, and captures meanwhile return
+    /// `None`. So at most one handler writes the buffer, with the bounds of its own
+    /// thread, and the requester reads it only after DONE.
     struct Slot {
-        /// `sequence << 2 | IDLE/REQUESTED/DONE`.
+        /// `sequence << 2 | IDLE/REQUESTED/COPYING/DONE`.
         state: AtomicU64,
         tid: AtomicI32,
+        /// The target's `pthread_self()`: a reused tid of a thread that exited does not
+        /// match.
+        thread: AtomicUsize,
         lo: AtomicUsize,
         hi: AtomicUsize,
         pc: AtomicUsize,
@@ -150,13 +209,14 @@ mod capture {
         buf: UnsafeCell<[u8; COPY]>,
     }
 
-    // SAFETY: `buf` is written only by the handler of a thread the slot's state names
-    // (REQUESTED) and read only by the requester after it saw DONE, under `REQUEST`.
+    // SAFETY: `buf` is written only by the one handler that claimed the current request
+    // (COPYING) and read only by the requester after DONE, under `REQUEST` (see `Slot`).
     unsafe impl Sync for Slot {}
 
     static SLOT: Slot = Slot {
         state: AtomicU64::new(IDLE),
         tid: AtomicI32::new(0),
+        thread: AtomicUsize::new(0),
         lo: AtomicUsize::new(0),
         hi: AtomicUsize::new(0),
         pc: AtomicUsize::new(0),
@@ -171,14 +231,21 @@ mod capture {
     static SIGNAL: OnceLock<Result<i32, String>> = OnceLock::new();
 
     /// Installs the handler (once per process) on a real-time signal nothing else in
-    /// Rust's or Tokio's runtime uses.
+    /// Rust's or Tokio's runtime uses; refuses if something else already handles it.
     pub(crate) fn install() -> Result<(), String> {
         SIGNAL
             .get_or_init(|| {
                 let sig = libc::SIGRTMIN() + 7;
-                // SAFETY: a zeroed sigaction with our handler, an empty mask and flags
-                // is valid; `sigaction` is given valid pointers.
+                // SAFETY: zeroed sigactions are valid; `sigaction` is given valid
+                // pointers; our handler has the SA_SIGINFO signature.
                 unsafe {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                        return Err(std::io::Error::last_os_error().to_string());
+                    }
+                    if old.sa_sigaction != libc::SIG_DFL {
+                        return Err(format!("signal {sig} (SIGRTMIN+7) is already handled"));
+                    }
                     let mut sa: libc::sigaction = std::mem::zeroed();
                     sa.sa_sigaction = handler as *const () as usize;
                     sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
@@ -193,29 +260,62 @@ mod capture {
             .map(|_| ())
     }
 
-    /// Async-signal-safe: atomics, a bounded copy of the thread's own stack, no calls
-    /// but `gettid`.
+    /// Whether `sig` still runs our handler (nothing replaced it since): a signal whose
+    /// handler was reset to the default would terminate the process.
+    fn still_ours(sig: i32) -> bool {
+        // SAFETY: a query only (no new action); `old` is a valid out-pointer.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == handler as *const () as usize
+        }
+    }
+
+    /// Async-signal-safe: atomics, a bounded copy of the thread's own stack, `gettid`,
+    /// `pthread_self`; errno is left as it was.
     extern "C" fn handler(_: libc::c_int, _: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        // SAFETY: errno is thread-local; reading and restoring it is what a handler
+        // that might change it must do (none of the calls below sets it today).
+        let errno = unsafe { *libc::__errno_location() };
+        claim_and_copy(ctx);
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = errno };
+    }
+
+    fn claim_and_copy(ctx: *mut libc::c_void) {
         let state = SLOT.state.load(Ordering::Acquire);
-        // SAFETY: gettid has no preconditions and never fails.
-        let me = unsafe { libc::gettid() };
-        if state & 3 != REQUESTED || SLOT.tid.load(Ordering::Acquire) != me || ctx.is_null() {
+        // SAFETY: gettid and pthread_self have no preconditions and never fail.
+        let (me, thread) = unsafe { (libc::gettid(), libc::pthread_self() as usize) };
+        if state & 3 != REQUESTED
+            || SLOT.tid.load(Ordering::Acquire) != me
+            || SLOT.thread.load(Ordering::Acquire) != thread
+            || ctx.is_null()
+        {
+            return;
+        }
+        let copying = (state & !3) | COPYING;
+        if SLOT
+            .state
+            .compare_exchange(state, copying, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
             return;
         }
         // SAFETY: the kernel passes a valid ucontext for an SA_SIGINFO handler.
         let (pc, sp, fp) = unsafe { registers(&*(ctx as *const libc::ucontext_t)) };
         let (lo, hi) = (
-            SLOT.lo.load(Ordering::Relaxed),
-            SLOT.hi.load(Ordering::Relaxed),
+            SLOT.lo.load(Ordering::Acquire),
+            SLOT.hi.load(Ordering::Acquire),
         );
         let len = if lo <= sp && sp < hi {
             (hi - sp).min(COPY)
         } else {
             0
         };
-        // SAFETY: [sp, sp + len) lies inside this thread's own stack (checked against the
-        // bounds its lane noted), which is mapped; the slot's buffer is COPY bytes and
-        // only this handler writes it while the state is REQUESTED for this thread.
+        // SAFETY: [sp, sp + len) lies inside this thread's own stack (the bounds are this
+        // thread's: the request names it by tid and pthread, and they cannot change while
+        // we hold COPYING), which is mapped from sp up; only this handler writes the
+        // buffer while the state is COPYING.
         unsafe {
             std::ptr::copy_nonoverlapping(sp as *const u8, SLOT.buf.get().cast::<u8>(), len);
         }
@@ -223,12 +323,7 @@ mod capture {
         SLOT.sp.store(sp, Ordering::Relaxed);
         SLOT.fp.store(fp, Ordering::Relaxed);
         SLOT.len.store(len, Ordering::Relaxed);
-        let _ = SLOT.state.compare_exchange(
-            state,
-            (state & !3) | DONE,
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
+        SLOT.state.store((state & !3) | DONE, Ordering::Release);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -247,23 +342,29 @@ mod capture {
         (m.pc as usize, m.sp as usize, m.regs[29] as usize)
     }
 
-    /// The stack of thread `tid` (whose stack is `[lo, hi)`) right now: return addresses,
-    /// innermost first. `None` if another capture is under way, the handler is not
-    /// installed, or the thread did not answer in time. Never waits on a lock.
-    pub(crate) fn capture(tid: i32, (lo, hi): (usize, usize)) -> Option<Vec<usize>> {
+    /// The stack of `target` right now: return addresses, innermost first. `None` if
+    /// another capture is under way (or a late handler is still copying), the handler is
+    /// not installed (or was replaced), or the thread did not answer in time. Never waits
+    /// on a lock.
+    pub(crate) fn capture(target: Target) -> Option<Vec<usize>> {
         let sig = *SIGNAL.get()?.as_ref().ok()?;
         let _one = REQUEST.try_lock().ok()?;
-        let seq = (SLOT.state.load(Ordering::Relaxed) >> 2) + 1;
-        SLOT.tid.store(tid, Ordering::Relaxed);
-        SLOT.lo.store(lo, Ordering::Relaxed);
-        SLOT.hi.store(hi, Ordering::Relaxed);
+        let now = SLOT.state.load(Ordering::Acquire);
+        if matches!(now & 3, REQUESTED | COPYING) || !still_ours(sig) {
+            return None;
+        }
+        let seq = (now >> 2) + 1;
+        SLOT.tid.store(target.tid, Ordering::Relaxed);
+        SLOT.thread.store(target.thread, Ordering::Relaxed);
+        SLOT.lo.store(target.stack.0, Ordering::Relaxed);
+        SLOT.hi.store(target.stack.1, Ordering::Relaxed);
         SLOT.state.store((seq << 2) | REQUESTED, Ordering::Release);
         // SAFETY: tgkill to a thread of this process with a signal we handle.
         let sent = unsafe {
             libc::syscall(
                 libc::SYS_tgkill,
                 libc::getpid(),
-                libc::c_long::from(tid),
+                libc::c_long::from(target.tid),
                 libc::c_long::from(sig),
             )
         } == 0;
@@ -278,19 +379,31 @@ mod capture {
                 }
                 std::thread::sleep(Duration::from_micros(50));
             };
-        // Abandoned or done: a late handler finds the request gone and does nothing.
         if !done {
-            SLOT.state.store(seq << 2, Ordering::Release);
-            return None;
+            // Give the request up unless a handler has claimed it (then it finishes on
+            // its own, and later captures wait for that). If it finished meanwhile, the
+            // copy is good: use it.
+            let requested = (seq << 2) | REQUESTED;
+            match SLOT.state.compare_exchange(
+                requested,
+                seq << 2,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return None,
+                Err(s) if s != (seq << 2) | DONE => return None,
+                Err(_) => {}
+            }
         }
         let (pc, sp, fp, len) = (
             SLOT.pc.load(Ordering::Relaxed),
             SLOT.sp.load(Ordering::Relaxed),
             SLOT.fp.load(Ordering::Relaxed),
-            SLOT.len.load(Ordering::Relaxed),
+            SLOT.len.load(Ordering::Relaxed).min(COPY),
         );
         // SAFETY: DONE was published with Release after the copy; no handler writes the
-        // buffer until the next REQUESTED, which only this holder of `REQUEST` sets.
+        // buffer until a new request is claimed, which only this holder of `REQUEST`
+        // publishes.
         let buf: &[u8] = unsafe { &(&*SLOT.buf.get())[..len] };
         let frames = walk(pc, sp, fp, buf);
         SLOT.state.store(seq << 2, Ordering::Release);
@@ -366,7 +479,7 @@ mod capture {
         Err("stack capture needs Linux on x86_64 or aarch64".into())
     }
 
-    pub(crate) fn capture(_: i32, _: (usize, usize)) -> Option<Vec<usize>> {
+    pub(crate) fn capture(_: super::Target) -> Option<Vec<usize>> {
         None
     }
 }
@@ -401,6 +514,14 @@ mod tests {
         // A frame pointer outside the copy: the interrupted pc alone.
         assert_eq!(capture::walk(0x42, sp, 0x9000, &stack), [0x42]);
         assert_eq!(capture::walk(0x42, sp, 0x0800, &stack), [0x42]);
+    }
+
+    #[test]
+    fn threads_in_calls_linux_never_restarts_are_not_signalled() {
+        assert!(never_restarted(libc::SYS_ppoll as u16));
+        assert!(never_restarted(libc::SYS_epoll_pwait as u16));
+        assert!(!never_restarted(libc::SYS_clock_nanosleep as u16));
+        assert!(!never_restarted(libc::SYS_futex as u16));
     }
 
     #[test]

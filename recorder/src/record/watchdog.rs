@@ -49,6 +49,8 @@ pub(crate) struct Settings {
 
 impl Settings {
     pub(crate) fn for_threshold(threshold: Duration) -> Settings {
+        // Below a millisecond every poll would be looked at (and, with stacks, signalled).
+        let threshold = threshold.max(Duration::from_millis(1));
         Settings {
             threshold,
             tick: (threshold / 5).clamp(Duration::from_millis(1), Duration::from_millis(50)),
@@ -59,7 +61,13 @@ impl Settings {
 impl Inner {
     /// One round of looks at the lanes polling for long. `now` (at a dump): look at every
     /// long poll now, whatever its back-off says.
-    fn look(&self, watches: &mut HashMap<u32, Watch>, settings: Settings, now: bool) {
+    fn look(
+        &self,
+        watches: &mut HashMap<u32, Watch>,
+        settings: Settings,
+        now: bool,
+        patient: bool,
+    ) {
         // At a dump from the panic hook, never wait for the lane table's lock.
         let lanes = self.lanes.all(!now);
         let now_raw = self.clock.raw();
@@ -101,14 +109,18 @@ impl Inner {
             let Some(look) = look_at(lane) else { continue };
             self.record_look(task, &look);
             w.looks += 1;
-            // A stack at the 2nd, 4th, 8th... look, and at a dump: a handful a poll.
-            if now || w.looks.is_power_of_two() {
-                self.record_stack(task, lane);
+            // A stack at the 2nd, 4th, 8th... look, and at a dump (not the panic hook's:
+            // it must not wait for anyone): a handful a poll.
+            if (w.looks.is_power_of_two() && !now) || (now && patient) {
+                self.record_stack(task, lane, &look, now);
             }
             let interval = if w.looks <= EAGER_LOOKS {
                 settings.tick
             } else {
-                (settings.tick * 2u32.saturating_pow(w.looks - EAGER_LOOKS)).min(MAX_INTERVAL)
+                settings
+                    .tick
+                    .checked_mul(2u32.saturating_pow(w.looks - EAGER_LOOKS))
+                    .map_or(MAX_INTERVAL, |d| d.min(MAX_INTERVAL))
             };
             w.next_raw = now_raw.saturating_add(self.ns_to_raw(interval));
         }
@@ -116,16 +128,29 @@ impl Inner {
         watches.retain(|l, _| lanes.iter().any(|s| s.lane == *l));
     }
 
-    /// Captures the stack of the thread polling `task` on `lane`, if stacks are on.
-    fn record_stack(&self, task: u64, lane: &LaneSlot) {
-        let (Some(table), Some(bounds)) = (&self.stacks, lane.stack) else {
+    /// Captures the stack of the thread polling `task` on `lane`, if stacks are on and
+    /// the call it is blocked in is one a signal cannot disturb.
+    fn record_stack(&self, task: u64, lane: &LaneSlot, look: &Look, now: bool) {
+        let (Some(table), Some((thread, stack))) = (&self.stacks, lane.thread) else {
             return;
         };
-        let tid = lane.info().os_tid as i32;
-        let Some(frames) = super::stacks::capture(tid, bounds) else {
+        if look.state != b'R' && look.syscall.is_some_and(super::stacks::never_restarted) {
+            return;
+        }
+        let target = super::stacks::Target {
+            tid: lane.info().os_tid as i32,
+            thread,
+            stack,
+        };
+        let Some(frames) = super::stacks::capture(target) else {
             return;
         };
-        let Ok(mut table) = table.lock() else { return };
+        let table = if now {
+            table.try_lock().ok()
+        } else {
+            table.lock().ok()
+        };
+        let Some(mut table) = table else { return };
         if let Some(id) = table.intern(frames) {
             drop(table);
             self.record(Kind::PollStack, 0, task, u64::from(id));
@@ -143,10 +168,10 @@ impl Inner {
     /// At a dump: one more look at every poll running longer than the threshold (a hung
     /// worker, the SIGUSR1 case), so the dump says what it is doing right now. Skipped if
     /// the watchdog is off or looking right now (never waits for it).
-    pub(crate) fn look_now(&self) {
+    pub(crate) fn look_now(&self, patient: bool) {
         let Some(w) = &self.watchdog else { return };
         if let Ok(mut watches) = w.watches.try_lock() {
-            self.look(&mut watches, w.settings, true);
+            self.look(&mut watches, w.settings, true, patient);
         }
     }
 
@@ -189,7 +214,7 @@ pub(crate) fn start(inner: &Arc<Inner>) -> std::io::Result<()> {
                 if let Some(w) = &inner.watchdog
                     && let Ok(mut watches) = w.watches.lock()
                 {
-                    inner.look(&mut watches, w.settings, false);
+                    inner.look(&mut watches, w.settings, false, true);
                 }
             }
         })
