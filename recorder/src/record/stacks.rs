@@ -25,6 +25,13 @@ use std::sync::Mutex;
 /// Stacks kept (interned) per recorder; looks past this record no stack.
 const MAX_STACKS: usize = 4096;
 /// Return addresses walked per stack.
+#[cfg_attr(
+    not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )),
+    allow(dead_code)
+)]
 const MAX_FRAMES: usize = 64;
 
 /// Interned stacks: return addresses, innermost first.
@@ -121,7 +128,7 @@ pub(crate) fn own_thread() -> Option<(usize, (usize, usize))> {
 /// file descriptors, timed signal and AIO waits). What they are is said by the syscall
 /// alone, without a stack.
 pub(crate) fn never_restarted(nr: u16) -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     const NEVER: &[i64] = &[
         libc::SYS_poll,
         libc::SYS_select,
@@ -134,7 +141,7 @@ pub(crate) fn never_restarted(nr: u16) -> bool {
         libc::SYS_rt_sigtimedwait,
         libc::SYS_pause,
     ];
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
     const NEVER: &[i64] = &[
         libc::SYS_pselect6,
         libc::SYS_ppoll,
@@ -143,7 +150,10 @@ pub(crate) fn never_restarted(nr: u16) -> bool {
         libc::SYS_io_getevents,
         libc::SYS_rt_sigtimedwait,
     ];
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
     const NEVER: &[i64] = &[];
     NEVER.contains(&i64::from(nr))
 }
@@ -152,6 +162,13 @@ pub(crate) use capture::{capture, install};
 
 /// The thread a capture is for: its tid (the signal's target), its `pthread_self()` (so a
 /// reused tid is never mistaken for it) and its stack's bounds.
+#[cfg_attr(
+    not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )),
+    allow(dead_code)
+)]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Target {
     pub tid: i32,
