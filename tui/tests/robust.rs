@@ -5,8 +5,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use dial9_format::{
-    Activity, ClockAnchor, Dump, Event, EventKind, Header, LaneState, Reason, SpawnLocation,
-    TaskInfo, TaskKind, ThreadInfo, ThreadKind, WakeSource, WakerOp,
+    Activity, ClockAnchor, Dump, Event, EventKind, Facts, Header, LaneState, Reason, SpawnLocation,
+    Stack, TaskInfo, TaskKind, ThreadInfo, ThreadKind, WakeSource, WakerOp,
 };
 use dial9_tui::analysis::{AnomalyKind, Index, Thresholds};
 use dial9_tui::app::{self, App, Options};
@@ -77,7 +77,46 @@ fn kind() -> impl Strategy<Value = EventKind> {
         (proptest::option::of(task_id()), big())
             .prop_map(|(task, duration_ms)| EventKind::TimerArm { task, duration_ms }),
         (task_id(), big()).prop_map(|(task, latency_ns)| EventKind::Scheduled { task, latency_ns }),
+        (big(), big()).prop_map(|(on_cpu_ns, runq_wait_ns)| EventKind::CpuStat {
+            on_cpu_ns,
+            runq_wait_ns
+        }),
+        (
+            task_id(),
+            prop_oneof![Just(b'R'), Just(b'S'), Just(b'D'), any::<u8>()],
+            proptest::option::of(any::<u16>()),
+            any::<u32>(),
+            any::<u32>()
+        )
+            .prop_map(|(task, state, syscall, on_cpu_us, runq_wait_us)| {
+                EventKind::PollSample {
+                    task,
+                    state,
+                    syscall,
+                    on_cpu_us,
+                    runq_wait_us,
+                }
+            }),
+        (task_id(), 0..4u32).prop_map(|(task, stack)| EventKind::PollStack { task, stack }),
     ]
+}
+
+/// The facts a dump can carry, with hostile strings in every text.
+fn facts() -> impl Strategy<Value = Facts> {
+    (
+        hostile(),
+        proptest::collection::vec(hostile(), 0..4),
+        proptest::collection::vec((0..4u32, proptest::collection::vec(hostile(), 0..4)), 0..3),
+    )
+        .prop_map(|(arch, panic_backtrace, stacks)| Facts {
+            arch,
+            panic_backtrace,
+            stacks: stacks
+                .into_iter()
+                .map(|(id, frames)| Stack { id, frames })
+                .collect(),
+            ..Facts::default()
+        })
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -178,6 +217,7 @@ prop_compose! {
         lane_states in proptest::collection::vec(lane_state(), 0..4),
         mut events in proptest::collection::vec(event(), 0..80),
         sorted in any::<bool>(),
+        facts in facts(),
     ) -> Dump {
         if sorted {
             events.sort_by_key(|e| e.ts_ns);
@@ -203,7 +243,7 @@ prop_compose! {
             tasks,
             lane_states,
             events,
-            facts: Default::default(),
+            facts,
         }
     }
 }

@@ -746,7 +746,7 @@ fn wait_during(ix: &Index, lane: u32, from: u64, to: u64) -> Option<u64> {
         .sum();
     let awake = (b.at_ns - a.at_ns).saturating_sub(parked);
     let len = to.saturating_sub(from).max(1);
-    if awake > len + len / 2 {
+    if awake > len.saturating_add(len / 2) {
         return None;
     }
     // Only the wait that cannot have happened outside the interval counts: the bracket's

@@ -361,7 +361,7 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
             looks,
             blocked_looks,
         });
-    let most = |part: u64| part * 100 >= watched * DOMINANT_PCT;
+    let most = |part: u64| u128::from(part) * 100 >= u128::from(watched) * u128::from(DOMINANT_PCT);
     let cause = if most(cpu) {
         Cause::OnCpu
     } else if most(runq) {
