@@ -104,25 +104,31 @@ fn a_dump_looks_at_a_poll_still_running() {
     rt.block_on(handle).unwrap();
 }
 
-#[test]
-fn off_means_no_looks() {
-    let rec = dial9_recorder::FlightRecorder::builder()
-        .install_panic_hook(false)
-        .watchdog(None)
+/// A recorder configured by `configure` (hooks only, no layer), a one-worker runtime, one
+/// task whose single poll runs `work`; the dump after the runtime is gone (the after-poll
+/// hook runs once the task has been released).
+fn one_poll(
+    configure: impl FnOnce(dial9_recorder::Builder) -> dial9_recorder::Builder,
+    work: impl FnOnce() + Send + 'static,
+) -> Dump {
+    let rec = configure(dial9_recorder::FlightRecorder::builder().install_panic_hook(false))
         .build()
         .unwrap();
     let rt = rec
         .instrument(tokio::runtime::Builder::new_multi_thread().worker_threads(1))
         .build()
         .unwrap();
-    rt.block_on(async {
-        tokio::spawn(async { std::thread::sleep(Duration::from_millis(40)) })
-            .await
-            .unwrap();
-    });
-    // The after-poll hook runs once the task has been released: let the worker finish.
+    rt.block_on(async { tokio::spawn(async { work() }).await.unwrap() });
     drop(rt);
-    let d = rec.snapshot();
+    rec.snapshot()
+}
+
+#[test]
+fn off_means_no_looks() {
+    let d = one_poll(
+        |b| b.watchdog(None),
+        || std::thread::sleep(Duration::from_millis(40)),
+    );
     assert!(
         d.events
             .iter()
@@ -147,22 +153,7 @@ fn planted_blocking_sleep() {
 #[test]
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn with_stacks_on_a_stuck_poll_names_its_function_and_file() {
-    let rec = dial9_recorder::FlightRecorder::builder()
-        .install_panic_hook(false)
-        .stacks(true)
-        .build()
-        .unwrap();
-    let rt = rec
-        .instrument(tokio::runtime::Builder::new_multi_thread().worker_threads(1))
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        tokio::spawn(async { planted_blocking_sleep() })
-            .await
-            .unwrap();
-    });
-    drop(rt);
-    let d = rec.snapshot();
+    let d = one_poll(|b| b.stacks(true), planted_blocking_sleep);
     let ids: Vec<u32> = d
         .events
         .iter()

@@ -183,9 +183,7 @@ impl Inner {
             if lane.note_worker_index() {
                 self.persist_lane(lane);
             }
-            if !self.write_starts {
-                self.write_open_poll_start(lane);
-            }
+            self.write_open_poll_start(lane);
             lane.set_activity(Activity::Polling { task }, ts)
         };
         if self.write_starts {
@@ -197,8 +195,11 @@ impl Inner {
 
     /// A poll this lane started and never ended (it panicked, or an inner poll, of a
     /// `LocalSet` say, runs inside it): its end cannot carry its start, so the start is
-    /// written now, at its own timestamp.
+    /// written now, at its own timestamp (unless every start is written anyway).
     fn write_open_poll_start(&self, lane: &mut LaneWriter<'_>) {
+        if self.write_starts {
+            return;
+        }
         if let (Activity::Polling { task }, since) = lane.activity() {
             lane.write(since, Kind::PollStart, task, 0, 0);
         }
@@ -299,9 +300,7 @@ impl Inner {
 
     fn thread_stop(&self) {
         self.record_with(Kind::ThreadStop, 0, 0, 0, |lane, ts| {
-            if !self.write_starts {
-                self.write_open_poll_start(lane);
-            }
+            self.write_open_poll_start(lane);
             lane.set_activity(Activity::Stopped, ts)
         });
     }
@@ -312,9 +311,7 @@ impl Inner {
             if lane.note_worker_index() {
                 self.persist_lane(lane);
             }
-            if !self.write_starts {
-                self.write_open_poll_start(lane);
-            }
+            self.write_open_poll_start(lane);
             lane.set_activity(Activity::Parked, ts);
         });
     }

@@ -123,6 +123,11 @@ impl LaneSlot {
         false
     }
 
+    /// The thread's OS id (0 where unknown), without copying the rest of its info.
+    pub(crate) fn os_tid(&self) -> u64 {
+        self.os_tid
+    }
+
     pub(crate) fn info(&self) -> ThreadInfo {
         let worker = match self.worker.load(Ordering::Relaxed) {
             NO_WORKER => None,

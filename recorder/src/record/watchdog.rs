@@ -38,7 +38,7 @@ struct Watch {
     next_raw: u64,
 }
 
-/// The watchdog's settings, in raw clock ticks.
+/// The watchdog's settings.
 #[derive(Clone, Copy)]
 pub(crate) struct Settings {
     /// Polls at least this long get looked at (the first look, a baseline, at half).
@@ -79,7 +79,7 @@ impl Inner {
                 continue;
             };
             let age = ns(now_raw).saturating_sub(ns(since));
-            if age < threshold / 2 || lane.info().os_tid == 0 {
+            if age < threshold / 2 || lane.os_tid() == 0 {
                 continue;
             }
             let fresh = watches
@@ -138,7 +138,7 @@ impl Inner {
             return;
         }
         let target = super::stacks::Target {
-            tid: lane.info().os_tid as i32,
+            tid: lane.os_tid() as i32,
             thread,
             stack,
         };
@@ -231,7 +231,7 @@ struct Look {
 
 #[cfg(target_os = "linux")]
 fn look_at(lane: &LaneSlot) -> Option<Look> {
-    let tid = lane.info().os_tid;
+    let tid = lane.os_tid();
     let read = |file: &str| std::fs::read(format!("/proc/self/task/{tid}/{file}")).ok();
     let stat = read("stat")?;
     let state = parse_state(&stat)?;

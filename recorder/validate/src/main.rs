@@ -225,11 +225,7 @@ fn analyse(label: &str, path: &Path, planted: &[(&str, AnomalyKind)]) -> Row {
 /// The client process: 50 connections doing SET/GET against `addr`, printing the total
 /// operations done every 100 ms; it exits when its parent closes its stdin.
 fn clients(addr: std::net::SocketAddr) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = client_runtime();
     let ops = Arc::new(AtomicU64::new(0));
     let running = Arc::new(AtomicBool::new(true));
     spawn_clients(&rt, addr, ops.clone(), running);
@@ -242,6 +238,15 @@ fn clients(addr: std::net::SocketAddr) {
         std::thread::sleep(Duration::from_millis(100));
         println!("{}", ops.load(Ordering::Relaxed));
     }
+}
+
+/// The clients' runtime: two workers, no recorder hooks.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn spawn_clients(
@@ -331,11 +336,7 @@ fn main() {
 
     // Clients in a process of their own (or, with --clients-in-process, a runtime of
     // their own without hooks): 50 connections doing SET/GET.
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let client_rt = client_runtime();
     let ops = Arc::new(AtomicU64::new(0));
     let running = Arc::new(AtomicBool::new(true));
     let _client_process = if a.clients_in_process {

@@ -152,7 +152,13 @@ fn anomaly_fields(ix: &Index, a: &Anomaly, out: &mut Vec<Field>) {
             duration(a.end_ns.saturating_sub(a.start_ns))
         ),
     ));
-    out.push(("what", sanitize(&a.message)));
+    explanation(ix, a, "what", out);
+}
+
+/// An anomaly's message under `head`, then what the watchdog saw, the panic's frames, the
+/// advice, and the watchdog's looks last (on a small terminal they are what gets cut).
+fn explanation(ix: &Index, a: &Anomaly, head: &'static str, out: &mut Vec<Field>) {
+    out.push((head, sanitize(&a.message)));
     if let Some(w) = &a.why {
         why_fields(w, out);
     }
@@ -160,7 +166,6 @@ fn anomaly_fields(ix: &Index, a: &Anomaly, out: &mut Vec<Field>) {
         backtrace_fields(ix, out);
     }
     out.push(("advice", a.advice().to_string()));
-    // The looks last: on a small terminal they are what gets cut.
     if let Some(w) = &a.why {
         look_fields(ix, w, out);
     }
@@ -339,17 +344,7 @@ fn event_fields(ix: &Index, e: EventIdx, out: &mut Vec<Field>) {
         _ => {}
     }
     for a in ix.anomalies.iter().filter(|a| a.event == e) {
-        out.push((a.severity.as_str(), sanitize(&a.message)));
-        if let Some(w) = &a.why {
-            why_fields(w, out);
-        }
-        if a.is_dump_cause {
-            backtrace_fields(ix, out);
-        }
-        out.push(("advice", a.advice().to_string()));
-        if let Some(w) = &a.why {
-            look_fields(ix, w, out);
-        }
+        explanation(ix, a, a.severity.as_str(), out);
     }
 }
 
