@@ -1626,3 +1626,38 @@ fn looks_at_another_task_or_after_the_poll_are_not_its_own() {
     assert!(a.why.is_none());
     assert!(!a.message.contains("watched"));
 }
+
+/// A group's worst occurrence whose looks the ring lost (the watchdog's block went
+/// first): the report line says what the watchdog saw in another occurrence.
+#[test]
+fn a_group_without_looks_at_its_worst_borrows_another_occurrences() {
+    let mut b = B::new()
+        .task(1, "slow")
+        .spawn(0, 1)
+        // The worst poll, 120 ms, no looks left.
+        .ev(0, 0, EventKind::PollStart { task: 1 })
+        .poll_end(120, 0, 1, false)
+        .ev(130, 0, EventKind::PollStart { task: 1 });
+    b.facts.arch = "x86_64".into();
+    for i in 0..8 {
+        b = b.ev(
+            135 + 10 * i,
+            2,
+            EventKind::PollSample {
+                task: 1,
+                state: b'S',
+                syscall: Some(230),
+                on_cpu_us: 7,
+                runq_wait_us: 0,
+            },
+        );
+    }
+    let ix = b.poll_end(230, 0, 1, false).end(300).build();
+    let text = crate::cli::report::text(&ix, "d", 10);
+    assert!(
+        text.contains(
+            "; in another of them: blocked 70 ms of the 70 ms watched in clock_nanosleep"
+        ),
+        "{text}"
+    );
+}

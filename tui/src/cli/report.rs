@@ -519,6 +519,17 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
                 sanitize(&worst.message)
             )
         };
+        // The worst occurrence's looks may be gone (the watchdog's ring block was
+        // overwritten first): say what it saw in the group's next worst one.
+        let summary = match g
+            .members
+            .iter()
+            .map(|&m| &ix.anomalies[m])
+            .find_map(|a| a.why.as_ref().filter(|_| worst.why.is_none()))
+        {
+            Some(w) => format!("{summary}; in another of them: {}", sanitize(&w.summary())),
+            None => summary,
+        };
         let _ = writeln!(
             s,
             "  {:<8} {:<16} {:>10}  {}{}",
