@@ -241,6 +241,7 @@ impl Builder {
             }
         };
         ring.set_quiet_raw(ms_raw);
+        let tasks = TaskTable::new(ring.capacity());
         let inner = Arc::new(Inner {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
             schedule_latency: self.schedule_latency,
@@ -259,7 +260,7 @@ impl Builder {
             ring,
             persist,
             lanes: Lanes::default(),
-            tasks: TaskTable::new(),
+            tasks,
             span_tasks: span_tasks::SpanTasks::new(),
             clock,
             start_raw,

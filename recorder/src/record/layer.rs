@@ -226,11 +226,15 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // Both tables' lines are likely in another worker's cache: fetch them while the
+        // fields are read.
+        self.inner.span_tasks.prefetch(id.into_u64());
         let mut f = SpawnFields::default();
         attrs.record(&mut f);
         if f.id == 0 {
             return;
         }
+        self.inner.tasks.prefetch(f.id);
         let kind = f
             .kind
             .unwrap_or(if attrs.metadata().target() == TARGET_BLOCKING {

@@ -18,6 +18,7 @@ mod identity;
 mod lanes;
 mod layer;
 mod persist;
+mod prefetch;
 mod record_path;
 mod recorder;
 mod ring;

@@ -202,13 +202,21 @@ impl Inner {
     pub(super) fn spawn(&self, info: SpawnInfo<'_>) {
         let task = info.task;
         let parent = info.parent;
-        self.tasks.insert(info, self.persist.as_ref());
+        self.tasks
+            .insert(info, self.persist.as_ref(), self.task_window());
         self.record(Kind::Spawn, 0, task, codec::opt_aux(parent));
     }
 
     pub(super) fn terminate(&self, task: u64) {
+        self.tasks.prefetch(task);
         self.record(Kind::Terminate, 0, task, 0);
-        self.tasks
-            .terminate(task, self.ring.claims(), self.ring.blocks());
+        let (now, horizon) = self.task_window();
+        self.tasks.terminate(task, now, horizon);
+    }
+
+    /// The ring's claims so far, and how many make a full turn: a task that terminated
+    /// a full turn ago has no event left in the ring.
+    pub(super) fn task_window(&self) -> (u64, u64) {
+        (self.ring.claims(), self.ring.blocks())
     }
 }

@@ -26,7 +26,7 @@ impl Inner {
         self.look_now(patient);
         let lanes = self.lanes.all(patient);
         // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
-        let (live, unhooked) = self.tasks.live_and_unhooked(patient);
+        let (live, unhooked) = self.tasks.live_and_unhooked(patient, self.task_window());
         let mut live_wakers: Vec<TaskWakers> = self
             .span_tasks
             .waker_counts()
@@ -106,7 +106,7 @@ impl Inner {
                 kind,
             })
             .collect();
-        let mut tasks = self.tasks.snapshot(patient);
+        let mut tasks = self.tasks.snapshot(patient, self.task_window());
         crate::format::fill_missing_tasks(&mut tasks, &events, &reason);
         let lane_states = lanes
             .iter()

@@ -2,12 +2,20 @@
 //!
 //! Tokio's waker events name their task by its tracing span id. Asking the registry
 //! (`ctx.span(id)` and the span's extensions) costs a sharded-slab lookup and a lock on
-//! every waker op. This direct-mapped table answers from one cache line instead; it is
-//! filled when the task span is created. A slot taken by a newer span pushes the older
-//! span's mapping into that span's registry extensions, so a miss here falls back to the
-//! registry and still finds it. Slots are not cleared when a span closes: a waker that
-//! outlives its task then still resolves to that task, until the id is reused for a new
-//! task span (which overwrites the slot).
+//! every waker op. This table answers from one cache line instead; it is filled when the
+//! task span is created. A set holds two spans: a span that takes a set pushes out the
+//! older of the two, whose mapping goes into that span's registry extensions, so a miss
+//! here falls back to the registry and still finds it. Slots are not cleared when a span
+//! closes: a waker that outlives its task then still resolves to that task until the set
+//! has taken two newer spans.
+//!
+//! The registry numbers a span by its sharded-slab slot: the low 38 bits are the slot's
+//! address in its shard, the next 13 the shard, the rest a generation bumped at each
+//! reuse. Indexing by address and shard (not by the whole id) puts a reused slab slot in
+//! the same set, so the set a spawn writes is the one the previous task of that slab slot
+//! used: a line the cache already has, where a hash of the whole id sent every spawn to a
+//! cold line. The layout is only used for speed: a registry that numbers spans otherwise
+//! still gets a correct table, with other sets.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering, fence};
 
@@ -15,9 +23,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering, fence};
 /// value below this is unknown, however many ops follow.
 const WAKERS_UNKNOWN: i64 = i64::MIN / 2;
 
-const SLOTS: usize = 1 << 14;
-/// A slot being written.
-const LOCKED: u64 = u64::MAX;
+const SETS: usize = 1 << 13;
 /// The top two bits of the stored task word hold the span's class.
 const CLASS_SHIFT: u32 = 62;
 const TASK_MASK: u64 = (1 << CLASS_SHIFT) - 1;
@@ -27,41 +33,65 @@ pub(crate) const CLASS_TASK: u8 = 0;
 pub(crate) const CLASS_BLOCKING: u8 = 1;
 pub(crate) const CLASS_BLOCK_ON: u8 = 2;
 
+/// sharded-slab's default layout, as tracing-subscriber's registry uses it (see above).
+const SLAB_ADDR_BITS: u32 = 38;
+const SLAB_SHARD_BITS: u32 = 13;
+
 struct Slot {
     span: AtomicU64,
     task: AtomicU64,
-    /// Bumped before and after every write (odd while writing), so a reader can tell that
-    /// the slot changed under it even if the same span id came back (A-B-A).
+    /// Odd while written. Each write makes it larger than both slots' versions in the
+    /// set, so the smaller one is the older span, and a reader sees any change (A-B-A).
     version: AtomicU64,
     /// The task's live wakers: clones - drops - wakes by value since the span was mapped
     /// here. Reset when the slot takes a new span.
     wakers: AtomicI64,
 }
 
+/// Two slots in one cache line.
+#[repr(align(64))]
+struct Set([Slot; 2]);
+
 pub(crate) struct SpanTasks {
-    slots: Box<[Slot]>,
+    sets: Box<[Set]>,
 }
 
 fn index(span: u64) -> usize {
-    (span.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros())) as usize
+    let key = span.wrapping_sub(1);
+    let addr = key & ((1 << SLAB_ADDR_BITS) - 1);
+    let shard = (key >> SLAB_ADDR_BITS) & ((1 << SLAB_SHARD_BITS) - 1);
+    // Shards (spawning threads) start at spread-out sets; addresses run consecutively.
+    let offset = shard.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+    (addr.wrapping_add(offset) as usize) & (SETS - 1)
+}
+
+fn unpack(task: u64) -> (u64, u8) {
+    (task & TASK_MASK, (task >> CLASS_SHIFT) as u8)
 }
 
 impl SpanTasks {
     pub(crate) fn new() -> SpanTasks {
+        let slot = || Slot {
+            span: AtomicU64::new(0),
+            task: AtomicU64::new(0),
+            version: AtomicU64::new(0),
+            wakers: AtomicI64::new(0),
+        };
         SpanTasks {
-            slots: (0..SLOTS)
-                .map(|_| Slot {
-                    span: AtomicU64::new(0),
-                    task: AtomicU64::new(0),
-                    version: AtomicU64::new(0),
-                    wakers: AtomicI64::new(0),
-                })
-                .collect(),
+            sets: (0..SETS).map(|_| Set([slot(), slot()])).collect(),
         }
     }
 
+    /// Starts bringing `span`'s set into this core's cache for writing, so that the miss
+    /// (the set was last written by another worker's waker ops) overlaps with work the
+    /// caller does before [`insert`](Self::insert).
+    #[inline]
+    pub(crate) fn prefetch(&self, span: u64) {
+        super::prefetch::for_write(&self.sets[index(span)]);
+    }
+
     /// Maps `span` to `task`. Returns the mapping it displaced (another span's), if any,
-    /// or `None` when the slot is busy with a concurrent writer (the caller then keeps the
+    /// or `Err` when the set is busy with a concurrent writer (the caller then keeps the
     /// mapping elsewhere).
     pub(crate) fn insert(
         &self,
@@ -69,48 +99,49 @@ impl SpanTasks {
         task: u64,
         class: u8,
     ) -> Result<Option<(u64, u64, u8)>, ()> {
-        let slot = &self.slots[index(span)];
-        let old = slot.span.load(Ordering::Relaxed);
-        if old == LOCKED
-            || slot
-                .span
-                .compare_exchange(old, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
+        let set = &self.sets[index(span)].0;
+        let v = [
+            set[0].version.load(Ordering::Relaxed),
+            set[1].version.load(Ordering::Relaxed),
+        ];
+        if v[0] % 2 == 1 || v[1] % 2 == 1 {
+            return Err(());
+        }
+        // The slot already holding this id (the registry reused it), else the older.
+        let w = if set[0].span.load(Ordering::Relaxed) == span {
+            0
+        } else if set[1].span.load(Ordering::Relaxed) == span {
+            1
+        } else {
+            usize::from(v[1] < v[0])
+        };
+        let slot = &set[w];
+        let writing = v[0].max(v[1]) + 1;
+        if slot
+            .version
+            .compare_exchange(v[w], writing, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
         {
             return Err(());
         }
-        let old_task = slot.task.load(Ordering::Relaxed);
-        slot.version.fetch_add(1, Ordering::Relaxed);
         fence(Ordering::Release);
+        let old = slot.span.load(Ordering::Relaxed);
+        let (old_task, old_class) = unpack(slot.task.load(Ordering::Relaxed));
+        slot.span.store(span, Ordering::Relaxed);
         slot.task.store(
             (task & TASK_MASK) | (u64::from(class) << CLASS_SHIFT),
             Ordering::Relaxed,
         );
         slot.wakers.store(0, Ordering::Relaxed);
-        slot.version.fetch_add(1, Ordering::Release);
-        slot.span.store(span, Ordering::Release);
-        Ok((old != 0 && old != span).then_some((
-            old,
-            old_task & TASK_MASK,
-            (old_task >> CLASS_SHIFT) as u8,
-        )))
+        slot.version.store(writing + 1, Ordering::Release);
+        Ok((old != 0 && old != span).then_some((old, old_task, old_class)))
     }
 
     /// The task of `span` and its class, if the table has it.
     pub(crate) fn get(&self, span: u64) -> Option<(u64, u8)> {
-        let slot = &self.slots[index(span)];
-        let v1 = slot.version.load(Ordering::Acquire);
-        if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
-            return None;
-        }
-        let task = slot.task.load(Ordering::Relaxed);
-        fence(Ordering::Acquire);
-        (slot.span.load(Ordering::Relaxed) == span && slot.version.load(Ordering::Relaxed) == v1)
-            .then_some((task & TASK_MASK, (task >> CLASS_SHIFT) as u8))
+        self.find(span, 0).map(|(task, class, _)| (task, class))
     }
-}
 
-impl SpanTasks {
     /// The task of `span`, counting a waker op (`delta`: +1 clone, -1 drop or wake by
     /// value, 0 wake by reference) on the way: one more atomic on the cache line the
     /// lookup already read. An op that races with the slot's reuse cannot know which task
@@ -118,33 +149,46 @@ impl SpanTasks {
     ///
     /// Returns the task, its class, and its live wakers after this op (`None` if unknown).
     pub(crate) fn get_counting(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>)> {
-        let slot = &self.slots[index(span)];
-        let v1 = slot.version.load(Ordering::Acquire);
-        if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
+        self.find(span, delta)
+    }
+
+    fn find(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>)> {
+        if span == 0 {
             return None;
         }
-        let task = slot.task.load(Ordering::Relaxed);
-        let live = slot.wakers.fetch_add(delta, Ordering::AcqRel) + delta;
-        fence(Ordering::Acquire);
-        if slot.span.load(Ordering::Relaxed) == span && slot.version.load(Ordering::Relaxed) == v1 {
-            // A count marked unknown stays far below zero whatever ops follow; a negative
-            // count can only come from such a race: neither is a count.
-            return Some((
-                task & TASK_MASK,
-                (task >> CLASS_SHIFT) as u8,
-                (live >= 0).then_some(live),
-            ));
-        }
-        if delta != 0 {
-            slot.wakers.store(WAKERS_UNKNOWN, Ordering::Relaxed);
+        let set = &self.sets[index(span)].0;
+        for slot in set {
+            let v1 = slot.version.load(Ordering::Acquire);
+            if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
+                continue;
+            }
+            let (task, class) = unpack(slot.task.load(Ordering::Relaxed));
+            let live = if delta == 0 {
+                slot.wakers.load(Ordering::Relaxed)
+            } else {
+                slot.wakers.fetch_add(delta, Ordering::AcqRel) + delta
+            };
+            fence(Ordering::Acquire);
+            if slot.span.load(Ordering::Relaxed) == span
+                && slot.version.load(Ordering::Relaxed) == v1
+            {
+                // A count marked unknown stays far below zero whatever ops follow; a
+                // negative count can only come from such a race: neither is a count.
+                return Some((task, class, (live >= 0).then_some(live)));
+            }
+            if delta != 0 {
+                slot.wakers.store(WAKERS_UNKNOWN, Ordering::Relaxed);
+            }
+            return None;
         }
         None
     }
 
     /// Every mapped task with a trustworthy waker count.
     pub(crate) fn waker_counts(&self) -> Vec<(u64, i64)> {
-        self.slots
+        self.sets
             .iter()
+            .flat_map(|set| &set.0)
             .filter_map(|slot| {
                 let v1 = slot.version.load(Ordering::Acquire);
                 let span = slot.span.load(Ordering::Acquire);
@@ -152,7 +196,7 @@ impl SpanTasks {
                 let wakers = slot.wakers.load(Ordering::Relaxed);
                 fence(Ordering::Acquire);
                 let stable = v1 % 2 == 0 && slot.version.load(Ordering::Relaxed) == v1;
-                (stable && span != 0 && span != LOCKED && wakers >= 0).then_some((task, wakers))
+                (stable && span != 0 && wakers >= 0).then_some((task, wakers))
             })
             .collect()
     }
@@ -168,17 +212,39 @@ mod tests {
         assert_eq!(t.insert(5, 50, CLASS_TASK), Ok(None));
         assert_eq!(t.get(5), Some((50, CLASS_TASK)));
         assert_eq!(t.get(6), None);
-        // Find another span id that lands in the same slot.
-        let other = (6..).find(|&s| index(s) == index(5)).unwrap();
+        // Two more span ids in the same set: the second pushes out the oldest.
+        let mut same = (6..).filter(|&s| index(s) == index(5));
+        let (b, c) = (same.next().unwrap(), same.next().unwrap());
+        assert_eq!(t.insert(b, 60, CLASS_TASK), Ok(None));
         assert_eq!(
-            t.insert(other, 70, CLASS_BLOCKING),
+            t.insert(c, 70, CLASS_BLOCKING),
             Ok(Some((5, 50, CLASS_TASK)))
         );
-        assert_eq!(t.get(other), Some((70, CLASS_BLOCKING)));
         assert_eq!(t.get(5), None);
+        assert_eq!(t.get(b), Some((60, CLASS_TASK)));
+        assert_eq!(t.get(c), Some((70, CLASS_BLOCKING)));
         // Re-inserting the same span id (reused by the registry) just updates it.
-        assert_eq!(t.insert(other, 71, CLASS_BLOCK_ON), Ok(None));
-        assert_eq!(t.get(other), Some((71, CLASS_BLOCK_ON)));
+        assert_eq!(t.insert(c, 71, CLASS_BLOCK_ON), Ok(None));
+        assert_eq!(t.get(c), Some((71, CLASS_BLOCK_ON)));
+        assert_eq!(t.get(b), Some((60, CLASS_TASK)));
+    }
+
+    /// The registry's reuse of a slab slot (a new generation) lands in the same set, and
+    /// the previous task of that slot stays findable for its late waker ops.
+    #[test]
+    fn a_reused_slab_slot_keeps_its_set_and_the_previous_task() {
+        let t = SpanTasks::new();
+        let generation = |g: u64| (g << (SLAB_ADDR_BITS + SLAB_SHARD_BITS)) + 42;
+        assert_eq!(index(generation(1)), index(generation(2)));
+        // Consecutive slab addresses take consecutive sets.
+        assert_eq!(index(43), (index(42) + 1) % SETS);
+        t.insert(generation(1), 1, CLASS_TASK).unwrap();
+        t.insert(generation(2), 2, CLASS_TASK).unwrap();
+        assert_eq!(
+            t.get_counting(generation(1), -1),
+            Some((1, CLASS_TASK, None))
+        );
+        assert_eq!(t.get(generation(2)), Some((2, CLASS_TASK)));
     }
 
     #[test]
@@ -209,7 +275,7 @@ mod tests {
     fn an_unknown_count_stays_unknown() {
         let t = SpanTasks::new();
         t.insert(5, 50, CLASS_TASK).unwrap();
-        t.slots[index(5)]
+        t.sets[index(5)].0[0]
             .wakers
             .store(WAKERS_UNKNOWN, Ordering::Relaxed);
         for _ in 0..3 {

@@ -1,15 +1,9 @@
-//! Task names, kinds and spawn locations, kept apart from the ring.
-//!
-//! A task's spawn event is overwritten long before the task ends in a long-running
-//! service, yet a dump must still name every task its events mention. So spawn info lives
-//! in this table while the task is alive, and for a while after it terminates: until the
-//! ring has been claimed all the way round since (then no event of that task can remain).
-//!
-//! Only spawn and terminate touch the table (polls, wakes and parks never do). It is split
-//! into shards by task id, each behind its own short lock, the same way Tokio's own task
-//! list is sharded, so two workers contend only when they spawn into the same shard at the
-//! same instant. Names and file paths are interned per shard, so steady-state spawns of
-//! already-seen names do not allocate strings.
+//! The slow path of the task table: tasks that did not get a slot of their own (their
+//! slot held a task still alive or still in the window, or their spawn site did not fit
+//! in the site table), in shards by task id, each behind its own short lock, the same way
+//! Tokio's own task list is sharded. Names and file paths are interned per shard and
+//! dropped when no entry uses them, so services that name every task uniquely
+//! (`conn-{peer}`) do not grow it forever.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
@@ -18,9 +12,9 @@ use rustc_hash::FxHashMap;
 
 use crate::format::{SpawnLocation, TaskInfo, TaskKind};
 
-use super::persist::NOT_PERSISTED;
-
-use super::persist::Persist;
+use super::super::lanes;
+use super::super::persist::{NOT_PERSISTED, Persist};
+use super::{FileName, SpawnInfo, expired};
 
 const SHARDS: usize = 64;
 
@@ -135,31 +129,13 @@ impl Shard {
     }
 }
 
-pub(crate) struct SpawnInfo<'a> {
-    pub task: u64,
-    pub name: &'a str,
-    pub kind: TaskKind,
-    pub location: Option<(FileName<'a>, u32, u32)>,
-    pub parent: Option<u64>,
-    /// Spawned through the runtime hooks (an instrumented runtime).
-    pub hooked: bool,
-}
-
-/// A spawn location's file: from the hooks it is `'static` (interned by address), from the
-/// span it is a copy (interned by content).
-#[derive(Clone, Copy)]
-pub(crate) enum FileName<'a> {
-    Static(&'static str),
-    Copied(&'a str),
-}
-
-pub(crate) struct TaskTable {
+pub(crate) struct Overflow {
     shards: Box<[Mutex<Shard>]>,
 }
 
-impl TaskTable {
-    pub(crate) fn new() -> TaskTable {
-        TaskTable {
+impl Overflow {
+    pub(crate) fn new() -> Overflow {
+        Overflow {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
@@ -170,7 +146,7 @@ impl TaskTable {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn insert(&self, info: SpawnInfo<'_>, persist: Option<&Persist>) {
+    pub(crate) fn insert(&self, info: &SpawnInfo<'_>, persist: Option<&Persist>) {
         let mut shard = self.shard(info.task);
         let name = shard.intern(info.name);
         let location = info.location.map(|(f, l, c)| {
@@ -217,9 +193,7 @@ impl TaskTable {
             e.done_at = now.max(1);
         }
         if shard.tasks.len() >= shard.sweep_at {
-            shard
-                .tasks
-                .retain(|_, e| e.done_at == 0 || now.saturating_sub(e.done_at) <= horizon);
+            shard.tasks.retain(|_, e| !expired(e.done_at, now, horizon));
             shard.sweep_at = (shard.tasks.len() * 2).max(64);
             shard.compact_strings();
         }
@@ -232,52 +206,65 @@ impl TaskTable {
         }
     }
 
-    /// In one pass over the shards: the ids of the tasks alive now (spawned, not
-    /// terminated), and of the async tasks the hooks never saw spawn (they run on a
-    /// runtime without the hooks).
-    pub(crate) fn live_and_unhooked(&self, patient: bool) -> (HashSet<u64>, Vec<u64>) {
-        let (mut live, mut unhooked) = (HashSet::new(), Vec::new());
+    /// Adds the ids of the tasks alive now (spawned, not terminated) to `live`, and those
+    /// of the async tasks the hooks never saw spawn (they run on a runtime without the
+    /// hooks) to `unhooked`.
+    pub(crate) fn live_and_unhooked(
+        &self,
+        patient: bool,
+        (now, horizon): (u64, u64),
+        live: &mut HashSet<u64>,
+        unhooked: &mut Vec<u64>,
+    ) {
         for shard in self.shards.iter() {
-            let Some(shard) = super::lanes::lock(shard, patient, super::lanes::SHARD_LOCK_TRIES)
-            else {
+            let Some(shard) = lanes::lock(shard, patient, lanes::SHARD_LOCK_TRIES) else {
                 continue;
             };
             for (&id, e) in &shard.tasks {
                 if e.done_at == 0 {
                     live.insert(id);
                 }
-                if !e.hooked && matches!(e.kind, TaskKind::Task | TaskKind::Local) {
+                if !e.hooked
+                    && matches!(e.kind, TaskKind::Task | TaskKind::Local)
+                    && !expired(e.done_at, now, horizon)
+                {
                     unhooked.push(id);
                 }
             }
         }
-        unhooked.sort_unstable();
-        (live, unhooked)
     }
 
-    /// Every task the table knows. With `patient == false` (panic hook) a shard whose lock
-    /// is held (perhaps by the panicking thread) is skipped rather than waited for.
-    pub(crate) fn snapshot(&self, patient: bool) -> Vec<TaskInfo> {
-        let mut out = Vec::new();
+    /// Adds every task the ring may still hold events of to `out`. With `patient ==
+    /// false` (panic hook) a shard whose lock is held (perhaps by the panicking thread)
+    /// is skipped rather than waited for.
+    pub(crate) fn snapshot(
+        &self,
+        patient: bool,
+        (now, horizon): (u64, u64),
+        out: &mut Vec<TaskInfo>,
+    ) {
         for shard in self.shards.iter() {
-            let Some(shard) = super::lanes::lock(shard, patient, super::lanes::SHARD_LOCK_TRIES)
-            else {
+            let Some(shard) = lanes::lock(shard, patient, lanes::SHARD_LOCK_TRIES) else {
                 continue;
             };
-            out.extend(shard.tasks.iter().map(|(&id, e)| TaskInfo {
-                id,
-                name: shard.string(e.name).to_string(),
-                kind: e.kind,
-                location: e.location.map(|(f, line, col)| SpawnLocation {
-                    file: shard.string(f).to_string(),
-                    line,
-                    col,
-                }),
-                spawned_by: e.parent,
-            }));
+            out.extend(
+                shard
+                    .tasks
+                    .iter()
+                    .filter(|(_, e)| !expired(e.done_at, now, horizon))
+                    .map(|(&id, e)| TaskInfo {
+                        id,
+                        name: shard.string(e.name).to_string(),
+                        kind: e.kind,
+                        location: e.location.map(|(f, line, col)| SpawnLocation {
+                            file: shard.string(f).to_string(),
+                            line,
+                            col,
+                        }),
+                        spawned_by: e.parent,
+                    }),
+            );
         }
-        out.sort_by_key(|t| t.id);
-        out
     }
 }
 
@@ -285,9 +272,9 @@ impl TaskTable {
 mod tests {
     use super::*;
 
-    fn spawn(t: &TaskTable, id: u64, name: &str) {
+    fn spawn(t: &Overflow, id: u64, name: &str) {
         t.insert(
-            SpawnInfo {
+            &SpawnInfo {
                 task: id,
                 name,
                 kind: TaskKind::Task,
@@ -299,9 +286,15 @@ mod tests {
         );
     }
 
+    fn snapshot(t: &Overflow, now_horizon: (u64, u64)) -> Vec<u64> {
+        let mut out = Vec::new();
+        t.snapshot(true, now_horizon, &mut out);
+        out.iter().map(|t| t.id).collect()
+    }
+
     #[test]
     fn terminated_tasks_are_kept_until_the_ring_has_wrapped() {
-        let t = TaskTable::new();
+        let t = Overflow::new();
         // All in the shard of task 1: ids 1, 65, 129, ...
         let ids: Vec<u64> = (0..600).map(|i| 1 + 64 * i).collect();
         spawn(&t, 2, "live elsewhere");
@@ -315,8 +308,10 @@ mod tests {
             spawn(&t, id, "b");
             t.terminate(id, 100, 50);
         }
-        let left: Vec<u64> = t.snapshot(true).iter().map(|t| t.id).collect();
-        assert!(left.contains(&2));
+        // What the shard still holds, expired or not: the sweep, not the snapshot's
+        // filter, dropped the old ones.
+        let left: Vec<u64> = t.shard(1).tasks.keys().copied().collect();
+        assert!(snapshot(&t, (100, 50)).contains(&2));
         assert!(
             ids[..100].iter().all(|id| !left.contains(id)),
             "claim 10 is beyond the horizon"
@@ -329,7 +324,7 @@ mod tests {
 
     #[test]
     fn unused_names_are_forgotten() {
-        let t = TaskTable::new();
+        let t = Overflow::new();
         // 2,000 uniquely named tasks in one shard, all ended long ago, then one live task.
         for i in 0..2000u64 {
             let id = 1 + 64 * i;
@@ -350,13 +345,15 @@ mod tests {
             shard.strings.len()
         );
         drop(shard);
-        let names: Vec<String> = t.snapshot(true).into_iter().map(|t| t.name).collect();
+        let mut out = Vec::new();
+        t.snapshot(true, (1_000, 0), &mut out);
+        let names: Vec<String> = out.into_iter().map(|t| t.name).collect();
         assert!(names.contains(&"keeper".to_string()));
     }
 
     #[test]
     fn names_are_interned() {
-        let t = TaskTable::new();
+        let t = Overflow::new();
         spawn(&t, 1, "worker");
         spawn(&t, 65, "worker");
         let shard = t.shard(1);

@@ -1,0 +1,426 @@
+//! Task names, kinds and spawn locations, kept apart from the ring.
+//!
+//! A task's spawn event is overwritten long before the task ends in a long-running
+//! service, yet a dump must still name every task its events mention. So spawn info lives
+//! in this table while the task is alive, and for a while after it terminates: until the
+//! ring has been claimed all the way round since (then no event of that task can remain).
+//!
+//! Only spawn and terminate touch the table (polls, wakes and parks never do), and they
+//! take no lock: each task has a slot picked by its id (Tokio numbers tasks in spawn
+//! order, so consecutive spawns take consecutive slots), written under a per-slot
+//! sequence number that a dump reads consistently. A slot is reused once its task has
+//! terminated and left the window. A task whose slot is still taken (a long-lived task
+//! of the same id modulo the table's size, or a window holding more tasks than the table
+//! has slots), or whose spawn site does not fit the [`sites`] table, goes to the
+//! [`overflow`] table, sharded and locked as before, so nothing is ever dropped; only the
+//! cost differs.
+
+mod overflow;
+mod sites;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
+
+use crate::format::{SpawnLocation, TaskInfo, TaskKind};
+
+use super::persist::Persist;
+use overflow::Overflow;
+use sites::Sites;
+
+pub(crate) struct SpawnInfo<'a> {
+    pub task: u64,
+    pub name: &'a str,
+    pub kind: TaskKind,
+    pub location: Option<(FileName<'a>, u32, u32)>,
+    pub parent: Option<u64>,
+    /// Spawned through the runtime hooks (an instrumented runtime).
+    pub hooked: bool,
+}
+
+/// A spawn location's file: from the hooks it is `'static` (interned by address in the
+/// overflow table), from the span it is a copy (interned by content).
+#[derive(Clone, Copy)]
+pub(crate) enum FileName<'a> {
+    Static(&'static str),
+    Copied(&'a str),
+}
+
+impl<'a> FileName<'a> {
+    pub(crate) fn as_str(&self) -> &'a str {
+        match *self {
+            FileName::Static(s) => s,
+            FileName::Copied(s) => s,
+        }
+    }
+}
+
+/// Whether a task that terminated at ring claim `done_at` (0: still alive) can have no
+/// event left in the ring at claim `now`: the ring has been claimed all the way round
+/// (`horizon` claims) since.
+pub(crate) fn expired(done_at: u64, now: u64, horizon: u64) -> bool {
+    done_at != 0 && now.saturating_sub(done_at) > horizon
+}
+
+/// `meta`: the site id, and whether the hooks saw the task spawn.
+const HOOKED: u32 = 1 << 31;
+const SITE_MASK: u32 = HOOKED - 1;
+
+/// One task, or none (`id == 0`: Tokio's task ids start at 1).
+struct Slot {
+    /// Odd while a spawn writes the slot: a reader retries or skips it.
+    seq: AtomicU32,
+    meta: AtomicU32,
+    id: AtomicU64,
+    /// The spawning task, 0 if none.
+    parent: AtomicU64,
+    /// Ring claim count when the task terminated; 0 while it lives.
+    done_at: AtomicU64,
+}
+
+/// What a consistent read of a slot found.
+struct SlotView {
+    id: u64,
+    site: u32,
+    hooked: bool,
+    parent: u64,
+    done_at: u64,
+}
+
+impl Slot {
+    /// The slot's task, read consistently; `None` if empty or being written.
+    fn read(&self) -> Option<SlotView> {
+        for _ in 0..8 {
+            let seq = self.seq.load(Ordering::Acquire);
+            if seq % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let view = SlotView {
+                id: self.id.load(Ordering::Relaxed),
+                site: self.meta.load(Ordering::Relaxed) & SITE_MASK,
+                hooked: self.meta.load(Ordering::Relaxed) & HOOKED != 0,
+                parent: self.parent.load(Ordering::Relaxed),
+                done_at: self.done_at.load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == seq {
+                return (view.id != 0).then_some(view);
+            }
+        }
+        None
+    }
+}
+
+pub(crate) struct TaskTable {
+    slots: Box<[Slot]>,
+    sites: Sites,
+    overflow: Overflow,
+    /// Some task went to the overflow table: until then a miss in the slots needs no
+    /// look there.
+    overflowed: AtomicBool,
+}
+
+impl TaskTable {
+    /// A table for a ring of `capacity` records: a slot for every two records, so a
+    /// window of tasks that each wrote two or more records (a spawn and a termination at
+    /// least) fits in the slots.
+    pub(crate) fn new(capacity: usize) -> TaskTable {
+        let n = capacity.next_power_of_two().clamp(1 << 10, 1 << 20);
+        TaskTable {
+            slots: (0..n)
+                .map(|_| Slot {
+                    seq: AtomicU32::new(0),
+                    meta: AtomicU32::new(0),
+                    id: AtomicU64::new(0),
+                    parent: AtomicU64::new(0),
+                    done_at: AtomicU64::new(0),
+                })
+                .collect(),
+            sites: Sites::new(),
+            overflow: Overflow::new(),
+            overflowed: AtomicBool::new(false),
+        }
+    }
+
+    /// Starts bringing `task`'s slot into this core's cache for writing (see
+    /// [`SpanTasks::prefetch`](super::span_tasks::SpanTasks::prefetch)).
+    #[inline]
+    pub(crate) fn prefetch(&self, task: u64) {
+        super::prefetch::for_write(self.slot(task));
+    }
+
+    fn slot(&self, task: u64) -> &Slot {
+        &self.slots[(task as usize) & (self.slots.len() - 1)]
+    }
+
+    /// Records a spawn. `now` and `horizon` (ring claims) say whether the slot's previous
+    /// task has left the window.
+    pub(crate) fn insert(
+        &self,
+        info: SpawnInfo<'_>,
+        persist: Option<&Persist>,
+        (now, horizon): (u64, u64),
+    ) {
+        if info.task != 0
+            && let Some((site, (name_off, file_off))) = self.sites.intern(&info, persist)
+            && self.claim_slot(&info, site, now, horizon)
+        {
+            if let Some(p) = persist {
+                let (line, col) = info.location.map_or((0, 0), |(_, l, c)| (l, c));
+                p.task(
+                    info.task,
+                    info.parent,
+                    name_off,
+                    file_off,
+                    line,
+                    col,
+                    info.kind,
+                );
+            }
+            return;
+        }
+        self.overflowed.store(true, Ordering::Relaxed);
+        self.overflow.insert(&info, persist);
+    }
+
+    /// Writes `info` into its slot if the slot is free, or holds a task that left the
+    /// window (or this same task, spawned twice); false if taken or busy.
+    fn claim_slot(&self, info: &SpawnInfo<'_>, site: u32, now: u64, horizon: u64) -> bool {
+        let slot = self.slot(info.task);
+        let seq = slot.seq.load(Ordering::Relaxed);
+        let id = slot.id.load(Ordering::Relaxed);
+        // A terminated task's `done_at` only ever goes from 0 to set, so a slot found
+        // free here stays free; another spawn into it changes `seq` and fails the claim.
+        let free = id == 0
+            || id == info.task
+            || expired(slot.done_at.load(Ordering::Relaxed), now, horizon);
+        if seq % 2 == 1
+            || !free
+            || slot
+                .seq
+                .compare_exchange(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return false;
+        }
+        fence(Ordering::Release);
+        slot.id.store(info.task, Ordering::Relaxed);
+        slot.meta.store(
+            site | if info.hooked { HOOKED } else { 0 },
+            Ordering::Relaxed,
+        );
+        slot.parent
+            .store(info.parent.unwrap_or(0), Ordering::Relaxed);
+        slot.done_at.store(0, Ordering::Relaxed);
+        slot.seq.store(seq.wrapping_add(2), Ordering::Release);
+        true
+    }
+
+    /// Marks a task terminated at ring claim `now`; the overflow table also forgets its
+    /// tasks that left the window (`horizon` claims ago).
+    pub(crate) fn terminate(&self, task: u64, now: u64, horizon: u64) {
+        let slot = self.slot(task);
+        // Only this task's own spawn wrote its id here, and its slot cannot be reused
+        // before this store (it is not terminated yet): no sequence check needed.
+        if task != 0 && slot.id.load(Ordering::Acquire) == task {
+            slot.done_at.store(now.max(1), Ordering::Release);
+        } else if self.overflowed.load(Ordering::Relaxed) {
+            self.overflow.terminate(task, now, horizon);
+        }
+    }
+
+    /// Marks `task` as seen by the runtime hooks (its span was recorded first).
+    pub(crate) fn mark_hooked(&self, task: u64) {
+        let slot = self.slot(task);
+        if task != 0 && slot.id.load(Ordering::Acquire) == task {
+            slot.meta.fetch_or(HOOKED, Ordering::Relaxed);
+        } else if self.overflowed.load(Ordering::Relaxed) {
+            self.overflow.mark_hooked(task);
+        }
+    }
+
+    /// The ids of the tasks alive now (spawned, not terminated), and of the async tasks
+    /// in the window the hooks never saw spawn (they run on a runtime without the hooks).
+    pub(crate) fn live_and_unhooked(
+        &self,
+        patient: bool,
+        now_horizon: (u64, u64),
+    ) -> (HashSet<u64>, Vec<u64>) {
+        let (mut live, mut unhooked) = (HashSet::new(), Vec::new());
+        let sites = self.sites.all(patient);
+        let (now, horizon) = now_horizon;
+        for v in self.slots.iter().filter_map(Slot::read) {
+            if v.done_at == 0 {
+                live.insert(v.id);
+            }
+            let async_task = sites
+                .get(v.site as usize)
+                .is_some_and(|s| matches!(s.kind, TaskKind::Task | TaskKind::Local));
+            if !v.hooked && async_task && !expired(v.done_at, now, horizon) {
+                unhooked.push(v.id);
+            }
+        }
+        self.overflow
+            .live_and_unhooked(patient, now_horizon, &mut live, &mut unhooked);
+        unhooked.sort_unstable();
+        (live, unhooked)
+    }
+
+    /// Every task the ring may still hold events of, and every live task. With `patient
+    /// == false` (panic hook) a lock held (perhaps by the panicking thread) is skipped
+    /// rather than waited for.
+    pub(crate) fn snapshot(&self, patient: bool, now_horizon: (u64, u64)) -> Vec<TaskInfo> {
+        let sites = self.sites.all(patient);
+        let (now, horizon) = now_horizon;
+        let mut out: Vec<TaskInfo> = self
+            .slots
+            .iter()
+            .filter_map(Slot::read)
+            .filter(|v| !expired(v.done_at, now, horizon))
+            .filter_map(|v| {
+                let site = sites.get(v.site as usize)?;
+                Some(TaskInfo {
+                    id: v.id,
+                    name: site.name.to_string(),
+                    kind: site.kind,
+                    location: site.location.as_ref().map(|(f, line, col)| SpawnLocation {
+                        file: f.to_string(),
+                        line: *line,
+                        col: *col,
+                    }),
+                    spawned_by: (v.parent != 0).then_some(v.parent),
+                })
+            })
+            .collect();
+        self.overflow.snapshot(patient, now_horizon, &mut out);
+        out.sort_by_key(|t| t.id);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(t: &TaskTable, id: u64, name: &str, now: u64) {
+        t.insert(
+            SpawnInfo {
+                task: id,
+                name,
+                kind: TaskKind::Task,
+                location: Some((FileName::Static("src/main.rs"), 1, 2)),
+                parent: (id > 1).then_some(id - 1),
+                hooked: false,
+            },
+            None,
+            (now, 50),
+        );
+    }
+
+    fn ids(t: &TaskTable, now: u64) -> Vec<u64> {
+        t.snapshot(true, (now, 50)).iter().map(|t| t.id).collect()
+    }
+
+    #[test]
+    fn a_task_keeps_its_slot_while_alive_and_a_collision_overflows() {
+        let t = TaskTable::new(0);
+        let n = t.slots.len() as u64;
+        spawn(&t, 5, "long-lived", 1);
+        // The same slot, while task 5 lives: the overflow table takes it.
+        spawn(&t, 5 + n, "newer", 1);
+        assert!(t.overflowed.load(Ordering::Relaxed));
+        let tasks = t.snapshot(true, (1, 50));
+        assert_eq!(
+            tasks
+                .iter()
+                .map(|t| (t.id, t.name.as_str(), t.spawned_by))
+                .collect::<Vec<_>>(),
+            [(5, "long-lived", Some(4)), (5 + n, "newer", Some(4 + n))]
+        );
+        assert_eq!(tasks[0].location.as_ref().unwrap().file, "src/main.rs");
+        // Both terminate, each in its own table; both stay while in the window.
+        t.terminate(5, 10, 50);
+        t.terminate(5 + n, 10, 50);
+        assert_eq!(ids(&t, 60), [5, 5 + n]);
+        let (live, _) = t.live_and_unhooked(true, (60, 50));
+        assert!(live.is_empty());
+        // Left the window: gone from the dump, and the slot is free again.
+        assert!(ids(&t, 61).is_empty());
+        spawn(&t, 5 + 2 * n, "reuser", 61);
+        assert_eq!(t.slot(5).id.load(Ordering::Relaxed), 5 + 2 * n);
+    }
+
+    #[test]
+    fn a_terminated_task_in_the_window_keeps_its_slot() {
+        let t = TaskTable::new(0);
+        let n = t.slots.len() as u64;
+        spawn(&t, 3, "first", 1);
+        t.terminate(3, 20, 50);
+        // 70 - 20 = 50 claims: not yet round the ring, so task 3 may still have events.
+        spawn(&t, 3 + n, "second", 70);
+        assert_eq!(t.slot(3).id.load(Ordering::Relaxed), 3);
+        assert_eq!(ids(&t, 70), [3, 3 + n]);
+    }
+
+    #[test]
+    fn hooked_marks_reach_either_table() {
+        let t = TaskTable::new(0);
+        let n = t.slots.len() as u64;
+        spawn(&t, 9, "a", 1);
+        spawn(&t, 9 + n, "b", 1);
+        spawn(&t, 10, "c", 1);
+        t.mark_hooked(9);
+        t.mark_hooked(9 + n);
+        let (live, unhooked) = t.live_and_unhooked(true, (1, 50));
+        assert_eq!(live.len(), 3);
+        assert_eq!(unhooked, [10]);
+    }
+
+    #[test]
+    fn concurrent_spawns_and_terminations_lose_no_task() {
+        let t = std::sync::Arc::new(TaskTable::new(0));
+        let n = t.slots.len() as u64;
+        // Four threads spawn into the same slots at once (ids equal modulo the size):
+        // every task is found once, in one table or the other.
+        let threads: Vec<_> = (0..4u64)
+            .map(|k| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for i in 1..=2_000u64 {
+                        let id = i + k * n * 4;
+                        spawn(&t, id, if i % 2 == 0 { "even" } else { "odd" }, 1);
+                        if i % 3 == 0 {
+                            t.terminate(id, 2, 50);
+                        }
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    for task in t.snapshot(true, (2, 50)) {
+                        assert!(task.name == "even" || task.name == "odd", "{task:?}");
+                    }
+                }
+            })
+        };
+        for th in threads {
+            th.join().unwrap();
+        }
+        reader.join().unwrap();
+        let mut got = ids(&t, 2);
+        let before = got.len();
+        got.dedup();
+        assert_eq!(got.len(), before, "no task twice");
+        assert_eq!(got.len(), 8_000);
+        let (live, _) = t.live_and_unhooked(true, (2, 50));
+        assert_eq!(live.len(), 8_000 - 4 * 666);
+    }
+}

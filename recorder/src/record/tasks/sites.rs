@@ -1,0 +1,247 @@
+//! Spawn sites: a task's name, kind and spawn location, interned once so that a spawn
+//! stores one number.
+//!
+//! A service spawns from a few dozen places, with a few names, millions of times. The
+//! first spawn of a site takes the site table's lock; after that a small per-thread cache
+//! answers, verified by comparing the strings (a pointer match alone could be a freed
+//! and reused string), so the spawn path takes no lock and hashes nothing.
+//!
+//! Sites are never freed, so a site id stays valid in every thread's cache and in every
+//! task slot. The table is therefore bounded ([`MAX_SITES`]): a service that names each
+//! task uniquely (`conn-{peer}`) fills it, and its later sites go to the overflow table,
+//! which frees names no task uses any more.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rustc_hash::FxHashMap;
+
+use crate::format::TaskKind;
+use crate::format::ring_file::NO_STRING;
+
+use super::super::lanes;
+use super::super::persist::Persist;
+use super::SpawnInfo;
+
+/// Sites a table interns; beyond this, spawns of new sites take the overflow table.
+pub(crate) const MAX_SITES: usize = 4096;
+
+/// Per-thread cache entries (direct-mapped by a cheap hash of the site).
+const CACHE_ENTRIES: usize = 64;
+
+pub(crate) struct Site {
+    pub(crate) name: Box<str>,
+    pub(crate) kind: TaskKind,
+    pub(crate) location: Option<(Box<str>, u32, u32)>,
+    /// Offsets of the name and the file in the crash-surviving ring file's string area.
+    pub(crate) persisted: (u32, u32),
+}
+
+impl Site {
+    fn matches(&self, info: &SpawnInfo<'_>) -> bool {
+        self.kind == info.kind
+            && *self.name == *info.name
+            && match (&self.location, &info.location) {
+                (None, None) => true,
+                (Some((f, l, c)), Some((g, m, d))) => l == m && c == d && **f == *g.as_str(),
+                _ => false,
+            }
+    }
+}
+
+/// Which cache entry a site lands in, from what is cheap to read: lengths and numbers.
+fn cache_index(info: &SpawnInfo<'_>) -> usize {
+    let (file_len, line, col) = info
+        .location
+        .map_or((0, 0, 0), |(f, l, c)| (f.as_str().len(), l, c));
+    let h = (line as u64)
+        ^ (u64::from(col) << 20)
+        ^ ((file_len as u64) << 32)
+        ^ ((info.name.len() as u64) << 44)
+        ^ ((info.kind as u64) << 56);
+    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_ENTRIES.trailing_zeros())) as usize
+}
+
+/// The full hash of a site's content, for the table's map.
+fn content_hash(info: &SpawnInfo<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    info.name.hash(&mut h);
+    (info.kind as u8).hash(&mut h);
+    if let Some((f, l, c)) = info.location {
+        f.as_str().hash(&mut h);
+        (l, c).hash(&mut h);
+    }
+    h.finish()
+}
+
+struct CacheEntry {
+    table: u64,
+    id: u32,
+    site: Arc<Site>,
+}
+
+thread_local! {
+    static CACHE: RefCell<[Option<CacheEntry>; CACHE_ENTRIES]> =
+        const { RefCell::new([const { None }; CACHE_ENTRIES]) };
+}
+
+#[derive(Default)]
+struct SiteList {
+    sites: Vec<Arc<Site>>,
+    /// Content hash -> ids of the sites with that hash.
+    by_hash: FxHashMap<u64, Vec<u32>>,
+}
+
+pub(crate) struct Sites {
+    /// Tells this table's entries apart in the per-thread caches (tests and services may
+    /// build several recorders).
+    table: u64,
+    list: Mutex<SiteList>,
+}
+
+impl Sites {
+    pub(crate) fn new() -> Sites {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Sites {
+            table: NEXT.fetch_add(1, Ordering::Relaxed),
+            list: Mutex::default(),
+        }
+    }
+
+    /// The id of `info`'s site and its strings' offsets in the ring file, interning it
+    /// if new; `None` when the table is full.
+    pub(crate) fn intern(
+        &self,
+        info: &SpawnInfo<'_>,
+        persist: Option<&Persist>,
+    ) -> Option<(u32, (u32, u32))> {
+        let at = cache_index(info);
+        let hit = CACHE
+            .try_with(|c| {
+                let c = c.try_borrow().ok()?;
+                let e = c[at].as_ref()?;
+                (e.table == self.table && e.site.matches(info)).then(|| (e.id, e.site.persisted))
+            })
+            .ok()
+            .flatten();
+        if hit.is_some() {
+            return hit;
+        }
+        let (id, site) = self.intern_locked(info, persist)?;
+        let persisted = site.persisted;
+        let _ = CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c[at] = Some(CacheEntry {
+                    table: self.table,
+                    id,
+                    site,
+                });
+            }
+        });
+        Some((id, persisted))
+    }
+
+    #[cold]
+    fn intern_locked(
+        &self,
+        info: &SpawnInfo<'_>,
+        persist: Option<&Persist>,
+    ) -> Option<(u32, Arc<Site>)> {
+        let hash = content_hash(info);
+        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ids) = list.by_hash.get(&hash)
+            && let Some(&id) = ids
+                .iter()
+                .find(|&&id| list.sites[id as usize].matches(info))
+        {
+            return Some((id, list.sites[id as usize].clone()));
+        }
+        if list.sites.len() >= MAX_SITES {
+            return None;
+        }
+        let string = |s: &str| persist.map_or(NO_STRING, |p| p.string(s));
+        let site = Arc::new(Site {
+            name: info.name.into(),
+            kind: info.kind,
+            location: info.location.map(|(f, l, c)| (f.as_str().into(), l, c)),
+            persisted: (
+                string(info.name),
+                info.location
+                    .map_or(NO_STRING, |(f, _, _)| string(f.as_str())),
+            ),
+        });
+        let id = list.sites.len() as u32;
+        list.sites.push(site.clone());
+        list.by_hash.entry(hash).or_default().push(id);
+        Some((id, site))
+    }
+
+    /// Every site, by id. With `patient == false` (panic hook) gives up rather than wait
+    /// on a lock the panicking thread might hold.
+    pub(crate) fn all(&self, patient: bool) -> Vec<Arc<Site>> {
+        lanes::lock(&self.list, patient, lanes::SHARD_LOCK_TRIES)
+            .map(|l| l.sites.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::FileName;
+    use super::*;
+
+    fn info<'a>(name: &'a str, file: &'a str, line: u32) -> SpawnInfo<'a> {
+        SpawnInfo {
+            task: 1,
+            name,
+            kind: TaskKind::Task,
+            location: Some((FileName::Copied(file), line, 3)),
+            parent: None,
+            hooked: false,
+        }
+    }
+
+    #[test]
+    fn a_site_is_interned_once_and_told_apart_by_every_field() {
+        let s = Sites::new();
+        let a = s.intern(&info("worker", "src/a.rs", 1), None).unwrap().0;
+        assert_eq!(s.intern(&info("worker", "src/a.rs", 1), None).unwrap().0, a);
+        // Same lengths and numbers (the same cache entry), other content: another site.
+        let b = s.intern(&info("wurker", "src/a.rs", 1), None).unwrap().0;
+        let c = s.intern(&info("worker", "src/b.rs", 1), None).unwrap().0;
+        let d = s.intern(&info("worker", "src/a.rs", 2), None).unwrap().0;
+        let mut ids = vec![a, b, c, d];
+        ids.dedup();
+        assert_eq!(ids.len(), 4);
+        // Back and forth through the one cache entry they share: still right.
+        assert_eq!(s.intern(&info("worker", "src/a.rs", 1), None).unwrap().0, a);
+        assert_eq!(s.intern(&info("wurker", "src/a.rs", 1), None).unwrap().0, b);
+        let all = s.all(true);
+        assert_eq!(all.len(), 4);
+        assert_eq!(&*all[b as usize].name, "wurker");
+    }
+
+    #[test]
+    fn two_tables_do_not_share_cached_ids() {
+        let (s, t) = (Sites::new(), Sites::new());
+        s.intern(&info("x", "f", 1), None).unwrap();
+        let in_s = s.intern(&info("y", "f", 1), None).unwrap().0;
+        let in_t = t.intern(&info("y", "f", 1), None).unwrap().0;
+        assert_eq!((in_s, in_t), (1, 0));
+    }
+
+    #[test]
+    fn a_full_table_says_so() {
+        let s = Sites::new();
+        for i in 0..MAX_SITES {
+            assert!(s.intern(&info(&format!("t{i}"), "f", 1), None).is_some());
+        }
+        assert!(s.intern(&info("one more", "f", 1), None).is_none());
+        assert!(
+            s.intern(&info("t7", "f", 1), None).is_some(),
+            "old sites still resolve"
+        );
+    }
+}
