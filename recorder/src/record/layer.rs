@@ -117,14 +117,33 @@ impl<const N: usize> fmt::Write for StackStr<N> {
     }
 }
 
-#[derive(Default)]
+/// The task span's fields, written in place (no moves of the string buffers).
 struct SpawnFields {
     kind: Option<TaskKind>,
-    name: Option<StackStr<128>>,
-    file: Option<StackStr<256>>,
+    name: StackStr<{ NAME_MAX }>,
+    file: StackStr<{ FILE_MAX }>,
+    has_file: bool,
     id: u64,
     line: u32,
     col: u32,
+}
+
+/// Longest name and file path kept (longer ones are cut at a char boundary).
+pub(super) const NAME_MAX: usize = 128;
+pub(super) const FILE_MAX: usize = 256;
+
+impl SpawnFields {
+    fn new() -> Self {
+        SpawnFields {
+            kind: None,
+            name: StackStr::new(),
+            file: StackStr::new(),
+            has_file: false,
+            id: 0,
+            line: 0,
+            col: 0,
+        }
+    }
 }
 
 impl Visit for SpawnFields {
@@ -141,9 +160,9 @@ impl Visit for SpawnFields {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "loc.file" {
-            let mut s = StackStr::new();
-            let _ = s.write_str(value);
-            self.file = Some(s);
+            self.file.len = 0;
+            let _ = self.file.write_str(value);
+            self.has_file = true;
         } else {
             self.record_debug(field, &value);
         }
@@ -162,14 +181,13 @@ impl Visit for SpawnFields {
                 });
             }
             "task.name" => {
-                let mut s = StackStr::new();
-                let _ = write!(s, "{value:?}");
-                self.name = Some(s);
+                self.name.len = 0;
+                let _ = write!(self.name, "{value:?}");
             }
             "loc.file" => {
-                let mut s = StackStr::new();
-                let _ = write!(s, "{value:?}");
-                self.file = Some(s);
+                self.file.len = 0;
+                let _ = write!(self.file, "{value:?}");
+                self.has_file = true;
             }
             _ => {}
         }
@@ -229,7 +247,7 @@ where
         // Both tables' lines are likely in another worker's cache: fetch them while the
         // fields are read.
         self.inner.span_tasks.prefetch(id.into_u64());
-        let mut f = SpawnFields::default();
+        let mut f = SpawnFields::new();
         attrs.record(&mut f);
         if f.id == 0 {
             return;
@@ -263,12 +281,11 @@ where
         }
         self.inner.spawn(SpawnInfo {
             task: f.id,
-            name: f.name.as_ref().map_or("", |s| s.as_str()),
+            name: f.name.as_str(),
             kind,
             location: f
-                .file
-                .as_ref()
-                .map(|s| (FileName::Copied(s.as_str()), f.line, f.col)),
+                .has_file
+                .then(|| (FileName::Copied(f.file.as_str()), f.line, f.col)),
             parent: current_task(),
             hooked: false,
         });
@@ -371,7 +388,12 @@ where
         // `block_on` futures get no runtime hooks: their span's close is their end, with or
         // without hooks (otherwise the task table would keep every `block_on` forever).
         let hooks = self.inner.hooks_installed.load(Ordering::Relaxed);
-        match self.task_of(&id, &ctx) {
+        let task = self
+            .inner
+            .span_tasks
+            .close(id.into_u64())
+            .or_else(|| registry_task_of(&id, &ctx));
+        match task {
             Some((task, CLASS_BLOCK_ON)) => self.inner.terminate(task),
             Some((task, _)) if !hooks => self.inner.terminate(task),
             _ => {}
@@ -385,9 +407,19 @@ impl RecorderLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        self.inner.span_tasks.get(id.into_u64()).or_else(|| {
-            ctx.span(id)
-                .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| (t.0, t.1)))
-        })
+        self.inner
+            .span_tasks
+            .get(id.into_u64())
+            .or_else(|| registry_task_of(id, ctx))
     }
+}
+
+/// The task of a task span whose mapping the span table no longer holds: from the span's
+/// registry extensions.
+fn registry_task_of<S>(id: &Id, ctx: &Context<'_, S>) -> Option<(u64, u8)>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.span(id)
+        .and_then(|s| s.extensions().get::<TaskOfSpan>().map(|t| (t.0, t.1)))
 }

@@ -26,7 +26,10 @@ const WAKERS_UNKNOWN: i64 = i64::MIN / 2;
 const SETS: usize = 1 << 13;
 /// The top two bits of the stored task word hold the span's class.
 const CLASS_SHIFT: u32 = 62;
-const TASK_MASK: u64 = (1 << CLASS_SHIFT) - 1;
+/// Set in the stored task word when the span closes: its mapping, once pushed out of the
+/// table, need not go into the registry (where the span no longer is).
+const CLOSED: u64 = 1 << 61;
+const TASK_MASK: u64 = CLOSED - 1;
 /// Span classes: an async task, a blocking task (workers are blocking tasks entered for
 /// life, so their enters are not polls), or a `block_on` future (no runtime hooks).
 pub(crate) const CLASS_TASK: u8 = 0;
@@ -126,7 +129,8 @@ impl SpanTasks {
         }
         fence(Ordering::Release);
         let old = slot.span.load(Ordering::Relaxed);
-        let (old_task, old_class) = unpack(slot.task.load(Ordering::Relaxed));
+        let old_word = slot.task.load(Ordering::Relaxed);
+        let (old_task, old_class) = unpack(old_word);
         slot.span.store(span, Ordering::Relaxed);
         slot.task.store(
             (task & TASK_MASK) | (u64::from(class) << CLASS_SHIFT),
@@ -134,7 +138,8 @@ impl SpanTasks {
         );
         slot.wakers.store(0, Ordering::Relaxed);
         slot.version.store(writing + 1, Ordering::Release);
-        Ok((old != 0 && old != span).then_some((old, old_task, old_class)))
+        Ok((old != 0 && old != span && old_word & CLOSED == 0)
+            .then_some((old, old_task, old_class)))
     }
 
     /// The task of `span` and its class, if the table has it.
@@ -150,6 +155,34 @@ impl SpanTasks {
     /// Returns the task, its class, and its live wakers after this op (`None` if unknown).
     pub(crate) fn get_counting(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>)> {
         self.find(span, delta)
+    }
+
+    /// The task of `span`, which is closing, marked so that it leaves the table quietly
+    /// (see [`insert`](Self::insert)). A waker that outlives the task still finds it here.
+    pub(crate) fn close(&self, span: u64) -> Option<(u64, u8)> {
+        let set = &self.sets[index(span)].0;
+        for slot in set {
+            let v1 = slot.version.load(Ordering::Acquire);
+            if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
+                continue;
+            }
+            let word = slot.task.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if slot.span.load(Ordering::Relaxed) != span
+                || slot.version.load(Ordering::Relaxed) != v1
+            {
+                return None;
+            }
+            // Fails harmlessly if the slot was retaken meanwhile (another task's word).
+            let _ = slot.task.compare_exchange(
+                word,
+                word | CLOSED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            return Some(unpack(word));
+        }
+        None
     }
 
     fn find(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>)> {
@@ -245,6 +278,29 @@ mod tests {
             Some((1, CLASS_TASK, None))
         );
         assert_eq!(t.get(generation(2)), Some((2, CLASS_TASK)));
+    }
+
+    /// A closed span's mapping leaves the table without a registry push (the span is
+    /// gone from the registry); an open one's is handed back for the registry.
+    #[test]
+    fn a_closed_span_leaves_quietly() {
+        let t = SpanTasks::new();
+        let mut same = (1..).filter(|&s| index(s) == index(1));
+        let ids: Vec<u64> = same.by_ref().take(4).collect();
+        t.insert(ids[0], 10, CLASS_TASK).unwrap();
+        t.insert(ids[1], 11, CLASS_TASK).unwrap();
+        assert_eq!(t.close(ids[0]), Some((10, CLASS_TASK)));
+        assert_eq!(
+            t.get(ids[0]),
+            Some((10, CLASS_TASK)),
+            "a late waker still finds it"
+        );
+        assert_eq!(t.insert(ids[2], 12, CLASS_TASK), Ok(None));
+        assert_eq!(
+            t.insert(ids[3], 13, CLASS_TASK),
+            Ok(Some((ids[1], 11, CLASS_TASK)))
+        );
+        assert_eq!(t.close(404), None);
     }
 
     #[test]

@@ -260,7 +260,7 @@ impl TaskTable {
             }
             let async_task = sites
                 .get(v.site as usize)
-                .is_some_and(|s| matches!(s.kind, TaskKind::Task | TaskKind::Local));
+                .is_some_and(|s| matches!(s.kind(), TaskKind::Task | TaskKind::Local));
             if !v.hooked && async_task && !expired(v.done_at, now, horizon) {
                 unhooked.push(v.id);
             }
@@ -286,12 +286,12 @@ impl TaskTable {
                 let site = sites.get(v.site as usize)?;
                 Some(TaskInfo {
                     id: v.id,
-                    name: site.name.to_string(),
-                    kind: site.kind,
-                    location: site.location.as_ref().map(|(f, line, col)| SpawnLocation {
+                    name: site.name().to_string(),
+                    kind: site.kind(),
+                    location: site.location().map(|(f, line, col)| SpawnLocation {
                         file: f.to_string(),
-                        line: *line,
-                        col: *col,
+                        line,
+                        col,
                     }),
                     spawned_by: (v.parent != 0).then_some(v.parent),
                 })

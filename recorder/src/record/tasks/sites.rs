@@ -25,26 +25,86 @@ use super::super::persist::Persist;
 use super::SpawnInfo;
 
 /// Sites a table interns; beyond this, spawns of new sites take the overflow table.
-pub(crate) const MAX_SITES: usize = 4096;
+pub(crate) const MAX_SITES: usize = 1024;
 
 /// Per-thread cache entries (direct-mapped by a cheap hash of the site).
 const CACHE_ENTRIES: usize = 64;
 
+/// Longest name and file a site holds (the layer cuts longer ones to these); a spawn
+/// with longer ones goes to the overflow table.
+const NAME_MAX: usize = super::super::layer::NAME_MAX;
+const FILE_MAX: usize = super::super::layer::FILE_MAX;
+
+/// A site, strings inline, in whole cache lines of its own: every worker reads it on every
+/// spawn, and a small heap string could share its line with something another core keeps
+/// writing (a task's allocation), which made the compare the costliest part of a spawn.
+#[repr(align(64))]
 pub(crate) struct Site {
-    pub(crate) name: Box<str>,
-    pub(crate) kind: TaskKind,
-    pub(crate) location: Option<(Box<str>, u32, u32)>,
+    kind: TaskKind,
+    name_len: u16,
+    /// `None`: no location.
+    file_len: Option<u16>,
+    line: u32,
+    col: u32,
     /// Offsets of the name and the file in the crash-surviving ring file's string area.
-    pub(crate) persisted: (u32, u32),
+    persisted: (u32, u32),
+    text: [u8; NAME_MAX + FILE_MAX],
 }
 
 impl Site {
+    /// `None` if a string is too long to hold.
+    fn new(info: &SpawnInfo<'_>, persisted: (u32, u32)) -> Option<Site> {
+        let file = info.location.map(|(f, _, _)| f.as_str());
+        if info.name.len() > NAME_MAX || file.is_some_and(|f| f.len() > FILE_MAX) {
+            return None;
+        }
+        let mut text = [0; NAME_MAX + FILE_MAX];
+        text[..info.name.len()].copy_from_slice(info.name.as_bytes());
+        if let Some(f) = file {
+            text[NAME_MAX..NAME_MAX + f.len()].copy_from_slice(f.as_bytes());
+        }
+        let (line, col) = info.location.map_or((0, 0), |(_, l, c)| (l, c));
+        Some(Site {
+            kind: info.kind,
+            name_len: info.name.len() as u16,
+            file_len: file.map(|f| f.len() as u16),
+            line,
+            col,
+            persisted,
+            text,
+        })
+    }
+
+    fn name_bytes(&self) -> &[u8] {
+        &self.text[..usize::from(self.name_len)]
+    }
+
+    fn file_bytes(&self) -> Option<&[u8]> {
+        self.file_len
+            .map(|n| &self.text[NAME_MAX..NAME_MAX + usize::from(n)])
+    }
+
+    pub(crate) fn kind(&self) -> TaskKind {
+        self.kind
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        std::str::from_utf8(self.name_bytes()).unwrap_or("")
+    }
+
+    pub(crate) fn location(&self) -> Option<(&str, u32, u32)> {
+        let file = std::str::from_utf8(self.file_bytes()?).unwrap_or("");
+        Some((file, self.line, self.col))
+    }
+
     fn matches(&self, info: &SpawnInfo<'_>) -> bool {
         self.kind == info.kind
-            && *self.name == *info.name
-            && match (&self.location, &info.location) {
+            && self.name_bytes() == info.name.as_bytes()
+            && match (self.file_bytes(), &info.location) {
                 (None, None) => true,
-                (Some((f, l, c)), Some((g, m, d))) => l == m && c == d && **f == *g.as_str(),
+                (Some(f), Some((g, l, c))) => {
+                    self.line == *l && self.col == *c && f == g.as_str().as_bytes()
+                }
                 _ => false,
             }
     }
@@ -162,16 +222,14 @@ impl Sites {
             return None;
         }
         let string = |s: &str| persist.map_or(NO_STRING, |p| p.string(s));
-        let site = Arc::new(Site {
-            name: info.name.into(),
-            kind: info.kind,
-            location: info.location.map(|(f, l, c)| (f.as_str().into(), l, c)),
-            persisted: (
-                string(info.name),
-                info.location
-                    .map_or(NO_STRING, |(f, _, _)| string(f.as_str())),
-            ),
-        });
+        // Checked before the strings go to the ring file.
+        Site::new(info, (0, 0))?;
+        let persisted = (
+            string(info.name),
+            info.location
+                .map_or(NO_STRING, |(f, _, _)| string(f.as_str())),
+        );
+        let site = Arc::new(Site::new(info, persisted)?);
         let id = list.sites.len() as u32;
         list.sites.push(site.clone());
         list.by_hash.entry(hash).or_default().push(id);
@@ -220,7 +278,8 @@ mod tests {
         assert_eq!(s.intern(&info("wurker", "src/a.rs", 1), None).unwrap().0, b);
         let all = s.all(true);
         assert_eq!(all.len(), 4);
-        assert_eq!(&*all[b as usize].name, "wurker");
+        assert_eq!(all[b as usize].name(), "wurker");
+        assert_eq!(all[c as usize].location(), Some(("src/b.rs", 1, 3)));
     }
 
     #[test]
@@ -230,6 +289,15 @@ mod tests {
         let in_s = s.intern(&info("y", "f", 1), None).unwrap().0;
         let in_t = t.intern(&info("y", "f", 1), None).unwrap().0;
         assert_eq!((in_s, in_t), (1, 0));
+    }
+
+    #[test]
+    fn strings_too_long_to_hold_are_refused() {
+        let s = Sites::new();
+        let long = "x".repeat(NAME_MAX + 1);
+        assert!(s.intern(&info(&long, "f", 1), None).is_none());
+        assert!(s.intern(&info("n", &long.repeat(3), 1), None).is_none());
+        assert!(s.all(true).is_empty());
     }
 
     #[test]
