@@ -49,15 +49,17 @@ fn record(c: &mut Criterion) {
     g.finish();
 }
 
-/// A span shaped like Tokio's task span, created and closed.
+/// A span shaped like Tokio's task span (`tokio/src/util/trace.rs`), created and closed.
 fn task_span(id: u64) {
     let span = tracing::span!(
         target: "tokio::task",
         tracing::Level::TRACE,
         "runtime.spawn",
-        kind = "task",
-        task.name = "bench",
+        kind = %"task",
+        task.name = %"bench",
         task.id = id,
+        original_size.bytes = Option::<usize>::None,
+        size.bytes = 128usize,
         loc.file = "src/bench.rs",
         loc.line = 12u32,
         loc.col = 5u32,
@@ -65,54 +67,122 @@ fn task_span(id: u64) {
     black_box(&span);
 }
 
+/// Runs `f` over the next `iters` task ids from `next`, a thousand at a time, with the
+/// time it adds to; returns the total.
+fn chunked(
+    iters: u64,
+    next: &mut u64,
+    mut f: impl FnMut(std::ops::RangeInclusive<u64>, &mut std::time::Duration),
+) -> std::time::Duration {
+    let mut took = std::time::Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(1_000);
+        f(*next + 1..=*next + n, &mut took);
+        *next += n;
+        left -= n;
+    }
+    took
+}
+
 /// What a service pays per task and per waker op, beyond the ring.
 fn bookkeeping(c: &mut Criterion) {
     use tracing_subscriber::prelude::*;
     let rec = recorder(65_536);
     let mut g = c.benchmark_group("bookkeeping");
-    let mut id = 1_000u64;
-    g.bench_function(
-        "spawn + terminate (task table, span table, 2 events)",
-        |b| {
-            b.iter(|| {
-                id += 1;
-                rec.__bench_spawn_terminate(black_box(id), black_box(id % 10_000 + 1))
+    // Tasks that each write three records (spawn, a poll, termination), as the smallest
+    // real task does, a thousand alive at a time: the task table then reuses slots as a
+    // service would. Only the part named is timed.
+    let mut next = 1_000u64;
+    g.bench_function("spawn (span table, task table, hooked mark, event)", |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, &mut next, |ids, took| {
+                let start = std::time::Instant::now();
+                for id in ids.clone() {
+                    rec.__bench_spawn(black_box(id), black_box(id % 10_000 + 1));
+                }
+                *took += start.elapsed();
+                for id in ids {
+                    rec.__bench_record_poll(id);
+                    rec.__bench_terminate(id);
+                }
             })
-        },
-    );
-    rec.__bench_spawn_terminate(7, 77);
+        })
+    });
+    g.bench_function("terminate (task table, event)", |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, &mut next, |ids, took| {
+                for id in ids.clone() {
+                    rec.__bench_spawn(id, id % 10_000 + 1);
+                    rec.__bench_record_poll(id);
+                }
+                let start = std::time::Instant::now();
+                for id in ids {
+                    rec.__bench_terminate(black_box(id));
+                }
+                *took += start.elapsed();
+            })
+        })
+    });
+    rec.__bench_spawn(7, 77);
     g.bench_function("waker op (span -> task, live count, event)", |b| {
         b.iter(|| rec.__bench_waker_op_counted(black_box(77)))
     });
-    // The layer's on_new_span for Tokio's task span, through a real registry.
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(rec.layer()));
-    let mut task_id = 1_000_000u64;
-    // The same span through the registry and a layer that does nothing, interested in
-    // the same callsites: the floor any tracing layer pays.
+    // Tokio's task span through a real registry: created and closed.
     struct Noop;
     impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
     let floor = tracing::Dispatch::new(
         tracing_subscriber::registry().with(Noop.with_filter(dial9_recorder::TokioOnly)),
     );
-    let mut floor_id = 2_000_000u64;
-    g.bench_function("floor: the same span, registry + a no-op layer", |b| {
-        tracing::dispatcher::with_default(&floor, || {
-            b.iter(|| {
-                floor_id += 1;
-                task_span(floor_id);
-            })
-        })
-    });
-    g.bench_function(
-        "layer: a task span created and closed (registry included)",
-        |b| {
-            tracing::dispatcher::with_default(&dispatch, || {
-                b.iter(|| {
-                    task_id += 1;
-                    task_span(task_id);
+    let mut span_id = 2_000_000u64;
+    // Times `iters` spans; `after` then runs untimed on each task id (the hooks' part).
+    let mut span_bench =
+        |g: &mut criterion::BenchmarkGroup<'_, _>, name: &str, d, after: &dyn Fn(u64)| {
+            g.bench_function(name, |b| {
+                tracing::dispatcher::with_default(d, || {
+                    b.iter_custom(|iters| {
+                        chunked(iters, &mut span_id, |ids, took| {
+                            let start = std::time::Instant::now();
+                            for id in ids.clone() {
+                                task_span(id);
+                            }
+                            *took += start.elapsed();
+                            ids.for_each(after);
+                        })
+                    })
                 })
-            })
+            });
+        };
+    // The floor any tracing layer pays: the registry and a layer that does nothing,
+    // interested in the same callsites.
+    span_bench(
+        &mut g,
+        "task span, floor: registry + a no-op layer",
+        &floor,
+        &|_| {},
+    );
+    // dial9's layer as a service runs it, with the runtime hooks: the span's fields,
+    // both tables and the spawn event at creation; the close only marks the span table
+    // (the hooks record the termination).
+    let hooked = recorder(65_536);
+    hooked.instrument(&mut tokio::runtime::Builder::new_current_thread());
+    let with_hooks = tracing::Dispatch::new(tracing_subscriber::registry().with(hooked.layer()));
+    span_bench(
+        &mut g,
+        "task span, dial9's layer (with hooks: on_new_span + on_close)",
+        &with_hooks,
+        &|id| {
+            hooked.__bench_record_poll(id);
+            hooked.__bench_terminate(id);
         },
+    );
+    // Without the hooks the close also records the termination.
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(rec.layer()));
+    span_bench(
+        &mut g,
+        "task span, dial9's layer (layer only: also the termination)",
+        &dispatch,
+        &|_| {},
     );
     g.finish();
 }

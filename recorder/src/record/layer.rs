@@ -79,7 +79,8 @@ where
 /// (`span_tasks::CLASS_*`).
 struct TaskOfSpan(u64, u8);
 
-/// A fixed-size string buffer so fields formatted with `%` do not allocate.
+/// A fixed-size string buffer so fields formatted with `%` do not allocate. `buf[..len]`
+/// is always UTF-8: only `write_str` fills it, with whole chars.
 struct StackStr<const N: usize> {
     buf: [u8; N],
     len: usize,
@@ -92,9 +93,16 @@ impl<const N: usize> StackStr<N> {
             len: 0,
         }
     }
+    fn clear(&mut self) {
+        self.len = 0;
+    }
     fn as_str(&self) -> &str {
-        // Only whole chars are ever copied in, so this cannot fail; stay total anyway.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+        let bytes = &self.buf[..self.len];
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: `write_str` is the only writer, and it copies whole `&str`s or a prefix
+        // cut at a char boundary, so `buf[..len]` is always UTF-8. (Validating here cost
+        // as much as interning the spawn's site.)
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 }
 
@@ -160,7 +168,7 @@ impl Visit for SpawnFields {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "loc.file" {
-            self.file.len = 0;
+            self.file.clear();
             let _ = self.file.write_str(value);
             self.has_file = true;
         } else {
@@ -181,11 +189,11 @@ impl Visit for SpawnFields {
                 });
             }
             "task.name" => {
-                self.name.len = 0;
+                self.name.clear();
                 let _ = write!(self.name, "{value:?}");
             }
             "loc.file" => {
-                self.file.len = 0;
+                self.file.clear();
                 let _ = write!(self.file, "{value:?}");
                 self.has_file = true;
             }

@@ -7,13 +7,13 @@
 /// Prefetches the line holding `*p` for writing; a no-op where there is no such hint.
 #[inline(always)]
 pub(crate) fn for_write<T>(p: &T) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     // SAFETY: a prefetch is a hint: it never faults and changes no memory, whatever the
     // address (here a valid reference anyway).
     unsafe {
         use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
         _mm_prefetch::<_MM_HINT_ET0>((p as *const T).cast::<i8>());
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = p;
 }

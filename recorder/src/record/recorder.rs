@@ -178,9 +178,9 @@ impl FlightRecorder {
         self.inner.poll_end(task, false);
     }
 
-    /// The per-task bookkeeping of a spawn and its termination (task table, span table,
-    /// hooked mark, two events), as the layer and the hooks do it.
-    pub fn __bench_spawn_terminate(&self, task: u64, span: u64) {
+    /// The bookkeeping of a spawn past the span's fields (span table, task table, hooked
+    /// mark, the spawn event), as the layer and the hooks do it.
+    pub fn __bench_spawn(&self, task: u64, span: u64) {
         use super::tasks::{FileName, SpawnInfo};
         let _ = self
             .inner
@@ -195,6 +195,10 @@ impl FlightRecorder {
             hooked: false,
         });
         self.inner.tasks.mark_hooked(task);
+    }
+
+    /// A termination as the hooks record it (the task table, the event).
+    pub fn __bench_terminate(&self, task: u64) {
         self.inner.terminate(task);
     }
 

@@ -103,9 +103,10 @@ impl SpanTasks {
         class: u8,
     ) -> Result<Option<(u64, u64, u8)>, ()> {
         let set = &self.sets[index(span)].0;
+        // Acquire: the spans read next must be the ones these versions were written with.
         let v = [
-            set[0].version.load(Ordering::Relaxed),
-            set[1].version.load(Ordering::Relaxed),
+            set[0].version.load(Ordering::Acquire),
+            set[1].version.load(Ordering::Acquire),
         ];
         if v[0] % 2 == 1 || v[1] % 2 == 1 {
             return Err(());

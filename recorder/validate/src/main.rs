@@ -9,6 +9,7 @@
 //! cargo run --release -p dial9-validate -- --healthy 10 --busy 2
 //! cargo run --release -p dial9-validate -- --unfolded   # one record per event (the old window)
 //! cargo run --release -p dial9-validate -- --no-watchdog   # or --stacks: what they cost
+//! cargo run --release -p dial9-validate -- --cost 5 --seconds-between 5   # CPU per op
 //! ```
 //!
 //! The clients run in a child process (a service's clients are elsewhere; in-process they
@@ -17,6 +18,8 @@
 //!
 //! Prints one row per dump: critical anomalies on healthy dumps (must be 0), and the
 //! rank of each planted fault among the groups of its kind (must be 1), with the verdict.
+
+mod cost;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -51,11 +54,16 @@ struct Args {
     clients_in_process: bool,
     /// Run as the client process against this address.
     client_of: Option<String>,
+    /// Instead of the diagnosis table: the server's CPU per operation in this many
+    /// rounds of each configuration (`--seconds-between` seconds each).
+    cost: Option<usize>,
+    /// Run as one configuration of the cost measurement.
+    cost_child: Option<(String, u64)>,
 }
 
 const USAGE: &str = "usage: validate [--healthy N] [--busy N] [--seconds-between S] [--save PATH] \
                      [--capacity N] [--stall] [--unfolded] [--clients-in-process] \
-                     [--no-watchdog] [--stacks]";
+                     [--no-watchdog] [--stacks] | --cost ROUNDS [--seconds-between S]";
 
 fn args() -> Args {
     let mut a = Args {
@@ -70,6 +78,8 @@ fn args() -> Args {
         stacks: false,
         clients_in_process: false,
         client_of: None,
+        cost: None,
+        cost_child: None,
     };
     let fail = |why: String| -> ! {
         eprintln!("validate: {why}\n{USAGE}");
@@ -98,6 +108,11 @@ fn args() -> Args {
             "--no-watchdog" => a.no_watchdog = true,
             "--stacks" => a.stacks = true,
             "--clients-in-process" => a.clients_in_process = true,
+            "--cost" => a.cost = Some(n() as usize),
+            "--cost-child" => {
+                let config = value();
+                a.cost_child = Some((config, n()));
+            }
             other => fail(format!("unknown argument {other}")),
         }
     }
@@ -283,10 +298,39 @@ fn spawn_clients(
     }
 }
 
+/// The client process against `addr`, its running total of operations kept in `ops`;
+/// it ends when the returned handle is dropped (or this process exits).
+fn client_process(addr: std::net::SocketAddr, ops: Arc<AtomicU64>) -> Busy {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--client-of", &addr.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the client process");
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(n) = line.trim().parse() {
+                ops.store(n, Ordering::Relaxed);
+            }
+        }
+    });
+    Busy(vec![child])
+}
+
 fn main() {
     let a = args();
     if let Some(addr) = &a.client_of {
         clients(addr.parse().expect("a socket address"));
+        return;
+    }
+    if let Some((config, seconds)) = &a.cost_child {
+        cost::child(config, *seconds);
+        return;
+    }
+    if let Some(rounds) = a.cost {
+        cost::run(rounds, a.seconds_between);
         return;
     }
     let dir = std::env::temp_dir().join(format!("dial9-validate-{}", std::process::id()));
@@ -343,23 +387,7 @@ fn main() {
         spawn_clients(&client_rt, addr, ops.clone(), running.clone());
         None
     } else {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--client-of", &addr.to_string()])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the client process");
-        let out = child.stdout.take().unwrap();
-        let ops = ops.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(n) = line.trim().parse() {
-                    ops.store(n, Ordering::Relaxed);
-                }
-            }
-        });
-        Some(Busy(vec![child]))
+        Some(client_process(addr, ops.clone()))
     };
     let _busy = Busy::start(a.busy);
     std::thread::sleep(Duration::from_secs(1));

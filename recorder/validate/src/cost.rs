@@ -1,0 +1,139 @@
+//! What recording costs a real service: mini-redis's own CPU time per operation under
+//! the same client load, without the recorder, with the runtime hooks only, and with the
+//! layer and the hooks (the README's setup).
+//!
+//! Each configuration runs in a process of its own (the tracing subscriber is global),
+//! in rotating order each round; the clients run in yet another process, so the server
+//! process's CPU time (`getrusage(RUSAGE_SELF)`) is the service's alone. A ratio is the
+//! median over rounds of (CPU per operation with the recorder) / (without), both measured
+//! in the same round.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dial9_recorder::FlightRecorder;
+use tracing_subscriber::prelude::*;
+
+const CONFIGS: [&str; 3] = ["none", "hooks-only", "dial9"];
+
+/// The parent: `rounds` rounds of every configuration, `seconds` measured each.
+pub fn run(rounds: usize, seconds: u64) {
+    let exe = std::env::current_exe().expect("own path");
+    // Per configuration: (ops/s, CPU µs per op) of each round.
+    let mut got: Vec<Vec<(f64, f64)>> = vec![Vec::new(); CONFIGS.len()];
+    for round in 0..rounds {
+        for k in 0..CONFIGS.len() {
+            let i = (k + round) % CONFIGS.len();
+            let out = std::process::Command::new(&exe)
+                .args(["--cost-child", CONFIGS[i], &seconds.to_string()])
+                .output()
+                .expect("run a configuration");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let field = |name: &str| -> Option<f64> {
+                let line = text.lines().find(|l| l.starts_with("RESULT"))?;
+                let v = line.split_whitespace().find_map(|w| w.strip_prefix(name))?;
+                v.parse().ok()
+            };
+            match (field("ops="), field("cpu_us="), field("secs=")) {
+                (Some(ops), Some(cpu), Some(secs)) if ops > 0.0 => {
+                    got[i].push((ops / secs, cpu / ops));
+                    eprint!(".");
+                }
+                _ => eprintln!(
+                    "\n{}: no result ({})",
+                    CONFIGS[i],
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            }
+        }
+    }
+    eprintln!();
+    let median = |mut v: Vec<f64>| -> f64 {
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "mini-redis 0.4.1, {} clients in a child process, 2 workers; {rounds} rounds of {seconds} s",
+        super::CLIENTS
+    );
+    println!("| configuration | ops/s | server CPU per op | CPU per op vs none |");
+    println!("|---|---|---|---|");
+    for (i, name) in CONFIGS.iter().enumerate() {
+        let ratios: Vec<f64> = got[i]
+            .iter()
+            .zip(&got[0])
+            .map(|(c, base)| c.1 / base.1)
+            .collect();
+        println!(
+            "| {name} | {:.0}k | {:.2} µs | {:.3}x |",
+            median(got[i].iter().map(|g| g.0).collect()) / 1e3,
+            median(got[i].iter().map(|g| g.1).collect()),
+            median(ratios)
+        );
+    }
+}
+
+/// One configuration's process: the server, a client process, one second of warm-up,
+/// then `seconds` measured.
+pub fn child(config: &str, seconds: u64) {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    let _recorder = match config {
+        "none" => None,
+        "hooks-only" | "dial9" => {
+            let recorder = FlightRecorder::builder()
+                .install_panic_hook(false)
+                .build()
+                .expect("recorder");
+            if config == "dial9" {
+                tracing_subscriber::registry()
+                    .with(recorder.layer())
+                    .init();
+            }
+            recorder.instrument(&mut builder);
+            Some(recorder)
+        }
+        other => panic!("unknown configuration {other}"),
+    };
+    let rt = builder.build().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        let _ = mini_redis::server::run(listener, std::future::pending::<()>()).await;
+    });
+    let ops = Arc::new(AtomicU64::new(0));
+    let _clients = super::client_process(addr, ops.clone());
+    std::thread::sleep(Duration::from_secs(1));
+    let (o0, c0, t0) = (ops.load(Ordering::Relaxed), cpu_us(), Instant::now());
+    std::thread::sleep(Duration::from_secs(seconds));
+    let (o1, c1, secs) = (
+        ops.load(Ordering::Relaxed),
+        cpu_us(),
+        t0.elapsed().as_secs_f64(),
+    );
+    println!(
+        "RESULT ops={} cpu_us={} secs={secs:.3}",
+        o1.saturating_sub(o0),
+        c1.saturating_sub(c0)
+    );
+    // The client process goes when its stdin closes; the runtime is left to the exit.
+    std::process::exit(0);
+}
+
+/// This process's user + system CPU time, in microseconds.
+fn cpu_us() -> u64 {
+    // SAFETY: `getrusage` fills the struct it is given; all-zero is a valid `rusage`.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a `rusage` we own.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0;
+    }
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    us(u.ru_utime) + us(u.ru_stime)
+}
