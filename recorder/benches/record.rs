@@ -184,6 +184,36 @@ fn bookkeeping(c: &mut Criterion) {
         &dispatch,
         &|_| {},
     );
+    // A waker op as Tokio emits it (`tokio/src/runtime/task/waker.rs`), on a live task
+    // span, through each subscriber: a clone outside any poll, so it is recorded.
+    for (name, d) in [
+        ("waker event, floor: registry + a no-op layer", &floor),
+        ("waker event, dial9's layer", &with_hooks),
+    ] {
+        tracing::dispatcher::with_default(d, || {
+            let span = tracing::span!(
+                target: "tokio::task",
+                tracing::Level::TRACE,
+                "runtime.spawn",
+                kind = %"task",
+                task.name = %"bench",
+                task.id = 5u64,
+                loc.file = "src/bench.rs",
+                loc.line = 12u32,
+                loc.col = 5u32,
+            );
+            let id = span.id().map_or(0, |i| i.into_u64());
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    tracing::trace!(
+                        target: "tokio::task::waker",
+                        op = "waker.clone",
+                        task.id = black_box(id),
+                    )
+                })
+            });
+        });
+    }
     g.finish();
 }
 

@@ -80,9 +80,14 @@ impl SpanTasks {
             version: AtomicU64::new(0),
             wakers: AtomicI64::new(0),
         };
-        SpanTasks {
+        let table = SpanTasks {
             sets: (0..SETS).map(|_| Set([slot(), slot()])).collect(),
+        };
+        // Touched now, as the ring is (see `TaskTable::new`).
+        for set in table.sets.iter() {
+            set.0[0].version.store(0, Ordering::Relaxed);
         }
+        table
     }
 
     /// Starts bringing `span`'s set into this core's cache for writing, so that the miss

@@ -90,9 +90,7 @@ pub fn child(config: &str, seconds: u64) {
                 .build()
                 .expect("recorder");
             if config == "dial9" {
-                tracing_subscriber::registry()
-                    .with(recorder.layer())
-                    .init();
+                tracing_subscriber::registry().with(recorder.layer()).init();
             }
             recorder.instrument(&mut builder);
             Some(recorder)

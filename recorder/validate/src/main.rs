@@ -111,7 +111,9 @@ fn args() -> Args {
             "--cost" => a.cost = Some(n() as usize),
             "--cost-child" => {
                 let config = value();
-                a.cost_child = Some((config, n()));
+                let seconds = v.next().and_then(|s| s.parse().ok());
+                let seconds = seconds.unwrap_or_else(|| fail(format!("{flag} needs seconds")));
+                a.cost_child = Some((config, seconds));
             }
             other => fail(format!("unknown argument {other}")),
         }

@@ -122,11 +122,15 @@ pub(crate) struct TaskTable {
 
 impl TaskTable {
     /// A table for a ring of `capacity` records: a slot for every two records, so a
-    /// window of tasks that each wrote two or more records (a spawn and a termination at
-    /// least) fits in the slots.
+    /// window of tasks that each wrote three or more (a spawn, a poll and a termination)
+    /// leaves each slot's previous task out of the window by the time its id comes round
+    /// again. Tasks of two records (spawned and dropped unpolled) may find their slot still
+    /// in use and take the overflow table. The slots are touched here, as the ring is: a
+    /// first touch on the hot path is a page fault, and in a VM one that interrupts the
+    /// other cores too.
     pub(crate) fn new(capacity: usize) -> TaskTable {
-        let n = capacity.next_power_of_two().clamp(1 << 10, 1 << 20);
-        TaskTable {
+        let n = (capacity / 2).next_power_of_two().clamp(1 << 10, 1 << 20);
+        let table = TaskTable {
             slots: (0..n)
                 .map(|_| Slot {
                     seq: AtomicU32::new(0),
@@ -139,7 +143,11 @@ impl TaskTable {
             sites: Sites::new(),
             overflow: Overflow::new(),
             overflowed: AtomicBool::new(false),
+        };
+        for slot in table.slots.iter() {
+            slot.seq.store(0, Ordering::Relaxed);
         }
+        table
     }
 
     /// Starts bringing `task`'s slot into this core's cache for writing (see

@@ -22,7 +22,7 @@ use crate::format::ring_file::NO_STRING;
 
 use super::super::lanes;
 use super::super::persist::Persist;
-use super::SpawnInfo;
+use super::{FileName, SpawnInfo};
 
 /// Sites a table interns; beyond this, spawns of new sites take the overflow table.
 pub(crate) const MAX_SITES: usize = 1024;
@@ -48,6 +48,9 @@ pub(crate) struct Site {
     col: u32,
     /// Offsets of the name and the file in the crash-surviving ring file's string area.
     persisted: (u32, u32),
+    /// Address and length of the `'static` file name (a spawn location from the hooks)
+    /// this site was made from: the same address is the same text, no compare needed.
+    static_file: (usize, usize),
     text: [u8; NAME_MAX + FILE_MAX],
 }
 
@@ -64,7 +67,12 @@ impl Site {
             text[NAME_MAX..NAME_MAX + f.len()].copy_from_slice(f.as_bytes());
         }
         let (line, col) = info.location.map_or((0, 0), |(_, l, c)| (l, c));
+        let static_file = match info.location {
+            Some((FileName::Static(f), _, _)) => (f.as_ptr() as usize, f.len()),
+            _ => (0, 0),
+        };
         Some(Site {
+            static_file,
             kind: info.kind,
             name_len: info.name.len() as u16,
             file_len: file.map(|f| f.len() as u16),
@@ -99,15 +107,44 @@ impl Site {
 
     fn matches(&self, info: &SpawnInfo<'_>) -> bool {
         self.kind == info.kind
-            && self.name_bytes() == info.name.as_bytes()
+            && bytes_eq(self.name_bytes(), info.name.as_bytes())
             && match (self.file_bytes(), &info.location) {
                 (None, None) => true,
                 (Some(f), Some((g, l, c))) => {
-                    self.line == *l && self.col == *c && f == g.as_str().as_bytes()
+                    self.line == *l
+                        && self.col == *c
+                        && match g {
+                            FileName::Static(s)
+                                if (s.as_ptr() as usize, s.len()) == self.static_file =>
+                            {
+                                true
+                            }
+                            _ => bytes_eq(f, g.as_str().as_bytes()),
+                        }
                 }
                 _ => false,
             }
     }
+}
+
+/// Byte equality without a call: short strings compared eight bytes at a time inline
+/// (the library call, with its wide-vector code, cost more than the rest of a spawn).
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    for (x, y) in a8.by_ref().zip(b8.by_ref()) {
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    a8.remainder()
+        .iter()
+        .zip(b8.remainder())
+        .all(|(x, y)| x == y)
 }
 
 /// Which cache entry a site lands in, from what is cheap to read: lengths and numbers.
@@ -247,7 +284,6 @@ impl Sites {
 
 #[cfg(test)]
 mod tests {
-    use super::super::FileName;
     use super::*;
 
     fn info<'a>(name: &'a str, file: &'a str, line: u32) -> SpawnInfo<'a> {
@@ -280,6 +316,51 @@ mod tests {
         assert_eq!(all.len(), 4);
         assert_eq!(all[b as usize].name(), "wurker");
         assert_eq!(all[c as usize].location(), Some(("src/b.rs", 1, 3)));
+    }
+
+    #[test]
+    fn bytes_eq_is_equality() {
+        let s = "src/some/longer/path/to/a/file.rs";
+        for i in 0..s.len() {
+            for j in 0..s.len() {
+                let (a, b) = (&s.as_bytes()[..i], &s.as_bytes()[..j]);
+                assert_eq!(bytes_eq(a, b), a == b);
+            }
+        }
+        assert!(!bytes_eq(b"src/main.rs-x", b"src/main.rs-y"));
+        assert!(!bytes_eq(b"xrc/main.rs", b"src/main.rs"));
+    }
+
+    #[test]
+    fn a_static_file_matches_by_address_and_a_copy_by_content() {
+        static FILE: &str = "src/static.rs";
+        let s = Sites::new();
+        let from_hook = |file: FileName<'static>| SpawnInfo {
+            task: 1,
+            name: "",
+            kind: TaskKind::Unknown,
+            location: Some((file, 4, 2)),
+            parent: None,
+            hooked: true,
+        };
+        let a = s
+            .intern(&from_hook(FileName::Static(FILE)), None)
+            .unwrap()
+            .0;
+        assert_eq!(
+            s.intern(&from_hook(FileName::Static(FILE)), None)
+                .unwrap()
+                .0,
+            a
+        );
+        let copy = String::from(FILE);
+        let copied = SpawnInfo {
+            location: Some((FileName::Copied(&copy), 4, 2)),
+            ..from_hook(FileName::Static(FILE))
+        };
+        assert_eq!(s.intern(&copied, None).unwrap().0, a);
+        let other = from_hook(FileName::Static("src/static.rz"));
+        assert_ne!(s.intern(&other, None).unwrap().0, a);
     }
 
     #[test]
