@@ -57,7 +57,7 @@ fn per_task(rt: &tokio::runtime::Runtime, n: u64) -> f64 {
             .unwrap();
         })
     };
-    run(n); // warm-up: lanes, task table shards, interned names, slabs
+    run(n); // warm-up: lanes, task table slots, spawn sites, slabs
     let before = ALLOCS.load(Ordering::Relaxed);
     run(n);
     (ALLOCS.load(Ordering::Relaxed) - before) as f64 / n as f64

@@ -128,6 +128,21 @@ fn main() {
                 .position(|c| *c == name)
                 .map(|i| median(&results[i].iter().map(|x| x.0).collect::<Vec<_>>()))
         };
+        // The yardstick for dial9: against the tracing floor, round by round.
+        if let (Some(d), Some(f)) = (
+            configs.iter().position(|c| *c == "dial9"),
+            configs.iter().position(|c| *c == "tracing-floor"),
+        ) {
+            let ratios: Vec<f64> = results[d]
+                .iter()
+                .zip(&results[f])
+                .map(|(a, b)| a.0 / b.0)
+                .collect();
+            println!(
+                "  dial9 / tracing-floor throughput: {:.3}x (median of per-round ratios)",
+                median(&ratios)
+            );
+        }
         if let (Some(d), Some(c)) = (med("dial9"), med("console-subscriber")) {
             println!("  dial9 / console-subscriber throughput: {:.2}x", d / c);
         }

@@ -245,8 +245,8 @@ impl Lanes {
 /// first records, so a held lock is released within microseconds unless the panicking
 /// thread holds it itself (then every try fails and the dump has no lanes).
 pub(crate) const LANES_LOCK_TRIES: usize = 1000;
-/// Tries at each task-table shard's lock on the panic path (fewer: there are many shards,
-/// and a shard the panicking thread holds only loses that shard's names).
+/// Tries at each overflow-table shard's lock (and the site table's) on the panic path
+/// (fewer: there are many shards, and a lock the panicking thread holds only loses names).
 pub(crate) const SHARD_LOCK_TRIES: usize = 100;
 
 /// Locks `m`, ignoring poisoning (the data stays readable). With `patient == false` (the

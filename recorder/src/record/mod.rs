@@ -5,7 +5,8 @@
 //! - [`record_path`]: one event onto the calling thread's lane of the [`ring`];
 //! - [`layer`] and [`hooks`]: where events come from (Tokio's `tracing` instrumentation
 //!   and its runtime hooks);
-//! - [`lanes`], [`tasks`], [`span_tasks`]: per-thread lanes, the task table, span -> task;
+//! - [`lanes`], [`tasks`], [`span_tasks`]: per-thread lanes, the task table, span -> task
+//!   ([`prefetch`]: fetching their lines ahead of a spawn);
 //! - [`snapshot`] and [`dump_file`]: the ring read into a dump, written atomically;
 //! - [`triggers`]: panic hook and signal thread; [`persist`]: the crash-surviving ring file;
 //! - [`identity`]: program and host names, wall-clock time.

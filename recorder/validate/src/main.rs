@@ -567,7 +567,7 @@ fn main() {
 
 /// How late a 1 ms ticker on the service's own runtime runs, in the second before each of
 /// five dumps and during them: a dump must never stall the workers (it reads the ring
-/// without locks; it takes each task-table shard's lock only to copy that shard).
+/// and the task table without locks; it locks each overflow-table shard only to copy it).
 fn stall_test(recorder: &FlightRecorder, rt: &tokio::runtime::Runtime, capacity: usize) {
     let worst = Arc::new(AtomicU64::new(0));
     let w = worst.clone();

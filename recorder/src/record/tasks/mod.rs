@@ -292,19 +292,23 @@ impl TaskTable {
             .iter()
             .filter_map(Slot::read)
             .filter(|v| !expired(v.done_at, now, horizon))
-            .filter_map(|v| {
-                let site = sites.get(v.site as usize)?;
-                Some(TaskInfo {
+            .map(|v| {
+                // Without its site (the panic hook could not take the site table's lock)
+                // the task is still listed, nameless, with its parent.
+                let site = sites.get(v.site as usize);
+                TaskInfo {
                     id: v.id,
-                    name: site.name().to_string(),
-                    kind: site.kind(),
-                    location: site.location().map(|(f, line, col)| SpawnLocation {
-                        file: f.to_string(),
-                        line,
-                        col,
-                    }),
+                    name: site.map_or_else(String::new, |s| s.name().to_string()),
+                    kind: site.map_or(TaskKind::Unknown, |s| s.kind()),
+                    location: site
+                        .and_then(|s| s.location())
+                        .map(|(f, line, col)| SpawnLocation {
+                            file: f.to_string(),
+                            line,
+                            col,
+                        }),
                     spawned_by: (v.parent != 0).then_some(v.parent),
-                })
+                }
             })
             .collect();
         self.overflow.snapshot(patient, now_horizon, &mut out);
@@ -375,6 +379,19 @@ mod tests {
         spawn(&t, 3 + n, "second", 70);
         assert_eq!(t.slot(3).id.load(Ordering::Relaxed), 3);
         assert_eq!(ids(&t, 70), [3, 3 + n]);
+    }
+
+    /// The panic hook does not wait for the site table's lock: tasks are still listed,
+    /// with their parents, only without names.
+    #[test]
+    fn a_held_site_lock_costs_names_not_tasks() {
+        let t = TaskTable::new(0);
+        spawn(&t, 2, "named", 1);
+        let _held = t.sites.hold();
+        let tasks = t.snapshot(false, (1, 50));
+        assert_eq!(tasks.len(), 1);
+        assert_eq!((tasks[0].id, tasks[0].name.as_str()), (2, ""));
+        assert_eq!(tasks[0].spawned_by, Some(1));
     }
 
     #[test]

@@ -273,6 +273,12 @@ impl Sites {
         Some((id, site))
     }
 
+    /// Holds the table's lock, as a thread caught mid-intern by a panic would.
+    #[cfg(test)]
+    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, impl Sized> {
+        self.list.lock().unwrap()
+    }
+
     /// Every site, by id. With `patient == false` (panic hook) gives up rather than wait
     /// on a lock the panicking thread might hold.
     pub(crate) fn all(&self, patient: bool) -> Vec<Arc<Site>> {
