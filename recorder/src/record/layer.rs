@@ -32,6 +32,60 @@ const TARGET_STATE_UPDATE: &str = "runtime::resource::state_update";
 /// The layer returned by [`FlightRecorder::layer`], before its per-callsite filter.
 pub struct RecorderLayer {
     inner: Arc<Inner>,
+    ops: OpCallsites,
+}
+
+/// Tokio's waker-op callsites, learnt from their first event. Each `trace!` in
+/// `tokio/src/runtime/task/waker.rs` is a callsite of its own with a fixed `op`, so later
+/// events of a known callsite need not have their `op` string read and matched: their
+/// visit only takes the span id.
+/// `waker_op_code`'s inverse.
+const OP_CODES: [WakerOp; 4] = [
+    WakerOp::Clone,
+    WakerOp::Drop,
+    WakerOp::Wake,
+    WakerOp::WakeByRef,
+];
+
+#[derive(Default)]
+struct OpCallsites {
+    /// Metadata address (0: free) and the op's code (`waker_op_code`), the address
+    /// written last.
+    entries: [(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicU8); 8],
+    adding: std::sync::Mutex<()>,
+}
+
+impl OpCallsites {
+    #[inline]
+    fn get(&self, meta: usize) -> Option<WakerOp> {
+        self.entries
+            .iter()
+            .find(|(addr, _)| addr.load(Ordering::Acquire) == meta)
+            .and_then(|(_, op)| {
+                OP_CODES
+                    .get(usize::from(op.load(Ordering::Relaxed)))
+                    .copied()
+            })
+    }
+
+    #[cold]
+    fn add(&self, meta: usize, op: WakerOp) {
+        let Ok(_adding) = self.adding.try_lock() else {
+            return; // another thread is adding one: this one is learnt next time
+        };
+        if self.get(meta).is_some() {
+            return;
+        }
+        if let Some((addr, code)) = self
+            .entries
+            .iter()
+            .find(|(addr, _)| addr.load(Ordering::Relaxed) == 0)
+        {
+            code.store(codec::waker_op_code(op), Ordering::Relaxed);
+            debug_assert_eq!(OP_CODES[usize::from(codec::waker_op_code(op))], op);
+            addr.store(meta, Ordering::Release);
+        }
+    }
 }
 
 /// Says yes to exactly Tokio's task spans, waker events and `Sleep` deadline updates.
@@ -71,6 +125,7 @@ where
 {
     RecorderLayer {
         inner: inner.clone(),
+        ops: OpCallsites::default(),
     }
     .with_filter(TokioOnly)
 }
@@ -205,6 +260,8 @@ impl Visit for SpawnFields {
 #[derive(Default)]
 struct EventFields {
     op: Option<WakerOp>,
+    /// The op came from the callsite cache: the `op` field need not be read.
+    op_known: bool,
     span: Option<u64>,
     duration: Option<u64>,
 }
@@ -221,7 +278,7 @@ impl Visit for EventFields {
         self.record_u64(field, value.max(0) as u64);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "op" {
+        if !self.op_known && field.name() == "op" {
             self.op = match value {
                 "waker.clone" => Some(WakerOp::Clone),
                 "waker.drop" => Some(WakerOp::Drop),
@@ -232,7 +289,7 @@ impl Visit for EventFields {
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "op" {
+        if !self.op_known && field.name() == "op" {
             let mut s = StackStr::<32>::new();
             let _ = write!(s, "{value:?}");
             self.record_str(field, s.as_str().trim_matches('"'));
@@ -300,10 +357,19 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut f = EventFields::default();
-        event.record(&mut f);
         let meta = event.metadata();
-        if meta.target() == TARGET_STATE_UPDATE {
+        let callsite = std::ptr::from_ref(meta) as usize;
+        let known = self.ops.get(callsite);
+        let mut f = EventFields {
+            op: known,
+            op_known: known.is_some(),
+            ..EventFields::default()
+        };
+        event.record(&mut f);
+        if let (None, Some(op)) = (known, f.op) {
+            self.ops.add(callsite, op);
+        }
+        if known.is_none() && meta.target() == TARGET_STATE_UPDATE {
             if let Some(ms) = f.duration {
                 let task = current_task().unwrap_or(0);
                 self.inner.record(Kind::TimerArm, 0, task, ms);
