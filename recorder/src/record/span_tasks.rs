@@ -195,8 +195,14 @@ impl SpanTasks {
         if span == 0 {
             return None;
         }
-        let set = &self.sets[index(span)].0;
-        for slot in set {
+        let set = &self.sets[index(span)];
+        if delta != 0 {
+            // The count is about to be written, and the line was most likely last
+            // written by another worker (the op before this one): one transfer for
+            // ownership now, instead of a read miss and then an upgrade for the write.
+            super::prefetch::for_write(set);
+        }
+        for slot in &set.0 {
             let v1 = slot.version.load(Ordering::Acquire);
             if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
                 continue;
