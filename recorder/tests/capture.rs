@@ -498,3 +498,40 @@ fn recorded_total_is_never_below_the_events_kept() {
         );
     }
 }
+
+/// A task on a second runtime without the hooks, while the first has them: its span's
+/// close is its end (it used to stay live forever, pinning its task-table slot).
+#[test]
+fn a_task_on_a_runtime_without_hooks_ends_at_its_close() {
+    let (rec, rt, _g) = harness(65_536);
+    rt.block_on(async { tokio::task::yield_now().await });
+    let plain = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    plain.block_on(async {
+        tokio::task::Builder::new()
+            .name("unhooked")
+            .spawn(async { tokio::task::yield_now().await })
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let dump = rec.snapshot();
+    let id = task_named(&dump, "unhooked");
+    assert!(
+        dump.facts.unhooked.contains(&id),
+        "the dump says its runtime has no hooks"
+    );
+    assert!(
+        events_of(&dump, id)
+            .iter()
+            .any(|e| matches!(e, EventKind::Terminate { .. })),
+        "{:?}",
+        events_of(&dump, id)
+    );
+    assert!(
+        dump.facts.live_wakers.iter().all(|w| w.task != id),
+        "not live"
+    );
+}

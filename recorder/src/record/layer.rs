@@ -330,19 +330,21 @@ where
             TaskKind::BlockOn => CLASS_BLOCK_ON,
             _ => CLASS_TASK,
         };
-        match self.inner.span_tasks.insert(id.into_u64(), f.id, class) {
-            Ok(None) => {}
-            // The older span's mapping moves to the registry, where a miss finds it.
-            Ok(Some((old, task, b))) => {
-                if let Some(span) = ctx.span(&Id::from_u64(old)) {
-                    span.extensions_mut().insert(TaskOfSpan(task, b));
-                }
+        // An open span's mapping pushed out of the table moves to its registry
+        // extensions, where a miss finds it; so does this one's if the set is busy.
+        let to_registry = |span: &Id, task, class| {
+            if let Some(span) = ctx.span(span) {
+                span.extensions_mut().insert(TaskOfSpan(task, class));
             }
-            Err(()) => {
-                if let Some(span) = ctx.span(id) {
-                    span.extensions_mut().insert(TaskOfSpan(f.id, class));
-                }
-            }
+        };
+        let inserted =
+            self.inner
+                .span_tasks
+                .insert(id.into_u64(), f.id, class, |old, task, class| {
+                    to_registry(&Id::from_u64(old), task, class)
+                });
+        if inserted.is_err() {
+            to_registry(id, f.id, class);
         }
         self.inner.spawn(SpawnInfo {
             task: f.id,
@@ -391,12 +393,18 @@ where
             .inner
             .span_tasks
             .get_counting(id.into_u64(), delta)
-            .or_else(|| self.task_of(&id, &ctx).map(|(t, c)| (t, c, None)));
-        let Some((task, _, live)) = found else {
+            .or_else(|| self.task_of(&id, &ctx).map(|(t, c)| (t, c, None, false)));
+        let Some((task, _, live, closed)) = found else {
             self.inner
                 .record(Kind::OrphanWaker, codec::waker_op_code(op), span, 0);
             return;
         };
+        if closed {
+            // A waker that outlived its task: keep the task's name as long as this event.
+            self.inner
+                .tasks
+                .late_event(task, self.inner.task_window().0);
+        }
         match op {
             // A task's own waker, cloned or dropped inside its own poll, with a known
             // count: netted into one op at the poll's end.
@@ -469,7 +477,11 @@ where
             .or_else(|| registry_task_of(&id, &ctx));
         match task {
             Some((task, CLASS_BLOCK_ON)) => self.inner.terminate(task),
-            Some((task, _)) if !hooks => self.inner.terminate(task),
+            // Without hooks on its runtime (another runtime may have them), the close is
+            // the task's end too.
+            Some((task, _)) if !hooks || !self.inner.tasks.is_hooked(task) => {
+                self.inner.terminate(task)
+            }
             _ => {}
         }
     }

@@ -182,10 +182,10 @@ impl FlightRecorder {
     /// mark, the spawn event), as the layer and the hooks do it.
     pub fn __bench_spawn(&self, task: u64, span: u64) {
         use super::tasks::{FileName, SpawnInfo};
-        let _ = self
-            .inner
-            .span_tasks
-            .insert(span, task, super::span_tasks::CLASS_TASK);
+        let _ =
+            self.inner
+                .span_tasks
+                .insert(span, task, super::span_tasks::CLASS_TASK, |_, _, _| {});
         self.inner.spawn(SpawnInfo {
             task,
             name: "bench-task",
@@ -205,7 +205,7 @@ impl FlightRecorder {
     /// A waker op as the layer records it: the span -> task lookup, the live count, the
     /// event.
     pub fn __bench_waker_op_counted(&self, span: u64) {
-        if let Some((task, _, live)) = self.inner.span_tasks.get_counting(span, 1) {
+        if let Some((task, _, live, _)) = self.inner.span_tasks.get_counting(span, 1) {
             self.inner.record(
                 Kind::WakerClone,
                 codec::F_HAS_VALUE,

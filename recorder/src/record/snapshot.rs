@@ -47,6 +47,10 @@ impl Inner {
         // before the ring (it may end while the ring is read: its end then carries the
         // same start) and after.
         let open_before = self.open_polls(&lanes);
+        // The task table's window and slots before the ring: a task whose events the
+        // ring read holds stays named even if it leaves the window meanwhile.
+        let task_window = self.task_window();
+        let early_tasks = self.tasks.early(task_window);
         let (raw, torn) = self.ring.snapshot();
         let open_after = self.open_polls(&lanes);
         // Counted after the events were read, so it is never less than what was kept.
@@ -106,7 +110,7 @@ impl Inner {
                 kind,
             })
             .collect();
-        let mut tasks = self.tasks.snapshot(patient, self.task_window());
+        let mut tasks = self.tasks.snapshot(patient, task_window, early_tasks);
         crate::format::fill_missing_tasks(&mut tasks, &events, &reason);
         let lane_states = lanes
             .iter()

@@ -98,15 +98,18 @@ impl SpanTasks {
         super::prefetch::for_write(&self.sets[index(span)]);
     }
 
-    /// Maps `span` to `task`. Returns the mapping it displaced (another span's), if any,
-    /// or `Err` when the set is busy with a concurrent writer (the caller then keeps the
-    /// mapping elsewhere).
+    /// Maps `span` to `task`. A mapping it pushes out (another span's, still open) is
+    /// first handed to `displace`, before the slot is taken: a reader that misses it in
+    /// the table while the slot is being written then finds it where `displace` put it
+    /// (the span's registry extensions). `Err` when the set is busy with a concurrent
+    /// writer (the caller then keeps the new mapping elsewhere).
     pub(crate) fn insert(
         &self,
         span: u64,
         task: u64,
         class: u8,
-    ) -> Result<Option<(u64, u64, u8)>, ()> {
+        displace: impl FnOnce(u64, u64, u8),
+    ) -> Result<(), ()> {
         let set = &self.sets[index(span)].0;
         // Acquire: the spans read next must be the ones these versions were written with.
         let v = [
@@ -125,6 +128,18 @@ impl SpanTasks {
             usize::from(v[1] < v[0])
         };
         let slot = &set[w];
+        // What the slot holds, read under its version: if the claim below succeeds, the
+        // version did not move, so this is what gets pushed out.
+        let old = slot.span.load(Ordering::Relaxed);
+        let old_word = slot.task.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if slot.version.load(Ordering::Relaxed) != v[w] {
+            return Err(());
+        }
+        if old != 0 && old != span && old_word & CLOSED == 0 {
+            let (old_task, old_class) = unpack(old_word);
+            displace(old, old_task, old_class);
+        }
         let writing = v[0].max(v[1]) + 1;
         if slot
             .version
@@ -134,9 +149,6 @@ impl SpanTasks {
             return Err(());
         }
         fence(Ordering::Release);
-        let old = slot.span.load(Ordering::Relaxed);
-        let old_word = slot.task.load(Ordering::Relaxed);
-        let (old_task, old_class) = unpack(old_word);
         slot.span.store(span, Ordering::Relaxed);
         slot.task.store(
             (task & TASK_MASK) | (u64::from(class) << CLASS_SHIFT),
@@ -144,13 +156,12 @@ impl SpanTasks {
         );
         slot.wakers.store(0, Ordering::Relaxed);
         slot.version.store(writing + 1, Ordering::Release);
-        Ok((old != 0 && old != span && old_word & CLOSED == 0)
-            .then_some((old, old_task, old_class)))
+        Ok(())
     }
 
     /// The task of `span` and its class, if the table has it.
     pub(crate) fn get(&self, span: u64) -> Option<(u64, u8)> {
-        self.find(span, 0).map(|(task, class, _)| (task, class))
+        self.find(span, 0).map(|(task, class, _, _)| (task, class))
     }
 
     /// The task of `span`, counting a waker op (`delta`: +1 clone, -1 drop or wake by
@@ -158,8 +169,13 @@ impl SpanTasks {
     /// lookup already read. An op that races with the slot's reuse cannot know which task
     /// it counted for, so it marks the count unknown rather than leave it wrong.
     ///
-    /// Returns the task, its class, and its live wakers after this op (`None` if unknown).
-    pub(crate) fn get_counting(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>)> {
+    /// Returns the task, its class, its live wakers after this op (`None` if unknown),
+    /// and whether its span has closed (the op came from a waker that outlived the task).
+    pub(crate) fn get_counting(
+        &self,
+        span: u64,
+        delta: i64,
+    ) -> Option<(u64, u8, Option<i64>, bool)> {
         self.find(span, delta)
     }
 
@@ -191,7 +207,7 @@ impl SpanTasks {
         None
     }
 
-    fn find(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>)> {
+    fn find(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>, bool)> {
         if span == 0 {
             return None;
         }
@@ -207,7 +223,8 @@ impl SpanTasks {
             if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
                 continue;
             }
-            let (task, class) = unpack(slot.task.load(Ordering::Relaxed));
+            let word = slot.task.load(Ordering::Relaxed);
+            let (task, class) = unpack(word);
             let live = if delta == 0 {
                 slot.wakers.load(Ordering::Relaxed)
             } else {
@@ -219,7 +236,7 @@ impl SpanTasks {
             {
                 // A count marked unknown stays far below zero whatever ops follow; a
                 // negative count can only come from such a race: neither is a count.
-                return Some((task, class, (live >= 0).then_some(live)));
+                return Some((task, class, (live >= 0).then_some(live), word & CLOSED != 0));
             }
             if delta != 0 {
                 slot.wakers.store(WAKERS_UNKNOWN, Ordering::Relaxed);
@@ -251,25 +268,32 @@ impl SpanTasks {
 mod tests {
     use super::*;
 
+    /// Inserts, returning the open mapping it pushed out, if any.
+    fn put(t: &SpanTasks, span: u64, task: u64, class: u8) -> Result<Option<(u64, u64, u8)>, ()> {
+        let mut out = None;
+        t.insert(span, task, class, |s, t, c| out = Some((s, t, c)))?;
+        Ok(out)
+    }
+
     #[test]
     fn maps_and_reports_what_it_displaced() {
         let t = SpanTasks::new();
-        assert_eq!(t.insert(5, 50, CLASS_TASK), Ok(None));
+        assert_eq!(put(&t, 5, 50, CLASS_TASK), Ok(None));
         assert_eq!(t.get(5), Some((50, CLASS_TASK)));
         assert_eq!(t.get(6), None);
         // Two more span ids in the same set: the second pushes out the oldest.
         let mut same = (6..).filter(|&s| index(s) == index(5));
         let (b, c) = (same.next().unwrap(), same.next().unwrap());
-        assert_eq!(t.insert(b, 60, CLASS_TASK), Ok(None));
+        assert_eq!(put(&t, b, 60, CLASS_TASK), Ok(None));
         assert_eq!(
-            t.insert(c, 70, CLASS_BLOCKING),
+            put(&t, c, 70, CLASS_BLOCKING),
             Ok(Some((5, 50, CLASS_TASK)))
         );
         assert_eq!(t.get(5), None);
         assert_eq!(t.get(b), Some((60, CLASS_TASK)));
         assert_eq!(t.get(c), Some((70, CLASS_BLOCKING)));
         // Re-inserting the same span id (reused by the registry) just updates it.
-        assert_eq!(t.insert(c, 71, CLASS_BLOCK_ON), Ok(None));
+        assert_eq!(put(&t, c, 71, CLASS_BLOCK_ON), Ok(None));
         assert_eq!(t.get(c), Some((71, CLASS_BLOCK_ON)));
         assert_eq!(t.get(b), Some((60, CLASS_TASK)));
     }
@@ -283,13 +307,31 @@ mod tests {
         assert_eq!(index(generation(1)), index(generation(2)));
         // Consecutive slab addresses take consecutive sets.
         assert_eq!(index(43), (index(42) + 1) % SETS);
-        t.insert(generation(1), 1, CLASS_TASK).unwrap();
-        t.insert(generation(2), 2, CLASS_TASK).unwrap();
+        put(&t, generation(1), 1, CLASS_TASK).unwrap();
+        put(&t, generation(2), 2, CLASS_TASK).unwrap();
         assert_eq!(
             t.get_counting(generation(1), -1),
-            Some((1, CLASS_TASK, None))
+            Some((1, CLASS_TASK, None, false))
         );
         assert_eq!(t.get(generation(2)), Some((2, CLASS_TASK)));
+    }
+
+    /// A mapping is handed over before its slot is taken: a reader never finds it in
+    /// neither place.
+    #[test]
+    fn the_displaced_mapping_is_handed_over_before_the_slot_is_taken() {
+        let t = SpanTasks::new();
+        let mut same = (1..).filter(|&s| index(s) == index(1));
+        let ids: Vec<u64> = same.by_ref().take(3).collect();
+        put(&t, ids[0], 10, CLASS_TASK).unwrap();
+        put(&t, ids[1], 11, CLASS_TASK).unwrap();
+        let mut seen = None;
+        t.insert(ids[2], 12, CLASS_TASK, |old, task, _| {
+            seen = Some((old, task, t.get(old)));
+        })
+        .unwrap();
+        assert_eq!(seen, Some((ids[0], 10, Some((10, CLASS_TASK)))));
+        assert_eq!(t.get(ids[0]), None);
     }
 
     /// A closed span's mapping leaves the table without a registry push (the span is
@@ -299,17 +341,22 @@ mod tests {
         let t = SpanTasks::new();
         let mut same = (1..).filter(|&s| index(s) == index(1));
         let ids: Vec<u64> = same.by_ref().take(4).collect();
-        t.insert(ids[0], 10, CLASS_TASK).unwrap();
-        t.insert(ids[1], 11, CLASS_TASK).unwrap();
+        put(&t, ids[0], 10, CLASS_TASK).unwrap();
+        put(&t, ids[1], 11, CLASS_TASK).unwrap();
         assert_eq!(t.close(ids[0]), Some((10, CLASS_TASK)));
+        assert_eq!(
+            t.get_counting(ids[0], 1),
+            Some((10, CLASS_TASK, Some(1), true)),
+            "a late op knows its span closed"
+        );
         assert_eq!(
             t.get(ids[0]),
             Some((10, CLASS_TASK)),
             "a late waker still finds it"
         );
-        assert_eq!(t.insert(ids[2], 12, CLASS_TASK), Ok(None));
+        assert_eq!(put(&t, ids[2], 12, CLASS_TASK), Ok(None));
         assert_eq!(
-            t.insert(ids[3], 13, CLASS_TASK),
+            put(&t, ids[3], 13, CLASS_TASK),
             Ok(Some((ids[1], 11, CLASS_TASK)))
         );
         assert_eq!(t.close(404), None);
@@ -318,21 +365,24 @@ mod tests {
     #[test]
     fn counts_waker_ops_per_task_and_resets_on_reuse() {
         let t = SpanTasks::new();
-        t.insert(5, 50, CLASS_TASK).unwrap();
-        t.insert(9, 90, CLASS_TASK).unwrap();
+        put(&t, 5, 50, CLASS_TASK).unwrap();
+        put(&t, 9, 90, CLASS_TASK).unwrap();
         for delta in [1, 1, -1, 0, 1] {
             assert_eq!(
-                t.get_counting(5, delta).map(|(t, c, _)| (t, c)),
+                t.get_counting(5, delta).map(|(t, c, _, _)| (t, c)),
                 Some((50, CLASS_TASK))
             );
         }
-        assert_eq!(t.get_counting(9, 1), Some((90, CLASS_TASK, Some(1))));
-        assert_eq!(t.get_counting(9, -1), Some((90, CLASS_TASK, Some(0))));
+        assert_eq!(t.get_counting(9, 1), Some((90, CLASS_TASK, Some(1), false)));
+        assert_eq!(
+            t.get_counting(9, -1),
+            Some((90, CLASS_TASK, Some(0), false))
+        );
         let mut counts = t.waker_counts();
         counts.sort();
         assert_eq!(counts, vec![(50, 2), (90, 0)]);
         // A new span in the slot (the registry reused the id) starts from zero.
-        t.insert(5, 51, CLASS_TASK).unwrap();
+        put(&t, 5, 51, CLASS_TASK).unwrap();
         assert!(t.waker_counts().contains(&(51, 0)));
         assert_eq!(t.get_counting(404, 1), None, "unknown spans count nothing");
     }
@@ -342,12 +392,12 @@ mod tests {
     #[test]
     fn an_unknown_count_stays_unknown() {
         let t = SpanTasks::new();
-        t.insert(5, 50, CLASS_TASK).unwrap();
+        put(&t, 5, 50, CLASS_TASK).unwrap();
         t.sets[index(5)].0[0]
             .wakers
             .store(WAKERS_UNKNOWN, Ordering::Relaxed);
         for _ in 0..3 {
-            assert_eq!(t.get_counting(5, 1), Some((50, CLASS_TASK, None)));
+            assert_eq!(t.get_counting(5, 1), Some((50, CLASS_TASK, None, false)));
         }
         assert!(t.waker_counts().iter().all(|&(task, _)| task != 50));
     }

@@ -77,6 +77,9 @@ struct Slot {
     done_at: AtomicU64,
 }
 
+/// The slots' tasks read before the ring, for [`TaskTable::snapshot`].
+pub(crate) struct Early(Vec<SlotView>);
+
 /// What a consistent read of a slot found.
 struct SlotView {
     id: u64,
@@ -233,6 +236,10 @@ impl TaskTable {
 
     /// Marks a task terminated at ring claim `now`; the overflow table also forgets its
     /// tasks that left the window (`horizon` claims ago).
+    ///
+    /// Once per task, and only after its spawn: the runtime hook says it, or the span's
+    /// close when no hook saw the task. The id check below relies on it: the slot cannot
+    /// be reused before this store, because only this store lets its task expire.
     pub(crate) fn terminate(&self, task: u64, now: u64, horizon: u64) {
         let slot = self.slot(task);
         // Only this task's own spawn wrote its id here, and its slot cannot be reused
@@ -241,6 +248,35 @@ impl TaskTable {
             slot.done_at.store(now.max(1), Ordering::Release);
         } else if self.overflowed.load(Ordering::Relaxed) {
             self.overflow.terminate(task, now, horizon);
+        }
+    }
+
+    /// Whether the runtime hooks saw `task` spawn (so they, not its span's close, say
+    /// when it ends).
+    pub(crate) fn is_hooked(&self, task: u64) -> bool {
+        let slot = self.slot(task);
+        if task != 0 && slot.id.load(Ordering::Acquire) == task {
+            slot.meta.load(Ordering::Relaxed) & HOOKED != 0
+        } else {
+            self.overflowed.load(Ordering::Relaxed) && self.overflow.is_hooked(task)
+        }
+    }
+
+    /// A waker op of `task` after it terminated (a waker outlives its task): its info must
+    /// stay as long as that event can, so its termination counts from `now`. Only moves a
+    /// set `done_at` forward, by compare-and-swap: a slot since reused by a newer task has
+    /// another `done_at` (0 while that task lives), which this leaves alone.
+    pub(crate) fn late_event(&self, task: u64, now: u64) {
+        let slot = self.slot(task);
+        if task != 0 && slot.id.load(Ordering::Acquire) == task {
+            let done = slot.done_at.load(Ordering::Relaxed);
+            if done != 0 && done < now {
+                let _ =
+                    slot.done_at
+                        .compare_exchange(done, now, Ordering::Release, Ordering::Relaxed);
+            }
+        } else if self.overflowed.load(Ordering::Relaxed) {
+            self.overflow.late_event(task, now);
         }
     }
 
@@ -262,9 +298,11 @@ impl TaskTable {
         now_horizon: (u64, u64),
     ) -> (HashSet<u64>, Vec<u64>) {
         let (mut live, mut unhooked) = (HashSet::new(), Vec::new());
-        let sites = self.sites.all(patient);
         let (now, horizon) = now_horizon;
-        for v in self.slots.iter().filter_map(Slot::read) {
+        let views: Vec<SlotView> = self.slots.iter().filter_map(Slot::read).collect();
+        // After the scan: a site interned meanwhile is in the list (ids only grow).
+        let sites = self.sites.all(patient);
+        for v in views {
             if v.done_at == 0 {
                 live.insert(v.id);
             }
@@ -281,17 +319,44 @@ impl TaskTable {
         (live, unhooked)
     }
 
-    /// Every task the ring may still hold events of, and every live task. With `patient
-    /// == false` (panic hook) a lock held (perhaps by the panicking thread) is skipped
-    /// rather than waited for.
-    pub(crate) fn snapshot(&self, patient: bool, now_horizon: (u64, u64)) -> Vec<TaskInfo> {
-        let sites = self.sites.all(patient);
+    /// The slots' tasks in the window `now_horizon`, read before the ring is: a task
+    /// whose events the ring read still holds may leave the window (and its slot be
+    /// reused) before [`snapshot`](Self::snapshot) reads the table again.
+    pub(crate) fn early(&self, (now, horizon): (u64, u64)) -> Early {
+        Early(
+            self.slots
+                .iter()
+                .filter_map(Slot::read)
+                .filter(|v| !expired(v.done_at, now, horizon))
+                .collect(),
+        )
+    }
+
+    /// Every task the ring may still hold events of, and every live task: those `early`
+    /// read before the ring and those the slots hold now, in the window `now_horizon`
+    /// (taken before the ring too), and the overflow table's. With `patient == false`
+    /// (panic hook) a lock held (perhaps by the panicking thread) is skipped rather than
+    /// waited for.
+    pub(crate) fn snapshot(
+        &self,
+        patient: bool,
+        now_horizon: (u64, u64),
+        early: Early,
+    ) -> Vec<TaskInfo> {
         let (now, horizon) = now_horizon;
-        let mut out: Vec<TaskInfo> = self
-            .slots
-            .iter()
-            .filter_map(Slot::read)
-            .filter(|v| !expired(v.done_at, now, horizon))
+        let mut views = early.0;
+        views.extend(
+            self.slots
+                .iter()
+                .filter_map(Slot::read)
+                .filter(|v| !expired(v.done_at, now, horizon)),
+        );
+        views.sort_unstable_by_key(|v| v.id);
+        views.dedup_by_key(|v| v.id);
+        // After the scans: a site interned meanwhile is in the list (ids only grow).
+        let sites = self.sites.all(patient);
+        let mut out: Vec<TaskInfo> = views
+            .into_iter()
             .map(|v| {
                 // Without its site (the panic hook could not take the site table's lock)
                 // the task is still listed, nameless, with its parent.
@@ -336,8 +401,12 @@ mod tests {
         );
     }
 
+    fn snapshot(t: &TaskTable, patient: bool, window: (u64, u64)) -> Vec<TaskInfo> {
+        t.snapshot(patient, window, t.early(window))
+    }
+
     fn ids(t: &TaskTable, now: u64) -> Vec<u64> {
-        t.snapshot(true, (now, 50)).iter().map(|t| t.id).collect()
+        snapshot(t, true, (now, 50)).iter().map(|t| t.id).collect()
     }
 
     #[test]
@@ -348,7 +417,7 @@ mod tests {
         // The same slot, while task 5 lives: the overflow table takes it.
         spawn(&t, 5 + n, "newer", 1);
         assert!(t.overflowed.load(Ordering::Relaxed));
-        let tasks = t.snapshot(true, (1, 50));
+        let tasks = snapshot(&t, true, (1, 50));
         assert_eq!(
             tasks
                 .iter()
@@ -381,6 +450,43 @@ mod tests {
         assert_eq!(ids(&t, 70), [3, 3 + n]);
     }
 
+    /// A waker op after the task ended keeps its info as long as that event can last.
+    #[test]
+    fn a_late_waker_op_extends_the_window() {
+        let t = TaskTable::new(0);
+        spawn(&t, 4, "outlived", 1);
+        t.terminate(4, 10, 50);
+        t.late_event(4, 40);
+        assert_eq!(ids(&t, 90), [4], "40 + 50: still in the window");
+        assert!(ids(&t, 91).is_empty());
+        // Never moves backwards, and leaves a live task alone.
+        t.late_event(4, 20);
+        assert_eq!(ids(&t, 90), [4]);
+        spawn(&t, 5, "alive", 1);
+        t.late_event(5, 40);
+        assert_eq!(t.slot(5).done_at.load(Ordering::Relaxed), 0);
+    }
+
+    /// A task read before the ring stays in the dump even if its slot is reused before
+    /// the table is read again.
+    #[test]
+    fn the_early_read_keeps_a_task_whose_slot_was_reused_meanwhile() {
+        let t = TaskTable::new(0);
+        let n = t.slots.len() as u64;
+        spawn(&t, 6, "old", 1);
+        t.terminate(6, 10, 50);
+        let window = (55, 50);
+        let early = t.early(window);
+        // Meanwhile the ring moves on and a new task takes the slot.
+        spawn(&t, 6 + n, "new", 70);
+        let got: Vec<u64> = t
+            .snapshot(true, window, early)
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(got, [6, 6 + n]);
+    }
+
     /// The panic hook does not wait for the site table's lock: tasks are still listed,
     /// with their parents, only without names.
     #[test]
@@ -388,7 +494,7 @@ mod tests {
         let t = TaskTable::new(0);
         spawn(&t, 2, "named", 1);
         let _held = t.sites.hold();
-        let tasks = t.snapshot(false, (1, 50));
+        let tasks = snapshot(&t, false, (1, 50));
         assert_eq!(tasks.len(), 1);
         assert_eq!((tasks[0].id, tasks[0].name.as_str()), (2, ""));
         assert_eq!(tasks[0].spawned_by, Some(1));
@@ -434,7 +540,7 @@ mod tests {
             let t = t.clone();
             std::thread::spawn(move || {
                 for _ in 0..if cfg!(miri) { 2 } else { 50 } {
-                    for task in t.snapshot(true, (2, 50)) {
+                    for task in snapshot(&t, true, (2, 50)) {
                         assert!(task.name == "even" || task.name == "odd", "{task:?}");
                     }
                 }

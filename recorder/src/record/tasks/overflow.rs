@@ -199,6 +199,19 @@ impl Overflow {
         }
     }
 
+    pub(crate) fn is_hooked(&self, task: u64) -> bool {
+        self.shard(task).tasks.get(&task).is_some_and(|e| e.hooked)
+    }
+
+    /// See [`TaskTable::late_event`](super::TaskTable::late_event).
+    pub(crate) fn late_event(&self, task: u64, now: u64) {
+        if let Some(e) = self.shard(task).tasks.get_mut(&task)
+            && e.done_at != 0
+        {
+            e.done_at = e.done_at.max(now);
+        }
+    }
+
     /// Marks `task` as seen by the runtime hooks (its span was recorded first).
     pub(crate) fn mark_hooked(&self, task: u64) {
         if let Some(e) = self.shard(task).tasks.get_mut(&task) {
