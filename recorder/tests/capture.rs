@@ -535,3 +535,35 @@ fn a_task_on_a_runtime_without_hooks_ends_at_its_close() {
         "not live"
     );
 }
+
+/// A task spawned from a thread whose tracing dispatcher lacks the layer (dispatch is
+/// per thread): the runtime hooks still record its spawn, with its location.
+#[test]
+fn a_spawn_the_layer_did_not_see_is_recorded_by_the_hook() {
+    let (rec, rt, _g) = harness(65_536);
+    let handle = rt.handle().clone();
+    let unseen = std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+            handle.spawn(async { tokio::task::yield_now().await })
+        })
+    })
+    .join()
+    .unwrap();
+    let id = unseen.id().to_string().parse::<u64>().unwrap();
+    rt.block_on(unseen).unwrap();
+    let dump = rec.snapshot();
+    let task = dump.tasks.iter().find(|t| t.id == id).expect("listed");
+    assert!(
+        task.location
+            .as_ref()
+            .is_some_and(|l| l.file.ends_with("capture.rs")),
+        "{task:?}"
+    );
+    assert!(
+        events_of(&dump, id)
+            .iter()
+            .any(|e| matches!(e, EventKind::Spawn { .. })),
+        "{:?}",
+        events_of(&dump, id)
+    );
+}

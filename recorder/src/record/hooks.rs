@@ -331,8 +331,11 @@ impl Inner {
     fn hook_spawn(&self, meta: &TaskMeta<'_>) {
         // With the layer installed, the span already recorded the spawn with its name;
         // the hook only says this task's polls will be recorded (its runtime has hooks).
-        if self.layer_installed.load(Ordering::Relaxed) {
-            self.tasks.mark_hooked(task_id_u64(meta.id()));
+        // Unless the spawning thread's dispatcher lacks the layer (tracing dispatch is
+        // per thread): then the hook records the spawn, as without the layer.
+        if self.layer_installed.load(Ordering::Relaxed)
+            && self.tasks.mark_hooked(task_id_u64(meta.id()))
+        {
             return;
         }
         let loc = meta.spawned_at();

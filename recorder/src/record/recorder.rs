@@ -194,7 +194,7 @@ impl FlightRecorder {
             parent: None,
             hooked: false,
         });
-        self.inner.tasks.mark_hooked(task);
+        let _ = self.inner.tasks.mark_hooked(task);
     }
 
     /// A termination as the hooks record it (the task table, the event).

@@ -281,12 +281,14 @@ impl TaskTable {
     }
 
     /// Marks `task` as seen by the runtime hooks (its span was recorded first).
-    pub(crate) fn mark_hooked(&self, task: u64) {
+    /// Returns whether the table had the task.
+    pub(crate) fn mark_hooked(&self, task: u64) -> bool {
         let slot = self.slot(task);
         if task != 0 && slot.id.load(Ordering::Acquire) == task {
             slot.meta.fetch_or(HOOKED, Ordering::Relaxed);
-        } else if self.overflowed.load(Ordering::Relaxed) {
-            self.overflow.mark_hooked(task);
+            true
+        } else {
+            self.overflowed.load(Ordering::Relaxed) && self.overflow.mark_hooked(task)
         }
     }
 

@@ -213,10 +213,12 @@ impl Overflow {
     }
 
     /// Marks `task` as seen by the runtime hooks (its span was recorded first).
-    pub(crate) fn mark_hooked(&self, task: u64) {
-        if let Some(e) = self.shard(task).tasks.get_mut(&task) {
-            e.hooked = true;
-        }
+    pub(crate) fn mark_hooked(&self, task: u64) -> bool {
+        self.shard(task)
+            .tasks
+            .get_mut(&task)
+            .map(|e| e.hooked = true)
+            .is_some()
     }
 
     /// Adds the ids of the tasks alive now (spawned, not terminated) to `live`, and those
