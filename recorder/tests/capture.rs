@@ -567,3 +567,23 @@ fn a_spawn_the_layer_did_not_see_is_recorded_by_the_hook() {
         events_of(&dump, id)
     );
 }
+
+/// A blocking task on the instrumented runtime ends once: Tokio runs the terminate hook
+/// for it (but no spawn hook), and its span's close must not end it a second time.
+#[test]
+fn a_blocking_task_terminates_once() {
+    let (rec, rt, _g) = harness(65_536);
+    let handle = rt.block_on(async {
+        let h = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2)));
+        let id = h.id().to_string().parse::<u64>().unwrap();
+        h.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        id
+    });
+    let dump = rec.snapshot();
+    let terminations = events_of(&dump, handle)
+        .iter()
+        .filter(|e| matches!(e, EventKind::Terminate { .. }))
+        .count();
+    assert_eq!(terminations, 1, "{:?}", events_of(&dump, handle));
+}

@@ -35,10 +35,6 @@ pub struct RecorderLayer {
     ops: OpCallsites,
 }
 
-/// Tokio's waker-op callsites, learnt from their first event. Each `trace!` in
-/// `tokio/src/runtime/task/waker.rs` is a callsite of its own with a fixed `op`, so later
-/// events of a known callsite need not have their `op` string read and matched: their
-/// visit only takes the span id.
 /// `waker_op_code`'s inverse.
 const OP_CODES: [WakerOp; 4] = [
     WakerOp::Clone,
@@ -47,6 +43,10 @@ const OP_CODES: [WakerOp; 4] = [
     WakerOp::WakeByRef,
 ];
 
+/// Tokio's waker-op callsites, learnt from their first event. Each `trace!` in
+/// `tokio/src/runtime/task/waker.rs` is a callsite of its own with a fixed `op`, so later
+/// events of a known callsite need not have their `op` string read and matched: their
+/// visit only takes the span id.
 #[derive(Default)]
 struct OpCallsites {
     /// Metadata address (0: free) and the op's code (`waker_op_code`), the address
@@ -477,9 +477,11 @@ where
             .or_else(|| registry_task_of(&id, &ctx));
         match task {
             Some((task, CLASS_BLOCK_ON)) => self.inner.terminate(task),
-            // Without hooks on its runtime (another runtime may have them), the close is
-            // the task's end too.
-            Some((task, _)) if !hooks || !self.inner.tasks.is_hooked(task) => {
+            Some((task, _)) if !hooks => self.inner.terminate(task),
+            // An async task the spawn hook never saw runs on a runtime without hooks
+            // (another runtime has them): its close is its end too. Not a blocking task:
+            // Tokio runs no spawn hook for those, but does run the terminate hook.
+            Some((task, CLASS_TASK)) if !self.inner.tasks.is_hooked(task) => {
                 self.inner.terminate(task)
             }
             _ => {}
