@@ -5,7 +5,8 @@
 //! in this table while the task is alive, and for a while after it terminates: until the
 //! ring has been claimed all the way round since (then no event of that task can remain).
 //!
-//! Only spawn and terminate touch the table (polls, wakes and parks never do), and they
+//! Spawn and terminate write the table (polls and parks never touch it; a span's close
+//! reads it, and a waker op after its task ended moves the task's end forward), and they
 //! take no lock: each task has a slot picked by its id (Tokio numbers tasks in spawn
 //! order, so consecutive spawns take consecutive slots), written under a per-slot
 //! sequence number that a dump reads consistently. A slot is reused once its task has
