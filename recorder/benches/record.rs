@@ -49,10 +49,9 @@ fn record(c: &mut Criterion) {
     g.finish();
 }
 
-/// A span shaped like Tokio's task span (`tokio/src/util/trace.rs`): created, entered
-/// once, closed.
-fn task_span(id: u64) {
-    let span = tracing::span!(
+/// A span shaped like Tokio's task span (`tokio/src/util/trace.rs`).
+fn tokio_task_span(id: u64) -> tracing::Span {
+    tracing::span!(
         target: "tokio::task",
         tracing::Level::TRACE,
         "runtime.spawn",
@@ -64,9 +63,12 @@ fn task_span(id: u64) {
         loc.file = "src/bench.rs",
         loc.line = 12u32,
         loc.col = 5u32,
-    );
-    // Polled once (Tokio enters the span around each poll), then closed.
-    span.in_scope(|| black_box(id));
+    )
+}
+
+/// A task's span life: created, entered once (Tokio enters it around each poll), closed.
+fn task_span(id: u64) {
+    tokio_task_span(id).in_scope(|| black_box(id));
 }
 
 /// Runs `f` over the next `iters` task ids from `next`, a thousand at a time, with the
@@ -193,17 +195,7 @@ fn bookkeeping(c: &mut Criterion) {
         ("waker event, dial9's layer", &with_hooks),
     ] {
         tracing::dispatcher::with_default(d, || {
-            let span = tracing::span!(
-                target: "tokio::task",
-                tracing::Level::TRACE,
-                "runtime.spawn",
-                kind = %"task",
-                task.name = %"bench",
-                task.id = 5u64,
-                loc.file = "src/bench.rs",
-                loc.line = 12u32,
-                loc.col = 5u32,
-            );
+            let span = tokio_task_span(5);
             let id = span.id().map_or(0, |i| i.into_u64());
             g.bench_function(name, |b| {
                 b.iter(|| {

@@ -25,8 +25,14 @@ impl Inner {
         // What a poll running long right now is doing (a hung worker): into the ring first.
         self.look_now(patient);
         let lanes = self.lanes.all(patient);
+        // The task table's window and slots before the ring: a task whose events the
+        // ring read holds stays named even if it leaves the window meanwhile.
+        let task_window = self.task_window();
+        let early_tasks = self.tasks.early(task_window);
         // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
-        let (live, unhooked) = self.tasks.live_and_unhooked(patient, self.task_window());
+        let (live, unhooked) = self
+            .tasks
+            .live_and_unhooked(patient, task_window, &early_tasks);
         let mut live_wakers: Vec<TaskWakers> = self
             .span_tasks
             .waker_counts()
@@ -47,10 +53,6 @@ impl Inner {
         // before the ring (it may end while the ring is read: its end then carries the
         // same start) and after.
         let open_before = self.open_polls(&lanes);
-        // The task table's window and slots before the ring: a task whose events the
-        // ring read holds stays named even if it leaves the window meanwhile.
-        let task_window = self.task_window();
-        let early_tasks = self.tasks.early(task_window);
         let (raw, torn) = self.ring.snapshot();
         let open_after = self.open_polls(&lanes);
         // Counted after the events were read, so it is never less than what was kept.

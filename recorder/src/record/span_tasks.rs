@@ -161,7 +161,7 @@ impl SpanTasks {
 
     /// The task of `span` and its class, if the table has it.
     pub(crate) fn get(&self, span: u64) -> Option<(u64, u8)> {
-        self.find(span, 0).map(|(task, class, _, _)| (task, class))
+        self.find(span, 0).map(|(_, word, _)| unpack(word))
     }
 
     /// The task of `span`, counting a waker op (`delta`: +1 clone, -1 drop or wake by
@@ -176,38 +176,26 @@ impl SpanTasks {
         span: u64,
         delta: i64,
     ) -> Option<(u64, u8, Option<i64>, bool)> {
-        self.find(span, delta)
+        self.find(span, delta).map(|(_, word, live)| {
+            let (task, class) = unpack(word);
+            (task, class, live, word & CLOSED != 0)
+        })
     }
 
     /// The task of `span`, which is closing, marked so that it leaves the table quietly
     /// (see [`insert`](Self::insert)). A waker that outlives the task still finds it here.
     pub(crate) fn close(&self, span: u64) -> Option<(u64, u8)> {
-        let set = &self.sets[index(span)].0;
-        for slot in set {
-            let v1 = slot.version.load(Ordering::Acquire);
-            if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
-                continue;
-            }
-            let word = slot.task.load(Ordering::Relaxed);
-            fence(Ordering::Acquire);
-            if slot.span.load(Ordering::Relaxed) != span
-                || slot.version.load(Ordering::Relaxed) != v1
-            {
-                return None;
-            }
-            // Fails harmlessly if the slot was retaken meanwhile (another task's word).
-            let _ = slot.task.compare_exchange(
-                word,
-                word | CLOSED,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            return Some(unpack(word));
-        }
-        None
+        let (slot, word, _) = self.find(span, 0)?;
+        // Fails harmlessly if the slot was retaken meanwhile (another task's word).
+        let _ =
+            slot.task
+                .compare_exchange(word, word | CLOSED, Ordering::Relaxed, Ordering::Relaxed);
+        Some(unpack(word))
     }
 
-    fn find(&self, span: u64, delta: i64) -> Option<(u64, u8, Option<i64>, bool)> {
+    /// The slot holding `span`, its task word and the live count after `delta` is
+    /// counted (see [`get_counting`](Self::get_counting)), all read consistently.
+    fn find(&self, span: u64, delta: i64) -> Option<(&Slot, u64, Option<i64>)> {
         if span == 0 {
             return None;
         }
@@ -224,7 +212,6 @@ impl SpanTasks {
                 continue;
             }
             let word = slot.task.load(Ordering::Relaxed);
-            let (task, class) = unpack(word);
             let live = if delta == 0 {
                 slot.wakers.load(Ordering::Relaxed)
             } else {
@@ -236,7 +223,7 @@ impl SpanTasks {
             {
                 // A count marked unknown stays far below zero whatever ops follow; a
                 // negative count can only come from such a race: neither is a count.
-                return Some((task, class, (live >= 0).then_some(live), word & CLOSED != 0));
+                return Some((slot, word, (live >= 0).then_some(live)));
             }
             if delta != 0 {
                 slot.wakers.store(WAKERS_UNKNOWN, Ordering::Relaxed);
@@ -267,6 +254,11 @@ impl SpanTasks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` span ids that share one set.
+    fn same_set(n: usize) -> Vec<u64> {
+        (1..).filter(|&s| index(s) == index(1)).take(n).collect()
+    }
 
     /// Inserts, returning the open mapping it pushed out, if any.
     fn put(t: &SpanTasks, span: u64, task: u64, class: u8) -> Result<Option<(u64, u64, u8)>, ()> {
@@ -321,8 +313,7 @@ mod tests {
     #[test]
     fn the_displaced_mapping_is_handed_over_before_the_slot_is_taken() {
         let t = SpanTasks::new();
-        let mut same = (1..).filter(|&s| index(s) == index(1));
-        let ids: Vec<u64> = same.by_ref().take(3).collect();
+        let ids = same_set(3);
         put(&t, ids[0], 10, CLASS_TASK).unwrap();
         put(&t, ids[1], 11, CLASS_TASK).unwrap();
         let mut seen = None;
@@ -339,8 +330,7 @@ mod tests {
     #[test]
     fn a_closed_span_leaves_quietly() {
         let t = SpanTasks::new();
-        let mut same = (1..).filter(|&s| index(s) == index(1));
-        let ids: Vec<u64> = same.by_ref().take(4).collect();
+        let ids = same_set(4);
         put(&t, ids[0], 10, CLASS_TASK).unwrap();
         put(&t, ids[1], 11, CLASS_TASK).unwrap();
         assert_eq!(t.close(ids[0]), Some((10, CLASS_TASK)));

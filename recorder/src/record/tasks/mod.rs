@@ -46,6 +46,23 @@ pub(crate) enum FileName<'a> {
     Copied(&'a str),
 }
 
+impl SpawnInfo<'_> {
+    /// Writes this task to the crash-surviving ring file, its strings already there at
+    /// `name_off` and `file_off`.
+    fn persist(&self, p: &Persist, name_off: u32, file_off: u32) {
+        let (line, col) = self.location.map_or((0, 0), |(_, l, c)| (l, c));
+        p.task(
+            self.task,
+            self.parent,
+            name_off,
+            file_off,
+            line,
+            col,
+            self.kind,
+        );
+    }
+}
+
 impl<'a> FileName<'a> {
     pub(crate) fn as_str(&self) -> &'a str {
         match *self {
@@ -161,6 +178,14 @@ impl TaskTable {
         super::prefetch::for_write(self.slot(task));
     }
 
+    /// `task`'s slot if the task holds it (else it is in the overflow table, or unknown).
+    /// Only the task's own spawn wrote its id there, and the slot cannot be reused while
+    /// the task lives or is in the window, so no sequence check is needed.
+    fn own_slot(&self, task: u64) -> Option<&Slot> {
+        let slot = self.slot(task);
+        (task != 0 && slot.id.load(Ordering::Acquire) == task).then_some(slot)
+    }
+
     fn slot(&self, task: u64) -> &Slot {
         &self.slots[(task as usize) & (self.slots.len() - 1)]
     }
@@ -178,16 +203,7 @@ impl TaskTable {
             && self.claim_slot(&info, site, now, horizon)
         {
             if let Some(p) = persist {
-                let (line, col) = info.location.map_or((0, 0), |(_, l, c)| (l, c));
-                p.task(
-                    info.task,
-                    info.parent,
-                    name_off,
-                    file_off,
-                    line,
-                    col,
-                    info.kind,
-                );
+                info.persist(p, name_off, file_off);
             }
             return;
         }
@@ -242,10 +258,7 @@ impl TaskTable {
     /// close when no hook saw the task. The id check below relies on it: the slot cannot
     /// be reused before this store, because only this store lets its task expire.
     pub(crate) fn terminate(&self, task: u64, now: u64, horizon: u64) {
-        let slot = self.slot(task);
-        // Only this task's own spawn wrote its id here, and its slot cannot be reused
-        // before this store (it is not terminated yet): no sequence check needed.
-        if task != 0 && slot.id.load(Ordering::Acquire) == task {
+        if let Some(slot) = self.own_slot(task) {
             slot.done_at.store(now.max(1), Ordering::Release);
         } else if self.overflowed.load(Ordering::Relaxed) {
             self.overflow.terminate(task, now, horizon);
@@ -255,8 +268,7 @@ impl TaskTable {
     /// Whether the runtime hooks saw `task` spawn (so they, not its span's close, say
     /// when it ends).
     pub(crate) fn is_hooked(&self, task: u64) -> bool {
-        let slot = self.slot(task);
-        if task != 0 && slot.id.load(Ordering::Acquire) == task {
+        if let Some(slot) = self.own_slot(task) {
             slot.meta.load(Ordering::Relaxed) & HOOKED != 0
         } else {
             self.overflowed.load(Ordering::Relaxed) && self.overflow.is_hooked(task)
@@ -268,8 +280,7 @@ impl TaskTable {
     /// set `done_at` forward, by compare-and-swap: a slot since reused by a newer task has
     /// another `done_at` (0 while that task lives), which this leaves alone.
     pub(crate) fn late_event(&self, task: u64, now: u64) {
-        let slot = self.slot(task);
-        if task != 0 && slot.id.load(Ordering::Acquire) == task {
+        if let Some(slot) = self.own_slot(task) {
             let done = slot.done_at.load(Ordering::Relaxed);
             if done != 0 && done < now {
                 let _ =
@@ -284,8 +295,7 @@ impl TaskTable {
     /// Marks `task` as seen by the runtime hooks (its span was recorded first).
     /// Returns whether the table had the task.
     pub(crate) fn mark_hooked(&self, task: u64) -> bool {
-        let slot = self.slot(task);
-        if task != 0 && slot.id.load(Ordering::Acquire) == task {
+        if let Some(slot) = self.own_slot(task) {
             slot.meta.fetch_or(HOOKED, Ordering::Relaxed);
             true
         } else {
@@ -295,24 +305,24 @@ impl TaskTable {
 
     /// The ids of the tasks alive now (spawned, not terminated), and of the async tasks
     /// in the window the hooks never saw spawn (they run on a runtime without the hooks).
+    /// From the slots `early` read (in the window `now_horizon`) and the overflow table.
     pub(crate) fn live_and_unhooked(
         &self,
         patient: bool,
         now_horizon: (u64, u64),
+        early: &Early,
     ) -> (HashSet<u64>, Vec<u64>) {
         let (mut live, mut unhooked) = (HashSet::new(), Vec::new());
-        let (now, horizon) = now_horizon;
-        let views: Vec<SlotView> = self.slots.iter().filter_map(Slot::read).collect();
         // After the scan: a site interned meanwhile is in the list (ids only grow).
         let sites = self.sites.all(patient);
-        for v in views {
+        for v in &early.0 {
             if v.done_at == 0 {
                 live.insert(v.id);
             }
             let async_task = sites
                 .get(v.site as usize)
                 .is_some_and(|s| matches!(s.kind(), TaskKind::Task | TaskKind::Local));
-            if !v.hooked && async_task && !expired(v.done_at, now, horizon) {
+            if !v.hooked && async_task {
                 unhooked.push(v.id);
             }
         }
@@ -408,6 +418,10 @@ mod tests {
         t.snapshot(patient, window, t.early(window))
     }
 
+    fn live_and_unhooked(t: &TaskTable, window: (u64, u64)) -> (HashSet<u64>, Vec<u64>) {
+        t.live_and_unhooked(true, window, &t.early(window))
+    }
+
     fn ids(t: &TaskTable, now: u64) -> Vec<u64> {
         snapshot(t, true, (now, 50)).iter().map(|t| t.id).collect()
     }
@@ -433,7 +447,7 @@ mod tests {
         t.terminate(5, 10, 50);
         t.terminate(5 + n, 10, 50);
         assert_eq!(ids(&t, 60), [5, 5 + n]);
-        let (live, _) = t.live_and_unhooked(true, (60, 50));
+        let (live, _) = live_and_unhooked(&t, (60, 50));
         assert!(live.is_empty());
         // Left the window: gone from the dump, and the slot is free again.
         assert!(ids(&t, 61).is_empty());
@@ -512,7 +526,7 @@ mod tests {
         spawn(&t, 10, "c", 1);
         t.mark_hooked(9);
         t.mark_hooked(9 + n);
-        let (live, unhooked) = t.live_and_unhooked(true, (1, 50));
+        let (live, unhooked) = live_and_unhooked(&t, (1, 50));
         assert_eq!(live.len(), 3);
         assert_eq!(unhooked, [10]);
     }
@@ -558,7 +572,7 @@ mod tests {
         got.dedup();
         assert_eq!(got.len(), before, "no task twice");
         assert_eq!(got.len() as u64, 4 * per_thread);
-        let (live, _) = t.live_and_unhooked(true, (2, 50));
+        let (live, _) = live_and_unhooked(&t, (2, 50));
         assert_eq!(live.len() as u64, 4 * (per_thread - per_thread / 3));
     }
 }

@@ -169,19 +169,10 @@ impl Overflow {
         );
         if let Some(p) = persist {
             let name_off = shard.persisted(name, p);
-            let (file_off, line, col) = match location {
-                Some((f, l, c)) => (shard.persisted(f, p), l, c),
-                None => (crate::format::ring_file::NO_STRING, 0, 0),
-            };
-            p.task(
-                info.task,
-                info.parent,
-                name_off,
-                file_off,
-                line,
-                col,
-                info.kind,
-            );
+            let file_off = location.map_or(crate::format::ring_file::NO_STRING, |(f, _, _)| {
+                shard.persisted(f, p)
+            });
+            info.persist(p, name_off, file_off);
         }
     }
 

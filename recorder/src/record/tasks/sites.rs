@@ -55,12 +55,20 @@ pub(crate) struct Site {
 }
 
 impl Site {
+    /// Whether a site can hold `info`'s strings.
+    fn fits(info: &SpawnInfo<'_>) -> bool {
+        info.name.len() <= NAME_MAX
+            && info
+                .location
+                .is_none_or(|(f, _, _)| f.as_str().len() <= FILE_MAX)
+    }
+
     /// `None` if a string is too long to hold.
     fn new(info: &SpawnInfo<'_>, persisted: (u32, u32)) -> Option<Site> {
-        let file = info.location.map(|(f, _, _)| f.as_str());
-        if info.name.len() > NAME_MAX || file.is_some_and(|f| f.len() > FILE_MAX) {
+        if !Self::fits(info) {
             return None;
         }
+        let file = info.location.map(|(f, _, _)| f.as_str());
         let mut text = [0; NAME_MAX + FILE_MAX];
         text[..info.name.len()].copy_from_slice(info.name.as_bytes());
         if let Some(f) = file {
@@ -260,7 +268,9 @@ impl Sites {
         }
         let string = |s: &str| persist.map_or(NO_STRING, |p| p.string(s));
         // Checked before the strings go to the ring file.
-        Site::new(info, (0, 0))?;
+        if !Site::fits(info) {
+            return None;
+        }
         let persisted = (
             string(info.name),
             info.location
