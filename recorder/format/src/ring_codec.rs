@@ -33,6 +33,22 @@ pub const BLOCK_SLOTS_OFFSET: usize = 64;
 pub const BLOCK_BASE_OFFSET: usize = 8;
 /// Bytes of one block, a cache line multiple.
 pub const BLOCK_BYTES: usize = BLOCK_SLOTS_OFFSET + BLOCK_EVENTS * SLOT_BYTES;
+/// Bytes of one task-table slot in the recorder (it has a slot per two records).
+pub const TASK_SLOT_BYTES: usize = 32;
+
+/// Task-table slots of a recorder whose ring holds `capacity` records: one per two
+/// records, a power of two, at least 1,024 and at most 2^20 (32 MiB).
+pub fn task_slots(capacity: usize) -> usize {
+    (capacity / 2).next_power_of_two().clamp(1 << 10, 1 << 20)
+}
+
+/// What a recorder of `capacity` records allocates up front: the ring's blocks and the
+/// task table's slots (the span table's fixed 512 KiB aside).
+pub fn recorder_bytes(capacity: usize) -> u64 {
+    let ring = (capacity.div_ceil(BLOCK_EVENTS) as u64).saturating_mul(BLOCK_BYTES as u64);
+    ring.saturating_add((task_slots(capacity) * TASK_SLOT_BYTES) as u64)
+}
+
 /// Lane ids live in the low 24 bits of a block header.
 pub const LANE_BITS: u32 = 24;
 /// A slot's first word while it is being written (tag 0, offset 1): torn if read so.

@@ -104,11 +104,11 @@ impl Builder {
     }
 
     /// Records kept (rounded up to a multiple of 64). The ring takes 25 bytes per record
-    /// (a 24-byte slot and its share of a block header) and the task table 16 more (a
-    /// 32-byte slot per two records, at most 32 MiB), both allocated and touched by
-    /// `build`. Default 65,536 (1.6 MiB of ring, 1 MiB of task table). A record is one event,
-    /// except that a poll's end also carries the poll's start and the task's own waker
-    /// clones and drops inside it: a poll takes one record.
+    /// (a 24-byte slot and its share of a block header) and the task table 16-32 more (a
+    /// 32-byte slot per two records, rounded up to a power of two, at most 32 MiB), both
+    /// allocated and touched by `build`. Default 65,536 (1.6 MiB of ring, 1 MiB of task
+    /// table). A record is one event, except that a poll's end also carries the poll's
+    /// start and the task's own waker clones and drops inside it: a poll takes one record.
     pub fn capacity(mut self, events: usize) -> Self {
         self.capacity = events;
         self

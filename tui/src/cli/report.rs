@@ -455,7 +455,7 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
             duration(d.window_ns),
             d.records_per_s / 1e3,
             group_digits(cap),
-            cap.saturating_mul(dial9_format::ring_codec::BLOCK_BYTES as u64 / 64)
+            dial9_format::ring_codec::recorder_bytes(usize::try_from(cap).unwrap_or(usize::MAX))
                 .div_ceil(1 << 20)
         );
     }

@@ -83,7 +83,9 @@ pub(crate) fn expired(done_at: u64, now: u64, horizon: u64) -> bool {
 const HOOKED: u32 = 1 << 31;
 const SITE_MASK: u32 = HOOKED - 1;
 
-/// One task, or none (`id == 0`: Tokio's task ids start at 1).
+/// One task, or none (`id == 0`: Tokio's task ids start at 1). The report's memory
+/// figures count it at `TASK_SLOT_BYTES`.
+#[repr(C)]
 struct Slot {
     /// Odd while a spawn writes the slot: a reader retries or skips it.
     seq: AtomicU32,
@@ -97,6 +99,11 @@ struct Slot {
 
 /// The slots' tasks read before the ring, for [`TaskTable::snapshot`].
 pub(crate) struct Early(Vec<SlotView>);
+
+const _: () = assert!(
+    std::mem::size_of::<Slot>() == crate::format::ring_codec::TASK_SLOT_BYTES,
+    "the report's memory figures assume this slot size"
+);
 
 /// What a consistent read of a slot found.
 struct SlotView {
@@ -150,7 +157,7 @@ impl TaskTable {
     /// first touch on the hot path is a page fault, and in a VM one that interrupts the
     /// other cores too.
     pub(crate) fn new(capacity: usize) -> TaskTable {
-        let n = (capacity / 2).next_power_of_two().clamp(1 << 10, 1 << 20);
+        let n = crate::format::ring_codec::task_slots(capacity);
         let table = TaskTable {
             slots: (0..n)
                 .map(|_| Slot {
