@@ -474,19 +474,24 @@ fn recorded_total_is_never_below_the_events_kept() {
     for _ in 0..20 {
         let d = rec.snapshot();
         // Nothing was overwritten, and no poll here nests or panics: every event is a
-        // record but the poll starts and the own waker ops (at the poll end's
-        // timestamp), which the polls' ends carry.
+        // record but the poll starts, the own waker ops and the terminations inside a
+        // poll (at the poll end's timestamp), which the polls' ends carry.
         let carried = d
             .events
             .iter()
             .zip(d.events.iter().skip(1).map(Some).chain([None]))
             .filter(|(e, next)| match e.kind {
                 EventKind::PollStart { .. } => true,
-                EventKind::WakerClone { task, .. } | EventKind::WakerDrop { task, .. } => next
-                    .is_some_and(|n| {
-                        n.ts_ns == e.ts_ns
-                            && matches!(n.kind, EventKind::PollEnd { task: t, .. } if t == task)
-                    }),
+                EventKind::WakerClone { task, .. }
+                | EventKind::WakerDrop { task, .. }
+                | EventKind::Terminate { task } => next.is_some_and(|n| {
+                    n.ts_ns == e.ts_ns
+                        && matches!(
+                            n.kind,
+                            EventKind::PollEnd { task: t, .. } | EventKind::Terminate { task: t }
+                                if t == task
+                        )
+                }),
                 _ => false,
             })
             .count();

@@ -133,6 +133,12 @@ pub const F_START_FOLDED: u8 = 16;
 pub const F_OP_DROP: u8 = 32;
 /// PollEnd carrying a folded own waker op (see [`fold_op`]).
 pub const F_OP_FOLDED: u8 = 64;
+/// PollEnd of the poll that ended its task: the task's Terminate (not written) happened
+/// inside the poll, and reads back just before the end, at its timestamp. Tokio runs the
+/// terminate hook inside the poll that completes a task, so this saves a record and a
+/// clock read for almost every task; a task that ends outside a poll (dropped at the
+/// runtime's shutdown) still gets a Terminate record of its own.
+pub const F_TERMINATED: u8 = 128;
 
 /// With [`F_OP_FOLDED`], a PollEnd's task id lives in the low 40 bits of `a` and the op's
 /// live count plus one in the high 24.
@@ -248,9 +254,12 @@ pub fn decode(
         };
         out(ts, 1, kind);
     }
+    if flags & F_TERMINATED != 0 {
+        out(ts, 2, EventKind::Terminate { task });
+    }
     out(
         ts,
-        2,
+        3,
         EventKind::PollEnd {
             task,
             completed: flags & F_COMPLETED != 0,
@@ -542,7 +551,7 @@ mod tests {
                 ),
                 (
                     1_000,
-                    2,
+                    3,
                     EventKind::PollEnd {
                         task: 7,
                         completed: false,
@@ -561,6 +570,53 @@ mod tests {
         );
     }
 
+    /// The poll that ended its task: its own op, then the Terminate, then the end, all at
+    /// the end's timestamp; a large id (not folded with an op) ends the same way.
+    #[test]
+    fn a_poll_end_that_terminated_stands_for_the_terminate() {
+        let a = fold_op(7, 0).unwrap();
+        let b = pack(
+            Kind::PollEnd,
+            F_COMPLETED | F_TERMINATED | F_START_FOLDED | F_OP_FOLDED | F_OP_DROP,
+            600,
+        );
+        let got: Vec<(u64, u8, EventKind)> = decoded(1_000, a, b);
+        let kinds: Vec<&EventKind> = got.iter().map(|e| &e.2).collect();
+        assert_eq!(
+            kinds,
+            [
+                &EventKind::PollStart { task: 7 },
+                &EventKind::WakerDrop {
+                    task: 7,
+                    live: Some(0)
+                },
+                &EventKind::Terminate { task: 7 },
+                &EventKind::PollEnd {
+                    task: 7,
+                    completed: true,
+                    duration_ns: Some(300)
+                },
+            ]
+        );
+        assert!(got[1..].iter().all(|e| e.0 == 1_000));
+        assert!(got.windows(2).all(|w| w[0].1 < w[1].1), "{got:?}");
+        let big = FOLD_TASK_MAX + 9;
+        assert_eq!(
+            decoded(5, big, pack(Kind::PollEnd, F_COMPLETED | F_TERMINATED, 0))
+                .into_iter()
+                .map(|e| e.2)
+                .collect::<Vec<_>>(),
+            [
+                EventKind::Terminate { task: big },
+                EventKind::PollEnd {
+                    task: big,
+                    completed: true,
+                    duration_ns: None
+                }
+            ]
+        );
+    }
+
     #[test]
     fn large_ids_are_never_read_as_folded_ops() {
         let big = FOLD_TASK_MAX + 1;
@@ -574,7 +630,7 @@ mod tests {
             decoded(5, big, pack(Kind::PollEnd, F_HAS_VALUE, 3)),
             [(
                 5,
-                2,
+                3,
                 EventKind::PollEnd {
                     task: big,
                     completed: false,

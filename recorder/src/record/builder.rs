@@ -108,7 +108,8 @@ impl Builder {
     /// 32-byte slot per two records, rounded up to a power of two, at most 32 MiB), both
     /// allocated and touched by `build`. Default 65,536 (1.6 MiB of ring, 1 MiB of task
     /// table). A record is one event, except that a poll's end also carries the poll's
-    /// start and the task's own waker clones and drops inside it: a poll takes one record.
+    /// start, the task's own waker clones and drops inside it, and the task's end if the
+    /// poll completed it: a poll takes one record.
     pub fn capacity(mut self, events: usize) -> Self {
         self.capacity = events;
         self

@@ -177,8 +177,9 @@ pub(crate) struct Local {
     pub(crate) lane: Cell<*const LaneSlot>,
     pub(crate) cursor: Cell<Cursor>,
     /// Task whose terminate hook ran during the current poll on this thread, so the
-    /// after-poll hook can say the poll completed the task.
-    pub(crate) terminated: Cell<u64>,
+    /// after-poll hook can say the poll completed the task; and whether the hook left the
+    /// Terminate for the poll's end to carry.
+    pub(crate) terminated: Cell<(u64, bool)>,
     /// Task being polled on this thread (0 = none). Tokio's own `task::try_id()` is not
     /// enough: on a worker thread outside any poll it names the worker itself (each worker
     /// runs as a blocking task), which would make driver wakes look like task wakes.
@@ -204,7 +205,7 @@ thread_local! {
             recorder: Cell::new(0),
             lane: Cell::new(std::ptr::null()),
             cursor: Cell::new(Cursor::EMPTY),
-            terminated: Cell::new(0),
+            terminated: Cell::new((0, false)),
             polling: Cell::new(0),
             busy: Cell::new(false),
             own_ops: Cell::new((0, 0, 0)),

@@ -462,7 +462,7 @@ where
             return;
         }
         if let Some((task, CLASS_TASK)) = self.task_of(id, &ctx) {
-            self.inner.poll_end(task, false);
+            self.inner.poll_end(task, super::hooks::Ended::No);
         }
     }
 

@@ -175,7 +175,7 @@ impl FlightRecorder {
 
     pub fn __bench_record_poll(&self, task: u64) {
         self.inner.poll_start(task);
-        self.inner.poll_end(task, false);
+        self.inner.poll_end(task, super::hooks::Ended::No);
     }
 
     /// The bookkeeping of a spawn past the span's fields (span table, task table, hooked
