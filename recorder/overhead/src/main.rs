@@ -27,7 +27,13 @@ const CONFIGS: &[&str] = &[
     "console-subscriber",
     "json-file",
 ];
-const WORKLOADS: &[&str] = &["spawn-storm", "ping-pong", "tcp-echo", "slow-polls"];
+const WORKLOADS: &[&str] = &[
+    "spawn-storm",
+    "ping-pong",
+    "ping-pong-1w",
+    "tcp-echo",
+    "slow-polls",
+];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -93,13 +99,12 @@ fn main() {
         rounds
     );
     for w in workloads {
-        // results[config] = per-round (ops/s, peak RSS kB)
-        let mut results: Vec<Vec<(f64, u64)>> = vec![Vec::new(); configs.len()];
+        // results[config] = per-round (ops/s, peak RSS kB, CPU seconds per op)
+        let mut results: Vec<Vec<(f64, u64, f64)>> = vec![Vec::new(); configs.len()];
         for r in 0..rounds {
             for k in 0..configs.len() {
                 let c = (k + r) % configs.len();
-                let (ops_s, hwm) = run_child(configs[c], w);
-                results[c].push((ops_s, hwm));
+                results[c].push(run_child(configs[c], w));
                 eprint!(".");
             }
         }
@@ -107,19 +112,21 @@ fn main() {
         let base: Vec<f64> = results[0].iter().map(|x| x.0).collect();
         println!("{w} ({})", unit(w));
         println!(
-            "  {:<20} {:>14} {:>12} {:>14}",
-            "configuration", "median ops/s", "vs baseline", "peak RSS MB"
+            "  {:<20} {:>14} {:>12} {:>14} {:>12}",
+            "configuration", "median ops/s", "vs baseline", "peak RSS MB", "CPU ns/op"
         );
         for (c, runs) in results.iter().enumerate() {
             let ops: Vec<f64> = runs.iter().map(|x| x.0).collect();
             let ratios: Vec<f64> = ops.iter().zip(&base).map(|(a, b)| a / b).collect();
             let hwm = runs.iter().map(|x| x.1).max().unwrap_or(0);
+            let cpu: Vec<f64> = runs.iter().map(|x| x.2 * 1e9).collect();
             println!(
-                "  {:<20} {:>14.0} {:>11.3}x {:>14.1}",
+                "  {:<20} {:>14.0} {:>11.3}x {:>14.1} {:>12.0}",
                 configs[c],
                 median(&ops),
                 median(&ratios),
-                hwm as f64 / 1024.0
+                hwm as f64 / 1024.0,
+                median(&cpu)
             );
         }
         let med = |name: &str| {
@@ -138,9 +145,18 @@ fn main() {
                 .zip(&results[f])
                 .map(|(a, b)| a.0 / b.0)
                 .collect();
+            // What a service pays is CPU: where the floor's throughput swings with how
+            // Tokio happens to place the tasks (ping-pong), its CPU per op is steadier.
+            let cpu_ratios: Vec<f64> = results[d]
+                .iter()
+                .zip(&results[f])
+                .map(|(a, b)| b.2 / a.2)
+                .collect();
             println!(
-                "  dial9 / tracing-floor throughput: {:.3}x (median of per-round ratios)",
-                median(&ratios)
+                "  dial9 / tracing-floor throughput: {:.3}x, by CPU per op: {:.3}x (medians of \
+                 per-round ratios)",
+                median(&ratios),
+                median(&cpu_ratios)
             );
         }
         if let (Some(d), Some(c)) = (med("dial9"), med("console-subscriber")) {
@@ -154,6 +170,7 @@ fn unit(w: &str) -> &'static str {
     match w {
         "spawn-storm" => "1,000,000 tasks that each yield once; ops = tasks",
         "ping-pong" => "64 task pairs over channels, 5,000 round trips each; ops = round trips",
+        "ping-pong-1w" => "the same on one worker: no cross-core effects; ops = round trips",
         "slow-polls" => "200 polls of 20 ms, half asleep, half on a CPU; ops = polls",
         _ => {
             "loopback TCP echo, 50 clients x 2,000 64-byte round trips, 2 workers; ops = round trips"
@@ -171,7 +188,7 @@ fn median(v: &[f64]) -> f64 {
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
 
-fn run_child(config: &str, workload: &str) -> (f64, u64) {
+fn run_child(config: &str, workload: &str) -> (f64, u64, f64) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--child", config, workload])
         .output()
@@ -192,7 +209,11 @@ fn run_child(config: &str, workload: &str) -> (f64, u64) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
-    (field("ops") / field("secs"), field("hwm_kb") as u64)
+    (
+        field("ops") / field("secs"),
+        field("hwm_kb") as u64,
+        field("cpu_s") / field("ops"),
+    )
 }
 
 fn run_soak(secs: u64) {
@@ -256,11 +277,23 @@ fn status_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// User and system CPU time of this process so far, all threads.
+fn cpu_seconds() -> f64 {
+    // SAFETY: `getrusage` fills the struct it is given; zeroed is a valid `rusage`.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
 /// Sets up `config` in this (child) process and returns the runtime.
-fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
+fn setup(config: &str, workload: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
     use tracing_subscriber::prelude::*;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(2).enable_all();
+    let workers = if workload == "ping-pong-1w" { 1 } else { 2 };
+    builder.worker_threads(workers).enable_all();
     let keep: Box<dyn std::any::Any> = match config {
         "baseline" => Box::new(()),
         "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog" | "dial9-stacks"
@@ -328,22 +361,24 @@ fn setup(config: &str) -> (tokio::runtime::Runtime, Box<dyn std::any::Any>) {
 }
 
 fn child(config: &str, workload: &str, arg: u64) {
-    let (rt, keep) = setup(config);
+    let (rt, keep) = setup(config, workload);
     if workload == "soak" {
         soak(&rt, arg);
         return;
     }
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     let ops = rt.block_on(async {
         match workload {
             "spawn-storm" => spawn_storm(1_000_000).await,
-            "ping-pong" => ping_pong(64, 5_000).await,
+            "ping-pong" | "ping-pong-1w" => ping_pong(64, 5_000).await,
             "tcp-echo" => tcp_echo(50, 2_000).await,
             "slow-polls" => slow_polls(200).await,
             other => panic!("unknown workload {other}"),
         }
     });
     let secs = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds() - cpu_start;
     let hwm = status_kb("VmHWM:");
     drop(rt);
     if let Ok((_, path)) = keep
@@ -355,7 +390,7 @@ fn child(config: &str, workload: &str, arg: u64) {
     {
         let _ = std::fs::remove_file(path);
     }
-    println!("RESULT ops={ops} secs={secs:.6} hwm_kb={hwm}");
+    println!("RESULT ops={ops} secs={secs:.6} hwm_kb={hwm} cpu_s={cpu_s:.6}");
     let _ = std::io::stdout().flush();
 }
 
