@@ -592,3 +592,32 @@ fn a_blocking_task_terminates_once() {
         .count();
     assert_eq!(terminations, 1, "{:?}", events_of(&dump, handle));
 }
+
+/// A blocking task on a runtime without hooks, while another runtime has them: Tokio runs
+/// no terminate hook there, so its span's close is its end (it used to stay live
+/// forever); once.
+#[test]
+fn a_blocking_task_on_a_runtime_without_hooks_ends_once() {
+    let (rec, rt, _g) = harness(65_536);
+    rt.block_on(async { tokio::task::yield_now().await });
+    let plain = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = plain.block_on(async {
+        let h = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2)));
+        let id = h.id().to_string().parse::<u64>().unwrap();
+        h.await.unwrap();
+        id
+    });
+    let dump = rec.snapshot();
+    let terminations = events_of(&dump, id)
+        .iter()
+        .filter(|e| matches!(e, EventKind::Terminate { .. }))
+        .count();
+    assert_eq!(terminations, 1, "{:?}", events_of(&dump, id));
+    assert!(
+        dump.facts.live_wakers.iter().all(|w| w.task != id),
+        "not live"
+    );
+}

@@ -225,7 +225,7 @@ impl Inner {
         if folds {
             self.tasks.prefetch(task);
         } else {
-            self.terminate(task);
+            self.terminate_once(task);
         }
     }
 

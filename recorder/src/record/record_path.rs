@@ -214,6 +214,16 @@ impl Inner {
         self.tasks.terminate(task, now, horizon);
     }
 
+    /// Ends `task` unless the table says it already has: for the two that may both say a
+    /// blocking task ended (its span's close, which is all a runtime without hooks
+    /// gives, and Tokio's terminate hook, which runs for blocking tasks but after no
+    /// spawn hook) and for a task that ends outside its own poll.
+    pub(super) fn terminate_once(&self, task: u64) {
+        if !self.tasks.has_ended(task) {
+            self.terminate(task);
+        }
+    }
+
     /// The ring's claims so far, and how many make a full turn: a task that terminated
     /// a full turn ago has no event left in the ring.
     pub(super) fn task_window(&self) -> (u64, u64) {

@@ -272,6 +272,15 @@ impl TaskTable {
         }
     }
 
+    /// Whether `task` is in the table and has ended.
+    pub(crate) fn has_ended(&self, task: u64) -> bool {
+        if let Some(slot) = self.own_slot(task) {
+            slot.done_at.load(Ordering::Acquire) != 0
+        } else {
+            self.overflowed.load(Ordering::Relaxed) && self.overflow.has_ended(task)
+        }
+    }
+
     /// Whether the runtime hooks saw `task` spawn (so they, not its span's close, say
     /// when it ends).
     pub(crate) fn is_hooked(&self, task: u64) -> bool {
