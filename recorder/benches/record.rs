@@ -128,6 +128,37 @@ fn bookkeeping(c: &mut Criterion) {
             })
         })
     });
+    // A task's last poll: before, a poll (one record) and then the termination (another);
+    // now the poll's end carries the termination.
+    g.bench_function("last poll + terminate, two records (as before)", |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, &mut next, |ids, took| {
+                for id in ids.clone() {
+                    rec.__bench_spawn(id, id % 10_000 + 1);
+                }
+                let start = std::time::Instant::now();
+                for id in ids {
+                    rec.__bench_record_poll(black_box(id));
+                    rec.__bench_terminate(black_box(id));
+                }
+                *took += start.elapsed();
+            })
+        })
+    });
+    g.bench_function("last poll carrying the termination (one record)", |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, &mut next, |ids, took| {
+                for id in ids.clone() {
+                    rec.__bench_spawn(id, id % 10_000 + 1);
+                }
+                let start = std::time::Instant::now();
+                for id in ids {
+                    rec.__bench_last_poll(black_box(id));
+                }
+                *took += start.elapsed();
+            })
+        })
+    });
     rec.__bench_spawn(7, 77);
     g.bench_function("waker op (span -> task, live count, event)", |b| {
         b.iter(|| rec.__bench_waker_op_counted(black_box(77)))

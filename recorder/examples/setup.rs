@@ -16,7 +16,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     use tracing_subscriber::prelude::*;
 
     let recorder = dial9_recorder::FlightRecorder::builder()
-        .capacity(65_536) // records kept (41-57 bytes each, ring and task table), allocated up front
+        .capacity(65_536) // records kept (49-73 bytes each, ring and task table), allocated up front
         .install_panic_hook(true) // dump before the previous hook runs, then chain to it
         .dump_on_signal(libc::SIGUSR1) // optional; dump and keep running
         .dump_path(dump_path) // e.g. "/var/log/myservice/tokio-flight-{pid}-{time}.bin"

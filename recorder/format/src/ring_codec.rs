@@ -33,13 +33,20 @@ pub const BLOCK_SLOTS_OFFSET: usize = 64;
 pub const BLOCK_BASE_OFFSET: usize = 8;
 /// Bytes of one block, a cache line multiple.
 pub const BLOCK_BYTES: usize = BLOCK_SLOTS_OFFSET + BLOCK_EVENTS * SLOT_BYTES;
-/// Bytes of one task-table slot in the recorder (it has a slot per two records).
+/// Bytes of one task-table slot in the recorder (it has 0.75-1.5 slots per record).
 pub const TASK_SLOT_BYTES: usize = 32;
 
-/// Task-table slots of a recorder whose ring holds `capacity` records: one per two
-/// records, a power of two, at least 1,024 and at most 2^20 (32 MiB).
+/// Task-table slots of a recorder whose ring holds `capacity` records: three per four
+/// records rounded up to a power of two (0.75-1.5 per record), at least 1,024 and at
+/// most 2^21 (64 MiB). A task can take as few as two records (its spawn, and the one poll
+/// whose end carries its termination), so a full window of such tasks holds
+/// `capacity / 2` of them; a slot is reused only once the ring has gone a full turn past
+/// its task's end, so half a slot per record would leave no slack and send such tasks to
+/// the slower overflow table.
 pub fn task_slots(capacity: usize) -> usize {
-    (capacity / 2).next_power_of_two().clamp(1 << 10, 1 << 20)
+    (capacity / 4 * 3)
+        .next_power_of_two()
+        .clamp(1 << 10, 1 << 21)
 }
 
 /// What a recorder of `capacity` records allocates up front: the ring's blocks and the

@@ -24,6 +24,7 @@ const CONFIGS: &[&str] = &[
     "dial9-hooks-only",
     "dial9-hooks-sched",
     "tracing-floor",
+    "floor-with-hooks",
     "console-subscriber",
     "json-file",
 ];
@@ -320,12 +321,20 @@ fn setup(config: &str, workload: &str) -> (tokio::runtime::Runtime, Box<dyn std:
         }
         // The floor of any tracing-layer design: the registry plus a layer that does
         // nothing, interested in exactly the callsites dial9's layer reads.
-        "tracing-floor" => {
+        "tracing-floor" | "floor-with-hooks" => {
             struct Noop;
             impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
             tracing_subscriber::registry()
                 .with(Noop.with_filter(dial9_recorder::TokioOnly))
                 .init();
+            if config == "floor-with-hooks" {
+                let rec = dial9_recorder::FlightRecorder::builder()
+                    .install_panic_hook(false)
+                    .build()
+                    .unwrap();
+                rec.instrument(&mut builder);
+                return (builder.build().unwrap(), Box::new(rec));
+            }
             Box::new(())
         }
         "console-subscriber" => {

@@ -532,6 +532,52 @@ mod tests {
         );
     }
 
+    /// Tasks that finish in their first poll take two records each: the spawn, and the
+    /// poll whose end carries the termination. Over several turns of the ring each finds
+    /// its slot free (a slot per record), so none goes to the slower overflow table, and
+    /// every task with an event in the window is named.
+    #[test]
+    fn two_record_tasks_keep_to_their_slots() {
+        // Above the table's 1,024-slot minimum, so the sizing is what is tested.
+        let capacity = 8 * crate::MIN_CAPACITY;
+        let r = FlightRecorder::builder()
+            .capacity(capacity)
+            .install_panic_hook(false)
+            .build()
+            .unwrap();
+        let i = &r.inner;
+        let tasks = 4 * capacity as u64;
+        for t in 1..=tasks {
+            i.spawn(SpawnInfo {
+                task: t,
+                name: "short",
+                kind: TaskKind::Task,
+                location: None,
+                parent: None,
+                hooked: true,
+            });
+            i.poll_start(t);
+            i.terminate_hook(t);
+            i.after_poll_hook(t);
+        }
+        assert!(!i.tasks.has_overflowed());
+        let d = r.snapshot();
+        assert!(d.header.overwritten > 0);
+        let named: std::collections::HashSet<u64> = d
+            .tasks
+            .iter()
+            .filter(|t| t.name == "short")
+            .map(|t| t.id)
+            .collect();
+        let seen = d.events.iter().filter_map(|e| match e.kind {
+            EventKind::Spawn { task, .. } | EventKind::Terminate { task } => Some(task),
+            _ => None,
+        });
+        for task in seen {
+            assert!(named.contains(&task), "task {task} unnamed");
+        }
+    }
+
     /// A task that ends outside a poll of its own (dropped at the runtime's shutdown, or
     /// inside another task's poll) gets a Terminate record of its own, and the poll it
     /// ended in does not complete.

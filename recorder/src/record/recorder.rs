@@ -197,9 +197,18 @@ impl FlightRecorder {
         let _ = self.inner.tasks.mark_hooked(task);
     }
 
-    /// A termination as the hooks record it (the task table, the event).
+    /// A termination as the hooks record it outside the task's poll (the task table, the
+    /// event).
     pub fn __bench_terminate(&self, task: u64) {
         self.inner.terminate(task);
+    }
+
+    /// The poll that ends its task, as the hooks record it: its end carries the
+    /// termination (one record), then the task table's store.
+    pub fn __bench_last_poll(&self, task: u64) {
+        self.inner.poll_start(task);
+        self.inner.terminate_hook(task);
+        self.inner.after_poll_hook(task);
     }
 
     /// A waker op as the layer records it: the span -> task lookup, the live count, the

@@ -272,6 +272,12 @@ impl TaskTable {
         }
     }
 
+    /// Whether any task has gone to the overflow table.
+    #[cfg(test)]
+    pub(crate) fn has_overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
     /// Whether `task` is in the table and has ended.
     pub(crate) fn has_ended(&self, task: u64) -> bool {
         if let Some(slot) = self.own_slot(task) {
