@@ -89,6 +89,29 @@ fn chunked(
     took
 }
 
+/// Benches one phase of a task's life over fresh task ids, a thousand at a time:
+/// `[before, timed, after]` each run on every id, and only `timed` is measured.
+fn phase(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    next: &mut u64,
+    name: &str,
+    [before, timed, after]: [&dyn Fn(u64); 3],
+) {
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, next, |ids, took| {
+                ids.clone().for_each(before);
+                let start = std::time::Instant::now();
+                for id in ids.clone() {
+                    timed(black_box(id));
+                }
+                *took += start.elapsed();
+                ids.for_each(after);
+            })
+        })
+    });
+}
+
 /// What a service pays per task and per waker op, beyond the ring.
 fn bookkeeping(c: &mut Criterion) {
     use tracing_subscriber::prelude::*;
@@ -98,67 +121,45 @@ fn bookkeeping(c: &mut Criterion) {
     // real task does, a thousand alive at a time: the task table then reuses slots as a
     // service would. Only the part named is timed.
     let mut next = 1_000u64;
-    g.bench_function("spawn (span table, task table, hooked mark, event)", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, &mut next, |ids, took| {
-                let start = std::time::Instant::now();
-                for id in ids.clone() {
-                    rec.__bench_spawn(black_box(id), black_box(id % 10_000 + 1));
-                }
-                *took += start.elapsed();
-                for id in ids {
-                    rec.__bench_record_poll(id);
-                    rec.__bench_terminate(id);
-                }
-            })
-        })
-    });
-    g.bench_function("terminate (task table, event)", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, &mut next, |ids, took| {
-                for id in ids.clone() {
-                    rec.__bench_spawn(id, id % 10_000 + 1);
-                    rec.__bench_record_poll(id);
-                }
-                let start = std::time::Instant::now();
-                for id in ids {
-                    rec.__bench_terminate(black_box(id));
-                }
-                *took += start.elapsed();
-            })
-        })
-    });
+    let untimed = |_: u64| {};
+    let spawn = |id: u64| rec.__bench_spawn(id, id % 10_000 + 1);
+    let poll_and_terminate = |id: u64| {
+        rec.__bench_record_poll(id);
+        rec.__bench_terminate(id);
+    };
+    phase(
+        &mut g,
+        &mut next,
+        "spawn (span table, task table, hooked mark, event)",
+        [&untimed, &spawn, &poll_and_terminate],
+    );
+    phase(
+        &mut g,
+        &mut next,
+        "terminate (task table, event)",
+        [
+            &|id| {
+                spawn(id);
+                rec.__bench_record_poll(id);
+            },
+            &|id| rec.__bench_terminate(id),
+            &untimed,
+        ],
+    );
     // A task's last poll: before, a poll (one record) and then the termination (another);
     // now the poll's end carries the termination.
-    g.bench_function("last poll + terminate, two records (as before)", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, &mut next, |ids, took| {
-                for id in ids.clone() {
-                    rec.__bench_spawn(id, id % 10_000 + 1);
-                }
-                let start = std::time::Instant::now();
-                for id in ids {
-                    rec.__bench_record_poll(black_box(id));
-                    rec.__bench_terminate(black_box(id));
-                }
-                *took += start.elapsed();
-            })
-        })
-    });
-    g.bench_function("last poll carrying the termination (one record)", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, &mut next, |ids, took| {
-                for id in ids.clone() {
-                    rec.__bench_spawn(id, id % 10_000 + 1);
-                }
-                let start = std::time::Instant::now();
-                for id in ids {
-                    rec.__bench_last_poll(black_box(id));
-                }
-                *took += start.elapsed();
-            })
-        })
-    });
+    phase(
+        &mut g,
+        &mut next,
+        "last poll + terminate, two records (as before)",
+        [&spawn, &poll_and_terminate, &untimed],
+    );
+    phase(
+        &mut g,
+        &mut next,
+        "last poll carrying the termination (one record)",
+        [&spawn, &|id| rec.__bench_last_poll(id), &untimed],
+    );
     rec.__bench_spawn(7, 77);
     g.bench_function("waker op (span -> task, live count, event)", |b| {
         b.iter(|| rec.__bench_waker_op_counted(black_box(77)))

@@ -504,16 +504,27 @@ fn recorded_total_is_never_below_the_events_kept() {
     }
 }
 
-/// A task on a second runtime without the hooks, while the first has them: its span's
-/// close is its end (it used to stay live forever, pinning its task-table slot).
-#[test]
-fn a_task_on_a_runtime_without_hooks_ends_at_its_close() {
-    let (rec, rt, _g) = harness(65_536);
+/// A recorder whose runtime has hooks (and has run), and a second runtime without them.
+/// The last element keeps the first runtime and the thread's dispatcher alive.
+fn beside_a_runtime_without_hooks() -> (
+    dial9_recorder::FlightRecorder,
+    tokio::runtime::Runtime,
+    (tokio::runtime::Runtime, tracing::dispatcher::DefaultGuard),
+) {
+    let (rec, rt, g) = harness(65_536);
     rt.block_on(async { tokio::task::yield_now().await });
     let plain = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    (rec, plain, (rt, g))
+}
+
+/// A task on a second runtime without the hooks, while the first has them: its span's
+/// close is its end (it used to stay live forever, pinning its task-table slot).
+#[test]
+fn a_task_on_a_runtime_without_hooks_ends_at_its_close() {
+    let (rec, plain, _g) = beside_a_runtime_without_hooks();
     plain.block_on(async {
         tokio::task::Builder::new()
             .name("unhooked")
@@ -598,12 +609,7 @@ fn a_blocking_task_terminates_once() {
 /// forever); once.
 #[test]
 fn a_blocking_task_on_a_runtime_without_hooks_ends_once() {
-    let (rec, rt, _g) = harness(65_536);
-    rt.block_on(async { tokio::task::yield_now().await });
-    let plain = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rec, plain, _g) = beside_a_runtime_without_hooks();
     let id = plain.block_on(async {
         let h = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2)));
         let id = h.id().to_string().parse::<u64>().unwrap();
