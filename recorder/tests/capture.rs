@@ -480,19 +480,26 @@ fn recorded_total_is_never_below_the_events_kept() {
             .events
             .iter()
             .zip(d.events.iter().skip(1).map(Some).chain([None]))
-            .filter(|(e, next)| match e.kind {
-                EventKind::PollStart { .. } => true,
-                EventKind::WakerClone { task, .. }
-                | EventKind::WakerDrop { task, .. }
-                | EventKind::Terminate { task } => next.is_some_and(|n| {
-                    n.ts_ns == e.ts_ns
-                        && matches!(
-                            n.kind,
-                            EventKind::PollEnd { task: t, .. } | EventKind::Terminate { task: t }
-                                if t == task
-                        )
-                }),
-                _ => false,
+            .filter(|(e, next)| {
+                let next_at_same_ts = |want: &dyn Fn(&EventKind) -> bool| {
+                    next.is_some_and(|n| n.ts_ns == e.ts_ns && want(&n.kind))
+                };
+                match e.kind {
+                    EventKind::PollStart { .. } => true,
+                    // An own op: followed by its poll's end, or by the termination it
+                    // carries.
+                    EventKind::WakerClone { task, .. } | EventKind::WakerDrop { task, .. } => {
+                        next_at_same_ts(&|k| {
+                            matches!(k, EventKind::PollEnd { task: t, .. }
+                                | EventKind::Terminate { task: t } if *t == task)
+                        })
+                    }
+                    // A carried termination: followed by its poll's end only.
+                    EventKind::Terminate { task } => next_at_same_ts(
+                        &|k| matches!(k, EventKind::PollEnd { task: t, .. } if *t == task),
+                    ),
+                    _ => false,
+                }
             })
             .count();
         let kept = (d.events.len() - carried) as u64;

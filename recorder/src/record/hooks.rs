@@ -210,15 +210,21 @@ impl Inner {
     }
 
     /// Tokio's terminate hook. Tokio runs it inside the poll that completes the task
-    /// (after the task is released, before the after-poll hook), so that poll's end
-    /// carries the Terminate: one record and one clock read fewer for almost every task.
-    /// A task that ends outside its poll (dropped at the runtime's shutdown) gets a record
-    /// of its own, as does every task when each poll's start is written (the ring file).
+    /// (in `Harness::complete`, after the output is stored and the `JoinHandle` woken,
+    /// before the task is released; then the after-poll hook), so that poll's end carries
+    /// the Terminate: one record and one clock read fewer for almost every task. A task
+    /// that ends outside its poll (dropped at the runtime's shutdown) gets a record of its
+    /// own, as does every task when each poll's start is written (the ring file).
     pub(super) fn terminate_hook(&self, task: u64) {
         let folds = LOCAL
             .try_with(|l| {
                 let folds = !self.write_starts && task != 0 && l.polling.get() == task;
-                l.terminated.set((task, folds));
+                // A fold still pending is kept: a user's terminate hook, which runs after
+                // this one, may end another task (spawned onto a runtime shutting down)
+                // before the polled task's after-poll hook.
+                if folds || !l.terminated.get().1 {
+                    l.terminated.set((task, folds));
+                }
                 folds
             })
             .unwrap_or(false);
@@ -608,6 +614,86 @@ mod tests {
             }
         ));
         assert_eq!(k[3], EventKind::Terminate { task: 3 });
+    }
+
+    /// A user's terminate hook runs after the recorder's, inside the poll: if it ends
+    /// another task (outside that task's poll), the polled task's end is still carried by
+    /// its poll, and each task ends once.
+    #[test]
+    fn a_termination_inside_anothers_fold_keeps_both() {
+        let r = recorder();
+        let i = &r.inner;
+        i.poll_start(1);
+        i.terminate_hook(1);
+        i.terminate_hook(2);
+        i.after_poll_hook(1);
+        let d = r.snapshot();
+        let k = kinds(&d);
+        assert_eq!(
+            k[..3],
+            [
+                EventKind::PollStart { task: 1 },
+                EventKind::Terminate { task: 2 },
+                EventKind::Terminate { task: 1 },
+            ]
+        );
+        assert!(matches!(
+            k[3],
+            EventKind::PollEnd {
+                task: 1,
+                completed: true,
+                ..
+            }
+        ));
+        assert_eq!(k.len(), 4);
+    }
+
+    /// A blocking task's span close put off by a child span (a `spawn_blocking` inside
+    /// it) comes after the terminate hook: it finds the task ended, or, once the ring has
+    /// gone round and the slot holds another task, gone; no second Terminate either way.
+    #[test]
+    fn a_late_blocking_close_does_not_end_the_task_again() {
+        let r = recorder();
+        let i = &r.inner;
+        let spawn = |task, name| {
+            i.spawn(SpawnInfo {
+                task,
+                name,
+                kind: TaskKind::Blocking,
+                location: None,
+                parent: None,
+                hooked: false,
+            })
+        };
+        let terminations = |d: &crate::format::Dump, task| {
+            kinds(d)
+                .iter()
+                .filter(|k| **k == EventKind::Terminate { task })
+                .count()
+        };
+        spawn(5, "parent");
+        i.terminate_hook(5);
+        i.blocking_span_closed(5);
+        assert_eq!(terminations(&r.snapshot(), 5), 1);
+        // The ring goes round; 5's slot is taken by a newer task.
+        let slots = crate::format::ring_codec::task_slots(crate::MIN_CAPACITY) as u64;
+        let last = 4 * crate::MIN_CAPACITY as u64;
+        for t in 6..=last {
+            spawn(t, "later");
+            i.terminate_hook(t);
+        }
+        let holder = 5 + (last - 5) / slots * slots;
+        assert!(
+            holder > 5 && i.tasks.has_ended(holder),
+            "the slot went to {holder}"
+        );
+        assert!(!i.tasks.is_live(5) && !i.tasks.has_ended(5));
+        i.blocking_span_closed(5);
+        assert_eq!(terminations(&r.snapshot(), 5), 0);
+        // A blocking task on a runtime without hooks: the close is its only end.
+        spawn(1 << 40, "unhooked");
+        i.blocking_span_closed(1 << 40);
+        assert_eq!(terminations(&r.snapshot(), 1 << 40), 1);
     }
 
     /// The crash-surviving ring file keeps no lane states, so every poll's start is

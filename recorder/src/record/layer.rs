@@ -477,10 +477,7 @@ where
             .or_else(|| registry_task_of(&id, &ctx));
         match task {
             Some((task, CLASS_BLOCK_ON)) => self.inner.terminate(task),
-            // A blocking task gets no spawn hook, so nothing says whether its runtime
-            // has hooks: its close ends it, and the terminate hook, if one runs (just
-            // after, on this thread), finds it ended.
-            Some((task, CLASS_BLOCKING)) => self.inner.terminate_once(task),
+            Some((task, CLASS_BLOCKING)) => self.inner.blocking_span_closed(task),
             Some((task, _)) if !hooks => self.inner.terminate(task),
             // An async task the spawn hook never saw runs on a runtime without hooks
             // (another runtime has them): its close is its end too.

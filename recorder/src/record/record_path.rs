@@ -214,12 +214,23 @@ impl Inner {
         self.tasks.terminate(task, now, horizon);
     }
 
-    /// Ends `task` unless the table says it already has: for the two that may both say a
-    /// blocking task ended (its span's close, which is all a runtime without hooks
-    /// gives, and Tokio's terminate hook, which runs for blocking tasks but after no
-    /// spawn hook) and for a task that ends outside its own poll.
+    /// The terminate hook's end of a task outside its own poll: unless the table says the
+    /// task already ended (a blocking task whose span closed first). A task the table
+    /// does not hold still ends: the hook is Tokio's word, once per task.
     pub(super) fn terminate_once(&self, task: u64) {
         if !self.tasks.has_ended(task) {
+            self.terminate(task);
+        }
+    }
+
+    /// A blocking task's span closed: its end, if the table holds it alive. Tokio runs no
+    /// spawn hook for blocking tasks, so nothing says whether its runtime has hooks; on
+    /// one that has, the terminate hook runs just after on this thread and finds it ended.
+    /// A close put off by a child span (a `spawn_blocking` inside it) comes after the
+    /// hook, and finds it ended, or gone from the table if the ring has gone round since:
+    /// either way no second Terminate.
+    pub(super) fn blocking_span_closed(&self, task: u64) {
+        if self.tasks.is_live(task) {
             self.terminate(task);
         }
     }

@@ -149,13 +149,12 @@ pub(crate) struct TaskTable {
 }
 
 impl TaskTable {
-    /// A table for a ring of `capacity` records: a slot for every two records, so a
-    /// window of tasks that each wrote three or more (a spawn, a poll and a termination)
-    /// leaves each slot's previous task out of the window by the time its id comes round
-    /// again. Tasks of two records (spawned and dropped unpolled) may find their slot still
-    /// in use and take the overflow table. The slots are touched here, as the ring is: a
-    /// first touch on the hot path is a page fault, and in a VM one that interrupts the
-    /// other cores too.
+    /// A table for a ring of `capacity` records: 0.75-1.5 slots a record
+    /// (`ring_codec::task_slots`), so a window of tasks that each wrote two records or more
+    /// (a spawn, and the poll whose end carries the termination) leaves each slot's
+    /// previous task out of the window by the time its id comes round again. The slots are
+    /// touched here, as the ring is: a first touch on the hot path is a page fault, and in
+    /// a VM one that interrupts the other cores too.
     pub(crate) fn new(capacity: usize) -> TaskTable {
         let n = crate::format::ring_codec::task_slots(capacity);
         let table = TaskTable {
@@ -262,8 +261,9 @@ impl TaskTable {
     /// tasks that left the window (`horizon` claims ago).
     ///
     /// Once per task, and only after its spawn: the runtime hook says it, or the span's
-    /// close when no hook saw the task. The id check below relies on it: the slot cannot
-    /// be reused before this store, because only this store lets its task expire.
+    /// close when no hook saw the task (a blocking task may have both; the second finds
+    /// it ended, see `Inner::terminate_once`). The id check below relies on it: the slot
+    /// cannot be reused before this store, because only this store lets its task expire.
     pub(crate) fn terminate(&self, task: u64, now: u64, horizon: u64) {
         if let Some(slot) = self.own_slot(task) {
             slot.done_at.store(now.max(1), Ordering::Release);
@@ -276,6 +276,15 @@ impl TaskTable {
     #[cfg(test)]
     pub(crate) fn has_overflowed(&self) -> bool {
         self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Whether `task` is in the table and alive.
+    pub(crate) fn is_live(&self, task: u64) -> bool {
+        if let Some(slot) = self.own_slot(task) {
+            slot.done_at.load(Ordering::Acquire) == 0
+        } else {
+            self.overflowed.load(Ordering::Relaxed) && self.overflow.is_live(task)
+        }
     }
 
     /// Whether `task` is in the table and has ended.

@@ -190,6 +190,13 @@ impl Overflow {
         }
     }
 
+    pub(crate) fn is_live(&self, task: u64) -> bool {
+        self.shard(task)
+            .tasks
+            .get(&task)
+            .is_some_and(|e| e.done_at == 0)
+    }
+
     pub(crate) fn has_ended(&self, task: u64) -> bool {
         self.shard(task)
             .tasks
