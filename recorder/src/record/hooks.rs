@@ -540,7 +540,7 @@ mod tests {
 
     /// Tasks that finish in their first poll take two records each: the spawn, and the
     /// poll whose end carries the termination. Over several turns of the ring each finds
-    /// its slot free (a slot per record), so none goes to the slower overflow table, and
+    /// its slot free (three slots per four records), so none goes to the slower overflow table, and
     /// every task with an event in the window is named.
     #[test]
     fn two_record_tasks_keep_to_their_slots() {
