@@ -540,8 +540,8 @@ mod tests {
 
     /// Tasks that finish in their first poll take two records each: the spawn, and the
     /// poll whose end carries the termination. Over several turns of the ring each finds
-    /// its slot free (three slots per four records), so none goes to the slower overflow table, and
-    /// every task with an event in the window is named.
+    /// its slot free (three slots per four records), so none goes to the slower overflow
+    /// table, and every task with an event in the window is named.
     #[test]
     fn two_record_tasks_keep_to_their_slots() {
         // Above the table's 1,024-slot minimum, so the sizing is what is tested.
