@@ -204,6 +204,16 @@ fn from_opt_aux(aux: u64) -> Option<u64> {
     aux.checked_sub(1)
 }
 
+/// [`waker_op_code`]'s inverse, on the code's low two bits.
+pub fn waker_op_from_code(code: u8) -> WakerOp {
+    match code & 3 {
+        0 => WakerOp::Clone,
+        1 => WakerOp::Drop,
+        2 => WakerOp::Wake,
+        _ => WakerOp::WakeByRef,
+    }
+}
+
 pub fn waker_op_code(op: WakerOp) -> u8 {
     match op {
         WakerOp::Clone => 0,
@@ -315,12 +325,7 @@ fn unpack(a: u64, b: u64) -> Option<EventKind> {
             live: (flags & F_HAS_VALUE != 0).then_some(aux),
         },
         Kind::OrphanWaker => EventKind::OrphanWaker {
-            op: match flags & 3 {
-                0 => WakerOp::Clone,
-                1 => WakerOp::Drop,
-                2 => WakerOp::Wake,
-                _ => WakerOp::WakeByRef,
-            },
+            op: waker_op_from_code(flags),
             span: a,
         },
         Kind::Terminate => EventKind::Terminate { task },

@@ -222,8 +222,8 @@ pub(crate) struct Lanes {
 }
 
 impl Lanes {
-    /// Registers the calling thread. `None` when the lane id space is exhausted.
     /// Registers the calling thread (noting its pthread and stack when `with_thread`).
+    /// `None` when the lane id space is exhausted.
     pub(crate) fn register(&self, with_thread: bool) -> Option<Arc<LaneSlot>> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let lane = u32::try_from(slots.len()).ok()?;

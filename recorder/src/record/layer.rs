@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -35,14 +35,6 @@ pub struct RecorderLayer {
     ops: OpCallsites,
 }
 
-/// `waker_op_code`'s inverse.
-const OP_CODES: [WakerOp; 4] = [
-    WakerOp::Clone,
-    WakerOp::Drop,
-    WakerOp::Wake,
-    WakerOp::WakeByRef,
-];
-
 /// Tokio's waker-op callsites, learnt from their first event. Each `trace!` in
 /// `tokio/src/runtime/task/waker.rs` is a callsite of its own with a fixed `op`, so later
 /// events of a known callsite need not have their `op` string read and matched: their
@@ -51,7 +43,7 @@ const OP_CODES: [WakerOp; 4] = [
 struct OpCallsites {
     /// Metadata address (0: free) and the op's code (`waker_op_code`), the address
     /// written last.
-    entries: [(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicU8); 8],
+    entries: [(AtomicUsize, AtomicU8); 8],
     adding: std::sync::Mutex<()>,
 }
 
@@ -61,11 +53,7 @@ impl OpCallsites {
         self.entries
             .iter()
             .find(|(addr, _)| addr.load(Ordering::Acquire) == meta)
-            .and_then(|(_, op)| {
-                OP_CODES
-                    .get(usize::from(op.load(Ordering::Relaxed)))
-                    .copied()
-            })
+            .map(|(_, op)| codec::waker_op_from_code(op.load(Ordering::Relaxed)))
     }
 
     #[cold]
@@ -82,7 +70,6 @@ impl OpCallsites {
             .find(|(addr, _)| addr.load(Ordering::Relaxed) == 0)
         {
             code.store(codec::waker_op_code(op), Ordering::Relaxed);
-            debug_assert_eq!(OP_CODES[usize::from(codec::waker_op_code(op))], op);
             addr.store(meta, Ordering::Release);
         }
     }
