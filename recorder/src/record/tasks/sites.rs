@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustc_hash::FxHashMap;
 
@@ -63,11 +63,8 @@ impl Site {
                 .is_none_or(|(f, _, _)| f.as_str().len() <= FILE_MAX)
     }
 
-    /// `None` if a string is too long to hold.
-    fn new(info: &SpawnInfo<'_>, persisted: (u32, u32)) -> Option<Site> {
-        if !Self::fits(info) {
-            return None;
-        }
+    /// A site for `info`, whose strings [`fits`](Self::fits) says it can hold.
+    fn new(info: &SpawnInfo<'_>, persisted: (u32, u32)) -> Site {
         let file = info.location.map(|(f, _, _)| f.as_str());
         let mut text = [0; NAME_MAX + FILE_MAX];
         text[..info.name.len()].copy_from_slice(info.name.as_bytes());
@@ -79,7 +76,7 @@ impl Site {
             Some((FileName::Static(f), _, _)) => (f.as_ptr() as usize, f.len()),
             _ => (0, 0),
         };
-        Some(Site {
+        Site {
             static_file,
             kind: info.kind,
             name_len: info.name.len() as u16,
@@ -88,7 +85,7 @@ impl Site {
             col,
             persisted,
             text,
-        })
+        }
     }
 
     fn name_bytes(&self) -> &[u8] {
@@ -192,11 +189,22 @@ thread_local! {
         const { RefCell::new([const { None }; CACHE_ENTRIES]) };
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct SiteList {
     sites: Vec<Arc<Site>>,
     /// Content hash -> ids of the sites with that hash.
     by_hash: FxHashMap<u64, Vec<u32>>,
+}
+
+impl SiteList {
+    fn find(&self, hash: u64, info: &SpawnInfo<'_>) -> Option<(u32, Arc<Site>)> {
+        let id = *self
+            .by_hash
+            .get(&hash)?
+            .iter()
+            .find(|&&id| self.sites[id as usize].matches(info))?;
+        Some((id, self.sites[id as usize].clone()))
+    }
 }
 
 pub(crate) struct Sites {
@@ -204,6 +212,10 @@ pub(crate) struct Sites {
     /// build several recorders).
     table: u64,
     list: Mutex<SiteList>,
+    /// The list once full: it never changes again, so spawns that miss their thread's
+    /// cache (a service naming each task uniquely misses on every spawn) read it without
+    /// the lock.
+    frozen: OnceLock<SiteList>,
 }
 
 impl Sites {
@@ -212,6 +224,7 @@ impl Sites {
         Sites {
             table: NEXT.fetch_add(1, Ordering::Relaxed),
             list: Mutex::default(),
+            frozen: OnceLock::new(),
         }
     }
 
@@ -255,28 +268,28 @@ impl Sites {
         persist: Option<&Persist>,
     ) -> Option<(u32, Arc<Site>)> {
         let hash = content_hash(info);
+        if let Some(full) = self.frozen.get() {
+            return full.find(hash, info);
+        }
         let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ids) = list.by_hash.get(&hash)
-            && let Some(&id) = ids
-                .iter()
-                .find(|&&id| list.sites[id as usize].matches(info))
-        {
-            return Some((id, list.sites[id as usize].clone()));
+        if let Some(found) = list.find(hash, info) {
+            return Some(found);
         }
         if list.sites.len() >= MAX_SITES {
+            let _ = self.frozen.set(list.clone());
             return None;
         }
-        let string = |s: &str| persist.map_or(NO_STRING, |p| p.string(s));
         // Checked before the strings go to the ring file.
         if !Site::fits(info) {
             return None;
         }
+        let string = |s: &str| persist.map_or(NO_STRING, |p| p.string(s));
         let persisted = (
             string(info.name),
             info.location
                 .map_or(NO_STRING, |(f, _, _)| string(f.as_str())),
         );
-        let site = Arc::new(Site::new(info, persisted)?);
+        let site = Arc::new(Site::new(info, persisted));
         let id = list.sites.len() as u32;
         list.sites.push(site.clone());
         list.by_hash.entry(hash).or_default().push(id);
@@ -292,6 +305,9 @@ impl Sites {
     /// Every site, by id. With `patient == false` (panic hook) gives up rather than wait
     /// on a lock the panicking thread might hold.
     pub(crate) fn all(&self, patient: bool) -> Vec<Arc<Site>> {
+        if let Some(full) = self.frozen.get() {
+            return full.sites.clone();
+        }
         lanes::lock(&self.list, patient, lanes::SHARD_LOCK_TRIES)
             .map(|l| l.sites.clone())
             .unwrap_or_default()
@@ -407,6 +423,18 @@ mod tests {
         assert!(
             s.intern(&info("t7", "f", 1), None).is_some(),
             "old sites still resolve"
+        );
+        // Full, the list no longer changes and is read without the lock: here held, as a
+        // thread stuck mid-intern by a panic would, and the panic path still gets it all.
+        let held = s.hold();
+        assert_eq!(s.all(false).len(), MAX_SITES);
+        drop(held);
+        assert_eq!(
+            std::thread::scope(|t| t.spawn(|| s.intern(&info("t9", "f", 1), None)).join())
+                .unwrap()
+                .map(|x| x.0),
+            Some(9),
+            "and from a thread whose cache never saw it"
         );
     }
 }
