@@ -123,10 +123,11 @@ impl Slot {
                 std::hint::spin_loop();
                 continue;
             }
+            let meta = self.meta.load(Ordering::Relaxed);
             let view = SlotView {
                 id: self.id.load(Ordering::Relaxed),
-                site: self.meta.load(Ordering::Relaxed) & SITE_MASK,
-                hooked: self.meta.load(Ordering::Relaxed) & HOOKED != 0,
+                site: meta & SITE_MASK,
+                hooked: meta & HOOKED != 0,
                 parent: self.parent.load(Ordering::Relaxed),
                 done_at: self.done_at.load(Ordering::Relaxed),
             };
@@ -213,7 +214,10 @@ impl TaskTable {
             }
             return;
         }
-        self.overflowed.store(true, Ordering::Relaxed);
+        // Stored only once: every slot miss reads this line.
+        if !self.overflowed.load(Ordering::Relaxed) {
+            self.overflowed.store(true, Ordering::Relaxed);
+        }
         self.overflow.insert(&info, persist);
     }
 
@@ -280,19 +284,22 @@ impl TaskTable {
 
     /// Whether `task` is in the table and alive.
     pub(crate) fn is_live(&self, task: u64) -> bool {
-        if let Some(slot) = self.own_slot(task) {
-            slot.done_at.load(Ordering::Acquire) == 0
-        } else {
-            self.overflowed.load(Ordering::Relaxed) && self.overflow.is_live(task)
-        }
+        self.done_at(task) == Some(0)
     }
 
     /// Whether `task` is in the table and has ended.
     pub(crate) fn has_ended(&self, task: u64) -> bool {
+        self.done_at(task).is_some_and(|d| d != 0)
+    }
+
+    /// When `task` ended (0: alive), if the table holds it.
+    fn done_at(&self, task: u64) -> Option<u64> {
         if let Some(slot) = self.own_slot(task) {
-            slot.done_at.load(Ordering::Acquire) != 0
+            Some(slot.done_at.load(Ordering::Acquire))
+        } else if self.overflowed.load(Ordering::Relaxed) {
+            self.overflow.done_at(task)
         } else {
-            self.overflowed.load(Ordering::Relaxed) && self.overflow.has_ended(task)
+            None
         }
     }
 
@@ -387,14 +394,8 @@ impl TaskTable {
         now_horizon: (u64, u64),
         early: Early,
     ) -> Vec<TaskInfo> {
-        let (now, horizon) = now_horizon;
         let mut views = early.0;
-        views.extend(
-            self.slots
-                .iter()
-                .filter_map(Slot::read)
-                .filter(|v| !expired(v.done_at, now, horizon)),
-        );
+        views.extend(self.early(now_horizon).0);
         views.sort_unstable_by_key(|v| v.id);
         views.dedup_by_key(|v| v.id);
         // After the scans: a site interned meanwhile is in the list (ids only grow).

@@ -190,18 +190,9 @@ impl Overflow {
         }
     }
 
-    pub(crate) fn is_live(&self, task: u64) -> bool {
-        self.shard(task)
-            .tasks
-            .get(&task)
-            .is_some_and(|e| e.done_at == 0)
-    }
-
-    pub(crate) fn has_ended(&self, task: u64) -> bool {
-        self.shard(task)
-            .tasks
-            .get(&task)
-            .is_some_and(|e| e.done_at != 0)
+    /// When `task` ended (0: alive), if the table holds it.
+    pub(crate) fn done_at(&self, task: u64) -> Option<u64> {
+        self.shard(task).tasks.get(&task).map(|e| e.done_at)
     }
 
     pub(crate) fn is_hooked(&self, task: u64) -> bool {
