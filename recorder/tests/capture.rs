@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{events_of, harness, task_named};
+use common::{events_of, harness, id_of, task_named, terminations};
 use dial9_recorder::format::{EventKind, ThreadKind, WakeSource};
 use std::time::Duration;
 
@@ -572,7 +572,7 @@ fn a_spawn_the_layer_did_not_see_is_recorded_by_the_hook() {
     })
     .join()
     .unwrap();
-    let id = unseen.id().to_string().parse::<u64>().unwrap();
+    let id = id_of(unseen.id());
     rt.block_on(unseen).unwrap();
     let dump = rec.snapshot();
     let task = dump.tasks.iter().find(|t| t.id == id).expect("listed");
@@ -598,17 +598,18 @@ fn a_blocking_task_terminates_once() {
     let (rec, rt, _g) = harness(65_536);
     let handle = rt.block_on(async {
         let h = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2)));
-        let id = h.id().to_string().parse::<u64>().unwrap();
+        let id = id_of(h.id());
         h.await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         id
     });
     let dump = rec.snapshot();
-    let terminations = events_of(&dump, handle)
-        .iter()
-        .filter(|e| matches!(e, EventKind::Terminate { .. }))
-        .count();
-    assert_eq!(terminations, 1, "{:?}", events_of(&dump, handle));
+    assert_eq!(
+        terminations(&dump, handle),
+        1,
+        "{:?}",
+        events_of(&dump, handle)
+    );
 }
 
 /// A blocking task on a runtime without hooks, while another runtime has them: Tokio runs
@@ -619,16 +620,12 @@ fn a_blocking_task_on_a_runtime_without_hooks_ends_once() {
     let (rec, plain, _g) = beside_a_runtime_without_hooks();
     let id = plain.block_on(async {
         let h = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2)));
-        let id = h.id().to_string().parse::<u64>().unwrap();
+        let id = id_of(h.id());
         h.await.unwrap();
         id
     });
     let dump = rec.snapshot();
-    let terminations = events_of(&dump, id)
-        .iter()
-        .filter(|e| matches!(e, EventKind::Terminate { .. }))
-        .count();
-    assert_eq!(terminations, 1, "{:?}", events_of(&dump, id));
+    assert_eq!(terminations(&dump, id), 1, "{:?}", events_of(&dump, id));
     assert!(
         dump.facts.live_wakers.iter().all(|w| w.task != id),
         "not live"

@@ -304,11 +304,8 @@ impl Inner {
             },
             |lane, ts| lane.set_activity(Activity::Running, ts),
         );
-        // After the end is written: the task's slot is kept until the ring has gone a
-        // full turn past the record that ends it.
         if ended == Ended::Folded {
-            let (now, horizon) = self.task_window();
-            self.tasks.terminate(task, now, horizon);
+            self.end_in_table(task);
         }
         // A long poll: what the OS did meanwhile says whether the task was slow or the
         // thread was kept off the CPU.
@@ -478,6 +475,18 @@ mod tests {
         );
     }
 
+    /// A spawn as the layer records it (`hooked`: and the spawn hook saw it).
+    fn spawn(i: &Inner, task: u64, name: &str, kind: TaskKind, hooked: bool) {
+        i.spawn(SpawnInfo {
+            task,
+            name,
+            kind,
+            location: None,
+            parent: None,
+            hooked,
+        });
+    }
+
     fn alive(i: &Inner, task: u64) -> bool {
         let window = i.task_window();
         let early = i.tasks.early(window);
@@ -494,14 +503,7 @@ mod tests {
     fn a_task_that_ends_in_its_poll_ends_with_the_poll() {
         let r = recorder();
         let i = &r.inner;
-        i.spawn(SpawnInfo {
-            task: 4,
-            name: "four",
-            kind: TaskKind::Task,
-            location: None,
-            parent: None,
-            hooked: true,
-        });
+        spawn(i, 4, "four", TaskKind::Task, true);
         i.poll_start(4);
         assert!(net_own_waker_op(4, -1, 0));
         i.terminate_hook(4);
@@ -554,14 +556,7 @@ mod tests {
         let i = &r.inner;
         let tasks = 4 * capacity as u64;
         for t in 1..=tasks {
-            i.spawn(SpawnInfo {
-                task: t,
-                name: "short",
-                kind: TaskKind::Task,
-                location: None,
-                parent: None,
-                hooked: true,
-            });
+            spawn(i, t, "short", TaskKind::Task, true);
             i.poll_start(t);
             i.terminate_hook(t);
             i.after_poll_hook(t);
@@ -655,16 +650,7 @@ mod tests {
     fn a_late_blocking_close_does_not_end_the_task_again() {
         let r = recorder();
         let i = &r.inner;
-        let spawn = |task, name| {
-            i.spawn(SpawnInfo {
-                task,
-                name,
-                kind: TaskKind::Blocking,
-                location: None,
-                parent: None,
-                hooked: false,
-            })
-        };
+        let spawn = |task, name| spawn(i, task, name, TaskKind::Blocking, false);
         let terminations = |d: &crate::format::Dump, task| {
             kinds(d)
                 .iter()

@@ -210,6 +210,12 @@ impl Inner {
     pub(super) fn terminate(&self, task: u64) {
         self.tasks.prefetch(task);
         self.record(Kind::Terminate, 0, task, 0);
+        self.end_in_table(task);
+    }
+
+    /// Ends `task` in the task table, after the record that says so is written: its slot
+    /// is kept until the ring has gone a full turn past that record.
+    pub(super) fn end_in_table(&self, task: u64) {
         let (now, horizon) = self.task_window();
         self.tasks.terminate(task, now, horizon);
     }

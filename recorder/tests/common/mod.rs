@@ -63,6 +63,19 @@ pub fn task_named(dump: &Dump, name: &str) -> u64 {
         .id
 }
 
+/// A Tokio task id as the dump numbers tasks (its `Display`).
+pub fn id_of(id: tokio::task::Id) -> u64 {
+    id.to_string().parse().expect("a task id is a number")
+}
+
+/// How many Terminate events `task` has in the dump.
+pub fn terminations(dump: &Dump, task: u64) -> usize {
+    events_of(dump, task)
+        .iter()
+        .filter(|e| matches!(e, EventKind::Terminate { .. }))
+        .count()
+}
+
 /// Events about `task`, in order.
 pub fn events_of(dump: &Dump, task: u64) -> Vec<EventKind> {
     dump.events
