@@ -176,8 +176,7 @@ impl Inner {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let table = table.lock().ok();
-        let Some(table) = table else {
+        let Ok(table) = table.lock() else {
             return Vec::new();
         };
         let frames: Vec<(u32, Vec<usize>)> = ids

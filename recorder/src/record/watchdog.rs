@@ -119,8 +119,8 @@ impl Inner {
             } else {
                 settings
                     .tick
-                    .checked_mul(2u32.saturating_pow(w.looks - EAGER_LOOKS))
-                    .map_or(MAX_INTERVAL, |d| d.min(MAX_INTERVAL))
+                    .saturating_mul(2u32.saturating_pow(w.looks - EAGER_LOOKS))
+                    .min(MAX_INTERVAL)
             };
             w.next_raw = now_raw.saturating_add(self.ns_to_raw(interval));
         }

@@ -521,12 +521,12 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
         };
         // The worst occurrence's looks may be gone (the watchdog's ring block was
         // overwritten first): say what it saw in the group's next worst one.
-        let summary = match g
-            .members
-            .iter()
-            .map(|&m| &ix.anomalies[m])
-            .find_map(|a| a.why.as_ref().filter(|_| worst.why.is_none()))
-        {
+        let other = if worst.why.is_none() {
+            g.members.iter().find_map(|&m| ix.anomalies[m].why.as_ref())
+        } else {
+            None
+        };
+        let summary = match other {
             Some(w) => format!("{summary}; in another of them: {}", sanitize(&w.summary())),
             None => summary,
         };
