@@ -40,6 +40,39 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    /// Has the shell write `stty -a` into a file of `dir` and returns that output alone,
+    /// split into its flags and settings: the screen also shows the typed command line,
+    /// whose words would match whatever the terminal's state.
+    fn stty_flags(&self, dir: &std::path::Path) -> Vec<String> {
+        let file = dir.join("stty.txt");
+        // The quotes keep the typed command line from matching the marker it waits for.
+        self.keys(&[
+            &format!("stty -a > {}; echo stty\"\"-done", file.display()),
+            "Enter",
+        ]);
+        self.wait_for("stty-done");
+        let out = std::fs::read_to_string(&file).expect("stty -a wrote its file");
+        out.split(|c: char| c.is_whitespace() || c == ';')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Asserts the terminal is in line mode with echo and signals: `icanon`, `echo` and `isig`
+/// among `stty -a`'s flags, none of them negated.
+fn assert_cooked(flags: &[String], context: &str) {
+    for flag in ["icanon", "echo", "isig"] {
+        assert!(
+            flags.iter().any(|f| f == flag),
+            "{flag} not set {context}; stty -a: {flags:?}"
+        );
+        let negated = format!("-{flag}");
+        assert!(
+            !flags.contains(&negated),
+            "{negated} {context}; stty -a: {flags:?}"
+        );
+    }
 }
 
 impl Tmux {
@@ -93,12 +126,10 @@ fn explorer_runs_in_a_real_terminal_and_restores_it() {
     t.wait_for("Task lifecycle · aggregator");
 
     t.keys(&["q"]);
-    t.keys(&[
-        "stty -a | grep -o ' icanon' ; echo shell-ok-$((6*7))",
-        "Enter",
-    ]);
-    let s = t.wait_for("shell-ok-42");
-    assert!(s.contains(" icanon"), "terminal left in raw mode:\n{s}");
+    let dir = tempfile::tempdir().unwrap();
+    let flags = t.stty_flags(dir.path());
+    assert_cooked(&flags, "after quitting");
+    let s = t.screen();
     assert!(!s.contains("Swimlanes"), "alternate screen not left:\n{s}");
 }
 
@@ -128,17 +159,8 @@ fn survives_signal(signal: &str, code: i32) {
     let s = t.wait_for("exit-status-");
     assert!(s.contains(&format!("exit-status-{code}")), "{s}");
     assert!(!s.contains("Swimlanes"), "alternate screen not left:\n{s}");
-    t.keys(&[
-        "stty -a | grep -o -e ' icanon' -e ' echo ' -e ' isig'; echo shell-ok-$((6*7))",
-        "Enter",
-    ]);
-    let s = t.wait_for("shell-ok-42");
-    for flag in [" icanon", " echo ", " isig"] {
-        assert!(
-            s.contains(flag),
-            "{flag} not restored after SIG{signal}:\n{s}"
-        );
-    }
+    let flags = t.stty_flags(dir.path());
+    assert_cooked(&flags, &format!("after SIG{signal}"));
 }
 
 #[test]
