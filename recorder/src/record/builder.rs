@@ -283,7 +283,7 @@ impl Builder {
             triggers::install_panic_hook(&inner);
         }
         if let Err(e) = watchdog::start(&inner) {
-            eprintln!("dial9: no long-poll watchdog: could not start its thread: {e}");
+            super::diag::say!("no long-poll watchdog: could not start its thread: {e}");
         }
         Ok(FlightRecorder { inner })
     }

@@ -65,10 +65,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
     }
-    eprintln!(
-        "dial9: wrote flight-recorder dump to {}",
-        final_path.display()
-    );
+    super::diag::say!("wrote flight-recorder dump to {}", final_path.display());
     Ok(final_path)
 }
 

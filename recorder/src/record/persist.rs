@@ -187,7 +187,7 @@ impl Persist {
         // SAFETY: the header is zeroed, BLOCKS_AT is page-aligned, H_CLAIMS 8-aligned, and
         // both regions lie inside the mapping.
         let ring = unsafe { Ring::mapped(map, BLOCKS_AT, layout.blocks, H_CLAIMS) };
-        eprintln!("dial9: crash-surviving ring at {}", path.display());
+        super::diag::say!("crash-surviving ring at {}", path.display());
         at_exit::register(&path, base as usize + H_FLAGS, pid, fork_generation());
         Ok((
             Persist {
