@@ -13,6 +13,7 @@
 
 mod builder;
 mod cpu_stat;
+mod diag;
 mod dump_file;
 mod hooks;
 mod identity;
@@ -26,6 +27,7 @@ mod ring;
 mod snapshot;
 mod span_tasks;
 mod stacks;
+mod symbolize;
 mod tasks;
 mod triggers;
 mod watchdog;
@@ -78,6 +80,39 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(r.capacity(), MIN_CAPACITY + BLOCK_EVENTS);
+    }
+
+    /// A thread that is panicking (here a `Drop` during unwinding) and has no lane yet
+    /// records without waiting for the lane list's lock: it may be what holds it. The
+    /// record is lost, the thread is not.
+    #[test]
+    fn a_panicking_thread_never_waits_for_the_lane_list() {
+        use std::sync::mpsc;
+        let r = FlightRecorder::builder()
+            .install_panic_hook(false)
+            .build()
+            .unwrap();
+        let held = r.inner.lanes.hold();
+        let inner = r.inner.clone();
+        let (tx, rx) = mpsc::channel();
+        let t = std::thread::spawn(move || {
+            struct RecordsOnDrop(std::sync::Arc<Inner>, mpsc::Sender<()>);
+            impl Drop for RecordsOnDrop {
+                fn drop(&mut self) {
+                    self.0
+                        .record(crate::format::ring_codec::Kind::Park, 0, 0, 0);
+                    let _ = self.1.send(());
+                }
+            }
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _g = RecordsOnDrop(inner, tx);
+                panic!("planted: unwinding with the lane list's lock taken elsewhere");
+            }));
+        });
+        let answered = rx.recv_timeout(std::time::Duration::from_secs(10));
+        drop(held);
+        t.join().unwrap();
+        assert!(answered.is_ok(), "the unwinding thread waited for the lock");
     }
 
     #[test]

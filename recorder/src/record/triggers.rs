@@ -21,15 +21,17 @@ impl SignalHandle {
 
 use crate::format::Reason;
 
-use super::{BuildError, Inner, current_task};
+use super::{BuildError, Inner, current_task, symbolize};
 
 /// Chains a hook in front of the current panic hook.
 ///
 /// The first panic dumps (once, however many threads panic together: later ones skip
 /// straight to the previous hook, they never wait). The dump reads the ring without locks
 /// and only *tries* the table locks, so a panic inside the recorder or while a lock is
-/// held cannot deadlock it. The previous hook always runs afterwards, so the panic message
-/// and exit status are exactly what they would be without the recorder.
+/// held cannot deadlock it. The backtrace is captured as addresses (no lock) and named on
+/// a thread of its own, waited for at most [`symbolize::WAIT`] (see [`symbolize`]). The
+/// previous hook always runs afterwards, so the panic message and exit status are exactly
+/// what they would be without the recorder.
 pub(super) fn install_panic_hook(inner: &Arc<Inner>) {
     let weak: Weak<Inner> = Arc::downgrade(inner);
     let previous = std::panic::take_hook();
@@ -37,41 +39,47 @@ pub(super) fn install_panic_hook(inner: &Arc<Inner>) {
         if let Some(inner) = weak.upgrade()
             && !inner.panic_dumped.swap(true, Ordering::AcqRel)
         {
-            let reason = Reason::Panic {
-                message: info
-                    .payload_as_str()
-                    .unwrap_or("<non-string panic payload>")
-                    .to_string(),
-                location: info
-                    .location()
-                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
-                thread: std::thread::current()
-                    .name()
-                    .unwrap_or("<unnamed>")
-                    .to_string(),
-                task: current_task(),
-            };
-            let mut dump = inner.snapshot(reason, false);
-            dump.facts.panic_backtrace = backtrace_lines();
-            if let Err(e) = inner.write_dump(&dump) {
-                eprintln!("dial9: could not write the panic dump: {e}");
-            }
+            panic_dump(&inner, info);
         }
         previous(info);
     }));
 }
 
-/// The panicking thread's backtrace as text lines (frame numbers, functions and `at
-/// file:line` lines, as std prints them), at most [`BACKTRACE_LINES`]. Symbolized here, in
-/// the panic hook, as std's own hook does; the explorer folds std, core and tokio frames.
-fn backtrace_lines() -> Vec<String> {
-    let text = std::backtrace::Backtrace::force_capture().to_string();
-    text.lines()
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .take(BACKTRACE_LINES)
-        .map(str::to_string)
-        .collect()
+/// The panic hook's dump: the backtrace named while the ring is read.
+fn panic_dump(inner: &Inner, info: &std::panic::PanicHookInfo<'_>) {
+    let frames = symbolize::capture_here();
+    let naming = symbolize::off_thread(vec![frames.frames().to_vec()]);
+    let reason = Reason::Panic {
+        message: info
+            .payload_as_str()
+            .unwrap_or("<non-string panic payload>")
+            .to_string(),
+        location: info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+        thread: std::thread::current()
+            .name()
+            .unwrap_or("<unnamed>")
+            .to_string(),
+        task: current_task(),
+    };
+    let mut dump = inner.snapshot(reason, false);
+    dump.facts.panic_backtrace = match naming.wait(symbolize::WAIT) {
+        Some(mut named) => bounded(named.pop().unwrap_or_default()),
+        None => bounded(symbolize::unnamed(
+            frames.frames(),
+            "the symbolizer did not answer in time",
+        )),
+    };
+    if let Err(e) = inner.write_dump(&dump) {
+        super::diag::say!("could not write the panic dump: {e}");
+    }
+}
+
+/// At most [`BACKTRACE_LINES`] lines of a backtrace.
+fn bounded(mut lines: Vec<String>) -> Vec<String> {
+    lines.truncate(BACKTRACE_LINES);
+    lines
 }
 
 /// Bound on a panic backtrace's lines in a dump (about a hundred frames).
@@ -127,7 +135,7 @@ pub(super) fn dump_on_signals(inner: &Arc<Inner>, signals: &[i32]) -> Result<(),
                     .to_string();
                 let dump = inner.snapshot(Reason::Signal { signal, name }, true);
                 if let Err(e) = inner.write_dump(&dump) {
-                    eprintln!("dial9: could not write the dump for signal {signal}: {e}");
+                    super::diag::say!("could not write the dump for signal {signal}: {e}");
                 }
             }
         })

@@ -19,6 +19,7 @@ const FOLDED: &[&str] = &[
     "tracing_core::",
     "tracing_subscriber::",
     "dial9_recorder::",
+    "backtrace::",
     "__rustc::",
     "rust_begin_unwind",
     "__libc_start",
