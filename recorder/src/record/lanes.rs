@@ -223,9 +223,11 @@ pub(crate) struct Lanes {
 
 impl Lanes {
     /// Registers the calling thread (noting its pthread and stack when `with_thread`).
-    /// `None` when the lane id space is exhausted.
-    pub(crate) fn register(&self, with_thread: bool) -> Option<Arc<LaneSlot>> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+    /// `None` when the lane id space is exhausted, or when `patient == false` (a thread
+    /// that is panicking: the panic hook's dump, a `Drop` during unwinding) and the lock
+    /// stays taken.
+    pub(crate) fn register(&self, with_thread: bool, patient: bool) -> Option<Arc<LaneSlot>> {
+        let mut slots = lock(&self.slots, patient, LANES_LOCK_TRIES)?;
         let lane = u32::try_from(slots.len()).ok()?;
         if lane >= super::ring::MAX_LANES {
             return None;
@@ -239,6 +241,12 @@ impl Lanes {
     /// lock that the panicking thread itself might hold.
     pub(crate) fn all(&self, patient: bool) -> Vec<Arc<LaneSlot>> {
         lock(&self.slots, patient, LANES_LOCK_TRIES).map_or_else(Vec::new, |g| g.clone())
+    }
+
+    /// Holds the lane list's lock, as a thread registering would.
+    #[cfg(test)]
+    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, Vec<Arc<LaneSlot>>> {
+        self.slots.lock().unwrap()
     }
 }
 

@@ -168,7 +168,10 @@ impl Inner {
             local.cursor.set(cursor);
             return true;
         }
-        let Some(slot) = self.lanes.register(self.stacks.is_some()) else {
+        // A thread that is panicking (the panic hook's own records, a `Drop` during
+        // unwinding) never waits for the lane list: it may be what holds its lock.
+        let patient = !std::thread::panicking();
+        let Some(slot) = self.lanes.register(self.stacks.is_some(), patient) else {
             return false;
         };
         if current.0 != 0 {

@@ -69,7 +69,7 @@ impl Inner {
         patient: bool,
     ) {
         // At a dump from the panic hook, never wait for the lane table's lock.
-        let lanes = self.lanes.all(!now);
+        let lanes = self.lanes.all(patient);
         let now_raw = self.clock.raw();
         let ns = |raw: u64| self.raw_to_ns(raw);
         let threshold = settings.threshold.as_nanos() as u64;
@@ -276,6 +276,52 @@ fn parse_syscall(text: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dump that may wait (a signal's, `dump()`) waits for the lane list rather than
+    /// look at no lane: a thread registering holds its lock only briefly.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_patient_look_at_a_dump_waits_for_the_lane_list() {
+        use std::sync::mpsc;
+        let rec = crate::FlightRecorder::builder()
+            .install_panic_hook(false)
+            .watchdog(None)
+            .build()
+            .unwrap();
+        let inner = rec.inner.clone();
+        let (started, polling) = mpsc::channel();
+        let (release, done) = mpsc::channel::<()>();
+        let stuck = {
+            let inner = inner.clone();
+            std::thread::spawn(move || {
+                inner.poll_start(7);
+                started.send(()).unwrap();
+                let _ = done.recv();
+                inner.poll_end(7, super::super::hooks::Ended::No);
+            })
+        };
+        polling.recv().unwrap();
+        // Older than the threshold.
+        std::thread::sleep(Duration::from_millis(20));
+        let settings = Settings::for_threshold(Duration::from_millis(10));
+        let held = inner.lanes.hold();
+        let looker = {
+            let inner = inner.clone();
+            std::thread::spawn(move || inner.look(&mut HashMap::new(), settings, true, true))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        drop(held);
+        looker.join().unwrap();
+        let d = rec.snapshot();
+        assert!(
+            d.events
+                .iter()
+                .any(|e| matches!(e.kind, crate::format::EventKind::PollSample { task: 7, .. })),
+            "no look at the stuck poll"
+        );
+        release.send(()).unwrap();
+        stuck.join().unwrap();
+    }
 
     #[test]
     fn parses_what_the_kernel_writes() {
