@@ -227,6 +227,20 @@ pub fn waker_op_code(op: WakerOp) -> u8 {
 /// first of everything at its timestamp on its lane.
 pub const SUB_START: u8 = 0;
 
+/// How many events [`decode`] makes of a record, at most: what a reader reserves room for
+/// before it decodes (1 for every kind but a poll's end, which also carries its start, its
+/// task's own waker op and its task's end).
+pub fn events_in(a: u64, b: u64) -> usize {
+    if (b & 0xff) as u8 != Kind::PollEnd as u8 {
+        return 1;
+    }
+    let flags = ((b >> 8) & 0xff) as u8;
+    let op = flags & F_OP_FOLDED != 0 && a >> FOLD_TASK_BITS != 0;
+    1 + usize::from(flags & F_START_FOLDED != 0)
+        + usize::from(op)
+        + usize::from(flags & F_TERMINATED != 0)
+}
+
 /// Decodes a stored record at raw time `ts` into the events it stands for, in order:
 /// `out(raw_ts, sub, kind)`, where `sub` orders events of one record that share a
 /// timestamp ([`SUB_START`] for a folded poll start). `to_ns` converts raw ticks, for a
@@ -687,5 +701,27 @@ mod tests {
             })
         );
         assert_eq!(round(FOLD_TASK_MAX + 1, b'R', None, 0, 0), None);
+    }
+
+    /// The room a reader reserves is never short of what `decode` makes, and never more
+    /// than it: every flag combination of a poll's end, folded op or not, and other kinds.
+    #[test]
+    fn events_in_counts_what_decode_makes() {
+        let count = |a, b| {
+            let mut n = 0;
+            decode(1_000, a, b, |t| t, |_, _, _| n += 1);
+            n
+        };
+        for flags in 0..=u8::MAX {
+            for a in [7, fold_op(7, 0).unwrap(), fold_op(7, 3).unwrap()] {
+                let b = pack(Kind::PollEnd, flags, 5);
+                assert_eq!(events_in(a, b), count(a, b), "flags {flags:#x}, a {a:#x}");
+            }
+        }
+        for kind in [Kind::Spawn, Kind::Wake, Kind::Park, Kind::Terminate] {
+            let b = pack(kind, F_HAS_VALUE, 3);
+            assert_eq!(events_in(9, b), 1);
+            assert_eq!(count(9, b), 1);
+        }
     }
 }

@@ -9,9 +9,10 @@ use crate::format::{
     Activity, Dump, Event, EventKind, Facts, Header, LaneState, Reason, TaskWakers,
 };
 
-use super::dump_file;
 use super::identity::{host_name, program_name, unix_now_ns};
 use super::recorder::Inner;
+use super::ring::RawRecord;
+use super::{dump_file, symbolize};
 
 /// An event decoded from a ring record, with its sort key: raw timestamp, lane, and order
 /// in the lane (claim, slot, position among the record's events; `(0, 0, 0)` for a start
@@ -52,66 +53,20 @@ impl Inner {
         // A poll's start is carried by its end; one still running is read from its lane,
         // before the ring (it may end while the ring is read: its end then carries the
         // same start) and after.
-        let open_before = self.open_polls(&lanes);
-        let (raw, torn) = self.ring.snapshot();
-        let open_after = self.open_polls(&lanes);
+        let mut open = self.open_polls(&lanes);
+        let (mut raw, torn) = self.ring.snapshot();
+        open.extend(self.open_polls(&lanes));
         // Counted after the events were read, so it is never less than what was kept.
         let recorded_total: u64 = lanes
             .iter()
             .map(|l| l.written.load(Ordering::Relaxed))
             .sum();
+        let (room, left_out) = room_for_events(&mut raw, open.len(), reserve);
         let kept = raw.len() as u64;
-        let oldest = raw.iter().map(|r| r.ts).min().unwrap_or(u64::MAX);
-        let lapped = self.ring.claims() > self.ring.blocks();
-        // (raw ts, lane, order in the lane, event): a folded start sorts first at its
-        // timestamp, which no other event of its lane shares.
-        let mut expanded: Vec<Expanded> = Vec::new();
-        let _ = expanded.try_reserve(raw.len() * 3 / 2);
-        for r in &raw {
-            codec::decode(
-                r.ts,
-                r.a,
-                r.b,
-                |t| self.raw_to_ns(t),
-                |ts, sub, kind| {
-                    let order = if sub == codec::SUB_START {
-                        // A start from before the window (the ring lost everything else
-                        // of that time) is left out, as a written one would have been:
-                        // the end still says how long the poll ran.
-                        if lapped && ts < oldest {
-                            return;
-                        }
-                        (0, 0, 0)
-                    } else {
-                        (r.order.0, r.order.1, sub)
-                    };
-                    expanded.push((ts, r.lane, order, kind));
-                },
-            );
-        }
-        expanded.sort_unstable_by_key(|e| (e.0, e.1, e.2));
-        for (lane, task, since) in open_before.into_iter().chain(open_after) {
-            // Likewise for a poll still running.
-            if since < oldest && lapped {
-                continue;
-            }
-            let key = (since, lane, (0, 0, 0));
-            if expanded
-                .binary_search_by_key(&key, |e| (e.0, e.1, e.2))
-                .is_err()
-            {
-                let at = expanded.partition_point(|e| (e.0, e.1, e.2) < key);
-                expanded.insert(at, (since, lane, (0, 0, 0), EventKind::PollStart { task }));
-            }
-        }
-        let events: Vec<Event> = expanded
-            .into_iter()
-            .map(|(ts, lane, _, kind)| Event {
-                ts_ns: self.raw_to_ns(ts),
-                lane,
-                kind,
-            })
-            .collect();
+        // Records left out for want of memory count as overwritten: the window starts
+        // later, as if the ring had gone round.
+        let lapped = left_out || self.ring.claims() > self.ring.blocks();
+        let events = self.events_of(&raw, open, lapped, room);
         let mut tasks = self.tasks.snapshot(patient, task_window, early_tasks);
         crate::format::fill_missing_tasks(&mut tasks, &events, &reason);
         let lane_states = lanes
@@ -158,13 +113,77 @@ impl Inner {
         }
     }
 
+    /// The events of the ring's `raw` records, in order, and the starts of the polls
+    /// still running (`open`: lane, task, start) that no record carries, into `room`.
+    /// `lapped`: the window lost its beginning, so a start older than its oldest record is
+    /// left out.
+    fn events_of(
+        &self,
+        raw: &[RawRecord],
+        open: Vec<(u32, u64, u64)>,
+        lapped: bool,
+        (mut expanded, mut events): (Vec<Expanded>, Vec<Event>),
+    ) -> Vec<Event> {
+        let oldest = raw.iter().map(|r| r.ts).min().unwrap_or(u64::MAX);
+        // Within the room reserved: pushing past it could abort on an allocation failure.
+        let mut push = |e: Expanded| {
+            if expanded.len() < expanded.capacity() {
+                expanded.push(e);
+            }
+        };
+        for r in raw {
+            codec::decode(
+                r.ts,
+                r.a,
+                r.b,
+                |t| self.raw_to_ns(t),
+                |ts, sub, kind| {
+                    let order = if sub == codec::SUB_START {
+                        // A start from before the window (the ring lost everything else
+                        // of that time) is left out, as a written one would have been:
+                        // the end still says how long the poll ran.
+                        if lapped && ts < oldest {
+                            return;
+                        }
+                        (0, 0, 0)
+                    } else {
+                        (r.order.0, r.order.1, sub)
+                    };
+                    push((ts, r.lane, order, kind));
+                },
+            );
+        }
+        // (raw ts, lane, order in the lane): a folded start sorts first at its timestamp,
+        // which no other event of its lane shares.
+        expanded.sort_unstable_by_key(|e| (e.0, e.1, e.2));
+        for (lane, task, since) in open {
+            // Likewise for a poll still running.
+            if (since < oldest && lapped) || expanded.len() == expanded.capacity() {
+                continue;
+            }
+            let key = (since, lane, (0, 0, 0));
+            if expanded
+                .binary_search_by_key(&key, |e| (e.0, e.1, e.2))
+                .is_err()
+            {
+                let at = expanded.partition_point(|e| (e.0, e.1, e.2) < key);
+                expanded.insert(at, (since, lane, (0, 0, 0), EventKind::PollStart { task }));
+            }
+        }
+        events.extend(expanded.into_iter().map(|(ts, lane, _, kind)| Event {
+            ts_ns: self.raw_to_ns(ts),
+            lane,
+            kind,
+        }));
+        events
+    }
+
     /// The stacks the window's `PollStack` events name, symbolized (the binary's line
-    /// tables; the first dump loads them). The panic hook never waits for the table.
+    /// tables; the first dump loads them). The panic hook never waits for the stack table,
+    /// and has them named on a thread of its own, waiting at most [`symbolize::WAIT`]
+    /// (see [`symbolize`]): past that, they stay unnamed.
     fn stack_texts(&self, events: &[Event], patient: bool) -> Vec<crate::format::Stack> {
-        // Not in the panic hook: symbolizing loads the binary's line tables, and anything
-        // going wrong there would abort the process. Its stacks stay unnamed (the panic's
-        // own backtrace names the panicking thread's).
-        let Some(table) = self.stacks.as_ref().filter(|_| patient) else {
+        let Some(table) = self.stacks.as_ref() else {
             return Vec::new();
         };
         let mut ids: Vec<u32> = events
@@ -176,20 +195,33 @@ impl Inner {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let Ok(table) = table.lock() else {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let table = if patient {
+            table.lock().ok()
+        } else {
+            table.try_lock().ok()
+        };
+        let Some(table) = table else {
             return Vec::new();
         };
-        let frames: Vec<(u32, Vec<usize>)> = ids
+        let (ids, frames): (Vec<u32>, Vec<Vec<usize>>) = ids
             .into_iter()
             .filter_map(|id| Some((id, table.get(id)?.to_vec())))
-            .collect();
+            .unzip();
         drop(table);
-        frames
-            .into_iter()
-            .map(|(id, f)| crate::format::Stack {
-                id,
-                frames: super::stacks::symbolize(&f),
-            })
+        let named = if patient {
+            frames.iter().map(|f| super::stacks::symbolize(f)).collect()
+        } else {
+            match symbolize::off_thread(frames).wait(symbolize::WAIT) {
+                Some(named) => named,
+                None => return Vec::new(),
+            }
+        };
+        ids.into_iter()
+            .zip(named)
+            .map(|(id, frames)| crate::format::Stack { id, frames })
             .collect()
     }
 
@@ -211,5 +243,94 @@ impl Inner {
     pub(super) fn write_dump(&self, dump: &Dump) -> io::Result<PathBuf> {
         let path = dump_file::expand_template(&self.dump_path, &program_name());
         dump_file::write_atomic(&path, &dump.to_bytes()?)
+    }
+}
+
+/// Room for the events of `raw` and `extra` more, both as decoded (`Expanded`) and as
+/// the dump's events, reserved up front by `reserve(n)`. When that fails (memory is short:
+/// a huge ring, a process near its limit), the oldest half of the records is left out and
+/// it tries again, down to none, so a dump under memory pressure is smaller, never an
+/// abort. Returns the room and whether records were left out.
+fn room_for_events(
+    raw: &mut Vec<RawRecord>,
+    extra: usize,
+    reserve: impl Fn(usize) -> Option<(Vec<Expanded>, Vec<Event>)>,
+) -> ((Vec<Expanded>, Vec<Event>), bool) {
+    let mut sorted = false;
+    let mut left_out = false;
+    loop {
+        let n = raw
+            .iter()
+            .map(|r| codec::events_in(r.a, r.b))
+            .sum::<usize>()
+            + extra;
+        if let Some(room) = reserve(n) {
+            return (room, left_out);
+        }
+        if raw.is_empty() {
+            return ((Vec::new(), Vec::new()), left_out);
+        }
+        if !sorted {
+            // Oldest first; sorting in place allocates nothing.
+            raw.sort_unstable_by_key(|r| r.ts);
+            sorted = true;
+        }
+        raw.drain(..raw.len().div_ceil(2));
+        left_out = true;
+    }
+}
+
+/// Both vectors of [`room_for_events`], with room for exactly `n`, or `None`.
+fn reserve(n: usize) -> Option<(Vec<Expanded>, Vec<Event>)> {
+    let mut expanded = Vec::new();
+    expanded.try_reserve_exact(n).ok()?;
+    let mut events = Vec::new();
+    events.try_reserve_exact(n).ok()?;
+    Some((expanded, events))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::ring_codec::{Kind, pack};
+
+    fn record(ts: u64) -> RawRecord {
+        RawRecord {
+            ts,
+            lane: 0,
+            a: ts,
+            b: pack(Kind::Wake, 0, 0),
+            order: (0, ts as u32),
+        }
+    }
+
+    /// Room for fewer events than the ring holds: the newest records are kept, the
+    /// oldest left out, and nothing is reserved past what `reserve` granted.
+    #[test]
+    fn short_memory_leaves_out_the_oldest_records_not_the_dump() {
+        // Blocks are read in ring order, not time order.
+        let mut raw: Vec<RawRecord> = (1..=100).rev().map(record).collect();
+        let granted = |n: usize| (n <= 30).then(|| (Vec::with_capacity(n), Vec::with_capacity(n)));
+        let ((expanded, _), left_out) = room_for_events(&mut raw, 2, granted);
+        assert!(left_out);
+        assert_eq!(
+            raw.len(),
+            25,
+            "halved until 25 records and 2 open polls fit"
+        );
+        let mut kept: Vec<u64> = raw.iter().map(|r| r.ts).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, (76..=100).collect::<Vec<_>>());
+        assert!(expanded.capacity() >= 27);
+
+        let mut all: Vec<RawRecord> = (1..=100).map(record).collect();
+        let (_, left_out) = room_for_events(&mut all, 0, reserve);
+        assert!(!left_out);
+        assert_eq!(all.len(), 100);
+
+        let mut none: Vec<RawRecord> = (1..=10).map(record).collect();
+        let ((expanded, events), left_out) = room_for_events(&mut none, 1, |_| None);
+        assert!(left_out && none.is_empty());
+        assert_eq!((expanded.capacity(), events.capacity()), (0, 0));
     }
 }
