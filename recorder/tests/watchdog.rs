@@ -178,7 +178,16 @@ fn with_stacks_on_a_stuck_poll_names_its_function_and_file() {
         .expect("the stack's text");
     let text = stack.frames.join("\n");
     assert!(text.contains("planted_blocking_sleep"), "{text}");
-    assert!(text.contains("watchdog.rs:"), "{text}");
+    // The file and line of the blocking call inside it, as the README promises.
+    let line = include_str!("watchdog.rs")
+        .lines()
+        .position(|l| l.trim() == "std::thread::sleep(Duration::from_millis(120));")
+        .expect("the planted call")
+        + 1;
+    assert!(
+        text.contains(&format!("watchdog.rs:{line}:")),
+        "line {line}:\n{text}"
+    );
 }
 
 #[test]
