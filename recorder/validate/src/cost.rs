@@ -20,8 +20,9 @@ const CONFIGS: [&str; 3] = ["none", "hooks-only", "dial9"];
 /// The parent: `rounds` rounds of every configuration, `seconds` measured each.
 pub fn run(rounds: usize, seconds: u64) {
     let exe = std::env::current_exe().expect("own path");
-    // Per configuration: (ops/s, CPU µs per op) of each round.
-    let mut got: Vec<Vec<(f64, f64)>> = vec![Vec::new(); CONFIGS.len()];
+    // Per configuration, per round: (ops/s, CPU µs per op), `None` for a round whose
+    // child gave no result (a ratio pairs only rounds both configurations completed).
+    let mut got: Vec<Vec<Option<(f64, f64)>>> = vec![vec![None; rounds]; CONFIGS.len()];
     for round in 0..rounds {
         for k in 0..CONFIGS.len() {
             let i = (k + round) % CONFIGS.len();
@@ -37,7 +38,7 @@ pub fn run(rounds: usize, seconds: u64) {
             };
             match (field("ops="), field("cpu_us="), field("secs=")) {
                 (Some(ops), Some(cpu), Some(secs)) if ops > 0.0 => {
-                    got[i].push((ops / secs, cpu / ops));
+                    got[i][round] = Some((ops / secs, cpu / ops));
                     eprint!(".");
                 }
                 _ => eprintln!(
@@ -63,18 +64,23 @@ pub fn run(rounds: usize, seconds: u64) {
     println!("| configuration | ops/s | server CPU per op | CPU per op vs none |");
     println!("|---|---|---|---|");
     for (i, name) in CONFIGS.iter().enumerate() {
-        let ratios: Vec<f64> = got[i]
-            .iter()
-            .zip(&got[0])
-            .map(|(c, base)| c.1 / base.1)
-            .collect();
+        let done: Vec<(f64, f64)> = got[i].iter().flatten().copied().collect();
         println!(
             "| {name} | {:.0}k | {:.2} µs | {:.3}x |",
-            median(got[i].iter().map(|g| g.0).collect()) / 1e3,
-            median(got[i].iter().map(|g| g.1).collect()),
-            median(ratios)
+            median(done.iter().map(|g| g.0).collect()) / 1e3,
+            median(done.iter().map(|g| g.1).collect()),
+            median(paired_ratios(&got[i], &got[0]))
         );
     }
+}
+
+/// CPU per op of `config` over `base`, round by round, for the rounds both completed.
+fn paired_ratios(config: &[Option<(f64, f64)>], base: &[Option<(f64, f64)>]) -> Vec<f64> {
+    config
+        .iter()
+        .zip(base)
+        .filter_map(|(c, b)| Some(c.as_ref()?.1 / b.as_ref()?.1))
+        .collect()
 }
 
 /// One configuration's process: the server, a client process, one second of warm-up,
@@ -134,4 +140,18 @@ fn cpu_us() -> u64 {
     }
     let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
     us(u.ru_utime) + us(u.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A round one configuration lost compares nothing: the others stay paired with
+    /// their own round.
+    #[test]
+    fn a_lost_round_pairs_nothing() {
+        let base = [Some((1.0, 10.0)), None, Some((1.0, 30.0))];
+        let config = [Some((1.0, 11.0)), Some((1.0, 99.0)), Some((1.0, 33.0))];
+        assert_eq!(paired_ratios(&config, &base), [1.1, 1.1]);
+    }
 }
