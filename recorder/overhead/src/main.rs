@@ -130,12 +130,6 @@ fn main() {
                 median(&cpu)
             );
         }
-        let med = |name: &str| {
-            configs
-                .iter()
-                .position(|c| *c == name)
-                .map(|i| median(&results[i].iter().map(|x| x.0).collect::<Vec<_>>()))
-        };
         // The yardstick for dial9: against the tracing floor, round by round.
         if let (Some(d), Some(f)) = (
             configs.iter().position(|c| *c == "dial9"),
@@ -160,8 +154,19 @@ fn main() {
                 median(&cpu_ratios)
             );
         }
-        if let (Some(d), Some(c)) = (med("dial9"), med("console-subscriber")) {
-            println!("  dial9 / console-subscriber throughput: {:.2}x", d / c);
+        if let (Some(d), Some(c)) = (
+            configs.iter().position(|c| *c == "dial9"),
+            configs.iter().position(|c| *c == "console-subscriber"),
+        ) {
+            let ratios: Vec<f64> = results[d]
+                .iter()
+                .zip(&results[c])
+                .map(|(a, b)| a.0 / b.0)
+                .collect();
+            println!(
+                "  dial9 / console-subscriber throughput: {:.2}x (median of per-round ratios)",
+                median(&ratios)
+            );
         }
         println!();
     }
