@@ -140,8 +140,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
         }
     }
     lines.push(Line::from(spans));
-    // Legend: the cursor's time, then the letters that matter here first: tasks under
-    // the cursor, then the others on screen, then the rest (busiest first, by letter).
+    // Legend: the cursor's time, then the letters that matter here first: the selected
+    // event's task (the cell under the cursor may show the poll that ended as it began),
+    // the other tasks under the cursor, the others on screen, then the rest (busiest
+    // first, by letter).
     let mut legend = vec![Span::styled(
         fit(
             &format!("{} {}", theme.cursor(), cursor_label.unwrap_or_default()),
@@ -151,7 +153,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
     )];
     let mut used = LABEL;
     let mut by_letter = app.lettered_tasks();
-    by_letter.sort_by_key(|&(l, t)| (!at_cursor.contains(&t), !shown.contains(&t), l));
+    let selected = ix.task_of_event(app.event());
+    by_letter.sort_by_key(|&(l, t)| {
+        (
+            selected != Some(t),
+            !at_cursor.contains(&t),
+            !shown.contains(&t),
+            l,
+        )
+    });
     for (l, t) in by_letter {
         let name = sanitize(&ix.tasks[t as usize].label());
         let item = format!("{l} {} ", fit_label(&name, name.chars().count().min(22)));
