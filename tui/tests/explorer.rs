@@ -95,6 +95,79 @@ fn snapshot_help_overlay() {
     insta::assert_snapshot!("help_160x48", screen(&mut app, 160, 48));
 }
 
+/// `?` lists every key of both tables, the search box's under their own heading. Taller
+/// than an 80x24 terminal, it says so in its title and scrolls down to its last row.
+#[test]
+fn help_lists_every_key_and_scrolls_when_taller_than_the_terminal() {
+    use dial9_tui::app::keys::{BINDINGS, Binding, SEARCH_BINDINGS};
+    // A binding's row: its label, then (perhaps cut) what it does.
+    fn row_of(lines: &[String], b: &Binding) -> Option<usize> {
+        let does = b.help.strip_prefix("search: ").unwrap_or(b.help);
+        let does: String = does.chars().take(30).collect();
+        lines
+            .iter()
+            .position(|l| l.contains(&format!(" {} ", b.label)) && l.contains(&does))
+    }
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(str::to_string).collect()
+    }
+
+    let mut app = open("starvation");
+    key(&mut app, KeyCode::Char('?'));
+    let all = lines(&screen(&mut app, 160, 48));
+    assert!(
+        all.iter().any(|l| l.contains("Keys · any key closes")),
+        "{all:#?}"
+    );
+    let heading = all
+        .iter()
+        .position(|l| l.contains("In the search box (/)"))
+        .unwrap_or_else(|| panic!("the search keys' heading:\n{all:#?}"));
+    for b in BINDINGS {
+        let r = row_of(&all, b).unwrap_or_else(|| panic!("{:?} in the help:\n{all:#?}", b.label));
+        assert!(r < heading, "{:?} above the search keys", b.label);
+    }
+    // Enter and Esc are in both tables: the search box's own rows are below the heading.
+    for b in SEARCH_BINDINGS {
+        assert!(
+            row_of(&all[heading..], b).is_some(),
+            "{:?} under the search heading:\n{all:#?}",
+            b.label
+        );
+    }
+
+    // 80x24: the first rows, a title that says there are more, then down to the end.
+    let first = screen(&mut app, 80, 24);
+    assert!(first.contains("Keys 1-22 of "), "{first}");
+    assert!(first.contains("scroll"), "{first}");
+    let mut seen = lines(&first);
+    for _ in 0..40 {
+        key(&mut app, KeyCode::Char('j'));
+        seen.extend(lines(&screen(&mut app, 80, 24)));
+    }
+    assert!(app.help(), "j scrolls, it does not close the help");
+    let rows = dial9_tui::app::keys::help_rows().len();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains(&format!("-{rows} of {rows}"))),
+        "scrolled to the last row"
+    );
+    for b in BINDINGS.iter().chain(SEARCH_BINDINGS) {
+        assert!(
+            row_of(&seen, b).is_some(),
+            "{:?} reachable at 80x24",
+            b.label
+        );
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("Swimlanes: letter = task polling")),
+        "the last row reachable at 80x24"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.help(), "any other key closes it");
+}
+
 #[test]
 fn too_small_terminal_says_so() {
     let mut app = open("starvation");

@@ -41,6 +41,8 @@ pub enum Action {
     PanRight,
     FitAll,
     ToggleHelp,
+    /// Scrolls a help taller than the terminal by this many rows.
+    HelpScroll(i32),
     ToggleDetail,
     SortNext,
     SortPrev,
@@ -90,7 +92,14 @@ pub fn apply(app: &mut App, action: Action) {
         Action::PanLeft => pan(app, false),
         Action::PanRight => pan(app, true),
         Action::FitAll => app.viewport = super::viewport::Viewport::whole(&app.index),
-        Action::ToggleHelp => app.help = !app.help,
+        Action::ToggleHelp => {
+            app.help = !app.help;
+            app.help_scroll = 0;
+        }
+        Action::HelpScroll(by) => {
+            let max = super::keys::help_scroll_max(app.size.1) as i64;
+            app.help_scroll = (app.help_scroll as i64 + i64::from(by)).clamp(0, max) as usize;
+        }
         Action::ToggleDetail => app.detail = !app.detail,
         Action::SortNext => cycle_sort(app, 1),
         Action::SortPrev => cycle_sort(app, TaskColumn::ALL.len() - 1),

@@ -1,7 +1,8 @@
-//! The one key table. Key dispatch ([`from_key`]), the help overlay, the hint line and
-//! the README's key table are all read from [`BINDINGS`] and [`SEARCH_BINDINGS`], so a key
-//! cannot work without being documented, or be documented without working (a test
-//! compares the README with [`markdown`]).
+//! The one key table. Key dispatch ([`from_key`]), the help overlay ([`help_rows`]), the
+//! hint line and the README's key table are all read from [`BINDINGS`] and
+//! [`SEARCH_BINDINGS`], so a key cannot work without being documented, or be documented
+//! without working (a test compares the README with [`markdown`], another the help with
+//! both tables).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -298,8 +299,26 @@ pub fn from_key(app: &App, event: KeyEvent) -> Option<Action> {
         });
     }
     if app.help() || app.detail() {
-        // Any key closes the overlay; quitting still quits.
-        return Some(match lookup(BINDINGS, app.focus(), k) {
+        // Any key closes the overlay; quitting still quits. A help taller than the
+        // terminal scrolls with the moving keys instead.
+        let action = lookup(BINDINGS, app.focus(), k);
+        let max = help_scroll_max(app.size().1) as i32;
+        if app.help() && max > 0 {
+            let page = (help_visible_rows(app.size().1) as i32 - 1).max(1);
+            let by = match action {
+                Some(Action::Down) => Some(1),
+                Some(Action::Up) => Some(-1),
+                Some(Action::PageDown) => Some(page),
+                Some(Action::PageUp) => Some(-page),
+                Some(Action::Top) => Some(-max),
+                Some(Action::Bottom) => Some(max),
+                _ => None,
+            };
+            if let Some(by) = by {
+                return Some(Action::HelpScroll(by));
+            }
+        }
+        return Some(match action {
             Some(Action::Quit) => Action::Quit,
             _ if app.help() => Action::ToggleHelp,
             _ => Action::ToggleDetail,
@@ -323,25 +342,81 @@ pub fn hint_items(pane: Pane) -> Vec<&'static str> {
         .collect()
 }
 
+/// What a row's keys do, with the panes they are limited to.
+fn does(b: &Binding) -> String {
+    match b.panes {
+        [] => b.help.to_string(),
+        p => {
+            let names: Vec<_> = p.iter().map(|p| p.title().to_lowercase()).collect();
+            format!("{} (in {})", b.help, names.join(", "))
+        }
+    }
+}
+
 /// The README's key table: both tables as Markdown rows.
 pub fn markdown() -> String {
     let mut s = String::from("| key | does |\n|---|---|\n");
     for b in BINDINGS.iter().chain(SEARCH_BINDINGS) {
-        let panes = match b.panes {
-            [] => String::new(),
-            p => {
-                let names: Vec<_> = p.iter().map(|p| p.title().to_lowercase()).collect();
-                format!(" (in {})", names.join(", "))
-            }
-        };
         s.push_str(&format!(
-            "| {} | {}{} |\n",
+            "| {} | {} |\n",
             b.label.replace('|', "\\|"),
-            b.help,
-            panes
+            does(b)
         ));
     }
     s
+}
+
+/// One row of the help overlay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HelpRow {
+    /// Keys and what they do.
+    Key {
+        label: &'static str,
+        does: String,
+    },
+    /// The title of the rows below it.
+    Heading(&'static str),
+    Note(&'static str),
+    Blank,
+}
+
+/// The help overlay's rows: every row of both key tables, the search box's under a
+/// heading of their own, then how to read the swimlanes.
+pub fn help_rows() -> Vec<HelpRow> {
+    let mut rows: Vec<HelpRow> = BINDINGS
+        .iter()
+        .map(|b| HelpRow::Key {
+            label: b.label,
+            does: does(b),
+        })
+        .collect();
+    rows.push(HelpRow::Blank);
+    rows.push(HelpRow::Heading(
+        "In the search box (/); any other character goes into the query:",
+    ));
+    rows.extend(SEARCH_BINDINGS.iter().map(|b| {
+        // The heading says where they act.
+        let d = does(b);
+        HelpRow::Key {
+            label: b.label,
+            does: d.strip_prefix("search: ").map_or(d.clone(), str::to_string),
+        }
+    }));
+    rows.push(HelpRow::Blank);
+    rows.push(HelpRow::Note(
+        "Swimlanes: letter = task polling (see legend), . or · parked, - awake",
+    ));
+    rows
+}
+
+/// Rows of the help a terminal `height` rows tall shows at once (inside its border).
+pub fn help_visible_rows(height: u16) -> usize {
+    help_rows().len().min(height.saturating_sub(2) as usize)
+}
+
+/// How far the help scrolls on a terminal `height` rows tall: 0 when it fits.
+pub fn help_scroll_max(height: u16) -> usize {
+    help_rows().len() - help_visible_rows(height)
 }
 
 #[cfg(test)]

@@ -210,6 +210,8 @@ pub struct App {
     pub(super) task_table: TaskTable,
     pub(super) search: Option<Search>,
     pub(super) help: bool,
+    /// The help's first row shown, when it is taller than the terminal.
+    pub(super) help_scroll: usize,
     /// The detail view of the selected item is open.
     pub(super) detail: bool,
     pub(super) status: Option<String>,
@@ -274,6 +276,7 @@ impl App {
             },
             search: None,
             help: false,
+            help_scroll: 0,
             detail: false,
             status: None,
             quit: false,
@@ -336,6 +339,14 @@ impl App {
     }
     pub fn help(&self) -> bool {
         self.help
+    }
+    /// The help's first row shown.
+    pub fn help_scroll(&self) -> usize {
+        self.help_scroll
+    }
+    /// The terminal's size (columns, rows) from the last resize.
+    pub fn size(&self) -> (u16, u16) {
+        self.size
     }
     pub fn detail(&self) -> bool {
         self.detail

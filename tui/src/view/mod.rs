@@ -78,7 +78,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         detail::render(frame, area, app, &theme);
     }
     if app.help() {
-        overlay::help(frame, area, &theme);
+        overlay::help(frame, area, app.help_scroll(), &theme);
     }
     if let Some(search) = &app.search() {
         overlay::search(frame, area, app, search, &theme);

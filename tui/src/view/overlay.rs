@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
-use crate::app::keys::BINDINGS;
+use crate::app::keys::{HelpRow, help_rows, help_visible_rows};
 use crate::app::{App, Search};
 use crate::fmt::sanitize;
 
@@ -23,36 +23,59 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let rect = centered(area, 76, BINDINGS.len() as u16 + 5);
+/// The help: every key, both tables. Taller than the terminal, it shows the rows from
+/// `scroll` on, and its title says which and how to see the rest.
+pub fn help(frame: &mut Frame, area: Rect, scroll: usize, theme: &Theme) {
+    let rows = help_rows();
+    let rect = centered(
+        area,
+        76,
+        rows.len().saturating_add(2).min(u16::MAX as usize) as u16,
+    );
     frame.render_widget(Clear, rect);
-    let block = pane_block("Keys · any key closes".into(), true, theme);
+    let shown = help_visible_rows(area.height).min(rect.height.saturating_sub(2) as usize);
+    let first = scroll.min(rows.len() - shown);
+    let title = if shown < rows.len() {
+        format!(
+            "Keys {}-{} of {} · j/k PgUp PgDn scroll · any other key closes",
+            first + 1,
+            first + shown,
+            rows.len()
+        )
+    } else {
+        "Keys · any key closes".to_string()
+    };
+    let block = pane_block(title, true, theme);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let mut lines: Vec<Line> = BINDINGS
+    let width = inner.width as usize;
+    let lines: Vec<Line> = rows
         .iter()
-        .map(|b| {
-            let what = match b.panes {
-                [] => b.help.to_string(),
-                panes => {
-                    let names: Vec<_> = panes.iter().map(|p| p.title().to_lowercase()).collect();
-                    format!("{} (in {})", b.help, names.join(", "))
-                }
-            };
-            Line::from(vec![
-                Span::styled(format!(" {:<16}", b.label), theme.title()),
-                Span::raw(fit(&what, inner.width.saturating_sub(18) as usize)),
-            ])
+        .skip(first)
+        .take(shown)
+        .map(|row| match row {
+            HelpRow::Key { label, does } => {
+                // A label longer than its column pushes its text right, still in the box.
+                let label = if label.chars().count() < 16 {
+                    format!(" {label:<16}")
+                } else {
+                    format!(" {label} ")
+                };
+                let rest = width.saturating_sub(label.chars().count() + 1);
+                Line::from(vec![
+                    Span::styled(label, theme.title()),
+                    Span::raw(fit(does, rest)),
+                ])
+            }
+            HelpRow::Heading(text) => {
+                Line::from(Span::styled(fit(&format!(" {text}"), width), theme.title()))
+            }
+            HelpRow::Note(text) => {
+                Line::from(Span::styled(fit(&format!(" {text}"), width), theme.dim()))
+            }
+            HelpRow::Blank => Line::from(""),
         })
         .collect();
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(
-        fit(
-            " Swimlanes: letter = task polling (see legend), . or · parked, - awake",
-            inner.width as usize,
-        ),
-        theme.dim(),
-    )));
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
