@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -p dial9-overhead --bin overhead            # all workloads, 3 rounds
+//! cargo run --release -p dial9-overhead --bin overhead -- --help
 //! cargo run --release -p dial9-overhead --bin overhead -- --soak 60
 //! ```
 //!
@@ -15,14 +16,22 @@ use std::io::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Configurations. `dial9` is the README's setup with everything a dump keeps: the
+/// recorder's own subscriber over a registry, and its runtime hooks. `service` is a
+/// service that already uses tracing (a registry, a global `EnvFilter("info")`, a `fmt`
+/// layer writing to a sink), `service-dial9` the same with the recorder wrapping it:
+/// their ratio is what adding dial9 costs such a service.
 const CONFIGS: &[&str] = &[
     "baseline",
     "dial9",
+    "dial9-layer",
     "dial9-no-cpustat",
     "dial9-no-watchdog",
     "dial9-stacks",
     "dial9-hooks-only",
     "dial9-hooks-sched",
+    "service",
+    "service-dial9",
     "tracing-floor",
     "floor-with-hooks",
     "console-subscriber",
@@ -36,63 +45,56 @@ const WORKLOADS: &[&str] = &[
     "slow-polls",
 ];
 
+/// Recorder overhead, side by side with other ways of recording Tokio's runtime: each
+/// (configuration, workload) run in a child process of its own, configurations rotated
+/// within each round, every ratio the median of per-round ratios.
+#[derive(clap::Parser)]
+#[command(name = "overhead", version)]
+struct Cli {
+    /// Rounds of every configuration.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Workloads to run (default: all).
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS))]
+    workloads: Vec<String>,
+    /// Configurations to run besides `baseline` (default: all).
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(CONFIGS))]
+    configs: Vec<String>,
+    /// Instead: a soak of this many seconds per configuration (RSS every 5 s).
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["rounds", "workloads", "configs"])]
+    soak: Option<u64>,
+    /// Internal: run one configuration and workload in this process.
+    #[arg(long, hide = true, num_args = 2..=3, value_names = ["CONFIG", "WORKLOAD", "ARG"])]
+    child: Option<Vec<String>>,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--child") {
+    use clap::Parser as _;
+    let cli = Cli::parse();
+    if let Some(child_args) = &cli.child {
         child(
-            &args[2],
-            &args[3],
-            args.get(4).and_then(|s| s.parse().ok()).unwrap_or(0),
+            &child_args[0],
+            &child_args[1],
+            child_args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0),
         );
         return;
     }
-    let mut rounds = 3usize;
-    let mut soak = 0u64;
-    let mut only: Option<Vec<String>> = None;
-    let mut configs: Vec<&str> = CONFIGS.to_vec();
-    let fail = |why: &str| -> ! {
-        eprintln!(
-            "overhead: {why}\nusage: overhead [--rounds N] [--workloads {}] [--configs {}] \
-             | --soak SECONDS",
-            WORKLOADS.join(","),
-            CONFIGS.join(",")
-        );
-        std::process::exit(2)
-    };
-    let mut i = 1;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else {
-            fail(&format!("{} needs a value", args[i]))
-        };
-        let number = || {
-            value
-                .parse()
-                .unwrap_or_else(|_| fail(&format!("{}: {value:?} is not a number", args[i])))
-        };
-        match args[i].as_str() {
-            "--rounds" => rounds = number() as usize,
-            "--soak" => soak = number(),
-            "--workloads" => only = Some(value.split(',').map(String::from).collect()),
-            "--configs" => {
-                let want: Vec<&str> = value.split(',').collect();
-                configs = CONFIGS
-                    .iter()
-                    .copied()
-                    .filter(|c| *c == "baseline" || want.contains(c))
-                    .collect();
-            }
-            other => fail(&format!("unknown argument {other}")),
-        }
-        i += 2;
-    }
-    if soak > 0 {
+    let rounds = cli.rounds.max(1);
+    let configs: Vec<&str> = CONFIGS
+        .iter()
+        .copied()
+        .filter(|c| {
+            *c == "baseline" || cli.configs.is_empty() || cli.configs.iter().any(|w| w == c)
+        })
+        .collect();
+    if let Some(soak) = cli.soak {
         run_soak(soak);
         return;
     }
     let workloads: Vec<&str> = WORKLOADS
         .iter()
         .copied()
-        .filter(|w| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w)))
+        .filter(|w| cli.workloads.is_empty() || cli.workloads.iter().any(|x| x == w))
         .collect();
     println!(
         "machine: {} cores; {} rounds; configurations alternate within each round\n",
@@ -110,66 +112,61 @@ fn main() {
             }
         }
         eprintln!();
-        let base: Vec<f64> = results[0].iter().map(|x| x.0).collect();
         println!("{w} ({})", unit(w));
         println!(
-            "  {:<20} {:>14} {:>12} {:>14} {:>12}",
-            "configuration", "median ops/s", "vs baseline", "peak RSS MB", "CPU ns/op"
+            "  {:<20} {:>14} {:>12} {:>12} {:>14} {:>12}",
+            "configuration",
+            "median ops/s",
+            "vs baseline",
+            "CPU vs base",
+            "peak RSS MB",
+            "CPU ns/op"
         );
         for (c, runs) in results.iter().enumerate() {
             let ops: Vec<f64> = runs.iter().map(|x| x.0).collect();
-            let ratios: Vec<f64> = ops.iter().zip(&base).map(|(a, b)| a / b).collect();
+            let (speed, cpu_ratio) = paired(&results[c], &results[0]);
             let hwm = runs.iter().map(|x| x.1).max().unwrap_or(0);
             let cpu: Vec<f64> = runs.iter().map(|x| x.2 * 1e9).collect();
             println!(
-                "  {:<20} {:>14.0} {:>11.3}x {:>14.1} {:>12.0}",
+                "  {:<20} {:>14.0} {:>11.3}x {:>11.3}x {:>14.1} {:>12.0}",
                 configs[c],
                 median(&ops),
-                median(&ratios),
+                speed,
+                cpu_ratio,
                 hwm as f64 / 1024.0,
                 median(&cpu)
             );
         }
-        // The issue's yardstick for dial9: against the tracing floor, round by round.
-        if let (Some(d), Some(f)) = (
-            configs.iter().position(|c| *c == "dial9"),
-            configs.iter().position(|c| *c == "tracing-floor"),
-        ) {
-            let ratios: Vec<f64> = results[d]
-                .iter()
-                .zip(&results[f])
-                .map(|(a, b)| a.0 / b.0)
-                .collect();
-            // What a service pays is CPU: where the floor's throughput swings with how
-            // Tokio happens to place the tasks (ping-pong), its CPU per op is steadier.
-            let cpu_ratios: Vec<f64> = results[d]
-                .iter()
-                .zip(&results[f])
-                .map(|(a, b)| b.2 / a.2)
-                .collect();
+        // Side by side, round by round: the new way in against the layer, what dial9
+        // adds to a service that already traces, and the other recorders.
+        for (a, b) in [
+            ("dial9", "dial9-layer"),
+            ("service-dial9", "service"),
+            ("dial9", "tracing-floor"),
+            ("dial9", "console-subscriber"),
+        ] {
+            let (Some(i), Some(j)) = (
+                configs.iter().position(|c| *c == a),
+                configs.iter().position(|c| *c == b),
+            ) else {
+                continue;
+            };
+            let (speed, cpu) = paired(&results[i], &results[j]);
             println!(
-                "  dial9 / tracing-floor throughput: {:.3}x, by CPU per op: {:.3}x (medians of \
-                 per-round ratios)",
-                median(&ratios),
-                median(&cpu_ratios)
-            );
-        }
-        if let (Some(d), Some(c)) = (
-            configs.iter().position(|c| *c == "dial9"),
-            configs.iter().position(|c| *c == "console-subscriber"),
-        ) {
-            let ratios: Vec<f64> = results[d]
-                .iter()
-                .zip(&results[c])
-                .map(|(a, b)| a.0 / b.0)
-                .collect();
-            println!(
-                "  dial9 / console-subscriber throughput: {:.2}x (median of per-round ratios)",
-                median(&ratios)
+                "  {a} / {b}: throughput {speed:.3}x, by CPU per op {cpu:.3}x (medians of per-round \
+                 ratios)"
             );
         }
         println!();
     }
+}
+
+/// Medians over rounds of `a`'s throughput over `b`'s, and of `b`'s CPU per op over `a`'s
+/// (above 1: `a` is faster, or cheaper), each round against the same round.
+fn paired(a: &[(f64, u64, f64)], b: &[(f64, u64, f64)]) -> (f64, f64) {
+    let speed: Vec<f64> = a.iter().zip(b).map(|(x, y)| x.0 / y.0).collect();
+    let cpu: Vec<f64> = a.iter().zip(b).map(|(x, y)| y.2 / x.2).collect();
+    (median(&speed), median(&cpu))
 }
 
 fn unit(w: &str) -> &'static str {
@@ -302,8 +299,8 @@ fn setup(config: &str, workload: &str) -> (tokio::runtime::Runtime, Box<dyn std:
     builder.worker_threads(workers).enable_all();
     let keep: Box<dyn std::any::Any> = match config {
         "baseline" => Box::new(()),
-        "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog" | "dial9-stacks"
-        | "dial9-hooks-only" | "dial9-hooks-sched" => {
+        "dial9" | "dial9-layer" | "dial9-no-cpustat" | "dial9-no-watchdog" | "dial9-stacks"
+        | "dial9-hooks-only" | "dial9-hooks-sched" | "service-dial9" => {
             let mut b = dial9_recorder::FlightRecorder::builder()
                 .install_panic_hook(false)
                 .schedule_latency(config == "dial9-hooks-sched")
@@ -315,14 +312,18 @@ fn setup(config: &str, workload: &str) -> (tokio::runtime::Runtime, Box<dyn std:
                 b = b.stacks(true);
             }
             let rec = b.build().unwrap();
-            if matches!(
-                config,
-                "dial9" | "dial9-no-cpustat" | "dial9-no-watchdog" | "dial9-stacks"
-            ) {
-                tracing_subscriber::registry().with(rec.layer()).init();
+            match config {
+                "dial9-hooks-only" | "dial9-hooks-sched" => {}
+                "dial9-layer" => tracing_subscriber::registry().with(rec.layer()).init(),
+                "service-dial9" => rec.subscriber(service_subscriber()).init(),
+                _ => rec.subscriber(tracing_subscriber::registry()).init(),
             }
             rec.instrument(&mut builder);
             Box::new(rec)
+        }
+        "service" => {
+            service_subscriber().init();
+            Box::new(())
         }
         // The floor of any tracing-layer design: the registry plus a layer that does
         // nothing, interested in exactly the callsites dial9's layer reads.
@@ -372,6 +373,15 @@ fn setup(config: &str, workload: &str) -> (tokio::runtime::Runtime, Box<dyn std:
         other => panic!("unknown configuration {other}"),
     };
     (builder.build().unwrap(), keep)
+}
+
+/// A service that already traces: a registry, a global `EnvFilter("info")`, and a `fmt`
+/// layer writing its lines to a sink.
+fn service_subscriber() -> impl tracing::Subscriber + Send + Sync {
+    use tracing_subscriber::prelude::*;
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("info"))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
 }
 
 fn child(config: &str, workload: &str, arg: u64) {
