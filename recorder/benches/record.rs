@@ -123,7 +123,7 @@ fn bookkeeping(c: &mut Criterion) {
     // service would. Only the part named is timed.
     let mut next = 1_000u64;
     let untimed = |_: u64| {};
-    let spawn = |id: u64| rec.__bench_spawn(id, id % 10_000 + 1);
+    let spawn = |id: u64| rec.__bench_spawn(id);
     let poll_and_terminate = |id: u64| {
         rec.__bench_record_poll(id);
         rec.__bench_terminate(id);
@@ -161,7 +161,7 @@ fn bookkeeping(c: &mut Criterion) {
         "last poll carrying the termination (one record)",
         [&spawn, &|id| rec.__bench_last_poll(id), &untimed],
     );
-    rec.__bench_spawn(7, 77);
+    rec.__bench_spawn(77);
     g.bench_function("waker op (span -> task, live count, event)", |b| {
         b.iter(|| rec.__bench_waker_op_counted(black_box(77)))
     });

@@ -49,6 +49,6 @@ compile_error!(
 pub use format::{Dump, ReadError};
 #[cfg(tokio_unstable)]
 pub use record::{
-    BuildError, Builder, FlightRecorder, MAX_CAPACITY, MIN_CAPACITY, RecorderLayer, TokioOnly,
-    UserHooks,
+    BuildError, Builder, FlightRecorder, MAX_CAPACITY, MIN_CAPACITY, RecorderLayer,
+    RecorderSubscriber, TokioOnly, UserHooks,
 };

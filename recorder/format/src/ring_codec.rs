@@ -33,8 +33,9 @@ pub const BLOCK_SLOTS_OFFSET: usize = 64;
 pub const BLOCK_BASE_OFFSET: usize = 8;
 /// Bytes of one block, a cache line multiple.
 pub const BLOCK_BYTES: usize = BLOCK_SLOTS_OFFSET + BLOCK_EVENTS * SLOT_BYTES;
-/// Bytes of one task-table slot in the recorder (it has 0.75-1.5 slots per record).
-pub const TASK_SLOT_BYTES: usize = 32;
+/// Bytes of one task-table slot in the recorder, with its task's live wakers and span
+/// handles (it has 0.75-1.5 slots per record).
+pub const TASK_SLOT_BYTES: usize = 48;
 
 /// Task-table slots of a recorder whose ring holds `capacity` records: three per four
 /// records rounded up to a power of two (0.75-1.5 per record), at least 1,024 and at

@@ -13,7 +13,7 @@ use super::lanes::Lanes;
 use super::recorder::{FlightRecorder, Inner};
 use super::ring::{BLOCK_EVENTS, Ring};
 use super::tasks::TaskTable;
-use super::{persist, span_tasks, triggers, watchdog};
+use super::{persist, triggers, watchdog};
 
 /// Smallest ring: a few blocks, so that a handful of threads do not evict each other's
 /// only block on every claim.
@@ -263,7 +263,6 @@ impl Builder {
             persist,
             lanes: Lanes::default(),
             tasks,
-            span_tasks: span_tasks::SpanTasks::new(),
             clock,
             start_raw,
             anchor: ClockAnchor {

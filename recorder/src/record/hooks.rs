@@ -136,6 +136,7 @@ pub(super) enum Ended {
 /// Nets a clone or drop of `task`'s own waker (`delta`, `live` after it) into the op
 /// pending for its poll, when `task` is the one being polled on this thread; returns
 /// whether it did. One thread-local access on the waker-op path.
+#[inline]
 pub(super) fn net_own_waker_op(task: u64, delta: i64, live: i64) -> bool {
     LOCAL
         .try_with(|l| {
@@ -170,6 +171,7 @@ impl Inner {
     /// A poll's start is not written (unless the ring is a crash-surviving file, which
     /// keeps no lane states): the lane notes it, and the poll's end carries it (see
     /// `ring_codec::decode`); a poll still running at a dump is read from the lane.
+    #[inline]
     pub(super) fn poll_start(&self, task: u64) {
         let pending = LOCAL
             .try_with(|l| {
@@ -236,6 +238,7 @@ impl Inner {
     }
 
     /// Tokio's after-poll hook: the poll's end, and whether the poll ended the task.
+    #[inline]
     pub(super) fn after_poll_hook(&self, task: u64) {
         let ended = LOCAL
             .try_with(|l| match l.terminated.replace((0, false)) {
@@ -247,6 +250,7 @@ impl Inner {
         self.poll_end(task, ended);
     }
 
+    #[inline]
     pub(super) fn poll_end(&self, task: u64, ended: Ended) {
         let own = LOCAL
             .try_with(|l| {
@@ -407,10 +411,13 @@ mod tests {
     use crate::FlightRecorder;
     use crate::format::{Dump, EventKind};
 
+    /// Without the watchdog: on a loaded machine its looks at a poll these tests hold
+    /// open would add records to the counts.
     fn recorder() -> FlightRecorder {
         FlightRecorder::builder()
             .capacity(crate::MIN_CAPACITY)
             .install_panic_hook(false)
+            .watchdog(None)
             .build()
             .unwrap()
     }

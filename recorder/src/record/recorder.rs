@@ -17,9 +17,10 @@ use super::builder::Builder;
 use super::hooks::{self, UserHooks};
 use super::lanes::Lanes;
 use super::layer::{self, RecorderLayer, TokioOnly};
+use super::persist;
 use super::ring::Ring;
+use super::subscriber::RecorderSubscriber;
 use super::tasks::TaskTable;
-use super::{persist, span_tasks};
 
 /// The flight recorder. Cheap to clone; all clones share one ring.
 ///
@@ -53,7 +54,26 @@ impl FlightRecorder {
         Builder::default()
     }
 
-    /// The `tracing_subscriber` layer that captures Tokio's instrumentation.
+    /// The recorder's own `tracing` subscriber, wrapping yours: Tokio's instrumentation
+    /// goes to the recorder and never reaches `inner`; everything else goes to `inner`
+    /// unchanged. The way to install the recorder:
+    ///
+    /// ```no_run
+    /// # let recorder = dial9_recorder::FlightRecorder::builder().build().unwrap();
+    /// use tracing_subscriber::prelude::*;
+    /// recorder
+    ///     .subscriber(tracing_subscriber::registry().with(tracing_subscriber::fmt::layer()))
+    ///     .init();
+    /// ```
+    ///
+    /// See [`RecorderSubscriber`] for what `inner` sees.
+    pub fn subscriber<S: Subscriber>(&self, inner: S) -> RecorderSubscriber<S> {
+        RecorderSubscriber::new(&self.inner, inner)
+    }
+
+    /// The `tracing_subscriber` layer that captures Tokio's instrumentation, for a
+    /// service that can only add a layer: slower than [`subscriber`](Self::subscriber)
+    /// (Tokio's task spans then live in your registry).
     pub fn layer<S>(&self) -> Filtered<RecorderLayer, TokioOnly, S>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -142,7 +162,6 @@ pub(crate) struct Inner {
     pub(super) persist: Option<persist::Persist>,
     pub(super) lanes: Lanes,
     pub(super) tasks: TaskTable,
-    pub(super) span_tasks: span_tasks::SpanTasks,
     pub(super) clock: quanta::Clock,
     pub(super) start_raw: u64,
     pub(super) anchor: ClockAnchor,
@@ -178,14 +197,10 @@ impl FlightRecorder {
         self.inner.poll_end(task, super::hooks::Ended::No);
     }
 
-    /// The bookkeeping of a spawn past the span's fields (span table, task table, hooked
-    /// mark, the spawn event), as the layer and the hooks do it.
-    pub fn __bench_spawn(&self, task: u64, span: u64) {
+    /// The bookkeeping of a spawn past the span's fields (task table, hooked mark, the
+    /// spawn event), as the subscriber and the hooks do it.
+    pub fn __bench_spawn(&self, task: u64) {
         use super::tasks::{FileName, SpawnInfo};
-        let _ =
-            self.inner
-                .span_tasks
-                .insert(span, task, super::span_tasks::CLASS_TASK, |_, _, _| {});
         self.inner.spawn(SpawnInfo {
             task,
             name: "bench-task",
@@ -211,17 +226,12 @@ impl FlightRecorder {
         self.inner.after_poll_hook(task);
     }
 
-    /// A waker op as the layer records it: the span -> task lookup, the live count, the
+    /// A waker op as the subscriber records it: the live count in the task's entry, the
     /// event.
-    pub fn __bench_waker_op_counted(&self, span: u64) {
-        if let Some((task, _, live, _)) = self.inner.span_tasks.get_counting(span, 1) {
-            self.inner.record(
-                Kind::WakerClone,
-                codec::F_HAS_VALUE,
-                task,
-                live.unwrap_or(0).max(0) as u64,
-            );
-        }
+    pub fn __bench_waker_op_counted(&self, task: u64) {
+        let wakers = self.inner.tasks.waker_op(task, 1);
+        self.inner
+            .waker_op(task, crate::format::WakerOp::Clone, wakers);
     }
 
     pub fn __bench_fill(&self, events: usize) {

@@ -34,14 +34,12 @@ impl Inner {
         let (live, unhooked) = self
             .tasks
             .live_and_unhooked(patient, task_window, &early_tasks);
-        let mut live_wakers: Vec<TaskWakers> = self
-            .span_tasks
-            .waker_counts()
+        let live_wakers: Vec<TaskWakers> = self
+            .tasks
+            .live_wakers(patient, &live, &early_tasks)
             .into_iter()
-            .filter(|(task, _)| live.contains(task))
             .map(|(task, live)| TaskWakers { task, live })
             .collect();
-        live_wakers.sort_by_key(|w| w.task);
         let unhooked = if self.hooks_installed.load(Ordering::Relaxed) {
             unhooked
         } else {

@@ -17,11 +17,7 @@
 //! cold line. The layout is only used for speed: a registry that numbers spans otherwise
 //! still gets a correct table, with other sets.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering, fence};
-
-/// A waker count that can no longer be trusted (an op raced with the slot's reuse): any
-/// value below this is unknown, however many ops follow.
-const WAKERS_UNKNOWN: i64 = i64::MIN / 2;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 const SETS: usize = 1 << 13;
 /// The top two bits of the stored task word hold the span's class.
@@ -46,9 +42,6 @@ struct Slot {
     /// Odd while written. Each write makes it larger than both slots' versions in the
     /// set, so the smaller one is the older span, and a reader sees any change (A-B-A).
     version: AtomicU64,
-    /// The task's live wakers: clones - drops - wakes by value since the span was mapped
-    /// here. Reset when the slot takes a new span.
-    wakers: AtomicI64,
 }
 
 /// Two slots in one cache line.
@@ -78,7 +71,6 @@ impl SpanTasks {
             span: AtomicU64::new(0),
             task: AtomicU64::new(0),
             version: AtomicU64::new(0),
-            wakers: AtomicI64::new(0),
         };
         let table = SpanTasks {
             sets: (0..SETS).map(|_| Set([slot(), slot()])).collect(),
@@ -154,38 +146,19 @@ impl SpanTasks {
             (task & TASK_MASK) | (u64::from(class) << CLASS_SHIFT),
             Ordering::Relaxed,
         );
-        slot.wakers.store(0, Ordering::Relaxed);
         slot.version.store(writing + 1, Ordering::Release);
         Ok(())
     }
 
     /// The task of `span` and its class, if the table has it.
     pub(crate) fn get(&self, span: u64) -> Option<(u64, u8)> {
-        self.find(span, 0).map(|(_, word, _)| unpack(word))
-    }
-
-    /// The task of `span`, counting a waker op (`delta`: +1 clone, -1 drop or wake by
-    /// value, 0 wake by reference) on the way: one more atomic on the cache line the
-    /// lookup already read. An op that races with the slot's reuse cannot know which task
-    /// it counted for, so it marks the count unknown rather than leave it wrong.
-    ///
-    /// Returns the task, its class, its live wakers after this op (`None` if unknown),
-    /// and whether its span has closed (the op came from a waker that outlived the task).
-    pub(crate) fn get_counting(
-        &self,
-        span: u64,
-        delta: i64,
-    ) -> Option<(u64, u8, Option<i64>, bool)> {
-        self.find(span, delta).map(|(_, word, live)| {
-            let (task, class) = unpack(word);
-            (task, class, live, word & CLOSED != 0)
-        })
+        self.find(span).map(|(_, word)| unpack(word))
     }
 
     /// The task of `span`, which is closing, marked so that it leaves the table quietly
     /// (see [`insert`](Self::insert)). A waker that outlives the task still finds it here.
     pub(crate) fn close(&self, span: u64) -> Option<(u64, u8)> {
-        let (slot, word, _) = self.find(span, 0)?;
+        let (slot, word) = self.find(span)?;
         // Fails harmlessly if the slot was retaken meanwhile (another task's word).
         let _ =
             slot.task
@@ -193,61 +166,27 @@ impl SpanTasks {
         Some(unpack(word))
     }
 
-    /// The slot holding `span`, its task word and the live count after `delta` is
-    /// counted (see [`get_counting`](Self::get_counting)), all read consistently.
-    fn find(&self, span: u64, delta: i64) -> Option<(&Slot, u64, Option<i64>)> {
+    /// The slot holding `span` and its task word, read consistently.
+    fn find(&self, span: u64) -> Option<(&Slot, u64)> {
         if span == 0 {
             return None;
         }
         let set = &self.sets[index(span)];
-        if delta != 0 {
-            // The count is about to be written, and the line was most likely last
-            // written by another worker (the op before this one): one transfer for
-            // ownership now, instead of a read miss and then an upgrade for the write.
-            super::prefetch::for_write(set);
-        }
         for slot in &set.0 {
             let v1 = slot.version.load(Ordering::Acquire);
             if v1 % 2 == 1 || slot.span.load(Ordering::Acquire) != span {
                 continue;
             }
             let word = slot.task.load(Ordering::Relaxed);
-            let live = if delta == 0 {
-                slot.wakers.load(Ordering::Relaxed)
-            } else {
-                slot.wakers.fetch_add(delta, Ordering::AcqRel) + delta
-            };
             fence(Ordering::Acquire);
             if slot.span.load(Ordering::Relaxed) == span
                 && slot.version.load(Ordering::Relaxed) == v1
             {
-                // A count marked unknown stays far below zero whatever ops follow; a
-                // negative count can only come from such a race: neither is a count.
-                return Some((slot, word, (live >= 0).then_some(live)));
-            }
-            if delta != 0 {
-                slot.wakers.store(WAKERS_UNKNOWN, Ordering::Relaxed);
+                return Some((slot, word));
             }
             return None;
         }
         None
-    }
-
-    /// Every mapped task with a trustworthy waker count.
-    pub(crate) fn waker_counts(&self) -> Vec<(u64, i64)> {
-        self.sets
-            .iter()
-            .flat_map(|set| &set.0)
-            .filter_map(|slot| {
-                let v1 = slot.version.load(Ordering::Acquire);
-                let span = slot.span.load(Ordering::Acquire);
-                let task = slot.task.load(Ordering::Relaxed) & TASK_MASK;
-                let wakers = slot.wakers.load(Ordering::Relaxed);
-                fence(Ordering::Acquire);
-                let stable = v1 % 2 == 0 && slot.version.load(Ordering::Relaxed) == v1;
-                (stable && span != 0 && wakers >= 0).then_some((task, wakers))
-            })
-            .collect()
     }
 }
 
@@ -301,10 +240,7 @@ mod tests {
         assert_eq!(index(43), (index(42) + 1) % SETS);
         put(&t, generation(1), 1, CLASS_TASK).unwrap();
         put(&t, generation(2), 2, CLASS_TASK).unwrap();
-        assert_eq!(
-            t.get_counting(generation(1), -1),
-            Some((1, CLASS_TASK, None, false))
-        );
+        assert_eq!(t.get(generation(1)), Some((1, CLASS_TASK)));
         assert_eq!(t.get(generation(2)), Some((2, CLASS_TASK)));
     }
 
@@ -335,11 +271,6 @@ mod tests {
         put(&t, ids[1], 11, CLASS_TASK).unwrap();
         assert_eq!(t.close(ids[0]), Some((10, CLASS_TASK)));
         assert_eq!(
-            t.get_counting(ids[0], 1),
-            Some((10, CLASS_TASK, Some(1), true)),
-            "a late op knows its span closed"
-        );
-        assert_eq!(
             t.get(ids[0]),
             Some((10, CLASS_TASK)),
             "a late waker still finds it"
@@ -350,45 +281,5 @@ mod tests {
             Ok(Some((ids[1], 11, CLASS_TASK)))
         );
         assert_eq!(t.close(404), None);
-    }
-
-    #[test]
-    fn counts_waker_ops_per_task_and_resets_on_reuse() {
-        let t = SpanTasks::new();
-        put(&t, 5, 50, CLASS_TASK).unwrap();
-        put(&t, 9, 90, CLASS_TASK).unwrap();
-        for delta in [1, 1, -1, 0, 1] {
-            assert_eq!(
-                t.get_counting(5, delta).map(|(t, c, _, _)| (t, c)),
-                Some((50, CLASS_TASK))
-            );
-        }
-        assert_eq!(t.get_counting(9, 1), Some((90, CLASS_TASK, Some(1), false)));
-        assert_eq!(
-            t.get_counting(9, -1),
-            Some((90, CLASS_TASK, Some(0), false))
-        );
-        let mut counts = t.waker_counts();
-        counts.sort();
-        assert_eq!(counts, vec![(50, 2), (90, 0)]);
-        // A new span in the slot (the registry reused the id) starts from zero.
-        put(&t, 5, 51, CLASS_TASK).unwrap();
-        assert!(t.waker_counts().contains(&(51, 0)));
-        assert_eq!(t.get_counting(404, 1), None, "unknown spans count nothing");
-    }
-
-    /// A count marked unknown (an op raced with the slot's reuse) never comes back as a
-    /// count, however many ops follow: not in the ops, not in the dump's facts.
-    #[test]
-    fn an_unknown_count_stays_unknown() {
-        let t = SpanTasks::new();
-        put(&t, 5, 50, CLASS_TASK).unwrap();
-        t.sets[index(5)].0[0]
-            .wakers
-            .store(WAKERS_UNKNOWN, Ordering::Relaxed);
-        for _ in 0..3 {
-            assert_eq!(t.get_counting(5, 1), Some((50, CLASS_TASK, None, false)));
-        }
-        assert!(t.waker_counts().iter().all(|&(task, _)| task != 50));
     }
 }

@@ -1,6 +1,6 @@
-//! End-to-end capture on real multi-thread runtimes.
-
-mod common;
+// End-to-end capture on real multi-thread runtimes: the scenarios `capture.rs` runs with
+// the recorder's layer and `capture_subscriber.rs` with its own subscriber (see
+// `common::via_subscriber`). Included, not a module: each test binary runs them all.
 
 use common::{events_of, harness, id_of, task_named, terminations};
 use dial9_recorder::format::{EventKind, ThreadKind, WakeSource};
@@ -31,7 +31,7 @@ fn oneshot_handoff_shows_spawn_pending_poll_wake_by_sender_ready_poll_and_termin
     let send = task_named(&dump, "sender");
     let info = dump.tasks.iter().find(|t| t.id == recv).unwrap();
     let loc = info.location.as_ref().expect("spawn location");
-    assert!(loc.file.ends_with("capture.rs"), "{loc:?}");
+    assert!(loc.file.ends_with("capture_scenarios.rs"), "{loc:?}");
 
     let evs = events_of(&dump, recv);
     let pos = |pred: &dyn Fn(&EventKind) -> bool| evs.iter().position(pred);
@@ -268,7 +268,7 @@ fn hooks_only_records_polls_and_spawn_locations() {
         .iter()
         .find(|t| t.id == task)
         .expect("task entry");
-    assert!(info.location.as_ref().unwrap().file.ends_with("capture.rs"));
+    assert!(info.location.as_ref().unwrap().file.ends_with("capture_scenarios.rs"));
     let evs = events_of(&dump, task);
     assert!(
         matches!(evs.first(), Some(EventKind::Spawn { .. })),
@@ -579,7 +579,7 @@ fn a_spawn_the_layer_did_not_see_is_recorded_by_the_hook() {
     assert!(
         task.location
             .as_ref()
-            .is_some_and(|l| l.file.ends_with("capture.rs")),
+            .is_some_and(|l| l.file.ends_with("capture_scenarios.rs")),
         "{task:?}"
     );
     assert!(

@@ -7,6 +7,21 @@ use dial9_recorder::format::{Dump, EventKind};
 use dial9_recorder::{FlightRecorder, UserHooks};
 use tracing_subscriber::prelude::*;
 
+/// Whether this test binary installs the recorder through its own subscriber (a binary
+/// named `*_subscriber`) rather than its layer.
+pub fn via_subscriber() -> bool {
+    env!("CARGO_CRATE_NAME").ends_with("_subscriber")
+}
+
+/// The recorder installed as this binary's way says, over a bare registry.
+pub fn dispatch_for(rec: &FlightRecorder) -> tracing::Dispatch {
+    if via_subscriber() {
+        tracing::Dispatch::new(rec.subscriber(tracing_subscriber::registry()))
+    } else {
+        tracing::Dispatch::new(tracing_subscriber::registry().with(rec.layer()))
+    }
+}
+
 /// A recorder, a 2-worker runtime instrumented by it, and the recorder's layer as the
 /// tracing dispatcher on this thread and every runtime thread. Tests in one binary run in
 /// parallel, so each uses a scoped dispatcher instead of the process-wide default.
@@ -22,7 +37,7 @@ pub fn harness(
         .install_panic_hook(false)
         .build()
         .expect("recorder");
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(rec.layer()));
+    let dispatch = dispatch_for(&rec);
     let guard = tracing::dispatcher::set_default(&dispatch);
     let hooks = UserHooks {
         on_thread_start: Some(Arc::new(move || {
@@ -45,7 +60,7 @@ pub fn harness(
 /// For child processes: the recorder's layer as the process-wide subscriber, and a
 /// two-worker runtime instrumented by it.
 pub fn global_runtime(rec: &FlightRecorder) -> tokio::runtime::Runtime {
-    tracing_subscriber::registry().with(rec.layer()).init();
+    tracing::dispatcher::set_global_default(dispatch_for(rec)).expect("one global subscriber");
     rec.instrument(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

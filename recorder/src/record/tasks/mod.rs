@@ -16,6 +16,7 @@
 //! [`overflow`] table, sharded and locked as before, so nothing is ever dropped; only the
 //! cost differs.
 
+mod live;
 mod overflow;
 mod sites;
 
@@ -25,8 +26,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
 use crate::format::{SpawnLocation, TaskInfo, TaskKind};
 
 use super::persist::Persist;
+use live::LiveEntry;
+pub(crate) use live::Wakers;
 use overflow::Overflow;
 use sites::Sites;
+pub(crate) use sites::{FILE_MAX, NAME_MAX};
 
 pub(crate) struct SpawnInfo<'a> {
     pub task: u64,
@@ -101,7 +105,8 @@ struct Slot {
 pub(crate) struct Early(Vec<SlotView>);
 
 const _: () = assert!(
-    std::mem::size_of::<Slot>() == crate::format::ring_codec::TASK_SLOT_BYTES,
+    std::mem::size_of::<Slot>() + std::mem::size_of::<LiveEntry>()
+        == crate::format::ring_codec::TASK_SLOT_BYTES,
     "the report's memory figures assume this slot size"
 );
 
@@ -142,6 +147,8 @@ impl Slot {
 
 pub(crate) struct TaskTable {
     slots: Box<[Slot]>,
+    /// Each slot's task's live wakers and span handles ([`live`]), at the slot's index.
+    live: Box<[LiveEntry]>,
     sites: Sites,
     overflow: Overflow,
     /// Some task went to the overflow table: until then a miss in the slots needs no
@@ -168,12 +175,16 @@ impl TaskTable {
                     done_at: AtomicU64::new(0),
                 })
                 .collect(),
+            live: (0..n).map(|_| LiveEntry::new()).collect(),
             sites: Sites::new(),
             overflow: Overflow::new(),
             overflowed: AtomicBool::new(false),
         };
         for slot in table.slots.iter() {
             slot.seq.store(0, Ordering::Relaxed);
+        }
+        for entry in table.live.iter() {
+            entry.touch();
         }
         table
     }
@@ -195,6 +206,16 @@ impl TaskTable {
 
     fn slot(&self, task: u64) -> &Slot {
         &self.slots[(task as usize) & (self.slots.len() - 1)]
+    }
+
+    fn live_entry(&self, task: u64) -> &LiveEntry {
+        &self.live[(task as usize) & (self.live.len() - 1)]
+    }
+
+    /// The index bits of a task's slot: a live entry's tag is the id's bits above them.
+    #[inline]
+    fn shift(&self) -> u32 {
+        self.live.len().trailing_zeros()
     }
 
     /// Records a spawn. `now` and `horizon` (ring claims) say whether the slot's previous
@@ -257,6 +278,7 @@ impl TaskTable {
         slot.parent
             .store(info.parent.unwrap_or(0), Ordering::Relaxed);
         slot.done_at.store(0, Ordering::Relaxed);
+        self.live_entry(info.task).claim(info.task, self.shift());
         slot.seq.store(seq.wrapping_add(2), Ordering::Release);
         true
     }
@@ -339,6 +361,73 @@ impl TaskTable {
         } else {
             self.overflowed.load(Ordering::Relaxed) && self.overflow.mark_hooked(task)
         }
+    }
+
+    /// Counts a waker op of `task` (`delta`: +1 clone, -1 drop or wake by value, 0 wake
+    /// by reference): one compare-and-swap on the task's entry. `None` if the table does
+    /// not hold the task.
+    #[inline]
+    pub(crate) fn waker_op(&self, task: u64, delta: i64) -> Option<Wakers> {
+        if let Some(w) = self.live_entry(task).waker_op(task, self.shift(), delta) {
+            return Some(w);
+        }
+        if self.overflowed.load(Ordering::Relaxed) {
+            self.overflow.waker_op(task, delta)
+        } else {
+            None
+        }
+    }
+
+    /// Marks `task`'s span closed (a waker op after it comes from a waker that outlived
+    /// the task).
+    pub(crate) fn span_closed(&self, task: u64) {
+        if !self.live_entry(task).close(task, self.shift())
+            && self.overflowed.load(Ordering::Relaxed)
+        {
+            self.overflow.span_closed(task);
+        }
+    }
+
+    /// One more handle of `task`'s span (the recorder's subscriber owns Tokio's spans).
+    pub(crate) fn span_cloned(&self, task: u64) {
+        if !self.live_entry(task).span_cloned(task, self.shift())
+            && self.overflowed.load(Ordering::Relaxed)
+        {
+            self.overflow.span_cloned(task);
+        }
+    }
+
+    /// One handle of `task`'s span fewer; true when it was the last (the span closed).
+    /// A task the table does not hold has no count: its span closes at once.
+    pub(crate) fn span_released(&self, task: u64) -> bool {
+        if let Some(last) = self.live_entry(task).span_released(task, self.shift()) {
+            return last;
+        }
+        if self.overflowed.load(Ordering::Relaxed) {
+            self.overflow.span_released(task).unwrap_or(true)
+        } else {
+            true
+        }
+    }
+
+    /// The live wakers of each task in `live` that has a count: from the slots `early`
+    /// read and the overflow table.
+    pub(crate) fn live_wakers(
+        &self,
+        patient: bool,
+        live: &HashSet<u64>,
+        early: &Early,
+    ) -> Vec<(u64, i64)> {
+        let mut out: Vec<(u64, i64)> = early
+            .0
+            .iter()
+            .filter(|v| live.contains(&v.id))
+            .filter_map(|v| Some((v.id, self.live_entry(v.id).live(v.id, self.shift())?)))
+            .collect();
+        self.overflow.live_wakers(patient, live, &mut out);
+        out.sort_unstable();
+        out.dedup_by_key(|w| w.0);
+        out
     }
 
     /// The ids of the tasks alive now (spawned, not terminated), and of the async tasks

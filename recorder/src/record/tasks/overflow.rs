@@ -14,7 +14,7 @@ use crate::format::{SpawnLocation, TaskInfo, TaskKind};
 
 use super::super::lanes;
 use super::super::persist::{NOT_PERSISTED, Persist};
-use super::{FileName, SpawnInfo, expired};
+use super::{FileName, SpawnInfo, Wakers, expired};
 
 const SHARDS: usize = 64;
 
@@ -29,6 +29,12 @@ struct Entry {
     done_at: u64,
     /// The runtime hooks saw its spawn (it runs on an instrumented runtime).
     hooked: bool,
+    /// Live wakers; below zero once ops were missed (no longer a count).
+    wakers: i64,
+    /// Handles of its span (the recorder's subscriber path).
+    refs: u32,
+    /// Its span has closed.
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -165,6 +171,9 @@ impl Overflow {
                 parent: info.parent,
                 done_at: 0,
                 hooked: info.hooked,
+                wakers: 0,
+                refs: 1,
+                closed: false,
             },
         );
         if let Some(p) = persist {
@@ -215,6 +224,59 @@ impl Overflow {
             .get_mut(&task)
             .map(|e| e.hooked = true)
             .is_some()
+    }
+
+    /// See [`TaskTable::waker_op`](super::TaskTable::waker_op).
+    pub(crate) fn waker_op(&self, task: u64, delta: i64) -> Option<Wakers> {
+        let mut shard = self.shard(task);
+        let e = shard.tasks.get_mut(&task)?;
+        e.wakers = e.wakers.saturating_add(delta);
+        Some(Wakers {
+            live: (e.wakers >= 0).then_some(e.wakers),
+            closed: e.closed,
+        })
+    }
+
+    pub(crate) fn span_closed(&self, task: u64) {
+        if let Some(e) = self.shard(task).tasks.get_mut(&task) {
+            e.closed = true;
+        }
+    }
+
+    pub(crate) fn span_cloned(&self, task: u64) {
+        if let Some(e) = self.shard(task).tasks.get_mut(&task) {
+            e.refs = e.refs.saturating_add(1);
+        }
+    }
+
+    /// One handle fewer: `Some(true)` for the last, `None` if the table lacks the task.
+    pub(crate) fn span_released(&self, task: u64) -> Option<bool> {
+        let mut shard = self.shard(task);
+        let e = shard.tasks.get_mut(&task)?;
+        e.refs = e.refs.saturating_sub(1);
+        e.closed |= e.refs == 0;
+        Some(e.refs == 0)
+    }
+
+    /// Adds the live wakers of the tasks in `live` this table holds to `out`.
+    pub(crate) fn live_wakers(
+        &self,
+        patient: bool,
+        live: &HashSet<u64>,
+        out: &mut Vec<(u64, i64)>,
+    ) {
+        for shard in self.shards.iter() {
+            let Some(shard) = lanes::lock(shard, patient, lanes::SHARD_LOCK_TRIES) else {
+                continue;
+            };
+            out.extend(
+                shard
+                    .tasks
+                    .iter()
+                    .filter(|(id, e)| e.wakers >= 0 && live.contains(*id))
+                    .map(|(&id, e)| (id, e.wakers)),
+            );
+        }
     }
 
     /// Adds the ids of the tasks alive now (spawned, not terminated) to `live`, and those

@@ -30,10 +30,10 @@ pub(crate) const MAX_SITES: usize = 1024;
 /// Per-thread cache entries (direct-mapped by a cheap hash of the site).
 const CACHE_ENTRIES: usize = 64;
 
-/// Longest name and file a site holds (the layer cuts longer ones to these); a spawn
-/// with longer ones goes to the overflow table.
-const NAME_MAX: usize = super::super::layer::NAME_MAX;
-const FILE_MAX: usize = super::super::layer::FILE_MAX;
+/// Longest name and file a site holds (capture cuts longer ones to these); a spawn with
+/// longer ones goes to the overflow table.
+pub(crate) const NAME_MAX: usize = 128;
+pub(crate) const FILE_MAX: usize = 256;
 
 /// A site, strings inline, in whole cache lines of its own: every worker reads it on every
 /// spawn, and a small heap string could share its line with something another core keeps
