@@ -24,12 +24,13 @@
 //! Build with `--cfg tokio_unstable` (see the workspace `.cargo/config.toml`): without it
 //! Tokio emits no instrumentation and has no task hooks.
 //!
-//! Data flow: Tokio's instrumentation (the `tracing` layer) and runtime hooks -> the record
-//! path packs each event into a slot of the ring (`record`, `ring`) -> on a panic, a signal
-//! or [`FlightRecorder::dump`], a snapshot of the ring becomes a [`Dump`] -> written as a
-//! dump file by [`dial9_format`] (re-exported as [`format`]), which `dial9-tui` reads into
-//! its index. With `persist_ring` the ring itself lives in a file that `dial9-tui` reads
-//! after the process died.
+//! Data flow: Tokio's runtime hooks and its `tracing` instrumentation (read by the
+//! recorder's own subscriber, or its layer) -> the record path packs each event into a
+//! slot of the calling thread's block of the ring -> on a panic, a signal or
+//! [`FlightRecorder::dump`], a snapshot of the ring and the task table becomes a [`Dump`]
+//! -> written as a dump file by [`dial9_format`] (re-exported as [`format`]), which
+//! `dial9-tui` reads into its index. With `persist_ring` the ring itself lives in a file
+//! that `dial9-tui` reads after the process died.
 
 /// The dump format crate, [`dial9_format`].
 pub use dial9_format as format;

@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use crate::format::ClockAnchor;
 
-use super::identity::{program_name, unix_now_ns};
-use super::lanes::Lanes;
-use super::recorder::{FlightRecorder, Inner};
-use super::ring::{BLOCK_EVENTS, Ring};
-use super::tasks::TaskTable;
-use super::{persist, triggers, watchdog};
+use super::capture::Capture;
+use super::dump::{Dumper, triggers};
+use super::recorder::FlightRecorder;
+use super::store::identity::{program_name, unix_now_ns};
+use super::store::lanes::Lanes;
+use super::store::ring::{BLOCK_EVENTS, Ring};
+use super::store::tasks::TaskTable;
+use super::store::{Store, ring_file};
+use super::watch::{Watch, stacks, watchdog};
 
 /// Smallest ring: a few blocks, so that a handful of threads do not evict each other's
 /// only block on every claim.
@@ -154,7 +157,7 @@ impl Builder {
     /// page faults after each writeback; tmpfs never writes back. The file survives the
     /// process's death, not a reboot.
     pub fn persist_ring_default(self) -> Self {
-        self.persist_ring(persist::default_dir())
+        self.persist_ring(ring_file::default_dir())
     }
 
     /// Have Tokio measure, for every poll, how long the task waited since it was scheduled
@@ -203,26 +206,72 @@ impl Builder {
         self
     }
 
+    /// Builds the recorder: allocates and touches the ring and the task table (or maps
+    /// the crash-surviving ring file), registers the signals and the panic hook, and
+    /// starts the watchdog's thread.
     pub fn build(self) -> Result<FlightRecorder, BuildError> {
         if self.stacks {
             if self.watchdog.is_none() {
                 return Err(BuildError::Stacks("it needs the watchdog".into()));
             }
-            super::stacks::install().map_err(BuildError::Stacks)?;
+            stacks::install().map_err(BuildError::Stacks)?;
         }
         if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(BuildError::Capacity(self.capacity));
         }
+        let store = self.store()?;
+        // Raw clock ticks in a millisecond: a long poll gets a CPU sample at its end.
+        let ms_raw = store.ns_to_raw(Duration::from_millis(1));
+        let write_starts = store.mapped || !self.fold;
+        let capture = Arc::new(Capture {
+            store,
+            schedule_latency: self.schedule_latency,
+            cpu_stats: self.cpu_stats,
+            long_poll_raw: ms_raw,
+            fold: self.fold,
+            write_starts,
+            hooks_installed: AtomicBool::new(false),
+            layer_installed: AtomicBool::new(false),
+        });
+        let watch = Arc::new(Watch {
+            capture,
+            stacks: self.stacks.then(stacks::Stacks::default),
+            watchdog: self
+                .watchdog
+                .filter(|_| cfg!(target_os = "linux"))
+                .map(|t| watchdog::Watchdog::new(watchdog::Settings::for_threshold(t))),
+        });
+        let inner = Arc::new(Dumper {
+            watch,
+            dump_path: self.dump_path,
+            panic_dumped: AtomicBool::new(false),
+            signal_handle: std::sync::Mutex::new(None),
+        });
+        if !self.signals.is_empty() {
+            triggers::dump_on_signals(&inner, &self.signals).map_err(|e| BuildError::Signal {
+                signal: e.signal,
+                source: e.source,
+            })?;
+        }
+        if self.panic_hook {
+            triggers::install_panic_hook(&inner);
+        }
+        if let Err(e) = watchdog::start(&inner.watch) {
+            super::diag::say!("no long-poll watchdog: could not start its thread: {e}");
+        }
+        Ok(FlightRecorder { inner })
+    }
+
+    /// The store: the clock, the ring (on the heap, or in the crash-surviving file), the
+    /// lanes and the task table.
+    fn store(&self) -> Result<Store, BuildError> {
         let clock = quanta::Clock::new();
         let start_raw = clock.raw();
         let unix_ns = unix_now_ns();
-        // Raw clock ticks in a millisecond: a long poll, and a quiet spell after which a
-        // thread checks whether its ring block has grown old.
         let ns_per_raw = {
             let big = 1u64 << 40;
             clock.delta_as_nanos(0, big) as f64 / big as f64
         };
-        let ms_raw = (1e6 / ns_per_raw.max(1e-9)) as u64;
         let (mut ring, persist) = match &self.persist_dir {
             None => (
                 Ring::new(self.capacity).ok_or(BuildError::OutOfMemory(self.capacity))?,
@@ -230,7 +279,7 @@ impl Builder {
             ),
             Some(dir) => {
                 // Nanoseconds per raw clock tick, for a reader in another process.
-                let (p, ring) = persist::Persist::create(
+                let (p, ring) = ring_file::Persist::create(
                     dir,
                     self.capacity,
                     &program_name(),
@@ -242,22 +291,13 @@ impl Builder {
                 (ring, Some(p))
             }
         };
-        ring.set_quiet_raw(ms_raw);
+        // A quiet spell (a millisecond) after which a thread checks whether its ring
+        // block has grown old.
+        ring.set_quiet_raw((1e6 / ns_per_raw.max(1e-9)) as u64);
         let tasks = TaskTable::new(ring.capacity());
-        let inner = Arc::new(Inner {
+        Ok(Store {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
-            schedule_latency: self.schedule_latency,
-            cpu_stats: self.cpu_stats,
-            long_poll_raw: ms_raw,
-            ns_per_raw,
-            stacks: self.stacks.then(super::stacks::Stacks::default),
-            watchdog: self
-                .watchdog
-                .filter(|_| cfg!(target_os = "linux"))
-                .map(|t| watchdog::Watchdog::new(watchdog::Settings::for_threshold(t))),
             mapped: ring.is_mapped(),
-            fold: self.fold,
-            write_starts: ring.is_mapped() || !self.fold,
             fork_generation: persist.as_ref().map_or(0, |p| p.generation()),
             ring,
             persist,
@@ -265,25 +305,12 @@ impl Builder {
             tasks,
             clock,
             start_raw,
+            ns_per_raw,
             anchor: ClockAnchor {
                 mono_ns: 0,
                 unix_ns,
             },
-            dump_path: self.dump_path,
-            hooks_installed: AtomicBool::new(false),
-            layer_installed: AtomicBool::new(false),
-            panic_dumped: AtomicBool::new(false),
-            signal_handle: std::sync::Mutex::new(None),
-        });
-        if !self.signals.is_empty() {
-            triggers::dump_on_signals(&inner, &self.signals)?;
-        }
-        if self.panic_hook {
-            triggers::install_panic_hook(&inner);
-        }
-        if let Err(e) = watchdog::start(&inner) {
-            super::diag::say!("no long-poll watchdog: could not start its thread: {e}");
-        }
-        Ok(FlightRecorder { inner })
+            lanes_with_thread: self.stacks,
+        })
     }
 }

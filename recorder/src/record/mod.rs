@@ -1,52 +1,38 @@
-//! The capture side. What each module holds:
+//! The recorder, in stages, each a folder whose imports point only down:
 //!
-//! - [`builder`]: configuration, [`BuildError`], and building a recorder;
-//! - [`recorder`]: the [`FlightRecorder`] handle and the state it shares (`Inner`);
-//! - [`record_path`]: one event onto the calling thread's lane of the [`ring`];
-//! - [`layer`] and [`hooks`]: where events come from (Tokio's `tracing` instrumentation
-//!   and its runtime hooks);
-//! - [`lanes`], [`tasks`], [`span_tasks`]: per-thread lanes, the task table, span -> task
-//!   ([`prefetch`]: fetching their lines ahead of a spawn);
-//! - [`snapshot`] and [`dump_file`]: the ring read into a dump, written atomically;
-//! - [`triggers`]: panic hook and signal thread; [`persist`]: the crash-surviving ring file;
-//! - [`identity`]: program and host names, wall-clock time.
+//! ```text
+//!   recorder, builder     the handle users hold, and building one
+//!         |
+//!   dump                  a snapshot of the ring and the tables, written to a file;
+//!         |               what triggers one (panic, signal), naming code addresses
+//!   watch                 the long-poll watchdog and the stacks it captures
+//!         |
+//!   capture               where events come from: Tokio's runtime hooks, its tracing
+//!         |               instrumentation (the recorder's subscriber, or its layer)
+//!   store                 the ring, the lanes, the task table, the crash-surviving ring
+//!                         file, and the record path onto them
+//! ```
+//!
+//! Each stage's state is a struct that holds the one below: a [`dump::Dumper`] holds the
+//! [`watch::Watch`], which holds the [`capture::Capture`], which holds the
+//! [`store::Store`]. [`diag`] (messages to stderr) is used by all.
 
 mod builder;
-mod cpu_stat;
+mod capture;
 mod diag;
-mod dump_file;
-mod hooks;
-mod identity;
-mod instrumentation;
-mod lanes;
-mod layer;
-mod persist;
-mod prefetch;
-mod record_path;
+mod dump;
 mod recorder;
-mod ring;
-mod snapshot;
-mod span_tasks;
-mod stacks;
-mod subscriber;
-mod symbolize;
-mod tasks;
-mod triggers;
-mod watchdog;
+mod store;
+mod watch;
 
 pub use builder::{BuildError, Builder, MAX_CAPACITY, MIN_CAPACITY};
-pub use hooks::UserHooks;
-pub use layer::{RecorderLayer, TokioOnly};
+pub use capture::{RecorderLayer, RecorderSubscriber, TokioOnly, UserHooks};
 pub use recorder::FlightRecorder;
-pub use subscriber::RecorderSubscriber;
-
-pub(crate) use identity::host_name;
-pub(crate) use record_path::{current_task, task_id_u64};
-pub(crate) use recorder::Inner;
 
 #[cfg(test)]
 mod tests {
-    use super::ring::BLOCK_EVENTS;
+    use super::store::ring::BLOCK_EVENTS;
+    use super::store::task_id_u64;
     use super::*;
 
     #[test]
@@ -95,14 +81,16 @@ mod tests {
             .install_panic_hook(false)
             .build()
             .unwrap();
-        let held = r.inner.lanes.hold();
-        let inner = r.inner.clone();
+        let store = r.capture();
+        let held = store.store.lanes.hold();
+        let inner = store.clone();
         let (tx, rx) = mpsc::channel();
         let t = std::thread::spawn(move || {
-            struct RecordsOnDrop(std::sync::Arc<Inner>, mpsc::Sender<()>);
+            struct RecordsOnDrop(std::sync::Arc<capture::Capture>, mpsc::Sender<()>);
             impl Drop for RecordsOnDrop {
                 fn drop(&mut self) {
                     self.0
+                        .store
                         .record(crate::format::ring_codec::Kind::Park, 0, 0, 0);
                     let _ = self.1.send(());
                 }

@@ -3,10 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use crate::format::ring_codec::{self as codec, Kind};
-use crate::format::{ClockAnchor, Dump, Reason};
+use crate::format::{Dump, Reason};
 
 use tokio::runtime::Builder as RuntimeBuilder;
 use tracing::Subscriber;
@@ -14,13 +13,10 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::builder::Builder;
-use super::hooks::{self, UserHooks};
-use super::lanes::Lanes;
-use super::layer::{self, RecorderLayer, TokioOnly};
-use super::persist;
-use super::ring::Ring;
-use super::subscriber::RecorderSubscriber;
-use super::tasks::TaskTable;
+use super::capture::{
+    self, Capture, Keep, RecorderLayer, RecorderSubscriber, TokioOnly, UserHooks,
+};
+use super::dump::Dumper;
 
 /// The flight recorder. Cheap to clone; all clones share one ring.
 ///
@@ -37,13 +33,13 @@ use super::tasks::TaskTable;
 /// installed, and the explorer warns about a missing one.
 #[derive(Clone)]
 pub struct FlightRecorder {
-    pub(super) inner: Arc<Inner>,
+    pub(super) inner: Arc<Dumper>,
 }
 
 impl std::fmt::Debug for FlightRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FlightRecorder")
-            .field("capacity", &self.inner.ring.capacity())
+            .field("capacity", &self.inner.store().ring.capacity())
             .field("dump_path", &self.inner.dump_path)
             .finish()
     }
@@ -68,7 +64,7 @@ impl FlightRecorder {
     ///
     /// See [`RecorderSubscriber`] for what `inner` sees.
     pub fn subscriber<S: Subscriber>(&self, inner: S) -> RecorderSubscriber<S> {
-        RecorderSubscriber::new(&self.inner, inner)
+        RecorderSubscriber::new(self.capture(), self.keep(), inner)
     }
 
     /// The `tracing_subscriber` layer that captures Tokio's instrumentation, for a
@@ -78,7 +74,7 @@ impl FlightRecorder {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        layer::filtered(&self.inner)
+        capture::layer::filtered(self.capture(), self.keep())
     }
 
     /// Adds the recorder's runtime hooks to a Tokio runtime builder.
@@ -95,17 +91,17 @@ impl FlightRecorder {
         builder: &'b mut RuntimeBuilder,
         user: UserHooks,
     ) -> &'b mut RuntimeBuilder {
-        hooks::install(&self.inner, builder, user)
+        capture::hooks::install(self.capture(), self.keep(), builder, user)
     }
 
     /// Events the ring holds.
     pub fn capacity(&self) -> usize {
-        self.inner.ring.capacity()
+        self.inner.store().ring.capacity()
     }
 
     /// The crash-surviving ring file, when [`Builder::persist_ring`] is on.
     pub fn ring_path(&self) -> Option<&std::path::Path> {
-        self.inner.persist.as_ref().map(|p| p.path())
+        self.inner.store().persist.as_ref().map(|p| p.path())
     }
 
     /// Writes a dump now (reason: "requested") and returns its path.
@@ -135,53 +131,15 @@ impl FlightRecorder {
     }
 }
 
-pub(crate) struct Inner {
-    pub(super) id: u64,
-    /// `Builder::schedule_latency`.
-    pub(super) schedule_latency: bool,
-    /// `Builder::cpu_stats`.
-    pub(super) cpu_stats: bool,
-    /// A poll at least this long (raw clock ticks, 1 ms) gets a CPU sample at its end.
-    pub(super) long_poll_raw: u64,
-    /// Nanoseconds per raw clock tick.
-    pub(super) ns_per_raw: f64,
-    /// The long-poll watchdog's settings and state (`None`: off).
-    pub(super) watchdog: Option<super::watchdog::Watchdog>,
-    /// Stacks captured of threads stuck in long polls (`None`: not captured).
-    pub(super) stacks: Option<super::stacks::Stacks>,
-    /// The ring lives in a shared file mapping (a forked child must not write to it).
-    pub(super) mapped: bool,
-    /// A poll's end carries its own waker ops (and, unless `write_starts`, its start).
-    pub(super) fold: bool,
-    /// Each poll's start is written: a crash-surviving ring keeps no lane states to read
-    /// a running poll from.
-    pub(super) write_starts: bool,
-    /// Fork generation when the ring was mapped.
-    pub(super) fork_generation: u64,
-    pub(super) ring: Ring,
-    pub(super) persist: Option<persist::Persist>,
-    pub(super) lanes: Lanes,
-    pub(super) tasks: TaskTable,
-    pub(super) clock: quanta::Clock,
-    pub(super) start_raw: u64,
-    pub(super) anchor: ClockAnchor,
-    pub(super) dump_path: String,
-    pub(super) hooks_installed: AtomicBool,
-    pub(super) layer_installed: AtomicBool,
-    pub(super) panic_dumped: AtomicBool,
-    pub(super) signal_handle: std::sync::Mutex<Option<super::triggers::SignalHandle>>,
-}
+impl FlightRecorder {
+    /// The capture stage, for the hooks, the subscriber and the layer to record into.
+    pub(crate) fn capture(&self) -> &Arc<Capture> {
+        self.inner.capture()
+    }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(p) = &self.persist {
-            p.remove();
-        }
-        if let Ok(mut h) = self.signal_handle.lock()
-            && let Some(h) = h.take()
-        {
-            h.close();
-        }
+    /// What keeps the whole recorder alive while a hook, subscriber or layer lives.
+    fn keep(&self) -> Keep {
+        self.inner.clone()
     }
 }
 
@@ -189,19 +147,20 @@ impl Drop for Inner {
 #[doc(hidden)]
 impl FlightRecorder {
     pub fn __bench_record_waker_op(&self, task: u64) {
-        self.inner.record(Kind::WakerClone, 0, task, 0);
+        self.capture().store.record(Kind::WakerClone, 0, task, 0);
     }
 
     pub fn __bench_record_poll(&self, task: u64) {
-        self.inner.poll_start(task);
-        self.inner.poll_end(task, super::hooks::Ended::No);
+        self.capture().poll_start(task);
+        self.capture()
+            .poll_end(task, super::capture::hooks::Ended::No);
     }
 
     /// The bookkeeping of a spawn past the span's fields (task table, hooked mark, the
     /// spawn event), as the subscriber and the hooks do it.
     pub fn __bench_spawn(&self, task: u64) {
-        use super::tasks::{FileName, SpawnInfo};
-        self.inner.spawn(SpawnInfo {
+        use super::store::tasks::{FileName, SpawnInfo};
+        self.capture().store.spawn(SpawnInfo {
             task,
             name: "bench-task",
             kind: crate::format::TaskKind::Task,
@@ -209,34 +168,36 @@ impl FlightRecorder {
             parent: None,
             hooked: false,
         });
-        let _ = self.inner.tasks.mark_hooked(task);
+        let _ = self.capture().store.tasks.mark_hooked(task);
     }
 
     /// A termination as the hooks record it outside the task's poll (the task table, the
     /// event).
     pub fn __bench_terminate(&self, task: u64) {
-        self.inner.terminate(task);
+        self.capture().store.terminate(task);
     }
 
     /// The poll that ends its task, as the hooks record it: its end carries the
     /// termination (one record), then the task table's store.
     pub fn __bench_last_poll(&self, task: u64) {
-        self.inner.poll_start(task);
-        self.inner.terminate_hook(task);
-        self.inner.after_poll_hook(task);
+        let c = self.capture();
+        c.poll_start(task);
+        c.terminate_hook(task);
+        c.after_poll_hook(task);
     }
 
     /// A waker op as the subscriber records it: the live count in the task's entry, the
     /// event.
     pub fn __bench_waker_op_counted(&self, task: u64) {
-        let wakers = self.inner.tasks.waker_op(task, 1);
-        self.inner
-            .waker_op(task, crate::format::WakerOp::Clone, wakers);
+        let c = self.capture();
+        let wakers = c.store.tasks.waker_op(task, 1);
+        c.waker_op(task, crate::format::WakerOp::Clone, wakers);
     }
 
     pub fn __bench_fill(&self, events: usize) {
         for i in 0..events as u64 {
-            self.inner
+            self.capture()
+                .store
                 .record(Kind::Wake, codec::F_SRC_TASK, i % 1000 + 1, i % 7 + 1);
         }
     }

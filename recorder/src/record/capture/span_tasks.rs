@@ -87,7 +87,7 @@ impl SpanTasks {
     /// caller does before [`insert`](Self::insert).
     #[inline]
     pub(crate) fn prefetch(&self, span: u64) {
-        super::prefetch::for_write(&self.sets[index(span)]);
+        super::super::store::prefetch::for_write(&self.sets[index(span)]);
     }
 
     /// Maps `span` to `task`. A mapping it pushes out (another span's, still open) is

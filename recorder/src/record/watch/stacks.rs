@@ -92,37 +92,6 @@ pub(crate) fn symbolize(frames: &[usize]) -> Vec<String> {
     out
 }
 
-/// The calling thread's `pthread_self()` and stack `[lo, hi)`, for a later capture of its
-/// stack; `None` when unknown.
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-pub(crate) fn own_thread() -> Option<(usize, (usize, usize))> {
-    // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read and
-    // destroyed once; the out-pointers are valid.
-    unsafe {
-        let me = libc::pthread_self();
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(me, &mut attr) != 0 {
-            return None;
-        }
-        let mut addr: *mut libc::c_void = std::ptr::null_mut();
-        let mut size: libc::size_t = 0;
-        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
-        libc::pthread_attr_destroy(&mut attr);
-        (ok && !addr.is_null()).then(|| (me as usize, (addr as usize, addr as usize + size)))
-    }
-}
-
-#[cfg(not(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-pub(crate) fn own_thread() -> Option<(usize, (usize, usize))> {
-    None
-}
-
 /// Whether a thread blocked in system call `nr` should not be signalled: calls Linux
 /// never restarts after a handler, whose `EINTR` the caller might not retry (waits on
 /// file descriptors, timed signal and AIO waits). What they are is said by the syscall
@@ -432,7 +401,7 @@ mod capture {
     /// frame pointer (a libc call that uses the register for itself: `recv`, say), the
     /// walk starts instead from the first word near the stack pointer that begins a
     /// well-formed chain of more than [`MIN_SCANNED_CHAIN`] frames.
-    pub(super) fn walk(pc: usize, sp: usize, fp: usize, stack: &[u8]) -> Vec<usize> {
+    pub(crate) fn walk(pc: usize, sp: usize, fp: usize, stack: &[u8]) -> Vec<usize> {
         let mut frames = vec![pc];
         chain(sp, fp, stack, &mut frames);
         if frames.len() == 1 {

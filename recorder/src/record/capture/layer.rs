@@ -19,16 +19,17 @@ use tracing_subscriber::filter::{Filtered, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::Inner;
 use super::instrumentation::{
     self as inst, Callsites, Class, Role, SpawnFields, read_event, waker_delta,
 };
 use super::span_tasks::{CLASS_BLOCK_ON, CLASS_BLOCKING, CLASS_TASK, SpanTasks};
+use super::{Capture, Keep};
 
-/// The layer returned by [`FlightRecorder::layer`](super::FlightRecorder::layer), before
+/// The layer returned by [`FlightRecorder::layer`](crate::FlightRecorder::layer), before
 /// its per-callsite filter.
 pub struct RecorderLayer {
-    inner: Arc<Inner>,
+    inner: Arc<Capture>,
+    _keep: Keep,
     sites: Callsites,
     /// Registry span id -> task (span ids are the registry's own, so each layer keeps its
     /// own table).
@@ -56,13 +57,14 @@ impl<S> Filter<S> for TokioOnly {
     }
 }
 
-/// The layer for `inner`, filtered to Tokio's callsites.
-pub(super) fn filtered<S>(inner: &Arc<Inner>) -> Filtered<RecorderLayer, TokioOnly, S>
+/// The layer for `inner`, filtered to Tokio's callsites; it holds `keep`.
+pub(crate) fn filtered<S>(inner: &Arc<Capture>, keep: Keep) -> Filtered<RecorderLayer, TokioOnly, S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     RecorderLayer {
         inner: inner.clone(),
+        _keep: keep,
         sites: Callsites::default(),
         spans: SpanTasks::new(),
     }
@@ -101,12 +103,15 @@ where
         // Both tables' lines are likely in another worker's cache: fetch them while the
         // fields are read.
         self.spans.prefetch(id.into_u64());
-        let mut f = SpawnFields::new();
+        let Some(site) = self.sites.get(attrs.metadata()) else {
+            return;
+        };
+        let mut f = SpawnFields::new(&self.sites, &site);
         attrs.record(&mut f);
         if f.id == 0 {
             return;
         }
-        self.inner.tasks.prefetch(f.id);
+        self.inner.store.tasks.prefetch(f.id);
         let kind = f.kind(attrs.metadata());
         let class = class_code(Class::of(kind));
         // An open span's mapping pushed out of the table moves to its registry
@@ -132,7 +137,7 @@ where
             return;
         };
         let f = read_event(&self.sites, &site, event);
-        if site.role == Role::SleepArmed {
+        if site.role() == Role::SleepArmed {
             if let Some(ms) = f.number {
                 self.inner.sleep_armed(ms);
             }
@@ -146,7 +151,7 @@ where
             self.inner.orphan_waker_op(span, op);
             return;
         };
-        let wakers = self.inner.tasks.waker_op(task, waker_delta(op));
+        let wakers = self.inner.store.tasks.waker_op(task, waker_delta(op));
         self.inner.waker_op(task, op, wakers);
     }
 
@@ -177,7 +182,7 @@ where
             .close(id.into_u64())
             .or_else(|| registry_task_of(&id, &ctx));
         if let Some((task, class)) = task {
-            self.inner.tasks.span_closed(task);
+            self.inner.store.tasks.span_closed(task);
             self.inner.task_span_closed(task, class_of_code(class));
         }
     }

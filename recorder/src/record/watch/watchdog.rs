@@ -21,8 +21,8 @@ use std::time::Duration;
 use crate::format::Activity;
 use crate::format::ring_codec::{Kind, pack_sample};
 
-use super::lanes::LaneSlot;
-use super::recorder::Inner;
+use super::super::store::lanes::LaneSlot;
+use super::Watch;
 
 /// Looks at the tick period before backing off.
 const EAGER_LOOKS: u32 = 16;
@@ -30,7 +30,7 @@ const EAGER_LOOKS: u32 = 16;
 const MAX_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the watchdog knows of one lane's current long poll.
-struct Watch {
+struct Watching {
     task: u64,
     since_raw: u64,
     looks: u32,
@@ -58,20 +58,20 @@ impl Settings {
     }
 }
 
-impl Inner {
+impl Watch {
     /// One round of looks at the lanes polling for long. `now` (at a dump): look at every
     /// long poll now, whatever its back-off says.
     fn look(
         &self,
-        watches: &mut HashMap<u32, Watch>,
+        watches: &mut HashMap<u32, Watching>,
         settings: Settings,
         now: bool,
         patient: bool,
     ) {
         // At a dump from the panic hook, never wait for the lane table's lock.
-        let lanes = self.lanes.all(patient);
-        let now_raw = self.clock.raw();
-        let ns = |raw: u64| self.raw_to_ns(raw);
+        let lanes = self.store().lanes.all(patient);
+        let now_raw = self.store().clock.raw();
+        let ns = |raw: u64| self.store().raw_to_ns(raw);
         let threshold = settings.threshold.as_nanos() as u64;
         for lane in &lanes {
             let (Activity::Polling { task }, since) = lane.activity() else {
@@ -91,11 +91,11 @@ impl Inner {
                 self.record_look(task, &look);
                 watches.insert(
                     lane.lane,
-                    Watch {
+                    Watching {
                         task,
                         since_raw: since,
                         looks: 1,
-                        next_raw: now_raw.saturating_add(self.ns_to_raw(settings.tick)),
+                        next_raw: now_raw.saturating_add(self.store().ns_to_raw(settings.tick)),
                     },
                 );
                 continue;
@@ -122,7 +122,7 @@ impl Inner {
                     .saturating_mul(2u32.saturating_pow(w.looks - EAGER_LOOKS))
                     .min(MAX_INTERVAL)
             };
-            w.next_raw = now_raw.saturating_add(self.ns_to_raw(interval));
+            w.next_raw = now_raw.saturating_add(self.store().ns_to_raw(interval));
         }
         // Lanes that went away.
         watches.retain(|l, _| lanes.iter().any(|s| s.lane == *l));
@@ -153,7 +153,7 @@ impl Inner {
         let Some(mut table) = table else { return };
         if let Some(id) = table.intern(frames) {
             drop(table);
-            self.record(Kind::PollStack, 0, task, u64::from(id));
+            self.store().record(Kind::PollStack, 0, task, u64::from(id));
         }
     }
 
@@ -161,7 +161,7 @@ impl Inner {
         if let Some((a, aux)) =
             pack_sample(task, look.state, look.syscall, look.on_cpu_ns, look.runq_ns)
         {
-            self.record(Kind::PollSample, 0, a, aux);
+            self.store().record(Kind::PollSample, 0, a, aux);
         }
     }
 
@@ -174,16 +174,12 @@ impl Inner {
             self.look(&mut watches, w.settings, true, patient);
         }
     }
-
-    fn ns_to_raw(&self, d: Duration) -> u64 {
-        (d.as_nanos() as f64 / self.ns_per_raw.max(1e-9)) as u64
-    }
 }
 
 /// The watchdog's state shared with dumps.
 pub(crate) struct Watchdog {
     pub(crate) settings: Settings,
-    watches: std::sync::Mutex<HashMap<u32, Watch>>,
+    watches: std::sync::Mutex<HashMap<u32, Watching>>,
 }
 
 impl Watchdog {
@@ -197,12 +193,12 @@ impl Watchdog {
 
 /// Starts the watchdog thread for `inner` (if it has a watchdog). It stops when the
 /// recorder is dropped.
-pub(crate) fn start(inner: &Arc<Inner>) -> std::io::Result<()> {
+pub(crate) fn start(inner: &Arc<Watch>) -> std::io::Result<()> {
     let Some(w) = &inner.watchdog else {
         return Ok(());
     };
     let tick = w.settings.tick;
-    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let weak: Weak<Watch> = Arc::downgrade(inner);
     std::thread::Builder::new()
         .name("dial9-watchdog".into())
         .spawn(move || {
@@ -236,7 +232,7 @@ fn look_at(lane: &LaneSlot) -> Option<Look> {
     let stat = read("stat")?;
     let state = parse_state(&stat)?;
     let (on_cpu_ns, runq_ns) = read("schedstat")
-        .and_then(|s| super::cpu_stat::parse(&s))
+        .and_then(|s| super::super::capture::cpu_stat::parse(&s))
         .unwrap_or((0, 0));
     // Only a thread that is not running is in a call worth naming.
     let syscall = if state == b'R' {
@@ -288,7 +284,8 @@ mod tests {
             .watchdog(None)
             .build()
             .unwrap();
-        let inner = rec.inner.clone();
+        let watch = rec.inner.watch.clone();
+        let inner = watch.capture.clone();
         let (started, polling) = mpsc::channel();
         let (release, done) = mpsc::channel::<()>();
         let stuck = {
@@ -297,17 +294,17 @@ mod tests {
                 inner.poll_start(7);
                 started.send(()).unwrap();
                 let _ = done.recv();
-                inner.poll_end(7, super::super::hooks::Ended::No);
+                inner.poll_end(7, crate::record::capture::hooks::Ended::No);
             })
         };
         polling.recv().unwrap();
         // Older than the threshold.
         std::thread::sleep(Duration::from_millis(20));
         let settings = Settings::for_threshold(Duration::from_millis(10));
-        let held = inner.lanes.hold();
+        let held = inner.store.lanes.hold();
         let looker = {
-            let inner = inner.clone();
-            std::thread::spawn(move || inner.look(&mut HashMap::new(), settings, true, true))
+            let watch = watch.clone();
+            std::thread::spawn(move || watch.look(&mut HashMap::new(), settings, true, true))
         };
         std::thread::sleep(Duration::from_millis(100));
         drop(held);

@@ -139,7 +139,7 @@ impl Persist {
     ) -> io::Result<(Persist, Ring)> {
         register_atfork();
         let pid = std::process::id();
-        let safe = super::dump_file::file_name_safe(program);
+        let safe = super::identity::file_name_safe(program);
         let layout = RingLayout::for_capacity(capacity);
         let len = layout.file_len;
 
@@ -180,14 +180,14 @@ impl Persist {
                 start_raw,
                 ns_per_raw,
                 program: &safe,
-                host: &super::host_name(),
+                host: &super::identity::host_name(),
             },
         );
         let base = map.as_mut_ptr();
         // SAFETY: the header is zeroed, BLOCKS_AT is page-aligned, H_CLAIMS 8-aligned, and
         // both regions lie inside the mapping.
         let ring = unsafe { Ring::mapped(map, BLOCKS_AT, layout.blocks, H_CLAIMS) };
-        super::diag::say!("crash-surviving ring at {}", path.display());
+        crate::record::diag::say!("crash-surviving ring at {}", path.display());
         at_exit::register(&path, base as usize + H_FLAGS, pid, fork_generation());
         Ok((
             Persist {
@@ -358,7 +358,7 @@ mod at_exit {
         }
     }
 
-    pub(super) fn register(path: &Path, flags: usize, pid: u32, generation: u64) {
+    pub(crate) fn register(path: &Path, flags: usize, pid: u32, generation: u64) {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
             // SAFETY: registers a plain `extern "C" fn()`; failure only means no cleanup.
@@ -377,7 +377,7 @@ mod at_exit {
         }
     }
 
-    pub(super) fn unregister(path: &Path) {
+    pub(crate) fn unregister(path: &Path) {
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|e| e.path != path);
         }

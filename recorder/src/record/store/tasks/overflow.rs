@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use crate::format::{SpawnLocation, TaskInfo, TaskKind};
 
 use super::super::lanes;
-use super::super::persist::{NOT_PERSISTED, Persist};
+use super::super::ring_file::{NOT_PERSISTED, Persist};
 use super::{FileName, SpawnInfo, Wakers, expired};
 
 const SHARDS: usize = 64;

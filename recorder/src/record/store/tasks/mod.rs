@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::format::{SpawnLocation, TaskInfo, TaskKind};
 
-use super::persist::Persist;
+use super::ring_file::Persist;
 use live::LiveEntry;
 pub(crate) use live::Wakers;
 use overflow::Overflow;
@@ -190,7 +190,7 @@ impl TaskTable {
     }
 
     /// Starts bringing `task`'s slot into this core's cache for writing (see
-    /// [`SpanTasks::prefetch`](super::span_tasks::SpanTasks::prefetch)).
+    /// the layer's span table's).
     #[inline]
     pub(crate) fn prefetch(&self, task: u64) {
         super::prefetch::for_write(self.slot(task));

@@ -18,7 +18,7 @@ const COUNT_MASK: u64 = (1 << 32) - 1;
 
 /// The live state of one task slot's task.
 #[repr(C, align(16))]
-pub(super) struct LiveEntry {
+pub(crate) struct LiveEntry {
     word: AtomicU64,
     /// Handles of the task's span (subscriber path): 1 at the spawn, +1 a clone, -1 a close.
     refs: AtomicU32,
@@ -47,7 +47,7 @@ fn tag(task: u64, shift: u32) -> u64 {
 }
 
 impl LiveEntry {
-    pub(super) fn new() -> LiveEntry {
+    pub(crate) fn new() -> LiveEntry {
         LiveEntry {
             word: AtomicU64::new(0),
             refs: AtomicU32::new(0),
@@ -57,12 +57,12 @@ impl LiveEntry {
 
     /// Writes the entry once, as the table's slots are (a first touch on the hot path is a
     /// page fault).
-    pub(super) fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.word.store(0, Ordering::Relaxed);
     }
 
     /// Starts counting for `task`, which just claimed the slot.
-    pub(super) fn claim(&self, task: u64, shift: u32) {
+    pub(crate) fn claim(&self, task: u64, shift: u32) {
         self.refs.store(1, Ordering::Relaxed);
         self.word.store(tag(task, shift), Ordering::Release);
     }
@@ -70,7 +70,7 @@ impl LiveEntry {
     /// Counts a waker op (`delta`: +1 clone, -1 drop or wake by value, 0 wake by ref)
     /// for `task`; `None` if the entry counts for another task (or none).
     #[inline]
-    pub(super) fn waker_op(&self, task: u64, shift: u32, delta: i64) -> Option<Wakers> {
+    pub(crate) fn waker_op(&self, task: u64, shift: u32, delta: i64) -> Option<Wakers> {
         let tag = tag(task, shift);
         let mut word = self.word.load(Ordering::Acquire);
         loop {
@@ -104,7 +104,7 @@ impl LiveEntry {
     }
 
     /// Marks `task`'s span closed; false if the entry is not `task`'s.
-    pub(super) fn close(&self, task: u64, shift: u32) -> bool {
+    pub(crate) fn close(&self, task: u64, shift: u32) -> bool {
         let tag = tag(task, shift);
         let mut word = self.word.load(Ordering::Acquire);
         loop {
@@ -124,7 +124,7 @@ impl LiveEntry {
     }
 
     /// One more handle of `task`'s span; false if the entry is not `task`'s.
-    pub(super) fn span_cloned(&self, task: u64, shift: u32) -> bool {
+    pub(crate) fn span_cloned(&self, task: u64, shift: u32) -> bool {
         if !self.is_for(task, shift) {
             return false;
         }
@@ -134,7 +134,7 @@ impl LiveEntry {
 
     /// One handle of `task`'s span fewer: `Some(true)` when it was the last (the span is
     /// closed, and marked so), `None` if the entry is not `task`'s.
-    pub(super) fn span_released(&self, task: u64, shift: u32) -> Option<bool> {
+    pub(crate) fn span_released(&self, task: u64, shift: u32) -> Option<bool> {
         if !self.is_for(task, shift) {
             return None;
         }
@@ -151,7 +151,7 @@ impl LiveEntry {
     }
 
     /// `task`'s live wakers, if the entry counts for it and the count is one.
-    pub(super) fn live(&self, task: u64, shift: u32) -> Option<i64> {
+    pub(crate) fn live(&self, task: u64, shift: u32) -> Option<i64> {
         self.waker_op(task, shift, 0).and_then(|w| w.live)
     }
 }

@@ -4,7 +4,7 @@
 //! ([`super::layer`], which reads them through `tracing_subscriber`'s registry).
 
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use tracing::Metadata;
 use tracing::field::{Field, Visit};
@@ -12,17 +12,18 @@ use tracing::field::{Field, Visit};
 use crate::format::ring_codec::{self as codec, F_BY_REF, F_SRC_DRIVER, F_SRC_TASK, Kind};
 use crate::format::{TaskKind, WakerOp};
 
-use super::tasks::{FileName, SpawnInfo, Wakers};
-use super::{Inner, current_task};
+use super::super::store::current_task;
+use super::super::store::tasks::{FileName, SpawnInfo, Wakers};
+use super::Capture;
 
-pub(super) const TARGET_TASK: &str = "tokio::task";
-pub(super) const TARGET_BLOCKING: &str = "tokio::task::blocking";
-pub(super) const TARGET_WAKER: &str = "tokio::task::waker";
-pub(super) const TARGET_STATE_UPDATE: &str = "runtime::resource::state_update";
+pub(crate) const TARGET_TASK: &str = "tokio::task";
+pub(crate) const TARGET_BLOCKING: &str = "tokio::task::blocking";
+pub(crate) const TARGET_WAKER: &str = "tokio::task::waker";
+pub(crate) const TARGET_STATE_UPDATE: &str = "runtime::resource::state_update";
 
 /// What a Tokio callsite is to the recorder.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Role {
+pub(crate) enum Role {
     /// A task span (`runtime.spawn`: async, local, `block_on` or blocking).
     TaskSpan,
     /// A waker op event (clone, drop, wake, wake by ref).
@@ -36,7 +37,7 @@ pub(super) enum Role {
 
 /// The recorder's role for `meta`, `None` if it is not Tokio's instrumentation. Tokio's
 /// resource spans (`runtime.resource...`) carry no target of their own: their module's.
-pub(super) fn role(meta: &Metadata<'_>) -> Option<Role> {
+pub(crate) fn role(meta: &Metadata<'_>) -> Option<Role> {
     let target = meta.target();
     if target == TARGET_TASK || target == TARGET_BLOCKING {
         return Some(if meta.is_span() && meta.name() == "runtime.spawn" {
@@ -67,27 +68,31 @@ pub(super) fn role(meta: &Metadata<'_>) -> Option<Role> {
 }
 
 /// Whether the recorder reads `meta` (the layer's per-callsite filter).
-pub(super) fn wanted(meta: &Metadata<'_>) -> bool {
+pub(crate) fn wanted(meta: &Metadata<'_>) -> bool {
     matches!(
         role(meta),
         Some(Role::TaskSpan | Role::WakerOp | Role::SleepArmed)
     )
 }
 
-/// Tokio's callsites the recorder has met, by metadata address: what each is, the index
-/// of its `task.id` (or `duration`) field, and, for a waker-op callsite, its op. Each
+/// Tokio's callsites the recorder reads, by metadata address: what each is, the index of
+/// its `task.id` (or `duration`) field, and, for a waker-op callsite, its op. Each
 /// `trace!` in `tokio/src/runtime/task/waker.rs` is a callsite of its own with a fixed
 /// `op`, so after its first event the `op` string is never read again, and an event's
 /// visit only takes its one number. A lookup is a scan of a few addresses; a callsite
-/// met for the first time is classified by [`role`] (string compares) and added.
+/// met for the first time is classified by [`role`] (string compares) and, if the
+/// recorder reads it, added.
 #[derive(Default)]
-pub(super) struct Callsites {
+pub(crate) struct Callsites {
     /// Metadata address (0: free), written last, after its entry.
     addrs: [AtomicUsize; CALLSITES],
-    /// `role code | op << 4` (op + 1; 0 while not yet learnt).
+    /// [`Callsite::code`].
     codes: [AtomicU8; CALLSITES],
-    /// Index of the callsite's number field (`task.id`, or a `Sleep`'s `duration`).
-    fields: [AtomicU8; CALLSITES],
+    /// Index of the callsite's number field (a waker op's `task.id`, a `Sleep`'s
+    /// `duration`).
+    numbers: [AtomicU8; CALLSITES],
+    /// [`Layout`] of a task span callsite's fields, in two words.
+    layouts: [[AtomicU64; 2]; CALLSITES],
     used: AtomicUsize,
     adding: std::sync::Mutex<()>,
 }
@@ -95,47 +100,132 @@ pub(super) struct Callsites {
 /// Tokio has a handful (a task span, a blocking one, four waker ops, `Sleep`'s updates).
 const CALLSITES: usize = 16;
 
-/// What [`Callsites::get`] knows of a callsite.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Callsite {
-    pub(super) role: Role,
-    pub(super) op: Option<WakerOp>,
-    field: u8,
-    slot: usize,
-}
+/// [`Callsite::code`]s: a task span, a `Sleep`'s deadline, a waker op not yet learnt,
+/// then a waker op `WAKER + 1 + waker_op_code(op)`.
+const TASK_SPAN: u8 = 1;
+const SLEEP: u8 = 2;
+const WAKER: u8 = 3;
+const UNUSED: u8 = 8;
 
-fn role_code(role: Role) -> u8 {
-    match role {
-        Role::TaskSpan => 1,
-        Role::WakerOp => 2,
-        Role::SleepArmed => 3,
-        Role::Unused => 4,
+/// What each of a callsite's fields is, by field index (`NONE` for one the recorder does
+/// not read), so a visit tells a field by one load rather than by comparing its name: a
+/// waker op's `task.id` and a `Sleep`'s `duration` are 0; a task span's `task.id`,
+/// `kind`, `task.name`, `loc.file`, `loc.line` and `loc.col` are 0 to 5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout([u8; LAYOUT_FIELDS]);
+
+/// Fields a layout covers (Tokio's task span has nine).
+const LAYOUT_FIELDS: usize = 16;
+const NONE: u8 = u8::MAX;
+
+impl Layout {
+    fn of(meta: &Metadata<'_>, names: &[&str]) -> Layout {
+        let mut l = [NONE; LAYOUT_FIELDS];
+        for (role, name) in names.iter().enumerate() {
+            if let Some(f) = meta.fields().field(name)
+                && let Some(slot) = l.get_mut(f.index())
+            {
+                *slot = role as u8;
+            }
+        }
+        Layout(l)
+    }
+
+    /// What the field at `index` is.
+    #[inline]
+    fn which(&self, index: usize) -> u8 {
+        self.0.get(index).copied().unwrap_or(NONE)
+    }
+
+    fn words(&self) -> [u64; 2] {
+        let (a, b) = self.0.split_at(8);
+        [
+            u64::from_le_bytes(a.try_into().unwrap_or([NONE; 8])),
+            u64::from_le_bytes(b.try_into().unwrap_or([NONE; 8])),
+        ]
+    }
+
+    fn from_words([a, b]: [u64; 2]) -> Layout {
+        let mut l = [NONE; LAYOUT_FIELDS];
+        l[..8].copy_from_slice(&a.to_le_bytes());
+        l[8..].copy_from_slice(&b.to_le_bytes());
+        Layout(l)
     }
 }
 
-fn role_of_code(code: u8) -> Role {
-    match code & 0xf {
-        1 => Role::TaskSpan,
-        2 => Role::WakerOp,
-        3 => Role::SleepArmed,
-        _ => Role::Unused,
+/// A task span's fields, in [`Layout`] order.
+const SPAN_FIELDS: [&str; 6] = [
+    "task.id",
+    "kind",
+    "task.name",
+    "loc.file",
+    "loc.line",
+    "loc.col",
+];
+const F_ID: u8 = 0;
+const F_KIND: u8 = 1;
+const F_NAME: u8 = 2;
+const F_FILE: u8 = 3;
+const F_LINE: u8 = 4;
+const F_COL: u8 = 5;
+
+/// What [`Callsites::get`] knows of one of Tokio's callsites.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Callsite {
+    code: u8,
+    /// Index of its number field.
+    number: u8,
+    slot: usize,
+    /// A task span's layout, until the callsite is in the table (then read from there).
+    layout: Option<Layout>,
+}
+
+impl Callsite {
+    /// Whether the callsite is a waker op's.
+    #[inline]
+    pub(crate) fn is_waker_op(&self) -> bool {
+        self.code >= WAKER && self.code < UNUSED
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        match self.code {
+            TASK_SPAN => Role::TaskSpan,
+            SLEEP => Role::SleepArmed,
+            UNUSED => Role::Unused,
+            _ => Role::WakerOp,
+        }
+    }
+
+    /// A waker-op callsite's op, once learnt.
+    #[inline]
+    fn op(&self) -> Option<WakerOp> {
+        (self.code > WAKER && self.code < UNUSED)
+            .then(|| codec::waker_op_from_code(self.code - WAKER - 1))
+    }
+}
+
+fn code_of(role: Role) -> u8 {
+    match role {
+        Role::TaskSpan => TASK_SPAN,
+        Role::SleepArmed => SLEEP,
+        Role::WakerOp => WAKER,
+        Role::Unused => UNUSED,
     }
 }
 
 impl Callsites {
     /// What `meta` is to the recorder, `None` if it is not Tokio's.
     #[inline]
-    pub(super) fn get(&self, meta: &Metadata<'_>) -> Option<Callsite> {
+    pub(crate) fn get(&self, meta: &Metadata<'_>) -> Option<Callsite> {
         let addr = std::ptr::from_ref(meta) as usize;
         let used = self.used.load(Ordering::Acquire).min(CALLSITES);
         for slot in 0..used {
             if self.addrs[slot].load(Ordering::Acquire) == addr {
-                let code = self.codes[slot].load(Ordering::Relaxed);
                 return Some(Callsite {
-                    role: role_of_code(code),
-                    op: (code >> 4).checked_sub(1).map(codec::waker_op_from_code),
-                    field: self.fields[slot].load(Ordering::Relaxed),
+                    code: self.codes[slot].load(Ordering::Relaxed),
+                    number: self.numbers[slot].load(Ordering::Relaxed),
                     slot,
+                    layout: None,
                 });
             }
         }
@@ -143,22 +233,24 @@ impl Callsites {
     }
 
     #[cold]
+    #[inline(never)]
     fn add(&self, meta: &Metadata<'_>) -> Option<Callsite> {
         let role = role(meta)?;
-        let name = if role == Role::SleepArmed {
+        let layout = Layout::of(meta, &SPAN_FIELDS);
+        let number_name = if role == Role::SleepArmed {
             "duration"
         } else {
             "task.id"
         };
-        let field = meta
+        let number = meta
             .fields()
-            .field(name)
-            .map_or(u8::MAX, |f| u8::try_from(f.index()).unwrap_or(u8::MAX));
+            .field(number_name)
+            .map_or(NONE, |f| u8::try_from(f.index()).unwrap_or(NONE));
         let found = Callsite {
-            role,
-            op: None,
-            field,
+            code: code_of(role),
+            number,
             slot: CALLSITES,
+            layout: Some(layout),
         };
         // Only what the recorder reads is kept (Tokio has dozens of others, disabled once
         // at registration); another thread adding one: this callsite is added next time.
@@ -177,8 +269,11 @@ impl Callsites {
         {
             return Some(found);
         }
-        self.codes[used].store(role_code(role), Ordering::Relaxed);
-        self.fields[used].store(field, Ordering::Relaxed);
+        self.codes[used].store(found.code, Ordering::Relaxed);
+        self.numbers[used].store(number, Ordering::Relaxed);
+        for (word, value) in self.layouts[used].iter().zip(layout.words()) {
+            word.store(value, Ordering::Relaxed);
+        }
         self.addrs[used].store(addr, Ordering::Release);
         self.used.store(used + 1, Ordering::Release);
         Some(Callsite {
@@ -187,18 +282,29 @@ impl Callsites {
         })
     }
 
+    /// A task span callsite's field layout.
+    pub(crate) fn layout(&self, site: &Callsite) -> Layout {
+        match (site.layout, self.layouts.get(site.slot)) {
+            (Some(l), _) => l,
+            (None, Some(w)) => {
+                Layout::from_words([w[0].load(Ordering::Relaxed), w[1].load(Ordering::Relaxed)])
+            }
+            (None, None) => Layout([NONE; LAYOUT_FIELDS]),
+        }
+    }
+
     /// Learns a waker-op callsite's op from its first event.
+    #[cold]
     fn learn(&self, site: &Callsite, op: WakerOp) {
         if site.slot < CALLSITES {
-            let code = role_code(Role::WakerOp) | ((codec::waker_op_code(op) + 1) << 4);
-            self.codes[site.slot].store(code, Ordering::Relaxed);
+            self.codes[site.slot].store(WAKER + 1 + codec::waker_op_code(op), Ordering::Relaxed);
         }
     }
 }
 
 /// A fixed-size string buffer so fields formatted with `%` do not allocate. `buf[..len]`
 /// is always UTF-8: only `write_str` fills it, with whole chars.
-pub(super) struct StackStr<const N: usize> {
+pub(crate) struct StackStr<const N: usize> {
     buf: [u8; N],
     len: usize,
 }
@@ -213,7 +319,7 @@ impl<const N: usize> StackStr<N> {
     fn clear(&mut self) {
         self.len = 0;
     }
-    pub(super) fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         let bytes = &self.buf[..self.len];
         debug_assert!(std::str::from_utf8(bytes).is_ok());
         // SAFETY: `write_str` is the only writer, and it copies whole `&str`s or a prefix
@@ -244,10 +350,11 @@ impl<const N: usize> fmt::Write for StackStr<N> {
 
 /// Longest name and file path kept (longer ones are cut at a char boundary): what a
 /// spawn site holds.
-use super::tasks::{FILE_MAX, NAME_MAX};
+use super::super::store::tasks::{FILE_MAX, NAME_MAX};
 
 /// The task span's fields, written in place (no moves of the string buffers).
-pub(super) struct SpawnFields {
+pub(crate) struct SpawnFields {
+    layout: Layout,
     kind: Option<TaskKind>,
     name: StackStr<{ NAME_MAX }>,
     file: StackStr<{ FILE_MAX }>,
@@ -259,8 +366,10 @@ pub(super) struct SpawnFields {
 }
 
 impl SpawnFields {
-    pub(super) fn new() -> Self {
+    /// For a task span of callsite `site` (of `sites`).
+    pub(crate) fn new(sites: &Callsites, site: &Callsite) -> Self {
         SpawnFields {
+            layout: sites.layout(site),
             kind: None,
             name: StackStr::new(),
             file: StackStr::new(),
@@ -272,7 +381,7 @@ impl SpawnFields {
     }
 
     /// The task's kind: from its `kind` field, else from the span's target.
-    pub(super) fn kind(&self, meta: &Metadata<'_>) -> TaskKind {
+    pub(crate) fn kind(&self, meta: &Metadata<'_>) -> TaskKind {
         self.kind.unwrap_or(if meta.target() == TARGET_BLOCKING {
             TaskKind::Blocking
         } else {
@@ -283,10 +392,10 @@ impl SpawnFields {
 
 impl Visit for SpawnFields {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        match field.name() {
-            "task.id" => self.id = value,
-            "loc.line" => self.line = value as u32,
-            "loc.col" => self.col = value as u32,
+        match self.layout.which(field.index()) {
+            F_ID => self.id = value,
+            F_LINE => self.line = value as u32,
+            F_COL => self.col = value as u32,
             _ => {}
         }
     }
@@ -294,17 +403,19 @@ impl Visit for SpawnFields {
         self.record_u64(field, value.max(0) as u64);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "loc.file" {
-            self.file.clear();
-            let _ = self.file.write_str(value);
-            self.has_file = true;
-        } else {
-            self.record_debug(field, &value);
+        match self.layout.which(field.index()) {
+            F_FILE => {
+                self.file.clear();
+                let _ = self.file.write_str(value);
+                self.has_file = true;
+            }
+            F_KIND | F_NAME => self.record_debug(field, &value),
+            _ => {}
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        match field.name() {
-            "kind" => {
+        match self.layout.which(field.index()) {
+            F_KIND => {
                 let mut s = StackStr::<16>::new();
                 let _ = write!(s, "{value:?}");
                 self.kind = Some(match s.as_str() {
@@ -315,11 +426,11 @@ impl Visit for SpawnFields {
                     _ => TaskKind::Unknown,
                 });
             }
-            "task.name" => {
+            F_NAME => {
                 self.name.clear();
                 let _ = write!(self.name, "{value:?}");
             }
-            "loc.file" => {
+            F_FILE => {
                 self.file.clear();
                 let _ = write!(self.file, "{value:?}");
                 self.has_file = true;
@@ -332,7 +443,7 @@ impl Visit for SpawnFields {
 /// A waker event's fields, or a `Sleep` state update's: its number (the `task.id` span
 /// id, or the `duration`), found by its index, and the `op` string only while the
 /// callsite's op is not yet known.
-pub(super) struct EventFields {
+pub(crate) struct EventFields {
     number_field: u8,
     pub(super) number: Option<u64>,
     pub(super) op: Option<WakerOp>,
@@ -371,19 +482,20 @@ impl Visit for EventFields {
 /// Reads the fields of an event of Tokio's callsite `site`, learning a waker callsite's
 /// op from its first event.
 #[inline]
-pub(super) fn read_event(
+pub(crate) fn read_event(
     sites: &Callsites,
     site: &Callsite,
     event: &tracing::Event<'_>,
 ) -> EventFields {
+    let op = site.op();
     let mut f = EventFields {
-        number_field: site.field,
+        number_field: site.number,
         number: None,
-        op: site.op,
-        op_known: site.op.is_some() || site.role != Role::WakerOp,
+        op,
+        op_known: op.is_some() || site.code != WAKER,
     };
     event.record(&mut f);
-    if let (None, Some(op)) = (site.op, f.op) {
+    if let (None, Some(op)) = (op, f.op) {
         sites.learn(site, op);
     }
     f
@@ -391,7 +503,7 @@ pub(super) fn read_event(
 
 /// What a waker op does to its task's live count: a clone adds one, a drop or a wake by
 /// value (which consumes the waker) takes one away; a wake by reference leaves it.
-pub(super) fn waker_delta(op: WakerOp) -> i64 {
+pub(crate) fn waker_delta(op: WakerOp) -> i64 {
     match op {
         WakerOp::Clone => 1,
         WakerOp::Drop | WakerOp::Wake => -1,
@@ -403,14 +515,14 @@ pub(super) fn waker_delta(op: WakerOp) -> i64 {
 /// are blocking tasks entered for life, so their enters are not polls), a `block_on`
 /// future (no runtime hooks).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Class {
+pub(crate) enum Class {
     Task,
     Blocking,
     BlockOn,
 }
 
 impl Class {
-    pub(super) fn of(kind: TaskKind) -> Class {
+    pub(crate) fn of(kind: TaskKind) -> Class {
         match kind {
             TaskKind::Blocking => Class::Blocking,
             TaskKind::BlockOn => Class::BlockOn,
@@ -419,20 +531,20 @@ impl Class {
     }
 }
 
-impl Inner {
+impl Capture {
     /// Tokio's instrumentation is read (the recorder's subscriber or its layer was
     /// installed): the dump says so.
-    pub(super) fn mark_instrumentation_read(&self) {
+    pub(crate) fn mark_instrumentation_read(&self) {
         self.layer_installed.store(true, Ordering::Relaxed);
-        if let Some(p) = &self.persist {
+        if let Some(p) = &self.store.persist {
             p.set_flag(crate::format::ring_file::FLAG_LAYER);
         }
     }
 
     /// A task span was created: the task's spawn, with its name, kind and location, into
     /// the task table and the ring.
-    pub(super) fn task_span(&self, f: &SpawnFields, kind: TaskKind) {
-        self.spawn(SpawnInfo {
+    pub(crate) fn task_span(&self, f: &SpawnFields, kind: TaskKind) {
+        self.store.spawn(SpawnInfo {
             task: f.id,
             name: f.name.as_str(),
             kind,
@@ -446,32 +558,34 @@ impl Inner {
 
     /// A task span closed: the end of a task no hook will end (a `block_on` future, a
     /// blocking task, or any task when no runtime has the hooks or its own has none).
-    pub(super) fn task_span_closed(&self, task: u64, class: Class) {
+    pub(crate) fn task_span_closed(&self, task: u64, class: Class) {
         let hooks = self.hooks_installed.load(Ordering::Relaxed);
         match class {
-            Class::BlockOn => self.terminate(task),
-            Class::Blocking => self.blocking_span_closed(task),
-            Class::Task if !hooks => self.terminate(task),
+            Class::BlockOn => self.store.terminate(task),
+            Class::Blocking => self.store.blocking_span_closed(task),
+            Class::Task if !hooks => self.store.terminate(task),
             // An async task the spawn hook never saw runs on a runtime without hooks
             // (another runtime has them): its close is its end too.
-            Class::Task if !self.tasks.is_hooked(task) => self.terminate(task),
+            Class::Task if !self.store.tasks.is_hooked(task) => self.store.terminate(task),
             Class::Task => {}
         }
     }
 
     /// A `Sleep`'s deadline, armed inside the current poll (if any).
-    pub(super) fn sleep_armed(&self, ms: u64) {
+    pub(crate) fn sleep_armed(&self, ms: u64) {
         let task = current_task().unwrap_or(0);
-        self.record(Kind::TimerArm, 0, task, ms);
+        self.store.record(Kind::TimerArm, 0, task, ms);
     }
 
     /// A waker op on `task`, its count (`wakers`, `None` if the table does not hold the
     /// task) already taken.
-    #[inline]
-    pub(super) fn waker_op(&self, task: u64, op: WakerOp, wakers: Option<Wakers>) {
+    #[inline(always)]
+    pub(crate) fn waker_op(&self, task: u64, op: WakerOp, wakers: Option<Wakers>) {
         if wakers.is_some_and(|w| w.closed) {
             // A waker that outlived its task: keep the task's name as long as this event.
-            self.tasks.late_event(task, self.task_window().0);
+            self.store
+                .tasks
+                .late_event(task, self.store.task_window().0);
         }
         let live = wakers.and_then(|w| w.live);
         match op {
@@ -491,13 +605,13 @@ impl Inner {
                     Kind::WakerDrop
                 };
                 match live {
-                    Some(n) => self.record(
+                    Some(n) => self.store.record(
                         kind,
                         codec::F_HAS_VALUE,
                         task,
                         (n.max(0) as u64).min(codec::AUX_MAX),
                     ),
-                    None => self.record(kind, 0, task, 0),
+                    None => self.store.record(kind, 0, task, 0),
                 }
             }
             WakerOp::Wake | WakerOp::WakeByRef => {
@@ -511,13 +625,14 @@ impl Inner {
                     None if tokio::runtime::worker_index().is_some() => (F_SRC_DRIVER, 0),
                     None => (0, 0),
                 };
-                self.record(Kind::Wake, by_ref | src, task, waker);
+                self.store.record(Kind::Wake, by_ref | src, task, waker);
             }
         }
     }
 
     /// A waker op on a span the recorder cannot map to a task.
-    pub(super) fn orphan_waker_op(&self, span: u64, op: WakerOp) {
-        self.record(Kind::OrphanWaker, codec::waker_op_code(op), span, 0);
+    pub(crate) fn orphan_waker_op(&self, span: u64, op: WakerOp) {
+        self.store
+            .record(Kind::OrphanWaker, codec::waker_op_code(op), span, 0);
     }
 }

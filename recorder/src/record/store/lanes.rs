@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::format::{Activity, ThreadInfo, ThreadKind};
 
-use super::persist::NOT_PERSISTED;
+use super::ring_file::NOT_PERSISTED;
 
 use super::ring::Cursor;
 
@@ -58,15 +58,11 @@ impl LaneSlot {
             since: AtomicU64::new(0),
             written: AtomicU64::new(0),
             persisted_name: AtomicU32::new(NOT_PERSISTED),
-            thread: if with_thread {
-                super::stacks::own_thread()
-            } else {
-                None
-            },
+            thread: if with_thread { own_thread() } else { None },
         }
     }
 
-    pub(crate) fn persisted_name(&self, p: &super::persist::Persist) -> u32 {
+    pub(crate) fn persisted_name(&self, p: &super::ring_file::Persist) -> u32 {
         let cur = self.persisted_name.load(Ordering::Relaxed);
         if cur != NOT_PERSISTED {
             return cur;
@@ -167,6 +163,37 @@ fn os_tid() -> u64 {
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn os_tid() -> u64 {
     0
+}
+
+/// The calling thread's `pthread_self()` and stack `[lo, hi)`, for a later capture of its
+/// stack; `None` when unknown.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) fn own_thread() -> Option<(usize, (usize, usize))> {
+    // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is read and
+    // destroyed once; the out-pointers are valid.
+    unsafe {
+        let me = libc::pthread_self();
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(me, &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        (ok && !addr.is_null()).then(|| (me as usize, (addr as usize, addr as usize + size)))
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+pub(crate) fn own_thread() -> Option<(usize, (usize, usize))> {
+    None
 }
 
 /// Per-thread recording state for the recorder this thread last recorded into.

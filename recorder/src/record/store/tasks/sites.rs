@@ -21,7 +21,7 @@ use crate::format::TaskKind;
 use crate::format::ring_file::NO_STRING;
 
 use super::super::lanes;
-use super::super::persist::Persist;
+use super::super::ring_file::Persist;
 use super::{FileName, SpawnInfo};
 
 /// Sites a table interns; beyond this, spawns of new sites take the overflow table.

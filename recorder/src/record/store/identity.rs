@@ -33,3 +33,17 @@ pub(crate) fn host_name() -> String {
 pub(crate) fn host_name() -> String {
     std::env::var("COMPUTERNAME").unwrap_or_else(|_| "unknown".into())
 }
+
+/// `s` with everything but ASCII letters, digits, `-` and `_` replaced by `_`, so a
+/// program name can go into a file name.
+pub(crate) fn file_name_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

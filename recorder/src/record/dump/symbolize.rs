@@ -77,7 +77,10 @@ pub(crate) fn off_thread(stacks: Vec<Vec<usize>>) -> Pending {
     let spawned = std::thread::Builder::new()
         .name("dial9-symbolize".into())
         .spawn(move || {
-            let named = stacks.iter().map(|f| super::stacks::symbolize(f)).collect();
+            let named = stacks
+                .iter()
+                .map(|f| super::super::watch::stacks::symbolize(f))
+                .collect();
             // The hook may have stopped waiting: nobody to tell.
             let _ = tx.send(named);
         });

@@ -8,20 +8,21 @@ use signal_hook::iterator::Signals;
 
 /// What stops the signal thread when the recorder goes away.
 #[cfg(unix)]
-pub(super) type SignalHandle = signal_hook::iterator::Handle;
+pub(crate) type SignalHandle = signal_hook::iterator::Handle;
 
 /// No signal thread where there are no Unix signals.
 #[cfg(not(unix))]
-pub(super) struct SignalHandle;
+pub(crate) struct SignalHandle;
 
 #[cfg(not(unix))]
 impl SignalHandle {
-    pub(super) fn close(&self) {}
+    pub(crate) fn close(&self) {}
 }
 
 use crate::format::Reason;
 
-use super::{BuildError, Inner, current_task, symbolize};
+use super::super::store::current_task;
+use super::{Dumper, symbolize};
 
 /// Chains a hook in front of the current panic hook.
 ///
@@ -32,8 +33,8 @@ use super::{BuildError, Inner, current_task, symbolize};
 /// a thread of its own, waited for at most [`symbolize::WAIT`] (see [`symbolize`]). The
 /// previous hook always runs afterwards, so the panic message and exit status are exactly
 /// what they would be without the recorder.
-pub(super) fn install_panic_hook(inner: &Arc<Inner>) {
-    let weak: Weak<Inner> = Arc::downgrade(inner);
+pub(crate) fn install_panic_hook(inner: &Arc<Dumper>) {
+    let weak: Weak<Dumper> = Arc::downgrade(inner);
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if let Some(inner) = weak.upgrade()
@@ -46,7 +47,7 @@ pub(super) fn install_panic_hook(inner: &Arc<Inner>) {
 }
 
 /// The panic hook's dump: the backtrace named while the ring is read.
-fn panic_dump(inner: &Inner, info: &std::panic::PanicHookInfo<'_>) {
+fn panic_dump(inner: &Dumper, info: &std::panic::PanicHookInfo<'_>) {
     let frames = symbolize::capture_here();
     let naming = symbolize::off_thread(vec![frames.frames().to_vec()]);
     let reason = Reason::Panic {
@@ -72,7 +73,7 @@ fn panic_dump(inner: &Inner, info: &std::panic::PanicHookInfo<'_>) {
         )),
     };
     if let Err(e) = inner.write_dump(&dump) {
-        super::diag::say!("could not write the panic dump: {e}");
+        crate::record::diag::say!("could not write the panic dump: {e}");
     }
 }
 
@@ -85,11 +86,17 @@ fn bounded(mut lines: Vec<String>) -> Vec<String> {
 /// Bound on a panic backtrace's lines in a dump (about a hundred frames).
 const BACKTRACE_LINES: usize = 240;
 
+/// A signal that cannot be dumped on, and why.
+pub(crate) struct SignalError {
+    pub(crate) signal: i32,
+    pub(crate) source: std::io::Error,
+}
+
 /// Signals are Unix's; elsewhere asking for a signal dump is a build error, not a
 /// silently missing dump.
 #[cfg(not(unix))]
-pub(super) fn dump_on_signals(_inner: &Arc<Inner>, signals: &[i32]) -> Result<(), BuildError> {
-    Err(BuildError::Signal {
+pub(crate) fn dump_on_signals(_inner: &Arc<Dumper>, signals: &[i32]) -> Result<(), SignalError> {
+    Err(SignalError {
         signal: signals[0],
         source: std::io::Error::new(
             std::io::ErrorKind::Unsupported,
@@ -101,13 +108,13 @@ pub(super) fn dump_on_signals(_inner: &Arc<Inner>, signals: &[i32]) -> Result<()
 /// Registers `signals` and starts the thread that dumps on each delivery. The handler
 /// itself only wakes that thread (writing a file is not async-signal-safe).
 #[cfg(unix)]
-pub(super) fn dump_on_signals(inner: &Arc<Inner>, signals: &[i32]) -> Result<(), BuildError> {
+pub(crate) fn dump_on_signals(inner: &Arc<Dumper>, signals: &[i32]) -> Result<(), SignalError> {
     // signal-hook panics (rather than erring) on signals it forbids; refuse them first.
     if let Some(&signal) = signals
         .iter()
         .find(|s| signal_hook::consts::FORBIDDEN.contains(s) || **s <= 0)
     {
-        return Err(BuildError::Signal {
+        return Err(SignalError {
             signal,
             source: std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -115,13 +122,13 @@ pub(super) fn dump_on_signals(inner: &Arc<Inner>, signals: &[i32]) -> Result<(),
             ),
         });
     }
-    let mut set = Signals::new(Vec::<i32>::new()).map_err(|source| BuildError::Signal {
+    let mut set = Signals::new(Vec::<i32>::new()).map_err(|source| SignalError {
         signal: signals[0],
         source,
     })?;
     for &signal in signals {
         set.add_signal(signal)
-            .map_err(|source| BuildError::Signal { signal, source })?;
+            .map_err(|source| SignalError { signal, source })?;
     }
     let handle = set.handle();
     let weak = Arc::downgrade(inner);
@@ -135,11 +142,11 @@ pub(super) fn dump_on_signals(inner: &Arc<Inner>, signals: &[i32]) -> Result<(),
                     .to_string();
                 let dump = inner.snapshot(Reason::Signal { signal, name }, true);
                 if let Err(e) = inner.write_dump(&dump) {
-                    super::diag::say!("could not write the dump for signal {signal}: {e}");
+                    crate::record::diag::say!("could not write the dump for signal {signal}: {e}");
                 }
             }
         })
-        .map_err(|source| BuildError::Signal {
+        .map_err(|source| SignalError {
             signal: signals[0],
             source,
         })?;

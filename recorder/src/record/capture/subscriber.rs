@@ -34,10 +34,10 @@ use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 use tracing_core::span::Current;
 use tracing_subscriber::filter::LevelFilter;
 
-use super::Inner;
 use super::instrumentation::{
     Callsite, Callsites, Class, Role, SpawnFields, read_event, waker_delta,
 };
+use super::{Capture, Keep};
 
 /// Span ids of the recorder's own spans.
 ///
@@ -55,11 +55,11 @@ mod ids {
     const KIND_SHIFT: u32 = 47;
     /// Task ids and remap numbers below this fit (at a million spawns a second, four
     /// years of them).
-    pub(super) const VALUE_LIMIT: u64 = 1 << KIND_SHIFT;
+    pub(crate) const VALUE_LIMIT: u64 = 1 << KIND_SHIFT;
 
     /// What one of the recorder's ids names.
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-    pub(super) enum Kind {
+    pub(crate) enum Kind {
         /// A Tokio task span, with its class.
         Task(Class),
         /// A task span the recorder cannot tie to a task (no task id, or one too large).
@@ -69,11 +69,11 @@ mod ids {
     }
 
     #[inline]
-    pub(super) fn ours(id: u64) -> bool {
+    pub(crate) fn ours(id: u64) -> bool {
         id >> 50 == 1
     }
 
-    pub(super) fn encode(kind: Kind, value: u64) -> u64 {
+    pub(crate) fn encode(kind: Kind, value: u64) -> u64 {
         let code = match kind {
             Kind::Task(Class::Task) => 0,
             Kind::Task(Class::Blocking) => 1,
@@ -86,7 +86,7 @@ mod ids {
 
     /// What `id`, one of the recorder's ([`ours`]), names, and its value (a task id).
     #[inline]
-    pub(super) fn decode(id: u64) -> (Kind, u64) {
+    pub(crate) fn decode(id: u64) -> (Kind, u64) {
         let value = id & (VALUE_LIMIT - 1);
         let kind = match (id >> KIND_SHIFT) & 0b111 {
             0 => Kind::Task(Class::Task),
@@ -157,21 +157,23 @@ impl Remap {
     }
 }
 
-/// The subscriber returned by [`FlightRecorder::subscriber`](super::FlightRecorder::subscriber):
+/// The subscriber returned by [`FlightRecorder::subscriber`](crate::FlightRecorder::subscriber):
 /// Tokio's instrumentation into the recorder, everything else into `S`.
 pub struct RecorderSubscriber<S> {
     inner: S,
-    rec: Arc<Inner>,
+    rec: Arc<Capture>,
+    _keep: Keep,
     sites: Callsites,
     remap: Remap,
     untracked: AtomicU64,
 }
 
 impl<S> RecorderSubscriber<S> {
-    pub(super) fn new(rec: &Arc<Inner>, inner: S) -> Self {
+    pub(crate) fn new(rec: &Arc<Capture>, keep: Keep, inner: S) -> Self {
         RecorderSubscriber {
             inner,
             rec: rec.clone(),
+            _keep: keep,
             sites: Callsites::default(),
             remap: Remap::default(),
             untracked: AtomicU64::new(0),
@@ -192,14 +194,14 @@ impl<S> std::fmt::Debug for RecorderSubscriber<S> {
 
 impl<S: Subscriber> RecorderSubscriber<S> {
     /// A Tokio task span: the spawn recorded, an id made from the task id.
-    fn task_span(&self, attrs: &Attributes<'_>) -> Id {
-        let mut f = SpawnFields::new();
+    fn task_span(&self, site: &Callsite, attrs: &Attributes<'_>) -> Id {
+        let mut f = SpawnFields::new(&self.sites, site);
         attrs.record(&mut f);
         if f.id == 0 || f.id >= ids::VALUE_LIMIT {
             let n = self.untracked.fetch_add(1, Ordering::Relaxed) + 1;
             return Id::from_u64(ids::encode(IdKind::Untracked, n));
         }
-        self.rec.tasks.prefetch(f.id);
+        self.rec.store.tasks.prefetch(f.id);
         let kind = f.kind(attrs.metadata());
         self.rec.task_span(&f, kind);
         Id::from_u64(ids::encode(IdKind::Task(Class::of(kind)), f.id))
@@ -222,7 +224,7 @@ impl<S: Subscriber> RecorderSubscriber<S> {
         };
         match ids::ours(span).then(|| ids::decode(span)) {
             Some((IdKind::Task(_), task)) => {
-                let wakers = self.rec.tasks.waker_op(task, waker_delta(op));
+                let wakers = self.rec.store.tasks.waker_op(task, waker_delta(op));
                 self.rec.waker_op(task, op, wakers);
             }
             _ => self.rec.orphan_waker_op(span, op),
@@ -260,7 +262,7 @@ impl<S: Subscriber> Subscriber for RecorderSubscriber<S> {
 
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         match self.tokio_site(meta) {
-            Some(site) if site.role == Role::Unused => Interest::never(),
+            Some(site) if site.role() == Role::Unused => Interest::never(),
             Some(_) => Interest::always(),
             // Past the wrapped subscriber's own level hint: what the global level filter
             // would have made it, had the recorder's hint not raised it to TRACE.
@@ -271,7 +273,7 @@ impl<S: Subscriber> Subscriber for RecorderSubscriber<S> {
 
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
         match self.tokio_site(meta) {
-            Some(site) => site.role != Role::Unused,
+            Some(site) => site.role() != Role::Unused,
             None => self.inner.enabled(meta),
         }
     }
@@ -282,11 +284,10 @@ impl<S: Subscriber> Subscriber for RecorderSubscriber<S> {
 
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         let meta = attrs.metadata();
-        if self
-            .tokio_site(meta)
-            .is_some_and(|s| s.role == Role::TaskSpan)
+        if let Some(site) = self.tokio_site(meta)
+            && site.role() == Role::TaskSpan
         {
-            return self.task_span(attrs);
+            return self.task_span(&site, attrs);
         }
         let id = match attrs.parent() {
             Some(parent) if ids::ours(parent.into_u64()) => match self.inner_id(parent) {
@@ -317,15 +318,15 @@ impl<S: Subscriber> Subscriber for RecorderSubscriber<S> {
 
     fn event_enabled(&self, event: &Event<'_>) -> bool {
         match self.tokio_site(event.metadata()) {
-            Some(site) => site.role != Role::Unused,
+            Some(site) => site.role() != Role::Unused,
             None => self.inner.event_enabled(event),
         }
     }
 
     fn event(&self, event: &Event<'_>) {
         match self.tokio_site(event.metadata()) {
-            Some(site) if site.role == Role::WakerOp => self.waker_event(&site, event),
-            Some(site) if site.role == Role::SleepArmed => {
+            Some(site) if site.is_waker_op() => self.waker_event(&site, event),
+            Some(site) if site.role() == Role::SleepArmed => {
                 let f = read_event(&self.sites, &site, event);
                 if let Some(ms) = f.number {
                     self.rec.sleep_armed(ms);
@@ -388,7 +389,7 @@ impl<S: Subscriber> Subscriber for RecorderSubscriber<S> {
         }
         match ids::decode(id) {
             (IdKind::Task(_), task) => {
-                self.rec.tasks.span_cloned(task);
+                self.rec.store.tasks.span_cloned(task);
                 span.clone()
             }
             (IdKind::Remapped, _) => match self.remap.inner(id) {
@@ -406,7 +407,7 @@ impl<S: Subscriber> Subscriber for RecorderSubscriber<S> {
         }
         match ids::decode(id) {
             (IdKind::Task(class), task) => {
-                let last = self.rec.tasks.span_released(task);
+                let last = self.rec.store.tasks.span_released(task);
                 if last {
                     self.rec.task_span_closed(task, class);
                 }

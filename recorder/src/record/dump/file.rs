@@ -9,27 +9,13 @@ pub(crate) fn expand_template(template: &str, program: &str) -> PathBuf {
     let time = humantime::format_rfc3339_millis(SystemTime::now())
         .to_string()
         .replace(['-', ':'], "");
-    let program = file_name_safe(program);
+    let program = crate::record::store::identity::file_name_safe(program);
     PathBuf::from(
         template
             .replace("{pid}", &std::process::id().to_string())
             .replace("{time}", &time)
             .replace("{program}", &program),
     )
-}
-
-/// `s` with everything but ASCII letters, digits, `-` and `_` replaced by `_`, so a
-/// program name can go into a file name.
-pub(crate) fn file_name_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file (mode 0600) in the same
@@ -65,7 +51,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
     }
-    super::diag::say!("wrote flight-recorder dump to {}", final_path.display());
+    crate::record::diag::say!("wrote flight-recorder dump to {}", final_path.display());
     Ok(final_path)
 }
 

@@ -9,50 +9,52 @@ use crate::format::{
     Activity, Dump, Event, EventKind, Facts, Header, LaneState, Reason, TaskWakers,
 };
 
-use super::identity::{host_name, program_name, unix_now_ns};
-use super::recorder::Inner;
-use super::ring::RawRecord;
-use super::{dump_file, symbolize};
+use super::super::store::identity::{host_name, program_name, unix_now_ns};
+use super::super::store::ring::RawRecord;
+use super::Dumper;
+use super::{file as dump_file, symbolize};
 
 /// An event decoded from a ring record, with its sort key: raw timestamp, lane, and order
 /// in the lane (claim, slot, position among the record's events; `(0, 0, 0)` for a start
 /// a poll's end carries, first at its timestamp).
 type Expanded = (u64, u32, (u64, u32, u8), EventKind);
 
-impl Inner {
+impl Dumper {
     /// Reads the ring and tables into a dump. `patient == false` (panic hook) never waits
     /// on a lock the panicking thread might hold.
     pub(crate) fn snapshot(&self, reason: Reason, patient: bool) -> Dump {
         // What a poll running long right now is doing (a hung worker): into the ring first.
-        self.look_now(patient);
-        let lanes = self.lanes.all(patient);
+        self.watch.look_now(patient);
+        let lanes = self.store().lanes.all(patient);
         // The task table's window and slots before the ring: a task whose events the
         // ring read holds stays named even if it leaves the window meanwhile.
-        let task_window = self.task_window();
-        let early_tasks = self.tasks.early(task_window);
+        let task_window = self.store().task_window();
+        let early_tasks = self.store().tasks.early(task_window);
         // Waker counts of the tasks alive at the dump (a span's slot outlives its task).
-        let (live, unhooked) = self
-            .tasks
-            .live_and_unhooked(patient, task_window, &early_tasks);
+        let (live, unhooked) =
+            self.store()
+                .tasks
+                .live_and_unhooked(patient, task_window, &early_tasks);
         let live_wakers: Vec<TaskWakers> = self
+            .store()
             .tasks
             .live_wakers(patient, &live, &early_tasks)
             .into_iter()
             .map(|(task, live)| TaskWakers { task, live })
             .collect();
-        let unhooked = if self.hooks_installed.load(Ordering::Relaxed) {
+        let unhooked = if self.capture().hooks_installed.load(Ordering::Relaxed) {
             unhooked
         } else {
             Vec::new()
         };
         // The counts above were taken before the events are read: a waker op after them
         // is in the window, carrying its own count, so the two never disagree.
-        let dumped_raw = self.clock.raw();
+        let dumped_raw = self.store().clock.raw();
         // A poll's start is carried by its end; one still running is read from its lane,
         // before the ring (it may end while the ring is read: its end then carries the
         // same start) and after.
         let mut open = self.open_polls(&lanes);
-        let (mut raw, torn) = self.ring.snapshot();
+        let (mut raw, torn) = self.store().ring.snapshot();
         open.extend(self.open_polls(&lanes));
         // Counted after the events were read, so it is never less than what was kept.
         let recorded_total: u64 = lanes
@@ -63,9 +65,12 @@ impl Inner {
         let kept = raw.len() as u64;
         // Records left out for want of memory count as overwritten: the window starts
         // later, as if the ring had gone round.
-        let lapped = left_out || self.ring.claims() > self.ring.blocks();
+        let lapped = left_out || self.store().ring.claims() > self.store().ring.blocks();
         let events = self.events_of(&raw, open, lapped, room);
-        let mut tasks = self.tasks.snapshot(patient, task_window, early_tasks);
+        let mut tasks = self
+            .store()
+            .tasks
+            .snapshot(patient, task_window, early_tasks);
         crate::format::fill_missing_tasks(&mut tasks, &events, &reason);
         let lane_states = lanes
             .iter()
@@ -74,7 +79,7 @@ impl Inner {
                 LaneState {
                     lane: l.lane,
                     activity,
-                    since_ns: self.raw_to_ns(since),
+                    since_ns: self.store().raw_to_ns(since),
                 }
             })
             .collect();
@@ -84,17 +89,17 @@ impl Inner {
             header: Header {
                 reason,
                 dumped_at_unix_ns: unix_now_ns(),
-                dumped_at_ns: self.raw_to_ns(dumped_raw),
-                anchor: self.anchor,
+                dumped_at_ns: self.store().raw_to_ns(dumped_raw),
+                anchor: self.store().anchor,
                 pid: std::process::id(),
                 program: program_name(),
                 host: host_name(),
-                capacity: self.ring.capacity() as u64,
+                capacity: self.store().ring.capacity() as u64,
                 recorded_total,
                 overwritten,
                 torn_skipped: torn,
-                hooks_installed: self.hooks_installed.load(Ordering::Relaxed),
-                layer_installed: self.layer_installed.load(Ordering::Relaxed),
+                hooks_installed: self.capture().hooks_installed.load(Ordering::Relaxed),
+                layer_installed: self.capture().layer_installed.load(Ordering::Relaxed),
                 recorder_version: env!("CARGO_PKG_VERSION").to_string(),
             },
             threads: lanes.iter().map(|l| l.info()).collect(),
@@ -134,7 +139,7 @@ impl Inner {
                 r.ts,
                 r.a,
                 r.b,
-                |t| self.raw_to_ns(t),
+                |t| self.store().raw_to_ns(t),
                 |ts, sub, kind| {
                     let order = if sub == codec::SUB_START {
                         // A start from before the window (the ring lost everything else
@@ -169,7 +174,7 @@ impl Inner {
             }
         }
         events.extend(expanded.into_iter().map(|(ts, lane, _, kind)| Event {
-            ts_ns: self.raw_to_ns(ts),
+            ts_ns: self.store().raw_to_ns(ts),
             lane,
             kind,
         }));
@@ -181,7 +186,7 @@ impl Inner {
     /// and has them named on a thread of its own, waiting at most [`symbolize::WAIT`]
     /// (see [`symbolize`]): past that, they stay unnamed.
     fn stack_texts(&self, events: &[Event], patient: bool) -> Vec<crate::format::Stack> {
-        let Some(table) = self.stacks.as_ref() else {
+        let Some(table) = self.watch.stacks.as_ref() else {
             return Vec::new();
         };
         let mut ids: Vec<u32> = events
@@ -210,7 +215,10 @@ impl Inner {
             .unzip();
         drop(table);
         let named = if patient {
-            frames.iter().map(|f| super::stacks::symbolize(f)).collect()
+            frames
+                .iter()
+                .map(|f| super::super::watch::stacks::symbolize(f))
+                .collect()
         } else {
             match symbolize::off_thread(frames).wait(symbolize::WAIT) {
                 Some(named) => named,
@@ -225,8 +233,11 @@ impl Inner {
 
     /// `(lane, task, since)` of each poll running now whose start no record carries
     /// (every poll's, unless the ring is a crash-surviving file, which writes starts).
-    fn open_polls(&self, lanes: &[std::sync::Arc<super::lanes::LaneSlot>]) -> Vec<(u32, u64, u64)> {
-        if self.write_starts {
+    fn open_polls(
+        &self,
+        lanes: &[std::sync::Arc<super::super::store::lanes::LaneSlot>],
+    ) -> Vec<(u32, u64, u64)> {
+        if self.capture().write_starts {
             return Vec::new();
         }
         lanes
@@ -238,7 +249,7 @@ impl Inner {
             .collect()
     }
 
-    pub(super) fn write_dump(&self, dump: &Dump) -> io::Result<PathBuf> {
+    pub(crate) fn write_dump(&self, dump: &Dump) -> io::Result<PathBuf> {
         let path = dump_file::expand_template(&self.dump_path, &program_name());
         dump_file::write_atomic(&path, &dump.to_bytes()?)
     }

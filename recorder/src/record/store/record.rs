@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 
 use crate::format::ring_codec::{self as codec, Kind};
 
+use super::Store;
 use super::lanes::{self, LOCAL, LaneSlot};
-use super::persist;
-use super::recorder::Inner;
 use super::ring::{Cursor, Ring};
+use super::ring_file;
 use super::tasks::SpawnInfo;
 
 /// Tokio's `task::Id` has no public integer accessor; its derived `Hash` writes exactly
@@ -45,7 +45,7 @@ pub(crate) fn current_task() -> Option<u64> {
 
 /// The calling thread's lane while it records: the lane's slot (it derefs to it) and a
 /// way to write further records on the lane from inside a record's closures.
-pub(super) struct LaneWriter<'a> {
+pub(crate) struct LaneWriter<'a> {
     ring: &'a Ring,
     cursor: &'a mut Cursor,
     lane: &'a LaneSlot,
@@ -55,7 +55,7 @@ impl LaneWriter<'_> {
     /// Writes one record at `ts`, a timestamp taken on this lane (a poll's start, written
     /// late when its end cannot carry it).
     #[inline]
-    pub(super) fn write(&mut self, ts: u64, kind: Kind, a: u64, flags: u8, aux: u64) {
+    pub(crate) fn write(&mut self, ts: u64, kind: Kind, a: u64, flags: u8, aux: u64) {
         self.ring.write(
             self.cursor,
             self.lane.lane,
@@ -75,12 +75,12 @@ impl std::ops::Deref for LaneWriter<'_> {
     }
 }
 
-impl Inner {
+impl Store {
     /// Records one event on the calling thread's lane. Lock-free and allocation-free
     /// except for a thread's very first event. `on_lane` runs with the lane and the
     /// event's raw timestamp (to update the lane's activity).
     #[inline]
-    pub(super) fn record_with(
+    pub(crate) fn record_with(
         &self,
         kind: Kind,
         flags: u8,
@@ -94,7 +94,7 @@ impl Inner {
     /// Like [`record_with`](Self::record_with), with the record computed from the lane
     /// and the event's raw timestamp (a poll's end carries its duration and start).
     #[inline]
-    pub(super) fn record_computed(
+    pub(crate) fn record_computed(
         &self,
         payload: impl FnOnce(&mut LaneWriter<'_>, u64) -> (Kind, u64, u8, u64),
         on_lane: impl FnOnce(&mut LaneWriter<'_>, u64),
@@ -109,7 +109,7 @@ impl Inner {
     /// Takes a timestamp on the calling thread's lane and runs `on_lane` with it, writing
     /// nothing itself: for a poll's start, which its end will carry.
     #[inline]
-    pub(super) fn mark_lane(&self, on_lane: impl FnOnce(&mut LaneWriter<'_>, u64)) {
+    pub(crate) fn mark_lane(&self, on_lane: impl FnOnce(&mut LaneWriter<'_>, u64)) {
         self.on_lane(on_lane);
     }
 
@@ -120,7 +120,7 @@ impl Inner {
     fn on_lane(&self, f: impl FnOnce(&mut LaneWriter<'_>, u64)) {
         let _ = LOCAL.try_with(|local| {
             if local.busy.get()
-                || (self.mapped && persist::fork_generation() != self.fork_generation)
+                || (self.mapped && ring_file::fork_generation() != self.fork_generation)
             {
                 return;
             }
@@ -150,12 +150,12 @@ impl Inner {
     }
 
     #[inline]
-    pub(super) fn record(&self, kind: Kind, flags: u8, a: u64, aux: u64) {
+    pub(crate) fn record(&self, kind: Kind, flags: u8, a: u64, aux: u64) {
         self.record_with(kind, flags, a, aux, |_, _| {});
     }
 
     #[cold]
-    pub(super) fn attach(&self, local: &lanes::Local) -> bool {
+    pub(crate) fn attach(&self, local: &lanes::Local) -> bool {
         let mut others = local.others.get();
         let current = (local.recorder.get(), local.lane.get(), local.cursor.get());
         if let Some(i) = others.iter().position(|o| o.0 == self.id) {
@@ -171,7 +171,7 @@ impl Inner {
         // A thread that is panicking (the panic hook's own records, a `Drop` during
         // unwinding) never waits for the lane list: it may be what holds its lock.
         let patient = !std::thread::panicking();
-        let Some(slot) = self.lanes.register(self.stacks.is_some(), patient) else {
+        let Some(slot) = self.lanes.register(self.lanes_with_thread, patient) else {
             return false;
         };
         if current.0 != 0 {
@@ -188,21 +188,26 @@ impl Inner {
 
     /// Writes a lane's identity to the ring file (on registration, and when it learns it
     /// is a runtime thread or its worker index).
-    pub(super) fn persist_lane(&self, lane: &LaneSlot) {
+    pub(crate) fn persist_lane(&self, lane: &LaneSlot) {
         if let Some(p) = &self.persist {
             let info = lane.info();
             p.lane(&info, lane.persisted_name(p));
         }
     }
 
-    pub(super) fn raw_to_ns(&self, raw: u64) -> u64 {
+    /// Raw clock ticks in `d`.
+    pub(crate) fn ns_to_raw(&self, d: std::time::Duration) -> u64 {
+        (d.as_nanos() as f64 / self.ns_per_raw.max(1e-9)) as u64
+    }
+
+    pub(crate) fn raw_to_ns(&self, raw: u64) -> u64 {
         if raw <= self.start_raw {
             return 0;
         }
         self.clock.delta_as_nanos(self.start_raw, raw)
     }
 
-    pub(super) fn spawn(&self, info: SpawnInfo<'_>) {
+    pub(crate) fn spawn(&self, info: SpawnInfo<'_>) {
         let task = info.task;
         let parent = info.parent;
         self.tasks
@@ -210,7 +215,7 @@ impl Inner {
         self.record(Kind::Spawn, 0, task, codec::opt_aux(parent));
     }
 
-    pub(super) fn terminate(&self, task: u64) {
+    pub(crate) fn terminate(&self, task: u64) {
         self.tasks.prefetch(task);
         self.record(Kind::Terminate, 0, task, 0);
         self.end_in_table(task);
@@ -218,7 +223,7 @@ impl Inner {
 
     /// Ends `task` in the task table, after the record that says so is written: its slot
     /// is kept until the ring has gone a full turn past that record.
-    pub(super) fn end_in_table(&self, task: u64) {
+    pub(crate) fn end_in_table(&self, task: u64) {
         let (now, horizon) = self.task_window();
         self.tasks.terminate(task, now, horizon);
     }
@@ -226,7 +231,7 @@ impl Inner {
     /// The terminate hook's end of a task outside its own poll: unless the table says the
     /// task already ended (a blocking task whose span closed first). A task the table
     /// does not hold still ends: the hook is Tokio's word, once per task.
-    pub(super) fn terminate_once(&self, task: u64) {
+    pub(crate) fn terminate_once(&self, task: u64) {
         if !self.tasks.has_ended(task) {
             self.terminate(task);
         }
@@ -238,7 +243,7 @@ impl Inner {
     /// A close put off by a child span (a `spawn_blocking` inside it) comes after the
     /// hook, and finds it ended, or gone from the table if the ring has gone round since:
     /// either way no second Terminate.
-    pub(super) fn blocking_span_closed(&self, task: u64) {
+    pub(crate) fn blocking_span_closed(&self, task: u64) {
         if self.tasks.is_live(task) {
             self.terminate(task);
         }
@@ -246,7 +251,7 @@ impl Inner {
 
     /// The ring's claims so far, and how many make a full turn: a task that terminated
     /// a full turn ago has no event left in the ring.
-    pub(super) fn task_window(&self) -> (u64, u64) {
+    pub(crate) fn task_window(&self) -> (u64, u64) {
         (self.ring.claims(), self.ring.blocks())
     }
 }

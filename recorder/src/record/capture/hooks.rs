@@ -10,10 +10,10 @@ use tokio::runtime::{Builder as RuntimeBuilder, TaskMeta};
 
 use crate::format::{Activity, TaskKind};
 
-use super::lanes::LOCAL;
-use super::record_path::LaneWriter;
-use super::tasks::{FileName, SpawnInfo};
-use super::{Inner, current_task, task_id_u64};
+use super::super::store::lanes::LOCAL;
+use super::super::store::tasks::{FileName, SpawnInfo};
+use super::super::store::{LaneWriter, current_task, task_id_u64};
+use super::{Capture, Keep};
 use crate::format::ring_codec::{
     self as codec, F_COMPLETED, F_HAS_VALUE, F_START_FOLDED, F_TERMINATED, Kind,
 };
@@ -24,7 +24,7 @@ type TaskHook = Arc<dyn Fn(&TaskMeta<'_>) + Send + Sync>;
 /// Your own runtime hooks, run after the recorder's.
 ///
 /// Tokio's runtime builder keeps one callback per hook and cannot hand back one that was
-/// set before, so [`FlightRecorder::instrument`](super::FlightRecorder::instrument) would replace hooks you had set, and
+/// set before, so [`FlightRecorder::instrument`](crate::FlightRecorder::instrument) would replace hooks you had set, and
 /// hooks you set after it replace the recorder's. Pass yours here instead.
 #[derive(Default, Clone)]
 pub struct UserHooks {
@@ -44,14 +44,21 @@ impl std::fmt::Debug for UserHooks {
     }
 }
 
+/// The recorder and what keeps it alive, as each hook closure holds them.
+#[derive(Clone)]
+struct Held {
+    capture: Arc<Capture>,
+    _keep: Keep,
+}
+
 fn thread_hook(
-    inner: &Arc<Inner>,
-    ours: impl Fn(&Inner) + Send + Sync + 'static,
+    held: &Held,
+    ours: impl Fn(&Capture) + Send + Sync + 'static,
     user: Option<ThreadHook>,
 ) -> impl Fn() + Send + Sync + 'static {
-    let inner = inner.clone();
+    let held = held.clone();
     move || {
-        ours(&inner);
+        ours(&held.capture);
         if let Some(u) = &user {
             u();
         }
@@ -59,71 +66,75 @@ fn thread_hook(
 }
 
 fn task_hook(
-    inner: &Arc<Inner>,
-    ours: impl Fn(&Inner, &TaskMeta<'_>) + Send + Sync + 'static,
+    held: &Held,
+    ours: impl Fn(&Capture, &TaskMeta<'_>) + Send + Sync + 'static,
     user: Option<TaskHook>,
 ) -> impl Fn(&TaskMeta<'_>) + Send + Sync + 'static {
-    let inner = inner.clone();
+    let held = held.clone();
     move |meta| {
-        ours(&inner, meta);
+        ours(&held.capture, meta);
         if let Some(u) = &user {
             u(meta);
         }
     }
 }
 
-/// Sets every thread and task hook on `builder`: the recorder's, then `user`'s.
-pub(super) fn install<'b>(
-    inner: &Arc<Inner>,
+/// Sets every thread and task hook on `builder`: the recorder's, then `user`'s. Each
+/// hook holds `keep`, so the recorder lives as long as the runtime.
+pub(crate) fn install<'b>(
+    capture: &Arc<Capture>,
+    keep: Keep,
     builder: &'b mut RuntimeBuilder,
     user: UserHooks,
 ) -> &'b mut RuntimeBuilder {
-    {
-        inner.hooks_installed.store(true, Ordering::Relaxed);
-        if inner.schedule_latency {
-            builder.track_task_schedule_latency();
-        }
-        if let Some(p) = &inner.persist {
-            p.set_flag(crate::format::ring_file::FLAG_HOOKS);
-        }
-        builder
-            .on_thread_start(thread_hook(
-                inner,
-                Inner::thread_start,
-                user.on_thread_start,
-            ))
-            .on_thread_stop(thread_hook(inner, Inner::thread_stop, user.on_thread_stop))
-            .on_thread_park(thread_hook(inner, Inner::park, user.on_thread_park))
-            .on_thread_unpark(thread_hook(inner, Inner::unpark, user.on_thread_unpark))
-            .on_task_spawn(task_hook(inner, Inner::hook_spawn, user.on_task_spawn))
-            .on_task_terminate(task_hook(
-                inner,
-                |i, m| i.terminate_hook(task_id_u64(m.id())),
-                user.on_task_terminate,
-            ))
-            .on_before_task_poll(task_hook(
-                inner,
-                |i, m| {
-                    let task = task_id_u64(m.id());
-                    if let Some(latency) = m.schedule_latency() {
-                        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-                        i.record(Kind::Scheduled, 0, task, ns);
-                    }
-                    i.poll_start(task)
-                },
-                user.on_before_task_poll,
-            ))
-            .on_after_task_poll(task_hook(
-                inner,
-                |i, m| i.after_poll_hook(task_id_u64(m.id())),
-                user.on_after_task_poll,
-            ))
+    capture.hooks_installed.store(true, Ordering::Relaxed);
+    if capture.schedule_latency {
+        builder.track_task_schedule_latency();
     }
+    if let Some(p) = &capture.store.persist {
+        p.set_flag(crate::format::ring_file::FLAG_HOOKS);
+    }
+    let held = &Held {
+        capture: capture.clone(),
+        _keep: keep,
+    };
+    builder
+        .on_thread_start(thread_hook(
+            held,
+            Capture::thread_start,
+            user.on_thread_start,
+        ))
+        .on_thread_stop(thread_hook(held, Capture::thread_stop, user.on_thread_stop))
+        .on_thread_park(thread_hook(held, Capture::park, user.on_thread_park))
+        .on_thread_unpark(thread_hook(held, Capture::unpark, user.on_thread_unpark))
+        .on_task_spawn(task_hook(held, Capture::hook_spawn, user.on_task_spawn))
+        .on_task_terminate(task_hook(
+            held,
+            |c, m| c.terminate_hook(task_id_u64(m.id())),
+            user.on_task_terminate,
+        ))
+        .on_before_task_poll(task_hook(
+            held,
+            |c, m| {
+                let task = task_id_u64(m.id());
+                if let Some(latency) = m.schedule_latency() {
+                    let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+                    c.store.record(Kind::Scheduled, 0, task, ns);
+                }
+                c.poll_start(task)
+            },
+            user.on_before_task_poll,
+        ))
+        .on_after_task_poll(task_hook(
+            held,
+            |c, m| c.after_poll_hook(task_id_u64(m.id())),
+            user.on_after_task_poll,
+        ))
 }
 
 /// How a poll left its task.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Ended {
+pub(crate) enum Ended {
     /// Still running.
     No,
     /// Ended, and its Terminate is already recorded.
@@ -137,7 +148,7 @@ pub(super) enum Ended {
 /// pending for its poll, when `task` is the one being polled on this thread; returns
 /// whether it did. One thread-local access on the waker-op path.
 #[inline]
-pub(super) fn net_own_waker_op(task: u64, delta: i64, live: i64) -> bool {
+pub(crate) fn net_own_waker_op(task: u64, delta: i64, live: i64) -> bool {
     LOCAL
         .try_with(|l| {
             if task == 0 || l.polling.get() != task {
@@ -167,12 +178,12 @@ fn own_waker_op(net: i64, live: u64) -> (Kind, u8, u64) {
     (kind, F_HAS_VALUE, live.min(codec::AUX_MAX))
 }
 
-impl Inner {
+impl Capture {
     /// A poll's start is not written (unless the ring is a crash-surviving file, which
     /// keeps no lane states): the lane notes it, and the poll's end carries it (see
     /// `ring_codec::decode`); a poll still running at a dump is read from the lane.
     #[inline]
-    pub(super) fn poll_start(&self, task: u64) {
+    pub(crate) fn poll_start(&self, task: u64) {
         let pending = LOCAL
             .try_with(|l| {
                 l.polling.set(task);
@@ -187,15 +198,15 @@ impl Inner {
             // Tokio starts workers through the blocking spawner, and a worker stuck in
             // its first poll never parks: learn the worker index here too.
             if lane.note_worker_index() {
-                self.persist_lane(lane);
+                self.store.persist_lane(lane);
             }
             self.write_open_poll_start(lane);
             lane.set_activity(Activity::Polling { task }, ts)
         };
         if self.write_starts {
-            self.record_with(Kind::PollStart, 0, task, 0, on_lane);
+            self.store.record_with(Kind::PollStart, 0, task, 0, on_lane);
         } else {
-            self.mark_lane(on_lane);
+            self.store.mark_lane(on_lane);
         }
     }
 
@@ -217,7 +228,7 @@ impl Inner {
     /// the Terminate: one record and one clock read fewer for almost every task. A task
     /// that ends outside its poll (dropped at the runtime's shutdown) gets a record of its
     /// own, as does every task when each poll's start is written (the ring file).
-    pub(super) fn terminate_hook(&self, task: u64) {
+    pub(crate) fn terminate_hook(&self, task: u64) {
         let folds = LOCAL
             .try_with(|l| {
                 let folds = !self.write_starts && task != 0 && l.polling.get() == task;
@@ -231,15 +242,15 @@ impl Inner {
             })
             .unwrap_or(false);
         if folds {
-            self.tasks.prefetch(task);
+            self.store.tasks.prefetch(task);
         } else {
-            self.terminate_once(task);
+            self.store.terminate_once(task);
         }
     }
 
     /// Tokio's after-poll hook: the poll's end, and whether the poll ended the task.
     #[inline]
-    pub(super) fn after_poll_hook(&self, task: u64) {
+    pub(crate) fn after_poll_hook(&self, task: u64) {
         let ended = LOCAL
             .try_with(|l| match l.terminated.replace((0, false)) {
                 (t, true) if t == task => Ended::Folded,
@@ -251,7 +262,7 @@ impl Inner {
     }
 
     #[inline]
-    pub(super) fn poll_end(&self, task: u64, ended: Ended) {
+    pub(crate) fn poll_end(&self, task: u64, ended: Ended) {
         let own = LOCAL
             .try_with(|l| {
                 l.polling.set(0);
@@ -260,7 +271,7 @@ impl Inner {
             .ok()
             .filter(|&(t, _, _)| t == task && t != 0);
         let mut long = false;
-        self.record_computed(
+        self.store.record_computed(
             |lane, ts| {
                 let mut flags = match ended {
                     Ended::No => 0,
@@ -281,7 +292,11 @@ impl Inner {
                         aux = ts - since;
                     } else {
                         flags |= F_HAS_VALUE;
-                        aux = self.clock.delta_as_nanos(since, ts).min(codec::AUX_MAX);
+                        aux = self
+                            .store
+                            .clock
+                            .delta_as_nanos(since, ts)
+                            .min(codec::AUX_MAX);
                         if !self.write_starts {
                             // Too long to fold (days): the start goes out on its own.
                             lane.write(since, Kind::PollStart, task, 0, 0);
@@ -309,7 +324,7 @@ impl Inner {
             |lane, ts| lane.set_activity(Activity::Running, ts),
         );
         if ended == Ended::Folded {
-            self.end_in_table(task);
+            self.store.end_in_table(task);
         }
         // A long poll: what the OS did meanwhile says whether the task was slow or the
         // thread was kept off the CPU.
@@ -328,7 +343,7 @@ impl Inner {
             return;
         }
         let (kind, flags, aux) = own_waker_op(net, live.max(0) as u64);
-        self.record(kind, flags, task, aux);
+        self.store.record(kind, flags, task, aux);
     }
 
     /// Records the thread's CPU time and run-queue wait, if enabled and available.
@@ -337,32 +352,35 @@ impl Inner {
             return;
         }
         if let Some((on_cpu, wait)) = super::cpu_stat::sample() {
-            self.record(Kind::CpuStat, 0, on_cpu, wait & codec::AUX_MAX);
+            self.store
+                .record(Kind::CpuStat, 0, on_cpu, wait & codec::AUX_MAX);
         }
     }
 
     fn thread_start(&self) {
-        self.record_with(Kind::ThreadStart, 0, 0, 0, |lane, ts| {
-            let changed = lane.mark_runtime_thread() | lane.note_worker_index();
-            lane.set_activity(Activity::Running, ts);
-            if changed {
-                self.persist_lane(lane);
-            }
-        });
+        self.store
+            .record_with(Kind::ThreadStart, 0, 0, 0, |lane, ts| {
+                let changed = lane.mark_runtime_thread() | lane.note_worker_index();
+                lane.set_activity(Activity::Running, ts);
+                if changed {
+                    self.store.persist_lane(lane);
+                }
+            });
     }
 
     fn thread_stop(&self) {
-        self.record_with(Kind::ThreadStop, 0, 0, 0, |lane, ts| {
-            self.write_open_poll_start(lane);
-            lane.set_activity(Activity::Stopped, ts)
-        });
+        self.store
+            .record_with(Kind::ThreadStop, 0, 0, 0, |lane, ts| {
+                self.write_open_poll_start(lane);
+                lane.set_activity(Activity::Stopped, ts)
+            });
     }
 
     fn park(&self) {
         self.cpu_stat();
-        self.record_with(Kind::Park, 0, 0, 0, |lane, ts| {
+        self.store.record_with(Kind::Park, 0, 0, 0, |lane, ts| {
             if lane.note_worker_index() {
-                self.persist_lane(lane);
+                self.store.persist_lane(lane);
             }
             self.write_open_poll_start(lane);
             lane.set_activity(Activity::Parked, ts);
@@ -376,9 +394,10 @@ impl Inner {
             .ok()
             .map(|h| h.metrics().io_driver_ready_count());
         let (flags, aux) = io.map_or((0, 0), |n| (F_HAS_VALUE, n));
-        self.record_with(Kind::Unpark, flags, 0, aux, |lane, ts| {
-            lane.set_activity(Activity::Running, ts)
-        });
+        self.store
+            .record_with(Kind::Unpark, flags, 0, aux, |lane, ts| {
+                lane.set_activity(Activity::Running, ts)
+            });
     }
 
     fn hook_spawn(&self, meta: &TaskMeta<'_>) {
@@ -387,12 +406,12 @@ impl Inner {
         // Unless the spawning thread's dispatcher lacks the layer (tracing dispatch is
         // per thread): then the hook records the spawn, as without the layer.
         if self.layer_installed.load(Ordering::Relaxed)
-            && self.tasks.mark_hooked(task_id_u64(meta.id()))
+            && self.store.tasks.mark_hooked(task_id_u64(meta.id()))
         {
             return;
         }
         let loc = meta.spawned_at();
-        self.spawn(SpawnInfo {
+        self.store.spawn(SpawnInfo {
             task: task_id_u64(meta.id()),
             name: "",
             kind: TaskKind::Unknown,
@@ -433,7 +452,7 @@ mod tests {
     #[test]
     fn a_poll_and_its_own_waker_op_take_one_record() {
         let r = recorder();
-        let i = &r.inner;
+        let i = r.capture();
         i.poll_start(7);
         // The poll drops its old waker and clones the new one, as an I/O future does.
         assert!(net_own_waker_op(7, -1, 0));
@@ -462,9 +481,9 @@ mod tests {
     #[test]
     fn a_poll_that_left_no_waker_shows_the_drop() {
         let r = recorder();
-        r.inner.poll_start(3);
+        r.capture().poll_start(3);
         assert!(net_own_waker_op(3, -1, 0));
-        r.inner.poll_end(3, Ended::Recorded);
+        r.capture().poll_end(3, Ended::Recorded);
         let d = r.snapshot();
         assert_eq!(
             kinds(&d)[1..],
@@ -483,8 +502,8 @@ mod tests {
     }
 
     /// A spawn as the layer records it (`hooked`: and the spawn hook saw it).
-    fn spawn(i: &Inner, task: u64, name: &str, kind: TaskKind, hooked: bool) {
-        i.spawn(SpawnInfo {
+    fn spawn(i: &Capture, task: u64, name: &str, kind: TaskKind, hooked: bool) {
+        i.store.spawn(SpawnInfo {
             task,
             name,
             kind,
@@ -494,10 +513,11 @@ mod tests {
         });
     }
 
-    fn alive(i: &Inner, task: u64) -> bool {
-        let window = i.task_window();
-        let early = i.tasks.early(window);
-        i.tasks
+    fn alive(i: &Capture, task: u64) -> bool {
+        let window = i.store.task_window();
+        let early = i.store.tasks.early(window);
+        i.store
+            .tasks
             .live_and_unhooked(true, window, &early)
             .0
             .contains(&task)
@@ -509,7 +529,7 @@ mod tests {
     #[test]
     fn a_task_that_ends_in_its_poll_ends_with_the_poll() {
         let r = recorder();
-        let i = &r.inner;
+        let i = r.capture();
         spawn(i, 4, "four", TaskKind::Task, true);
         i.poll_start(4);
         assert!(net_own_waker_op(4, -1, 0));
@@ -560,7 +580,7 @@ mod tests {
             .install_panic_hook(false)
             .build()
             .unwrap();
-        let i = &r.inner;
+        let i = r.capture();
         let tasks = 4 * capacity as u64;
         for t in 1..=tasks {
             spawn(i, t, "short", TaskKind::Task, true);
@@ -568,7 +588,7 @@ mod tests {
             i.terminate_hook(t);
             i.after_poll_hook(t);
         }
-        assert!(!i.tasks.has_overflowed());
+        assert!(!i.store.tasks.has_overflowed());
         let d = r.snapshot();
         assert!(d.header.overwritten > 0);
         let named: std::collections::HashSet<u64> = d
@@ -592,7 +612,7 @@ mod tests {
     #[test]
     fn a_task_that_ends_outside_its_poll_has_its_own_record() {
         let r = recorder();
-        let i = &r.inner;
+        let i = r.capture();
         i.poll_start(1);
         i.terminate_hook(2);
         i.after_poll_hook(1);
@@ -624,7 +644,7 @@ mod tests {
     #[test]
     fn a_termination_inside_anothers_fold_keeps_both() {
         let r = recorder();
-        let i = &r.inner;
+        let i = r.capture();
         i.poll_start(1);
         i.terminate_hook(1);
         i.terminate_hook(2);
@@ -656,7 +676,7 @@ mod tests {
     #[test]
     fn a_late_blocking_close_does_not_end_the_task_again() {
         let r = recorder();
-        let i = &r.inner;
+        let i = r.capture();
         let spawn = |task, name| spawn(i, task, name, TaskKind::Blocking, false);
         let terminations = |d: &crate::format::Dump, task| {
             kinds(d)
@@ -666,7 +686,7 @@ mod tests {
         };
         spawn(5, "parent");
         i.terminate_hook(5);
-        i.blocking_span_closed(5);
+        i.store.blocking_span_closed(5);
         assert_eq!(terminations(&r.snapshot(), 5), 1);
         // The ring goes round; 5's slot is taken by a newer task.
         let slots = crate::format::ring_codec::task_slots(crate::MIN_CAPACITY) as u64;
@@ -677,15 +697,15 @@ mod tests {
         }
         let holder = 5 + (last - 5) / slots * slots;
         assert!(
-            holder > 5 && i.tasks.has_ended(holder),
+            holder > 5 && i.store.tasks.has_ended(holder),
             "the slot went to {holder}"
         );
-        assert!(!i.tasks.is_live(5) && !i.tasks.has_ended(5));
-        i.blocking_span_closed(5);
+        assert!(!i.store.tasks.is_live(5) && !i.store.tasks.has_ended(5));
+        i.store.blocking_span_closed(5);
         assert_eq!(terminations(&r.snapshot(), 5), 0);
         // A blocking task on a runtime without hooks: the close is its only end.
         spawn(1 << 40, "unhooked");
-        i.blocking_span_closed(1 << 40);
+        i.store.blocking_span_closed(1 << 40);
         assert_eq!(terminations(&r.snapshot(), 1 << 40), 1);
     }
 
@@ -699,7 +719,7 @@ mod tests {
             .__unfolded()
             .build()
             .unwrap();
-        let i = &r.inner;
+        let i = r.capture();
         i.poll_start(5);
         i.terminate_hook(5);
         i.after_poll_hook(5);
@@ -725,9 +745,9 @@ mod tests {
     #[test]
     fn a_poll_running_at_the_dump_is_read_from_its_lane() {
         let r = recorder();
-        r.inner.poll_start(1);
-        r.inner.poll_end(1, Ended::No);
-        r.inner.poll_start(2);
+        r.capture().poll_start(1);
+        r.capture().poll_end(1, Ended::No);
+        r.capture().poll_start(2);
         let d = r.snapshot();
         assert_eq!(records(&d), 1);
         let k = kinds(&d);
@@ -736,7 +756,7 @@ mod tests {
         // At the lane's own moment, once.
         let state = d.lane_states.iter().find(|s| s.lane == d.events[2].lane);
         assert_eq!(state.map(|s| s.since_ns), Some(d.events[2].ts_ns));
-        r.inner.poll_end(2, Ended::No);
+        r.capture().poll_end(2, Ended::No);
     }
 
     /// A poll inside a poll (a `LocalSet`'s task, or `block_on` inside one): the outer
@@ -744,7 +764,7 @@ mod tests {
     #[test]
     fn nested_polls_keep_both_starts_in_order() {
         let r = recorder();
-        let i = &r.inner;
+        let i = r.capture();
         i.poll_start(1);
         i.poll_start(2);
         i.poll_end(2, Ended::Recorded);
@@ -771,11 +791,11 @@ mod tests {
     #[test]
     fn a_poll_that_never_ended_keeps_its_start() {
         let r = recorder();
-        r.inner.poll_start(9);
-        r.inner.park();
-        r.inner.unpark();
-        r.inner.poll_start(10);
-        r.inner.poll_end(10, Ended::No);
+        r.capture().poll_start(9);
+        r.capture().park();
+        r.capture().unpark();
+        r.capture().poll_start(10);
+        r.capture().poll_end(10, Ended::No);
         let d = r.snapshot();
         let k = kinds(&d);
         assert_eq!(k[0], EventKind::PollStart { task: 9 });
@@ -795,9 +815,9 @@ mod tests {
     fn unfoldable_ops_are_written_apart() {
         let r = recorder();
         let big = codec::FOLD_TASK_MAX + 5;
-        r.inner.poll_start(big);
+        r.capture().poll_start(big);
         assert!(net_own_waker_op(big, 1, 2));
-        r.inner.poll_end(big, Ended::No);
+        r.capture().poll_end(big, Ended::No);
         let d = r.snapshot();
         assert_eq!(records(&d), 2);
         let k = kinds(&d);
@@ -820,8 +840,8 @@ mod tests {
     fn back_to_back_polls_pair_up() {
         let r = recorder();
         for t in 1..=500 {
-            r.inner.poll_start(t);
-            r.inner.poll_end(t, Ended::No);
+            r.capture().poll_start(t);
+            r.capture().poll_end(t, Ended::No);
         }
         let d = r.snapshot();
         assert_eq!(records(&d), 500);
@@ -839,16 +859,18 @@ mod tests {
     #[test]
     fn a_start_from_before_the_window_is_left_out() {
         let r = recorder();
-        r.inner.poll_start(1);
-        let inner = r.inner.clone();
+        r.capture().poll_start(1);
+        let inner = r.capture().clone();
         std::thread::spawn(move || {
             for i in 0..4 * crate::MIN_CAPACITY as u64 {
-                inner.record(Kind::Wake, codec::F_SRC_DRIVER, i % 50 + 2, 0);
+                inner
+                    .store
+                    .record(Kind::Wake, codec::F_SRC_DRIVER, i % 50 + 2, 0);
             }
         })
         .join()
         .unwrap();
-        r.inner.poll_end(1, Ended::No);
+        r.capture().poll_end(1, Ended::No);
         let d = r.snapshot();
         assert!(d.header.overwritten > 0);
         let k = kinds(&d);
