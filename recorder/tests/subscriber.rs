@@ -618,3 +618,42 @@ fn an_inner_subscriber_with_ids_of_the_recorders_shape_keeps_its_spans() {
     assert!(log.iter().all(|l| !l.contains("runtime.spawn")));
     let _ = std::io::stderr().flush();
 }
+
+/// The subscriber and the hooks keep the whole recorder alive: with the user's handle
+/// dropped at the end of a setup function, a panic still dumps, and the recorder goes
+/// away (its crash-surviving ring file with it) once they do.
+#[test]
+fn the_subscriber_and_the_hooks_keep_the_recorder_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dispatch, rt, ring) = {
+        let rec = FlightRecorder::builder()
+            .watchdog(None)
+            .persist_ring(dir.path())
+            .dump_path(format!(
+                "{}/kept-{{pid}}-{{time}}.bin",
+                dir.path().display()
+            ))
+            .build()
+            .unwrap();
+        let ring = rec.ring_path().unwrap().to_path_buf();
+        let dispatch = tracing::Dispatch::new(rec.subscriber(tracing_subscriber::registry()));
+        let mut b = tokio::runtime::Builder::new_current_thread();
+        FlightRecorder::instrument(&rec, &mut b);
+        (dispatch, b.build().unwrap(), ring)
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        rt.block_on(async { tokio::spawn(async {}).await.unwrap() })
+    });
+    let panicked = std::thread::spawn(|| panic!("planted: the handle is gone")).join();
+    assert!(panicked.is_err());
+    let dumps: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("kept-"))
+        .collect();
+    assert_eq!(dumps.len(), 1, "the panic hook found the recorder");
+    drop(rt);
+    assert!(ring.exists(), "the subscriber still holds it");
+    drop(dispatch);
+    assert!(!ring.exists(), "nothing holds it: its ring file is removed");
+}
