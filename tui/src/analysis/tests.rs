@@ -1683,3 +1683,1254 @@ fn a_group_without_looks_at_its_worst_borrows_another_occurrences() {
         "{text}"
     );
 }
+
+// ---- What the rules claim, at their edges (mutation testing found these unasserted) --
+
+/// `check --kind` and `report --json` spell the kinds and severities this way; every
+/// kind's name parses back to it, an unknown one to nothing.
+#[test]
+fn kinds_and_severities_have_their_cli_names() {
+    let names: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "long-poll",
+            "scheduling-delay",
+            "lost-waker",
+            "poll-in-progress",
+            "self-wake-storm",
+            "worker-stall"
+        ]
+    );
+    for k in AnomalyKind::ALL {
+        assert_eq!(AnomalyKind::parse(k.as_str()), Some(k));
+    }
+    assert_eq!(AnomalyKind::parse("long_poll"), None);
+    assert_eq!(
+        [Severity::Info, Severity::Warning, Severity::Critical].map(Severity::as_str),
+        ["info", "warning", "critical"]
+    );
+}
+
+/// Each kind says what it usually means in words of its own.
+#[test]
+fn every_kind_has_advice_of_its_own() {
+    let advice: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.advice()).collect();
+    for (i, a) in advice.iter().enumerate() {
+        assert!(a.len() > 40, "{:?}: {a:?}", AnomalyKind::ALL[i]);
+        assert_eq!(advice.iter().filter(|b| *b == a).count(), 1, "{a:?}");
+    }
+    assert!(AnomalyKind::LostWaker.advice().contains("waker"));
+    assert!(AnomalyKind::LongPoll.advice().contains("spawn_blocking"));
+}
+
+/// A 10 ms and a 50 ms poll that finished, and a 2 ms poll still running at the dump:
+/// one anomaly of each severity, counted as such, the long one's message with its
+/// duration and its worker.
+#[test]
+fn severity_counts_and_the_long_polls_words() {
+    let ix = B::new()
+        .task(1, "a")
+        .task(2, "b")
+        .spawn(0, 1)
+        .spawn(0, 2)
+        .poll(1, 11, 0, 1)
+        .poll(20, 70, 0, 1)
+        .ev(98, 1, EventKind::PollStart { task: 2 })
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Polling { task: 2 })
+        .end(100)
+        .build();
+    assert_eq!(
+        kinds(&ix),
+        vec![
+            (AnomalyKind::LongPoll, Severity::Critical),
+            (AnomalyKind::LongPoll, Severity::Warning),
+            (AnomalyKind::PollInProgress, Severity::Info),
+        ]
+    );
+    assert_eq!(
+        super::SeverityCounts::of(&ix.anomalies),
+        super::SeverityCounts {
+            critical: 1,
+            warning: 1,
+            info: 1
+        }
+    );
+    assert!(
+        ix.anomalies[0]
+            .message
+            .starts_with("a polled for 50 ms without yielding on worker 0"),
+        "{}",
+        ix.anomalies[0].message
+    );
+    assert!(
+        ix.anomalies[2]
+            .message
+            .contains("b was being polled at the dump on worker 1 after 2.0 ms"),
+        "{}",
+        ix.anomalies[2].message
+    );
+}
+
+/// Among critical anomalies the cause comes before its consequence whatever their
+/// sizes: the 50 ms long poll before the 60 ms wait it caused.
+#[test]
+fn a_long_poll_ranks_before_the_longer_delay_it_caused() {
+    let ix = B::new()
+        .task(1, "hog")
+        .task(2, "victim")
+        .spawn(0, 1)
+        .spawn(0, 2)
+        // The victim's first poll registers its waker.
+        .poll(0, 1, 0, 2)
+        .poll(1, 51, 0, 1)
+        // Woken from outside the runtime while the hog held worker 0.
+        .ev(
+            2,
+            2,
+            EventKind::Wake {
+                task: 2,
+                by_ref: false,
+                source: WakeSource::Foreign,
+            },
+        )
+        .poll(62, 63, 0, 2)
+        .ev(64, 0, EventKind::Park)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(100)
+        .build();
+    let critical: Vec<_> = ix
+        .anomalies
+        .iter()
+        .filter(|a| a.severity == Severity::Critical)
+        .map(|a| (a.kind, a.magnitude))
+        .collect();
+    assert_eq!(
+        critical,
+        vec![
+            (AnomalyKind::LongPoll, 50 * MS),
+            (AnomalyKind::SchedulingDelay, 60 * MS)
+        ]
+    );
+}
+
+/// The panicking poll is the dump's cause; another poll still open is not, and is
+/// graded by how long it has run: 20 ms a warning, 2 ms information.
+#[test]
+fn only_the_panicking_poll_is_the_dumps_cause_and_open_polls_are_graded_by_age() {
+    let mut b = B::new()
+        .task(1, "stuck")
+        .task(2, "boom")
+        .ev(80, 0, EventKind::PollStart { task: 1 })
+        .ev(98, 1, EventKind::PollStart { task: 2 })
+        .lane_state(0, Activity::Polling { task: 1 })
+        .lane_state(1, Activity::Polling { task: 2 })
+        .end(100);
+    b.reason = Reason::Panic {
+        message: "x".into(),
+        location: None,
+        thread: "w".into(),
+        task: Some(2),
+    };
+    let ix = b.build();
+    let open: Vec<_> = ix
+        .anomalies
+        .iter()
+        .map(|a| (a.task, a.severity, a.is_dump_cause))
+        .collect();
+    assert_eq!(
+        open,
+        vec![
+            (Some(1), Severity::Critical, true),
+            (Some(0), Severity::Warning, false)
+        ]
+    );
+    assert!(
+        ix.anomalies[0]
+            .message
+            .contains("boom panicked in this poll")
+    );
+    assert!(
+        ix.anomalies[1]
+            .message
+            .contains("stuck was still in this poll at the dump")
+    );
+    assert_eq!(
+        ix.verdict,
+        "panicked in boom's poll; in a poll for 20 ms at the dump: stuck"
+    );
+}
+
+/// A task woken twice before one poll waited once, from the first wake; two tasks never
+/// polled after their wakes are two waits.
+#[test]
+fn one_scheduling_delay_per_poll_and_one_per_task_never_polled() {
+    let foreign = |task| EventKind::Wake {
+        task,
+        by_ref: false,
+        source: WakeSource::Foreign,
+    };
+    let ix = B::new()
+        .task(1, "twice")
+        .task(2, "never-a")
+        .task(3, "never-b")
+        .spawn(0, 1)
+        .spawn(0, 2)
+        .spawn(0, 3)
+        // First polls register the wakers the wakes below use (two for `twice`).
+        .poll(1, 2, 0, 1)
+        .ev(
+            2,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
+        .poll(3, 4, 0, 2)
+        .poll(5, 6, 0, 3)
+        .ev(10, 2, foreign(1))
+        // Woken again while already queued (a second notification).
+        .ev(
+            12,
+            1,
+            EventKind::Wake {
+                task: 1,
+                by_ref: false,
+                source: WakeSource::Driver,
+            },
+        )
+        .poll(30, 31, 0, 1)
+        .ev(40, 2, foreign(2))
+        .ev(41, 2, foreign(3))
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(100)
+        .build();
+    let delays: Vec<_> = ix
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::SchedulingDelay)
+        .map(|a| (a.task, a.magnitude))
+        .collect();
+    assert_eq!(
+        delays,
+        vec![(Some(1), 60 * MS), (Some(2), 59 * MS), (Some(0), 20 * MS)]
+    );
+}
+
+/// What woke a task that then waited says who to look at: itself, another task, its
+/// timer, or the runtime.
+#[test]
+fn a_delays_message_names_what_woke_the_task() {
+    let message = |ix: &Index, task: u32| {
+        ix.anomalies
+            .iter()
+            .find(|a| a.kind == AnomalyKind::SchedulingDelay && a.task == Some(task))
+            .map(|a| a.message.clone())
+            .unwrap_or_else(|| panic!("a delay of task {task}: {:?}", ix.anomalies))
+    };
+    let ix = B::new()
+        .task(1, "spinner")
+        .task(2, "consumer")
+        .task(3, "producer")
+        .task(4, "sleeper")
+        .task(5, "reader")
+        .spawn(0, 1)
+        .spawn(0, 2)
+        .spawn(0, 3)
+        .spawn(0, 4)
+        .spawn(0, 5)
+        // spinner wakes itself in its poll, then waits 10 ms for the next.
+        .ev(1, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            1,
+            0,
+            EventKind::Wake {
+                task: 1,
+                by_ref: true,
+                source: WakeSource::Task(1),
+            },
+        )
+        .poll_end(2, 0, 1, false)
+        .poll(12, 13, 0, 1)
+        // consumer and reader register their wakers.
+        .poll(14, 15, 0, 2)
+        .poll(16, 17, 0, 5)
+        // producer wakes consumer, polled 10 ms later.
+        .ev(20, 1, EventKind::PollStart { task: 3 })
+        .ev(
+            20,
+            1,
+            EventKind::Wake {
+                task: 2,
+                by_ref: false,
+                source: WakeSource::Task(3),
+            },
+        )
+        .poll_end(21, 1, 3, false)
+        .poll(30, 31, 0, 2)
+        // sleeper's timer (2 ms) fires and it is never polled again.
+        .ev(40, 0, EventKind::PollStart { task: 4 })
+        .ev(
+            40,
+            0,
+            EventKind::TimerArm {
+                task: Some(4),
+                duration_ms: 2,
+            },
+        )
+        .ev(
+            40,
+            0,
+            EventKind::WakerClone {
+                task: 4,
+                live: None,
+            },
+        )
+        .poll_end(40, 0, 4, false)
+        .ev(
+            42,
+            0,
+            EventKind::Wake {
+                task: 4,
+                by_ref: false,
+                source: WakeSource::Driver,
+            },
+        )
+        // reader is woken by the I/O driver and never polled again.
+        .ev(
+            43,
+            0,
+            EventKind::Wake {
+                task: 5,
+                by_ref: false,
+                source: WakeSource::Driver,
+            },
+        )
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(100)
+        .build();
+    let m = message(&ix, 0);
+    assert!(
+        m.contains("spinner was woken by itself and waited 10 ms"),
+        "{m}"
+    );
+    let m = message(&ix, 1);
+    assert!(
+        m.contains("consumer was woken by producer and waited 10 ms"),
+        "{m}"
+    );
+    let m = message(&ix, 3);
+    assert!(
+        m.contains("sleeper was woken by its timer and never polled"),
+        "{m}"
+    );
+    let m = message(&ix, 4);
+    assert!(
+        m.contains("reader was woken by the runtime (I/O driver or yield_now) and never polled"),
+        "{m}"
+    );
+}
+
+/// A task with no waker and no event in the window is lost only once every worker
+/// parked: here worker 0 polled the whole time and never parked (the task may sit in
+/// its queue), though worker 1 polled and parked.
+#[test]
+fn a_worker_that_polled_but_never_parked_leaves_an_idle_task_unjudged() {
+    let ix = B::new()
+        .task(1, "queued")
+        .task(2, "hog")
+        .task(3, "quick")
+        .ev(0, 0, EventKind::PollStart { task: 2 })
+        .poll(3, 4, 1, 3)
+        .ev(5, 1, EventKind::Park)
+        .lane_state(0, Activity::Polling { task: 2 })
+        .lane_state(1, Activity::Parked)
+        .wakers(1, 0)
+        .wakers(2, 1)
+        .wakers(3, 1)
+        .end(400)
+        .build();
+    assert!(
+        ix.anomalies
+            .iter()
+            .all(|a| a.kind != AnomalyKind::LostWaker),
+        "{:?}",
+        ix.anomalies
+    );
+}
+
+/// A `spawn_blocking` task queued behind a busy blocking pool has no waker and does
+/// nothing for the whole window: blocking tasks have no wakers, it is not lost.
+#[test]
+fn a_queued_blocking_task_is_not_a_lost_waker() {
+    let build = |kind| {
+        let mut b = B::new()
+            .task(1, "queued")
+            .task(2, "busy")
+            .poll(10, 11, 0, 2)
+            .ev(20, 0, EventKind::Park)
+            .ev(
+                80,
+                0,
+                EventKind::Unpark {
+                    io_ready_total: None,
+                },
+            )
+            .poll(90, 91, 0, 2)
+            .wakers(1, 0)
+            .wakers(2, 1)
+            .end(100);
+        b.tasks[0].kind = kind;
+        b.build()
+    };
+    assert_eq!(
+        kinds(&build(TaskKind::Task)),
+        vec![(AnomalyKind::LostWaker, Severity::Critical)],
+        "the same for an async task is a lost waker"
+    );
+    for kind in [TaskKind::Blocking, TaskKind::BlockOn] {
+        let ix = build(kind);
+        assert!(ix.anomalies.is_empty(), "{kind:?}: {:?}", ix.anomalies);
+    }
+}
+
+/// Stuck until cancelled: polled (a waker registered), the waker dropped by another
+/// task at `drop_at`, then the task cancelled at `cancel_at` with no poll in between.
+/// `spawn`: the window holds the task's spawn; `counts`: the ops carry the recorder's
+/// count.
+fn cancelled(spawn: bool, counts: bool, drop_at: u64, cancel_at: u64) -> Index {
+    let mut b = B::new().task(1, "victim").task(2, "culprit");
+    if spawn {
+        b = b.spawn(0, 1);
+    }
+    b.ev(1, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            1,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: counts.then_some(1),
+            },
+        )
+        .poll_end(2, 0, 1, false)
+        .ev(drop_at, 1, EventKind::PollStart { task: 2 })
+        .ev(
+            drop_at,
+            1,
+            EventKind::WakerDrop {
+                task: 1,
+                live: counts.then_some(0),
+            },
+        )
+        .poll_end(drop_at, 1, 2, false)
+        .ev(cancel_at, 1, EventKind::Terminate { task: 1 })
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(cancel_at + 50)
+        .build()
+}
+
+fn lost(ix: &Index) -> Vec<(Severity, u64)> {
+    ix.anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::LostWaker)
+        .map(|a| (a.severity, a.magnitude))
+        .collect()
+}
+
+/// The count at the cancellation must be known: from the spawn, or from the recorder's
+/// count in the ops. With the spawn overwritten and no count, nothing is claimed.
+#[test]
+fn stuck_until_cancelled_needs_a_known_count() {
+    assert_eq!(
+        lost(&cancelled(true, false, 10, 110)),
+        vec![(Severity::Critical, 100 * MS)]
+    );
+    assert_eq!(
+        lost(&cancelled(false, true, 10, 110)),
+        vec![(Severity::Critical, 100 * MS)],
+        "the recorder's count in the ops"
+    );
+    assert_eq!(lost(&cancelled(false, false, 10, 110)), vec![]);
+}
+
+/// Stuck from 5 ms (a warning) and from 50 ms (critical); less is the cancellation
+/// dropping the future and its wakers.
+#[test]
+fn stuck_until_cancelled_thresholds_are_inclusive() {
+    assert_eq!(lost(&cancelled(true, false, 10, 14)), vec![]);
+    assert_eq!(
+        lost(&cancelled(true, false, 10, 15)),
+        vec![(Severity::Warning, 5 * MS)]
+    );
+    assert_eq!(
+        lost(&cancelled(true, false, 10, 59)),
+        vec![(Severity::Warning, 49 * MS)]
+    );
+    assert_eq!(
+        lost(&cancelled(true, false, 10, 60)),
+        vec![(Severity::Critical, 50 * MS)]
+    );
+}
+
+/// The last waker dropped inside the last poll, at the very instant it began (the
+/// clock's resolution), still went after the poll started: stuck until cancelled.
+#[test]
+fn a_waker_dropped_as_the_last_poll_began_is_after_it() {
+    let ix = B::new()
+        .task(1, "victim")
+        .spawn(0, 1)
+        .ev(1, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            1,
+            0,
+            EventKind::WakerClone {
+                task: 1,
+                live: None,
+            },
+        )
+        .poll_end(2, 0, 1, false)
+        .ev(10, 0, EventKind::PollStart { task: 1 })
+        // The future replaced its registration with none: the old waker goes.
+        .ev(
+            10,
+            0,
+            EventKind::WakerDrop {
+                task: 1,
+                live: None,
+            },
+        )
+        .poll_end(11, 0, 1, false)
+        .ev(110, 1, EventKind::Terminate { task: 1 })
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(200)
+        .build();
+    assert_eq!(lost(&ix), vec![(Severity::Critical, 100 * MS)]);
+    let a = ix
+        .anomalies
+        .iter()
+        .find(|a| a.kind == AnomalyKind::LostWaker)
+        .unwrap();
+    assert!(a.message.contains("in its own poll"), "{}", a.message);
+}
+
+/// `n` polls of a task each waking itself (`wake_by_ref` in the poll), and `others`
+/// wakes of it by another task between them.
+fn wakes(n: u64, others: u64) -> Index {
+    let mut b = B::new().task(1, "spinner").task(2, "producer").spawn(0, 1);
+    for i in 0..n.max(others) {
+        let t = 10 + 2 * i;
+        if i < n {
+            b = b
+                .ev(t, 0, EventKind::PollStart { task: 1 })
+                .ev(
+                    t,
+                    0,
+                    EventKind::WakerClone {
+                        task: 1,
+                        live: None,
+                    },
+                )
+                .ev(
+                    t,
+                    0,
+                    EventKind::Wake {
+                        task: 1,
+                        by_ref: true,
+                        source: WakeSource::Task(1),
+                    },
+                )
+                .poll_end(t, 0, 1, false);
+        }
+        if i < others {
+            b = b
+                .ev(t + 1, 1, EventKind::PollStart { task: 2 })
+                .ev(
+                    t + 1,
+                    1,
+                    EventKind::Wake {
+                        task: 1,
+                        by_ref: false,
+                        source: WakeSource::Task(2),
+                    },
+                )
+                .poll_end(t + 1, 1, 2, false);
+        }
+    }
+    b.lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(10 + 2 * n.max(others) + 10)
+        .build()
+}
+
+fn storms(ix: &Index) -> Vec<(Severity, u64)> {
+    ix.anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::SelfWakeStorm)
+        .map(|a| (a.severity, a.magnitude))
+        .collect()
+}
+
+/// A storm: at least 100 wakes, more than half of them by the task itself.
+#[test]
+fn self_wake_storm_thresholds() {
+    assert_eq!(storms(&wakes(100, 0)), vec![(Severity::Warning, 100)]);
+    assert_eq!(storms(&wakes(99, 0)), vec![], "99 wakes are not enough");
+    assert_eq!(
+        storms(&wakes(100, 20)),
+        vec![(Severity::Warning, 100)],
+        "100 of 120 by itself"
+    );
+    assert_eq!(storms(&wakes(60, 60)), vec![], "half is not most");
+    assert_eq!(storms(&wakes(61, 60)), vec![(Severity::Warning, 61)]);
+}
+
+/// Worker 0 is awake from 100 ms to 200 ms (a 95 ms poll, then the task woken at 110 ms)
+/// and worker 1 for 20 ms while another task waited 15 ms: one stall, exactly the first
+/// stretch; 100 ms is the threshold, included, and 20 ms is no stall.
+#[test]
+fn a_worker_stall_is_the_stretch_between_parks_from_the_threshold_on() {
+    let foreign = |task| EventKind::Wake {
+        task,
+        by_ref: false,
+        source: WakeSource::Foreign,
+    };
+    let unpark = EventKind::Unpark {
+        io_ready_total: None,
+    };
+    let ix = B::new()
+        .task(1, "hog")
+        .task(2, "victim")
+        .task(3, "other")
+        .spawn(0, 1)
+        .spawn(0, 2)
+        .spawn(0, 3)
+        // First polls register the wakers the wakes below use.
+        .poll(0, 0, 0, 2)
+        .poll(0, 0, 1, 3)
+        .ev(0, 0, EventKind::Park)
+        .ev(0, 1, EventKind::Park)
+        .ev(100, 0, unpark)
+        .poll(100, 195, 0, 1)
+        .ev(110, 2, foreign(2))
+        .poll(195, 196, 0, 2)
+        .ev(200, 0, EventKind::Park)
+        .ev(250, 2, foreign(3))
+        .ev(250, 1, unpark)
+        .poll(265, 266, 1, 3)
+        .ev(270, 1, EventKind::Park)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(400)
+        .build();
+    let stalls: Vec<_> = ix
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::WorkerStall)
+        .map(|a| (a.lane, a.start_ns, a.end_ns, a.magnitude, a.severity))
+        .collect();
+    assert_eq!(
+        stalls,
+        vec![(Some(0), 100 * MS, 200 * MS, 100 * MS, Severity::Warning)]
+    );
+}
+
+/// A 20 ms poll on worker 0 (80 ms to 100 ms), its thread parked from 0 until
+/// `unpark_at`, CPU samples at the park and after the poll; `runq_ms` of waiting for a
+/// CPU between them. Only what the bracket's time outside the poll cannot hold counts.
+fn host_poll(unpark_at: u64, runq_ms: u64) -> Index {
+    B::new()
+        .task(1, "handler")
+        .spawn(0, 1)
+        .ev(0, 0, EventKind::Park)
+        .ev(
+            0,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: 500 * MS,
+                runq_wait_ns: 7 * MS,
+            },
+        )
+        .ev(
+            unpark_at,
+            0,
+            EventKind::Unpark {
+                io_ready_total: None,
+            },
+        )
+        .poll(80, 100, 0, 1)
+        .ev(
+            100,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: 506 * MS,
+                runq_wait_ns: (7 + runq_ms) * MS,
+            },
+        )
+        .ev(101, 0, EventKind::Park)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(200)
+        .build()
+}
+
+/// The samples bracket the poll tightly enough when the thread was awake at most half
+/// again as long as the poll (its parked time does not count); then 10 ms of the 20 ms
+/// waiting for a CPU, beyond what the 80 ms outside the poll can hold, is the host's
+/// doing.
+#[test]
+fn host_contention_from_cpu_samples_around_a_park() {
+    let host = |ix: &Index| {
+        let a = long_poll(ix);
+        assert_eq!(a.magnitude, 20 * MS);
+        assert_eq!(a.severity, Severity::Warning);
+        assert_eq!(
+            a.host_contention,
+            a.message.contains("[host contention: "),
+            "{}",
+            a.message
+        );
+        a.host_contention
+    };
+    // Awake 20 ms of the 100 ms bracket, 94 ms waiting: 14 ms beyond the 80 outside.
+    assert!(host(&host_poll(80, 94)));
+    // Awake exactly 30 ms, half again the poll: still tight; 10 ms beyond.
+    assert!(host(&host_poll(70, 90)));
+    // Awake 40 ms: too loose to say.
+    assert!(!host(&host_poll(60, 90)));
+    // Tight, but only 9 ms beyond what the outside can hold: not most of the poll.
+    assert!(!host(&host_poll(80, 89)));
+}
+
+/// Both workers parked, a task woken from outside at 1 ms, and the workers' threads
+/// (woken too) waiting for a CPU until 80 ms: the 79 ms delay is the host's doing, a
+/// warning. If one worker did not wait (`second_waited` false), the code is to blame.
+fn host_delay(second_waited: bool) -> Index {
+    // Its first poll registers the waker the wake uses.
+    let mut b = B::new().task(1, "victim").spawn(0, 1).poll(0, 0, 0, 1);
+    for lane in 0..2 {
+        b = b.ev(0, lane, EventKind::Park).ev(
+            0,
+            lane,
+            EventKind::CpuStat {
+                on_cpu_ns: 500 * MS,
+                runq_wait_ns: 7 * MS,
+            },
+        );
+    }
+    b = b.ev(
+        1,
+        2,
+        EventKind::Wake {
+            task: 1,
+            by_ref: false,
+            source: WakeSource::Foreign,
+        },
+    );
+    for lane in 0..2 {
+        b = b.ev(
+            80,
+            lane,
+            EventKind::Unpark {
+                io_ready_total: None,
+            },
+        );
+    }
+    b = b.poll(80, 81, 0, 1);
+    for lane in 0..2 {
+        let waited = if lane == 0 || second_waited { 78 } else { 0 };
+        b = b.ev(82, lane, EventKind::Park).ev(
+            82,
+            lane,
+            EventKind::CpuStat {
+                on_cpu_ns: 501 * MS,
+                runq_wait_ns: (7 + waited) * MS,
+            },
+        );
+    }
+    b.lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(200)
+        .build()
+}
+
+#[test]
+fn host_contention_explains_a_delay_only_if_every_worker_waited() {
+    let delay = |ix: &Index| {
+        ix.anomalies
+            .iter()
+            .find(|a| a.kind == AnomalyKind::SchedulingDelay)
+            .map(|a| (a.magnitude, a.severity, a.host_contention))
+            .unwrap_or_else(|| panic!("a delay: {:?}", ix.anomalies))
+    };
+    assert_eq!(delay(&host_delay(true)), (79 * MS, Severity::Warning, true));
+    assert_eq!(
+        delay(&host_delay(false)),
+        (79 * MS, Severity::Critical, false)
+    );
+}
+
+// ---- Groups and the verdict ----------------------------------------------------------
+
+/// Two tasks of one name, each a critical long poll: one group of two tasks, led by the
+/// worse one's task.
+#[test]
+fn a_group_is_led_by_its_worst_member() {
+    let ix = B::new()
+        .task(1, "conn")
+        .task(2, "conn")
+        .spawn(0, 1)
+        .spawn(0, 2)
+        .poll(1, 81, 0, 1)
+        .poll(1, 61, 1, 2)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(100)
+        .build();
+    assert_eq!(ix.groups.len(), 1, "{:?}", ix.groups);
+    let g = &ix.groups[0];
+    assert_eq!(
+        (g.kind, g.severity, g.subject.as_str(), g.task, g.tasks),
+        (
+            AnomalyKind::LongPoll,
+            Severity::Critical,
+            "conn",
+            Some(0),
+            2
+        )
+    );
+    assert_eq!((g.count(), g.worst, g.total), (2, 80 * MS, 140 * MS));
+}
+
+/// A group's worst is its longest member, even one the host explains (ranked below as
+/// a warning); its severity stays the critical member's, and the host does not explain
+/// the group.
+#[test]
+fn a_groups_worst_is_its_longest_member_and_its_severity_the_highest() {
+    let ix = B::new()
+        .task(1, "handler")
+        .spawn(0, 1)
+        .ev(
+            0,
+            0,
+            EventKind::Unpark {
+                io_ready_total: None,
+            },
+        )
+        .ev(
+            0,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: 500 * MS,
+                runq_wait_ns: 7 * MS,
+            },
+        )
+        // 100 ms, 80 of them waiting for a CPU: the host's doing, a warning.
+        .poll(1, 101, 0, 1)
+        .ev(
+            101,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: 520 * MS,
+                runq_wait_ns: 87 * MS,
+            },
+        )
+        .ev(102, 0, EventKind::Park)
+        // 60 ms on worker 1, nothing to explain it: critical.
+        .poll(110, 170, 1, 1)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(200)
+        .build();
+    assert_eq!(
+        kinds(&ix),
+        vec![
+            (AnomalyKind::LongPoll, Severity::Critical),
+            (AnomalyKind::LongPoll, Severity::Warning)
+        ]
+    );
+    assert!(ix.anomalies[1].host_contention);
+    assert_eq!(ix.groups.len(), 1);
+    let g = &ix.groups[0];
+    assert_eq!(
+        (g.severity, g.worst, g.total, g.count(), g.host_contention),
+        (Severity::Critical, 100 * MS, 160 * MS, 2, false)
+    );
+}
+
+/// `n` tasks, each one critical long poll, 90 ms, 80 ms, ...
+fn long_polls_of(n: u64) -> Index {
+    let names = ["a", "b", "c", "d", "e"];
+    let mut b = B::new();
+    for i in 0..n {
+        b = b.task(i + 1, names[i as usize]).spawn(0, i + 1);
+    }
+    let mut at = 1;
+    for i in 0..n {
+        let d = 90 - 10 * i;
+        b = b.poll(at, at + d, 0, i + 1);
+        at += d + 1;
+    }
+    b.ev(at, 0, EventKind::Park)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(at + 10)
+        .build()
+}
+
+#[test]
+fn the_verdict_names_three_subjects_then_counts_the_rest() {
+    assert_eq!(
+        long_polls_of(3).verdict,
+        "workers blocked by long polls (up to 90 ms) in a, b, c"
+    );
+    assert_eq!(
+        long_polls_of(4).verdict,
+        "workers blocked by long polls (up to 90 ms) in a, b, c and 1 more"
+    );
+    assert_eq!(
+        long_polls_of(5).verdict,
+        "workers blocked by long polls (up to 90 ms) in a, b, c and 2 more"
+    );
+}
+
+/// The verdict says what matters and nothing else: a hang, only information, nothing,
+/// only the host's doing.
+#[test]
+fn the_verdict_of_a_hang_of_information_of_nothing_and_of_the_host() {
+    let open = |ms: u64| {
+        B::new()
+            .task(1, "hung")
+            .ev(100 - ms, 0, EventKind::PollStart { task: 1 })
+            .lane_state(0, Activity::Polling { task: 1 })
+            .lane_state(1, Activity::Parked)
+            .end(100)
+            .build()
+    };
+    assert_eq!(open(60).verdict, "in a poll for 60 ms at the dump: hung");
+    assert_eq!(open(2).verdict, "no warnings: only informational findings");
+    let healthy = B::new()
+        .task(1, "fine")
+        .spawn(0, 1)
+        .poll(1, 2, 0, 1)
+        .ev(3, 0, EventKind::Park)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(100)
+        .build();
+    assert_eq!(healthy.verdict, "healthy: no anomalies at these thresholds");
+    assert_eq!(
+        host_poll(80, 94).verdict,
+        "some delays were the host's doing (threads waiting for a CPU)"
+    );
+    let lost = B::new()
+        .task(1, "forgot")
+        .spawn(0, 1)
+        .ev(1, 0, EventKind::PollStart { task: 1 })
+        .poll_end(2, 0, 1, false)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(100)
+        .build();
+    assert_eq!(lost.verdict, "lost waker (nothing will wake it): forgot");
+}
+
+// ---- Why a poll ran long ------------------------------------------------------------
+
+#[test]
+fn causes_have_their_json_names() {
+    use super::why::Cause;
+    assert_eq!(
+        [
+            Cause::OnCpu,
+            Cause::Blocked,
+            Cause::WaitingForCpu,
+            Cause::Mixed
+        ]
+        .map(Cause::as_str),
+        ["on-cpu", "blocked", "waiting-for-cpu", "mixed"]
+    );
+}
+
+fn why_of(cause: super::why::Cause, call: Option<&'static str>) -> super::why::PollWhy {
+    super::why::PollWhy {
+        looks: 4,
+        watched_ns: 40 * MS,
+        on_cpu_ns: 0,
+        runq_ns: 0,
+        blocked_ns: 40 * MS,
+        syscall: call.map(|name| super::why::Syscall {
+            nr: 0,
+            name: Some(name),
+            looks: 4,
+            blocked_looks: 4,
+        }),
+        cause,
+        samples: vec![],
+        stack: vec![],
+        stack_captures: (0, 0),
+    }
+}
+
+/// What the watchdog saw leads to advice of its own: the host's doing, a lock, a sleep,
+/// a spinning loop, another blocking call.
+#[test]
+fn the_advice_follows_the_cause_and_the_call() {
+    use super::why::Cause;
+    let advice = |cause, call| why_of(cause, call).advice();
+    assert!(advice(Cause::WaitingForCpu, Some("futex")).starts_with("the host, not the code"));
+    assert!(advice(Cause::Blocked, Some("futex")).contains("tokio::sync"));
+    assert!(advice(Cause::Mixed, Some("futex")).contains("tokio::sync"));
+    assert!(advice(Cause::Blocked, Some("nanosleep")).contains("tokio::time::sleep"));
+    assert!(advice(Cause::OnCpu, Some("futex")).contains("yield_now"));
+    assert!(advice(Cause::Blocked, Some("read")).contains("spawn_blocking"));
+}
+
+/// A blocking call's name says what it usually is in Rust code; an unknown one is named
+/// only.
+#[test]
+fn a_blocked_poll_says_what_its_call_usually_is() {
+    use super::why::Cause;
+    for (call, hint) in [
+        (
+            "clock_nanosleep",
+            "std::thread::sleep or another blocking sleep",
+        ),
+        (
+            "futex_waitv",
+            "a std::sync::Mutex, RwLock, Condvar, a blocking channel or a join",
+        ),
+        (
+            "recvfrom",
+            "a blocking read: std::fs, std::net or a blocking client",
+        ),
+        ("sendfile", "a blocking write"),
+        ("fdatasync", "a blocking flush to disk"),
+        ("accept4", "a blocking network call"),
+        ("statx", "a blocking file-system call"),
+        (
+            "epoll_pwait2",
+            "waiting on file descriptors: a nested event loop or block_on",
+        ),
+        ("waitid", "waiting for a child process"),
+        ("getrandom", "waiting for the kernel's entropy"),
+    ] {
+        assert_eq!(
+            why_of(Cause::Blocked, Some(call)).summary(),
+            format!("blocked 40 ms of the 40 ms watched in {call} ({hint})")
+        );
+    }
+    assert_eq!(
+        why_of(Cause::Blocked, Some("membarrier")).summary(),
+        "blocked 40 ms of the 40 ms watched in membarrier"
+    );
+}
+
+#[test]
+fn system_calls_are_named_by_the_recording_architecture() {
+    use super::why::syscall_name;
+    assert_eq!(syscall_name("x86_64", 202), Some("futex"));
+    assert_eq!(syscall_name("aarch64", 98), Some("futex"));
+    assert_eq!(syscall_name("aarch64", 101), Some("nanosleep"));
+    assert_eq!(
+        syscall_name("x86_64", 101),
+        None,
+        "ptrace: not a blocking call"
+    );
+    assert_eq!(syscall_name("riscv64", 98), None);
+}
+
+/// A 100 ms poll with one look at 60 ms: the look and the poll's end CPU sample make
+/// the two readings needed, when the sample is within 1 ms of the end (`cpu_at`); alone
+/// the look says nothing.
+fn one_look(cpu_at: Option<u64>) -> Index {
+    let mut b = B::new()
+        .task(1, "slow")
+        .spawn(0, 1)
+        .ev(0, 0, EventKind::PollStart { task: 1 })
+        .ev(
+            60,
+            2,
+            EventKind::PollSample {
+                task: 1,
+                state: b'S',
+                syscall: Some(230),
+                on_cpu_us: 100,
+                runq_wait_us: 0,
+            },
+        )
+        .poll_end(100, 0, 1, false);
+    b.facts.arch = "x86_64".into();
+    if let Some(at) = cpu_at {
+        b = b.ev(
+            at,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: 100_000,
+                runq_wait_ns: 0,
+            },
+        );
+    }
+    b.lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(200)
+        .build()
+}
+
+#[test]
+fn a_single_look_needs_the_end_sample_within_a_millisecond() {
+    let why = long_poll(&one_look(Some(100)))
+        .why
+        .clone()
+        .expect("explained");
+    assert_eq!(
+        (why.looks, why.watched_ns, why.blocked_ns),
+        (1, 40 * MS, 40 * MS)
+    );
+    assert!(
+        long_poll(&one_look(Some(101))).why.is_none(),
+        "1 ms after: not the poll's"
+    );
+    assert!(long_poll(&one_look(None)).why.is_none());
+}
+
+/// Looks that find the thread runnable, blocked, runnable: each interval's time on a CPU
+/// and waiting for one from the counters (capped at the interval), the rest blocked,
+/// unless both ends found it runnable (then a wait the kernel had not counted yet). The
+/// call most blocked looks found, and how many did.
+#[test]
+fn the_watched_time_splits_exactly_between_cpu_wait_and_blocked() {
+    // (ms, state, call, on_cpu_us, runq_wait_us)
+    let looks: [(u64, u8, Option<u16>, u32, u32); 6] = [
+        (10, b'R', None, 0, 0),
+        (20, b'S', Some(202), 3_000, 2_000),
+        (30, b'S', Some(0), 4_000, 2_000),
+        (40, b'S', Some(0), 5_000, 3_000),
+        (50, b'R', None, 8_000, 4_000),
+        (55, b'R', None, 10_000, 5_000),
+    ];
+    let mut b = B::new()
+        .task(1, "mixed")
+        .spawn(0, 1)
+        .ev(0, 0, EventKind::PollStart { task: 1 });
+    b.facts.arch = "x86_64".into();
+    for (ms, state, syscall, on_cpu_us, runq_wait_us) in looks {
+        b = b.ev(
+            ms,
+            2,
+            EventKind::PollSample {
+                task: 1,
+                state,
+                syscall,
+                on_cpu_us,
+                runq_wait_us,
+            },
+        );
+    }
+    let ix = b
+        .poll_end(60, 0, 1, false)
+        // 4 ms more on a CPU and 5 ms more waiting, in a 5 ms interval: the counters were
+        // read a little apart from the timestamps; at most the interval counts.
+        .ev(
+            60,
+            0,
+            EventKind::CpuStat {
+                on_cpu_ns: 14 * MS,
+                runq_wait_ns: 10 * MS,
+            },
+        )
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(100)
+        .build();
+    let why = long_poll(&ix).why.clone().expect("explained");
+    assert_eq!(why.looks, 6);
+    assert_eq!(
+        (why.watched_ns, why.on_cpu_ns, why.runq_ns, why.blocked_ns),
+        (50 * MS, 14 * MS, 8 * MS, 28 * MS)
+    );
+    assert_eq!(why.cause, super::why::Cause::Mixed);
+    let call = why.syscall.expect("a call");
+    assert_eq!(
+        (call.name, call.looks, call.blocked_looks),
+        (Some("read"), 2, 3)
+    );
+}
+
+/// The stack the watchdog captured most, by the application's frames: two stacks with
+/// the same application frame over different runtime frames are one (5 captures), more
+/// than another (4); one without application frames (6) is never the answer.
+#[test]
+fn the_stack_seen_most_by_its_application_frames() {
+    let lines = |ls: &[&str]| ls.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+    let handler = "   0: my_app::handler";
+    let at = "             at ./src/handler.rs:10:5";
+    let mut b = B::new()
+        .task(1, "slow")
+        .spawn(0, 1)
+        .ev(0, 0, EventKind::PollStart { task: 1 });
+    b.facts.arch = "x86_64".into();
+    b.facts.stacks = vec![
+        Stack {
+            id: 1,
+            frames: lines(&[
+                handler,
+                at,
+                "   1: tokio::runtime::task::harness::poll_inner",
+            ]),
+        },
+        Stack {
+            id: 2,
+            frames: lines(&["   0: my_app::other", "             at ./src/other.rs:3:1"]),
+        },
+        Stack {
+            id: 3,
+            frames: lines(&[
+                "   0: std::thread::sleep",
+                "             at /rustc/abc/library/std/src/thread/mod.rs:1:1",
+                "   1: tokio::runtime::task::raw::poll",
+            ]),
+        },
+        Stack {
+            id: 4,
+            frames: lines(&[handler, at, "   1: tokio::runtime::coop::budget"]),
+        },
+    ];
+    for (ms, state) in [(5, b'S'), (50, b'S')] {
+        b = b.ev(
+            ms,
+            2,
+            EventKind::PollSample {
+                task: 1,
+                state,
+                syscall: Some(230),
+                on_cpu_us: 0,
+                runq_wait_us: 0,
+            },
+        );
+    }
+    // Captures, interleaved: 3 of stack 1, 4 of 2, 6 of 3, 2 of 4.
+    let order = [1, 2, 3, 3, 4, 1, 2, 3, 3, 2, 4, 1, 3, 2, 3];
+    for (i, stack) in order.into_iter().enumerate() {
+        b = b.ev(10 + i as u64, 2, EventKind::PollStack { task: 1, stack });
+    }
+    let ix = b
+        .poll_end(60, 0, 1, false)
+        .lane_state(0, Activity::Parked)
+        .lane_state(1, Activity::Parked)
+        .end(100)
+        .build();
+    let why = long_poll(&ix).why.clone().expect("explained");
+    assert_eq!(
+        why.stack.iter().map(|f| f.label()).collect::<Vec<_>>(),
+        ["my_app::handler at src/handler.rs:10:5"]
+    );
+    assert_eq!(why.stack_captures, (5, 15));
+    assert_eq!(why.looks, 2, "stack captures are not looks");
+}
