@@ -1,4 +1,5 @@
-//! Cost of recording one event, and of dumping a full 65,536-event ring.
+//! Cost of recording one event, of each fact of a task's life against no recorder, and
+//! of dumping a full 65,536-event ring.
 //!
 //! `cargo bench -p dial9-recorder`
 
@@ -67,11 +68,6 @@ fn tokio_task_span(id: u64) -> tracing::Span {
     )
 }
 
-/// A task's span life: created, entered once (Tokio enters it around each poll), closed.
-fn task_span(id: u64) {
-    tokio_task_span(id).in_scope(|| black_box(id));
-}
-
 /// Runs `f` over the next `iters` task ids from `next`, a thousand at a time, with the
 /// time it adds to; returns the total.
 fn chunked(
@@ -90,158 +86,120 @@ fn chunked(
     took
 }
 
-/// Benches one phase of a task's life over fresh task ids, a thousand at a time:
-/// `[before, timed, after]` each run on every id, and only `timed` is measured.
-fn phase(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    next: &mut u64,
-    name: &str,
-    [before, timed, after]: [&dyn Fn(u64); 3],
-) {
-    g.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, next, |ids, took| {
-                ids.clone().for_each(before);
-                let start = std::time::Instant::now();
-                for id in ids.clone() {
-                    timed(black_box(id));
-                }
-                *took += start.elapsed();
-                ids.for_each(after);
-            })
-        })
-    });
+/// What a service pays per fact, through the same tracing machinery and hooks Tokio
+/// calls: each fact once with no recorder (the baseline: Tokio's instrumentation
+/// compiled in, disabled) and once with the recorder's own subscriber and its hooks
+/// (the README's setup); spawns and waker ops also through its layer in a registry (the
+/// slower way in). The table in docs/ is the difference, per fact.
+fn per_fact(c: &mut Criterion) {
+    use tracing_subscriber::prelude::*;
+    let mut g = c.benchmark_group("per fact");
+    let mut next = 1_000u64;
+    // Baselines first, before any recorder's dispatcher exists: Tokio's callsites are
+    // then disabled, as in a service without a recorder.
+    let none = tracing::Dispatch::none();
+    facts(&mut g, "no recorder", &none, None, &mut next);
+    let rec = recorder(65_536);
+    rec.instrument(&mut tokio::runtime::Builder::new_current_thread());
+    let dial9 = tracing::Dispatch::new(rec.subscriber(tracing_subscriber::registry()));
+    facts(&mut g, "dial9", &dial9, Some(&rec), &mut next);
+    let layered = recorder(65_536);
+    layered.instrument(&mut tokio::runtime::Builder::new_current_thread());
+    let layer = tracing::Dispatch::new(tracing_subscriber::registry().with(layered.layer()));
+    facts(&mut g, "dial9's layer", &layer, Some(&layered), &mut next);
+    g.finish();
 }
 
-/// What a service pays per task and per waker op, beyond the ring.
-fn bookkeeping(c: &mut Criterion) {
-    use tracing_subscriber::prelude::*;
-    let rec = recorder(65_536);
-    let mut g = c.benchmark_group("bookkeeping");
-    // Tasks that each write three records (spawn, a poll, termination), as the smallest
-    // real task does, a thousand alive at a time: the task table then reuses slots as a
-    // service would. Only the part named is timed.
-    let mut next = 1_000u64;
-    let untimed = |_: u64| {};
-    let spawn = |id: u64| rec.__bench_spawn(id);
-    let poll_and_terminate = |id: u64| {
-        rec.__bench_record_poll(id);
-        rec.__bench_terminate(id);
-    };
-    phase(
-        &mut g,
-        &mut next,
-        "spawn (span table, task table, hooked mark, event)",
-        [&untimed, &spawn, &poll_and_terminate],
-    );
-    phase(
-        &mut g,
-        &mut next,
-        "terminate (task table, event)",
-        [
-            &|id| {
-                spawn(id);
-                rec.__bench_record_poll(id);
-            },
-            &|id| rec.__bench_terminate(id),
-            &untimed,
-        ],
-    );
-    // A task's last poll: before, a poll (one record) and then the termination (another);
-    // now the poll's end carries the termination.
-    phase(
-        &mut g,
-        &mut next,
-        "last poll + terminate, two records (as before)",
-        [&spawn, &poll_and_terminate, &untimed],
-    );
-    phase(
-        &mut g,
-        &mut next,
-        "last poll carrying the termination (one record)",
-        [&spawn, &|id| rec.__bench_last_poll(id), &untimed],
-    );
-    rec.__bench_spawn(77);
-    g.bench_function("waker op (span -> task, live count, event)", |b| {
-        b.iter(|| rec.__bench_waker_op_counted(black_box(77)))
-    });
-    // Tokio's task span through a real registry: created and closed.
-    struct Noop;
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
-    let floor = tracing::Dispatch::new(
-        tracing_subscriber::registry().with(Noop.with_filter(dial9_recorder::TokioOnly)),
-    );
-    let mut span_id = 2_000_000u64;
-    // Times `iters` spans; `after` then runs untimed on each task id (the hooks' part).
-    let mut span_bench =
-        |g: &mut criterion::BenchmarkGroup<'_, _>, name: &str, d, after: &dyn Fn(u64)| {
-            g.bench_function(name, |b| {
-                tracing::dispatcher::with_default(d, || {
-                    b.iter_custom(|iters| {
-                        chunked(iters, &mut span_id, |ids, took| {
-                            let start = std::time::Instant::now();
-                            for id in ids.clone() {
-                                task_span(id);
+/// The facts of a task's life under `d`, recorded (hooks included) by `rec` if any.
+fn facts(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    d: &tracing::Dispatch,
+    rec: Option<&FlightRecorder>,
+    next: &mut u64,
+) {
+    tracing::dispatcher::with_default(d, || {
+        // A spawn: the task span created with its fields, the spawn hook, and at the end
+        // the span's close (the hooks record the termination).
+        g.bench_function(format!("spawn: {label}"), |b| {
+            b.iter_custom(|iters| {
+                chunked(iters, next, |ids, took| {
+                    let start = std::time::Instant::now();
+                    for id in ids.clone() {
+                        let span = tokio_task_span(id);
+                        if let Some(r) = rec {
+                            r.__bench_spawn_hook(id);
+                        }
+                        drop(black_box(span));
+                    }
+                    *took += start.elapsed();
+                    if let Some(r) = rec {
+                        ids.for_each(|id| r.__bench_terminate(id));
+                    }
+                })
+            })
+        });
+        // A poll: the hooks around it and the span's enter and exit inside.
+        let span = tokio_task_span(7);
+        g.bench_function(format!("poll: {label}"), |b| {
+            b.iter(|| {
+                if let Some(r) = rec {
+                    r.__bench_poll_start(black_box(7));
+                }
+                span.in_scope(|| black_box(()));
+                if let Some(r) = rec {
+                    r.__bench_poll_end(black_box(7));
+                }
+            })
+        });
+        // A task's last poll, whose end carries the termination (most tasks end so).
+        g.bench_function(
+            format!("last poll (its end carries the termination): {label}"),
+            |b| {
+                b.iter_custom(|iters| {
+                    chunked(iters, next, |ids, took| {
+                        let spans: Vec<_> = ids.clone().map(tokio_task_span).collect();
+                        if let Some(r) = rec {
+                            ids.clone().for_each(|id| r.__bench_spawn_hook(id));
+                        }
+                        let start = std::time::Instant::now();
+                        for (id, span) in ids.zip(&spans) {
+                            if let Some(r) = rec {
+                                r.__bench_poll_start(id);
                             }
-                            *took += start.elapsed();
-                            ids.for_each(after);
-                        })
+                            span.in_scope(|| black_box(()));
+                            if let Some(r) = rec {
+                                r.__bench_terminate_hook(id);
+                                r.__bench_poll_end(id);
+                            }
+                        }
+                        *took += start.elapsed();
                     })
                 })
-            });
-        };
-    // The floor any tracing layer pays: the registry and a layer that does nothing,
-    // interested in the same callsites.
-    span_bench(
-        &mut g,
-        "task span, floor: registry + a no-op layer",
-        &floor,
-        &|_| {},
-    );
-    // dial9's layer as a service runs it, with the runtime hooks: the span's fields,
-    // both tables and the spawn event at creation; the close only marks the span table
-    // (the hooks record the termination).
-    let hooked = recorder(65_536);
-    hooked.instrument(&mut tokio::runtime::Builder::new_current_thread());
-    let with_hooks = tracing::Dispatch::new(tracing_subscriber::registry().with(hooked.layer()));
-    span_bench(
-        &mut g,
-        "task span, dial9's layer (with hooks: on_new_span + on_close)",
-        &with_hooks,
-        &|id| {
-            hooked.__bench_record_poll(id);
-            hooked.__bench_terminate(id);
-        },
-    );
-    // Without the hooks the close also records the termination.
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(rec.layer()));
-    span_bench(
-        &mut g,
-        "task span, dial9's layer (layer only: also the termination)",
-        &dispatch,
-        &|_| {},
-    );
-    // A waker op as Tokio emits it (`tokio/src/runtime/task/waker.rs`), on a live task
-    // span, through each subscriber: a clone outside any poll, so it is recorded.
-    for (name, d) in [
-        ("waker event, floor: registry + a no-op layer", &floor),
-        ("waker event, dial9's layer", &with_hooks),
-    ] {
-        tracing::dispatcher::with_default(d, || {
-            let span = tokio_task_span(5);
-            let id = span.id().map_or(0, |i| i.into_u64());
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    tracing::trace!(
-                        target: "tokio::task::waker",
-                        op = "waker.clone",
-                        task.id = black_box(id),
-                    )
-                })
-            });
+            },
+        );
+        // Waker ops as Tokio emits them (`tokio/src/runtime/task/waker.rs`), on a live
+        // task span, outside its poll: each recorded with the task's live count.
+        let id = span.id().map_or(0, |i| i.into_u64());
+        g.bench_function(format!("wake: {label}"), |b| {
+            b.iter(|| {
+                tracing::trace!(
+                    target: "tokio::task::waker",
+                    op = "waker.wake_by_ref",
+                    task.id = black_box(id),
+                )
+            })
         });
-    }
-    g.finish();
+        g.bench_function(format!("waker clone: {label}"), |b| {
+            b.iter(|| {
+                tracing::trace!(
+                    target: "tokio::task::waker",
+                    op = "waker.clone",
+                    task.id = black_box(id),
+                )
+            })
+        });
+    });
 }
 
 fn dump(c: &mut Criterion) {
@@ -268,5 +226,5 @@ fn dump(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, record, bookkeeping, dump);
+criterion_group!(benches, record, per_fact, dump);
 criterion_main!(benches);

@@ -156,42 +156,30 @@ impl FlightRecorder {
             .poll_end(task, super::capture::hooks::Ended::No);
     }
 
-    /// The bookkeeping of a spawn past the span's fields (task table, hooked mark, the
-    /// spawn event), as the subscriber and the hooks do it.
-    pub fn __bench_spawn(&self, task: u64) {
-        use super::store::tasks::{FileName, SpawnInfo};
-        self.capture().store.spawn(SpawnInfo {
-            task,
-            name: "bench-task",
-            kind: crate::format::TaskKind::Task,
-            location: Some((FileName::Copied("src/bench.rs"), 12, 5)),
-            parent: None,
-            hooked: false,
-        });
+    /// The spawn hook with the subscriber or the layer installed: the task's hooked mark.
+    pub fn __bench_spawn_hook(&self, task: u64) {
         let _ = self.capture().store.tasks.mark_hooked(task);
+    }
+
+    /// The before-poll hook.
+    pub fn __bench_poll_start(&self, task: u64) {
+        self.capture().poll_start(task);
+    }
+
+    /// The after-poll hook.
+    pub fn __bench_poll_end(&self, task: u64) {
+        self.capture().after_poll_hook(task);
+    }
+
+    /// The terminate hook, inside the task's poll or not.
+    pub fn __bench_terminate_hook(&self, task: u64) {
+        self.capture().terminate_hook(task);
     }
 
     /// A termination as the hooks record it outside the task's poll (the task table, the
     /// event).
     pub fn __bench_terminate(&self, task: u64) {
         self.capture().store.terminate(task);
-    }
-
-    /// The poll that ends its task, as the hooks record it: its end carries the
-    /// termination (one record), then the task table's store.
-    pub fn __bench_last_poll(&self, task: u64) {
-        let c = self.capture();
-        c.poll_start(task);
-        c.terminate_hook(task);
-        c.after_poll_hook(task);
-    }
-
-    /// A waker op as the subscriber records it: the live count in the task's entry, the
-    /// event.
-    pub fn __bench_waker_op_counted(&self, task: u64) {
-        let c = self.capture();
-        let wakers = c.store.tasks.waker_op(task, 1);
-        c.waker_op(task, crate::format::WakerOp::Clone, wakers);
     }
 
     pub fn __bench_fill(&self, events: usize) {

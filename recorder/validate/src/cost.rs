@@ -1,6 +1,7 @@
 //! What recording costs a real service: mini-redis's own CPU time per operation under
-//! the same client load, without the recorder, with the runtime hooks only, and with the
-//! layer and the hooks (the README's setup).
+//! the same client load, without the recorder, with the runtime hooks only, with the
+//! recorder's own subscriber and the hooks (the README's setup), and with its layer and
+//! the hooks.
 //!
 //! Each configuration runs in a process of its own (the tracing subscriber is global),
 //! in rotating order each round; the clients run in yet another process, so the server
@@ -15,7 +16,9 @@ use std::time::{Duration, Instant};
 use dial9_recorder::FlightRecorder;
 use tracing_subscriber::prelude::*;
 
-const CONFIGS: [&str; 3] = ["none", "hooks-only", "dial9"];
+/// `dial9` is the README's setup (the recorder's own subscriber and its hooks),
+/// `dial9-layer` the recorder's layer in a registry with its hooks.
+const CONFIGS: [&str; 4] = ["none", "hooks-only", "dial9", "dial9-layer"];
 
 /// The parent: `rounds` rounds of every configuration, `seconds` measured each.
 pub fn run(rounds: usize, seconds: u64) {
@@ -90,13 +93,15 @@ pub fn child(config: &str, seconds: u64) {
     builder.worker_threads(2).enable_all();
     let _recorder = match config {
         "none" => None,
-        "hooks-only" | "dial9" => {
+        "hooks-only" | "dial9" | "dial9-layer" => {
             let recorder = FlightRecorder::builder()
                 .install_panic_hook(false)
                 .build()
                 .expect("recorder");
-            if config == "dial9" {
-                tracing_subscriber::registry().with(recorder.layer()).init();
+            match config {
+                "dial9" => recorder.subscriber(tracing_subscriber::registry()).init(),
+                "dial9-layer" => tracing_subscriber::registry().with(recorder.layer()).init(),
+                _ => {}
             }
             recorder.instrument(&mut builder);
             Some(recorder)

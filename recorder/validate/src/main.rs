@@ -10,6 +10,7 @@
 //! cargo run --release -p dial9-validate -- --unfolded   # one record per event (the old window)
 //! cargo run --release -p dial9-validate -- --no-watchdog   # or --stacks: what they cost
 //! cargo run --release -p dial9-validate -- --cost 5 --seconds-between 5   # CPU per op
+//! cargo run --release -p dial9-validate -- --help
 //! ```
 //!
 //! The clients run in a child process (a service's clients are elsewhere; in-process they
@@ -35,90 +36,56 @@ use tracing_subscriber::prelude::*;
 
 const CLIENTS: usize = 50;
 
+/// dial9's diagnosis on mini-redis under client load on a busy host: healthy dumps
+/// (critical anomalies must be 0), then dumps with planted faults (each must rank first
+/// of its kind).
+#[derive(clap::Parser)]
+#[command(name = "validate", version)]
 struct Args {
+    /// Healthy dumps to take.
+    #[arg(long, default_value_t = 6)]
     healthy: usize,
+    /// Busy processes keeping the host's CPUs taken.
+    #[arg(long, default_value_t = 2)]
     busy: usize,
+    /// Seconds of load before each dump (and of each `--cost` round).
+    #[arg(long, default_value_t = 2)]
     seconds_between: u64,
     /// Copy the first dump with the faults planted here (`sample-dumps/mini-redis.bin`).
+    #[arg(long, value_name = "PATH")]
     save: Option<PathBuf>,
-    /// Ring capacity (events).
+    /// Ring capacity (records).
+    #[arg(long, default_value_t = 65_536)]
     capacity: usize,
     /// Instead of the diagnosis table: how much dumps delay the service's workers.
+    #[arg(long)]
     stall: bool,
     /// One record per event (`Builder::__unfolded`): the baseline window.
+    #[arg(long)]
     unfolded: bool,
     /// The long-poll watchdog off (`Builder::watchdog(None)`), to measure what it costs.
+    #[arg(long)]
     no_watchdog: bool,
     /// Stack capture on (`Builder::stacks(true)`).
+    #[arg(long, conflicts_with = "no_watchdog")]
     stacks: bool,
+    /// The recorder's layer in a registry (`FlightRecorder::layer`) instead of its own
+    /// subscriber.
+    #[arg(long)]
+    layer: bool,
+    /// The clients in this process, on a runtime without hooks.
+    #[arg(long)]
     clients_in_process: bool,
-    /// Run as the client process against this address.
-    client_of: Option<String>,
-    /// Instead of the diagnosis table: the server's CPU per operation in this many
-    /// rounds of each configuration (`--seconds-between` seconds each).
+    /// Instead of the diagnosis table: the server's CPU per operation in this many rounds
+    /// of each configuration (`--seconds-between` seconds each).
+    #[arg(long, value_name = "ROUNDS")]
     cost: Option<usize>,
-    /// Run as one configuration of the cost measurement.
-    cost_child: Option<(String, u64)>,
-}
-
-const USAGE: &str = "usage: validate [--healthy N] [--busy N] [--seconds-between S] [--save PATH] \
-                     [--capacity N] [--stall] [--unfolded] [--clients-in-process] \
-                     [--no-watchdog] [--stacks] | --cost ROUNDS [--seconds-between S]";
-
-fn args() -> Args {
-    let mut a = Args {
-        healthy: 6,
-        busy: 2,
-        seconds_between: 2,
-        save: None,
-        capacity: 65_536,
-        stall: false,
-        unfolded: false,
-        no_watchdog: false,
-        stacks: false,
-        clients_in_process: false,
-        client_of: None,
-        cost: None,
-        cost_child: None,
-    };
-    let fail = |why: String| -> ! {
-        eprintln!("validate: {why}\n{USAGE}");
-        std::process::exit(2)
-    };
-    let mut v = std::env::args().skip(1);
-    while let Some(flag) = v.next() {
-        let mut value = || {
-            v.next()
-                .unwrap_or_else(|| fail(format!("{flag} needs a value")))
-        };
-        let mut n = || {
-            let s = value();
-            s.parse::<u64>()
-                .unwrap_or_else(|_| fail(format!("{flag}: {s:?} is not a number")))
-        };
-        match flag.as_str() {
-            "--healthy" => a.healthy = n() as usize,
-            "--busy" => a.busy = n() as usize,
-            "--seconds-between" => a.seconds_between = n(),
-            "--capacity" => a.capacity = n() as usize,
-            "--save" => a.save = Some(PathBuf::from(value())),
-            "--client-of" => a.client_of = Some(value()),
-            "--stall" => a.stall = true,
-            "--unfolded" => a.unfolded = true,
-            "--no-watchdog" => a.no_watchdog = true,
-            "--stacks" => a.stacks = true,
-            "--clients-in-process" => a.clients_in_process = true,
-            "--cost" => a.cost = Some(n() as usize),
-            "--cost-child" => {
-                let config = value();
-                let seconds = v.next().and_then(|s| s.parse().ok());
-                let seconds = seconds.unwrap_or_else(|| fail(format!("{flag} needs seconds")));
-                a.cost_child = Some((config, seconds));
-            }
-            other => fail(format!("unknown argument {other}")),
-        }
-    }
-    a
+    /// Internal: run as the client process against this address.
+    #[arg(long, hide = true, value_name = "ADDR")]
+    client_of: Option<String>,
+    /// Internal: run one configuration of the cost measurement for some seconds.
+    #[arg(long, hide = true, num_args = 2, value_names = ["CONFIG", "SECONDS"])]
+    cost_child: Option<Vec<String>>,
 }
 
 /// A future that takes its waker, drops it, and waits forever: the lost-waker bug of a
@@ -322,13 +289,14 @@ fn client_process(addr: std::net::SocketAddr, ops: Arc<AtomicU64>) -> Busy {
 }
 
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     if let Some(addr) = &a.client_of {
         clients(addr.parse().expect("a socket address"));
         return;
     }
-    if let Some((config, seconds)) = &a.cost_child {
-        cost::child(config, *seconds);
+    if let Some(child) = &a.cost_child {
+        let seconds = child[1].parse().expect("seconds");
+        cost::child(&child[0], seconds);
         return;
     }
     if let Some(rounds) = a.cost {
@@ -355,13 +323,23 @@ fn main() {
         .dump_path(dir.join("redis-{pid}-{time}.bin").to_string_lossy())
         .build()
         .expect("recorder");
-    tracing_subscriber::registry()
-        .with(recorder.layer())
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
-        )
-        .init();
+    // The service's own logging, as a service has it; the recorder wraps it.
+    fn logging<S>() -> impl tracing_subscriber::Layer<S>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::filter::LevelFilter::WARN)
+    }
+    if a.layer {
+        tracing_subscriber::registry()
+            .with(recorder.layer())
+            .with(logging())
+            .init();
+    } else {
+        recorder
+            .subscriber(tracing_subscriber::registry().with(logging()))
+            .init();
+    }
     let server_rt = recorder
         .instrument(
             tokio::runtime::Builder::new_multi_thread()

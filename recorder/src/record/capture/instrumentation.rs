@@ -176,8 +176,6 @@ pub(crate) struct Callsite {
     /// Index of its number field.
     number: u8,
     slot: usize,
-    /// A task span's layout, until the callsite is in the table (then read from there).
-    layout: Option<Layout>,
 }
 
 impl Callsite {
@@ -225,7 +223,6 @@ impl Callsites {
                     code: self.codes[slot].load(Ordering::Relaxed),
                     number: self.numbers[slot].load(Ordering::Relaxed),
                     slot,
-                    layout: None,
                 });
             }
         }
@@ -250,7 +247,6 @@ impl Callsites {
             code: code_of(role),
             number,
             slot: CALLSITES,
-            layout: Some(layout),
         };
         // Only what the recorder reads is kept (Tokio has dozens of others, disabled once
         // at registration); another thread adding one: this callsite is added next time.
@@ -282,14 +278,13 @@ impl Callsites {
         })
     }
 
-    /// A task span callsite's field layout.
-    pub(crate) fn layout(&self, site: &Callsite) -> Layout {
-        match (site.layout, self.layouts.get(site.slot)) {
-            (Some(l), _) => l,
-            (None, Some(w)) => {
+    /// A task span callsite's field layout (worked out again for one not in the table).
+    pub(crate) fn layout(&self, site: &Callsite, meta: &Metadata<'_>) -> Layout {
+        match self.layouts.get(site.slot) {
+            Some(w) => {
                 Layout::from_words([w[0].load(Ordering::Relaxed), w[1].load(Ordering::Relaxed)])
             }
-            (None, None) => Layout([NONE; LAYOUT_FIELDS]),
+            None => Layout::of(meta, &SPAN_FIELDS),
         }
     }
 
@@ -366,10 +361,10 @@ pub(crate) struct SpawnFields {
 }
 
 impl SpawnFields {
-    /// For a task span of callsite `site` (of `sites`).
-    pub(crate) fn new(sites: &Callsites, site: &Callsite) -> Self {
+    /// For a task span of callsite `site` (of `sites`), described by `meta`.
+    pub(crate) fn new(sites: &Callsites, site: &Callsite, meta: &Metadata<'_>) -> Self {
         SpawnFields {
-            layout: sites.layout(site),
+            layout: sites.layout(site, meta),
             kind: None,
             name: StackStr::new(),
             file: StackStr::new(),

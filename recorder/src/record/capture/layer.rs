@@ -106,7 +106,7 @@ where
         let Some(site) = self.sites.get(attrs.metadata()) else {
             return;
         };
-        let mut f = SpawnFields::new(&self.sites, &site);
+        let mut f = SpawnFields::new(&self.sites, &site, attrs.metadata());
         attrs.record(&mut f);
         if f.id == 0 {
             return;

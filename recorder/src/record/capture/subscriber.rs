@@ -195,7 +195,7 @@ impl<S> std::fmt::Debug for RecorderSubscriber<S> {
 impl<S: Subscriber> RecorderSubscriber<S> {
     /// A Tokio task span: the spawn recorded, an id made from the task id.
     fn task_span(&self, site: &Callsite, attrs: &Attributes<'_>) -> Id {
-        let mut f = SpawnFields::new(&self.sites, site);
+        let mut f = SpawnFields::new(&self.sites, site, attrs.metadata());
         attrs.record(&mut f);
         if f.id == 0 || f.id >= ids::VALUE_LIMIT {
             let n = self.untracked.fetch_add(1, Ordering::Relaxed) + 1;
