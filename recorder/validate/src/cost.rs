@@ -23,10 +23,10 @@ const CONFIGS: [&str; 4] = ["none", "hooks-only", "dial9", "dial9-layer"];
 /// The parent: `rounds` rounds of every configuration, `seconds` measured each.
 pub fn run(rounds: usize, seconds: u64) {
     let exe = std::env::current_exe().expect("own path");
-    // Per configuration, per round: (ops/s, CPU µs per op), `None` for a round whose
+    // Per round, per configuration: (ops/s, CPU µs per op), `None` for a round whose
     // child gave no result (a ratio pairs only rounds both configurations completed).
-    let mut got: Vec<Vec<Option<(f64, f64)>>> = vec![vec![None; rounds]; CONFIGS.len()];
-    for round in 0..rounds {
+    let mut by_round: Vec<Vec<Option<(f64, f64)>>> = vec![vec![None; CONFIGS.len()]; rounds];
+    for (round, got) in by_round.iter_mut().enumerate() {
         for k in 0..CONFIGS.len() {
             let i = (k + round) % CONFIGS.len();
             let out = std::process::Command::new(&exe)
@@ -41,7 +41,7 @@ pub fn run(rounds: usize, seconds: u64) {
             };
             match (field("ops="), field("cpu_us="), field("secs=")) {
                 (Some(ops), Some(cpu), Some(secs)) if ops > 0.0 => {
-                    got[i][round] = Some((ops / secs, cpu / ops));
+                    got[i] = Some((ops / secs, cpu / ops));
                     eprint!(".");
                 }
                 _ => eprintln!(
@@ -53,6 +53,10 @@ pub fn run(rounds: usize, seconds: u64) {
         }
     }
     eprintln!();
+    // Per configuration, per round.
+    let got: Vec<Vec<Option<(f64, f64)>>> = (0..CONFIGS.len())
+        .map(|i| by_round.iter().map(|r| r[i]).collect())
+        .collect();
     let median = |mut v: Vec<f64>| -> f64 {
         if v.is_empty() {
             return f64::NAN;
