@@ -12,20 +12,22 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "/tmp".into());
     let dump_path = format!("{dir}/tokio-flight-{{pid}}-{{time}}.bin");
     // README: setup begins
-    use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::prelude::*;
 
     let recorder = dial9_recorder::FlightRecorder::builder()
-        .capacity(65_536) // records kept (49-73 bytes each, ring and task table), allocated up front
+        .capacity(65_536) // records kept (61-97 bytes each, ring and task table), allocated up front
         .install_panic_hook(true) // dump before the previous hook runs, then chain to it
         .dump_on_signal(libc::SIGUSR1) // optional; dump and keep running
         .dump_path(dump_path) // e.g. "/var/log/myservice/tokio-flight-{pid}-{time}.bin"
         .build()?;
-    tracing_subscriber::registry()
-        .with(recorder.layer())
-        // Your own layers need their own filter: Tokio's instrumentation is on (TRACE level)
-        // for the recorder, and an unfiltered fmt layer would print all of it.
-        .with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::INFO))
+    // Your subscriber, as it was: the recorder wraps it and takes Tokio's instrumentation,
+    // which your layers and filters then never see.
+    recorder
+        .subscriber(
+            tracing_subscriber::registry()
+                .with(tracing_subscriber::EnvFilter::new("info"))
+                .with(tracing_subscriber::fmt::layer()),
+        )
         .init();
     let rt = recorder
         .instrument(tokio::runtime::Builder::new_multi_thread().enable_all())

@@ -63,7 +63,10 @@ fn readme_cargo_toml_names_what_the_snippet_uses() {
         .lines()
         .find(|l| l.starts_with("tracing-subscriber ="))
         .unwrap();
-    assert!(sub.contains("registry") && sub.contains("fmt"), "{sub}");
+    assert!(
+        sub.contains("registry") && sub.contains("fmt") && sub.contains("env-filter"),
+        "{sub}"
+    );
 }
 
 const DIR_VAR: &str = "DIAL9_README_DIR";

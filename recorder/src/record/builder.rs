@@ -107,12 +107,13 @@ impl Builder {
     }
 
     /// Records kept (rounded up to a multiple of 64). The ring takes 25 bytes per record
-    /// (a 24-byte slot and its share of a block header) and the task table 24-48 more (a
-    /// 32-byte slot per three quarters of a record, rounded up to a power of two, at most
-    /// 64 MiB), both allocated and touched by `build`. Default 65,536 (1.6 MiB of ring,
-    /// 2 MiB of task table). A record is one event, except that a poll's end also carries the poll's
-    /// start, the task's own waker clones and drops inside it, and the task's end if the
-    /// poll completed it: a poll takes one record.
+    /// (a 24-byte slot and its share of a block header) and the task table 36-72 more (a
+    /// 48-byte slot, with its task's live wakers and span handles, per three quarters of a
+    /// record, rounded up to a power of two, at most 96 MiB), both allocated and touched by
+    /// `build`. Default 65,536 (1.6 MiB of ring, 3 MiB of task table). A record is one
+    /// event, except that a poll's end also carries the poll's start, the task's own waker
+    /// clones and drops inside it, and the task's end if the poll completed it: a poll
+    /// takes one record.
     pub fn capacity(mut self, events: usize) -> Self {
         self.capacity = events;
         self
