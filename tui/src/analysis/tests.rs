@@ -2341,16 +2341,16 @@ fn a_worker_stall_is_the_stretch_between_parks_from_the_threshold_on() {
     );
 }
 
-/// A 20 ms poll on worker 0 (80 ms to 100 ms), its thread parked from 0 until
+/// A 20 ms poll on worker 0 (80 ms to 100 ms), its thread parked from 10 ms until
 /// `unpark_at`, CPU samples at the park and after the poll; `runq_ms` of waiting for a
 /// CPU between them. Only what the bracket's time outside the poll cannot hold counts.
 fn host_poll(unpark_at: u64, runq_ms: u64) -> Index {
     B::new()
         .task(1, "handler")
         .spawn(0, 1)
-        .ev(0, 0, EventKind::Park)
+        .ev(10, 0, EventKind::Park)
         .ev(
-            0,
+            10,
             0,
             EventKind::CpuStat {
                 on_cpu_ns: 500 * MS,
@@ -2382,8 +2382,8 @@ fn host_poll(unpark_at: u64, runq_ms: u64) -> Index {
 
 /// The samples bracket the poll tightly enough when the thread was awake at most half
 /// again as long as the poll (its parked time does not count); then 10 ms of the 20 ms
-/// waiting for a CPU, beyond what the 80 ms outside the poll can hold, is the host's
-/// doing.
+/// waiting for a CPU, beyond what the 70 ms of the 90 ms bracket outside the poll can
+/// hold, is the host's doing.
 #[test]
 fn host_contention_from_cpu_samples_around_a_park() {
     let host = |ix: &Index| {
@@ -2398,14 +2398,14 @@ fn host_contention_from_cpu_samples_around_a_park() {
         );
         a.host_contention
     };
-    // Awake 20 ms of the 100 ms bracket, 94 ms waiting: 14 ms beyond the 80 outside.
+    // Awake 20 ms of the bracket, 94 ms waiting: 24 ms beyond the 70 outside.
     assert!(host(&host_poll(80, 94)));
-    // Awake exactly 30 ms, half again the poll: still tight; 10 ms beyond.
+    // Awake exactly 30 ms, half again the poll: still tight; 20 ms beyond.
     assert!(host(&host_poll(70, 90)));
     // Awake 40 ms: too loose to say.
     assert!(!host(&host_poll(60, 90)));
     // Tight, but only 9 ms beyond what the outside can hold: not most of the poll.
-    assert!(!host(&host_poll(80, 89)));
+    assert!(!host(&host_poll(80, 79)));
 }
 
 /// Both workers parked, a task woken from outside at 1 ms, and the workers' threads
