@@ -101,7 +101,8 @@ fn per_fact(c: &mut Criterion) {
     facts(&mut g, "no recorder", &none, None, &mut next);
     let rec = recorder(65_536);
     rec.instrument(&mut tokio::runtime::Builder::new_current_thread());
-    let dial9 = tracing::Dispatch::new(rec.subscriber(tracing_subscriber::registry()));
+    let dial9 =
+        tracing::Dispatch::new(rec.subscriber(tracing::subscriber::NoSubscriber::default()));
     facts(&mut g, "dial9", &dial9, Some(&rec), &mut next);
     let layered = recorder(65_536);
     layered.instrument(&mut tokio::runtime::Builder::new_current_thread());

@@ -316,7 +316,11 @@ fn setup(config: &str, workload: &str) -> (tokio::runtime::Runtime, Box<dyn std:
                 "dial9-hooks-only" | "dial9-hooks-sched" => {}
                 "dial9-layer" => tracing_subscriber::registry().with(rec.layer()).init(),
                 "service-dial9" => rec.subscriber(service_subscriber()).init(),
-                _ => rec.subscriber(tracing_subscriber::registry()).init(),
+                // No subscriber of the service's own: the recorder wraps one that takes
+                // nothing (a bare registry would take every callsite).
+                _ => rec
+                    .subscriber(tracing::subscriber::NoSubscriber::default())
+                    .init(),
             }
             rec.instrument(&mut builder);
             Box::new(rec)
