@@ -725,4 +725,212 @@ mod tests {
             assert_eq!(count(9, b), 1);
         }
     }
+
+    // ---- What mutation testing found unasserted (cargo mutants on this file) ----
+
+    /// The sizes the report's memory figures and the ring file's layout are made of.
+    #[test]
+    fn sizes_are_what_the_readers_assume() {
+        assert_eq!(BLOCK_BYTES, 64 + 64 * 24);
+        assert_eq!(task_slots(0), 1 << 10, "the minimum");
+        assert_eq!(
+            task_slots(65_536),
+            65_536,
+            "three per four records, up to a power of two"
+        );
+        assert_eq!(task_slots(4_096), 4_096);
+        assert_eq!(task_slots(1 << 22), 1 << 21, "the maximum");
+        assert_eq!(task_slots(3_000), 4_096);
+        assert_eq!(
+            recorder_bytes(65_536),
+            (65_536 / 64) * BLOCK_BYTES as u64 + 65_536 * TASK_SLOT_BYTES as u64
+        );
+        assert_eq!(
+            recorder_bytes(100),
+            2 * BLOCK_BYTES as u64 + 1_024 * TASK_SLOT_BYTES as u64,
+            "a partial block is a whole block"
+        );
+    }
+
+    /// A slot's tag changes with every bit of what it covers (the block's claim, the
+    /// position, the timestamp and both payload words), and is never 0 (an empty slot).
+    #[test]
+    fn a_tag_changes_with_every_bit_it_covers() {
+        let mut x = 0x243F_6A88_85A3_08D3u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200 {
+            let (h, pos, ts, a, b) = (next(), (next() % 64) as usize, next(), next(), next());
+            let t = tag(h, pos, ts, a, b);
+            assert_ne!(t, 0);
+            for bit in 0..64 {
+                let m = 1u64 << bit;
+                assert_ne!(tag(h ^ m, pos, ts, a, b), t, "header bit {bit}");
+                assert_ne!(tag(h, pos, ts ^ m, a, b), t, "ts bit {bit}");
+                assert_ne!(tag(h, pos, ts, a ^ m, b), t, "a bit {bit}");
+                assert_ne!(tag(h, pos, ts, a, b ^ m), t, "b bit {bit}");
+            }
+            assert_ne!(tag(h, pos ^ 1, ts, a, b), t, "position");
+        }
+    }
+
+    /// Values past what a field holds are clamped, never spilled into the next field.
+    #[test]
+    fn fields_clamp_at_their_width() {
+        let b = pack(Kind::Wake, F_SRC_TASK, u64::MAX);
+        assert_eq!(
+            unpack(3, b),
+            Some(EventKind::Wake {
+                task: 3,
+                by_ref: false,
+                source: WakeSource::Task(AUX_MAX)
+            })
+        );
+        assert_eq!(AUX_MAX, 0xFFFF_FFFF_FFFF);
+        let most = (1 << 24) - 2;
+        assert_eq!(FOLD_LIVE_MAX, most);
+        assert!(fold_op(7, most).is_some());
+        assert_eq!(fold_op(7, most + 1), None);
+        assert_eq!(fold_op(FOLD_TASK_MAX + 1, 0), None);
+        let (a, aux) = pack_sample(9, b'S', Some(u16::MAX), 0, 0).unwrap();
+        assert_eq!(
+            unpack(a, pack(Kind::PollSample, 0, aux)),
+            Some(EventKind::PollSample {
+                task: 9,
+                state: b'S',
+                syscall: Some(0xffe),
+                on_cpu_us: 0,
+                runq_wait_us: 0,
+            }),
+            "a call number past 12 bits is the largest one, the state intact"
+        );
+    }
+
+    #[test]
+    fn every_waker_op_has_its_own_code() {
+        let ops = [
+            WakerOp::Clone,
+            WakerOp::Drop,
+            WakerOp::Wake,
+            WakerOp::WakeByRef,
+        ];
+        let codes: Vec<u8> = ops.iter().map(|&o| waker_op_code(o)).collect();
+        assert_eq!(codes, [0, 1, 2, 3]);
+        for op in ops {
+            assert_eq!(waker_op_from_code(waker_op_code(op)), op);
+        }
+    }
+
+    /// Each flag is read on its own: a wake from a task, from the driver, from elsewhere;
+    /// a count or none on a clone, a drop and an unpark.
+    #[test]
+    fn flags_read_each_on_its_own() {
+        let wake = |flags| unpack(5, pack(Kind::Wake, flags, 9));
+        let src = |e: Option<EventKind>| match e {
+            Some(EventKind::Wake { source, by_ref, .. }) => (source, by_ref),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(src(wake(F_SRC_TASK)), (WakeSource::Task(9), false));
+        assert_eq!(src(wake(F_SRC_DRIVER)), (WakeSource::Driver, false));
+        assert_eq!(src(wake(F_BY_REF)), (WakeSource::Foreign, true));
+        for (kind, with, without) in [
+            (
+                Kind::WakerClone,
+                EventKind::WakerClone {
+                    task: 5,
+                    live: Some(9),
+                },
+                EventKind::WakerClone {
+                    task: 5,
+                    live: None,
+                },
+            ),
+            (
+                Kind::WakerDrop,
+                EventKind::WakerDrop {
+                    task: 5,
+                    live: Some(9),
+                },
+                EventKind::WakerDrop {
+                    task: 5,
+                    live: None,
+                },
+            ),
+            (
+                Kind::Unpark,
+                EventKind::Unpark {
+                    io_ready_total: Some(9),
+                },
+                EventKind::Unpark {
+                    io_ready_total: None,
+                },
+            ),
+        ] {
+            assert_eq!(unpack(5, pack(kind, F_HAS_VALUE, 9)), Some(with));
+            assert_eq!(unpack(5, pack(kind, F_SRC_TASK, 9)), Some(without));
+        }
+    }
+
+    /// A block's slots as the snapshot reads them: intact records kept; a slot being
+    /// written (busy, or changing under the read) torn; a stale slot (left from an
+    /// earlier claim) torn only when an intact one follows it, since the writer fills a
+    /// block in order.
+    #[test]
+    fn a_block_scan_tells_torn_from_stale_from_kept() {
+        let (header, base) = ((7 << 24) | 3, 1_000u64);
+        let intact = |pos: usize, ts: u64| {
+            let word = slot_word(header, base, pos, ts, 11, 22).unwrap();
+            SlotRead {
+                word,
+                a: 11,
+                b: 22,
+                word_again: word,
+            }
+        };
+        let stale = |pos: usize, ts: u64| SlotRead {
+            a: 12,
+            ..intact(pos, ts)
+        };
+        let empty = SlotRead {
+            word: 0,
+            a: 0,
+            b: 0,
+            word_again: 0,
+        };
+        let scan = |slots: Vec<SlotRead>| {
+            let mut kept = Vec::new();
+            let torn = scan_block(
+                header,
+                base,
+                |pos| slots.get(pos).copied().unwrap_or(empty),
+                |pos, r| kept.push((pos, r.ts)),
+            );
+            (torn, kept)
+        };
+        // Kept, stale then kept (the stale one was overwritten: torn), busy, changing.
+        let mut busy = intact(3, 1_003);
+        busy.word = SLOT_BUSY;
+        busy.word_again = SLOT_BUSY;
+        let mut changing = intact(4, 1_004);
+        changing.word_again ^= 1 << 40;
+        let (torn, kept) = scan(vec![
+            intact(0, 1_000),
+            stale(1, 1_001),
+            intact(2, 1_002),
+            busy,
+            changing,
+        ]);
+        assert_eq!(kept, [(0, 1_000), (2, 1_002)]);
+        assert_eq!(torn, 3);
+        // Stale slots at the end (the writer had not got there): not torn.
+        let (torn, kept) = scan(vec![intact(0, 999), stale(1, 1_001), stale(2, 1_002)]);
+        assert_eq!((torn, kept), (0, vec![(0, 999)]));
+        // Two stale slots before an intact one: both torn.
+        let (torn, _) = scan(vec![stale(0, 1_000), stale(1, 1_001), intact(2, 1_002)]);
+        assert_eq!(torn, 2);
+    }
 }
