@@ -27,7 +27,8 @@ impl Tmux {
     }
     /// Waits until the screen contains `text`; returns the screen.
     fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        // Generous: CI builds and tests on two busy cores.
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let s = self.screen();
             if s.contains(text) {
