@@ -214,6 +214,17 @@ fn dump(c: &mut Criterion) {
     g.bench_function("snapshot + encode", |b| {
         b.iter(|| black_box(rec.snapshot().to_bytes().unwrap()))
     });
+    // The encoding alone, this format against the one before it (format 6: the whole dump
+    // in bincode), on the same snapshot.
+    let snap = rec.snapshot();
+    g.bench_function("encode, format 7 (event blocks)", |b| {
+        b.iter(|| black_box(snap.to_bytes().unwrap()))
+    });
+    g.bench_function("encode, format 6 (bincode, the baseline)", |b| {
+        b.iter(|| {
+            black_box(bincode::serde::encode_to_vec(&snap, bincode::config::standard()).unwrap())
+        })
+    });
     g.bench_function("dump() to a file (fsync + rename)", |b| {
         b.iter_batched(
             || (),

@@ -62,6 +62,7 @@ fn sample() -> Dump {
                 frames: vec!["   0: app::handler".into()],
             }],
         },
+        damage: None,
     }
 }
 
@@ -71,16 +72,32 @@ fn round_trip() {
     assert_eq!(Dump::from_bytes(&d.to_bytes().unwrap()).unwrap(), d);
 }
 
+/// Where the metadata ends and the event blocks begin.
+fn events_at(bytes: &[u8]) -> usize {
+    ENVELOPE_LEN + u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize
+}
+
+/// Cut inside the envelope or the metadata: truncated, nothing to open. Cut among the
+/// event blocks: the dump opens with the blocks before the cut and says what it lost.
 #[test]
-fn truncated_at_every_offset_is_truncated_or_not_a_dump() {
-    let bytes = sample().to_bytes().unwrap();
+fn truncated_at_every_offset_is_truncated_or_opens_with_what_it_lost() {
+    let d = sample();
+    let bytes = d.to_bytes().unwrap();
+    let events = events_at(&bytes);
     for cut in 0..bytes.len() {
         match Dump::from_bytes(&bytes[..cut]) {
-            Err(ReadError::Truncated { expected, actual }) => {
+            Err(ReadError::Truncated { expected, actual }) if cut < events => {
                 assert_eq!(actual, cut as u64);
                 assert!(expected > actual);
             }
             Err(ReadError::NotADump { .. }) if cut == 0 => {}
+            Ok(back) if cut >= events => {
+                let damage = back.damage.expect("a cut dump says so");
+                assert!(damage.truncated, "cut at {cut}");
+                assert_eq!(damage.events_lost, d.events.len() as u64);
+                assert!(back.events.is_empty());
+                assert_eq!(back.tasks, d.tasks, "the tables are whole");
+            }
             other => panic!("cut at {cut}: {other:?}"),
         }
     }
@@ -121,23 +138,31 @@ fn newer_version_says_so() {
     assert!(err.to_string().contains("newer"));
 }
 
+/// A flipped bit in the metadata (names, lane states, facts) makes the dump corrupt; one
+/// in the events costs only the block it falls in, and the reader says so.
 #[test]
-fn any_flipped_body_byte_is_corrupt() {
-    let bytes = sample().to_bytes().unwrap();
+fn any_flipped_byte_is_corrupt_or_costs_only_its_block() {
+    let d = sample();
+    let bytes = d.to_bytes().unwrap();
+    let events = events_at(&bytes);
     for i in ENVELOPE_LEN..bytes.len() {
         let mut b = bytes.clone();
         b[i] ^= 0x40;
-        assert!(
-            matches!(Dump::from_bytes(&b), Err(ReadError::Corrupt { .. })),
-            "byte {i}"
-        );
+        match Dump::from_bytes(&b) {
+            Err(ReadError::Corrupt { .. }) if i < events => {}
+            Ok(back) if i >= events => {
+                let damage = back.damage.expect("damage is reported");
+                assert_eq!((damage.blocks_lost, damage.blocks), (1, 1), "byte {i}");
+                assert_eq!(damage.events_lost, d.events.len() as u64);
+                assert_eq!(back.threads, d.threads);
+            }
+            other => panic!("byte {i}: {other:?}"),
+        }
     }
+    // Bytes after the last block lose nothing.
     let mut b = bytes.clone();
     b.push(0);
-    assert!(matches!(
-        Dump::from_bytes(&b),
-        Err(ReadError::Corrupt { .. })
-    ));
+    assert_eq!(Dump::from_bytes(&b).unwrap(), d);
 }
 
 /// A body with a valid checksum whose first string claims an absurd length must fail
@@ -164,11 +189,13 @@ fn hostile_length_with_valid_checksum_is_corrupt_not_an_allocation() {
     d.facts = Facts::default();
     let good = d.to_bytes().unwrap();
     let body = &good[ENVELOPE_LEN..];
-    // The last vector's length (the facts' waker counts) is the last byte (0) of the
-    // body: make it enormous.
-    let mut body = body[..body.len() - 1].to_vec();
+    // The last vector's length (the facts' stacks) is the third byte from the end of the
+    // bincode (0), before the counts of blocks and events (0, 0) and the event section's
+    // length (8 bytes): make it enormous.
+    let mut body = body[..body.len() - 8 - 3].to_vec();
     body.push(0xFD);
     body.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    body.extend_from_slice(&[0; 2 + 8]);
     let mut bytes = good[..16].to_vec();
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
@@ -208,15 +235,20 @@ fn every_released_format_version_reads() {
 #[test]
 fn decode_errors_are_words_with_a_position_not_debug_text() {
     let good = sample().to_bytes().unwrap();
-    // Cut the body short but keep the envelope consistent (length and checksum fixed).
-    let body = &good[ENVELOPE_LEN..good.len() - 10];
+    // Cut the metadata short but keep the envelope consistent (length and checksum
+    // fixed).
+    let body = &good[ENVELOPE_LEN..events_at(&good) - 10];
     let mut bytes = good[..16].to_vec();
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     bytes.extend_from_slice(body);
     let msg = Dump::from_bytes(&bytes).unwrap_err().to_string();
     assert!(msg.contains("ends in the middle of a value"), "{msg}");
-    assert!(msg.contains(&format!("at byte {}", bytes.len())), "{msg}");
+    // Where the metadata's bincode stops, before the section length that closes it.
+    assert!(
+        msg.contains(&format!("at byte {}", bytes.len() - 8)),
+        "{msg}"
+    );
     assert!(
         !msg.contains('{') && !msg.contains("UnexpectedEnd"),
         "{msg}"

@@ -54,7 +54,8 @@ enum Command {
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
-    /// Turn a crash-surviving ring file (`*.ring`) into an ordinary dump file.
+    /// Turn a crash-surviving ring file (`*.ring`), or a dump of an older format version,
+    /// into a dump file of the current format.
     Convert {
         ring: PathBuf,
         /// The dump to write (never overwritten if it exists).
@@ -227,6 +228,14 @@ fn main() -> ExitCode {
         }) => explore(&dump, view, thresholds),
         Some(Command::Convert { ring, out }) => load(&ring).and_then(|d| {
             use std::io::Write;
+            // A rewritten dump would read as whole: the loss would be forgotten.
+            if let Some(damage) = &d.damage {
+                eprintln!(
+                    "dial9-tui: {}: {damage}; not converted (open or report it as it is)",
+                    ring.display()
+                );
+                return Err(ExitCode::from(2));
+            }
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             // 0600 like the recorder's own dumps: task names and paths are nobody else's.

@@ -232,15 +232,64 @@ fn check_thresholds_and_allow_change_the_verdict() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown anomaly kind"));
 }
 
+/// Where a dump's metadata ends and its event blocks begin (format v7).
+fn events_at(bytes: &[u8]) -> usize {
+    dial9_format::ENVELOPE_LEN + u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize
+}
+
+/// A dump cut or damaged among its events opens with the rest: `report` and `check` say
+/// in one line what was lost, and nothing next to the loss is critical.
+#[test]
+fn a_damaged_dump_opens_and_says_what_it_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(sample("mini-redis")).unwrap();
+    let whole = report("mini-redis");
+    let events = whole["dump"]["events"].as_u64().unwrap();
+    assert!(whole["dump"]["damage"].is_null());
+    let mut flipped = good.clone();
+    flipped[events_at(&good) + 100] ^= 0x55;
+    let cut = good[..good.len() - 1000].to_vec();
+    for (name, bytes, expect) in [("flipped", flipped, "1 of its"), ("cut", cut, "ends early")] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let out = run(&["report", "--json", p.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        assert!(out.stderr.is_empty(), "{name}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let damage = json["dump"]["damage"].as_str().expect("damage is reported");
+        assert!(damage.contains(expect), "{name}: {damage}");
+        let left = json["dump"]["events"].as_u64().unwrap();
+        assert!(
+            left < events && left > events / 2,
+            "{name}: {left} of {events}"
+        );
+        let text = run(&["report", p.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("damaged ")).count(),
+            1,
+            "{text}"
+        );
+        let check = run(&["check", p.to_str().unwrap()]);
+        let check = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            check.starts_with("note: the dump is damaged"),
+            "{name}: {check}"
+        );
+    }
+}
+
 #[test]
 fn every_unreadable_input_is_one_clear_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let good = std::fs::read(sample("long-poll")).unwrap();
     let mut newer = good.clone();
     newer[8..12].copy_from_slice(&99u32.to_le_bytes());
+    // The metadata (names, lane states) must be whole; damage among the events is not
+    // an unreadable dump (`a_damaged_dump_opens_and_says_what_it_lost`).
+    let meta_end = events_at(&good);
     let mut corrupt = good.clone();
-    let mid = corrupt.len() / 2;
-    corrupt[mid] ^= 0xff;
+    corrupt[meta_end / 2] ^= 0xff;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "random",
@@ -248,7 +297,7 @@ fn every_unreadable_input_is_one_clear_line_and_exit_2() {
             "not a dial9 dump",
         ),
         ("empty", vec![], "not a dial9 dump"),
-        ("truncated", good[..good.len() / 3].to_vec(), "truncated"),
+        ("truncated", good[..meta_end / 2].to_vec(), "truncated"),
         ("newer", newer, "newer than this build supports"),
         ("corrupt", corrupt, "corrupt"),
     ];

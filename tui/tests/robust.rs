@@ -8,7 +8,7 @@ use dial9_format::{
     Activity, ClockAnchor, Dump, Event, EventKind, Facts, Header, LaneState, Reason, SpawnLocation,
     Stack, TaskInfo, TaskKind, ThreadInfo, ThreadKind, WakeSource, WakerOp,
 };
-use dial9_tui::analysis::{AnomalyKind, Index, Thresholds};
+use dial9_tui::analysis::{AnomalyKind, Index, Severity, Thresholds};
 use dial9_tui::app::{self, App, Options};
 use dial9_tui::cli::{check, report};
 use proptest::prelude::*;
@@ -244,6 +244,7 @@ prop_compose! {
             lane_states,
             events,
             facts,
+            damage: None,
         }
     }
 }
@@ -350,6 +351,43 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Cut or damaged among its events, any dump still reads (the events before the
+    /// damage, in order), says what it lost, and is safe in every report and view.
+    #[test]
+    fn any_dump_damaged_among_its_events_opens_with_the_rest(
+        d in dump(),
+        at in any::<proptest::sample::Index>(),
+        cut in any::<bool>(),
+        keys in proptest::collection::vec(0..64usize, 20..60),
+    ) {
+        let bytes = d.to_bytes().unwrap();
+        let events_at = dial9_format::ENVELOPE_LEN
+            + u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize;
+        prop_assume!(events_at < bytes.len());
+        let i = events_at + at.index(bytes.len() - events_at);
+        let mut bad = bytes.clone();
+        if cut {
+            bad.truncate(i);
+        } else {
+            bad[i] ^= 0x20;
+        }
+        let back = Dump::from_bytes(&bad).unwrap();
+        let damage = back.damage.clone().expect("the loss is reported");
+        prop_assert_eq!(damage.events, d.events.len() as u64);
+        prop_assert_eq!(damage.events_lost, d.events.len() as u64 - back.events.len() as u64);
+        prop_assert!(d.events.starts_with(&back.events));
+        prop_assert_eq!(&back.tasks, &d.tasks);
+        let ix = Index::build(back, Thresholds::default());
+        prop_assert!(ix.anomalies.iter().all(|a| a.severity != Severity::Critical || a.is_dump_cause));
+        assert_clean("report", &report::text(&ix, "x.bin", 1000));
+        serde_json::from_str::<serde_json::Value>(&report::json(&ix)).unwrap();
+        explore(ix, &keys);
+    }
+}
+
+proptest! {
     // Hundreds of keys per dump (a quarter at each terminal size), so the explorer gets
     // deep into states (zoomed far in, a search typed, overlays over sorted tables), not
     // just a few keys from its opening screen. Each key redraws the screen, most of the
@@ -393,6 +431,7 @@ fn empty_dump_survives_every_key() {
         lane_states: vec![],
         events: vec![],
         facts: Default::default(),
+        damage: None,
     };
     let keys: Vec<usize> = (0..KEYS.len()).chain(0..KEYS.len()).collect();
     explore(Index::build(d.clone(), Thresholds::default()), &keys);

@@ -1,34 +1,71 @@
-//! The on-disk envelope around a bincode-encoded [`Dump`].
+//! The on-disk envelope of a [`Dump`].
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  magic  b"DIAL9DMP"
 //!      8     4  format version, u32 little-endian
 //!     12     4  reserved, zero
-//!     16     8  body length in bytes, u64 little-endian
-//!     24     4  CRC-32 of the body, u32 little-endian
-//!     28     n  body: the Dump, bincode 2 (standard config, serde)
+//!     16     8  metadata length in bytes, u64 little-endian
+//!     24     4  CRC-32 of the metadata, u32 little-endian
+//!     28     n  metadata: the Dump without its events, then the counts of event blocks
+//!               and events, bincode 2 (standard config, serde); then the length of the
+//!               event section in bytes, u64 little-endian (so a cut is told from damage)
+//!   28+n   ...  the events, in independent blocks to the end of the file (`blocks`)
 //! ```
 //! The fixed envelope lets a reader tell "not a dump", "newer version", "truncated" and
 //! "corrupt" apart before decoding anything, and the CRC catches bit rot that would
-//! otherwise decode as plausible garbage.
+//! otherwise decode as plausible garbage. The metadata (names, lane states, the
+//! recorder's facts) is small and must be whole; the events are most of the file and are
+//! read block by block, so damage there costs only the damaged blocks.
+//!
+//! Before version 7 the body was the whole `Dump` in bincode, events included, and the
+//! envelope covered the whole file.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
+use super::blocks;
 use super::ring_file::RING_MAGIC;
-use super::types::Dump;
+use super::types::{Dump, Facts, Header, LaneState, TaskInfo, ThreadInfo};
+
+/// The metadata as written: the dump's tables, borrowed.
+#[derive(Serialize)]
+struct MetaOut<'a> {
+    header: &'a Header,
+    threads: &'a [ThreadInfo],
+    tasks: &'a [TaskInfo],
+    lane_states: &'a [LaneState],
+    facts: &'a Facts,
+    blocks: u64,
+    events: u64,
+}
+
+/// The metadata as read.
+#[derive(Deserialize)]
+struct Meta {
+    header: Header,
+    threads: Vec<ThreadInfo>,
+    tasks: Vec<TaskInfo>,
+    lane_states: Vec<LaneState>,
+    facts: Facts,
+    blocks: u64,
+    events: u64,
+}
 
 pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
 /// The format version this build writes and the newest it reads.
 /// Version 2 added `Reason::Recovered`, version 3 `EventKind::Scheduled`, version 4
 /// `Reason::Exited`, version 5 `Dump::facts` and `EventKind::CpuStat`, version 6
 /// `EventKind::PollSample` and `PollStack` and the facts' architecture, panic backtrace
-/// and stacks. Older dumps still read (variants were only ever appended; a dump before version 5 decodes without
+/// and stacks, version 7 the events in blocks after the metadata. Older dumps still read (variants were only ever appended; a dump before version 5 decodes without
 /// its facts, one before 6 without the new facts), and `recorder/tests/fixtures/` keeps a
 /// dump of every version to prove it.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
+/// The first version whose events are in blocks after the metadata.
+const BLOCKS_VERSION: u32 = 7;
 /// The oldest format version this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const ENVELOPE_LEN: usize = 28;
@@ -99,15 +136,38 @@ impl Dump {
     /// no known failure mode in bincode 2, but a failure must never become an empty file
     /// reported as written: it is an error.
     pub fn to_bytes(&self) -> io::Result<Vec<u8>> {
-        let body = bincode::serde::encode_to_vec(self, config())
-            .map_err(|e| io::Error::other(format!("cannot encode the dump: {e}")))?;
-        let mut out = Vec::with_capacity(ENVELOPE_LEN + body.len());
+        let blocks = blocks::block_count(self.events.len());
+        let mut meta = bincode::serde::encode_to_vec(
+            MetaOut {
+                header: &self.header,
+                threads: &self.threads,
+                tasks: &self.tasks,
+                lane_states: &self.lane_states,
+                facts: &self.facts,
+                blocks,
+                events: self.events.len() as u64,
+            },
+            config(),
+        )
+        .map_err(|e| io::Error::other(format!("cannot encode the dump: {e}")))?;
+        // Most events take 5-7 bytes: sized so that a typical dump never reallocates.
+        let events = self.events.len() * 8 + blocks as usize * blocks::BLOCK_HEADER_LEN;
+        let mut out = Vec::with_capacity(ENVELOPE_LEN + meta.len() + 8 + events);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(&[0; 12]);
+        // The section's length closes the metadata: written after the blocks are.
+        let section_len_at = ENVELOPE_LEN + meta.len();
+        meta.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&meta);
+        blocks::write(&self.events, &mut out);
+        let section_len = (out.len() - section_len_at - 8) as u64;
+        out[section_len_at..section_len_at + 8].copy_from_slice(&section_len.to_le_bytes());
+        let body = &out[ENVELOPE_LEN..section_len_at + 8];
+        let (crc, body_len) = (crc32fast::hash(body), body.len() as u64);
+        out[16..24].copy_from_slice(&body_len.to_le_bytes());
+        out[24..28].copy_from_slice(&crc.to_le_bytes());
         Ok(out)
     }
 
@@ -142,7 +202,31 @@ impl Dump {
         if bytes.starts_with(&RING_MAGIC) {
             return super::ring_file::read_ring(bytes, false);
         }
-        let (version, body) = check_envelope(bytes)?;
+        let (version, body, rest) = check_envelope(bytes)?;
+        if version >= BLOCKS_VERSION {
+            let Some((meta, section_len)) = body.split_last_chunk::<8>() else {
+                return Err(ReadError::Corrupt {
+                    detail: "the metadata is too short to hold the event section's length".into(),
+                });
+            };
+            let meta: Meta = decode_body(meta)?;
+            let section_len = u64::from_le_bytes(*section_len);
+            let (events, damage) = blocks::read(rest, meta.blocks, meta.events, section_len);
+            return Ok(Dump {
+                header: meta.header,
+                threads: meta.threads,
+                tasks: meta.tasks,
+                lane_states: meta.lane_states,
+                events,
+                facts: meta.facts,
+                damage,
+            });
+        }
+        if !rest.is_empty() {
+            return Err(ReadError::Corrupt {
+                detail: format!("{} unexpected bytes after the end of the dump", rest.len()),
+            });
+        }
         if version < 5 {
             return decode_body::<legacy::DumpV4>(body).map(Dump::from);
         }
@@ -153,8 +237,9 @@ impl Dump {
     }
 }
 
-/// Validates the envelope and returns the format version and the body.
-fn check_envelope(bytes: &[u8]) -> Result<(u32, &[u8]), ReadError> {
+/// Validates the envelope and returns the format version, the body it covers and the
+/// bytes after it.
+fn check_envelope(bytes: &[u8]) -> Result<(u32, &[u8], &[u8]), ReadError> {
     if bytes.is_empty() {
         return Err(ReadError::NotADump {
             detail: "the file is empty".into(),
@@ -203,21 +288,13 @@ fn check_envelope(bytes: &[u8]) -> Result<(u32, &[u8]), ReadError> {
             actual: bytes.len() as u64,
         });
     }
-    if body_len < available {
-        return Err(ReadError::Corrupt {
-            detail: format!(
-                "{} unexpected bytes after the end of the dump",
-                available - body_len
-            ),
-        });
-    }
-    let body = &bytes[ENVELOPE_LEN..];
+    let (body, rest) = bytes[ENVELOPE_LEN..].split_at(body_len as usize);
     if crc32fast::hash(body) != crc {
         return Err(ReadError::Corrupt {
             detail: "checksum mismatch (the file was damaged after it was written)".into(),
         });
     }
-    Ok((version, body))
+    Ok((version, body, rest))
 }
 
 /// Decodes the body with an allocation limit derived from its size, so a hostile length
@@ -358,6 +435,7 @@ mod legacy {
                     unhooked: d.facts.unhooked,
                     ..Facts::default()
                 },
+                damage: None,
             }
         }
     }
@@ -476,6 +554,7 @@ mod legacy {
                     })
                     .collect(),
                 facts: Facts::default(),
+                damage: None,
             }
         }
     }

@@ -14,11 +14,13 @@
 //!  (or a ring file) ------------------------------> ring_file.rs read_ring   view: render
 //! ```
 
+pub mod blocks;
 mod file;
 pub mod ring_codec;
 pub mod ring_file;
 mod types;
 
+pub use blocks::Damage;
 pub use file::{ENVELOPE_LEN, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, ReadError};
 pub use ring_file::{RING_MAGIC, RING_SUFFIX, RING_VERSION};
 pub use types::*;

@@ -519,6 +519,7 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
         lane_states: Vec::new(),
         events,
         facts: Default::default(),
+        damage: None,
     })
 }
 

@@ -25,6 +25,10 @@ pub struct Dump {
     /// What the recorder knows for sure at the dump, beyond the window (format v5; empty
     /// in older dumps and in crash-surviving rings).
     pub facts: Facts,
+    /// What the reader could not read of the events (format v7: a damaged or missing
+    /// block), `None` when it read them all. Never written: it describes one reading.
+    #[serde(skip)]
+    pub damage: Option<crate::blocks::Damage>,
 }
 
 /// Counts the recorder keeps whatever the ring lost: an analysis prefers these over

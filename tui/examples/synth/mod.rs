@@ -201,5 +201,6 @@ pub fn generate(events: usize) -> Dump {
         lane_states: vec![],
         events: out,
         facts: Default::default(),
+        damage: None,
     }
 }

@@ -197,6 +197,7 @@ pub fn detect(ix: &Index) -> Vec<Anomaly> {
     self_wake_storms(ix, &th, &mut out);
     worker_stalls(ix, &th, &mut out);
     host_contention(ix, &mut out);
+    damaged(ix, &mut out);
     // Worst first: severity, then root causes before their consequences (a long poll
     // causes the scheduling delays and the worker stall around it), then magnitude.
     out.sort_by(|a, b| {
@@ -788,6 +789,24 @@ fn host_contention(ix: &Index, out: &mut [Anomaly]) {
                 " [host contention: {} of it waiting for a CPU]",
                 ms(w.min(len))
             ));
+        }
+    }
+}
+
+/// Anomalies next to events the reader lost (a damaged block of the dump file): a lost
+/// block may have held the poll's end or the poll a wake led to, so the rule's reading
+/// is a guess there. They stay listed, at most as warnings, and say so; the dump's own
+/// cause (the panicking poll) is the header's fact and stays as it is.
+fn damaged(ix: &Index, out: &mut [Anomaly]) {
+    let Some(damage) = &ix.dump.damage else {
+        return;
+    };
+    for a in out.iter_mut().filter(|a| !a.is_dump_cause) {
+        // An anomaly that ends at the window's end reaches a lost end of the file.
+        if damage.overlaps(a.start_ns, a.end_ns.max(a.start_ns.saturating_add(1))) {
+            a.severity = a.severity.min(Severity::Warning);
+            a.message
+                .push_str(" [next to events lost from the damaged dump: unconfirmed]");
         }
     }
 }

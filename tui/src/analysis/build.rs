@@ -91,17 +91,24 @@ impl Index {
         progress(1.0);
         // Measured polls, and those known to have lasted at least so long; never a poll
         // whose end was lost (its length is a guess).
-        let mut polls_by_duration: Vec<PollIdx> = (0..b.polls.len() as PollIdx)
-            .filter(|&p| {
-                let poll = &b.polls[p as usize];
-                !poll.end_unknown || poll.open_at_window_end
+        let end_ns = b.end_ns;
+        // Sorted on keys gathered into one array: sorting indices by a key looked up in
+        // `polls` would read it at random, a cache miss per comparison.
+        let mut keyed: Vec<(std::cmp::Reverse<u64>, u64, PollIdx)> = b
+            .polls
+            .iter()
+            .enumerate()
+            .filter(|(_, poll)| !poll.end_unknown || poll.open_at_window_end)
+            .map(|(p, poll)| {
+                (
+                    std::cmp::Reverse(poll.duration(end_ns)),
+                    poll.start_ns,
+                    p as PollIdx,
+                )
             })
             .collect();
-        let end_ns = b.end_ns;
-        polls_by_duration.sort_unstable_by_key(|&p| {
-            let poll = &b.polls[p as usize];
-            (std::cmp::Reverse(poll.duration(end_ns)), poll.start_ns)
-        });
+        keyed.sort_unstable();
+        let polls_by_duration: Vec<PollIdx> = keyed.into_iter().map(|(_, _, p)| p).collect();
         let poll_samples = poll_samples(&b.polls, &b.task_events, &dump.events, end_ns);
         let mut index = Index {
             poll_samples,
@@ -648,8 +655,9 @@ impl Builder {
                 .info
                 .worker
                 .is_some_and(|w| seen_workers.get(&w).copied().unwrap_or(0) > 1);
+            // Nearly in order already: a stable sort finds the runs and merges them.
             lane.segments
-                .sort_unstable_by_key(|s| (s.start_ns, s.end_ns, s.poll));
+                .sort_by_key(|s| (s.start_ns, s.end_ns, s.poll));
             // Tokio starts its workers through the blocking spawner, so a worker whose
             // index was never learned looks like a blocking thread; only workers poll
             // tasks, so one that polled is a worker.

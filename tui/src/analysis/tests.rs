@@ -16,6 +16,7 @@ struct B {
     layer: bool,
     lane_states: Vec<LaneState>,
     facts: Facts,
+    damage: Option<Damage>,
 }
 
 impl B {
@@ -28,7 +29,16 @@ impl B {
             layer: true,
             lane_states: vec![],
             facts: Facts::default(),
+            damage: None,
         }
+    }
+    /// The reader lost the events between `after` and `before` (a damaged block).
+    fn lost(mut self, after: Option<u64>, before: Option<u64>) -> B {
+        let d = self.damage.get_or_insert_with(Damage::default);
+        d.blocks_lost += 1;
+        d.gaps
+            .push((after.map(|ms| ms * MS), before.map(|ms| ms * MS)));
+        self
     }
     /// What lane `lane` was doing at the dump (the recorder always writes every lane).
     fn lane_state(mut self, lane: u32, activity: Activity) -> B {
@@ -134,6 +144,7 @@ impl B {
             lane_states: self.lane_states,
             events: self.events,
             facts: self.facts,
+            damage: self.damage,
         };
         Index::build(dump, th)
     }
@@ -206,6 +217,86 @@ fn scheduling_delay_from_wake_or_from_end_of_running_poll() {
     assert_eq!(ix.wakes[0].delay_ns, 5 * MS);
     assert_eq!(ix.wakes[1].delay_ns, 4 * MS);
     assert_eq!(ix.tasks[0].self_wakes, 1);
+}
+
+/// A wake whose poll the damaged dump lost looks like a wake answered late, or never: the
+/// same events with the gap between them are at most a warning that says why.
+#[test]
+fn no_critical_claim_is_made_across_events_the_reader_lost() {
+    let base = || {
+        B::new()
+            .task(1, "a")
+            .spawn(0, 1)
+            .poll(1, 2, 0, 1)
+            .ev(
+                10,
+                2,
+                EventKind::Wake {
+                    task: 1,
+                    by_ref: false,
+                    source: WakeSource::Foreign,
+                },
+            )
+            .poll(400, 401, 0, 1)
+            .end(500)
+    };
+    let whole = base().build();
+    assert_eq!(
+        kinds(&whole),
+        vec![
+            (AnomalyKind::SchedulingDelay, Severity::Critical),
+            (AnomalyKind::WorkerStall, Severity::Critical)
+        ]
+    );
+    let damaged = base().lost(Some(20), Some(390)).build();
+    assert_eq!(
+        kinds(&damaged),
+        vec![
+            (AnomalyKind::SchedulingDelay, Severity::Warning),
+            (AnomalyKind::WorkerStall, Severity::Warning)
+        ]
+    );
+    assert!(
+        damaged
+            .anomalies
+            .iter()
+            .all(|a| a.message.contains("damaged dump"))
+    );
+    // A gap elsewhere in the window changes nothing; one at the window's end reaches an
+    // anomaly that runs to it.
+    // The worker stall spans the whole window: a gap after the delay reaches only it.
+    let elsewhere = base().lost(Some(450), Some(460)).build();
+    assert_eq!(
+        kinds(&elsewhere),
+        vec![
+            (AnomalyKind::SchedulingDelay, Severity::Critical),
+            (AnomalyKind::WorkerStall, Severity::Warning)
+        ]
+    );
+    let never = || {
+        B::new()
+            .task(1, "a")
+            .spawn(0, 1)
+            .poll(1, 2, 0, 1)
+            .ev(
+                10,
+                2,
+                EventKind::Wake {
+                    task: 1,
+                    by_ref: false,
+                    source: WakeSource::Foreign,
+                },
+            )
+            .end(70)
+    };
+    assert_eq!(
+        kinds(&never().build()),
+        vec![(AnomalyKind::SchedulingDelay, Severity::Critical)]
+    );
+    assert_eq!(
+        kinds(&never().lost(Some(60), None).build()),
+        vec![(AnomalyKind::SchedulingDelay, Severity::Warning)]
+    );
 }
 
 #[test]

@@ -21,6 +21,10 @@ pub fn run(ix: &Index, allow: &[AnomalyKind]) -> (i32, String) {
         .collect();
     let th = ix.thresholds;
     let mut s = String::new();
+    // A pass on a damaged dump is a pass on what could be read: say so first.
+    if let Some(damage) = &ix.dump.damage {
+        let _ = writeln!(s, "note: {damage}");
+    }
     if violations.is_empty() {
         let _ = writeln!(
             s,

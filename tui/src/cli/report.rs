@@ -47,6 +47,9 @@ pub struct DumpJson {
     pub tasks: usize,
     pub hooks_installed: bool,
     pub layer_installed: bool,
+    /// What the reader could not read (a damaged or cut dump file), in one line; `null`
+    /// when it read every event.
+    pub damage: Option<String>,
     /// Events recorded per second over the window.
     pub events_per_s: f64,
     /// Ring records written per second over the window.
@@ -306,6 +309,7 @@ pub fn build(ix: &Index) -> ReportJson {
             tasks: ix.tasks.len(),
             hooks_installed: h.hooks_installed,
             layer_installed: h.layer_installed,
+            damage: ix.dump.damage.as_ref().map(|d| d.to_string()),
             events_per_s: per_second(ix, ix.event_count() as u64),
             records_per_s: per_second(ix, records_kept(ix)),
             capacity_for_10s: capacity_for(ix, 10.0),
@@ -445,6 +449,9 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
         d.lanes,
         d.tasks
     );
+    if let Some(damage) = &d.damage {
+        let _ = writeln!(s, "damaged     {damage}");
+    }
     // Was the window long enough? Say what it would take to keep 10 s.
     if d.overwritten > 0 && d.window_ns < 10_000_000_000 && d.records_per_s > 0.0 {
         let cap = d.capacity_for_10s;

@@ -191,6 +191,15 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.severity(Severity::Warning),
         ));
     }
+    if let Some(d) = &ix.dump.damage {
+        spans.push(Span::styled(
+            format!(
+                " [damaged dump: {} of {} events lost]",
+                d.events_lost, d.events
+            ),
+            theme.severity(Severity::Warning),
+        ));
+    }
     // The verdict: what to look at first, in the colour of the worst finding.
     let worst = ix.groups.first().map(|g| g.severity);
     let verdict = Line::from(vec![

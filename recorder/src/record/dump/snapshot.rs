@@ -113,6 +113,7 @@ impl Dumper {
                 live_wakers,
                 unhooked,
             },
+            damage: None,
         }
     }
 
