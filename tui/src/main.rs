@@ -152,7 +152,17 @@ fn version() -> &'static str {
 
 /// Reads a dump or reports why not, as one line on stderr.
 fn load(path: &Path) -> Result<Dump, ExitCode> {
-    Dump::read(path).map_err(|e| {
+    Dump::read(path).map_err(|e| unreadable(path, e))
+}
+
+/// The dump at `path` indexed, its events read straight into columns.
+fn load_index(path: &Path, thresholds: Thresholds) -> Result<Index, ExitCode> {
+    let (dump, events) = Dump::read_columns(path).map_err(|e| unreadable(path, e))?;
+    Ok(Index::build_columns(dump, events, thresholds, &mut |_| {}))
+}
+
+fn unreadable(path: &Path, e: dial9_format::ReadError) -> ExitCode {
+    {
         // The error may quote the file's bytes: through the sanitizer like everything else.
         match &e {
             dial9_format::ReadError::Io { .. } => {
@@ -164,7 +174,7 @@ fn load(path: &Path) -> Result<Dump, ExitCode> {
             ),
         }
         ExitCode::from(check::UNREADABLE as u8)
-    })
+    }
 }
 
 /// Writes a command's output. A reader that went away (`| head -1`, `| true`) ends the
@@ -190,13 +200,15 @@ fn main() -> ExitCode {
             json,
             limit,
             thresholds,
-        }) => load(&dump).and_then(|d| {
-            let ix = Index::build(d, thresholds.thresholds());
+        }) => load_index(&dump, thresholds.thresholds()).and_then(|ix| {
             let text = if json {
                 report::json(&ix) + "\n"
             } else {
                 report::text(&ix, &dump.display().to_string(), limit)
             };
+            // The process ends next: freeing a 10M-event index page by page would take
+            // longer than the OS's taking it back at once.
+            std::mem::forget(ix);
             emit(&text, ExitCode::SUCCESS)
         }),
         Some(Command::Check {
@@ -205,7 +217,7 @@ fn main() -> ExitCode {
             max_sched_delay,
             thresholds,
             allow,
-        }) => load(&dump).and_then(|d| {
+        }) => {
             let mut th = thresholds.thresholds();
             if let Some(max) = max_poll {
                 th.long_poll_crit = max;
@@ -216,10 +228,13 @@ fn main() -> ExitCode {
             // A warning threshold above its critical one would make nothing a warning.
             th.long_poll_warn = th.long_poll_warn.min(th.long_poll_crit);
             th.sched_warn = th.sched_warn.min(th.sched_crit);
-            let ix = Index::build(d, th);
-            let (code, out) = check::run(&ix, &allow);
-            emit(&out, ExitCode::from(code as u8))
-        }),
+            load_index(&dump, th).and_then(|ix| {
+                let (code, out) = check::run(&ix, &allow);
+                // As for `report`: the OS takes the index back faster than freeing it.
+                std::mem::forget(ix);
+                emit(&out, ExitCode::from(code as u8))
+            })
+        }
         Some(Command::ListRings { dir }) => list_rings(dir),
         Some(Command::Open {
             dump,

@@ -269,7 +269,7 @@ fn braces_step_through_the_selected_tasks_events() {
     let last = *app.index().task_events[t as usize].last().unwrap();
     assert_eq!(app.event(), last);
     press(&mut app, "{{");
-    let list = app.index().task_events[t as usize].clone();
+    let list = app.index().task_events[t as usize].to_vec();
     assert_eq!(app.event(), list[list.len() - 3]);
     press(&mut app, "t");
     assert!(app.selection().task_filter());

@@ -21,7 +21,8 @@
 //! and a lane's events are mostly about the task it polls: a typical event takes 5-7
 //! bytes against 16 in bincode.
 
-use crate::types::{Event, EventKind, WakeSource, WakerOp};
+use crate::event_code::{self as ec, unzigzag, zigzag};
+use crate::types::Event;
 
 pub const BLOCK_MAGIC: [u8; 4] = *b"D9EB";
 pub const BLOCK_HEADER_LEN: usize = 16;
@@ -100,7 +101,7 @@ fn write_block(events: &[Event], out: &mut Vec<u8>) {
         let at = out.len();
         out.extend_from_slice(&[0; 4]);
         match column {
-            0 => out.extend(events.iter().map(|e| code(&e.kind))),
+            0 => out.extend(events.iter().map(|e| ec::code(&e.kind))),
             1 => {
                 let mut prev = 0u64;
                 for e in events {
@@ -112,14 +113,20 @@ fn write_block(events: &[Event], out: &mut Vec<u8>) {
             3 => {
                 let mut last = [0u64; LANE_SLOTS + 1];
                 for e in events {
-                    if let Some(task) = task_of(&e.kind) {
+                    if let Some(task) = ec::task_of(&e.kind) {
                         let slot = &mut last[(e.lane as usize).min(LANE_SLOTS)];
                         put(out, zigzag(task.wrapping_sub(*slot)));
                         *slot = task;
                     }
                 }
             }
-            _ => events.iter().for_each(|e| values(&e.kind, out)),
+            _ => {
+                for e in events {
+                    for &v in ec::values(&e.kind).as_slice() {
+                        put(out, v);
+                    }
+                }
+            }
         }
         let len = (out.len() - at - 4) as u32;
         out[at..at + 4].copy_from_slice(&len.to_le_bytes());
@@ -131,122 +138,6 @@ fn write_block(events: &[Event], out: &mut Vec<u8>) {
     crc.update(&out[start + 4..start + 12]);
     crc.update(&out[start + BLOCK_HEADER_LEN..]);
     out[start + 12..start + 16].copy_from_slice(&crc.finalize().to_le_bytes());
-}
-
-/// The task column's entry of an event: the task it is about (a timer armed outside any
-/// task has none; an orphan waker op only a span id, kept with the values).
-fn task_of(kind: &EventKind) -> Option<u64> {
-    match *kind {
-        EventKind::OrphanWaker { .. } => None,
-        ref k => k.task(),
-    }
-}
-
-const WAKE: u8 = 7;
-const ORPHAN: u8 = 17;
-const LAST_CODE: u8 = 33;
-
-/// The kind column's byte: the variant, and the flags that decide which values follow.
-fn code(kind: &EventKind) -> u8 {
-    match *kind {
-        EventKind::Spawn { parent, .. } => parent.is_some() as u8,
-        EventKind::PollStart { .. } => 2,
-        EventKind::PollEnd {
-            completed,
-            duration_ns,
-            ..
-        } => 3 + completed as u8 + 2 * duration_ns.is_some() as u8,
-        EventKind::Wake { by_ref, source, .. } => {
-            let source = match source {
-                WakeSource::Task(_) => 0,
-                WakeSource::Driver => 1,
-                WakeSource::Foreign => 2,
-            };
-            WAKE + by_ref as u8 + 2 * source
-        }
-        EventKind::WakerClone { live, .. } => 13 + live.is_some() as u8,
-        EventKind::WakerDrop { live, .. } => 15 + live.is_some() as u8,
-        EventKind::OrphanWaker { op, .. } => ORPHAN + op_code(op),
-        EventKind::Terminate { .. } => 21,
-        EventKind::Park => 22,
-        EventKind::Unpark { io_ready_total } => 23 + io_ready_total.is_some() as u8,
-        EventKind::ThreadStart => 25,
-        EventKind::ThreadStop => 26,
-        EventKind::TimerArm { task, .. } => 27 + task.is_some() as u8,
-        EventKind::Scheduled { .. } => 29,
-        EventKind::CpuStat { .. } => 30,
-        EventKind::PollSample { syscall, .. } => 31 + syscall.is_some() as u8,
-        EventKind::PollStack { .. } => LAST_CODE,
-    }
-}
-
-fn op_code(op: WakerOp) -> u8 {
-    match op {
-        WakerOp::Clone => 0,
-        WakerOp::Drop => 1,
-        WakerOp::Wake => 2,
-        WakerOp::WakeByRef => 3,
-    }
-}
-
-/// The value column's entries of an event. Task ids that are usually close to the
-/// event's own task (a parent, a waking task) are deltas from it.
-fn values(kind: &EventKind, out: &mut Vec<u8>) {
-    match *kind {
-        EventKind::Spawn {
-            task,
-            parent: Some(p),
-        } => put(out, zigzag(p.wrapping_sub(task))),
-        EventKind::PollEnd {
-            duration_ns: Some(d),
-            ..
-        } => put(out, d),
-        EventKind::Wake {
-            task,
-            source: WakeSource::Task(by),
-            ..
-        } => put(out, zigzag(by.wrapping_sub(task))),
-        EventKind::WakerClone { live: Some(n), .. }
-        | EventKind::WakerDrop { live: Some(n), .. } => put(out, n),
-        EventKind::OrphanWaker { span, .. } => put(out, span),
-        EventKind::Unpark {
-            io_ready_total: Some(n),
-        } => put(out, n),
-        EventKind::TimerArm { duration_ms, .. } => put(out, duration_ms),
-        EventKind::Scheduled { latency_ns, .. } => put(out, latency_ns),
-        EventKind::CpuStat {
-            on_cpu_ns,
-            runq_wait_ns,
-        } => {
-            put(out, on_cpu_ns);
-            put(out, runq_wait_ns);
-        }
-        EventKind::PollSample {
-            state,
-            syscall,
-            on_cpu_us,
-            runq_wait_us,
-            ..
-        } => {
-            put(out, u64::from(state));
-            if let Some(s) = syscall {
-                put(out, u64::from(s));
-            }
-            put(out, u64::from(on_cpu_us));
-            put(out, u64::from(runq_wait_us));
-        }
-        EventKind::PollStack { stack, .. } => put(out, u64::from(stack)),
-        _ => {}
-    }
-}
-
-fn zigzag(d: u64) -> u64 {
-    let d = d as i64;
-    ((d << 1) ^ (d >> 63)) as u64
-}
-
-fn unzigzag(z: u64) -> u64 {
-    ((z >> 1) as i64 ^ -((z & 1) as i64)) as u64
 }
 
 /// LEB128: seven bits a byte, low first, the high bit set on every byte but the last.
@@ -332,14 +223,56 @@ pub(crate) fn block_at(section: &[u8], at: usize) -> Option<Block<'_>> {
 /// Decodes a block's events onto `out`; on an error `out` is left as it was.
 pub(crate) fn decode(block: &Block<'_>, out: &mut Vec<Event>) -> Result<(), Undecodable> {
     let before = out.len();
-    let result = decode_into(block, out);
+    out.reserve(block.count);
+    let result = decode_into(block, &mut |_, e| out.push(e.event()));
     if result.is_err() {
         out.truncate(before);
     }
     result
 }
 
-fn decode_into(block: &Block<'_>, out: &mut Vec<Event>) -> Result<(), Undecodable> {
+/// Decodes a block's events into `out`, exactly `block.count` slots: on `Ok` every slot
+/// is written.
+fn decode_uninit(
+    block: &Block<'_>,
+    out: &mut [std::mem::MaybeUninit<Event>],
+) -> Result<(), Undecodable> {
+    if out.len() != block.count {
+        return Err(Undecodable(
+            "the block's event count does not fit its slots",
+        ));
+    }
+    decode_into(block, &mut |i, e| {
+        out[i].write(e.event());
+    })
+}
+
+/// An event as a block holds it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawEvent {
+    pub(crate) ts_ns: u64,
+    pub(crate) lane: u32,
+    pub(crate) code: u8,
+    pub(crate) task: u64,
+    pub(crate) values: ec::Values,
+}
+
+impl RawEvent {
+    pub(crate) fn event(&self) -> Event {
+        Event {
+            ts_ns: self.ts_ns,
+            lane: self.lane,
+            kind: ec::kind_from(self.code, self.task, self.values.as_slice()),
+        }
+    }
+}
+
+/// Decodes a block, handing each event to `emit` with its position in the block (every
+/// position below `block.count` once, in order, before `Ok`).
+pub(crate) fn decode_into(
+    block: &Block<'_>,
+    emit: &mut impl FnMut(usize, RawEvent),
+) -> Result<(), Undecodable> {
     let mut rest = block.payload;
     let mut columns: [&[u8]; COLUMNS] = [&[]; COLUMNS];
     for column in &mut columns {
@@ -366,27 +299,39 @@ fn decode_into(block: &Block<'_>, out: &mut Vec<Event>) -> Result<(), Undecodabl
     );
     let mut last = [0u64; LANE_SLOTS + 1];
     let mut ts = 0u64;
-    out.reserve(block.count);
-    for &code in kinds {
-        if code > LAST_CODE {
+    for (i, &code) in kinds.iter().enumerate() {
+        if code > ec::LAST_CODE {
             return Err(Undecodable("an unknown event kind"));
         }
         ts = ts.wrapping_add(unzigzag(times.get()?));
         let lane: u32 = lanes.narrow()?;
-        let has_task = !(ORPHAN..ORPHAN + 4).contains(&code) && !matches!(code, 22..=27 | 30);
-        let task = if has_task {
+        let task = if ec::has_task(code) {
             let slot = &mut last[(lane as usize).min(LANE_SLOTS)];
             *slot = slot.wrapping_add(unzigzag(tasks.get()?));
             *slot
         } else {
             0
         };
-        let kind = kind_of(code, task, &mut values)?;
-        out.push(Event {
-            ts_ns: ts,
-            lane,
-            kind,
-        });
+        let mut vals = ec::Values {
+            n: ec::values_len(code) as u8,
+            v: [0; 4],
+        };
+        for v in &mut vals.v[..usize::from(vals.n)] {
+            *v = values.get()?;
+        }
+        if !ec::fits(code, vals.as_slice()) {
+            return Err(Undecodable("a value is wider than its field"));
+        }
+        emit(
+            i,
+            RawEvent {
+                ts_ns: ts,
+                lane,
+                code,
+                task,
+                values: vals,
+            },
+        );
     }
     if !(times.done() && lanes.done() && tasks.done() && values.done()) {
         return Err(Undecodable("a column holds more than its events"));
@@ -394,91 +339,128 @@ fn decode_into(block: &Block<'_>, out: &mut Vec<Event>) -> Result<(), Undecodabl
     Ok(())
 }
 
-/// The event of kind column byte `code` about `task`, its other fields read from `v`.
-fn kind_of(code: u8, task: u64, v: &mut Cursor<'_>) -> Result<EventKind, Undecodable> {
-    let delta = |v: &mut Cursor<'_>| v.get().map(|z| task.wrapping_add(unzigzag(z)));
-    Ok(match code {
-        0 => EventKind::Spawn { task, parent: None },
-        1 => EventKind::Spawn {
-            task,
-            parent: Some(delta(v)?),
-        },
-        2 => EventKind::PollStart { task },
-        3..=6 => EventKind::PollEnd {
-            task,
-            completed: (code - 3) & 1 == 1,
-            duration_ns: if code >= 5 { Some(v.get()?) } else { None },
-        },
-        WAKE..=12 => EventKind::Wake {
-            task,
-            by_ref: (code - WAKE) & 1 == 1,
-            source: match (code - WAKE) / 2 {
-                0 => WakeSource::Task(delta(v)?),
-                1 => WakeSource::Driver,
-                _ => WakeSource::Foreign,
-            },
-        },
-        13 | 14 => EventKind::WakerClone {
-            task,
-            live: if code == 14 { Some(v.get()?) } else { None },
-        },
-        15 | 16 => EventKind::WakerDrop {
-            task,
-            live: if code == 16 { Some(v.get()?) } else { None },
-        },
-        ORPHAN..=20 => EventKind::OrphanWaker {
-            op: [
-                WakerOp::Clone,
-                WakerOp::Drop,
-                WakerOp::Wake,
-                WakerOp::WakeByRef,
-            ][usize::from(code - ORPHAN)],
-            span: v.get()?,
-        },
-        21 => EventKind::Terminate { task },
-        22 => EventKind::Park,
-        23 => EventKind::Unpark {
-            io_ready_total: None,
-        },
-        24 => EventKind::Unpark {
-            io_ready_total: Some(v.get()?),
-        },
-        25 => EventKind::ThreadStart,
-        26 => EventKind::ThreadStop,
-        27 => EventKind::TimerArm {
-            task: None,
-            duration_ms: v.get()?,
-        },
-        28 => EventKind::TimerArm {
-            task: Some(task),
-            duration_ms: v.get()?,
-        },
-        29 => EventKind::Scheduled {
-            task,
-            latency_ns: v.get()?,
-        },
-        30 => EventKind::CpuStat {
-            on_cpu_ns: v.get()?,
-            runq_wait_ns: v.get()?,
-        },
-        31 | 32 => EventKind::PollSample {
-            task,
-            state: v.narrow()?,
-            syscall: if code == 32 { Some(v.narrow()?) } else { None },
-            on_cpu_us: v.narrow()?,
-            runq_wait_us: v.narrow()?,
-        },
-        _ => EventKind::PollStack {
-            task,
-            stack: v.narrow()?,
-        },
-    })
-}
-
 /// Reads the event section: every block whose CRC holds, in order. `blocks`, `events`
 /// and `len` are the counts and the section length the dump's metadata gives. What could
 /// not be read is returned as [`Damage`] (`None`: every block read).
 pub(crate) fn read(
+    section: &[u8],
+    blocks: u64,
+    events: u64,
+    len: u64,
+) -> (Vec<Event>, Option<Damage>) {
+    if let Some(found) = whole(section, blocks, events, len)
+        && let Some(out) = decode_all(&found, events as usize, PER_THREAD)
+    {
+        return (out, None);
+    }
+    read_carefully(section, blocks, events, len)
+}
+
+/// Reads the event section into columns, as [`read`] does into a vector.
+pub(crate) fn read_columns(
+    section: &[u8],
+    blocks: u64,
+    events: u64,
+    len: u64,
+) -> (crate::EventColumns, Option<Damage>) {
+    if let Some(found) = whole(section, blocks, events, len)
+        && let Some(out) = crate::columns::decode_all(&found, events as usize, PER_THREAD)
+    {
+        return (out, None);
+    }
+    // A damaged section takes the careful way, through a vector.
+    let (out, damage) = read_carefully(section, blocks, events, len);
+    (crate::EventColumns::from_events(&out), damage)
+}
+
+/// Events a decoding thread takes at least: below this, a thread costs more than it saves.
+const PER_THREAD: usize = 1 << 18;
+
+/// The blocks of a section that is exactly what its metadata says: blocks back to back to
+/// its end, each CRC holding, as many blocks and events as counted. `None` otherwise.
+pub(crate) fn whole(section: &[u8], blocks: u64, events: u64, len: u64) -> Option<Vec<Block<'_>>> {
+    if section.len() as u64 != len {
+        return None;
+    }
+    let mut found = Vec::with_capacity(usize::try_from(blocks).ok()?.min(section.len() / 16));
+    let (mut at, mut total) = (0, 0u64);
+    while at < section.len() {
+        let b = block_at(section, at)?;
+        at = b.next;
+        total += b.count as u64;
+        found.push(b);
+    }
+    (found.len() as u64 == blocks && total == events).then_some(found)
+}
+
+/// Decodes whole blocks straight into one vector, on as many threads as pay (a thread
+/// takes a run of blocks and its own part of the vector). `None` if a block does not
+/// decode: the careful reader then says which.
+fn decode_all(found: &[Block<'_>], events: usize, per_thread: usize) -> Option<Vec<Event>> {
+    // The runs below cut the slots by the blocks' counts: they must add up.
+    if found.iter().map(|b| b.count).sum::<usize>() != events {
+        return None;
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(events / per_thread.max(1))
+        .clamp(1, 8);
+    let mut out: Vec<Event> = Vec::new();
+    out.try_reserve_exact(events).ok()?;
+    let mut slots = &mut out.spare_capacity_mut()[..events];
+    // Runs of blocks of about equal events, each with its slots.
+    let mut runs = Vec::with_capacity(threads);
+    let mut blocks = found;
+    for left in (1..=threads).rev() {
+        let want = slots.len().div_ceil(left);
+        let (mut n, mut take) = (0, 0);
+        while n < blocks.len() && (take < want || left == 1) {
+            take += blocks[n].count;
+            n += 1;
+        }
+        let (run_slots, rest) = std::mem::take(&mut slots).split_at_mut(take);
+        let (run_blocks, more) = blocks.split_at(n);
+        runs.push((run_blocks, run_slots));
+        (slots, blocks) = (rest, more);
+    }
+    let decode_run = |(blocks, mut slots): (&[Block<'_>], &mut [std::mem::MaybeUninit<Event>])| {
+        blocks.iter().all(|b| {
+            let (mine, rest) = std::mem::take(&mut slots).split_at_mut(b.count);
+            slots = rest;
+            decode_uninit(b, mine).is_ok()
+        })
+    };
+    let ok = std::thread::scope(|s| {
+        let mut runs = runs.into_iter();
+        let first = runs.next();
+        // A thread that cannot start fails the run: the careful reader, on this
+        // thread, then reads every block.
+        let handles: Vec<_> = runs
+            .map(|run| {
+                std::thread::Builder::new()
+                    .name("dial9-decode".into())
+                    .spawn_scoped(s, move || decode_run(run))
+                    .ok()
+            })
+            .collect();
+        let mut ok = first.is_none_or(decode_run);
+        for handle in handles {
+            ok &= handle.is_some_and(|h| h.join().unwrap_or(false));
+        }
+        ok
+    });
+    if !ok {
+        return None;
+    }
+    // SAFETY: the runs cover the first `events` slots, block after block (each takes
+    // exactly its count, and the counts sum to `events`: `whole` checked), and every block
+    // decoded `Ok`, which `decode_uninit` returns only after writing each of its slots.
+    unsafe { out.set_len(events) };
+    Some(out)
+}
+
+/// Reads a section that is not whole: every block that reads, the rest as [`Damage`].
+fn read_carefully(
     section: &[u8],
     blocks: u64,
     events: u64,
@@ -546,8 +528,10 @@ fn next_block(section: &[u8], from: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::event_code::{LAST_CODE, code};
+    use crate::types::{EventKind, WakeSource, WakerOp};
 
     fn ev(ts_ns: u64, lane: u32, kind: EventKind) -> Event {
         Event { ts_ns, lane, kind }
@@ -724,6 +708,57 @@ mod tests {
         let (back, damage) = read(&bytes, 1, events.len() as u64, bytes.len() as u64);
         assert_eq!(damage, None);
         assert_eq!(back, events);
+    }
+
+    /// Blocks of uneven sizes split over up to eight threads read back exactly as the
+    /// careful reader reads them one by one; a block that does not decode fails the
+    /// whole, and the careful reader takes over.
+    #[test]
+    fn the_threaded_reader_reads_what_the_careful_one_does() {
+        let kinds = every_kind();
+        let events: Vec<Event> = (0..3000)
+            .map(|i| Event {
+                ts_ns: i as u64 * 7,
+                ..kinds[i % kinds.len()]
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        for chunk in [
+            &events[..1],
+            &events[1..700],
+            &events[700..701],
+            &events[701..],
+        ] {
+            for block in chunk.chunks(250) {
+                write_block(block, &mut bytes);
+            }
+        }
+        let mut at = 0;
+        let mut found = vec![];
+        while let Some(b) = block_at(&bytes, at) {
+            at = b.next;
+            found.push(b);
+        }
+        for per_thread in [1, 100, 1000, 5000] {
+            assert_eq!(
+                decode_all(&found, events.len(), per_thread).as_ref(),
+                Some(&events)
+            );
+        }
+        let (careful, damage) =
+            read_carefully(&bytes, found.len() as u64, 3000, bytes.len() as u64);
+        assert_eq!((careful, damage), (events.clone(), None));
+        // A count that does not match the slots is refused, not trusted.
+        assert_eq!(decode_all(&found, events.len() - 1, 100), None);
+        assert_eq!(
+            whole(&bytes, found.len() as u64, 2999, bytes.len() as u64).map(|f| f.len()),
+            None
+        );
+        assert_eq!(
+            whole(&bytes, found.len() as u64 + 1, 3000, bytes.len() as u64).map(|f| f.len()),
+            None
+        );
+        assert!(whole(&bytes, found.len() as u64, 3000, bytes.len() as u64 + 1).is_none());
     }
 
     #[test]

@@ -28,8 +28,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::blocks;
+use super::columns::EventColumns;
 use super::ring_file::RING_MAGIC;
-use super::types::{Dump, Facts, Header, LaneState, TaskInfo, ThreadInfo};
+use super::types::{Dump, Event, Facts, Header, LaneState, TaskInfo, ThreadInfo};
 
 /// The metadata as written: the dump's tables, borrowed.
 #[derive(Serialize)]
@@ -178,23 +179,43 @@ impl Dump {
 
     /// Reads a dump file.
     pub fn read(path: impl AsRef<Path>) -> Result<Dump, ReadError> {
-        let path = path.as_ref();
-        let io_err = |source| ReadError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut file = std::fs::File::open(path).map_err(io_err)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io_err)?;
+        let (bytes, alive) = read_file(path.as_ref())?;
         if bytes.starts_with(&RING_MAGIC) {
-            // The writer holds an exclusive lock for as long as it lives.
-            let alive = matches!(
-                file.try_lock_shared(),
-                Err(std::fs::TryLockError::WouldBlock)
-            );
             return super::ring_file::read_ring(&bytes, alive);
         }
         Dump::from_bytes(&bytes)
+    }
+
+    /// Reads a dump file with its events as columns ([`EventColumns`]): the dump it
+    /// returns has no `events`. A dump of format 7 decodes straight into the columns,
+    /// never holding a `Vec` of its events.
+    pub fn read_columns(path: impl AsRef<Path>) -> Result<(Dump, EventColumns), ReadError> {
+        let (bytes, alive) = read_file(path.as_ref())?;
+        if bytes.starts_with(&RING_MAGIC) {
+            return super::ring_file::read_ring(&bytes, alive).map(Dump::into_columns);
+        }
+        Dump::from_bytes_columns(&bytes)
+    }
+
+    /// [`Dump::from_bytes`], the events as columns.
+    pub fn from_bytes_columns(bytes: &[u8]) -> Result<(Dump, EventColumns), ReadError> {
+        if !bytes.starts_with(&RING_MAGIC)
+            && let Ok((version, body, rest)) = check_envelope(bytes)
+            && version >= BLOCKS_VERSION
+        {
+            let (meta, section_len) = split_meta(body)?;
+            let (events, damage) =
+                blocks::read_columns(rest, meta.blocks, meta.events, section_len);
+            return Ok((meta.into_dump(Vec::new(), damage), events));
+        }
+        Dump::from_bytes(bytes).map(Dump::into_columns)
+    }
+
+    /// Moves the events out into columns.
+    pub fn into_columns(mut self) -> (Dump, EventColumns) {
+        let events = EventColumns::from_events(&self.events);
+        self.events = Vec::new();
+        (self, events)
     }
 
     /// Decodes a dump (or a crash-surviving ring file) from its bytes.
@@ -204,23 +225,9 @@ impl Dump {
         }
         let (version, body, rest) = check_envelope(bytes)?;
         if version >= BLOCKS_VERSION {
-            let Some((meta, section_len)) = body.split_last_chunk::<8>() else {
-                return Err(ReadError::Corrupt {
-                    detail: "the metadata is too short to hold the event section's length".into(),
-                });
-            };
-            let meta: Meta = decode_body(meta)?;
-            let section_len = u64::from_le_bytes(*section_len);
+            let (meta, section_len) = split_meta(body)?;
             let (events, damage) = blocks::read(rest, meta.blocks, meta.events, section_len);
-            return Ok(Dump {
-                header: meta.header,
-                threads: meta.threads,
-                tasks: meta.tasks,
-                lane_states: meta.lane_states,
-                events,
-                facts: meta.facts,
-                damage,
-            });
+            return Ok(meta.into_dump(events, damage));
         }
         if !rest.is_empty() {
             return Err(ReadError::Corrupt {
@@ -234,6 +241,48 @@ impl Dump {
             return decode_body::<legacy::DumpV5>(body).map(Dump::from);
         }
         decode_body(body)
+    }
+}
+
+/// A file's bytes, and whether it is a ring file whose writer still holds its lock.
+fn read_file(path: &Path) -> Result<(Vec<u8>, bool), ReadError> {
+    let io_err = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_err)?;
+    // The writer of a ring file holds an exclusive lock for as long as it lives.
+    let alive = bytes.starts_with(&RING_MAGIC)
+        && matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        );
+    Ok((bytes, alive))
+}
+
+/// The metadata of a format-7 body, and the event section's length that closes it.
+fn split_meta(body: &[u8]) -> Result<(Meta, u64), ReadError> {
+    let Some((meta, section_len)) = body.split_last_chunk::<8>() else {
+        return Err(ReadError::Corrupt {
+            detail: "the metadata is too short to hold the event section's length".into(),
+        });
+    };
+    Ok((decode_body(meta)?, u64::from_le_bytes(*section_len)))
+}
+
+impl Meta {
+    fn into_dump(self, events: Vec<Event>, damage: Option<blocks::Damage>) -> Dump {
+        Dump {
+            header: self.header,
+            threads: self.threads,
+            tasks: self.tasks,
+            lane_states: self.lane_states,
+            events,
+            facts: self.facts,
+            damage,
+        }
     }
 }
 

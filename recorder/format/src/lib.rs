@@ -15,12 +15,15 @@
 //! ```
 
 pub mod blocks;
+mod columns;
+mod event_code;
 mod file;
 pub mod ring_codec;
 pub mod ring_file;
 mod types;
 
 pub use blocks::Damage;
+pub use columns::EventColumns;
 pub use file::{ENVELOPE_LEN, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, ReadError};
 pub use ring_file::{RING_MAGIC, RING_SUFFIX, RING_VERSION};
 pub use types::*;

@@ -345,7 +345,7 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             Some(WakeSource::Foreign) => "woken by a thread outside the runtime".into(),
             None => "scheduled".into(),
         };
-        let lane = ix.dump.events[w.event as usize].lane;
+        let lane = ix.events.lane(w.event as usize);
         let message = match w.poll_at {
             Some(_) if w.late_timer => format!(
                 "{} was polled {} after its timer was due: the timer fired late or the \
@@ -401,7 +401,7 @@ fn every_worker_parked(ix: &Index) -> bool {
 /// Waker ops of a task in the window: (event, change in its live wakers).
 fn waker_ops(ix: &Index, ti: usize) -> impl DoubleEndedIterator<Item = (EventIdx, i64)> + '_ {
     ix.task_events[ti].iter().filter_map(|&e| {
-        let delta = match ix.dump.events[e as usize].kind {
+        let delta = match ix.events.kind(e as usize) {
             EventKind::WakerClone { .. } => 1,
             EventKind::WakerDrop { .. } | EventKind::Wake { by_ref: false, .. } => -1,
             _ => return None,
@@ -415,7 +415,7 @@ fn waker_ops(ix: &Index, ti: usize) -> impl DoubleEndedIterator<Item = (EventIdx
 fn count_before(ix: &Index, ti: usize, before: EventIdx) -> Option<i64> {
     let mut known = None;
     for &e in ix.task_events[ti].iter().take_while(|&&e| e < before) {
-        known = match ix.dump.events[e as usize].kind {
+        known = match ix.events.kind(e as usize) {
             EventKind::Spawn { .. } => Some(0),
             EventKind::WakerClone { live: Some(n), .. }
             | EventKind::WakerDrop { live: Some(n), .. } => Some(n as i64),
@@ -499,7 +499,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         }
         let Some(last_poll_pos) = events
             .iter()
-            .rposition(|&e| matches!(ix.dump.events[e as usize].kind, EventKind::PollStart { .. }))
+            .rposition(|&e| matches!(ix.events.kind(e as usize), EventKind::PollStart { .. }))
         else {
             continue;
         };
@@ -507,7 +507,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         let kind_after = |pred: fn(&EventKind) -> bool| {
             after_poll
                 .iter()
-                .any(|&e| pred(&ix.dump.events[e as usize].kind))
+                .any(|&e| pred(&ix.events.kind(e as usize)))
         };
         // Woken since its last poll started, or a timer armed then will wake it: not lost.
         if kind_after(|k| matches!(k, EventKind::Wake { .. } | EventKind::TimerArm { .. })) {
@@ -523,10 +523,10 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             .find(|w| w.task == task.id)
             .is_none_or(|w| w.live == 0);
         if task.state == TaskState::Idle && task.live_wakers == Some(0) && facts_agree {
-            let idle_since = ix.dump.events[events[last_poll_pos] as usize].ts_ns;
+            let idle_since = ix.events.ts(events[last_poll_pos] as usize);
             let zeroing = zeroing_op(ix, ti, *events.last().unwrap_or(&0));
             let at = zeroing.unwrap_or(events[last_poll_pos]);
-            let at_ns = ix.dump.events[at as usize].ts_ns;
+            let at_ns = ix.events.ts(at as usize);
             let how = match zeroing {
                 Some(_) => format!(
                     "its last waker was dropped{} {} before the dump",
@@ -541,7 +541,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 kind: AnomalyKind::LostWaker,
                 severity: Severity::Critical,
                 task: Some(ti as TaskIdx),
-                lane: Some(ix.dump.events[at as usize].lane),
+                lane: Some(ix.events.lane(at as usize)),
                 start_ns: idle_since,
                 end_ns: ix.end_ns,
                 magnitude: ix.end_ns.saturating_sub(idle_since),
@@ -562,10 +562,10 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         let Some(term_ns) = task.terminated_ns else {
             continue;
         };
-        let last_poll = &ix.dump.events[events[last_poll_pos] as usize];
+        let last_poll = &ix.events.at(events[last_poll_pos] as usize);
         let completed = after_poll.iter().any(|&e| {
             matches!(
-                ix.dump.events[e as usize].kind,
+                ix.events.kind(e as usize),
                 EventKind::PollEnd {
                     completed: true,
                     ..
@@ -578,7 +578,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         let Some(term_e) = after_poll
             .iter()
             .copied()
-            .find(|&e| matches!(ix.dump.events[e as usize].kind, EventKind::Terminate { .. }))
+            .find(|&e| matches!(ix.events.kind(e as usize), EventKind::Terminate { .. }))
         else {
             continue;
         };
@@ -589,7 +589,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         let Some(zero) = zeroing_op(ix, ti, term_e) else {
             continue;
         };
-        let zero_ns = ix.dump.events[zero as usize].ts_ns;
+        let zero_ns = ix.events.ts(zero as usize);
         // Cancelling a task drops its future, and its wakers with it, just before the
         // termination: only a gap long enough to matter is a task that was stuck.
         let stuck = term_ns.saturating_sub(zero_ns);
@@ -604,7 +604,7 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
                 Severity::Warning
             },
             task: Some(ti as TaskIdx),
-            lane: Some(ix.dump.events[zero as usize].lane),
+            lane: Some(ix.events.lane(zero as usize)),
             start_ns: zero_ns,
             end_ns: term_ns,
             magnitude: stuck,
@@ -635,10 +635,10 @@ fn self_wake_storms(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             severity: Severity::Warning,
             task: Some(ti as TaskIdx),
             lane: None,
-            start_ns: ix.dump.events[first as usize].ts_ns,
+            start_ns: ix.events.ts(first as usize),
             end_ns: events
                 .last()
-                .map_or(ix.end_ns, |&e| ix.dump.events[e as usize].ts_ns),
+                .map_or(ix.end_ns, |&e| ix.events.ts(e as usize)),
             magnitude: u64::from(task.self_wakes),
             event: first,
             is_dump_cause: false,

@@ -12,13 +12,13 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use dial9_format::{
-    Activity, Dump, Event, EventKind, TaskKind, ThreadInfo, ThreadKind, WakeSource,
+    Activity, Dump, EventColumns, EventKind, TaskKind, ThreadInfo, ThreadKind, WakeSource,
 };
 
 use super::anomaly::{self, Thresholds};
 use super::index::{
-    CpuSample, EventIdx, Index, Lane, NONE, Poll, PollIdx, Segment, SegmentKind, Task, TaskIdx,
-    TaskState, Wake,
+    CpuSample, EventIdx, Index, Lane, NONE, Poll, PollIdx, Segment, SegmentKind, Task, TaskEvents,
+    TaskIdx, TaskState, Wake,
 };
 
 /// A timer a task armed and has not been polled since: when it should fire.
@@ -27,6 +27,8 @@ struct Armed {
     deadline_ns: u64,
 }
 
+const RECENT_TASKS: usize = 64;
+
 struct Builder {
     /// The window: its first event and the dump's moment. Busy time counts inside it only
     /// (a poll known from its end may have started before the window).
@@ -34,11 +36,16 @@ struct Builder {
     end_ns: u64,
     tasks: Vec<Task>,
     task_by_id: HashMap<u64, TaskIdx>,
+    /// Tasks looked up lately, by id modulo the size (`task`).
+    recent_tasks: [(u64, TaskIdx); RECENT_TASKS],
     lanes: Vec<Lane>,
     lane_by_id: HashMap<u32, usize>,
     event_task: Vec<TaskIdx>,
     event_task_pos: Vec<u32>,
-    task_events: Vec<Vec<EventIdx>>,
+    /// Per task: its events so far (the row of its next one).
+    task_event_count: Vec<u32>,
+    /// The watchdog's looks and stacks (`PollSample`, `PollStack`), few among many.
+    samples: Vec<EventIdx>,
     polls: Vec<Poll>,
     wakes: Vec<Wake>,
     /// Per task: wakes waiting for its next poll.
@@ -66,27 +73,31 @@ impl Index {
         thresholds: Thresholds,
         progress: &mut dyn FnMut(f64),
     ) -> Index {
-        let mut dump = dump;
+        let (dump, events) = dump.into_columns();
+        Self::build_columns(dump, events, thresholds, progress)
+    }
+
+    /// Builds the index of a dump whose events are columns (`Dump::read_columns`).
+    pub fn build_columns(
+        dump: Dump,
+        events: EventColumns,
+        thresholds: Thresholds,
+        progress: &mut dyn FnMut(f64),
+    ) -> Index {
+        let (mut dump, mut events) = (dump, events);
         crate::fmt::sanitize_dump(&mut dump);
         // Every rule assumes time order: a file that breaks it is sorted (stably, so
         // same-time events keep their recorded order) and says so.
-        let reordered = dump
-            .events
-            .windows(2)
-            .filter(|w| w[1].ts_ns < w[0].ts_ns)
-            .count();
-        if reordered > 0 {
-            dump.events.sort_by_key(|e| e.ts_ns);
-        }
-        let mut b = Builder::new(&dump);
-        let n = dump.events.len();
-        for (i, e) in dump.events.iter().enumerate() {
+        let reordered = events.sort_by_time();
+        let mut b = Builder::new(&dump, &events);
+        let n = events.len();
+        for i in 0..n {
             if i % 262_144 == 0 {
                 progress(i as f64 / n.max(1) as f64);
             }
-            b.event(i as EventIdx, e.ts_ns, e.lane, e.kind);
+            b.event(i as EventIdx, events.ts(i), events.lane(i), events.kind(i));
         }
-        let start_ns = dump.events.first().map_or(b.end_ns, |e| e.ts_ns);
+        let start_ns = events.first().map_or(b.end_ns, |e| e.ts_ns);
         b.finish(&dump, start_ns);
         progress(1.0);
         // Measured polls, and those known to have lasted at least so long; never a poll
@@ -109,17 +120,19 @@ impl Index {
             .collect();
         keyed.sort_unstable();
         let polls_by_duration: Vec<PollIdx> = keyed.into_iter().map(|(_, _, p)| p).collect();
-        let poll_samples = poll_samples(&b.polls, &b.task_events, &dump.events, end_ns);
+        let task_events = TaskEvents::new(&b.event_task, &b.task_event_count);
+        let poll_samples = poll_samples(&b.polls, &b.samples, &b.event_task, &events, end_ns);
         let mut index = Index {
             poll_samples,
             dump,
+            events,
             start_ns,
             end_ns,
             tasks: b.tasks,
             task_by_id: b.task_by_id,
             event_task: b.event_task,
             event_task_pos: b.event_task_pos,
-            task_events: b.task_events,
+            task_events,
             polls: b.polls,
             polls_by_duration,
             wakes: b.wakes,
@@ -157,62 +170,58 @@ impl Index {
 /// The watchdog's looks at each poll: the task's `PollSample` events within the poll.
 fn poll_samples(
     polls: &[Poll],
-    task_events: &[Vec<EventIdx>],
-    events: &[Event],
+    samples: &[EventIdx],
+    event_task: &[TaskIdx],
+    events: &EventColumns,
     end_ns: u64,
 ) -> HashMap<PollIdx, Vec<EventIdx>> {
-    let mut out = HashMap::default();
-    let mut polls_of: HashMap<TaskIdx, Vec<PollIdx>> = HashMap::default();
-    for (i, p) in polls.iter().enumerate() {
-        polls_of.entry(p.task).or_default().push(i as PollIdx);
+    let mut out: HashMap<PollIdx, Vec<EventIdx>> = HashMap::default();
+    if samples.is_empty() {
+        return out;
     }
-    for (t, of) in polls_of {
-        let samples: Vec<EventIdx> = task_events[t as usize]
+    let mut samples_of: HashMap<TaskIdx, Vec<EventIdx>> = HashMap::default();
+    for &e in samples {
+        samples_of
+            .entry(event_task[e as usize])
+            .or_default()
+            .push(e);
+    }
+    for (p, poll) in polls.iter().enumerate() {
+        let Some(of) = samples_of.get(&poll.task) else {
+            continue;
+        };
+        let within = poll.start_ns..=poll.end_ns.unwrap_or(end_ns);
+        let mine: Vec<EventIdx> = of
             .iter()
             .copied()
-            .filter(|&e| {
-                matches!(
-                    events[e as usize].kind,
-                    EventKind::PollSample { .. } | EventKind::PollStack { .. }
-                )
-            })
+            .filter(|&e| within.contains(&events.ts(e as usize)))
             .collect();
-        if samples.is_empty() {
-            continue;
-        }
-        for p in of {
-            let poll = &polls[p as usize];
-            let within = poll.start_ns..=poll.end_ns.unwrap_or(end_ns);
-            let mine: Vec<EventIdx> = samples
-                .iter()
-                .copied()
-                .filter(|&e| within.contains(&events[e as usize].ts_ns))
-                .collect();
-            if !mine.is_empty() {
-                out.insert(p, mine);
-            }
+        if !mine.is_empty() {
+            out.insert(p as PollIdx, mine);
         }
     }
     out
 }
 
 impl Builder {
-    fn new(dump: &Dump) -> Builder {
-        let n = dump.events.len();
+    fn new(dump: &Dump, events: &EventColumns) -> Builder {
+        let n = events.len();
         let end_ns = dump
             .header
             .dumped_at_ns
-            .max(dump.events.last().map_or(0, |e| e.ts_ns));
+            .max(events.last().map_or(0, |e| e.ts_ns));
         let mut b = Builder {
-            start_ns: dump.events.first().map_or(end_ns, |e| e.ts_ns),
+            start_ns: events.first().map_or(end_ns, |e| e.ts_ns),
             end_ns,
             tasks: Vec::with_capacity(dump.tasks.len()),
             task_by_id: HashMap::default(),
+            recent_tasks: [(0, NONE); RECENT_TASKS],
             lanes: Vec::new(),
             lane_by_id: HashMap::default(),
             event_task: vec![NONE; n],
             event_task_pos: vec![NONE; n],
-            task_events: Vec::new(),
+            task_event_count: Vec::new(),
+            samples: Vec::new(),
             // Reserved generously: untouched capacity costs address space, not memory,
             // and growing 10M-event vectors by doubling would copy them repeatedly.
             polls: Vec::with_capacity(n / 2 + 16),
@@ -244,14 +253,21 @@ impl Builder {
 
     /// The task with Tokio id `id`, added if the table does not know it.
     fn task(&mut self, id: u64) -> TaskIdx {
+        // Most events are about a task met a few events before (a poll's start, its
+        // waker ops, its end): a small direct-mapped cache saves the table's cache miss.
+        let slot = &mut self.recent_tasks[(id as usize) % RECENT_TASKS];
+        if slot.0 == id && slot.1 != NONE {
+            return slot.1;
+        }
         let t = *self.task_by_id.entry(id).or_insert_with(|| {
             self.tasks
                 .push(Task::new(id, String::new(), TaskKind::Unknown, None, None));
             (self.tasks.len() - 1) as TaskIdx
         });
+        self.recent_tasks[(id as usize) % RECENT_TASKS] = (id, t);
         let n = self.tasks.len();
-        if self.task_events.len() < n {
-            self.task_events.resize_with(n, Vec::new);
+        if self.task_event_count.len() < n {
+            self.task_event_count.resize(n, 0);
             self.waiting.resize_with(n, Vec::new);
             self.wakers_now.resize(n, None);
             self.had_waker_op.resize(n, false);
@@ -294,8 +310,9 @@ impl Builder {
         let task = kind.task().map(|id| self.task(id));
         if let Some(t) = task {
             self.event_task[e as usize] = t;
-            self.event_task_pos[e as usize] = self.task_events[t as usize].len() as u32;
-            self.task_events[t as usize].push(e);
+            let count = &mut self.task_event_count[t as usize];
+            self.event_task_pos[e as usize] = *count;
+            *count += 1;
         }
         match (kind, task) {
             (EventKind::Spawn { .. }, Some(t)) => {
@@ -326,6 +343,9 @@ impl Builder {
             (EventKind::TimerArm { duration_ms, .. }, Some(t)) => {
                 let deadline_ns = ts.saturating_add(duration_ms.saturating_mul(1_000_000));
                 self.armed.insert(t, Armed { deadline_ns });
+            }
+            (EventKind::PollSample { .. } | EventKind::PollStack { .. }, Some(_)) => {
+                self.samples.push(e)
             }
             (EventKind::Park, _) => {
                 self.leave_poll(lane, ts, e);
@@ -545,7 +565,7 @@ impl Builder {
     /// Closes what was still open at the dump and settles each task's state.
     fn finish(&mut self, dump: &Dump, start_ns: u64) {
         let n = self.tasks.len();
-        self.task_events.resize_with(n, Vec::new);
+        self.task_event_count.resize(n, 0);
         self.waiting.resize_with(n, Vec::new);
         self.wakers_now.resize(n, None);
         self.had_waker_op.resize(n, false);

@@ -6,7 +6,9 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use dial9_format::{Dump, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind, WakeSource};
+use dial9_format::{
+    Dump, EventColumns, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind, WakeSource,
+};
 
 use super::anomaly::{Anomaly, Thresholds};
 use super::groups::Group;
@@ -17,6 +19,56 @@ pub type TaskIdx = u32;
 pub type EventIdx = u32;
 
 pub const NONE: u32 = u32::MAX;
+
+/// Each task's events in time order, `task_events[t]` a slice: one array cut per task,
+/// filled after the pass over the events from the task of each event. (A `Vec` per task
+/// grew by doubling, each copy a burst of page faults, ten thousand of them scattered.)
+#[derive(Clone, Debug, Default)]
+pub struct TaskEvents {
+    /// Where each task's slice starts in `events`; one more entry than tasks.
+    starts: Vec<u32>,
+    events: Vec<EventIdx>,
+}
+
+impl TaskEvents {
+    /// From the task of each event (`NONE` for none) and how many events each task has.
+    pub(crate) fn new(event_task: &[TaskIdx], counts: &[u32]) -> TaskEvents {
+        let mut starts = Vec::with_capacity(counts.len() + 1);
+        let mut at = 0u32;
+        starts.push(0);
+        for &c in counts {
+            at += c;
+            starts.push(at);
+        }
+        let mut fill: Vec<u32> = starts[..counts.len()].to_vec();
+        let mut events = vec![0; at as usize];
+        for (e, &t) in event_task.iter().enumerate() {
+            if t != NONE {
+                let slot = &mut fill[t as usize];
+                events[*slot as usize] = e as EventIdx;
+                *slot += 1;
+            }
+        }
+        TaskEvents { starts, events }
+    }
+
+    /// The number of tasks.
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::ops::Index<usize> for TaskEvents {
+    type Output = [EventIdx];
+
+    fn index(&self, t: usize) -> &[EventIdx] {
+        &self.events[self.starts[t] as usize..self.starts[t + 1] as usize]
+    }
+}
 
 /// What a task was doing at the moment of the dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -322,7 +374,10 @@ impl Lane {
 
 /// The indexed dump.
 pub struct Index {
+    /// The dump's header, tables and facts; its events are in `events`.
     pub dump: Dump,
+    /// The events, in time order, as columns.
+    pub events: EventColumns,
     /// First event (or dump time if there are none).
     pub start_ns: u64,
     /// The dump's moment.
@@ -334,7 +389,7 @@ pub struct Index {
     /// Position of each event in its task's event list (`NONE` if it has no task).
     pub event_task_pos: Vec<u32>,
     /// Each task's events in time order.
-    pub task_events: Vec<Vec<EventIdx>>,
+    pub task_events: TaskEvents,
     /// Polls in start order.
     pub polls: Vec<Poll>,
     /// Poll indices, longest first.
@@ -359,7 +414,7 @@ pub struct Index {
 
 impl Index {
     pub fn event_count(&self) -> usize {
-        self.dump.events.len()
+        self.events.len()
     }
 
     pub fn window_ns(&self) -> u64 {
@@ -412,8 +467,8 @@ impl Index {
 
     /// The first event at or after `ns` (O(log n)).
     pub fn event_at(&self, ns: u64) -> EventIdx {
-        let i = self.dump.events.partition_point(|e| e.ts_ns < ns);
-        i.min(self.dump.events.len().saturating_sub(1)) as EventIdx
+        let i = self.events.times().partition_point(|&t| t < ns);
+        i.min(self.events.len().saturating_sub(1)) as EventIdx
     }
 
     /// The wake record of a wake event (O(log n)).
@@ -436,7 +491,7 @@ impl Index {
                 .ok()
                 .map(|p| p as PollIdx)
         };
-        match self.dump.events.get(e as usize)?.kind {
+        match self.events.get(e as usize)?.kind {
             EventKind::PollStart { .. } => by_start(e),
             EventKind::PollEnd { .. } => {
                 // A poll known only from its end starts (for the index) at its end.
@@ -447,10 +502,8 @@ impl Index {
                 let mut cur = e;
                 loop {
                     cur = self.task_neighbour(cur, false)?;
-                    if matches!(
-                        self.dump.events[cur as usize].kind,
-                        EventKind::PollStart { .. }
-                    ) && let Some(p) = by_start(cur)
+                    if matches!(self.events.kind(cur as usize), EventKind::PollStart { .. })
+                        && let Some(p) = by_start(cur)
                         && self.polls[p as usize].end_event == e
                     {
                         return Some(p);
@@ -466,12 +519,12 @@ impl Index {
     /// before its end, belongs to that poll (a poll's end carries the task's own waker op
     /// at its own timestamp).
     pub fn polling_at_event(&self, e: EventIdx) -> Option<TaskIdx> {
-        let ev = self.dump.events.get(e as usize)?;
+        let ev = self.events.get(e as usize)?;
         if let Some(t) = self.polling_at(ev.lane, ev.ts_ns) {
             return Some(t);
         }
-        self.dump.events[e as usize + 1..]
-            .iter()
+        (e as usize + 1..self.events.len())
+            .map(|i| self.events.at(i))
             .take_while(|n| n.ts_ns == ev.ts_ns)
             .find_map(|n| match n.kind {
                 EventKind::PollEnd { task, .. } if n.lane == ev.lane => self.task_idx(task),

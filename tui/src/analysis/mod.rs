@@ -11,7 +11,7 @@ pub mod why;
 
 pub use anomaly::{Anomaly, AnomalyKind, Severity, SeverityCounts, Thresholds};
 pub use groups::Group;
-pub use index::{Index, Lane, Poll, Segment, SegmentKind, Task, TaskState, Wake};
+pub use index::{Index, Lane, Poll, Segment, SegmentKind, Task, TaskEvents, TaskState, Wake};
 
 #[cfg(test)]
 mod tests;

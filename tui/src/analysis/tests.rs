@@ -1048,7 +1048,12 @@ fn a_lane_that_polls_tasks_is_a_worker() {
         worker: None,
         kind: ThreadKind::Blocking,
     });
-    let ix = Index::build(ix.dump.clone(), Thresholds::default());
+    let ix = Index::build_columns(
+        ix.dump.clone(),
+        ix.events.clone(),
+        Thresholds::default(),
+        &mut |_| {},
+    );
     assert_eq!(ix.lane(3).unwrap().info.kind, ThreadKind::Worker);
     assert!(ix.lane(3).unwrap().label().starts_with("worker"));
 }
@@ -1593,7 +1598,7 @@ fn an_own_waker_op_at_a_polls_last_instant_is_inside_it() {
         .poll_end(4, 1, 2, false)
         .end(100)
         .build();
-    let at = |kind: EventKind| ix.dump.events.iter().position(|e| e.kind == kind).unwrap() as u32;
+    let at = |kind: EventKind| ix.events.iter().position(|e| e.kind == kind).unwrap() as u32;
     let drop = at(EventKind::WakerDrop {
         task: 1,
         live: Some(0),

@@ -278,7 +278,7 @@ pub fn dump_arch(ix: &Index) -> &str {
 pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
     let samples = ix.poll_samples.get(&p)?;
     let poll = &ix.polls[p as usize];
-    let events = &ix.dump.events;
+    let events = &ix.events;
     // (ts, on_cpu_us, runq_us, running) of each look, then of the CPU sample at the
     // poll's end (running: as the last look found it).
     let mut marks: Vec<(u64, u32, u32, bool)> = Vec::new();
@@ -286,14 +286,14 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
     let mut blocked_looks = 0;
     let mut stack_ids: Vec<(u32, usize)> = Vec::new();
     for &e in samples {
-        if let EventKind::PollStack { stack, .. } = events[e as usize].kind {
+        if let EventKind::PollStack { stack, .. } = events.kind(e as usize) {
             match stack_ids.iter_mut().find(|(id, _)| *id == stack) {
                 Some((_, c)) => *c += 1,
                 None => stack_ids.push((stack, 1)),
             }
             continue;
         }
-        let ev = &events[e as usize];
+        let ev = &events.at(e as usize);
         if let EventKind::PollSample {
             state,
             syscall,
@@ -315,11 +315,9 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
         }
     }
     if let Some(end) = poll.end_ns
-        && let Some(stat) = events
-            .get(poll.end_event as usize + 1..)
-            .into_iter()
-            .flatten()
+        && let Some(stat) = (poll.end_event as usize + 1..events.len())
             .take(64)
+            .map(|i| events.at(i))
             .find(|e| e.lane == poll.lane)
         && let EventKind::CpuStat {
             on_cpu_ns,
@@ -395,7 +393,7 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
         stack_captures: (seen, captures),
         looks: samples
             .iter()
-            .filter(|&&e| matches!(events[e as usize].kind, EventKind::PollSample { .. }))
+            .filter(|&&e| matches!(events.kind(e as usize), EventKind::PollSample { .. }))
             .count(),
         watched_ns: watched,
         on_cpu_ns: cpu,

@@ -318,7 +318,6 @@ fn toggle_task_filter(app: &mut App) {
 fn zoom(app: &mut App, zoom_in: bool) {
     let cursor = app
         .index
-        .dump
         .events
         .get(app.selection.event as usize)
         .map_or(app.viewport.start(), |e| e.ts_ns);
@@ -328,7 +327,7 @@ fn zoom(app: &mut App, zoom_in: bool) {
 fn pan(app: &mut App, right: bool) {
     app.viewport.pan(&app.index, right);
     // The cursor follows the view when it falls out of it.
-    if let Some(ev) = app.index.dump.events.get(app.selection.event as usize)
+    if let Some(ev) = app.index.events.get(app.selection.event as usize)
         && !app.viewport.contains(ev.ts_ns)
     {
         let v = app.viewport;

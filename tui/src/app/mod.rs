@@ -39,12 +39,12 @@ pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
             size >> 20
         );
     }
-    let dump = Dump::read(path).map_err(|e| match e {
+    let (dump, events) = Dump::read_columns(path).map_err(|e| match e {
         dial9_format::ReadError::Io { .. } => e.to_string(),
         _ => format!("{}: {e}", path.display()),
     })?;
     let mut last = Instant::now();
-    let index = Index::build_with_progress(dump, thresholds, &mut |f| {
+    let index = Index::build_columns(dump, events, thresholds, &mut |f| {
         if show
             && started.elapsed() > Duration::from_millis(300)
             && last.elapsed() > Duration::from_millis(100)

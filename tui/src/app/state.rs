@@ -386,7 +386,7 @@ impl App {
             return;
         }
         self.selection.event = e.min(n as EventIdx - 1);
-        let ts = self.index.dump.events[self.selection.event as usize].ts_ns;
+        let ts = self.index.events.ts(self.selection.event as usize);
         self.viewport.follow(&self.index, ts);
         if let Some(t) = self.selection.task
             && let Some(pos) = self.index.task_event_row(t, self.selection.event)

@@ -20,7 +20,7 @@ pub fn lane_tag(ix: &Index, lane: u32) -> String {
 
 /// What happened at event `e`, beyond its kind: durations, who woke whom, delays.
 pub fn detail(ix: &Index, e: EventIdx) -> String {
-    let ev = &ix.dump.events[e as usize];
+    let ev = &ix.events.at(e as usize);
     match ev.kind {
         EventKind::Spawn { parent, .. } => {
             let t = ix.task_of_event(e).map(|t| &ix.tasks[t as usize]);

@@ -223,7 +223,7 @@ fn why_fields(w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
 fn look_fields(ix: &Index, w: &crate::analysis::why::PollWhy, out: &mut Vec<Field>) {
     const SHOWN: usize = 64;
     for &e in w.samples.iter().take(SHOWN) {
-        let ev = &ix.dump.events[e as usize];
+        let ev = &ix.events.at(e as usize);
         out.push((
             "look",
             format!(
@@ -252,7 +252,7 @@ fn lane_name(ix: &Index, lane: u32) -> String {
 }
 
 fn event_fields(ix: &Index, e: EventIdx, out: &mut Vec<Field>) {
-    let ev = &ix.dump.events[e as usize];
+    let ev = &ix.events.at(e as usize);
     out.push((
         "event",
         format!(

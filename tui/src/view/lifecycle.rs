@@ -93,7 +93,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         sel.saturating_sub(h / 2).min(len - h)
     };
-    let ts = |i: usize| ix.dump.events[events[i] as usize].ts_ns;
+    let ts = |i: usize| ix.events.ts(events[i] as usize);
     let max_gap = (1..len)
         .map(|i| ts(i) - ts(i - 1))
         .max()
@@ -101,7 +101,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .max(1);
     const BAR: usize = 8;
     for (i, &e) in events.iter().enumerate().skip(first).take(h) {
-        let ev = &ix.dump.events[e as usize];
+        let ev = &ix.events.at(e as usize);
         let gap = if i == 0 { 0 } else { ts(i) - ts(i - 1) };
         let bar_len = ((gap as u128 * BAR as u128).div_ceil(max_gap as u128)) as usize;
         let bar: String = std::iter::repeat_n(theme.bar(), bar_len.min(BAR)).collect();

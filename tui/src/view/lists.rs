@@ -47,7 +47,7 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let Some(e) = app.timeline_event(r) else {
             break;
         };
-        let ev = &ix.dump.events[e as usize];
+        let ev = &ix.events.at(e as usize);
         let sev = app.anomaly_at(e);
         let mark = sev.map_or(" ", |s| theme.severity_glyph(s));
         let task = ix

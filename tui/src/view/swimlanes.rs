@@ -48,7 +48,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
         end: v.end(),
         width,
     };
-    let cursor_ts = ix.dump.events.get(app.event() as usize).map(|e| e.ts_ns);
+    let cursor_ts = ix.events.get(app.event() as usize).map(|e| e.ts_ns);
     let cursor_col = cursor_ts.and_then(|t| cols.column_of(t));
 
     let mut lines = Vec::with_capacity(rows + 3);
