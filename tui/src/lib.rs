@@ -23,5 +23,6 @@
 pub mod analysis;
 pub mod app;
 pub mod cli;
+pub mod export;
 pub mod fmt;
 pub mod view;

@@ -54,6 +54,21 @@ enum Command {
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },
+    /// Write the dump for another tool: `--perfetto` writes a Perfetto trace, which
+    /// ui.perfetto.dev opens in the browser without uploading it: a track per lane, polls
+    /// as slices named after their task, wakes as arrows to the poll they led to,
+    /// anomalies as instants.
+    Export {
+        /// A Perfetto trace (protobuf TrackEvents).
+        #[arg(long, required = true)]
+        perfetto: bool,
+        dump: PathBuf,
+        /// The file to write (never overwritten if it exists).
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+    },
     /// Turn a crash-surviving ring file (`*.ring`), or a dump of an older format version,
     /// into a dump file of the current format.
     Convert {
@@ -177,6 +192,46 @@ fn unreadable(path: &Path, e: dial9_format::ReadError) -> ExitCode {
     }
 }
 
+/// `export --perfetto`: streams the trace into a new file (removed again if writing fails).
+fn export(ix: &Index, out: &Path) -> Result<ExitCode, ExitCode> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // 0600 like the dumps it comes from: task names and paths are nobody else's.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(out).map_err(|e| {
+        eprintln!("dial9-tui: cannot write {}: {e}", out.display());
+        ExitCode::from(2)
+    })?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let written = dial9_tui::export::perfetto::write(ix, &mut w).and_then(|n| {
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all().map(|()| n)
+    });
+    match written {
+        Ok(n) => emit(
+            &format!(
+                "{}: {} polls, {} wakes ({} arrows to the poll they led to), {} anomalies; \
+                 {} packets, {:.1} MB. Open it at https://ui.perfetto.dev (the file stays \
+                 on this machine).\n",
+                out.display(),
+                n.polls,
+                n.wakes,
+                n.flows,
+                n.anomalies,
+                n.packets,
+                n.bytes as f64 / 1e6
+            ),
+            ExitCode::SUCCESS,
+        ),
+        Err(e) => {
+            let _ = std::fs::remove_file(out);
+            eprintln!("dial9-tui: cannot write {}: {e}", out.display());
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 /// Writes a command's output. A reader that went away (`| head -1`, `| true`) ends the
 /// command quietly with the status it already had; any other write error is reported.
 fn emit(text: &str, status: ExitCode) -> Result<ExitCode, ExitCode> {
@@ -241,6 +296,12 @@ fn main() -> ExitCode {
             view,
             thresholds,
         }) => explore(&dump, view, thresholds),
+        Some(Command::Export {
+            perfetto: _,
+            dump,
+            out,
+            thresholds,
+        }) => load_index(&dump, thresholds.thresholds()).and_then(|ix| export(&ix, &out)),
         Some(Command::Convert { ring, out }) => load(&ring).and_then(|d| {
             use std::io::Write;
             // A rewritten dump would read as whole: the loss would be forgotten.

@@ -139,6 +139,7 @@ impl Index {
             lanes: b.lanes,
             lane_by_id: b.lane_by_id,
             anomalies: Vec::new(),
+            anomaly_starts: Default::default(),
             groups: Vec::new(),
             verdict: String::new(),
             thresholds,
@@ -156,6 +157,12 @@ impl Index {
             }
         }
         index.anomalies = ordered;
+        for a in &index.anomalies {
+            index.anomaly_starts[a.severity as usize].push(a.start_ns);
+        }
+        for starts in &mut index.anomaly_starts {
+            starts.sort_unstable();
+        }
         index.groups = groups;
         index.verdict = super::groups::verdict(&index);
         for a in &index.anomalies {

@@ -402,6 +402,9 @@ pub struct Index {
     pub lane_by_id: HashMap<u32, usize>,
     /// Every occurrence, in the order of their groups (worst group first).
     pub anomalies: Vec<Anomaly>,
+    /// Each severity's anomaly start times, sorted (`Severity as usize`): which
+    /// swimlane columns hold one, by binary search rather than a pass over them all.
+    pub anomaly_starts: [Vec<u64>; 3],
     /// Anomalies grouped by kind and subject, ranked by impact.
     pub groups: Vec<Group>,
     /// The dump in one line (see [`super::groups::verdict`]).

@@ -1,0 +1,540 @@
+//! `dial9-tui export --perfetto`: the dump as a Perfetto trace (protobuf `TrackEvent`s),
+//! for ui.perfetto.dev, which opens a local file in the browser without uploading it.
+//!
+//! ```text
+//! process "program (pid N)"                     track 1
+//! ├─ a thread track per lane ("worker 0", ...)  polls as slices named after the task,
+//! │                                             parked time as "parked" slices, each wake
+//! │                                             an instant where it happened, an arrow
+//! │                                             (flow) to the poll it led to, anomalies
+//! │                                             as instants
+//! ├─ "dial9" track                              the dump's reason, anomalies of no lane
+//! └─ counters                                   tasks woken and not yet polled
+//! ```
+//! Packets are written in time order as they are made, a k-way merge of the lanes'
+//! segments, the wakes and the anomalies: nothing of the size of the trace is held.
+//! Times are the dump's own clock (nanoseconds from the recorder's start); the wall-clock
+//! time of zero rides on the reason's instant.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Write};
+
+use prost::Message;
+
+use super::proto::{
+    self, CounterDescriptor, DebugAnnotation, ProcessDescriptor, ThreadDescriptor, TracePacket,
+    TrackDescriptor, TrackEvent,
+};
+use crate::analysis::index::PollIdx;
+use crate::analysis::{Index, SegmentKind, Severity};
+
+const SEQUENCE: u32 = 1;
+const PROCESS_TRACK: u64 = 1;
+const DIAL9_TRACK: u64 = 2;
+const WOKEN_TRACK: u64 = 3;
+/// Lane tracks: this plus the lane's position in the index.
+const LANE_TRACKS: u64 = 0x100;
+
+/// What the export wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub packets: u64,
+    pub bytes: u64,
+    pub polls: u64,
+    pub wakes: u64,
+    pub flows: u64,
+    pub anomalies: u64,
+}
+
+/// Writes the index as a Perfetto trace to `out`.
+pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
+    let mut w = Writer::new(out, ix);
+    w.tracks(ix)?;
+    // Each wake's flow ends at the poll it led to: the wakes of each poll, by poll.
+    let mut incoming: Vec<(PollIdx, u32)> = ix
+        .wakes
+        .iter()
+        .enumerate()
+        .filter(|(_, wk)| wk.source.is_some() && wk.poll_at.is_some())
+        .map(|(i, wk)| (wk.poll, i as u32))
+        .collect();
+    incoming.sort_unstable();
+    // Wakes in time order (a late timer's wait is placed at its deadline, out of order).
+    let mut wakes: Vec<u32> = (0..ix.wakes.len() as u32)
+        .filter(|&i| ix.wakes[i as usize].source.is_some())
+        .collect();
+    wakes.sort_by_key(|&i| ix.wakes[i as usize].at_ns);
+    let mut anomalies: Vec<u32> = (0..ix.anomalies.len() as u32).collect();
+    anomalies.sort_by_key(|&i| ix.anomalies[i as usize].start_ns);
+    // The k-way merge: (time, stream, position in stream, phase). Streams: each lane's
+    // segments (a slice's begin, then its end), the wakes, the anomalies, the counter.
+    let lanes = ix.lanes.len();
+    let (wake_stream, anomaly_stream) = (lanes, lanes + 1);
+    let mut heap = BinaryHeap::new();
+    let mut lane_end = vec![0u64; lanes];
+    for (li, lane) in ix.lanes.iter().enumerate() {
+        if let Some(s) = lane.segments.first() {
+            heap.push(Reverse((s.start_ns, li, 0usize, 0u8)));
+        }
+    }
+    if let Some(&i) = wakes.first() {
+        heap.push(Reverse((ix.wakes[i as usize].at_ns, wake_stream, 0, 0)));
+    }
+    if let Some(&i) = anomalies.first() {
+        heap.push(Reverse((
+            ix.anomalies[i as usize].start_ns,
+            anomaly_stream,
+            0,
+            0,
+        )));
+    }
+    // Tasks woken and not yet polled: +1 at a wake, -1 at the poll it led to.
+    let mut woken = Woken::default();
+    while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
+        if stream < lanes {
+            let seg = ix.lanes[stream].segments[pos];
+            // Slices on a track must nest: a segment never starts before the last ended.
+            let start = seg.start_ns.max(lane_end[stream]);
+            let end = seg.end_ns.max(start);
+            if phase == 0 {
+                woken.settle(&mut w, ix, &incoming, &seg, start)?;
+                w.begin(ix, stream, &seg, start, end, &incoming)?;
+                heap.push(Reverse((end, stream, pos, 1)));
+            } else {
+                let mut ev = w.fresh();
+                ev.r#type = Some(proto::SLICE_END);
+                ev.track_uuid = Some(LANE_TRACKS + stream as u64);
+                w.event(end, ev)?;
+                lane_end[stream] = end;
+                if let Some(next) = ix.lanes[stream].segments.get(pos + 1) {
+                    heap.push(Reverse((next.start_ns.max(end), stream, pos + 1, 0)));
+                }
+            }
+        } else if stream == wake_stream {
+            let i = wakes[pos];
+            w.wake(ix, i)?;
+            woken.add(&mut w, ts, 1)?;
+            if let Some(&next) = wakes.get(pos + 1) {
+                heap.push(Reverse((ix.wakes[next as usize].at_ns, stream, pos + 1, 0)));
+            }
+        } else {
+            w.anomaly(ix, anomalies[pos] as usize)?;
+            if let Some(&next) = anomalies.get(pos + 1) {
+                heap.push(Reverse((
+                    ix.anomalies[next as usize].start_ns,
+                    stream,
+                    pos + 1,
+                    0,
+                )));
+            }
+        }
+    }
+    // Last, at the dump's moment: every packet is in time order.
+    w.reason(ix)?;
+    w.out.flush()?;
+    Ok(w.written)
+}
+
+/// The counter of tasks woken and not yet polled, written as it changes.
+#[derive(Default)]
+struct Woken {
+    now: i64,
+}
+
+impl Woken {
+    fn add<W: Write>(&mut self, w: &mut Writer<W>, ts: u64, by: i64) -> io::Result<()> {
+        self.now += by;
+        let mut ev = w.fresh();
+        ev.r#type = Some(proto::COUNTER);
+        ev.track_uuid = Some(WOKEN_TRACK);
+        ev.counter_value = Some(self.now.max(0));
+        w.event(ts, ev)
+    }
+
+    /// A poll begins: the wakes that led to it are answered.
+    fn settle<W: Write>(
+        &mut self,
+        w: &mut Writer<W>,
+        ix: &Index,
+        incoming: &[(PollIdx, u32)],
+        seg: &crate::analysis::Segment,
+        at: u64,
+    ) -> io::Result<()> {
+        if !matches!(seg.kind, SegmentKind::Polling(_)) {
+            return Ok(());
+        }
+        let n = wakes_of(incoming, seg.poll)
+            .filter(|&(_, wk)| ix.wakes[wk as usize].source.is_some())
+            .count();
+        if n == 0 {
+            return Ok(());
+        }
+        self.add(w, at, -(n as i64))
+    }
+}
+
+fn wakes_of(incoming: &[(PollIdx, u32)], p: PollIdx) -> impl Iterator<Item = (PollIdx, u32)> + '_ {
+    let from = incoming.partition_point(|&(q, _)| q < p);
+    incoming[from..]
+        .iter()
+        .copied()
+        .take_while(move |&(q, _)| q == p)
+}
+
+/// Argument names, interned on the first packet (`ARG_NAMES[iid - 1]`).
+mod arg {
+    pub const TASK_ID: u64 = 1;
+    pub const POLL_NS: u64 = 2;
+    pub const OUTCOME: u64 = 3;
+    pub const SCHEDULING_DELAY_NS: u64 = 4;
+    pub const WOKEN_BY: u64 = 5;
+    pub const WAITED_NS: u64 = 6;
+    pub const SEVERITY: u64 = 7;
+    pub const EXPLANATION: u64 = 8;
+    pub const DURATION_NS: u64 = 9;
+    pub const CRITICAL: u64 = 10;
+    pub const VERDICT: u64 = 11;
+    pub const UNIX_NS_AT_TIME_ZERO: u64 = 12;
+    pub const DUMPED_AT_UNIX_NS: u64 = 13;
+    pub const HOST: u64 = 14;
+    pub const WAKER_TASK_ID: u64 = 15;
+}
+const ARG_NAMES: [&str; 15] = [
+    "task_id",
+    "poll_ns",
+    "outcome",
+    "scheduling_delay_ns",
+    "woken_by",
+    "waited_ns",
+    "severity",
+    "explanation",
+    "duration_ns",
+    "critical",
+    "verdict",
+    "unix_ns_at_time_zero",
+    "dumped_at_unix_ns",
+    "host",
+    "waker_task_id",
+];
+/// Categories (`CATEGORIES[iid - 1]`), for filtering in the UI.
+const POLL: u64 = 1;
+const PARK: u64 = 2;
+const WAKE: u64 = 3;
+const ANOMALY: u64 = 4;
+const CATEGORIES: [&str; 4] = ["poll", "park", "wake", "anomaly"];
+/// Event names: "parked", then per task its poll's name and its wake's name
+/// (`TASK_NAMES + 2 t` and `+ 1`), then the anomalies' names as they come.
+const PARKED: u64 = 1;
+const TASK_NAMES: u64 = 16;
+
+struct Writer<W> {
+    out: W,
+    buf: Vec<u8>,
+    written: Written,
+    /// The latest time written.
+    last_ts: u64,
+    /// Per task: its label, once its names were sent.
+    labels: Vec<Option<String>>,
+    anomaly_names: rustc_hash::FxHashMap<String, u64>,
+    /// Names to send with the next event.
+    pending: proto::InternedData,
+    /// The packet being written, kept between packets with its vectors' room.
+    scratch: TracePacket,
+}
+
+impl<W: Write> Writer<W> {
+    fn new(out: W, ix: &Index) -> Writer<W> {
+        Writer {
+            out,
+            buf: Vec::with_capacity(256),
+            written: Written::default(),
+            last_ts: 0,
+            labels: vec![None; ix.tasks.len()],
+            anomaly_names: Default::default(),
+            pending: proto::InternedData::default(),
+            scratch: TracePacket::default(),
+        }
+    }
+
+    /// One packet, as field 1 of the `Trace` message the file is.
+    fn packet(&mut self, packet: &TracePacket) -> io::Result<()> {
+        self.buf.clear();
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut self.buf);
+        prost::encoding::encode_varint(packet.encoded_len() as u64, &mut self.buf);
+        packet
+            .encode(&mut self.buf)
+            .map_err(|e| io::Error::other(format!("cannot encode a packet: {e}")))?;
+        self.out.write_all(&self.buf)?;
+        self.written.packets += 1;
+        self.written.bytes += self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// An empty event to fill, with the room of the last one.
+    fn fresh(&mut self) -> TrackEvent {
+        let mut ev = self.scratch.track_event.take().unwrap_or_default();
+        ev.clear();
+        ev
+    }
+
+    fn event(&mut self, ts: u64, event: TrackEvent) -> io::Result<()> {
+        self.last_ts = self.last_ts.max(ts);
+        let mut packet = std::mem::take(&mut self.scratch);
+        packet.timestamp = Some(ts);
+        packet.trusted_packet_sequence_id = Some(SEQUENCE);
+        packet.sequence_flags = Some(proto::SEQ_NEEDS_INCREMENTAL_STATE);
+        packet.track_event = Some(event);
+        packet.interned_data = (self.pending != proto::InternedData::default())
+            .then(|| std::mem::take(&mut self.pending));
+        let written = self.packet(&packet);
+        packet.interned_data = None;
+        self.scratch = packet;
+        written
+    }
+
+    /// Task `t`'s poll and wake names, sent with the next event the first time.
+    fn task_names(&mut self, ix: &Index, t: usize) -> u64 {
+        if self.labels[t].is_none() {
+            let label = ix.tasks[t].label();
+            let base = TASK_NAMES + 2 * t as u64;
+            for (iid, name) in [(base, label.clone()), (base + 1, format!("wake {label}"))] {
+                self.pending.event_names.push(proto::Interned {
+                    iid: Some(iid),
+                    name: Some(name),
+                });
+            }
+            self.labels[t] = Some(label);
+        }
+        TASK_NAMES + 2 * t as u64
+    }
+
+    fn anomaly_name(&mut self, name: String) -> u64 {
+        let next = TASK_NAMES + 2 * self.labels.len() as u64 + self.anomaly_names.len() as u64;
+        if let Some(&iid) = self.anomaly_names.get(&name) {
+            return iid;
+        }
+        self.pending.event_names.push(proto::Interned {
+            iid: Some(next),
+            name: Some(name.clone()),
+        });
+        self.anomaly_names.insert(name, next);
+        next
+    }
+
+    fn track(&mut self, d: TrackDescriptor, flags: Option<u32>) -> io::Result<()> {
+        self.packet(&TracePacket {
+            trusted_packet_sequence_id: Some(SEQUENCE),
+            track_descriptor: Some(d),
+            sequence_flags: flags,
+            ..Default::default()
+        })
+    }
+
+    fn tracks(&mut self, ix: &Index) -> io::Result<()> {
+        let h = &ix.dump.header;
+        let pid = i32::try_from(h.pid).unwrap_or(i32::MAX);
+        // The first packet clears the sequence's interned state; the fixed names ride on
+        // the first event.
+        let named = |iid: u64, name: &str| proto::Interned {
+            iid: Some(iid),
+            name: Some(name.into()),
+        };
+        self.pending = proto::InternedData {
+            event_categories: (1..).zip(CATEGORIES).map(|(i, n)| named(i, n)).collect(),
+            event_names: vec![named(PARKED, "parked")],
+            debug_annotation_names: (1..).zip(ARG_NAMES).map(|(i, n)| named(i, n)).collect(),
+        };
+        self.track(
+            TrackDescriptor {
+                uuid: Some(PROCESS_TRACK),
+                process: Some(ProcessDescriptor {
+                    pid: Some(pid),
+                    process_name: Some(format!("{} (pid {})", h.program, h.pid)),
+                }),
+                ..Default::default()
+            },
+            Some(proto::SEQ_INCREMENTAL_STATE_CLEARED),
+        )?;
+        for (li, lane) in ix.lanes.iter().enumerate() {
+            // A lane's thread id, else one of its own (a dump from a ring file has none).
+            let tid = match lane.info.os_tid {
+                0 => 1_000_000 + i64::from(lane.info.lane),
+                t => i64::try_from(t).unwrap_or(i64::MAX),
+            };
+            self.track(
+                TrackDescriptor {
+                    uuid: Some(LANE_TRACKS + li as u64),
+                    parent_uuid: Some(PROCESS_TRACK),
+                    thread: Some(ThreadDescriptor {
+                        pid: Some(pid),
+                        tid: Some(tid),
+                        thread_name: Some(lane.label()),
+                    }),
+                    ..Default::default()
+                },
+                None,
+            )?;
+        }
+        self.track(
+            TrackDescriptor {
+                uuid: Some(DIAL9_TRACK),
+                parent_uuid: Some(PROCESS_TRACK),
+                name: Some("dial9".into()),
+                ..Default::default()
+            },
+            None,
+        )?;
+        self.track(
+            TrackDescriptor {
+                uuid: Some(WOKEN_TRACK),
+                parent_uuid: Some(PROCESS_TRACK),
+                name: Some("tasks woken, not yet polled".into()),
+                counter: Some(CounterDescriptor {}),
+                ..Default::default()
+            },
+            None,
+        )
+    }
+
+    /// The dump's reason at the dump's moment, with the wall clock of time zero.
+    fn reason(&mut self, ix: &Index) -> io::Result<()> {
+        let h = &ix.dump.header;
+        self.event(
+            h.dumped_at_ns.max(self.last_ts),
+            TrackEvent {
+                r#type: Some(proto::INSTANT),
+                track_uuid: Some(DIAL9_TRACK),
+                name: Some(format!("dump: {}", h.reason)),
+                debug_annotations: vec![
+                    DebugAnnotation::text(arg::VERDICT, ix.verdict.clone()),
+                    DebugAnnotation::uint(arg::UNIX_NS_AT_TIME_ZERO, h.anchor.to_unix_ns(0)),
+                    DebugAnnotation::uint(arg::DUMPED_AT_UNIX_NS, h.dumped_at_unix_ns),
+                    DebugAnnotation::text(arg::HOST, h.host.clone()),
+                ],
+                ..Default::default()
+            },
+        )
+    }
+
+    fn begin(
+        &mut self,
+        ix: &Index,
+        li: usize,
+        seg: &crate::analysis::Segment,
+        start: u64,
+        end: u64,
+        incoming: &[(PollIdx, u32)],
+    ) -> io::Result<()> {
+        let track = Some(LANE_TRACKS + li as u64);
+        let event = match seg.kind {
+            SegmentKind::Parked => {
+                let mut ev = self.fresh();
+                ev.r#type = Some(proto::SLICE_BEGIN);
+                ev.track_uuid = track;
+                ev.name_iid = Some(PARKED);
+                ev.category_iids.push(PARK);
+                ev
+            }
+            SegmentKind::Polling(t) => {
+                let name = self.task_names(ix, t as usize);
+                let poll = ix.polls.get(seg.poll as usize);
+                let mut ev = self.fresh();
+                let mut delay = None;
+                for (_, wk) in wakes_of(incoming, seg.poll) {
+                    ev.terminating_flow_ids.push(u64::from(wk) + 1);
+                    delay = delay.max(Some(ix.wakes[wk as usize].delay_ns));
+                }
+                self.written.polls += 1;
+                self.written.flows += ev.terminating_flow_ids.len() as u64;
+                let outcome = match poll {
+                    Some(p) if p.end_ns.is_none() => "running at the dump",
+                    Some(p) if p.open_at_window_end => "running at the window's end",
+                    Some(p) if p.end_unknown => "end lost",
+                    Some(p) if p.completed => "completed",
+                    _ => "pending",
+                };
+                let args = &mut ev.debug_annotations;
+                args.push(DebugAnnotation::uint(arg::TASK_ID, ix.tasks[t as usize].id));
+                args.push(DebugAnnotation::uint(arg::POLL_NS, end - start));
+                args.push(DebugAnnotation::text(arg::OUTCOME, outcome));
+                if let Some(d) = delay {
+                    args.push(DebugAnnotation::uint(arg::SCHEDULING_DELAY_NS, d));
+                }
+                ev.r#type = Some(proto::SLICE_BEGIN);
+                ev.track_uuid = track;
+                ev.name_iid = Some(name);
+                ev.category_iids.push(POLL);
+                ev
+            }
+        };
+        self.event(start, event)
+    }
+
+    /// A wake: an instant where it happened, the start of an arrow to the poll it led to.
+    fn wake(&mut self, ix: &Index, i: u32) -> io::Result<()> {
+        let wk = &ix.wakes[i as usize];
+        let lane = ix.events.lane(wk.event as usize);
+        let track = ix
+            .lane_by_id
+            .get(&lane)
+            .map_or(DIAL9_TRACK, |&li| LANE_TRACKS + li as u64);
+        let name = self.task_names(ix, wk.task as usize) + 1;
+        let mut ev = self.fresh();
+        let args = &mut ev.debug_annotations;
+        args.push(DebugAnnotation::uint(
+            arg::TASK_ID,
+            ix.tasks[wk.task as usize].id,
+        ));
+        args.push(DebugAnnotation::uint(arg::WAITED_NS, wk.delay_ns));
+        match wk.source {
+            Some(dial9_format::WakeSource::Task(t)) => {
+                args.push(DebugAnnotation::uint(arg::WAKER_TASK_ID, t))
+            }
+            Some(dial9_format::WakeSource::Driver) => args.push(DebugAnnotation::text(
+                arg::WOKEN_BY,
+                if wk.timer {
+                    "the timer driver"
+                } else {
+                    "the runtime (I/O or timer driver)"
+                },
+            )),
+            _ => args.push(DebugAnnotation::text(arg::WOKEN_BY, "another thread")),
+        }
+        self.written.wakes += 1;
+        ev.r#type = Some(proto::INSTANT);
+        ev.track_uuid = Some(track);
+        ev.name_iid = Some(name);
+        ev.category_iids.push(WAKE);
+        if wk.poll_at.is_some() {
+            ev.flow_ids.push(u64::from(i) + 1);
+        }
+        self.event(wk.at_ns, ev)
+    }
+
+    fn anomaly(&mut self, ix: &Index, i: usize) -> io::Result<()> {
+        let a = &ix.anomalies[i];
+        let track = a
+            .lane
+            .and_then(|l| ix.lane_by_id.get(&l))
+            .map_or(DIAL9_TRACK, |&li| LANE_TRACKS + li as u64);
+        let name = self.anomaly_name(format!("{} {}", a.severity.as_str(), a.kind.as_str()));
+        self.written.anomalies += 1;
+        self.event(
+            a.start_ns,
+            TrackEvent {
+                r#type: Some(proto::INSTANT),
+                track_uuid: Some(track),
+                name_iid: Some(name),
+                category_iids: vec![ANOMALY],
+                debug_annotations: vec![
+                    DebugAnnotation::text(arg::SEVERITY, a.severity.as_str()),
+                    DebugAnnotation::text(arg::EXPLANATION, a.message.clone()),
+                    DebugAnnotation::uint(arg::DURATION_NS, a.end_ns.saturating_sub(a.start_ns)),
+                    DebugAnnotation::flag(arg::CRITICAL, a.severity == Severity::Critical),
+                ],
+                ..Default::default()
+            },
+        )
+    }
+}

@@ -1,0 +1,208 @@
+//! `export --perfetto` checked against Perfetto's own schema: each sample's export is
+//! parsed by the `perfetto` Python package's generated definitions (installed into
+//! `target/` on first use), whose summary must match the dump.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dial9_format::Dump;
+use dial9_tui::analysis::{Index, SegmentKind, Thresholds};
+
+const PERFETTO: &str = "perfetto==0.59.1";
+const PROTOBUF: &str = "protobuf==7.36.2";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A `PYTHONPATH` under which Perfetto's definitions import, installing them there first.
+fn python_path() -> PathBuf {
+    let dir = root().join("target/python-perfetto");
+    let imports = |dir: &Path| {
+        Command::new("python3")
+            .env("PYTHONPATH", dir)
+            .args([
+                "-c",
+                "from perfetto.protos.perfetto.trace import perfetto_trace_pb2",
+            ])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !imports(&dir) {
+        let out = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg("--target")
+            .arg(&dir)
+            .args([PERFETTO, PROTOBUF])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "cannot install {PERFETTO} {PROTOBUF} for the check: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            imports(&dir),
+            "Perfetto's definitions do not import after install"
+        );
+    }
+    dir
+}
+
+fn export(sample: &Path, out: &Path) {
+    let run = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
+        .args(["export", "--perfetto"])
+        .arg(sample)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert!(said.contains("ui.perfetto.dev"), "{said}");
+}
+
+fn checked(py: &Path, trace: &Path) -> serde_json::Value {
+    let out = Command::new("python3")
+        .env("PYTHONPATH", py)
+        .arg(root().join("tui/tests/perfetto_check.py"))
+        .arg(trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "Perfetto's parser refused {}: {}",
+        trace.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_sample_exports_a_trace_perfettos_schema_reads_whole() {
+    let py = python_path();
+    let dir = tempfile::tempdir().unwrap();
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(root().join("sample-dumps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .collect();
+    samples.sort();
+    assert!(samples.len() >= 7);
+    for sample in samples {
+        let name = sample.file_stem().unwrap().to_string_lossy().into_owned();
+        let trace = dir.path().join(format!("{name}.pftrace"));
+        export(&sample, &trace);
+        let got = checked(&py, &trace);
+        assert_eq!(got["problems"], serde_json::json!([]), "{name}: {got}");
+        let ix = Index::build(Dump::read(&sample).unwrap(), Thresholds::default());
+        let polling: usize = ix
+            .lanes
+            .iter()
+            .flat_map(|l| &l.segments)
+            .filter(|s| matches!(s.kind, SegmentKind::Polling(_)))
+            .count();
+        assert_eq!(
+            got["polls"],
+            ix.polls.len(),
+            "{name}: every poll is a slice"
+        );
+        assert_eq!(polling, ix.polls.len(), "{name}");
+        let wakes = ix.wakes.iter().filter(|w| w.source.is_some()).count();
+        assert_eq!(got["wakes"], wakes, "{name}: every wake is an instant");
+        let led_to_a_poll = ix
+            .wakes
+            .iter()
+            .filter(|w| w.source.is_some() && w.poll_at.is_some())
+            .count();
+        assert_eq!(
+            got["flows"], led_to_a_poll,
+            "{name}: an arrow per answered wake"
+        );
+        assert_eq!(got["anomalies"], ix.anomalies.len(), "{name}");
+        assert_eq!(
+            got["tracks"].as_array().unwrap().len(),
+            ix.lanes.len() + 3,
+            "{name}: the process, a track per lane, the dial9 track, the counter"
+        );
+        insta::assert_snapshot!(
+            format!("perfetto-{name}"),
+            serde_json::to_string_pretty(&got).unwrap()
+        );
+    }
+}
+
+#[test]
+fn an_existing_file_is_never_overwritten_and_a_bad_path_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = root().join("sample-dumps/starvation.bin");
+    let taken = dir.path().join("taken.pftrace");
+    std::fs::write(&taken, b"mine").unwrap();
+    for out in [taken.clone(), dir.path().join("no/such/dir/x.pftrace")] {
+        let run = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
+            .args(["export", "--perfetto"])
+            .arg(&sample)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("cannot write"), "{err}");
+    }
+    assert_eq!(std::fs::read(&taken).unwrap(), b"mine");
+    // No format chosen: clap says which flag is missing.
+    let run = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
+        .arg("export")
+        .arg(&sample)
+        .args(["-o", "/tmp/never-written.pftrace"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--perfetto"));
+}
+
+/// The README's export example, run as written (from a scratch directory).
+#[test]
+fn readme_export_example_runs_as_written() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let open = "<!-- export-example -->\n```sh\n";
+    let at = readme.find(open).expect("the README's export example") + open.len();
+    let line = readme[at..].lines().next().unwrap();
+    let args: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(args[0], "dial9-tui", "{line}");
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = args[1..]
+        .iter()
+        .map(|a| match a.strip_prefix("sample-dumps/") {
+            Some(file) => root().join("sample-dumps").join(file).display().to_string(),
+            None => a.to_string(),
+        })
+        .collect();
+    let run = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
+        .current_dir(dir.path())
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = args.last().unwrap();
+    let trace = dir.path().join(out);
+    assert!(std::fs::metadata(&trace).unwrap().len() > 1000);
+    let got = checked(&python_path(), &trace);
+    assert_eq!(got["problems"], serde_json::json!([]), "{got}");
+}

@@ -1,0 +1,110 @@
+"""Parses a trace written by `dial9-tui export --perfetto` with Perfetto's own generated
+definitions (the `perfetto` package's perfetto_trace_pb2) and checks what the UI relies on:
+every packet parses, every event is on a declared track and in time order, slices nest per
+track (each end closes the track's latest open slice), every flow has both ends, and every
+interned name or category an event names was sent before it, on a sequence whose state the
+first packet cleared.
+Prints a JSON summary for the Rust test to compare with the dump."""
+
+import json
+import sys
+from collections import Counter, defaultdict
+
+from perfetto.protos.perfetto.trace import perfetto_trace_pb2 as pb
+
+BEGIN, END, INSTANT, COUNTER = 1, 2, 3, 4
+
+trace = pb.Trace()
+with open(sys.argv[1], "rb") as f:
+    trace.ParseFromString(f.read())
+
+tracks = {}
+types = Counter()
+categories = Counter()
+open_slices = defaultdict(list)
+flows_out, flows_in = Counter(), Counter()
+problems = []
+last_ts = 0
+names = Counter()
+interned = {"event_names": {}, "event_categories": {}, "debug_annotation_names": {}}
+cleared = False
+for packet in trace.packet:
+    if packet.sequence_flags & pb.TracePacket.SEQ_INCREMENTAL_STATE_CLEARED:
+        cleared = True
+    if packet.HasField("interned_data"):
+        for table, entries in interned.items():
+            for entry in getattr(packet.interned_data, table):
+                entries[entry.iid] = entry.name
+    if packet.HasField("track_descriptor"):
+        d = packet.track_descriptor
+        if d.uuid in tracks:
+            problems.append(f"track {d.uuid} declared twice")
+        tracks[d.uuid] = d.thread.thread_name or d.process.process_name or d.name
+        continue
+    if not packet.HasField("track_event"):
+        problems.append("a packet with neither a track nor an event")
+        continue
+    e = packet.track_event
+    if (e.HasField("name_iid") or e.category_iids) and not (
+        cleared and packet.sequence_flags & pb.TracePacket.SEQ_NEEDS_INCREMENTAL_STATE
+    ):
+        problems.append("an interned name on a sequence whose state was never cleared")
+    name = e.name
+    if e.HasField("name_iid"):
+        name = interned["event_names"].get(e.name_iid)
+        if name is None:
+            problems.append(f"event name {e.name_iid} used before it was sent")
+    cats = list(e.categories)
+    for iid in e.category_iids:
+        if iid not in interned["event_categories"]:
+            problems.append(f"category {iid} used before it was sent")
+        cats.append(interned["event_categories"].get(iid))
+    for a in e.debug_annotations:
+        if a.HasField("name_iid") and a.name_iid not in interned["debug_annotation_names"]:
+            problems.append(f"argument name {a.name_iid} used before it was sent")
+    if packet.timestamp < last_ts:
+        problems.append(f"event at {packet.timestamp} after one at {last_ts}")
+    last_ts = packet.timestamp
+    if e.track_uuid not in tracks:
+        problems.append(f"event on undeclared track {e.track_uuid}")
+    types[e.type] += 1
+    for c in cats:
+        categories[c] += 1
+    if e.type == BEGIN:
+        open_slices[e.track_uuid].append(packet.timestamp)
+        if "poll" in cats:
+            names[name] += 1
+    elif e.type == END:
+        if not open_slices[e.track_uuid]:
+            problems.append(f"slice end without a begin on track {e.track_uuid}")
+        else:
+            open_slices[e.track_uuid].pop()
+    for f in e.flow_ids:
+        flows_out[f] += 1
+    for f in e.terminating_flow_ids:
+        flows_in[f] += 1
+
+unmatched = set(flows_out) ^ set(flows_in)
+if unmatched:
+    problems.append(f"{len(unmatched)} flows with one end")
+if any(n != 1 for n in flows_out.values()) or any(n != 1 for n in flows_in.values()):
+    problems.append("a flow id used twice")
+still_open = sum(len(v) for v in open_slices.values())
+if still_open:
+    problems.append(f"{still_open} slices never ended")
+
+print(json.dumps({
+    "packets": len(trace.packet),
+    "tracks": sorted(tracks.values()),
+    "slices": types[BEGIN],
+    "instants": types[INSTANT],
+    "counter_values": types[COUNTER],
+    "polls": categories["poll"],
+    "parks": categories["park"],
+    "wakes": categories["wake"],
+    "anomalies": categories["anomaly"],
+    "flows": len(flows_out),
+    "top_slice_names": [n for n, _ in names.most_common(3)],
+    # The first few, with how many there were in all.
+    "problems": problems[:10] + ([f"... {len(problems)} in all"] if len(problems) > 10 else []),
+}, indent=1, sort_keys=True))
