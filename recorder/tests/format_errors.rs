@@ -264,3 +264,42 @@ fn ring_magic_on_a_dump_body_is_corrupt_not_a_newer_version() {
     assert!(matches!(err, ReadError::Corrupt { .. }), "{err}");
     assert!(!err.to_string().contains("newer"), "{err}");
 }
+
+/// Reading into columns gives the events, damage and tables a plain read gives: for every
+/// sample and fixture, and for the same dump cut and damaged.
+#[test]
+fn reading_into_columns_reads_what_a_plain_read_does() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> = ["../sample-dumps", "tests/fixtures"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 14, "{files:?}");
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        let mut cases = vec![bytes.clone()];
+        if u32::from_le_bytes(bytes[8..12].try_into().unwrap()) >= 7 {
+            let events_at =
+                ENVELOPE_LEN + u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize;
+            let mut flipped = bytes.clone();
+            flipped[events_at + (bytes.len() - events_at) / 2] ^= 0x08;
+            cases.push(flipped);
+            cases.push(bytes[..bytes.len() - 7].to_vec());
+        }
+        for (i, case) in cases.iter().enumerate() {
+            let plain = Dump::from_bytes(case).unwrap();
+            let (mut tables, columns) = Dump::from_bytes_columns(case).unwrap();
+            assert!(tables.events.is_empty());
+            assert_eq!(columns.len(), plain.events.len(), "{path:?} case {i}");
+            tables.events = columns.to_events();
+            assert_eq!(tables, plain, "{path:?} case {i}");
+            assert_eq!(i > 0, plain.damage.is_some(), "{path:?} case {i}");
+        }
+        let (tables, columns) = Dump::read_columns(&path).unwrap();
+        assert_eq!(columns.len(), Dump::read(&path).unwrap().events.len());
+        assert!(tables.damage.is_none());
+    }
+}

@@ -15,8 +15,14 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A `PYTHONPATH` under which Perfetto's definitions import, installing them there first.
+/// A `PYTHONPATH` under which Perfetto's definitions import, installing them there first
+/// (once per test binary: the tests run in parallel).
 fn python_path() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(install).clone()
+}
+
+fn install() -> PathBuf {
     let dir = root().join("target/python-perfetto");
     let imports = |dir: &Path| {
         Command::new("python3")

@@ -198,8 +198,19 @@ pub(crate) struct Block<'a> {
     pub(crate) next: usize,
 }
 
-/// The block at `at` if its header is whole, its payload fits the section and its CRC
-/// holds.
+/// The least and most payload bytes a block of `count` events takes: five column lengths,
+/// then per event a kind byte and at least one byte of time and of lane (at most 66 in
+/// all: ten for a time, five for a lane, ten for a task, four ten-byte values).
+fn plausible(len: usize, count: usize) -> bool {
+    (1..=BLOCK_EVENTS).contains(&count)
+        && len >= 4 * COLUMNS + 3 * count
+        && len <= 4 * COLUMNS + 66 * count
+}
+
+/// The block at `at` if its header is whole and plausible, its payload fits the section
+/// and its CRC holds. The length checks come before the CRC: a forged header can then
+/// neither claim events its bytes cannot hold (the reader allocates for every event
+/// claimed) nor cost a CRC over more than its events could take.
 pub(crate) fn block_at(section: &[u8], at: usize) -> Option<Block<'_>> {
     let header = section.get(at..at.checked_add(BLOCK_HEADER_LEN)?)?;
     if header[..4] != BLOCK_MAGIC {
@@ -209,11 +220,14 @@ pub(crate) fn block_at(section: &[u8], at: usize) -> Option<Block<'_>> {
         |o: usize| u32::from_le_bytes([header[o], header[o + 1], header[o + 2], header[o + 3]]);
     let len = u32_at(4) as usize;
     let count = u32_at(8) as usize;
+    if !plausible(len, count) {
+        return None;
+    }
     let payload = section.get(at + BLOCK_HEADER_LEN..(at + BLOCK_HEADER_LEN).checked_add(len)?)?;
     let mut crc = crc32fast::Hasher::new();
     crc.update(&header[4..12]);
     crc.update(payload);
-    (crc.finalize() == u32_at(12) && count <= BLOCK_EVENTS).then_some(Block {
+    (crc.finalize() == u32_at(12)).then_some(Block {
         count,
         payload,
         next: at + BLOCK_HEADER_LEN + len,
@@ -476,18 +490,21 @@ fn read_carefully(
         ..Damage::default()
     };
     let mut read_blocks = 0u64;
-    // While in a run of lost blocks: the time of the last event before it.
-    let mut lost: Option<Option<u64>> = None;
+    // While in a run of lost blocks: where it began, and the time of the last event
+    // before it.
+    let mut lost: Option<(usize, Option<u64>)> = None;
+    // Resynchronising may try every block magic left: its CRCs are bounded in all.
+    let mut budget = RESYNC_BUDGET.max(section.len().saturating_mul(8));
     let mut at = 0;
     while at < section.len() {
         let Some(b) = block_at(section, at).filter(|b| decode(b, &mut out).is_ok()) else {
-            lost.get_or_insert(out.last().map(|e| e.ts_ns));
+            lost.get_or_insert((at, out.last().map(|e| e.ts_ns)));
             // Resynchronise on the next block magic whose block reads.
-            at = next_block(section, at + 1);
+            at = next_block(section, at + 1, &mut budget);
             continue;
         };
         read_blocks += 1;
-        if let Some(after) = lost.take() {
+        if let Some((_, after)) = lost.take() {
             damage
                 .gaps
                 .push((after, out.get(out.len() - b.count).map(|e| e.ts_ns)));
@@ -497,9 +514,11 @@ fn read_carefully(
     damage.blocks_lost = blocks.saturating_sub(read_blocks);
     damage.events_lost = events.saturating_sub(out.len() as u64);
     match lost {
-        // Bytes after the last block, with every block and event read: nothing is lost.
+        // Bytes after the section the metadata gives, or after every block and event it
+        // counts: nothing of the dump is in them.
+        Some((from, _)) if from as u64 >= len => {}
         Some(_) if damage.blocks_lost == 0 && damage.events_lost == 0 => {}
-        Some(after) => damage.gaps.push((after, None)),
+        Some((_, after)) => damage.gaps.push((after, None)),
         // The file ends on a block boundary, before the blocks it says it holds.
         None if damage.truncated => damage.gaps.push((out.last().map(|e| e.ts_ns), None)),
         None => {}
@@ -508,15 +527,28 @@ fn read_carefully(
     (out, (!whole).then_some(damage))
 }
 
-/// The offset of the first block at or after `from` that reads, or the section's end.
-fn next_block(section: &[u8], from: usize) -> usize {
+/// Bytes a careful read may check while resynchronising, at least (a section of forged
+/// headers would otherwise cost a CRC over up to 2 MB for every four bytes).
+const RESYNC_BUDGET: usize = 256 << 20;
+
+/// The offset of the first block at or after `from` that reads, or the section's end (also
+/// once the candidates tried have cost `budget` bytes: what is left is lost).
+fn next_block(section: &[u8], from: usize, budget: &mut usize) -> usize {
     let mut at = from;
+    let mut probe = Vec::new();
     while let Some(i) = section
         .get(at..)
         .and_then(|rest| rest.windows(4).position(|w| w == BLOCK_MAGIC))
     {
         let candidate = at + i;
-        let mut probe = Vec::new();
+        let claimed = section
+            .get(candidate + 4..candidate + 8)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        let Some(left) = budget.checked_sub(claimed.min(section.len() - candidate)) else {
+            return section.len();
+        };
+        *budget = left;
+        probe.clear();
         if let Some(b) = block_at(section, candidate)
             && decode(&b, &mut probe).is_ok()
         {
@@ -759,6 +791,96 @@ pub(crate) mod tests {
             None
         );
         assert!(whole(&bytes, found.len() as u64, 3000, bytes.len() as u64 + 1).is_none());
+    }
+
+    /// The fast way (a whole section, every block at once) and the careful one give the
+    /// same events, into a vector or into columns; a section that is not whole takes the
+    /// careful way and says what it lost.
+    #[test]
+    fn whole_sections_read_fast_and_others_carefully_into_vectors_and_columns() {
+        let kinds = every_kind();
+        let events: Vec<Event> = (0..BLOCK_EVENTS + 700)
+            .map(|i| Event {
+                ts_ns: i as u64,
+                ..kinds[i % kinds.len()]
+            })
+            .collect();
+        let bytes = encoded(&events);
+        let (n, len) = (events.len() as u64, bytes.len() as u64);
+        assert_eq!(whole(&bytes, 2, n, len).map(|b| b.len()), Some(2));
+        assert!(whole(&bytes[..bytes.len() - 1], 2, n, len - 1).is_none());
+        assert_eq!(read(&bytes, 2, n, len), (events.clone(), None));
+        let (columns, damage) = read_columns(&bytes, 2, n, len);
+        assert_eq!((columns.to_events(), damage), (events.clone(), None));
+        let mut bad = bytes.clone();
+        bad[BLOCK_HEADER_LEN + 50] ^= 4;
+        let (plain, damage) = read(&bad, 2, n, len);
+        assert_eq!(plain, events[BLOCK_EVENTS..]);
+        let (columns, column_damage) = read_columns(&bad, 2, n, len);
+        assert_eq!(columns.to_events(), plain);
+        assert_eq!(column_damage, damage);
+        assert_eq!(damage.unwrap().blocks_lost, 1);
+    }
+
+    /// A header with a CRC that holds but more events than its bytes can hold is not a
+    /// block: a 1 MB file of such headers must not make the reader allocate for 2^31
+    /// events, nor resynchronising cost a CRC over the rest of the file for each of them.
+    #[test]
+    fn forged_headers_are_not_blocks_and_resync_work_is_bounded() {
+        let forged = |len: u32, count: u32| {
+            let mut b = BLOCK_MAGIC.to_vec();
+            b.extend_from_slice(&len.to_le_bytes());
+            b.extend_from_slice(&count.to_le_bytes());
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&b[4..12]);
+            crc.update(&vec![0; len as usize]);
+            b.extend_from_slice(&crc.finalize().to_le_bytes());
+            b.resize(BLOCK_HEADER_LEN + len as usize, 0);
+            b
+        };
+        for (len, count) in [
+            (0, BLOCK_EVENTS as u32),
+            (0, 0),
+            (20, 1),
+            (20 + 66 * 2 + 1, 2),
+        ] {
+            let b = forged(len, count);
+            assert!(block_at(&b, 0).is_none(), "len {len}, count {count}");
+        }
+        assert!(plausible(20 + 3, 1) && plausible(20 + 66, 1));
+        let many: Vec<u8> = (0..1000)
+            .flat_map(|_| forged(0, BLOCK_EVENTS as u32))
+            .collect();
+        let (events, damage) = read(&many, 1000, 1000 * BLOCK_EVENTS as u64, many.len() as u64);
+        assert!(events.is_empty());
+        assert_eq!(damage.unwrap().blocks_lost, 1000);
+        // Candidates that claim more than the budget end the search.
+        let mut budget = 100;
+        let mut claims = BLOCK_MAGIC.to_vec();
+        claims.extend_from_slice(&1000u32.to_le_bytes());
+        claims.resize(2000, 0);
+        assert_eq!(next_block(&claims, 0, &mut budget), claims.len());
+        assert_eq!(budget, 100, "a candidate past the budget is not tried");
+    }
+
+    /// Bytes after the section the metadata counts are not a lost end, even when a
+    /// block in the middle was lost.
+    #[test]
+    fn trailing_bytes_after_a_lost_middle_block_are_not_a_gap_at_the_end() {
+        let events: Vec<Event> = (0..BLOCK_EVENTS as u64 * 3)
+            .map(|i| ev(i * 10, 0, EventKind::Park))
+            .collect();
+        let bytes = encoded(&events);
+        let second = block_at(&bytes, 0).unwrap().next;
+        let mut bad = bytes.clone();
+        bad[second + BLOCK_HEADER_LEN + 100] ^= 1;
+        bad.extend_from_slice(b"XYZ");
+        let (back, damage) = read(&bad, 3, events.len() as u64, bytes.len() as u64);
+        assert_eq!(back.len(), 2 * BLOCK_EVENTS);
+        let damage = damage.unwrap();
+        assert_eq!(damage.gaps.len(), 1, "{:?}", damage.gaps);
+        assert!(damage.gaps[0].1.is_some(), "the one gap closes");
+        assert!(!damage.truncated);
     }
 
     #[test]

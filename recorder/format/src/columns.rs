@@ -318,6 +318,25 @@ mod tests {
             assert_eq!((c.ts(i), c.lane(i), c.kind(i)), (e.ts_ns, e.lane, e.kind));
         }
         assert_eq!(c.iter().next_back(), events.last().copied());
+        assert_eq!(c.get(events.len()), None);
+        assert_eq!(c.get(events.len() - 1), events.last().copied());
+        assert!(!c.is_empty() && EventColumns::default().is_empty());
+        let times: Vec<u64> = events.iter().map(|e| e.ts_ns).collect();
+        assert_eq!(c.times(), &times[..]);
+    }
+
+    /// Equal times are in order: only a later event with an earlier time counts.
+    #[test]
+    fn equal_times_are_not_reordered() {
+        let kinds = every_kind();
+        let at = |ts_ns: u64, i: usize| Event { ts_ns, ..kinds[i] };
+        let events = vec![at(5, 30), at(5, 31), at(4, 32), at(4, 1), at(9, 0)];
+        let mut c = EventColumns::from_events(&events);
+        assert_eq!(c.sort_by_time(), 1);
+        assert_eq!(
+            c.to_events(),
+            vec![at(4, 32), at(4, 1), at(5, 30), at(5, 31), at(9, 0)]
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use super::proto::{
     self, CounterDescriptor, DebugAnnotation, ProcessDescriptor, ThreadDescriptor, TracePacket,
     TrackDescriptor, TrackEvent,
 };
-use crate::analysis::index::PollIdx;
+use crate::analysis::index::{PollIdx, TaskIdx};
 use crate::analysis::{Index, SegmentKind, Severity};
 
 const SEQUENCE: u32 = 1;
@@ -67,54 +67,60 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     wakes.sort_by_key(|&i| ix.wakes[i as usize].at_ns);
     let mut anomalies: Vec<u32> = (0..ix.anomalies.len() as u32).collect();
     anomalies.sort_by_key(|&i| ix.anomalies[i as usize].start_ns);
-    // The k-way merge: (time, stream, position in stream, phase). Streams: each lane's
-    // segments (a slice's begin, then its end), the wakes, the anomalies, the counter.
+    // The k-way merge: (time, stream, position in stream, phase). Streams: the wakes
+    // first (at one time, a wake's arrow starts before the poll it leads to begins), the
+    // anomalies, then each lane's segments (a slice's begin, then its end).
+    const WAKES: usize = 0;
+    const ANOMALIES: usize = 1;
+    const LANES: usize = 2;
     let lanes = ix.lanes.len();
-    let (wake_stream, anomaly_stream) = (lanes, lanes + 1);
     let mut heap = BinaryHeap::new();
     let mut lane_end = vec![0u64; lanes];
     for (li, lane) in ix.lanes.iter().enumerate() {
         if let Some(s) = lane.segments.first() {
-            heap.push(Reverse((s.start_ns, li, 0usize, 0u8)));
+            heap.push(Reverse((s.start_ns, LANES + li, 0usize, 0u8)));
         }
     }
     if let Some(&i) = wakes.first() {
-        heap.push(Reverse((ix.wakes[i as usize].at_ns, wake_stream, 0, 0)));
+        heap.push(Reverse((ix.wakes[i as usize].at_ns, WAKES, 0, 0)));
     }
     if let Some(&i) = anomalies.first() {
         heap.push(Reverse((
             ix.anomalies[i as usize].start_ns,
-            anomaly_stream,
+            ANOMALIES,
             0,
             0,
         )));
     }
-    // Tasks woken and not yet polled: +1 at a wake, -1 at the poll it led to.
-    let mut woken = Woken::default();
+    let mut woken = Woken {
+        now: 0,
+        pending: vec![false; ix.tasks.len()],
+    };
     while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
-        if stream < lanes {
-            let seg = ix.lanes[stream].segments[pos];
+        if stream >= LANES {
+            let (stream, li) = (stream, stream - LANES);
+            let seg = ix.lanes[li].segments[pos];
             // Slices on a track must nest: a segment never starts before the last ended.
-            let start = seg.start_ns.max(lane_end[stream]);
+            let start = seg.start_ns.max(lane_end[li]);
             let end = seg.end_ns.max(start);
             if phase == 0 {
-                woken.settle(&mut w, ix, &incoming, &seg, start)?;
-                w.begin(ix, stream, &seg, start, end, &incoming)?;
+                woken.polled(&mut w, &seg, start)?;
+                w.begin(ix, li, &seg, start, end, &incoming)?;
                 heap.push(Reverse((end, stream, pos, 1)));
             } else {
                 let mut ev = w.fresh();
                 ev.r#type = Some(proto::SLICE_END);
-                ev.track_uuid = Some(LANE_TRACKS + stream as u64);
+                ev.track_uuid = Some(LANE_TRACKS + li as u64);
                 w.event(end, ev)?;
-                lane_end[stream] = end;
-                if let Some(next) = ix.lanes[stream].segments.get(pos + 1) {
+                lane_end[li] = end;
+                if let Some(next) = ix.lanes[li].segments.get(pos + 1) {
                     heap.push(Reverse((next.start_ns.max(end), stream, pos + 1, 0)));
                 }
             }
-        } else if stream == wake_stream {
+        } else if stream == WAKES {
             let i = wakes[pos];
             w.wake(ix, i)?;
-            woken.add(&mut w, ts, 1)?;
+            woken.woken(&mut w, ix.wakes[i as usize].task, ts)?;
             if let Some(&next) = wakes.get(pos + 1) {
                 heap.push(Reverse((ix.wakes[next as usize].at_ns, stream, pos + 1, 0)));
             }
@@ -136,14 +142,15 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     Ok(w.written)
 }
 
-/// The counter of tasks woken and not yet polled, written as it changes.
-#[derive(Default)]
+/// The counter of tasks woken and not yet polled, written as it changes: a task counts
+/// from its first wake after a poll to its next poll, however many wakes came between.
 struct Woken {
     now: i64,
+    pending: Vec<bool>,
 }
 
 impl Woken {
-    fn add<W: Write>(&mut self, w: &mut Writer<W>, ts: u64, by: i64) -> io::Result<()> {
+    fn set<W: Write>(&mut self, w: &mut Writer<W>, ts: u64, by: i64) -> io::Result<()> {
         self.now += by;
         let mut ev = w.fresh();
         ev.r#type = Some(proto::COUNTER);
@@ -152,25 +159,33 @@ impl Woken {
         w.event(ts, ev)
     }
 
-    /// A poll begins: the wakes that led to it are answered.
-    fn settle<W: Write>(
+    fn woken<W: Write>(&mut self, w: &mut Writer<W>, t: TaskIdx, ts: u64) -> io::Result<()> {
+        match self.pending.get_mut(t as usize) {
+            Some(p) if !*p => {
+                *p = true;
+                self.set(w, ts, 1)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A poll begins: its task is no longer waiting.
+    fn polled<W: Write>(
         &mut self,
         w: &mut Writer<W>,
-        ix: &Index,
-        incoming: &[(PollIdx, u32)],
         seg: &crate::analysis::Segment,
         at: u64,
     ) -> io::Result<()> {
-        if !matches!(seg.kind, SegmentKind::Polling(_)) {
+        let SegmentKind::Polling(t) = seg.kind else {
             return Ok(());
+        };
+        match self.pending.get_mut(t as usize) {
+            Some(p) if *p => {
+                *p = false;
+                self.set(w, at, -1)
+            }
+            _ => Ok(()),
         }
-        let n = wakes_of(incoming, seg.poll)
-            .filter(|&(_, wk)| ix.wakes[wk as usize].source.is_some())
-            .count();
-        if n == 0 {
-            return Ok(());
-        }
-        self.add(w, at, -(n as i64))
     }
 }
 
@@ -536,5 +551,160 @@ impl<W: Write> Writer<W> {
                 ..Default::default()
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dial9_format::*;
+
+    use super::proto::{self, TracePacket};
+    use crate::analysis::{Index, Thresholds};
+
+    fn dump(events: Vec<(u64, u32, EventKind)>) -> Dump {
+        let worker = |lane: u32| ThreadInfo {
+            lane,
+            os_tid: 100 + u64::from(lane),
+            name: "tokio-rt-worker".into(),
+            worker: Some(lane),
+            kind: ThreadKind::Worker,
+        };
+        let task = |id: u64, name: &str| TaskInfo {
+            id,
+            name: name.into(),
+            kind: TaskKind::Task,
+            location: None,
+            spawned_by: None,
+        };
+        Dump {
+            header: Header {
+                reason: Reason::Requested { label: "t".into() },
+                dumped_at_unix_ns: 1_000,
+                dumped_at_ns: 100,
+                anchor: ClockAnchor {
+                    mono_ns: 0,
+                    unix_ns: 500,
+                },
+                pid: 7,
+                program: "p".into(),
+                host: "h".into(),
+                capacity: 1024,
+                recorded_total: events.len() as u64,
+                overwritten: 0,
+                torn_skipped: 0,
+                hooks_installed: true,
+                layer_installed: true,
+                recorder_version: "0".into(),
+            },
+            threads: vec![worker(0), worker(1)],
+            tasks: vec![task(1, "a"), task(2, "b")],
+            lane_states: vec![],
+            events: events
+                .into_iter()
+                .map(|(ts_ns, lane, kind)| Event { ts_ns, lane, kind })
+                .collect(),
+            facts: Facts::default(),
+            damage: None,
+        }
+    }
+
+    /// The packets of a trace, decoded with the export's own messages.
+    fn packets(mut bytes: &[u8]) -> Vec<TracePacket> {
+        use prost::Message;
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            assert_eq!(bytes[0], 0x0a, "field 1, length-delimited");
+            bytes = &bytes[1..];
+            let len = prost::encoding::decode_varint(&mut bytes).unwrap() as usize;
+            out.push(TracePacket::decode(&bytes[..len]).unwrap());
+            bytes = &bytes[len..];
+        }
+        out
+    }
+
+    /// Three wakes before one poll are one task waiting; a wake and the poll it leads to
+    /// at one nanosecond are written wake first, so the arrow starts before it ends.
+    #[test]
+    fn the_counter_counts_tasks_and_a_wake_precedes_its_poll_at_one_time() {
+        let wake = |task| EventKind::Wake {
+            task,
+            by_ref: false,
+            source: WakeSource::Task(2),
+        };
+        let ix = Index::build(
+            dump(vec![
+                (
+                    0,
+                    0,
+                    EventKind::Spawn {
+                        task: 1,
+                        parent: None,
+                    },
+                ),
+                (1, 0, EventKind::PollStart { task: 1 }),
+                (
+                    2,
+                    0,
+                    EventKind::PollEnd {
+                        task: 1,
+                        completed: false,
+                        duration_ns: Some(1),
+                    },
+                ),
+                (10, 1, EventKind::PollStart { task: 2 }),
+                (11, 1, wake(1)),
+                (12, 1, wake(1)),
+                (20, 1, wake(1)),
+                (20, 0, EventKind::PollStart { task: 1 }),
+                (
+                    21,
+                    1,
+                    EventKind::PollEnd {
+                        task: 2,
+                        completed: false,
+                        duration_ns: Some(11),
+                    },
+                ),
+                (
+                    22,
+                    0,
+                    EventKind::PollEnd {
+                        task: 1,
+                        completed: true,
+                        duration_ns: Some(2),
+                    },
+                ),
+            ]),
+            Thresholds::default(),
+        );
+        let mut bytes = Vec::new();
+        let written = super::write(&ix, &mut bytes).unwrap();
+        assert_eq!((written.polls, written.wakes, written.flows), (3, 3, 3));
+        let packets = packets(&bytes);
+        assert_eq!(packets.len() as u64, written.packets);
+        let counter: Vec<i64> = packets
+            .iter()
+            .filter_map(|p| p.track_event.as_ref())
+            .filter(|e| e.r#type == Some(proto::COUNTER))
+            .filter_map(|e| e.counter_value)
+            .collect();
+        assert_eq!(counter, vec![1, 0], "one task waited, however often woken");
+        let at_20: Vec<i32> = packets
+            .iter()
+            .filter(|p| p.timestamp == Some(20))
+            .filter_map(|p| p.track_event.as_ref()?.r#type)
+            .collect();
+        let first_begin = at_20.iter().position(|&t| t == proto::SLICE_BEGIN).unwrap();
+        let wake_at = at_20.iter().position(|&t| t == proto::INSTANT).unwrap();
+        assert!(wake_at < first_begin, "{at_20:?}");
+        // Every arrow that starts ends, after it starts.
+        let mut started = std::collections::HashSet::new();
+        for e in packets.iter().filter_map(|p| p.track_event.as_ref()) {
+            started.extend(e.flow_ids.iter().copied());
+            for f in &e.terminating_flow_ids {
+                assert!(started.remove(f), "flow {f} ends before it starts");
+            }
+        }
+        assert!(started.is_empty(), "{started:?}");
     }
 }

@@ -73,6 +73,8 @@ pub struct ProcessDescriptor {
 pub struct ThreadDescriptor {
     #[prost(int32, optional, tag = "1")]
     pub pid: Option<i32>,
+    /// `int64` in the definitions of perfetto 0.59 (`int32` in older ones: the same on
+    /// the wire for any thread id).
     #[prost(int64, optional, tag = "2")]
     pub tid: Option<i64>,
     #[prost(string, optional, tag = "5")]
