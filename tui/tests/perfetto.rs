@@ -138,8 +138,8 @@ fn every_sample_exports_a_trace_perfettos_schema_reads_whole() {
         assert_eq!(got["anomalies"], ix.anomalies.len(), "{name}");
         assert_eq!(
             got["tracks"].as_array().unwrap().len(),
-            ix.lanes.len() + 3,
-            "{name}: the process, a track per lane, the dial9 track, the counter"
+            ix.lanes.len() + 4,
+            "{name}: the process, a track per lane, the dial9 track, two counters"
         );
         insta::assert_snapshot!(
             format!("perfetto-{name}"),

@@ -514,10 +514,8 @@ fn read_carefully(
     damage.blocks_lost = blocks.saturating_sub(read_blocks);
     damage.events_lost = events.saturating_sub(out.len() as u64);
     match lost {
-        // Bytes after the section the metadata gives, or after every block and event it
-        // counts: nothing of the dump is in them.
+        // Bytes after the section the metadata gives: nothing of the dump is in them.
         Some((from, _)) if from as u64 >= len => {}
-        Some(_) if damage.blocks_lost == 0 && damage.events_lost == 0 => {}
         Some((_, after)) => damage.gaps.push((after, None)),
         // The file ends on a block boundary, before the blocks it says it holds.
         None if damage.truncated => damage.gaps.push((out.last().map(|e| e.ts_ns), None)),
@@ -842,7 +840,9 @@ pub(crate) mod tests {
             (0, BLOCK_EVENTS as u32),
             (0, 0),
             (20, 1),
+            (20 + 3, 2),
             (20 + 66 * 2 + 1, 2),
+            (20 + 3 * 40_000, 40_000),
         ] {
             let b = forged(len, count);
             assert!(block_at(&b, 0).is_none(), "len {len}, count {count}");
@@ -854,13 +854,29 @@ pub(crate) mod tests {
         let (events, damage) = read(&many, 1000, 1000 * BLOCK_EVENTS as u64, many.len() as u64);
         assert!(events.is_empty());
         assert_eq!(damage.unwrap().blocks_lost, 1000);
-        // Candidates that claim more than the budget end the search.
-        let mut budget = 100;
-        let mut claims = BLOCK_MAGIC.to_vec();
-        claims.extend_from_slice(&1000u32.to_le_bytes());
+        // Each candidate tried costs what it claims (at most the rest of the section);
+        // one that would take more than is left ends the search untried.
+        let claim = |at: usize, len: u32, section: &mut Vec<u8>| {
+            section.resize(at, 0);
+            section.extend_from_slice(&BLOCK_MAGIC);
+            section.extend_from_slice(&len.to_le_bytes());
+        };
+        let mut claims = Vec::new();
+        claim(8, 60, &mut claims);
+        claim(40, 60, &mut claims);
         claims.resize(2000, 0);
+        let mut budget = 100;
         assert_eq!(next_block(&claims, 0, &mut budget), claims.len());
-        assert_eq!(budget, 100, "a candidate past the budget is not tried");
+        assert_eq!(budget, 40, "the first tried, the second past the budget");
+        let mut far = Vec::new();
+        claim(8, 5000, &mut far);
+        far.resize(2000, 0);
+        let mut budget = 2000;
+        assert_eq!(next_block(&far, 0, &mut budget), far.len());
+        assert_eq!(
+            budget, 8,
+            "a claim past the end costs the rest of the section"
+        );
     }
 
     /// Bytes after the section the metadata counts are not a lost end, even when a
@@ -956,6 +972,7 @@ pub(crate) mod tests {
         bad[second + BLOCK_HEADER_LEN + 100] ^= 1;
         let (back, damage) = read(&bad, 3, events.len() as u64, bytes.len() as u64);
         let damage = damage.unwrap();
+        assert_eq!((damage.blocks, damage.events), (3, events.len() as u64));
         assert_eq!(back.len(), 2 * BLOCK_EVENTS);
         assert_eq!(back[..BLOCK_EVENTS], events[..BLOCK_EVENTS]);
         assert_eq!(back[BLOCK_EVENTS..], events[2 * BLOCK_EVENTS..]);

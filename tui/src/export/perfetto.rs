@@ -9,7 +9,7 @@
 //! │                                             (flow) to the poll it led to, anomalies
 //! │                                             as instants
 //! ├─ "dial9" track                              the dump's reason, anomalies of no lane
-//! └─ counters                                   tasks woken and not yet polled
+//! └─ counters                                   live tasks; tasks woken and not yet polled
 //! ```
 //! Packets are written in time order as they are made, a k-way merge of the lanes'
 //! segments, the wakes and the anomalies: nothing of the size of the trace is held.
@@ -33,6 +33,7 @@ const SEQUENCE: u32 = 1;
 const PROCESS_TRACK: u64 = 1;
 const DIAL9_TRACK: u64 = 2;
 const WOKEN_TRACK: u64 = 3;
+const LIVE_TRACK: u64 = 4;
 /// Lane tracks: this plus the lane's position in the index.
 const LANE_TRACKS: u64 = 0x100;
 
@@ -72,7 +73,8 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     // anomalies, then each lane's segments (a slice's begin, then its end).
     const WAKES: usize = 0;
     const ANOMALIES: usize = 1;
-    const LANES: usize = 2;
+    const LIVE: usize = 2;
+    const LANES: usize = 3;
     let lanes = ix.lanes.len();
     let mut heap = BinaryHeap::new();
     let mut lane_end = vec![0u64; lanes];
@@ -96,6 +98,31 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
         now: 0,
         pending: vec![false; ix.tasks.len()],
     };
+    // Live tasks: those the recorder listed alive at the dump, less the spawns and plus
+    // the ends seen after each moment; a spawn or an end moves it by one.
+    let lifecycle = |i: usize| match ix.events.kind(i) {
+        dial9_format::EventKind::Spawn { .. } => Some(1i64),
+        dial9_format::EventKind::Terminate { .. } => Some(-1),
+        _ => None,
+    };
+    let next_lifecycle = |from: usize| (from..ix.events.len()).find(|&i| lifecycle(i).is_some());
+    let (mut live, mut lowest) = (0i64, 0i64);
+    for d in (0..ix.events.len()).filter_map(lifecycle) {
+        live += d;
+        lowest = lowest.min(live);
+    }
+    let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
+    // Without the recorder's list (an older dump, a ring file), the fewest that the
+    // window's spawns and ends allow.
+    let mut live = if alive_at_dump > 0 {
+        alive_at_dump - live
+    } else {
+        -lowest
+    };
+    w.counter(LIVE_TRACK, ix.start_ns, live)?;
+    if let Some(i) = next_lifecycle(0) {
+        heap.push(Reverse((ix.events.ts(i), LIVE, i, 0)));
+    }
     while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
         if stream >= LANES {
             let (stream, li) = (stream, stream - LANES);
@@ -116,6 +143,12 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
                 if let Some(next) = ix.lanes[li].segments.get(pos + 1) {
                     heap.push(Reverse((next.start_ns.max(end), stream, pos + 1, 0)));
                 }
+            }
+        } else if stream == LIVE {
+            live += lifecycle(pos).unwrap_or(0);
+            w.counter(LIVE_TRACK, ts, live)?;
+            if let Some(i) = next_lifecycle(pos + 1) {
+                heap.push(Reverse((ix.events.ts(i), LIVE, i, 0)));
             }
         } else if stream == WAKES {
             let i = wakes[pos];
@@ -152,11 +185,7 @@ struct Woken {
 impl Woken {
     fn set<W: Write>(&mut self, w: &mut Writer<W>, ts: u64, by: i64) -> io::Result<()> {
         self.now += by;
-        let mut ev = w.fresh();
-        ev.r#type = Some(proto::COUNTER);
-        ev.track_uuid = Some(WOKEN_TRACK);
-        ev.counter_value = Some(self.now.max(0));
-        w.event(ts, ev)
+        w.counter(WOKEN_TRACK, ts, self.now)
     }
 
     fn woken<W: Write>(&mut self, w: &mut Writer<W>, t: TaskIdx, ts: u64) -> io::Result<()> {
@@ -286,6 +315,15 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// A counter's value from `ts` on (never below zero).
+    fn counter(&mut self, track: u64, ts: u64, value: i64) -> io::Result<()> {
+        let mut ev = self.fresh();
+        ev.r#type = Some(proto::COUNTER);
+        ev.track_uuid = Some(track);
+        ev.counter_value = Some(value.max(0));
+        self.event(ts, ev)
+    }
+
     /// An empty event to fill, with the room of the last one.
     fn fresh(&mut self) -> TrackEvent {
         let mut ev = self.scratch.track_event.take().unwrap_or_default();
@@ -405,6 +443,16 @@ impl<W: Write> Writer<W> {
                 uuid: Some(WOKEN_TRACK),
                 parent_uuid: Some(PROCESS_TRACK),
                 name: Some("tasks woken, not yet polled".into()),
+                counter: Some(CounterDescriptor {}),
+                ..Default::default()
+            },
+            None,
+        )?;
+        self.track(
+            TrackDescriptor {
+                uuid: Some(LIVE_TRACK),
+                parent_uuid: Some(PROCESS_TRACK),
+                name: Some("live tasks".into()),
                 counter: Some(CounterDescriptor {}),
                 ..Default::default()
             },
@@ -603,7 +651,11 @@ mod tests {
                 .into_iter()
                 .map(|(ts_ns, lane, kind)| Event { ts_ns, lane, kind })
                 .collect(),
-            facts: Facts::default(),
+            // Task 2 alive at the dump, by the recorder's count.
+            facts: Facts {
+                live_wakers: vec![TaskWakers { task: 2, live: 1 }],
+                ..Facts::default()
+            },
             damage: None,
         }
     }
@@ -674,6 +726,7 @@ mod tests {
                         duration_ns: Some(2),
                     },
                 ),
+                (22, 0, EventKind::Terminate { task: 1 }),
             ]),
             Thresholds::default(),
         );
@@ -688,7 +741,29 @@ mod tests {
             .filter(|e| e.r#type == Some(proto::COUNTER))
             .filter_map(|e| e.counter_value)
             .collect();
-        assert_eq!(counter, vec![1, 0], "one task waited, however often woken");
+        let woken: Vec<i64> = packets
+            .iter()
+            .filter_map(|p| p.track_event.as_ref())
+            .filter(|e| e.track_uuid == Some(super::WOKEN_TRACK))
+            .filter_map(|e| e.counter_value)
+            .collect();
+        assert_eq!(woken, vec![1, 0], "one task waited, however often woken");
+        // Task 2 was alive before the window and at the dump: 1 at the start, 2 from task
+        // 1's spawn, 1 again from its end.
+        let live: Vec<(u64, i64)> = packets
+            .iter()
+            .filter(|p| {
+                p.track_event.as_ref().and_then(|e| e.track_uuid) == Some(super::LIVE_TRACK)
+            })
+            .map(|p| {
+                (
+                    p.timestamp.unwrap(),
+                    p.track_event.as_ref().unwrap().counter_value.unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(counter.len(), woken.len() + live.len());
+        assert_eq!(live, vec![(0, 1), (0, 2), (22, 1)]);
         let at_20: Vec<i32> = packets
             .iter()
             .filter(|p| p.timestamp == Some(20))
