@@ -100,14 +100,15 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     };
     // Live tasks: those the recorder listed alive at the dump, less the spawns and plus
     // the ends seen after each moment; a spawn or an end moves it by one.
-    let lifecycle = |i: usize| match ix.events.kind(i) {
-        dial9_format::EventKind::Spawn { .. } => Some(1i64),
-        dial9_format::EventKind::Terminate { .. } => Some(-1),
-        _ => None,
-    };
-    let next_lifecycle = |from: usize| (from..ix.events.len()).find(|&i| lifecycle(i).is_some());
+    let lifecycle: Vec<(u64, i64)> = (0..ix.events.len())
+        .filter_map(|i| match ix.events.kind(i) {
+            dial9_format::EventKind::Spawn { .. } => Some((ix.events.ts(i), 1)),
+            dial9_format::EventKind::Terminate { .. } => Some((ix.events.ts(i), -1)),
+            _ => None,
+        })
+        .collect();
     let (mut live, mut lowest) = (0i64, 0i64);
-    for d in (0..ix.events.len()).filter_map(lifecycle) {
+    for &(_, d) in &lifecycle {
         live += d;
         lowest = lowest.min(live);
     }
@@ -120,8 +121,8 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
         -lowest
     };
     w.counter(LIVE_TRACK, ix.start_ns, live)?;
-    if let Some(i) = next_lifecycle(0) {
-        heap.push(Reverse((ix.events.ts(i), LIVE, i, 0)));
+    if let Some(&(ts, _)) = lifecycle.first() {
+        heap.push(Reverse((ts, LIVE, 0, 0)));
     }
     while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
         if stream >= LANES {
@@ -145,10 +146,10 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
                 }
             }
         } else if stream == LIVE {
-            live += lifecycle(pos).unwrap_or(0);
+            live += lifecycle[pos].1;
             w.counter(LIVE_TRACK, ts, live)?;
-            if let Some(i) = next_lifecycle(pos + 1) {
-                heap.push(Reverse((ix.events.ts(i), LIVE, i, 0)));
+            if let Some(&(next, _)) = lifecycle.get(pos + 1) {
+                heap.push(Reverse((next, LIVE, pos + 1, 0)));
             }
         } else if stream == WAKES {
             let i = wakes[pos];
@@ -272,6 +273,25 @@ const CATEGORIES: [&str; 4] = ["poll", "park", "wake", "anomaly"];
 const PARKED: u64 = 1;
 const TASK_NAMES: u64 = 16;
 
+/// One packet, as field 1 of the `Trace` message the file is.
+fn encode(
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+    written: &mut Written,
+    packet: &TracePacket,
+) -> io::Result<()> {
+    buf.clear();
+    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, buf);
+    prost::encoding::encode_varint(packet.encoded_len() as u64, buf);
+    packet
+        .encode(buf)
+        .map_err(|e| io::Error::other(format!("cannot encode a packet: {e}")))?;
+    out.write_all(buf)?;
+    written.packets += 1;
+    written.bytes += buf.len() as u64;
+    Ok(())
+}
+
 struct Writer<W> {
     out: W,
     buf: Vec<u8>,
@@ -303,16 +323,7 @@ impl<W: Write> Writer<W> {
 
     /// One packet, as field 1 of the `Trace` message the file is.
     fn packet(&mut self, packet: &TracePacket) -> io::Result<()> {
-        self.buf.clear();
-        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut self.buf);
-        prost::encoding::encode_varint(packet.encoded_len() as u64, &mut self.buf);
-        packet
-            .encode(&mut self.buf)
-            .map_err(|e| io::Error::other(format!("cannot encode a packet: {e}")))?;
-        self.out.write_all(&self.buf)?;
-        self.written.packets += 1;
-        self.written.bytes += self.buf.len() as u64;
-        Ok(())
+        encode(&mut self.out, &mut self.buf, &mut self.written, packet)
     }
 
     /// A counter's value from `ts` on (never below zero).
@@ -333,16 +344,16 @@ impl<W: Write> Writer<W> {
 
     fn event(&mut self, ts: u64, event: TrackEvent) -> io::Result<()> {
         self.last_ts = self.last_ts.max(ts);
-        let mut packet = std::mem::take(&mut self.scratch);
+        // Filled in place: the packet is large, and moving it per event showed up.
+        let packet = &mut self.scratch;
         packet.timestamp = Some(ts);
         packet.trusted_packet_sequence_id = Some(SEQUENCE);
         packet.sequence_flags = Some(proto::SEQ_NEEDS_INCREMENTAL_STATE);
         packet.track_event = Some(event);
         packet.interned_data = (self.pending != proto::InternedData::default())
             .then(|| std::mem::take(&mut self.pending));
-        let written = self.packet(&packet);
+        let written = encode(&mut self.out, &mut self.buf, &mut self.written, packet);
         packet.interned_data = None;
-        self.scratch = packet;
         written
     }
 
