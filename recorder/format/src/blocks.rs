@@ -245,22 +245,6 @@ pub(crate) fn decode(block: &Block<'_>, out: &mut Vec<Event>) -> Result<(), Unde
     result
 }
 
-/// Decodes a block's events into `out`, exactly `block.count` slots: on `Ok` every slot
-/// is written.
-fn decode_uninit(
-    block: &Block<'_>,
-    out: &mut [std::mem::MaybeUninit<Event>],
-) -> Result<(), Undecodable> {
-    if out.len() != block.count {
-        return Err(Undecodable(
-            "the block's event count does not fit its slots",
-        ));
-    }
-    decode_into(block, &mut |i, e| {
-        out[i].write(e.event());
-    })
-}
-
 /// An event as a block holds it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RawEvent {
@@ -353,24 +337,8 @@ pub(crate) fn decode_into(
     Ok(())
 }
 
-/// Reads the event section: every block whose CRC holds, in order. `blocks`, `events`
-/// and `len` are the counts and the section length the dump's metadata gives. What could
-/// not be read is returned as [`Damage`] (`None`: every block read).
-pub(crate) fn read(
-    section: &[u8],
-    blocks: u64,
-    events: u64,
-    len: u64,
-) -> (Vec<Event>, Option<Damage>) {
-    if let Some(found) = whole(section, blocks, events, len)
-        && let Some(out) = decode_all(&found, events as usize, PER_THREAD)
-    {
-        return (out, None);
-    }
-    read_carefully(section, blocks, events, len)
-}
-
-/// Reads the event section into columns, as [`read`] does into a vector.
+/// Reads the event section into columns, as [`read`] does into a vector: a whole section
+/// on as many threads as pay, a damaged one the careful way.
 pub(crate) fn read_columns(
     section: &[u8],
     blocks: u64,
@@ -383,7 +351,7 @@ pub(crate) fn read_columns(
         return (out, None);
     }
     // A damaged section takes the careful way, through a vector.
-    let (out, damage) = read_carefully(section, blocks, events, len);
+    let (out, damage) = read(section, blocks, events, len);
     (crate::EventColumns::from_events(&out), damage)
 }
 
@@ -407,74 +375,12 @@ pub(crate) fn whole(section: &[u8], blocks: u64, events: u64, len: u64) -> Optio
     (found.len() as u64 == blocks && total == events).then_some(found)
 }
 
-/// Decodes whole blocks straight into one vector, on as many threads as pay (a thread
-/// takes a run of blocks and its own part of the vector). `None` if a block does not
-/// decode: the careful reader then says which.
-fn decode_all(found: &[Block<'_>], events: usize, per_thread: usize) -> Option<Vec<Event>> {
-    // The runs below cut the slots by the blocks' counts: they must add up.
-    if found.iter().map(|b| b.count).sum::<usize>() != events {
-        return None;
-    }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(events / per_thread.max(1))
-        .clamp(1, 8);
-    let mut out: Vec<Event> = Vec::new();
-    out.try_reserve_exact(events).ok()?;
-    let mut slots = &mut out.spare_capacity_mut()[..events];
-    // Runs of blocks of about equal events, each with its slots.
-    let mut runs = Vec::with_capacity(threads);
-    let mut blocks = found;
-    for left in (1..=threads).rev() {
-        let want = slots.len().div_ceil(left);
-        let (mut n, mut take) = (0, 0);
-        while n < blocks.len() && (take < want || left == 1) {
-            take += blocks[n].count;
-            n += 1;
-        }
-        let (run_slots, rest) = std::mem::take(&mut slots).split_at_mut(take);
-        let (run_blocks, more) = blocks.split_at(n);
-        runs.push((run_blocks, run_slots));
-        (slots, blocks) = (rest, more);
-    }
-    let decode_run = |(blocks, mut slots): (&[Block<'_>], &mut [std::mem::MaybeUninit<Event>])| {
-        blocks.iter().all(|b| {
-            let (mine, rest) = std::mem::take(&mut slots).split_at_mut(b.count);
-            slots = rest;
-            decode_uninit(b, mine).is_ok()
-        })
-    };
-    let ok = std::thread::scope(|s| {
-        let mut runs = runs.into_iter();
-        let first = runs.next();
-        // A thread that cannot start fails the run: the careful reader, on this
-        // thread, then reads every block.
-        let handles: Vec<_> = runs
-            .map(|run| {
-                std::thread::Builder::new()
-                    .name("dial9-decode".into())
-                    .spawn_scoped(s, move || decode_run(run))
-                    .ok()
-            })
-            .collect();
-        let mut ok = first.is_none_or(decode_run);
-        for handle in handles {
-            ok &= handle.is_some_and(|h| h.join().unwrap_or(false));
-        }
-        ok
-    });
-    if !ok {
-        return None;
-    }
-    // SAFETY: the runs cover the first `events` slots, block after block (each takes
-    // exactly its count, and the counts sum to `events`: `whole` checked), and every block
-    // decoded `Ok`, which `decode_uninit` returns only after writing each of its slots.
-    unsafe { out.set_len(events) };
-    Some(out)
-}
-
-/// Reads a section that is not whole: every block that reads, the rest as [`Damage`].
-fn read_carefully(
+/// Reads the event section: every block whose CRC holds, in order, resynchronising past
+/// the others. `blocks`, `events` and `len` are the counts and the section length the
+/// dump's metadata gives. What could not be read is returned as [`Damage`] (`None`: every
+/// block read). One block at a time on this thread: the explorer's reading, which pays
+/// for threads, goes through [`read_columns`].
+pub(crate) fn read(
     section: &[u8],
     blocks: u64,
     events: u64,
@@ -722,6 +628,16 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// Three full blocks of parks: the events, their section, where the second begins.
+    fn three_blocks() -> (Vec<Event>, Vec<u8>, usize) {
+        let events: Vec<Event> = (0..BLOCK_EVENTS as u64 * 3)
+            .map(|i| ev(i * 10, 0, EventKind::Park))
+            .collect();
+        let bytes = encoded(&events);
+        let second = block_at(&bytes, 0).unwrap().next;
+        (events, bytes, second)
+    }
+
     fn encoded(events: &[Event]) -> Vec<u8> {
         let mut out = Vec::new();
         write(events, &mut out);
@@ -740,11 +656,10 @@ pub(crate) mod tests {
         assert_eq!(back, events);
     }
 
-    /// Blocks of uneven sizes split over up to eight threads read back exactly as the
-    /// careful reader reads them one by one; a block that does not decode fails the
-    /// whole, and the careful reader takes over.
+    /// Blocks of uneven sizes read back exactly; a section is whole only with the counts
+    /// and length its metadata gives.
     #[test]
-    fn the_threaded_reader_reads_what_the_careful_one_does() {
+    fn uneven_blocks_read_back_and_a_miscounted_section_is_not_whole() {
         let kinds = every_kind();
         let events: Vec<Event> = (0..3000)
             .map(|i| Event {
@@ -769,17 +684,12 @@ pub(crate) mod tests {
             at = b.next;
             found.push(b);
         }
-        for per_thread in [1, 100, 1000, 5000] {
-            assert_eq!(
-                decode_all(&found, events.len(), per_thread).as_ref(),
-                Some(&events)
-            );
-        }
-        let (careful, damage) =
-            read_carefully(&bytes, found.len() as u64, 3000, bytes.len() as u64);
+        let (careful, damage) = read(&bytes, found.len() as u64, 3000, bytes.len() as u64);
         assert_eq!((careful, damage), (events.clone(), None));
-        // A count that does not match the slots is refused, not trusted.
-        assert_eq!(decode_all(&found, events.len() - 1, 100), None);
+        assert_eq!(
+            whole(&bytes, found.len() as u64, 3000, bytes.len() as u64).map(|f| f.len()),
+            Some(found.len())
+        );
         assert_eq!(
             whole(&bytes, found.len() as u64, 2999, bytes.len() as u64).map(|f| f.len()),
             None
@@ -791,9 +701,9 @@ pub(crate) mod tests {
         assert!(whole(&bytes, found.len() as u64, 3000, bytes.len() as u64 + 1).is_none());
     }
 
-    /// The fast way (a whole section, every block at once) and the careful one give the
-    /// same events, into a vector or into columns; a section that is not whole takes the
-    /// careful way and says what it lost.
+    /// A whole section gives the same events into a vector (block by block) and into
+    /// columns (all blocks at once, threaded); one that is not whole goes block by block
+    /// into both and says what it lost.
     #[test]
     fn whole_sections_read_fast_and_others_carefully_into_vectors_and_columns() {
         let kinds = every_kind();
@@ -883,11 +793,7 @@ pub(crate) mod tests {
     /// block in the middle was lost.
     #[test]
     fn trailing_bytes_after_a_lost_middle_block_are_not_a_gap_at_the_end() {
-        let events: Vec<Event> = (0..BLOCK_EVENTS as u64 * 3)
-            .map(|i| ev(i * 10, 0, EventKind::Park))
-            .collect();
-        let bytes = encoded(&events);
-        let second = block_at(&bytes, 0).unwrap().next;
+        let (events, bytes, second) = three_blocks();
         let mut bad = bytes.clone();
         bad[second + BLOCK_HEADER_LEN + 100] ^= 1;
         bad.extend_from_slice(b"XYZ");
@@ -963,11 +869,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_damaged_block_costs_only_its_own_events() {
-        let events: Vec<Event> = (0..BLOCK_EVENTS as u64 * 3)
-            .map(|i| ev(i * 10, 0, EventKind::Park))
-            .collect();
-        let bytes = encoded(&events);
-        let second = block_at(&bytes, 0).unwrap().next;
+        let (events, bytes, second) = three_blocks();
         let mut bad = bytes.clone();
         bad[second + BLOCK_HEADER_LEN + 100] ^= 1;
         let (back, damage) = read(&bad, 3, events.len() as u64, bytes.len() as u64);

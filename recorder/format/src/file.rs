@@ -199,16 +199,13 @@ impl Dump {
 
     /// [`Dump::from_bytes`], the events as columns.
     pub fn from_bytes_columns(bytes: &[u8]) -> Result<(Dump, EventColumns), ReadError> {
-        if !bytes.starts_with(&RING_MAGIC)
-            && let Ok((version, body, rest)) = check_envelope(bytes)
-            && version >= BLOCKS_VERSION
-        {
-            let (meta, section_len) = split_meta(body)?;
-            let (events, damage) =
-                blocks::read_columns(rest, meta.blocks, meta.events, section_len);
-            return Ok((meta.into_dump(Vec::new(), damage), events));
-        }
-        Dump::from_bytes(bytes).map(Dump::into_columns)
+        Ok(match parse(bytes)? {
+            Parsed::Blocks { meta, section, len } => {
+                let (events, damage) = blocks::read_columns(section, meta.blocks, meta.events, len);
+                (meta.into_dump(Vec::new(), damage), events)
+            }
+            Parsed::Whole(dump) => dump.into_columns(),
+        })
     }
 
     /// Moves the events out into columns.
@@ -220,28 +217,52 @@ impl Dump {
 
     /// Decodes a dump (or a crash-surviving ring file) from its bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Dump, ReadError> {
-        if bytes.starts_with(&RING_MAGIC) {
-            return super::ring_file::read_ring(bytes, false);
-        }
-        let (version, body, rest) = check_envelope(bytes)?;
-        if version >= BLOCKS_VERSION {
-            let (meta, section_len) = split_meta(body)?;
-            let (events, damage) = blocks::read(rest, meta.blocks, meta.events, section_len);
-            return Ok(meta.into_dump(events, damage));
-        }
-        if !rest.is_empty() {
-            return Err(ReadError::Corrupt {
-                detail: format!("{} unexpected bytes after the end of the dump", rest.len()),
-            });
-        }
-        if version < 5 {
-            return decode_body::<legacy::DumpV4>(body).map(Dump::from);
-        }
-        if version == 5 {
-            return decode_body::<legacy::DumpV5>(body).map(Dump::from);
-        }
-        decode_body(body)
+        Ok(match parse(bytes)? {
+            Parsed::Blocks { meta, section, len } => {
+                let (events, damage) = blocks::read(section, meta.blocks, meta.events, len);
+                meta.into_dump(events, damage)
+            }
+            Parsed::Whole(dump) => dump,
+        })
     }
+}
+
+/// A dump's bytes with the envelope checked: a format-7 dump's metadata and its event
+/// section still to decode, or an older dump (or a ring file) already read whole.
+enum Parsed<'a> {
+    Blocks {
+        meta: Meta,
+        section: &'a [u8],
+        /// The section's length by the metadata.
+        len: u64,
+    },
+    Whole(Dump),
+}
+
+fn parse(bytes: &[u8]) -> Result<Parsed<'_>, ReadError> {
+    if bytes.starts_with(&RING_MAGIC) {
+        return super::ring_file::read_ring(bytes, false).map(Parsed::Whole);
+    }
+    let (version, body, rest) = check_envelope(bytes)?;
+    if version >= BLOCKS_VERSION {
+        let (meta, len) = split_meta(body)?;
+        return Ok(Parsed::Blocks {
+            meta,
+            section: rest,
+            len,
+        });
+    }
+    if !rest.is_empty() {
+        return Err(ReadError::Corrupt {
+            detail: format!("{} unexpected bytes after the end of the dump", rest.len()),
+        });
+    }
+    let dump = match version {
+        ..5 => decode_body::<legacy::DumpV4>(body).map(Dump::from),
+        5 => decode_body::<legacy::DumpV5>(body).map(Dump::from),
+        _ => decode_body(body),
+    };
+    dump.map(Parsed::Whole)
 }
 
 /// A file's bytes, and whether it is a ring file whose writer still holds its lock.
