@@ -27,8 +27,6 @@ struct Armed {
     deadline_ns: u64,
 }
 
-const RECENT_TASKS: usize = 64;
-
 struct Builder {
     /// The window: its first event and the dump's moment. Busy time counts inside it only
     /// (a poll known from its end may have started before the window).
@@ -36,8 +34,6 @@ struct Builder {
     end_ns: u64,
     tasks: Vec<Task>,
     task_by_id: HashMap<u64, TaskIdx>,
-    /// Tasks looked up lately, by id modulo the size (`task`).
-    recent_tasks: [(u64, TaskIdx); RECENT_TASKS],
     lanes: Vec<Lane>,
     lane_by_id: HashMap<u32, usize>,
     event_task: Vec<TaskIdx>,
@@ -222,7 +218,6 @@ impl Builder {
             end_ns,
             tasks: Vec::with_capacity(dump.tasks.len()),
             task_by_id: HashMap::default(),
-            recent_tasks: [(0, NONE); RECENT_TASKS],
             lanes: Vec::new(),
             lane_by_id: HashMap::default(),
             event_task: vec![NONE; n],
@@ -260,18 +255,11 @@ impl Builder {
 
     /// The task with Tokio id `id`, added if the table does not know it.
     fn task(&mut self, id: u64) -> TaskIdx {
-        // Most events are about a task met a few events before (a poll's start, its
-        // waker ops, its end): a small direct-mapped cache saves the table's cache miss.
-        let slot = &mut self.recent_tasks[(id as usize) % RECENT_TASKS];
-        if slot.0 == id && slot.1 != NONE {
-            return slot.1;
-        }
         let t = *self.task_by_id.entry(id).or_insert_with(|| {
             self.tasks
                 .push(Task::new(id, String::new(), TaskKind::Unknown, None, None));
             (self.tasks.len() - 1) as TaskIdx
         });
-        self.recent_tasks[(id as usize) % RECENT_TASKS] = (id, t);
         let n = self.tasks.len();
         if self.task_event_count.len() < n {
             self.task_event_count.resize(n, 0);
