@@ -61,14 +61,19 @@ fn install() -> PathBuf {
     dir
 }
 
-fn export(sample: &Path, out: &Path) {
-    let run = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
+/// `dial9-tui export --perfetto SAMPLE -o OUT`.
+fn run_export(sample: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
         .args(["export", "--perfetto"])
         .arg(sample)
         .arg("-o")
         .arg(out)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn export(sample: &Path, out: &Path) {
+    let run = run_export(sample, out);
     assert!(
         run.status.success(),
         "{}",
@@ -155,13 +160,7 @@ fn an_existing_file_is_never_overwritten_and_a_bad_path_is_one_line() {
     let taken = dir.path().join("taken.pftrace");
     std::fs::write(&taken, b"mine").unwrap();
     for out in [taken.clone(), dir.path().join("no/such/dir/x.pftrace")] {
-        let run = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
-            .args(["export", "--perfetto"])
-            .arg(&sample)
-            .arg("-o")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let run = run_export(&sample, &out);
         assert_eq!(run.status.code(), Some(2));
         let err = String::from_utf8_lossy(&run.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");

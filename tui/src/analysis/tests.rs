@@ -223,23 +223,19 @@ fn scheduling_delay_from_wake_or_from_end_of_running_poll() {
 /// same events with the gap between them are at most a warning that says why.
 #[test]
 fn no_critical_claim_is_made_across_events_the_reader_lost() {
-    let base = || {
-        B::new()
-            .task(1, "a")
-            .spawn(0, 1)
-            .poll(1, 2, 0, 1)
-            .ev(
-                10,
-                2,
-                EventKind::Wake {
-                    task: 1,
-                    by_ref: false,
-                    source: WakeSource::Foreign,
-                },
-            )
-            .poll(400, 401, 0, 1)
-            .end(500)
+    // Polled once, then woken from outside at 10 ms.
+    let woken = || {
+        B::new().task(1, "a").spawn(0, 1).poll(1, 2, 0, 1).ev(
+            10,
+            2,
+            EventKind::Wake {
+                task: 1,
+                by_ref: false,
+                source: WakeSource::Foreign,
+            },
+        )
     };
+    let base = || woken().poll(400, 401, 0, 1).end(500);
     let whole = base().build();
     assert_eq!(
         kinds(&whole),
@@ -262,9 +258,8 @@ fn no_critical_claim_is_made_across_events_the_reader_lost() {
             .iter()
             .all(|a| a.message.contains("damaged dump"))
     );
-    // A gap elsewhere in the window changes nothing; one at the window's end reaches an
-    // anomaly that runs to it.
-    // The worker stall spans the whole window: a gap after the delay reaches only it.
+    // A gap after the delay leaves it critical; the worker stall spans the whole window,
+    // so the gap reaches it.
     let elsewhere = base().lost(Some(450), Some(460)).build();
     assert_eq!(
         kinds(&elsewhere),
@@ -273,22 +268,8 @@ fn no_critical_claim_is_made_across_events_the_reader_lost() {
             (AnomalyKind::WorkerStall, Severity::Warning)
         ]
     );
-    let never = || {
-        B::new()
-            .task(1, "a")
-            .spawn(0, 1)
-            .poll(1, 2, 0, 1)
-            .ev(
-                10,
-                2,
-                EventKind::Wake {
-                    task: 1,
-                    by_ref: false,
-                    source: WakeSource::Foreign,
-                },
-            )
-            .end(70)
-    };
+    // Never polled again: a gap at the window's end reaches the wait that runs to it.
+    let never = || woken().end(70);
     assert_eq!(
         kinds(&never().build()),
         vec![(AnomalyKind::SchedulingDelay, Severity::Critical)]

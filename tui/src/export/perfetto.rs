@@ -98,28 +98,7 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
         now: 0,
         pending: vec![false; ix.tasks.len()],
     };
-    // Live tasks: those the recorder listed alive at the dump, less the spawns and plus
-    // the ends seen after each moment; a spawn or an end moves it by one.
-    let lifecycle: Vec<(u64, i64)> = (0..ix.events.len())
-        .filter_map(|i| match ix.events.kind(i) {
-            dial9_format::EventKind::Spawn { .. } => Some((ix.events.ts(i), 1)),
-            dial9_format::EventKind::Terminate { .. } => Some((ix.events.ts(i), -1)),
-            _ => None,
-        })
-        .collect();
-    let (mut live, mut lowest) = (0i64, 0i64);
-    for &(_, d) in &lifecycle {
-        live += d;
-        lowest = lowest.min(live);
-    }
-    let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
-    // Without the recorder's list (an older dump, a ring file), the fewest that the
-    // window's spawns and ends allow.
-    let mut live = if alive_at_dump > 0 {
-        alive_at_dump - live
-    } else {
-        -lowest
-    };
+    let (lifecycle, mut live) = lifecycle(ix);
     w.counter(LIVE_TRACK, ix.start_ns, live)?;
     if let Some(&(ts, _)) = lifecycle.first() {
         heap.push(Reverse((ts, LIVE, 0, 0)));
@@ -174,6 +153,33 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     w.reason(ix)?;
     w.out.flush()?;
     Ok(w.written)
+}
+
+/// Live tasks: the spawns and ends in the window, in time order (a spawn or an end moves
+/// the count by one), and the count at the window's start: those the recorder listed alive
+/// at the dump, less the spawns and plus the ends seen after.
+fn lifecycle(ix: &Index) -> (Vec<(u64, i64)>, i64) {
+    let lifecycle: Vec<(u64, i64)> = (0..ix.events.len())
+        .filter_map(|i| match ix.events.kind(i) {
+            dial9_format::EventKind::Spawn { .. } => Some((ix.events.ts(i), 1)),
+            dial9_format::EventKind::Terminate { .. } => Some((ix.events.ts(i), -1)),
+            _ => None,
+        })
+        .collect();
+    let (mut live, mut lowest) = (0i64, 0i64);
+    for &(_, d) in &lifecycle {
+        live += d;
+        lowest = lowest.min(live);
+    }
+    let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
+    // Without the recorder's list (an older dump, a ring file), the fewest that the
+    // window's spawns and ends allow.
+    let at_start = if alive_at_dump > 0 {
+        alive_at_dump - live
+    } else {
+        -lowest
+    };
+    (lifecycle, at_start)
 }
 
 /// The counter of tasks woken and not yet polled, written as it changes: a task counts
