@@ -276,6 +276,13 @@ fn a_damaged_dump_opens_and_says_what_it_lost() {
             check.starts_with("note: the dump is damaged"),
             "{name}: {check}"
         );
+        // Rewriting it would hide the loss.
+        let out_path = dir.path().join(format!("{name}-converted"));
+        let conv = run(&["convert", p.to_str().unwrap(), out_path.to_str().unwrap()]);
+        assert_eq!(conv.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&conv.stderr);
+        assert!(err.contains("not converted"), "{name}: {err}");
+        assert!(!out_path.exists(), "{name}");
     }
 }
 

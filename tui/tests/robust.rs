@@ -8,7 +8,7 @@ use dial9_format::{
     Activity, ClockAnchor, Dump, Event, EventKind, Facts, Header, LaneState, Reason, SpawnLocation,
     Stack, TaskInfo, TaskKind, ThreadInfo, ThreadKind, WakeSource, WakerOp,
 };
-use dial9_tui::analysis::{AnomalyKind, Index, Severity, Thresholds};
+use dial9_tui::analysis::{AnomalyKind, Index, Thresholds};
 use dial9_tui::app::{self, App, Options};
 use dial9_tui::cli::{check, report};
 use proptest::prelude::*;
@@ -353,10 +353,12 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
-    /// Cut or damaged among its events, any dump still reads (the events before the
-    /// damage, in order), says what it lost, and is safe in every report and view.
+    /// Cut or damaged among its events, any dump still opens with its tables whole, says
+    /// what it lost, and is safe in every report and view. (These dumps hold one block, so
+    /// the damage takes all their events: what a lost block costs, and that no claim next
+    /// to it is critical, the format's tests check on many blocks and the analysis's on gaps.)
     #[test]
-    fn any_dump_damaged_among_its_events_opens_with_the_rest(
+    fn any_dump_damaged_among_its_events_opens_with_its_tables(
         d in dump(),
         at in any::<proptest::sample::Index>(),
         cut in any::<bool>(),
@@ -376,11 +378,11 @@ proptest! {
         let back = Dump::from_bytes(&bad).unwrap();
         let damage = back.damage.clone().expect("the loss is reported");
         prop_assert_eq!(damage.events, d.events.len() as u64);
-        prop_assert_eq!(damage.events_lost, d.events.len() as u64 - back.events.len() as u64);
-        prop_assert!(d.events.starts_with(&back.events));
+        prop_assert_eq!(damage.events_lost, d.events.len() as u64);
+        prop_assert!(back.events.is_empty());
         prop_assert_eq!(&back.tasks, &d.tasks);
+        prop_assert_eq!(&back.lane_states, &d.lane_states);
         let ix = Index::build(back, Thresholds::default());
-        prop_assert!(ix.anomalies.iter().all(|a| a.severity != Severity::Critical || a.is_dump_cause));
         assert_clean("report", &report::text(&ix, "x.bin", 1000));
         serde_json::from_str::<serde_json::Value>(&report::json(&ix)).unwrap();
         explore(ix, &keys);
