@@ -265,10 +265,29 @@ fn ring_magic_on_a_dump_body_is_corrupt_not_a_newer_version() {
     assert!(!err.to_string().contains("newer"), "{err}");
 }
 
-/// Reading into columns gives the events, damage and tables a plain read gives: for every
-/// sample and fixture, and for the same dump cut and damaged.
+/// The dump a streamed reading gives: its tables, every event the scan hands over, and
+/// what the scan says was lost.
+fn streamed((mut dump, section): (Dump, dial9_format::EventSection)) -> Dump {
+    let mut events = Vec::new();
+    let (blocks, damage) = section
+        .scan(|cols, entry| {
+            assert_eq!(entry.first_event, events.len() as u64);
+            events.extend(cols.iter());
+            std::ops::ControlFlow::<()>::Continue(())
+        })
+        .unwrap();
+    assert_eq!(blocks.events(), events.len() as u64);
+    assert!(dump.events.is_empty());
+    dump.events = events;
+    dump.damage = dump.damage.or(damage);
+    dump
+}
+
+/// Streaming a dump (from its file or its bytes, the explorer's way) gives the events,
+/// damage and tables a plain read gives: for every sample and fixture, and for the same
+/// dump cut and damaged.
 #[test]
-fn reading_into_columns_reads_what_a_plain_read_does() {
+fn streaming_reads_what_a_plain_read_does() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<std::path::PathBuf> = ["../sample-dumps", "tests/fixtures"]
         .iter()
@@ -278,6 +297,7 @@ fn reading_into_columns_reads_what_a_plain_read_does() {
         .collect();
     files.sort();
     assert!(files.len() >= 14, "{files:?}");
+    let dir = tempfile::tempdir().unwrap();
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
         let mut cases = vec![bytes.clone()];
@@ -291,15 +311,13 @@ fn reading_into_columns_reads_what_a_plain_read_does() {
         }
         for (i, case) in cases.iter().enumerate() {
             let plain = Dump::from_bytes(case).unwrap();
-            let (mut tables, columns) = Dump::from_bytes_columns(case).unwrap();
-            assert!(tables.events.is_empty());
-            assert_eq!(columns.len(), plain.events.len(), "{path:?} case {i}");
-            tables.events = columns.to_events();
-            assert_eq!(tables, plain, "{path:?} case {i}");
             assert_eq!(i > 0, plain.damage.is_some(), "{path:?} case {i}");
+            let from_bytes = streamed(Dump::open_bytes(case.clone()).unwrap());
+            assert_eq!(from_bytes, plain, "{path:?} case {i}, from its bytes");
+            let file = dir.path().join(format!("case-{i}.bin"));
+            std::fs::write(&file, case).unwrap();
+            let from_file = streamed(Dump::open(&file).unwrap());
+            assert_eq!(from_file, plain, "{path:?} case {i}, from a file");
         }
-        let (tables, columns) = Dump::read_columns(&path).unwrap();
-        assert_eq!(columns.len(), Dump::read(&path).unwrap().events.len());
-        assert!(tables.damage.is_none());
     }
 }

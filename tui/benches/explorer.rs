@@ -16,7 +16,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use dial9_format::Dump;
 use dial9_tui::analysis::{Index, Thresholds};
 use dial9_tui::app::{self, Action, App, Options};
 use ratatui::Terminal;
@@ -158,8 +157,7 @@ fn verdict(what: &str, secs: f64, sha: f64, mb: f64, file_mb: f64) {
 /// What `dial9-tui report` does: read, index, the text report.
 fn report_child(path: &str) {
     let start = Instant::now();
-    let (dump, events) = Dump::read_columns(path).unwrap();
-    let index = Index::build_columns(dump, events, Thresholds::default(), &mut |_| {});
+    let index = Index::open(path.as_ref(), Thresholds::default(), &mut |_| {}).unwrap();
     let text = dial9_tui::cli::report::text(&index, path, 10);
     let secs = start.elapsed().as_secs_f64();
     assert!(text.contains("verdict"));
@@ -197,9 +195,7 @@ fn press(term: &mut Terminal<TestBackend>, app: &mut App, code: KeyCode) -> Dura
 
 fn child(path: &str) {
     let start = Instant::now();
-    let (dump, events) = Dump::read_columns(path).unwrap();
-    let read = start.elapsed();
-    let index = Index::build_columns(dump, events, Thresholds::default(), &mut |_| {});
+    let index = Index::open(path.as_ref(), Thresholds::default(), &mut |_| {}).unwrap();
     let indexed = start.elapsed();
     let mut app = App::new(index, Options::default(), path.to_string());
     app::apply(&mut app, Action::Resize(160, 48));
@@ -207,10 +203,9 @@ fn child(path: &str) {
     draw(&mut term, &app);
     let first = start.elapsed();
     println!(
-        "first_frame_s={:.3} (read {:.3} s, index {:.3} s, app + draw {:.3} s)",
+        "first_frame_s={:.3} (read and index {:.3} s, app + draw {:.3} s)",
         first.as_secs_f64(),
-        read.as_secs_f64(),
-        (indexed - read).as_secs_f64(),
+        indexed.as_secs_f64(),
         (first - indexed).as_secs_f64()
     );
     let report = |name: &str, times: Vec<Duration>| {

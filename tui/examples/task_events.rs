@@ -16,13 +16,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let dump = dial9_format::Dump::read(path).unwrap_or_else(|e| {
+    let ix = Index::open(path.as_ref(), Thresholds::default(), &mut |_| {}).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)
     });
-    let ix = Index::build(dump, Thresholds::default());
     for a in ix.anomalies.iter().filter(|a| a.kind == kind) {
-        println!("{} {}", a.severity.as_str(), a.message);
+        println!("{} {}", a.severity.as_str(), a.message(&ix));
         let Some(t) = a.task else { continue };
         let task = &ix.tasks[t as usize];
         println!(
@@ -33,8 +32,8 @@ fn main() {
             task.wakers_from_recorder,
             task.alive_at_dump
         );
-        for &e in &ix.task_events[t as usize] {
-            let ev = &ix.dump.events[e as usize];
+        for e in ix.task_events(t).all(&ix) {
+            let ev = &ix.events.at(e as usize);
             println!(
                 "  #{e:<6} {:>12} lane {:<3} {:?}",
                 dial9_tui::fmt::relative(ev.ts_ns, ix.end_ns),

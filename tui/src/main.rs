@@ -170,10 +170,9 @@ fn load(path: &Path) -> Result<Dump, ExitCode> {
     Dump::read(path).map_err(|e| unreadable(path, e))
 }
 
-/// The dump at `path` indexed, its events read straight into columns.
+/// The dump at `path` indexed as it streams from the file.
 fn load_index(path: &Path, thresholds: Thresholds) -> Result<Index, ExitCode> {
-    let (dump, events) = Dump::read_columns(path).map_err(|e| unreadable(path, e))?;
-    Ok(Index::build_columns(dump, events, thresholds, &mut |_| {}))
+    Index::open(path, thresholds, &mut |_| {}).map_err(|e| unreadable(path, e))
 }
 
 fn unreadable(path: &Path, e: dial9_format::ReadError) -> ExitCode {

@@ -201,12 +201,12 @@ fn ascii_and_no_color_keep_every_signal() {
 fn key_l_selects_the_longest_poll_and_again_the_next() {
     let mut app = open("long-poll");
     press(&mut app, "L");
-    let p = app.index().polls[app.index().polls_by_duration[0] as usize];
+    let p = app.index().poll(app.index().polls_by_duration[0]).unwrap();
     assert_eq!(app.event(), p.start_event);
     assert_eq!(app.task(), Some(p.task));
     assert_eq!(app.index().tasks[p.task as usize].name, "http-request-3");
     press(&mut app, "L");
-    let p2 = app.index().polls[app.index().polls_by_duration[1] as usize];
+    let p2 = app.index().poll(app.index().polls_by_duration[1]).unwrap();
     assert_eq!(app.event(), p2.start_event);
 }
 
@@ -222,6 +222,7 @@ fn key_p_on_panic_selects_the_poll_in_progress() {
         .index()
         .polls
         .iter()
+        .map(|(_, p)| p)
         .find(|p| p.task == t && p.end_ns.is_none())
         .unwrap();
     assert_eq!(app.event(), open.start_event);
@@ -266,10 +267,9 @@ fn braces_step_through_the_selected_tasks_events() {
     key(&mut app, KeyCode::Char('/'));
     press(&mut app, "heartbeat");
     key(&mut app, KeyCode::Enter);
-    let last = *app.index().task_events[t as usize].last().unwrap();
-    assert_eq!(app.event(), last);
+    let list: Vec<u32> = app.index().task_events(t).all(app.index()).collect();
+    assert_eq!(app.event(), *list.last().unwrap());
     press(&mut app, "{{");
-    let list = app.index().task_events[t as usize].to_vec();
     assert_eq!(app.event(), list[list.len() - 3]);
     press(&mut app, "t");
     assert!(app.selection().task_filter());
@@ -426,11 +426,11 @@ fn legend_follows_the_cursor() {
         .polls_by_duration
         .iter()
         .position(|&p| {
-            let t = ix.polls[p as usize].task;
+            let t = ix.poll(p).unwrap().task;
             app.lane_letter(t).is_some_and(|l| l != first_letter)
         })
         .expect("a long poll of a task that does not have the first letter");
-    let poll = ix.polls[ix.polls_by_duration[rank] as usize];
+    let poll = ix.poll(ix.polls_by_duration[rank]).unwrap();
     for _ in 0..=rank {
         key(&mut app, KeyCode::Char('L'));
     }
@@ -457,7 +457,11 @@ fn legend_follows_the_cursor() {
     // Wherever the cursor goes, the legend still fits the width and names tasks.
     press(&mut app, "LL");
     let s = screen(&mut app, 80, 24);
-    let t = app.index().polls[app.index().polls_by_duration[1] as usize].task;
+    let t = app
+        .index()
+        .poll(app.index().polls_by_duration[1])
+        .unwrap()
+        .task;
     let letter = app.lane_letter(t).unwrap();
     let legend_line = s
         .lines()

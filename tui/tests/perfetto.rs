@@ -117,10 +117,8 @@ fn every_sample_exports_a_trace_perfettos_schema_reads_whole() {
         let got = checked(&py, &trace);
         assert_eq!(got["problems"], serde_json::json!([]), "{name}: {got}");
         let ix = Index::build(Dump::read(&sample).unwrap(), Thresholds::default());
-        let polling: usize = ix
-            .lanes
-            .iter()
-            .flat_map(|l| &l.segments)
+        let polling: usize = (0..ix.lanes.len())
+            .flat_map(|li| ix.segments(li, 0, u64::MAX))
             .filter(|s| matches!(s.kind, SegmentKind::Polling(_)))
             .count();
         assert_eq!(
@@ -129,10 +127,14 @@ fn every_sample_exports_a_trace_perfettos_schema_reads_whole() {
             "{name}: every poll is a slice"
         );
         assert_eq!(polling, ix.polls.len(), "{name}");
-        let wakes = ix.wakes.iter().filter(|w| w.source.is_some()).count();
-        assert_eq!(got["wakes"], wakes, "{name}: every wake is an instant");
-        let led_to_a_poll = ix
-            .wakes
+        let wakes: Vec<_> = (0..ix.wakes.len()).filter_map(|w| ix.wake(w)).collect();
+        assert_eq!(wakes.len(), ix.wakes.len());
+        let with_source = wakes.iter().filter(|w| w.source.is_some()).count();
+        assert_eq!(
+            got["wakes"], with_source,
+            "{name}: every wake is an instant"
+        );
+        let led_to_a_poll = wakes
             .iter()
             .filter(|w| w.source.is_some() && w.poll_at.is_some())
             .count();

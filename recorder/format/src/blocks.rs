@@ -21,7 +21,7 @@
 //! and a lane's events are mostly about the task it polls: a typical event takes 5-7
 //! bytes against 16 in bincode.
 
-use crate::event_code::{self as ec, unzigzag, zigzag};
+use crate::event_code::{self as ec, zigzag};
 use crate::types::Event;
 
 pub const BLOCK_MAGIC: [u8; 4] = *b"D9EB";
@@ -29,10 +29,10 @@ pub const BLOCK_HEADER_LEN: usize = 16;
 /// Events per block: small enough that a damaged block loses little, large enough that
 /// the 16-byte header and the per-block restart of the deltas cost nothing measurable.
 pub const BLOCK_EVENTS: usize = 1 << 15;
-const COLUMNS: usize = 5;
+pub(crate) const COLUMNS: usize = 5;
 /// Lanes whose last task is tracked on its own; any higher lane shares one slot (only the
 /// size suffers, never the meaning).
-const LANE_SLOTS: usize = 256;
+pub(crate) const LANE_SLOTS: usize = 256;
 
 /// What a reader could not read of the event section. The rest of the dump is intact.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -154,17 +154,53 @@ fn put(out: &mut Vec<u8>, mut v: u64) {
 pub(crate) struct Undecodable(pub(crate) &'static str);
 
 /// A column being read.
-struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Cursor { bytes, pos: 0 }
     }
 
-    fn get(&mut self) -> Result<u64, Undecodable> {
+    /// The next varint. Most are one byte; a longer one with ten bytes left is read from
+    /// a fixed-size window (no bounds check a byte); only a column's last values take
+    /// the careful way.
+    #[inline(always)]
+    pub(crate) fn get(&mut self) -> Result<u64, Undecodable> {
+        let pos = self.pos;
+        match self.bytes.get(pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos = pos + 1;
+                return Ok(u64::from(b));
+            }
+            None => return Err(Undecodable("a column ends in the middle of a value")),
+            _ => {}
+        }
+        if let Some(window) = self
+            .bytes
+            .get(pos..pos + 10)
+            .and_then(|w| <&[u8; 10]>::try_from(w).ok())
+        {
+            let mut v = 0u64;
+            for (k, &b) in window.iter().enumerate() {
+                v |= u64::from(b & 0x7f) << (7 * k);
+                if b < 0x80 {
+                    if k == 9 && b > 1 {
+                        break;
+                    }
+                    self.pos = pos + k + 1;
+                    return Ok(v);
+                }
+            }
+            return Err(Undecodable("a value does not fit in 64 bits"));
+        }
+        self.get_slow()
+    }
+
+    #[cold]
+    fn get_slow(&mut self) -> Result<u64, Undecodable> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let Some(&b) = self.bytes.get(self.pos) else {
@@ -182,11 +218,12 @@ impl<'a> Cursor<'a> {
         Err(Undecodable("a value does not fit in 64 bits"))
     }
 
-    fn narrow<T: TryFrom<u64>>(&mut self) -> Result<T, Undecodable> {
+    #[inline(always)]
+    pub(crate) fn narrow<T: TryFrom<u64>>(&mut self) -> Result<T, Undecodable> {
         T::try_from(self.get()?).map_err(|_| Undecodable("a value is wider than its field"))
     }
 
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.pos == self.bytes.len()
     }
 }
@@ -201,7 +238,7 @@ pub(crate) struct Block<'a> {
 /// The least and most payload bytes a block of `count` events takes: five column lengths,
 /// then per event a kind byte and at least one byte of time and of lane (at most 66 in
 /// all: ten for a time, five for a lane, ten for a task, four ten-byte values).
-fn plausible(len: usize, count: usize) -> bool {
+pub(crate) fn plausible(len: usize, count: usize) -> bool {
     (1..=BLOCK_EVENTS).contains(&count)
         && len >= 4 * COLUMNS + 3 * count
         && len <= 4 * COLUMNS + 66 * count
@@ -236,41 +273,16 @@ pub(crate) fn block_at(section: &[u8], at: usize) -> Option<Block<'_>> {
 
 /// Decodes a block's events onto `out`; on an error `out` is left as it was.
 pub(crate) fn decode(block: &Block<'_>, out: &mut Vec<Event>) -> Result<(), Undecodable> {
-    let before = out.len();
-    out.reserve(block.count);
-    let result = decode_into(block, &mut |_, e| out.push(e.event()));
-    if result.is_err() {
-        out.truncate(before);
-    }
-    result
+    let mut cols = crate::columns::EventColumns::default();
+    crate::columns::decode_block(block, &mut cols)?;
+    out.extend(cols.iter());
+    Ok(())
 }
 
-/// An event as a block holds it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RawEvent {
-    pub(crate) ts_ns: u64,
-    pub(crate) lane: u32,
-    pub(crate) code: u8,
-    pub(crate) task: u64,
-    pub(crate) values: ec::Values,
-}
-
-impl RawEvent {
-    pub(crate) fn event(&self) -> Event {
-        Event {
-            ts_ns: self.ts_ns,
-            lane: self.lane,
-            kind: ec::kind_from(self.code, self.task, self.values.as_slice()),
-        }
-    }
-}
-
-/// Decodes a block, handing each event to `emit` with its position in the block (every
-/// position below `block.count` once, in order, before `Ok`).
-pub(crate) fn decode_into(
-    block: &Block<'_>,
-    emit: &mut impl FnMut(usize, RawEvent),
-) -> Result<(), Undecodable> {
+/// A block's payload split into its five columns (kinds, times, lanes, tasks, values),
+/// each checked to lie within the payload, and the kinds column to hold one byte an
+/// event of the block's count.
+pub(crate) fn columns<'a>(block: &Block<'a>) -> Result<[&'a [u8]; COLUMNS], Undecodable> {
     let mut rest = block.payload;
     let mut columns: [&[u8]; COLUMNS] = [&[]; COLUMNS];
     for column in &mut columns {
@@ -283,103 +295,19 @@ pub(crate) fn decode_into(
         }
         (*column, rest) = tail.split_at(len);
     }
-    let [kinds, times, lanes, tasks, values] = columns;
-    if !rest.is_empty() || kinds.len() != block.count {
+    if !rest.is_empty() || columns[0].len() != block.count {
         return Err(Undecodable(
             "the columns do not match the block's event count",
         ));
     }
-    let (mut times, mut lanes, mut tasks, mut values) = (
-        Cursor::new(times),
-        Cursor::new(lanes),
-        Cursor::new(tasks),
-        Cursor::new(values),
-    );
-    let mut last = [0u64; LANE_SLOTS + 1];
-    let mut ts = 0u64;
-    for (i, &code) in kinds.iter().enumerate() {
-        if code > ec::LAST_CODE {
-            return Err(Undecodable("an unknown event kind"));
-        }
-        ts = ts.wrapping_add(unzigzag(times.get()?));
-        let lane: u32 = lanes.narrow()?;
-        let task = if ec::has_task(code) {
-            let slot = &mut last[(lane as usize).min(LANE_SLOTS)];
-            *slot = slot.wrapping_add(unzigzag(tasks.get()?));
-            *slot
-        } else {
-            0
-        };
-        let mut vals = ec::Values {
-            n: ec::values_len(code) as u8,
-            v: [0; 4],
-        };
-        for v in &mut vals.v[..usize::from(vals.n)] {
-            *v = values.get()?;
-        }
-        if !ec::fits(code, vals.as_slice()) {
-            return Err(Undecodable("a value is wider than its field"));
-        }
-        emit(
-            i,
-            RawEvent {
-                ts_ns: ts,
-                lane,
-                code,
-                task,
-                values: vals,
-            },
-        );
-    }
-    if !(times.done() && lanes.done() && tasks.done() && values.done()) {
-        return Err(Undecodable("a column holds more than its events"));
-    }
-    Ok(())
+    Ok(columns)
 }
 
-/// Reads the event section into columns, as [`read`] does into a vector: a whole section
-/// on as many threads as pay, a damaged one the careful way.
-pub(crate) fn read_columns(
-    section: &[u8],
-    blocks: u64,
-    events: u64,
-    len: u64,
-) -> (crate::EventColumns, Option<Damage>) {
-    if let Some(found) = whole(section, blocks, events, len)
-        && let Some(out) = crate::columns::decode_all(&found, events as usize, PER_THREAD)
-    {
-        return (out, None);
-    }
-    // A damaged section takes the careful way, through a vector.
-    let (out, damage) = read(section, blocks, events, len);
-    (crate::EventColumns::from_events(&out), damage)
-}
-
-/// Events a decoding thread takes at least: below this, a thread costs more than it saves.
-const PER_THREAD: usize = 1 << 18;
-
-/// The blocks of a section that is exactly what its metadata says: blocks back to back to
-/// its end, each CRC holding, as many blocks and events as counted. `None` otherwise.
-pub(crate) fn whole(section: &[u8], blocks: u64, events: u64, len: u64) -> Option<Vec<Block<'_>>> {
-    if section.len() as u64 != len {
-        return None;
-    }
-    let mut found = Vec::with_capacity(usize::try_from(blocks).ok()?.min(section.len() / 16));
-    let (mut at, mut total) = (0, 0u64);
-    while at < section.len() {
-        let b = block_at(section, at)?;
-        at = b.next;
-        total += b.count as u64;
-        found.push(b);
-    }
-    (found.len() as u64 == blocks && total == events).then_some(found)
-}
-
-/// Reads the event section: every block whose CRC holds, in order, resynchronising past
-/// the others. `blocks`, `events` and `len` are the counts and the section length the
-/// dump's metadata gives. What could not be read is returned as [`Damage`] (`None`: every
-/// block read). One block at a time on this thread: the explorer's reading, which pays
-/// for threads, goes through [`read_columns`].
+/// Reads the event section into a vector: every block whose CRC holds, in order,
+/// resynchronising past the others. `blocks`, `events` and `len` are the counts and the
+/// section length the dump's metadata gives. What could not be read is returned as
+/// [`Damage`] (`None`: every block read). The explorer streams the section instead
+/// (`crate::section`), through the same [`Tally`] and [`walk_careful`].
 pub(crate) fn read(
     section: &[u8],
     blocks: u64,
@@ -389,46 +317,102 @@ pub(crate) fn read(
     // Every event takes at least three bytes (kind, time, lane): a hostile count cannot
     // make this allocate more than the file justifies.
     let mut out = Vec::with_capacity((events as usize).min(section.len() / 3));
-    let mut damage = Damage {
-        blocks,
-        events,
-        truncated: (section.len() as u64) < len,
-        ..Damage::default()
-    };
-    let mut read_blocks = 0u64;
-    // While in a run of lost blocks: where it began, and the time of the last event
-    // before it.
-    let mut lost: Option<(usize, Option<u64>)> = None;
+    let mut tally = Tally::default();
+    walk_careful(section, 0, &mut tally, &mut |_, b| {
+        let before = out.len();
+        decode(b, &mut out).is_ok().then(|| {
+            let first = out[before].ts_ns;
+            (first, out.last().map_or(first, |e| e.ts_ns))
+        })
+    });
+    let damage = tally.finish(blocks, events, len, section.len() as u64);
+    (out, damage)
+}
+
+/// What a pass over an event section has read so far, and the runs it could not read:
+/// turned into [`Damage`] at the end.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    blocks_read: u64,
+    events_read: u64,
+    /// While in a run of lost bytes: where it began, and the time of the last event read
+    /// before it.
+    lost: Option<(u64, Option<u64>)>,
+    gaps: Vec<(Option<u64>, Option<u64>)>,
+    last_ts: Option<u64>,
+}
+
+impl Tally {
+    /// A block that read, with its first and last event's times.
+    pub(crate) fn good(&mut self, count: usize, first_ts: u64, last_ts: u64) {
+        self.blocks_read += 1;
+        self.events_read += count as u64;
+        if let Some((_, after)) = self.lost.take() {
+            self.gaps.push((after, Some(first_ts)));
+        }
+        self.last_ts = Some(last_ts);
+    }
+
+    /// The bytes at section offset `at` do not read.
+    pub(crate) fn lost(&mut self, at: u64) {
+        self.lost.get_or_insert((at, self.last_ts));
+    }
+
+    /// The damage, given the metadata's counts and length and the bytes the file holds
+    /// of the section (`None` when every block was read).
+    pub(crate) fn finish(
+        mut self,
+        blocks: u64,
+        events: u64,
+        len: u64,
+        available: u64,
+    ) -> Option<Damage> {
+        let mut damage = Damage {
+            blocks,
+            events,
+            truncated: available < len,
+            blocks_lost: blocks.saturating_sub(self.blocks_read),
+            events_lost: events.saturating_sub(self.events_read),
+            gaps: std::mem::take(&mut self.gaps),
+        };
+        match self.lost {
+            // Bytes after the section the metadata gives: nothing of the dump is in them.
+            Some((from, _)) if from >= len => {}
+            Some((_, after)) => damage.gaps.push((after, None)),
+            // The file ends on a block boundary, before the blocks it says it holds.
+            None if damage.truncated => damage.gaps.push((self.last_ts, None)),
+            None => {}
+        }
+        let whole = damage.gaps.is_empty() && damage.events_lost == 0 && !damage.truncated;
+        (!whole).then_some(damage)
+    }
+}
+
+/// Decodes a block found at an offset, giving its first and last event's times.
+pub(crate) type ReadBlock<'a> = dyn FnMut(u64, &Block<'_>) -> Option<(u64, u64)> + 'a;
+
+/// Walks the blocks of `section` (which starts at offset `base` of the whole event
+/// section) the careful way: each block whose CRC holds is handed to `read`, with its
+/// offset, to decode; `read` returns its first and last event's times, or `None` if it
+/// does not decode. Past a block that does not read, resynchronises on the next block
+/// magic whose block does, within a work budget.
+pub(crate) fn walk_careful(section: &[u8], base: u64, tally: &mut Tally, read: &mut ReadBlock<'_>) {
     // Resynchronising may try every block magic left: its CRCs are bounded in all.
     let mut budget = RESYNC_BUDGET.max(section.len().saturating_mul(8));
     let mut at = 0;
     while at < section.len() {
-        let Some(b) = block_at(section, at).filter(|b| decode(b, &mut out).is_ok()) else {
-            lost.get_or_insert((at, out.last().map(|e| e.ts_ns)));
+        let offset = base + at as u64;
+        let Some((b, (first, last))) =
+            block_at(section, at).and_then(|b| read(offset, &b).map(|t| (b, t)))
+        else {
+            tally.lost(offset);
             // Resynchronise on the next block magic whose block reads.
             at = next_block(section, at + 1, &mut budget);
             continue;
         };
-        read_blocks += 1;
-        if let Some((_, after)) = lost.take() {
-            damage
-                .gaps
-                .push((after, out.get(out.len() - b.count).map(|e| e.ts_ns)));
-        }
+        tally.good(b.count, first, last);
         at = b.next;
     }
-    damage.blocks_lost = blocks.saturating_sub(read_blocks);
-    damage.events_lost = events.saturating_sub(out.len() as u64);
-    match lost {
-        // Bytes after the section the metadata gives: nothing of the dump is in them.
-        Some((from, _)) if from as u64 >= len => {}
-        Some((_, after)) => damage.gaps.push((after, None)),
-        // The file ends on a block boundary, before the blocks it says it holds.
-        None if damage.truncated => damage.gaps.push((out.last().map(|e| e.ts_ns), None)),
-        None => {}
-    }
-    let whole = damage.gaps.is_empty() && damage.events_lost == 0 && !damage.truncated;
-    (out, (!whole).then_some(damage))
 }
 
 /// Bytes a careful read may check while resynchronising, at least (a section of forged
@@ -466,6 +450,7 @@ fn next_block(section: &[u8], from: usize, budget: &mut usize) -> usize {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::event_code::unzigzag;
     use crate::event_code::{LAST_CODE, code};
     use crate::types::{EventKind, WakeSource, WakerOp};
 
@@ -656,10 +641,9 @@ pub(crate) mod tests {
         assert_eq!(back, events);
     }
 
-    /// Blocks of uneven sizes read back exactly; a section is whole only with the counts
-    /// and length its metadata gives.
+    /// Blocks of uneven sizes read back exactly.
     #[test]
-    fn uneven_blocks_read_back_and_a_miscounted_section_is_not_whole() {
+    fn uneven_blocks_read_back() {
         let kinds = every_kind();
         let events: Vec<Event> = (0..3000)
             .map(|i| Event {
@@ -686,48 +670,6 @@ pub(crate) mod tests {
         }
         let (careful, damage) = read(&bytes, found.len() as u64, 3000, bytes.len() as u64);
         assert_eq!((careful, damage), (events.clone(), None));
-        assert_eq!(
-            whole(&bytes, found.len() as u64, 3000, bytes.len() as u64).map(|f| f.len()),
-            Some(found.len())
-        );
-        assert_eq!(
-            whole(&bytes, found.len() as u64, 2999, bytes.len() as u64).map(|f| f.len()),
-            None
-        );
-        assert_eq!(
-            whole(&bytes, found.len() as u64 + 1, 3000, bytes.len() as u64).map(|f| f.len()),
-            None
-        );
-        assert!(whole(&bytes, found.len() as u64, 3000, bytes.len() as u64 + 1).is_none());
-    }
-
-    /// A whole section gives the same events into a vector (block by block) and into
-    /// columns (all blocks at once, threaded); one that is not whole goes block by block
-    /// into both and says what it lost.
-    #[test]
-    fn whole_sections_read_fast_and_others_carefully_into_vectors_and_columns() {
-        let kinds = every_kind();
-        let events: Vec<Event> = (0..BLOCK_EVENTS + 700)
-            .map(|i| Event {
-                ts_ns: i as u64,
-                ..kinds[i % kinds.len()]
-            })
-            .collect();
-        let bytes = encoded(&events);
-        let (n, len) = (events.len() as u64, bytes.len() as u64);
-        assert_eq!(whole(&bytes, 2, n, len).map(|b| b.len()), Some(2));
-        assert!(whole(&bytes[..bytes.len() - 1], 2, n, len - 1).is_none());
-        assert_eq!(read(&bytes, 2, n, len), (events.clone(), None));
-        let (columns, damage) = read_columns(&bytes, 2, n, len);
-        assert_eq!((columns.to_events(), damage), (events.clone(), None));
-        let mut bad = bytes.clone();
-        bad[BLOCK_HEADER_LEN + 50] ^= 4;
-        let (plain, damage) = read(&bad, 2, n, len);
-        assert_eq!(plain, events[BLOCK_EVENTS..]);
-        let (columns, column_damage) = read_columns(&bad, 2, n, len);
-        assert_eq!(columns.to_events(), plain);
-        assert_eq!(column_damage, damage);
-        assert_eq!(damage.unwrap().blocks_lost, 1);
     }
 
     /// A header with a CRC that holds but more events than its bytes can hold is not a

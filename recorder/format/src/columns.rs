@@ -4,8 +4,9 @@
 //! dump is ever held. An event is rebuilt on demand ([`EventColumns::get`]); its time and
 //! lane, which most questions need alone, are read without it.
 
-use crate::blocks::{self, Block, RawEvent};
+use crate::blocks::{self, Block, Cursor, Undecodable};
 use crate::event_code as ec;
+use crate::event_code::unzigzag;
 use crate::types::{Event, EventKind};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,21 +42,12 @@ impl EventColumns {
     }
 
     pub fn push(&mut self, e: &Event) {
-        self.push_raw(&RawEvent {
-            ts_ns: e.ts_ns,
-            lane: e.lane,
-            code: ec::code(&e.kind),
-            task: ec::task_of(&e.kind).unwrap_or(0),
-            values: ec::values(&e.kind),
-        });
-    }
-
-    fn push_raw(&mut self, r: &RawEvent) {
-        self.ts.push(r.ts_ns);
-        self.lane.push(r.lane);
-        self.code.push(r.code);
-        self.task.push(r.task);
-        let v = r.values.as_slice();
+        self.ts.push(e.ts_ns);
+        self.lane.push(e.lane);
+        self.code.push(ec::code(&e.kind));
+        self.task.push(ec::task_of(&e.kind).unwrap_or(0));
+        let values = ec::values(&e.kind);
+        let v = values.as_slice();
         if v.len() > 1 {
             self.value.push(self.more.len() as u64);
             self.more.extend_from_slice(v);
@@ -66,6 +58,31 @@ impl EventColumns {
 
     pub fn len(&self) -> usize {
         self.ts.len()
+    }
+
+    /// Empties the columns, keeping their memory for the next block.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+
+    fn truncate(&mut self, n: usize) {
+        let more = (n..self.len())
+            .find(|&i| ec::values_len(self.code[i]) > 1)
+            .map_or(self.more.len(), |i| self.value[i] as usize);
+        self.ts.truncate(n);
+        self.lane.truncate(n);
+        self.code.truncate(n);
+        self.task.truncate(n);
+        self.value.truncate(n);
+        self.more.truncate(more);
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.ts.reserve(n);
+        self.lane.reserve(n);
+        self.code.reserve(n);
+        self.task.reserve(n);
+        self.value.reserve(n);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -85,6 +102,12 @@ impl EventColumns {
         self.lane[i]
     }
 
+    /// The task event `i` is about (what `kind(i).task()` gives, without building it).
+    pub fn task_of(&self, i: usize) -> Option<u64> {
+        ec::has_task(self.code[i]).then(|| self.task[i])
+    }
+
+    #[inline]
     pub fn kind(&self, i: usize) -> EventKind {
         let code = self.code[i];
         let n = ec::values_len(code);
@@ -150,155 +173,81 @@ impl EventColumns {
     }
 }
 
-/// The columns of whole blocks, decoded on as many threads as pay: each thread takes a
-/// run of blocks and its own part of every column. `None` if a block does not decode.
-pub(crate) fn decode_all(
-    found: &[Block<'_>],
-    events: usize,
-    per_thread: usize,
-) -> Option<EventColumns> {
-    if found.iter().map(|b| b.count).sum::<usize>() != events {
-        return None;
+/// Decodes a block's events onto the end of `out`; on an error `out` is left as it was.
+pub(crate) fn decode_block(block: &Block<'_>, out: &mut EventColumns) -> Result<(), Undecodable> {
+    let before = out.len();
+    let result = decode_columns(block, out);
+    if result.is_err() {
+        out.truncate(before);
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(events / per_thread.max(1))
-        .clamp(1, 8);
-    // Zeroed allocations: the pages come from the OS zeroed, untouched until decoded
-    // into, so this costs no pass of its own.
-    let mut c = EventColumns {
-        ts: vec![0; events],
-        lane: vec![0; events],
-        code: vec![0; events],
-        task: vec![0; events],
-        value: vec![0; events],
-        more: Vec::new(),
+    result
+}
+
+/// The block's columns one after another, each in a loop of its own (the times, then
+/// the lanes, ...): each loop does one kind of work, which the CPU predicts far better
+/// than an event's fields in turn. A column must hold exactly its events' values.
+fn decode_columns(block: &Block<'_>, out: &mut EventColumns) -> Result<(), Undecodable> {
+    let [kinds, times, lanes, tasks, values] = blocks::columns(block)?;
+    if kinds.iter().any(|&c| c > ec::LAST_CODE) {
+        return Err(Undecodable("an unknown event kind"));
+    }
+    let n = kinds.len();
+    let before = out.len();
+    out.reserve(n);
+    let whole = |c: &Cursor<'_>| {
+        c.done()
+            .then_some(())
+            .ok_or(Undecodable("a column holds more than its events"))
     };
-    // Runs of blocks of about equal events: (blocks, first event).
-    let mut runs = Vec::with_capacity(threads);
-    let (mut blocks, mut first) = (found, 0);
-    for left in (1..=threads).rev() {
-        let want = (events - first).div_ceil(left);
-        let (mut n, mut take) = (0, 0);
-        while n < blocks.len() && (take < want || left == 1) {
-            take += blocks[n].count;
-            n += 1;
-        }
-        let (run, rest) = blocks.split_at(n);
-        runs.push((run, first, take));
-        (blocks, first) = (rest, first + take);
+    let mut c = Cursor::new(times);
+    let mut ts = 0u64;
+    for _ in 0..n {
+        ts = ts.wrapping_add(unzigzag(c.get()?));
+        out.ts.push(ts);
     }
-    let mores = {
-        let mut parts = Parts {
-            ts: &mut c.ts,
-            lane: &mut c.lane,
-            code: &mut c.code,
-            task: &mut c.task,
-            value: &mut c.value,
+    whole(&c)?;
+    let mut c = Cursor::new(lanes);
+    for _ in 0..n {
+        out.lane.push(c.narrow()?);
+    }
+    whole(&c)?;
+    out.code.extend_from_slice(kinds);
+    // A task is the delta from the last task on its lane.
+    let mut c = Cursor::new(tasks);
+    let mut last = [0u64; blocks::LANE_SLOTS + 1];
+    for (&code, &lane) in kinds.iter().zip(&out.lane[before..]) {
+        let task = if ec::has_task(code) {
+            let slot = &mut last[(lane as usize).min(blocks::LANE_SLOTS)];
+            *slot = slot.wrapping_add(unzigzag(c.get()?));
+            *slot
+        } else {
+            0
         };
-        let mut jobs = Vec::with_capacity(runs.len());
-        for &(run, _, take) in &runs {
-            let (mine, rest) = parts.split_at(take);
-            jobs.push((run, mine));
-            parts = rest;
-        }
-        std::thread::scope(|s| {
-            let mut jobs = jobs.into_iter();
-            let first = jobs.next();
-            let handles: Vec<_> = jobs
-                .map(|job| {
-                    std::thread::Builder::new()
-                        .name("dial9-decode".into())
-                        .spawn_scoped(s, move || decode_run(job))
-                        .ok()
-                })
-                .collect();
-            let mut mores = vec![first.and_then(decode_run)];
-            for h in handles {
-                mores.push(h.and_then(|h| h.join().ok().flatten()));
-            }
-            mores
-        })
-    };
-    // Each run's values of several events point into its own `more`: append them in
-    // order, moving those pointers by what the runs before added.
-    for ((_, first, take), more) in runs.iter().zip(mores) {
-        let more = more?;
-        let base = c.more.len() as u64;
-        if base > 0 {
-            for i in *first..first + take {
-                if ec::values_len(c.code[i]) > 1 {
-                    c.value[i] += base;
-                }
-            }
-        }
-        c.more.extend_from_slice(&more);
+        out.task.push(task);
     }
-    Some(c)
-}
-
-/// A run's part of each column.
-struct Parts<'a> {
-    ts: &'a mut [u64],
-    lane: &'a mut [u32],
-    code: &'a mut [u8],
-    task: &'a mut [u64],
-    value: &'a mut [u64],
-}
-
-impl<'a> Parts<'a> {
-    fn split_at(self, n: usize) -> (Parts<'a>, Parts<'a>) {
-        let (ts, ts2) = self.ts.split_at_mut(n);
-        let (lane, lane2) = self.lane.split_at_mut(n);
-        let (code, code2) = self.code.split_at_mut(n);
-        let (task, task2) = self.task.split_at_mut(n);
-        let (value, value2) = self.value.split_at_mut(n);
-        (
-            Parts {
-                ts,
-                lane,
-                code,
-                task,
-                value,
-            },
-            Parts {
-                ts: ts2,
-                lane: lane2,
-                code: code2,
-                task: task2,
-                value: value2,
-            },
-        )
-    }
-}
-
-/// Decodes a run of blocks into its parts; its values of several events go to the
-/// returned `more`, pointed to from the run's start.
-fn decode_run((blocks, parts): (&[Block<'_>], Parts<'_>)) -> Option<Vec<u64>> {
-    let mut more = Vec::new();
-    let mut at = 0;
-    for b in blocks {
-        if at + b.count > parts.ts.len() {
-            return None;
+    whole(&c)?;
+    let mut c = Cursor::new(values);
+    for &code in kinds {
+        let k = ec::values_len(code);
+        if k == 0 {
+            out.value.push(0);
+            continue;
         }
-        blocks::decode_into(b, &mut |i, r| {
-            let i = at + i;
-            parts.ts[i] = r.ts_ns;
-            parts.lane[i] = r.lane;
-            parts.code[i] = r.code;
-            parts.task[i] = r.task;
-            let v = r.values.as_slice();
-            parts.value[i] = if v.len() > 1 {
-                more.extend_from_slice(v);
-                (more.len() - v.len()) as u64
-            } else {
-                v.first().copied().unwrap_or(0)
-            };
-        })
-        .ok()?;
-        at += b.count;
+        let mut v = [0u64; 4];
+        for x in &mut v[..k] {
+            *x = c.get()?;
+        }
+        if !ec::fits(code, &v[..k]) {
+            return Err(Undecodable("a value is wider than its field"));
+        }
+        if k == 1 {
+            out.value.push(v[0]);
+        } else {
+            out.value.push(out.more.len() as u64);
+            out.more.extend_from_slice(&v[..k]);
+        }
     }
-    Some(more)
+    whole(&c)
 }
 
 #[cfg(test)]
@@ -355,37 +304,5 @@ mod tests {
         events.sort_by_key(|e| e.ts_ns);
         assert_eq!(c.to_events(), events);
         assert_eq!(c.sort_by_time(), 0);
-    }
-
-    /// Threads, each with its own `more`, give the columns one reader would.
-    #[test]
-    fn threaded_decoding_gives_the_columns_of_one_reader() {
-        let kinds = every_kind();
-        let events: Vec<Event> = (0..3000)
-            .map(|i| Event {
-                ts_ns: i as u64 * 3,
-                ..kinds[(i * 7) % kinds.len()]
-            })
-            .collect();
-        let mut bytes = Vec::new();
-        for chunk in events.chunks(333) {
-            blocks::write(chunk, &mut bytes);
-        }
-        let mut at = 0;
-        let mut found = vec![];
-        while let Some(b) = blocks::block_at(&bytes, at) {
-            at = b.next;
-            found.push(b);
-        }
-        let one = EventColumns::from_events(&events);
-        for per_thread in [1, 500, 1000, 10_000] {
-            let c = decode_all(&found, events.len(), per_thread).unwrap();
-            assert_eq!(c.to_events(), events, "{per_thread}");
-            assert_eq!(
-                c, one,
-                "{per_thread}: the same columns, not only the same events"
-            );
-        }
-        assert_eq!(decode_all(&found, events.len() + 1, 1), None);
     }
 }

@@ -77,9 +77,20 @@ fn op_code(op: WakerOp) -> u8 {
 
 /// Whether events of `code` carry a task (a timer armed outside any task has none; an
 /// orphan waker op only a span id, kept with the values).
+#[inline]
 pub(crate) fn has_task(code: u8) -> bool {
-    !(ORPHAN..ORPHAN + 4).contains(&code) && !matches!(code, 22..=27 | CPU_STAT)
+    HAS_TASK.get(usize::from(code)).copied().unwrap_or(false)
 }
+
+const HAS_TASK: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c <= LAST_CODE {
+        t[c as usize] = !(c >= ORPHAN && c < ORPHAN + 4) && !matches!(c, 22..=27 | CPU_STAT);
+        c += 1;
+    }
+    t
+};
 
 /// The task an event of `kind` carries in the task column.
 pub(crate) fn task_of(kind: &EventKind) -> Option<u64> {
@@ -90,7 +101,22 @@ pub(crate) fn task_of(kind: &EventKind) -> Option<u64> {
 }
 
 /// How many values an event of `code` has.
+#[inline]
 pub(crate) fn values_len(code: u8) -> usize {
+    VALUES_LEN[usize::from(code)] as usize
+}
+
+const VALUES_LEN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = values_len_of(c as u8) as u8;
+        c += 1;
+    }
+    t
+};
+
+const fn values_len_of(code: u8) -> usize {
     match code {
         0 | 2 | 3 | 4 | 9..=13 | 15 | 21..=23 | 25 | 26 => 0,
         CPU_STAT => 2,
@@ -155,7 +181,11 @@ pub(crate) fn values(kind: &EventKind) -> Values {
 
 /// Whether `values` fit the narrow fields of `code`'s event (a sample's state is a byte,
 /// its system call 16 bits, its times and a stack id 32).
+#[inline]
 pub(crate) fn fits(code: u8, values: &[u64]) -> bool {
+    if code < POLL_SAMPLE {
+        return true;
+    }
     let widths: &[u32] = match code {
         POLL_SAMPLE => &[8, 32, 32],
         32 => &[8, 16, 32, 32],
@@ -167,6 +197,7 @@ pub(crate) fn fits(code: u8, values: &[u64]) -> bool {
 
 /// The event of `code` about `task` with `values` (`values_len(code)` of them, which
 /// [`fits`] accepted; a short slice reads as zeros).
+#[inline]
 pub(crate) fn kind_from(code: u8, task: u64, values: &[u64]) -> EventKind {
     let v = |i: usize| values.get(i).copied().unwrap_or(0);
     let delta = |i: usize| task.wrapping_add(unzigzag(v(i)));

@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::blocks;
-use super::columns::EventColumns;
 use super::ring_file::RING_MAGIC;
+use super::section::EventSection;
 use super::types::{Dump, Event, Facts, Header, LaneState, TaskInfo, ThreadInfo};
 
 /// The metadata as written: the dump's tables, borrowed.
@@ -186,33 +186,63 @@ impl Dump {
         Dump::from_bytes(&bytes)
     }
 
-    /// Reads a dump file with its events as columns ([`EventColumns`]): the dump it
-    /// returns has no `events`. A dump of format 7 decodes straight into the columns,
-    /// never holding a `Vec` of its events.
-    pub fn read_columns(path: impl AsRef<Path>) -> Result<(Dump, EventColumns), ReadError> {
-        let (bytes, alive) = read_file(path.as_ref())?;
-        if bytes.starts_with(&RING_MAGIC) {
-            return super::ring_file::read_ring(&bytes, alive).map(Dump::into_columns);
+    /// Opens a dump to stream its events (the explorer's way): the dump without its
+    /// events, and its event section to [`EventSection::scan`]. A format-7 dump's events
+    /// stay in the file, read block by block during the scan and again on demand; an
+    /// older dump or a ring file is read whole and its events are encoded as blocks in
+    /// memory. The damage the scan finds is the caller's to put in `Dump::damage`.
+    pub fn open(path: impl AsRef<Path>) -> Result<(Dump, EventSection), ReadError> {
+        let path = path.as_ref();
+        let io_err = |source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io_err)?;
+        let file_len = file.metadata().map_err(io_err)?.len();
+        let mut head = vec![0; (ENVELOPE_LEN as u64).min(file_len) as usize];
+        file.read_exact(&mut head).map_err(io_err)?;
+        let version = head
+            .get(8..12)
+            .map_or(0, |v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+        if !head.starts_with(&MAGIC) || head.len() < ENVELOPE_LEN || version < BLOCKS_VERSION {
+            // A ring file, an older format, or not a dump at all: the whole way (which
+            // also gives the right error).
+            return Dump::read(path).map(Dump::into_section);
         }
-        Dump::from_bytes_columns(&bytes)
+        let body_len = u64::from_le_bytes(head[16..24].try_into().unwrap_or_default());
+        let present = body_len.min(file_len - ENVELOPE_LEN as u64) as usize;
+        head.resize(ENVELOPE_LEN + present, 0);
+        file.read_exact(&mut head[ENVELOPE_LEN..]).map_err(io_err)?;
+        let (_, body, _) = check_envelope(&head)?;
+        let (meta, len) = split_meta(body)?;
+        let at = ENVELOPE_LEN as u64 + body_len;
+        let (blocks, events) = (meta.blocks, meta.events);
+        Ok((
+            meta.into_dump(Vec::new(), None),
+            EventSection::file(file, at, file_len - at, blocks, events, len),
+        ))
     }
 
-    /// [`Dump::from_bytes`], the events as columns.
-    pub fn from_bytes_columns(bytes: &[u8]) -> Result<(Dump, EventColumns), ReadError> {
-        Ok(match parse(bytes)? {
+    /// [`Dump::open`] for a dump's bytes in memory.
+    pub fn open_bytes(bytes: Vec<u8>) -> Result<(Dump, EventSection), ReadError> {
+        match parse(&bytes)? {
             Parsed::Blocks { meta, section, len } => {
-                let (events, damage) = blocks::read_columns(section, meta.blocks, meta.events, len);
-                (meta.into_dump(Vec::new(), damage), events)
+                let at = bytes.len() - section.len();
+                let (blocks, events) = (meta.blocks, meta.events);
+                Ok((
+                    meta.into_dump(Vec::new(), None),
+                    EventSection::memory(bytes, at, blocks, events, len),
+                ))
             }
-            Parsed::Whole(dump) => dump.into_columns(),
-        })
+            Parsed::Whole(dump) => Ok(dump.into_section()),
+        }
     }
 
-    /// Moves the events out into columns.
-    pub fn into_columns(mut self) -> (Dump, EventColumns) {
-        let events = EventColumns::from_events(&self.events);
+    /// Moves the events out into an event section in memory.
+    pub fn into_section(mut self) -> (Dump, EventSection) {
+        let section = EventSection::from_events(&self.events);
         self.events = Vec::new();
-        (self, events)
+        (self, section)
     }
 
     /// Decodes a dump (or a crash-surviving ring file) from its bytes.

@@ -20,12 +20,14 @@ mod event_code;
 mod file;
 pub mod ring_codec;
 pub mod ring_file;
+mod section;
 mod types;
 
 pub use blocks::Damage;
 pub use columns::EventColumns;
 pub use file::{ENVELOPE_LEN, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, ReadError};
 pub use ring_file::{RING_MAGIC, RING_SUFFIX, RING_VERSION};
+pub use section::{BlockEntry, EventBlocks, EventSection};
 pub use types::*;
 
 /// Gives a placeholder entry to every task an event mentions that the table does not know

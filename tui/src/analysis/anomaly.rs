@@ -3,7 +3,8 @@
 
 use dial9_format::{EventKind, Reason, TaskKind, ThreadKind, WakeSource};
 
-use super::index::{EventIdx, Index, NONE, TaskIdx, TaskState};
+use super::build::{Dropped, Zeroing};
+use super::index::{EventIdx, Index, NONE, PollIdx, TaskIdx, TaskState};
 
 const MS: u64 = 1_000_000;
 
@@ -140,14 +141,61 @@ pub struct Anomaly {
     pub magnitude: u64,
     /// The event to jump to.
     pub event: EventIdx,
-    pub message: String,
     /// The dump's own cause (the panicking poll): ranked first whatever its magnitude.
     pub is_dump_cause: bool,
     /// Explained by the host, not the code: the thread was waiting for a CPU (runnable,
     /// not running) for most of the time. Then the severity is at most a warning.
     pub host_contention: bool,
     /// For a long or unfinished poll: what the recorder's watchdog saw its thread doing.
-    pub why: Option<super::why::PollWhy>,
+    pub why: Option<Box<super::why::PollWhy>>,
+    /// What the message says beyond the fields above (see [`Anomaly::message`]).
+    pub detail: Detail,
+    /// The time the host kept the thread waiting for a CPU, when that explains it.
+    pub host_wait_ns: Option<u64>,
+    /// It touches events lost from a damaged dump: unconfirmed.
+    pub near_damage: bool,
+}
+
+/// What an anomaly's message needs beyond its fields: a 10M-event dump can have a
+/// hundred thousand anomalies, so the sentence is made when it is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    LongPoll {
+        /// Still running when the dump read the ring: its length is a lower bound.
+        open_at_window_end: bool,
+    },
+    PollInProgress {
+        what: &'static str,
+    },
+    SchedulingDelay {
+        source: Option<WakeSource>,
+        timer: bool,
+        late_timer: bool,
+        polled: bool,
+    },
+    /// Alive with no live waker and no event in the whole window.
+    LostWakerIdle,
+    /// Waiting with no live waker: when the last one went (ns before the dump) and in
+    /// whose poll, if the drop is in the window.
+    LostWakerWaiting {
+        dropped: Option<(u64, Whose)>,
+    },
+    /// Lost its last waker and sat stuck until cancelled.
+    LostWakerStuck {
+        whose: Whose,
+    },
+    SelfWakeStorm {
+        wakes: u32,
+    },
+    WorkerStall,
+}
+
+/// Whose poll a waker op happened in, as the task it is about sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whose {
+    Own,
+    Other(TaskIdx),
+    Outside,
 }
 
 impl Anomaly {
@@ -157,6 +205,160 @@ impl Anomaly {
         self.why
             .as_ref()
             .map_or_else(|| self.kind.advice(), |w| w.advice())
+    }
+
+    /// The anomaly in one sentence, with what explains it (the host, lost events).
+    pub fn message(&self, ix: &Index) -> String {
+        let label = || {
+            self.task
+                .and_then(|t| ix.tasks.get(t as usize))
+                .map_or_else(|| "a task".into(), |t| t.label())
+        };
+        let lane = || {
+            self.lane
+                .map_or_else(|| "a lane".into(), |l| lane_label(ix, l))
+        };
+        let why = || {
+            self.why
+                .as_ref()
+                .map(|w| format!(": {}", w.summary()))
+                .unwrap_or_default()
+        };
+        let d = self.magnitude;
+        let mut m = match self.detail {
+            Detail::LongPoll { open_at_window_end } => {
+                let how_long = if open_at_window_end {
+                    format!(
+                        "at least {} (still running when the dump read the ring)",
+                        ms(d)
+                    )
+                } else {
+                    ms(d)
+                };
+                format!(
+                    "{} polled for {how_long} without yielding on {}, blocking every other task \
+                     queued there{}",
+                    label(),
+                    lane(),
+                    why()
+                )
+            }
+            Detail::PollInProgress { what } => format!(
+                "{} {what} on {} after {} of polling{}",
+                label(),
+                lane(),
+                ms(d),
+                why()
+            ),
+            Detail::SchedulingDelay {
+                source,
+                timer,
+                late_timer,
+                polled,
+            } => {
+                let own = self
+                    .task
+                    .and_then(|t| ix.tasks.get(t as usize))
+                    .map(|t| t.id);
+                let source = match source {
+                    Some(WakeSource::Task(t)) if Some(t) == own => "woken by itself".to_string(),
+                    Some(WakeSource::Task(t)) => format!("woken by {}", ix.task_label(t)),
+                    Some(WakeSource::Driver) if timer => "woken by its timer".into(),
+                    Some(WakeSource::Driver) => {
+                        "woken by the runtime (I/O driver or yield_now)".into()
+                    }
+                    Some(WakeSource::Foreign) => "woken by a thread outside the runtime".into(),
+                    None => "scheduled".into(),
+                };
+                match (polled, late_timer) {
+                    (true, true) => format!(
+                        "{} was polled {} after its timer was due: the timer fired late or the \
+                         task waited for a worker (something held the runtime)",
+                        label(),
+                        ms(d)
+                    ),
+                    (true, false) => format!(
+                        "{} was {source} and waited {} for a worker to poll it",
+                        label(),
+                        ms(d)
+                    ),
+                    (false, _) => format!(
+                        "{} was {source} and never polled: {} until the dump",
+                        label(),
+                        ms(d)
+                    ),
+                }
+            }
+            Detail::LostWakerIdle => format!(
+                "{} holds no live waker (the recorder's count) and did nothing in the whole \
+                 window ({}): nothing can wake it again",
+                label(),
+                ms(d)
+            ),
+            Detail::LostWakerWaiting { dropped } => {
+                let how = match dropped {
+                    Some((ago, whose)) => format!(
+                        "its last waker was dropped{} {} before the dump",
+                        whose.during(ix),
+                        ms(ago)
+                    ),
+                    None => "it holds no waker (the drop that released the last one is older \
+                             than the window)"
+                        .to_string(),
+                };
+                format!(
+                    "{} is waiting but {how}, and nothing can wake it again",
+                    label()
+                )
+            }
+            Detail::LostWakerStuck { whose } => format!(
+                "{} lost its last waker{} and sat stuck for {} until it was cancelled \
+                 (shutdown or abort): nothing would have woken it",
+                label(),
+                whose.during(ix),
+                ms(d)
+            ),
+            Detail::SelfWakeStorm { wakes } => {
+                format!("{} woke itself {} of {wakes} times", label(), d)
+            }
+            Detail::WorkerStall => format!(
+                "{} did not park for {} while woken tasks waited for a poll",
+                lane(),
+                ms(d)
+            ),
+        };
+        if let Some(w) = self.host_wait_ns {
+            m.push_str(&format!(
+                " [host contention: {} of it waiting for a CPU]",
+                ms(w)
+            ));
+        }
+        if self.near_damage {
+            m.push_str(" [next to events lost from the damaged dump: unconfirmed]");
+        }
+        m
+    }
+}
+
+impl Whose {
+    /// " in its own poll", " during X's poll", or nothing.
+    fn during(self, ix: &Index) -> String {
+        match self {
+            Whose::Own => " in its own poll".to_string(),
+            Whose::Other(t) => format!(" during {}'s poll", ix.tasks[t as usize].label()),
+            Whose::Outside => String::new(),
+        }
+    }
+
+    /// Whose poll the op `d` happened in: the poll its lane was in at its time, or (at a
+    /// poll's last instant, before its end) the one the pass saw open at it.
+    fn of(ix: &Index, ti: usize, d: &Dropped) -> Whose {
+        let inside = (d.inside != NONE).then_some(d.inside);
+        match ix.polling_at(d.lane, d.ts_ns).or(inside) {
+            Some(t) if t as usize == ti => Whose::Own,
+            Some(t) => Whose::Other(t),
+            None => Whose::Outside,
+        }
     }
 }
 
@@ -186,6 +388,39 @@ fn ms(ns: u64) -> String {
     crate::fmt::duration(ns)
 }
 
+/// Runs every rule, groups and orders the anomalies, and puts them in the index with
+/// what follows from them (the verdict, each task's count, the swimlanes' marks).
+pub(crate) fn settle(ix: &mut Index) {
+    let mut ranked = detect(ix);
+    let mut groups = super::groups::group(ix, &ranked);
+    // Occurrences in group order, so stepping through them (n/N) goes cause first:
+    // moved in place (a 10M-event dump's hundred thousand would otherwise be copied).
+    let mut to = vec![0u32; ranked.len()];
+    let mut at = 0u32;
+    for g in &mut groups {
+        for m in &mut g.members {
+            to[*m] = at;
+            *m = at as usize;
+            at += 1;
+        }
+    }
+    permute(&mut ranked, &mut to);
+    ix.anomalies = ranked;
+    for a in &ix.anomalies {
+        ix.anomaly_starts[a.severity as usize].push(a.start_ns);
+    }
+    for starts in &mut ix.anomaly_starts {
+        starts.sort_unstable();
+    }
+    ix.groups = groups;
+    ix.verdict = super::groups::verdict(ix);
+    for a in &ix.anomalies {
+        if let Some(t) = a.task {
+            ix.tasks[t as usize].anomalies += 1;
+        }
+    }
+}
+
 /// Runs every rule and ranks the result, worst first.
 pub fn detect(ix: &Index) -> Vec<Anomaly> {
     let th = ix.thresholds;
@@ -200,70 +435,116 @@ pub fn detect(ix: &Index) -> Vec<Anomaly> {
     damaged(ix, &mut out);
     // Worst first: severity, then root causes before their consequences (a long poll
     // causes the scheduling delays and the worker stall around it), then magnitude.
-    out.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.is_dump_cause.cmp(&a.is_dump_cause))
-            .then(a.kind.rank().cmp(&b.kind.rank()))
-            .then(b.magnitude.cmp(&a.magnitude))
-            .then(a.start_ns.cmp(&b.start_ns))
-    });
+    // Sorted as keys beside positions, then moved into place: an anomaly is a hundred
+    // bytes, and a 10M-event dump can have a hundred thousand.
+    let mut keys: Vec<_> = out
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            (
+                std::cmp::Reverse(a.severity),
+                std::cmp::Reverse(a.is_dump_cause),
+                a.kind.rank(),
+                std::cmp::Reverse(a.magnitude),
+                a.start_ns,
+                i as u32,
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut to = vec![0u32; out.len()];
+    for (at, k) in keys.iter().enumerate() {
+        to[k.5 as usize] = at as u32;
+    }
+    drop(keys);
+    permute(&mut out, &mut to);
     out
 }
 
-fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
-    for &p in &ix.polls_by_duration {
-        let poll = &ix.polls[p as usize];
-        let Some(end) = poll.end_ns else { continue };
-        let d = end.saturating_sub(poll.start_ns);
-        if d < th.long_poll_warn {
-            break;
+/// Moves `v[i]` to `v[to[i]]` for every `i`, in place (`to` is a permutation, and is
+/// left as the identity).
+pub(crate) fn permute<T>(v: &mut [T], to: &mut [u32]) {
+    for i in 0..v.len() {
+        // Follow the cycle through `i` until `i` holds what belongs there.
+        while to[i] as usize != i {
+            let j = to[i] as usize;
+            v.swap(i, j);
+            to.swap(i, j);
         }
+    }
+}
+
+/// An anomaly of `kind` with the fields every rule sets; the rest as most rules leave it.
+fn anomaly(
+    kind: AnomalyKind,
+    severity: Severity,
+    (start_ns, end_ns, magnitude): (u64, u64, u64),
+    event: EventIdx,
+    detail: Detail,
+) -> Anomaly {
+    Anomaly {
+        kind,
+        severity,
+        task: None,
+        lane: None,
+        start_ns,
+        end_ns,
+        magnitude,
+        event,
+        is_dump_cause: false,
+        host_contention: false,
+        why: None,
+        detail,
+        host_wait_ns: None,
+        near_damage: false,
+    }
+}
+
+fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
+    // Measured polls, and those known to have lasted at least so long; never a poll whose
+    // end was lost (its length is a guess), nor one still running (`in_progress`).
+    let mut long: Vec<(u64, PollIdx)> = ix
+        .polls
+        .durations(ix.end_ns)
+        .filter(|&(_, d, l, i)| {
+            d >= th.long_poll_warn
+                && !l.is_open(i)
+                && (!l.end_unknown(i) || l.open_at_window_end(i))
+        })
+        .map(|(p, d, _, _)| (d, p))
+        .collect();
+    long.sort_unstable_by_key(|&(d, p)| (std::cmp::Reverse(d), p));
+    for (d, p) in long {
+        let Some(poll) = ix.poll(p) else { continue };
+        let Some(end) = poll.end_ns else { continue };
         let severity = if d >= th.long_poll_crit {
             Severity::Critical
         } else {
             Severity::Warning
-        };
-        let task = &ix.tasks[poll.task as usize];
-        let how_long = if poll.open_at_window_end {
-            format!(
-                "at least {} (still running when the dump read the ring)",
-                ms(d)
-            )
-        } else {
-            ms(d)
         };
         let why = super::why::explain(ix, p);
         // The watchdog saw the thread wait for a CPU most of the poll: the host's doing.
         let host = why.as_ref().is_some_and(|w| {
             w.cause == super::why::Cause::WaitingForCpu && w.watched_ns.saturating_mul(2) >= d
         });
-        let mut message = format!(
-            "{} polled for {} without yielding on {}, blocking every other task queued there",
-            task.label(),
-            how_long,
-            lane_label(ix, poll.lane)
-        );
-        if let Some(w) = &why {
-            message.push_str(&format!(": {}", w.summary()));
-        }
         out.push(Anomaly {
-            kind: AnomalyKind::LongPoll,
-            severity: if host {
-                severity.min(Severity::Warning)
-            } else {
-                severity
-            },
             task: Some(poll.task),
             lane: Some(poll.lane),
-            start_ns: poll.start_ns,
-            end_ns: end,
-            magnitude: d,
-            event: poll.start_event,
-            is_dump_cause: false,
             host_contention: host,
-            why,
-            message,
+            why: why.map(Box::new),
+            ..anomaly(
+                AnomalyKind::LongPoll,
+                if host {
+                    severity.min(Severity::Warning)
+                } else {
+                    severity
+                },
+                (poll.start_ns, end, d),
+                poll.start_event,
+                Detail::LongPoll {
+                    open_at_window_end: poll.open_at_window_end,
+                },
+            )
         });
     }
 }
@@ -273,12 +554,15 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         Reason::Panic { task, .. } => *task,
         _ => None,
     };
-    for (p, poll) in ix.polls.iter().enumerate() {
-        if poll.end_ns.is_some() {
-            continue;
-        }
+    let open = (0..ix.lanes.len()).flat_map(|li| {
+        let polls = ix.polls.of_lane(li);
+        (0..polls.len())
+            .filter(move |&i| polls.is_open(i))
+            .map(move |i| ix.polls.idx(li, i))
+    });
+    for (p, poll) in open.filter_map(|p| Some((p, ix.poll(p)?))) {
         let d = ix.end_ns.saturating_sub(poll.start_ns);
-        let why = super::why::explain(ix, p as super::index::PollIdx);
+        let why = super::why::explain(ix, p);
         let task = &ix.tasks[poll.task as usize];
         let panicked = panic_task == Some(task.id);
         let (severity, what) = if panicked {
@@ -294,40 +578,24 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             (Severity::Info, "was being polled at the dump")
         };
         out.push(Anomaly {
-            kind: AnomalyKind::PollInProgress,
-            severity,
             task: Some(poll.task),
             lane: Some(poll.lane),
-            start_ns: poll.start_ns,
-            end_ns: ix.end_ns,
-            magnitude: d,
-            event: poll.start_event,
             is_dump_cause: panicked,
-            host_contention: false,
-            message: format!(
-                "{} {what} on {} after {} of polling{}",
-                task.label(),
-                lane_label(ix, poll.lane),
-                ms(d),
-                why.as_ref()
-                    .map(|w| format!(": {}", w.summary()))
-                    .unwrap_or_default()
-            ),
-            why,
+            why: why.map(Box::new),
+            ..anomaly(
+                AnomalyKind::PollInProgress,
+                severity,
+                (poll.start_ns, ix.end_ns, d),
+                poll.start_event,
+                Detail::PollInProgress { what },
+            )
         });
     }
 }
 
 fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
     // One anomaly per poll that ended a wait: the earliest wake leading to it.
-    let mut seen_poll = std::collections::HashSet::new();
-    for w in &ix.wakes {
-        if w.delay_ns < th.sched_warn {
-            continue;
-        }
-        if w.poll != NONE && !seen_poll.insert(w.poll) {
-            continue;
-        }
+    for w in ix.long_waits.iter().filter(|w| w.first_of_poll) {
         let task = &ix.tasks[w.task as usize];
         if task.kind == TaskKind::Blocking || task.state == TaskState::Unobserved {
             continue;
@@ -337,103 +605,64 @@ fn scheduling_delays(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         } else {
             Severity::Warning
         };
-        let source = match w.source {
-            Some(WakeSource::Task(t)) if t == task.id => "woken by itself".to_string(),
-            Some(WakeSource::Task(t)) => format!("woken by {}", ix.task_label(t)),
-            Some(WakeSource::Driver) if w.timer => "woken by its timer".into(),
-            Some(WakeSource::Driver) => "woken by the runtime (I/O driver or yield_now)".into(),
-            Some(WakeSource::Foreign) => "woken by a thread outside the runtime".into(),
-            None => "scheduled".into(),
-        };
-        let lane = ix.events.lane(w.event as usize);
-        let message = match w.poll_at {
-            Some(_) if w.late_timer => format!(
-                "{} was polled {} after its timer was due: the timer fired late or the \
-                 task waited for a worker (something held the runtime)",
-                task.label(),
-                ms(w.delay_ns)
-            ),
-            Some(_) => format!(
-                "{} was {} and waited {} for a worker to poll it",
-                task.label(),
-                source,
-                ms(w.delay_ns)
-            ),
-            None => format!(
-                "{} was {} and never polled: {} until the dump",
-                task.label(),
-                source,
-                ms(w.delay_ns)
-            ),
-        };
         out.push(Anomaly {
-            kind: AnomalyKind::SchedulingDelay,
-            severity,
             task: Some(w.task),
-            lane: Some(lane),
-            start_ns: w.at_ns,
-            end_ns: w.poll_at.unwrap_or(ix.end_ns),
-            magnitude: w.delay_ns,
-            event: w.event,
-            message,
-            is_dump_cause: false,
-            host_contention: false,
-            why: None,
+            lane: Some(w.lane),
+            ..anomaly(
+                AnomalyKind::SchedulingDelay,
+                severity,
+                (w.at_ns, w.poll_at.unwrap_or(ix.end_ns), w.delay_ns),
+                ix.wakes.event(w.wake as usize),
+                Detail::SchedulingDelay {
+                    source: w.source,
+                    timer: ix.wakes.timer(w.wake as usize),
+                    late_timer: ix.wakes.late_timer(w.wake as usize),
+                    polled: w.poll_at.is_some(),
+                },
+            )
         });
     }
 }
 
 /// Every worker whose activity was recorded parked at least once in the window.
 fn every_worker_parked(ix: &Index) -> bool {
-    let mut workers = ix
-        .lanes
-        .iter()
-        .filter(|l| l.info.kind == ThreadKind::Worker && !l.segments.is_empty())
-        .peekable();
+    let mut workers = recorded_workers(ix).peekable();
     workers.peek().is_some()
-        && workers.all(|l| {
-            l.segments
-                .iter()
-                .any(|s| s.kind == super::index::SegmentKind::Parked && s.start_ns >= ix.start_ns)
-        })
+        && workers.all(|(_, l)| l.parks.iter().any(|s| s.start_ns >= ix.start_ns))
 }
 
-/// Waker ops of a task in the window: (event, change in its live wakers).
-fn waker_ops(ix: &Index, ti: usize) -> impl DoubleEndedIterator<Item = (EventIdx, i64)> + '_ {
-    ix.task_events[ti].iter().filter_map(|&e| {
-        let delta = match ix.events.kind(e as usize) {
-            EventKind::WakerClone { .. } => 1,
-            EventKind::WakerDrop { .. } | EventKind::Wake { by_ref: false, .. } => -1,
-            _ => return None,
-        };
-        Some((e, delta))
+/// Workers whose activity was recorded (polls or parks: a runtime with the hooks); a
+/// worker of a runtime without them shows only wakes, and says nothing of parking.
+fn recorded_workers(ix: &Index) -> impl Iterator<Item = (usize, &super::index::Lane)> {
+    ix.lanes.iter().enumerate().filter(|(li, l)| {
+        l.info.kind == ThreadKind::Worker
+            && (!l.parks.is_empty() || !ix.polls.of_lane(*li).is_empty())
     })
 }
 
-/// The task's live wakers just before event `before`: from the count the recorder put in
-/// its waker ops, or counted from its spawn; `None` if neither is in the window.
-fn count_before(ix: &Index, ti: usize, before: EventIdx) -> Option<i64> {
-    let mut known = None;
-    for &e in ix.task_events[ti].iter().take_while(|&&e| e < before) {
-        known = match ix.events.kind(e as usize) {
-            EventKind::Spawn { .. } => Some(0),
-            EventKind::WakerClone { live: Some(n), .. }
-            | EventKind::WakerDrop { live: Some(n), .. } => Some(n as i64),
-            EventKind::WakerClone { live: None, .. } => known.map(|k| k + 1),
-            EventKind::WakerDrop { live: None, .. } | EventKind::Wake { by_ref: false, .. } => {
-                known.map(|k| k - 1)
-            }
-            _ => known,
-        };
+/// The change an event makes to its task's live wakers, if it is a waker op.
+fn waker_delta(kind: &EventKind) -> Option<i64> {
+    match kind {
+        EventKind::WakerClone { .. } => Some(1),
+        EventKind::WakerDrop { .. } | EventKind::Wake { by_ref: false, .. } => Some(-1),
+        _ => None,
     }
-    known
 }
 
 /// The op that took the task's live wakers to zero for the last time, found by walking
-/// back from a count known at `end` (0) through the ops before `end`.
-fn zeroing_op(ix: &Index, ti: usize, end: EventIdx) -> Option<EventIdx> {
+/// back from a count known at `end` (0) through the ops at or before `end`; the walk
+/// gives up at events before `stop_ns`, where no answer would be used.
+fn zeroing_op(ix: &Index, ti: usize, end: EventIdx, stop_ns: u64) -> Option<EventIdx> {
+    let list = ix.task_events(ti as TaskIdx);
     let mut after = 0i64;
-    for (e, delta) in waker_ops(ix, ti).rev().filter(|&(e, _)| e <= end) {
+    for e in list.before(ix, end.saturating_add(1)) {
+        let ev = ix.events.get(e as usize)?;
+        if ev.ts_ns < stop_ns {
+            return None;
+        }
+        let Some(delta) = waker_delta(&ev.kind) else {
+            continue;
+        };
         let before = after - delta;
         if after == 0 && before > 0 {
             return Some(e);
@@ -443,17 +672,23 @@ fn zeroing_op(ix: &Index, ti: usize, end: EventIdx) -> Option<EventIdx> {
     None
 }
 
-fn during_whose_poll(ix: &Index, ti: usize, at: EventIdx) -> String {
-    match ix.polling_at_event(at) {
-        Some(t) if t as usize == ti => " in its own poll".to_string(),
-        Some(t) => format!(" during {}'s poll", ix.tasks[t as usize].label()),
-        None => String::new(),
-    }
+/// Event `e` as the pass would have kept it, were it a drop (for a task whose count
+/// wandered too far for the pass to keep its drops).
+fn dropped_at(ix: &Index, e: EventIdx) -> Option<Dropped> {
+    let ev = ix.events.get(e as usize)?;
+    let inside = ix.polling_at_event(e).unwrap_or(NONE);
+    Some(Dropped {
+        event: e,
+        ts_ns: ev.ts_ns,
+        lane: ev.lane,
+        inside,
+    })
 }
 
 /// A task that waits with no live waker: nothing can wake it again. Claimed only on a
 /// count known for sure (the recorder's, or a window that holds the whole task), never
-/// on a guess from a window that lost the task's beginning.
+/// on a guess from a window that lost the task's beginning. The pass kept what each task
+/// did since its last poll; only a task that fits has its events read.
 fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
     if !ix.dump.header.layer_installed {
         return; // no waker events were recorded at all
@@ -464,53 +699,34 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         {
             continue;
         }
-        let events = &ix.task_events[ti];
         // Alive at the dump with no live waker, and no event at all in the window: it
         // did nothing for the whole window and nothing can wake it.
-        if events.is_empty() && task.alive_at_dump && task.live_wakers == Some(0) {
+        if task.events == 0 {
             // A task woken (or spawned) before the window and still waiting in a run
             // queue also holds no waker. A worker parks only with nothing left to run, so
             // once every worker parked during the window, no task was left queued.
-            if task.state == TaskState::Idle
+            if task.alive_at_dump
+                && task.live_wakers == Some(0)
+                && task.state == TaskState::Idle
                 && ix.window_ns() >= th.sched_warn
                 && every_worker_parked(ix)
             {
                 out.push(Anomaly {
-                    kind: AnomalyKind::LostWaker,
-                    severity: Severity::Critical,
                     task: Some(ti as TaskIdx),
-                    lane: None,
-                    start_ns: ix.start_ns,
-                    end_ns: ix.end_ns,
-                    magnitude: ix.window_ns(),
-                    event: 0,
-                    message: format!(
-                        "{} holds no live waker (the recorder's count) and did nothing in the \
-                         whole window ({}): nothing can wake it again",
-                        task.label(),
-                        ms(ix.window_ns())
-                    ),
-                    is_dump_cause: false,
-                    host_contention: false,
-                    why: None,
+                    ..anomaly(
+                        AnomalyKind::LostWaker,
+                        Severity::Critical,
+                        (ix.start_ns, ix.end_ns, ix.window_ns()),
+                        0,
+                        Detail::LostWakerIdle,
+                    )
                 });
             }
             continue;
         }
-        let Some(last_poll_pos) = events
-            .iter()
-            .rposition(|&e| matches!(ix.events.kind(e as usize), EventKind::PollStart { .. }))
-        else {
-            continue;
-        };
-        let after_poll = &events[last_poll_pos..];
-        let kind_after = |pred: fn(&EventKind) -> bool| {
-            after_poll
-                .iter()
-                .any(|&e| pred(&ix.events.kind(e as usize)))
-        };
+        let since = ix.since_poll[ti];
         // Woken since its last poll started, or a timer armed then will wake it: not lost.
-        if kind_after(|k| matches!(k, EventKind::Wake { .. } | EventKind::TimerArm { .. })) {
+        if since.poll_start == NONE || since.woken {
             continue;
         }
         // The recorder's own count at the dump must agree: an op's count is read before its
@@ -523,36 +739,34 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             .find(|w| w.task == task.id)
             .is_none_or(|w| w.live == 0);
         if task.state == TaskState::Idle && task.live_wakers == Some(0) && facts_agree {
-            let idle_since = ix.events.ts(events[last_poll_pos] as usize);
-            let zeroing = zeroing_op(ix, ti, *events.last().unwrap_or(&0));
-            let at = zeroing.unwrap_or(events[last_poll_pos]);
-            let at_ns = ix.events.ts(at as usize);
-            let how = match zeroing {
-                Some(_) => format!(
-                    "its last waker was dropped{} {} before the dump",
-                    during_whose_poll(ix, ti, at),
-                    ms(ix.end_ns.saturating_sub(at_ns))
-                ),
-                None => "it holds no waker (the drop that released the last one is older \
-                         than the window)"
-                    .to_string(),
+            let zeroing = match ix.zeroed[ti] {
+                Zeroing::At(d) => Some(d),
+                Zeroing::None => None,
+                Zeroing::Unknown => {
+                    let last = ix
+                        .task_events(ti as TaskIdx)
+                        .last(ix)
+                        .unwrap_or(since.poll_start);
+                    zeroing_op(ix, ti, last, 0).and_then(|e| dropped_at(ix, e))
+                }
             };
+            let (at, lane) = match zeroing {
+                Some(d) => (d.event, d.lane),
+                None => (since.poll_start, since.poll_start_lane),
+            };
+            let dropped =
+                zeroing.map(|d| (ix.end_ns.saturating_sub(d.ts_ns), Whose::of(ix, ti, &d)));
+            let idle_since = since.poll_start_ns;
             out.push(Anomaly {
-                kind: AnomalyKind::LostWaker,
-                severity: Severity::Critical,
                 task: Some(ti as TaskIdx),
-                lane: Some(ix.events.lane(at as usize)),
-                start_ns: idle_since,
-                end_ns: ix.end_ns,
-                magnitude: ix.end_ns.saturating_sub(idle_since),
-                event: at,
-                message: format!(
-                    "{} is waiting but {how}, and nothing can wake it again",
-                    task.label()
-                ),
-                is_dump_cause: false,
-                host_contention: false,
-                why: None,
+                lane: Some(lane),
+                ..anomaly(
+                    AnomalyKind::LostWaker,
+                    Severity::Critical,
+                    (idle_since, ix.end_ns, ix.end_ns.saturating_sub(idle_since)),
+                    at,
+                    Detail::LostWakerWaiting { dropped },
+                )
             });
             continue;
         }
@@ -562,63 +776,44 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         let Some(term_ns) = task.terminated_ns else {
             continue;
         };
-        let last_poll = &ix.events.at(events[last_poll_pos] as usize);
-        let completed = after_poll.iter().any(|&e| {
-            matches!(
-                ix.events.kind(e as usize),
-                EventKind::PollEnd {
-                    completed: true,
-                    ..
-                }
-            )
-        });
-        if completed {
-            continue;
-        }
-        let Some(term_e) = after_poll
-            .iter()
-            .copied()
-            .find(|&e| matches!(ix.events.kind(e as usize), EventKind::Terminate { .. }))
-        else {
-            continue;
-        };
         // The count just before the termination must be known to be zero.
-        if count_before(ix, ti, term_e) != Some(0) {
+        if since.completed || since.terminate == NONE || since.wakers_at_terminate != Some(0) {
             continue;
         }
-        let Some(zero) = zeroing_op(ix, ti, term_e) else {
-            continue;
+        let zero = match since.zeroed_before_terminate {
+            Zeroing::At(d) => d,
+            Zeroing::None => continue,
+            // An op before the last poll would not count: the walk stops there.
+            Zeroing::Unknown => match zeroing_op(ix, ti, since.terminate, since.poll_start_ns)
+                .and_then(|e| dropped_at(ix, e))
+            {
+                Some(d) => d,
+                None => continue,
+            },
         };
-        let zero_ns = ix.events.ts(zero as usize);
+        let zero_ns = zero.ts_ns;
         // Cancelling a task drops its future, and its wakers with it, just before the
         // termination: only a gap long enough to matter is a task that was stuck.
         let stuck = term_ns.saturating_sub(zero_ns);
-        if zero_ns < last_poll.ts_ns || stuck < th.sched_warn {
+        if zero_ns < since.poll_start_ns || stuck < th.sched_warn {
             continue;
         }
         out.push(Anomaly {
-            kind: AnomalyKind::LostWaker,
-            severity: if stuck >= th.sched_crit {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            },
             task: Some(ti as TaskIdx),
-            lane: Some(ix.events.lane(zero as usize)),
-            start_ns: zero_ns,
-            end_ns: term_ns,
-            magnitude: stuck,
-            event: zero,
-            message: format!(
-                "{} lost its last waker{} and sat stuck for {} until it was cancelled \
-                 (shutdown or abort): nothing would have woken it",
-                task.label(),
-                during_whose_poll(ix, ti, zero),
-                ms(stuck)
-            ),
-            is_dump_cause: false,
-            host_contention: false,
-            why: None,
+            lane: Some(zero.lane),
+            ..anomaly(
+                AnomalyKind::LostWaker,
+                if stuck >= th.sched_crit {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                (zero_ns, term_ns, stuck),
+                zero.event,
+                Detail::LostWakerStuck {
+                    whose: Whose::of(ix, ti, &zero),
+                },
+            )
         });
     }
 }
@@ -628,28 +823,22 @@ fn self_wake_storms(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         if task.wakes < th.self_wake_min || task.self_wakes * 2 <= task.wakes {
             continue;
         }
-        let events = &ix.task_events[ti];
-        let first = events.first().copied().unwrap_or(0);
+        let first = task.first_event;
+        let ts = |e: EventIdx| ix.events.get(e as usize).map(|e| e.ts_ns);
+        let last = ix.task_events(ti as TaskIdx).last(ix);
         out.push(Anomaly {
-            kind: AnomalyKind::SelfWakeStorm,
-            severity: Severity::Warning,
             task: Some(ti as TaskIdx),
-            lane: None,
-            start_ns: ix.events.ts(first as usize),
-            end_ns: events
-                .last()
-                .map_or(ix.end_ns, |&e| ix.events.ts(e as usize)),
-            magnitude: u64::from(task.self_wakes),
-            event: first,
-            is_dump_cause: false,
-            host_contention: false,
-            why: None,
-            message: format!(
-                "{} woke itself {} of {} times",
-                task.label(),
-                task.self_wakes,
-                task.wakes
-            ),
+            ..anomaly(
+                AnomalyKind::SelfWakeStorm,
+                Severity::Warning,
+                (
+                    ts(first).unwrap_or(ix.start_ns),
+                    last.and_then(ts).unwrap_or(ix.end_ns),
+                    u64::from(task.self_wakes),
+                ),
+                if first == NONE { 0 } else { first },
+                Detail::SelfWakeStorm { wakes: task.wakes },
+            )
         });
     }
 }
@@ -657,29 +846,20 @@ fn self_wake_storms(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
 fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
     // Waits (wake -> poll or dump) sorted by start, to test overlap.
     let mut waits: Vec<(u64, u64)> = ix
-        .wakes
+        .long_waits
         .iter()
-        .filter(|w| w.delay_ns >= th.sched_warn)
         .filter(|w| ix.tasks[w.task as usize].state != TaskState::Unobserved)
         .map(|w| (w.waits_from_ns, w.poll_at.unwrap_or(ix.end_ns)))
         .collect();
     waits.sort_unstable();
-    // Only workers whose activity was recorded (polls or parks: a runtime with the hooks);
-    // a worker of a runtime without them shows only wakes, and says nothing of parking.
-    for lane in ix
-        .lanes
-        .iter()
-        .filter(|l| l.info.kind == ThreadKind::Worker && !l.segments.is_empty())
-    {
+    for (_, lane) in recorded_workers(ix) {
         // Unparked stretches: between parked segments.
         let mut from = ix.start_ns;
-        let parks: Vec<(u64, u64)> = lane
-            .segments
+        let parks = lane
+            .parks
             .iter()
-            .filter(|s| s.kind == super::index::SegmentKind::Parked)
             .map(|s| (s.start_ns, s.end_ns))
-            .chain(std::iter::once((ix.end_ns, ix.end_ns)))
-            .collect();
+            .chain(std::iter::once((ix.end_ns, ix.end_ns)));
         for (ps, pe) in parks {
             let (s, e) = (from, ps);
             from = from.max(pe);
@@ -700,24 +880,15 @@ fn worker_stalls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             } else {
                 Severity::Warning
             };
-            let event = ix.event_at(s);
             out.push(Anomaly {
-                kind: AnomalyKind::WorkerStall,
-                severity,
-                task: None,
                 lane: Some(lane.info.lane),
-                start_ns: s,
-                end_ns: e,
-                magnitude: d,
-                event,
-                is_dump_cause: false,
-                host_contention: false,
-                why: None,
-                message: format!(
-                    "{} did not park for {} while woken tasks waited for a poll",
-                    lane.label(),
-                    ms(d)
-                ),
+                ..anomaly(
+                    AnomalyKind::WorkerStall,
+                    severity,
+                    (s, e, d),
+                    ix.event_at(s),
+                    Detail::WorkerStall,
+                )
             });
         }
     }
@@ -736,9 +907,8 @@ fn wait_during(ix: &Index, lane: u32, from: u64, to: u64) -> Option<u64> {
     let j = i + cpu[i..].iter().position(|s| s.at_ns >= to)?;
     let (a, b) = (&cpu[i], &cpu[j]);
     let parked: u64 = l
-        .segments_in(a.at_ns, b.at_ns)
+        .parks_in(a.at_ns, b.at_ns)
         .iter()
-        .filter(|s| s.kind == super::index::SegmentKind::Parked)
         .map(|s| {
             s.end_ns
                 .min(b.at_ns)
@@ -785,10 +955,7 @@ fn host_contention(ix: &Index, out: &mut [Anomaly]) {
         {
             a.host_contention = true;
             a.severity = a.severity.min(Severity::Warning);
-            a.message.push_str(&format!(
-                " [host contention: {} of it waiting for a CPU]",
-                ms(w.min(len))
-            ));
+            a.host_wait_ns = Some(w.min(len));
         }
     }
 }
@@ -805,8 +972,7 @@ fn damaged(ix: &Index, out: &mut [Anomaly]) {
         // An anomaly that ends at the window's end reaches a lost end of the file.
         if damage.overlaps(a.start_ns, a.end_ns.max(a.start_ns.saturating_add(1))) {
             a.severity = a.severity.min(Severity::Warning);
-            a.message
-                .push_str(" [next to events lost from the damaged dump: unconfirmed]");
+            a.near_damage = true;
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Building the index: one pass over the events, one method per event kind.
+//! Building the index: one pass over the events as the event section streams in, block by
+//! block, one method per event kind. Nothing of the size of the event list is kept: what
+//! the pass keeps per event is a poll's or a wake's few columns, and a block's tasks.
 //!
 //! Events arrive as Tokio emits them, which is not always the order they happened in:
 //! the after-poll hook runs after the task was released, so when the OS preempts a worker
@@ -9,53 +11,395 @@
 //! leaving it and marked end-unknown; it is "in progress at the dump" only when the
 //! lane's own state at the dump says so.
 
+use std::ops::ControlFlow;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use dial9_format::{
-    Activity, Dump, EventColumns, EventKind, TaskKind, ThreadInfo, ThreadKind, WakeSource,
+    Activity, Dump, EventColumns, EventKind, EventSection, ReadError, TaskKind, ThreadInfo,
+    ThreadKind, WakeSource,
 };
 
 use super::anomaly::{self, Thresholds};
-use super::index::{
-    CpuSample, EventIdx, Index, Lane, NONE, Poll, PollIdx, Segment, SegmentKind, Task, TaskEvents,
-    TaskIdx, TaskState, Wake,
-};
+use super::events::EventStore;
+use super::index::{CpuSample, EventIdx, Index, Lane, LongWait, NONE, Park, TaskIdx, TaskState};
+use super::polls::{LanePolls, PollIdx, Polls};
+use super::task_events::BlockTasks;
+use super::wakes::Wakes;
 
-/// A timer a task armed and has not been polled since: when it should fire.
+/// Lane ids below this are looked up in a vector; others (hand-made dumps) in a map.
+const DIRECT_LANES: u32 = 1 << 16;
+
+/// The stream was not in time order (a damaged or hand-made file): it is read whole and
+/// sorted instead.
+pub(crate) struct Disordered;
+
+/// A task's wait for its next poll: a wake (its index in `Wakes`) and since when it waits.
 #[derive(Clone, Copy)]
-struct Armed {
-    deadline_ns: u64,
+struct Waiting {
+    wake: u32,
+    at_ns: u64,
+    /// Who woke it (`None`: Tokio's schedule latency), and the lane of its event.
+    source: Option<WakeSource>,
+    lane: u32,
+    waits_from_ns: u64,
+    /// The wake came from the runtime (the timer or I/O driver), or is Tokio's schedule
+    /// latency (no wake event): a timer may explain it.
+    driver: bool,
+}
+
+/// What a task did since its last poll started, for the lost-waker rule.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SincePoll {
+    /// Its last poll start (`NONE` before any).
+    pub(crate) poll_start: EventIdx,
+    pub(crate) poll_start_ns: u64,
+    pub(crate) poll_start_lane: u32,
+    /// A wake or a timer armed since.
+    pub(crate) woken: bool,
+    pub(crate) completed: bool,
+    /// Its first termination since, the live wakers just before it (if known), and the
+    /// op that last took them to zero before it (see [`WakerLevels`]).
+    pub(crate) terminate: EventIdx,
+    pub(crate) wakers_at_terminate: Option<i64>,
+    pub(crate) zeroed_before_terminate: Zeroing,
+}
+
+/// The waker op that last took a task's live wakers to zero, as far as the ops in the
+/// window tell (see [`WakerLevels`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Zeroing {
+    /// No op did.
+    #[default]
+    None,
+    At(Dropped),
+    /// The task's count moved over more levels than are kept: walk its events to know.
+    Unknown,
+}
+
+/// A waker op that dropped a task's count, and where it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    pub(crate) event: EventIdx,
+    pub(crate) ts_ns: u64,
+    pub(crate) lane: u32,
+    /// The task its lane was polling at the op (`NONE`: none).
+    pub(crate) inside: TaskIdx,
+}
+
+/// A task's waker ops as levels: its live wakers relative to the first op in the window
+/// (deltas only, as a count that is not known absolutely can only be), and for each
+/// level the last op that dropped the count to it. Whatever the count is at a moment, the
+/// op that last took it to zero, were that count zero, is the last drop to that level.
+/// Kept for up to [`LEVELS_KEPT`] levels: a task whose count wanders further is walked.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WakerLevels {
+    level: i32,
+    /// The lowest level `drops` covers.
+    min: i32,
+    /// Per level from `min`: the last op that dropped the count to it (`None`: none).
+    drops: Vec<Option<Dropped>>,
+    overflowed: bool,
+}
+
+const LEVELS_KEPT: usize = 64;
+
+impl WakerLevels {
+    fn rise(&mut self) {
+        self.level = self.level.saturating_add(1);
+    }
+
+    fn op(&mut self, op: Dropped, delta: i64) {
+        self.level = self.level.saturating_add(delta as i32);
+        if delta >= 0 || self.overflowed {
+            return;
+        }
+        if self.drops.is_empty() {
+            self.min = self.level;
+        }
+        if self.level < self.min {
+            let grow = (self.min - self.level) as usize;
+            self.drops.splice(0..0, std::iter::repeat_n(None, grow));
+            self.min = self.level;
+        }
+        let at = (self.level - self.min) as usize;
+        if at >= self.drops.len() {
+            self.drops.resize(at + 1, None);
+        }
+        if self.drops.len() > LEVELS_KEPT {
+            self.overflowed = true;
+            self.drops = Vec::new();
+            return;
+        }
+        self.drops[at] = Some(op);
+    }
+
+    /// The op that last took the count to zero, were it zero now.
+    pub(crate) fn zeroing(&self) -> Zeroing {
+        if self.overflowed {
+            return Zeroing::Unknown;
+        }
+        let at = i64::from(self.level) - i64::from(self.min);
+        match usize::try_from(at).ok().and_then(|i| self.drops.get(i)) {
+            Some(&Some(op)) => Zeroing::At(op),
+            _ => Zeroing::None,
+        }
+    }
 }
 
 struct Builder {
     /// The window: its first event and the dump's moment. Busy time counts inside it only
     /// (a poll known from its end may have started before the window).
     start_ns: u64,
-    end_ns: u64,
-    tasks: Vec<Task>,
+    tasks: Vec<super::index::Task>,
     task_by_id: HashMap<u64, TaskIdx>,
     lanes: Vec<Lane>,
+    lane_polls: Vec<LanePolls>,
+    /// Per lane: the poll open on it (its place in the lane), and since when it parked.
+    lane_open: Vec<Option<u32>>,
+    lane_park: Vec<Option<u64>>,
     lane_by_id: HashMap<u32, usize>,
-    event_task: Vec<TaskIdx>,
-    event_task_pos: Vec<u32>,
-    /// Per task: its events so far (the row of its next one).
-    task_event_count: Vec<u32>,
-    /// The watchdog's looks and stacks (`PollSample`, `PollStack`), few among many.
-    samples: Vec<EventIdx>,
-    polls: Vec<Poll>,
-    wakes: Vec<Wake>,
+    /// Per task: what it did since its last poll.
+    since_poll: Vec<SincePoll>,
+    /// Per task: where its longest poll is (lane position, place).
+    longest: Vec<Option<(u32, u32)>>,
+    /// The watchdog's looks and stacks (`PollSample`, `PollStack`), few among many: the
+    /// event, its task and its time.
+    samples: Vec<(EventIdx, TaskIdx, u64)>,
+    wakes: Wakes,
+    long_waits: Vec<LongWait>,
+    sched_warn: u64,
     /// Per task: wakes waiting for its next poll.
-    waiting: Vec<Vec<u32>>,
+    waiting: Vec<Vec<Waiting>>,
     /// Per task: its live wakers after its latest waker op in the window, when known
     /// (from the count the recorder put in the op, or counted from its spawn).
     wakers_now: Vec<Option<i64>>,
     /// Per task: it had a waker op in the window.
     had_waker_op: Vec<bool>,
-    /// Per lane: the poll open on it, and when it parked.
-    lane_open_poll: HashMap<u32, PollIdx>,
-    lane_park: HashMap<u32, u64>,
-    /// Per task: the timer it armed last and has not been polled since.
-    armed: HashMap<TaskIdx, Armed>,
+    /// Per task: its waker ops as levels.
+    levels: Vec<WakerLevels>,
+    /// Per block of events, its tasks (the mapper's, once the pass is over).
+    block_tasks: BlockTasks,
+    /// Per task: the deadline of the timer it armed last and has not been polled since.
+    armed: Vec<Option<u64>>,
+}
+
+/// The first stage of the pass, on the thread that reads the blocks: each event's task
+/// and lane as positions in the index's tables (adding those the tables lack), and what
+/// is counted per task and lane. The builder, on the caller's thread, does the rest.
+struct Mapper {
+    tasks: u32,
+    task_by_id: HashMap<u64, TaskIdx>,
+    /// Task ids to positions for the ids the task table's range covers (Tokio numbers its
+    /// tasks in order, so a dump's ids are nearly dense): a lookup in a small array
+    /// instead of a hash map, once per event.
+    dense: DenseIds,
+    lanes: u32,
+    lane_direct: Vec<u32>,
+    lane_by_id: HashMap<u32, usize>,
+    /// Per lane: its events, and the time of its first and last.
+    lane_events: Vec<(u32, u64, u64)>,
+    /// Per task, side by side (one cache line for all four): its events, its first, the
+    /// block it was last seen in and its events there.
+    per_task: Vec<TaskCounts>,
+    block_seen: Vec<TaskIdx>,
+    block_tasks: BlockTasks,
+    /// The last event's time (the stream must be in time order).
+    last_ts: u64,
+}
+
+#[derive(Clone, Copy)]
+struct TaskCounts {
+    events: u32,
+    first_event: EventIdx,
+    block: u32,
+    in_block: u32,
+}
+
+/// What the first stage made of a block.
+#[derive(Default)]
+struct Mapped {
+    /// Each event's task (`NONE`: none) and lane, as positions.
+    task: Vec<TaskIdx>,
+    lane: Vec<u32>,
+    /// Tasks and lanes first seen in the block, in the order they were given positions.
+    new_tasks: Vec<u64>,
+    new_lanes: Vec<u32>,
+    /// The block breaks time order.
+    disordered: bool,
+}
+
+impl Mapper {
+    fn new(dump: &Dump) -> Mapper {
+        let mut m = Mapper {
+            tasks: 0,
+            task_by_id: HashMap::default(),
+            dense: DenseIds::new(dump.tasks.iter().map(|t| t.id)),
+            lanes: 0,
+            lane_direct: Vec::new(),
+            lane_by_id: HashMap::default(),
+            lane_events: Vec::new(),
+            per_task: Vec::new(),
+            block_seen: Vec::new(),
+            block_tasks: BlockTasks::default(),
+            last_ts: 0,
+        };
+        m.task_by_id.reserve(dump.tasks.len());
+        for t in &dump.tasks {
+            m.add_task(t.id);
+        }
+        for info in &dump.threads {
+            m.add_lane(info.lane);
+        }
+        m
+    }
+
+    fn add_task(&mut self, id: u64) -> TaskIdx {
+        let t = self.tasks;
+        self.tasks += 1;
+        match self.dense.slot(id) {
+            Some(slot) => *slot = t,
+            None => {
+                self.task_by_id.insert(id, t);
+            }
+        }
+        self.per_task.push(TaskCounts {
+            events: 0,
+            first_event: NONE,
+            block: NONE,
+            in_block: 0,
+        });
+        t
+    }
+
+    /// The position of task `id`, added (and listed in `new`) if not known.
+    fn task(&mut self, id: u64, new: &mut Vec<u64>) -> TaskIdx {
+        if let Some(&mut t) = self.dense.slot(id)
+            && t != NONE
+        {
+            return t;
+        }
+        if let Some(&t) = self.task_by_id.get(&id) {
+            return t;
+        }
+        new.push(id);
+        self.add_task(id)
+    }
+
+    fn add_lane(&mut self, lane: u32) -> usize {
+        let li = self.lanes as usize;
+        self.lanes += 1;
+        if lane < DIRECT_LANES {
+            let at = lane as usize;
+            if self.lane_direct.len() <= at {
+                self.lane_direct.resize(at + 1, NONE);
+            }
+            self.lane_direct[at] = li as u32;
+        }
+        self.lane_by_id.insert(lane, li);
+        self.lane_events.push((0, 0, 0));
+        li
+    }
+
+    /// The position of lane `lane`, added (and listed in `new`) if not known.
+    fn lane(&mut self, lane: u32, new: &mut Vec<u32>) -> usize {
+        if let Some(&li) = self.lane_direct.get(lane as usize)
+            && li != NONE
+        {
+            return li as usize;
+        }
+        if let Some(&li) = self.lane_by_id.get(&lane) {
+            return li;
+        }
+        new.push(lane);
+        self.add_lane(lane)
+    }
+
+    /// Maps a block whose first event is `first`, into `out` (reused).
+    fn block(&mut self, cols: &EventColumns, first: EventIdx, out: &mut Mapped) {
+        out.task.clear();
+        out.lane.clear();
+        out.new_tasks.clear();
+        out.new_lanes.clear();
+        out.disordered = false;
+        if first == 0 && !cols.is_empty() {
+            self.last_ts = cols.ts(0);
+        }
+        let block = self.block_tasks.len() as u32;
+        for i in 0..cols.len() {
+            let ts = cols.ts(i);
+            if ts < self.last_ts {
+                out.disordered = true;
+                return;
+            }
+            self.last_ts = ts;
+            let li = self.lane(cols.lane(i), &mut out.new_lanes);
+            out.lane.push(li as u32);
+            let l = &mut self.lane_events[li];
+            if l.0 == 0 {
+                l.1 = ts;
+            }
+            l.2 = ts;
+            l.0 += 1;
+            let t = match cols.task_of(i) {
+                Some(id) => self.task(id, &mut out.new_tasks),
+                None => NONE,
+            };
+            out.task.push(t);
+            if t != NONE {
+                let c = &mut self.per_task[t as usize];
+                c.events += 1;
+                if c.first_event == NONE {
+                    c.first_event = first + i as EventIdx;
+                }
+                if c.block != block {
+                    c.block = block;
+                    c.in_block = 0;
+                    self.block_seen.push(t);
+                }
+                c.in_block += 1;
+            }
+        }
+        let tasks: Vec<(TaskIdx, u32)> = self
+            .block_seen
+            .drain(..)
+            .map(|t| (t, self.per_task[t as usize].in_block))
+            .collect();
+        self.block_tasks.push(&tasks);
+    }
+}
+
+/// Task indices by id for ids in `base..base + slots.len()` (`NONE`: not seen yet).
+#[derive(Default)]
+struct DenseIds {
+    base: u64,
+    slots: Vec<TaskIdx>,
+}
+
+impl DenseIds {
+    /// Covers the ids of `ids` when they are dense enough to pay.
+    fn new(ids: impl Iterator<Item = u64> + Clone) -> DenseIds {
+        let (Some(min), Some(max)) = (ids.clone().min(), ids.clone().max()) else {
+            return DenseIds::default();
+        };
+        let n = ids.count() as u64;
+        // Ids anywhere in u64 (a hand-made or damaged table): the map alone.
+        let span = (max - min).saturating_add(1);
+        if span > n.saturating_mul(4).saturating_add(1 << 16) {
+            return DenseIds::default();
+        }
+        // Room above for the tasks spawned in the window that the table does not hold.
+        let room = span + span / 4 + 1024;
+        DenseIds {
+            base: min,
+            slots: vec![NONE; room as usize],
+        }
+    }
+
+    fn slot(&mut self, id: u64) -> Option<&mut TaskIdx> {
+        let at = id.checked_sub(self.base)?;
+        self.slots.get_mut(usize::try_from(at).ok()?)
+    }
 }
 
 impl Index {
@@ -63,182 +407,123 @@ impl Index {
         Self::build_with_progress(dump, thresholds, &mut |_| {})
     }
 
-    /// Builds the index, calling `progress` with a fraction in 0..=1 now and then.
+    /// Indexes a dump held in memory (its events encoded as blocks in memory first, so it
+    /// goes the way a file does), calling `progress` with a fraction in 0..=1 now and then.
     pub fn build_with_progress(
-        dump: Dump,
+        mut dump: Dump,
         thresholds: Thresholds,
         progress: &mut dyn FnMut(f64),
     ) -> Index {
-        let (dump, events) = dump.into_columns();
-        Self::build_columns(dump, events, thresholds, progress)
-    }
-
-    /// Builds the index of a dump whose events are columns (`Dump::read_columns`).
-    pub fn build_columns(
-        dump: Dump,
-        events: EventColumns,
-        thresholds: Thresholds,
-        progress: &mut dyn FnMut(f64),
-    ) -> Index {
-        let (mut dump, mut events) = (dump, events);
-        crate::fmt::sanitize_dump(&mut dump);
-        // Every rule assumes time order: a file that breaks it is sorted (stably, so
+        // Every rule assumes time order: a dump that breaks it is sorted (stably, so
         // same-time events keep their recorded order) and says so.
-        let reordered = events.sort_by_time();
-        let mut b = Builder::new(&dump, &events);
-        let n = events.len();
-        for i in 0..n {
-            if i % 262_144 == 0 {
-                progress(i as f64 / n.max(1) as f64);
+        let reordered = dump
+            .events
+            .windows(2)
+            .filter(|w| w[1].ts_ns < w[0].ts_ns)
+            .count();
+        if reordered > 0 {
+            dump.events.sort_by_key(|e| e.ts_ns);
+        }
+        let (dump, section) = dump.into_section();
+        match Self::from_section(dump, section, thresholds, progress) {
+            Ok(mut ix) => {
+                ix.reordered = reordered;
+                ix
             }
-            b.event(i as EventIdx, events.ts(i), events.lane(i), events.kind(i));
+            // Sorted above: a stream of sorted events is in order.
+            Err(Disordered) => unreachable!("sorted events streamed out of order"),
         }
-        let start_ns = events.first().map_or(b.end_ns, |e| e.ts_ns);
-        b.finish(&dump, start_ns);
-        progress(1.0);
-        // Measured polls, and those known to have lasted at least so long; never a poll
-        // whose end was lost (its length is a guess).
-        let end_ns = b.end_ns;
-        // Sorted on keys gathered into one array: sorting indices by a key looked up in
-        // `polls` would read it at random, a cache miss per comparison.
-        let mut keyed: Vec<(std::cmp::Reverse<u64>, u64, PollIdx)> = b
-            .polls
-            .iter()
-            .enumerate()
-            .filter(|(_, poll)| !poll.end_unknown || poll.open_at_window_end)
-            .map(|(p, poll)| {
-                (
-                    std::cmp::Reverse(poll.duration(end_ns)),
-                    poll.start_ns,
-                    p as PollIdx,
-                )
-            })
-            .collect();
-        keyed.sort_unstable();
-        let polls_by_duration: Vec<PollIdx> = keyed.into_iter().map(|(_, _, p)| p).collect();
-        let task_events = TaskEvents::new(&b.event_task, &b.task_event_count);
-        let poll_samples = poll_samples(&b.polls, &b.samples, &b.event_task, &events, end_ns);
-        let mut index = Index {
-            poll_samples,
-            dump,
-            events,
-            start_ns,
-            end_ns,
-            tasks: b.tasks,
-            task_by_id: b.task_by_id,
-            event_task: b.event_task,
-            event_task_pos: b.event_task_pos,
-            task_events,
-            polls: b.polls,
-            polls_by_duration,
-            wakes: b.wakes,
-            lanes: b.lanes,
-            lane_by_id: b.lane_by_id,
-            anomalies: Vec::new(),
-            anomaly_starts: Default::default(),
-            groups: Vec::new(),
-            verdict: String::new(),
-            thresholds,
-            reordered,
-        };
-        let ranked = anomaly::detect(&index);
-        let mut groups = super::groups::group(&index, &ranked);
-        // Occurrences in group order, so stepping through them (n/N) goes cause first.
-        let mut slots: Vec<Option<super::Anomaly>> = ranked.into_iter().map(Some).collect();
-        let mut ordered = Vec::with_capacity(slots.len());
-        for g in &mut groups {
-            for m in &mut g.members {
-                ordered.extend(slots[*m].take());
-                *m = ordered.len() - 1;
-            }
-        }
-        index.anomalies = ordered;
-        for a in &index.anomalies {
-            index.anomaly_starts[a.severity as usize].push(a.start_ns);
-        }
-        for starts in &mut index.anomaly_starts {
-            starts.sort_unstable();
-        }
-        index.groups = groups;
-        index.verdict = super::groups::verdict(&index);
-        for a in &index.anomalies {
-            if let Some(t) = a.task {
-                index.tasks[t as usize].anomalies += 1;
-            }
-        }
-        index
     }
-}
 
-/// The watchdog's looks at each poll: the task's `PollSample` events within the poll.
-fn poll_samples(
-    polls: &[Poll],
-    samples: &[EventIdx],
-    event_task: &[TaskIdx],
-    events: &EventColumns,
-    end_ns: u64,
-) -> HashMap<PollIdx, Vec<EventIdx>> {
-    let mut out: HashMap<PollIdx, Vec<EventIdx>> = HashMap::default();
-    if samples.is_empty() {
-        return out;
-    }
-    let mut samples_of: HashMap<TaskIdx, Vec<EventIdx>> = HashMap::default();
-    for &e in samples {
-        samples_of
-            .entry(event_task[e as usize])
-            .or_default()
-            .push(e);
-    }
-    for (p, poll) in polls.iter().enumerate() {
-        let Some(of) = samples_of.get(&poll.task) else {
-            continue;
-        };
-        let within = poll.start_ns..=poll.end_ns.unwrap_or(end_ns);
-        let mine: Vec<EventIdx> = of
-            .iter()
-            .copied()
-            .filter(|&e| within.contains(&events.ts(e as usize)))
-            .collect();
-        if !mine.is_empty() {
-            out.insert(p as PollIdx, mine);
+    /// Opens the dump at `path` and indexes it as it streams from the file.
+    pub fn open(
+        path: &std::path::Path,
+        thresholds: Thresholds,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<Index, ReadError> {
+        let (dump, section) = Dump::open(path)?;
+        match Self::from_section(dump, section, thresholds, progress) {
+            Ok(ix) => Ok(ix),
+            // Not in time order: the whole dump in memory, sorted.
+            Err(Disordered) => Ok(Self::build_with_progress(
+                Dump::read(path)?,
+                thresholds,
+                progress,
+            )),
         }
     }
-    out
-}
 
-impl Builder {
-    fn new(dump: &Dump, events: &EventColumns) -> Builder {
-        let n = events.len();
+    fn from_section(
+        mut dump: Dump,
+        section: EventSection,
+        thresholds: Thresholds,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<Index, Disordered> {
+        crate::fmt::sanitize_dump(&mut dump);
+        let claimed = section.events_claimed().max(1) as f64;
+        let mut b = Builder::new(&dump, thresholds.sched_warn);
+        let mut mapper = Mapper::new(&dump);
+        let mut seen = 0u64;
+        let (blocks, damage) = section
+            .scan_staged(
+                |cols, entry, reused: Option<Mapped>| {
+                    let mut out = reused.unwrap_or_default();
+                    mapper.block(cols, entry.first_event as EventIdx, &mut out);
+                    out
+                },
+                |cols, entry, mapped| {
+                    progress(seen as f64 / claimed);
+                    seen += u64::from(entry.count);
+                    b.block(cols, entry.first_event as EventIdx, mapped)
+                },
+            )
+            .map_err(|_| Disordered)?;
+        b.take_counts(mapper);
+        // A dump read whole says what its reading lost; one streamed, what the stream did.
+        if dump.damage.is_none() {
+            dump.damage = damage;
+        }
+        let events = EventStore::new(blocks);
+        let start_ns = events.first().map_or(dump.header.dumped_at_ns, |e| e.ts_ns);
         let end_ns = dump
             .header
             .dumped_at_ns
             .max(events.last().map_or(0, |e| e.ts_ns));
+        let mut ix = b.finish(dump, events, start_ns, end_ns, thresholds);
+        progress(1.0);
+        anomaly::settle(&mut ix);
+        Ok(ix)
+    }
+}
+
+impl Builder {
+    fn new(dump: &Dump, sched_warn: u64) -> Builder {
         let mut b = Builder {
-            start_ns: events.first().map_or(end_ns, |e| e.ts_ns),
-            end_ns,
+            start_ns: 0,
             tasks: Vec::with_capacity(dump.tasks.len()),
             task_by_id: HashMap::default(),
             lanes: Vec::new(),
+            lane_polls: Vec::new(),
+            lane_open: Vec::new(),
+            lane_park: Vec::new(),
             lane_by_id: HashMap::default(),
-            event_task: vec![NONE; n],
-            event_task_pos: vec![NONE; n],
-            task_event_count: Vec::new(),
+            since_poll: Vec::new(),
+            longest: Vec::new(),
             samples: Vec::new(),
-            // Reserved generously: untouched capacity costs address space, not memory,
-            // and growing 10M-event vectors by doubling would copy them repeatedly.
-            polls: Vec::with_capacity(n / 2 + 16),
-            wakes: Vec::with_capacity(n / 2 + 16),
+            wakes: Wakes::default(),
+            long_waits: Vec::new(),
+            sched_warn,
             waiting: Vec::new(),
             wakers_now: Vec::new(),
             had_waker_op: Vec::new(),
-            lane_open_poll: HashMap::default(),
-            lane_park: HashMap::default(),
-            armed: HashMap::default(),
+            levels: Vec::new(),
+            armed: Vec::new(),
+            block_tasks: BlockTasks::default(),
         };
         b.task_by_id.reserve(dump.tasks.len());
         for t in &dump.tasks {
             b.task_by_id.insert(t.id, b.tasks.len() as TaskIdx);
-            b.tasks.push(Task::new(
+            b.tasks.push(super::index::Task::new(
                 t.id,
                 t.name.clone(),
                 t.kind,
@@ -246,75 +531,143 @@ impl Builder {
                 t.spawned_by,
             ));
         }
+        b.grow_tasks();
         for info in &dump.threads {
-            b.lane_by_id.insert(info.lane, b.lanes.len());
-            b.lanes.push(Lane::new(info.clone()));
+            b.add_lane(info.clone());
         }
         b
     }
 
-    /// The task with Tokio id `id`, added if the table does not know it.
-    fn task(&mut self, id: u64) -> TaskIdx {
-        let t = *self.task_by_id.entry(id).or_insert_with(|| {
-            self.tasks
-                .push(Task::new(id, String::new(), TaskKind::Unknown, None, None));
-            (self.tasks.len() - 1) as TaskIdx
-        });
+    fn grow_tasks(&mut self) {
         let n = self.tasks.len();
-        if self.task_event_count.len() < n {
-            self.task_event_count.resize(n, 0);
+        if self.since_poll.len() < n {
+            self.since_poll.resize(
+                n,
+                SincePoll {
+                    poll_start: NONE,
+                    terminate: NONE,
+                    ..SincePoll::default()
+                },
+            );
+            self.longest.resize(n, None);
             self.waiting.resize_with(n, Vec::new);
             self.wakers_now.resize(n, None);
             self.had_waker_op.resize(n, false);
+            self.levels.resize_with(n, WakerLevels::default);
+            self.armed.resize(n, None);
         }
-        t
+    }
+
+    /// A task the mapper first saw in the window, added at the position it gave it.
+    fn add_task(&mut self, id: u64) {
+        self.task_by_id.insert(id, self.tasks.len() as TaskIdx);
+        self.tasks.push(super::index::Task::new(
+            id,
+            String::new(),
+            TaskKind::Unknown,
+            None,
+            None,
+        ));
+        self.grow_tasks();
+    }
+
+    fn add_lane(&mut self, info: ThreadInfo) -> usize {
+        let li = self.lanes.len();
+        self.lane_by_id.insert(info.lane, li);
+        self.lanes.push(Lane::new(info));
+        self.lane_polls.push(LanePolls::default());
+        self.lane_open.push(None);
+        self.lane_park.push(None);
+        li
+    }
+
+    /// One block of events, as the mapper mapped it; stops the stream if they are out of
+    /// time order.
+    fn block(
+        &mut self,
+        cols: &EventColumns,
+        first: EventIdx,
+        mapped: &Mapped,
+    ) -> ControlFlow<Disordered> {
+        if mapped.disordered {
+            return ControlFlow::Break(Disordered);
+        }
+        if first == 0 && !cols.is_empty() {
+            self.start_ns = cols.ts(0);
+        }
+        for &id in &mapped.new_tasks {
+            self.add_task(id);
+        }
+        for &lane in &mapped.new_lanes {
+            self.add_lane(ThreadInfo {
+                lane,
+                os_tid: 0,
+                name: format!("lane {lane}"),
+                worker: None,
+                kind: ThreadKind::Other,
+            });
+        }
+        for i in 0..cols.len() {
+            let t = mapped.task[i];
+            self.event(
+                first + i as EventIdx,
+                cols.ts(i),
+                mapped.lane[i] as usize,
+                (t != NONE).then_some(t),
+                cols.kind(i),
+            );
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// What the mapper counted, once the pass is over.
+    fn take_counts(&mut self, m: Mapper) {
+        for (li, &(events, first_ns, last_ns)) in m.lane_events.iter().enumerate() {
+            let l = &mut self.lanes[li];
+            (l.events, l.first_ns, l.last_ns) = (events, first_ns, last_ns);
+        }
+        for (task, c) in self.tasks.iter_mut().zip(&m.per_task) {
+            task.events = c.events;
+            task.first_event = c.first_event;
+        }
+        self.block_tasks = m.block_tasks;
     }
 
     /// A waker op: the count it carries, or the last known count moved by `delta`.
-    fn waker_op(&mut self, t: TaskIdx, live: Option<u64>, delta: i64) {
+    fn waker_op(&mut self, op: (EventIdx, u64, usize), t: TaskIdx, live: Option<u64>, delta: i64) {
         let t = t as usize;
         self.had_waker_op[t] = true;
+        if delta < 0 {
+            let (event, ts_ns, li) = op;
+            let inside = self.lane_open[li].map_or(NONE, |i| self.lane_polls[li].task(i as usize));
+            let lane = self.lanes[li].info.lane;
+            self.levels[t].op(
+                Dropped {
+                    event,
+                    ts_ns,
+                    lane,
+                    inside,
+                },
+                delta,
+            );
+        } else {
+            self.levels[t].rise();
+        }
         self.wakers_now[t] = match live {
             Some(n) => Some(n as i64),
             None => self.wakers_now[t].map(|n| n + delta),
         };
     }
 
-    /// The lane with id `lane`, added if the thread table does not know it.
-    fn lane(&mut self, lane: u32) -> usize {
-        *self.lane_by_id.entry(lane).or_insert_with(|| {
-            self.lanes.push(Lane::new(ThreadInfo {
-                lane,
-                os_tid: 0,
-                name: format!("lane {lane}"),
-                worker: None,
-                kind: ThreadKind::Other,
-            }));
-            self.lanes.len() - 1
-        })
-    }
-
-    fn event(&mut self, e: EventIdx, ts: u64, lane: u32, kind: EventKind) {
-        let li = self.lane(lane);
-        let l = &mut self.lanes[li];
-        if l.events == 0 {
-            l.first_ns = ts;
-        }
-        l.last_ns = ts;
-        l.events += 1;
-        let task = kind.task().map(|id| self.task(id));
-        if let Some(t) = task {
-            self.event_task[e as usize] = t;
-            let count = &mut self.task_event_count[t as usize];
-            self.event_task_pos[e as usize] = *count;
-            *count += 1;
-        }
+    /// Event `e` at `ts` on the lane at position `li`, about `task`.
+    fn event(&mut self, e: EventIdx, ts: u64, li: usize, task: Option<TaskIdx>, kind: EventKind) {
+        let lane = self.lanes[li].info.lane;
         match (kind, task) {
             (EventKind::Spawn { .. }, Some(t)) => {
                 self.tasks[t as usize].whole_history = true;
                 self.wakers_now[t as usize] = Some(0);
             }
-            (EventKind::PollStart { .. }, Some(t)) => self.poll_start(e, ts, lane, t),
+            (EventKind::PollStart { .. }, Some(t)) => self.poll_start(e, ts, li, t),
             (
                 EventKind::PollEnd {
                     completed,
@@ -322,32 +675,40 @@ impl Builder {
                     ..
                 },
                 Some(t),
-            ) => self.poll_end(e, ts, lane, t, completed, duration_ns),
+            ) => self.poll_end(e, ts, li, t, completed, duration_ns),
             (EventKind::Wake { by_ref, source, .. }, Some(t)) => {
-                self.wake(e, ts, t, by_ref, source)
+                self.wake((e, ts, li), lane, t, by_ref, source)
             }
-            (EventKind::WakerClone { live, .. }, Some(t)) => self.waker_op(t, live, 1),
-            (EventKind::WakerDrop { live, .. }, Some(t)) => self.waker_op(t, live, -1),
+            (EventKind::WakerClone { live, .. }, Some(t)) => self.waker_op((e, ts, li), t, live, 1),
+            (EventKind::WakerDrop { live, .. }, Some(t)) => self.waker_op((e, ts, li), t, live, -1),
             (EventKind::Terminate { .. }, Some(t)) => {
-                self.tasks[t as usize].state = TaskState::Done;
-                self.tasks[t as usize].terminated_ns = Some(ts);
+                let task = &mut self.tasks[t as usize];
+                task.state = TaskState::Done;
+                task.terminated_ns = Some(ts);
+                let since = &mut self.since_poll[t as usize];
+                if since.poll_start != NONE && since.terminate == NONE {
+                    since.terminate = e;
+                    since.wakers_at_terminate = self.wakers_now[t as usize];
+                    since.zeroed_before_terminate = self.levels[t as usize].zeroing();
+                }
             }
             (EventKind::Scheduled { latency_ns, .. }, Some(t)) => {
-                self.scheduled(e, ts, t, latency_ns)
+                self.scheduled(e, ts, lane, t, latency_ns)
             }
             (EventKind::TimerArm { duration_ms, .. }, Some(t)) => {
                 let deadline_ns = ts.saturating_add(duration_ms.saturating_mul(1_000_000));
-                self.armed.insert(t, Armed { deadline_ns });
+                self.armed[t as usize] = Some(deadline_ns);
+                self.since_poll[t as usize].woken = true;
             }
-            (EventKind::PollSample { .. } | EventKind::PollStack { .. }, Some(_)) => {
-                self.samples.push(e)
+            (EventKind::PollSample { .. } | EventKind::PollStack { .. }, Some(t)) => {
+                self.samples.push((e, t, ts))
             }
             (EventKind::Park, _) => {
-                self.leave_poll(lane, ts, e);
-                self.lane_park.insert(lane, ts);
+                self.leave_poll(li, ts);
+                self.lane_park[li] = Some(ts);
             }
-            (EventKind::ThreadStop, _) => self.leave_poll(lane, ts, e),
-            (EventKind::Unpark { .. }, _) => self.unpark(li, lane, ts),
+            (EventKind::ThreadStop, _) => self.leave_poll(li, ts),
+            (EventKind::Unpark { .. }, _) => self.unpark(li, ts),
             (
                 EventKind::CpuStat {
                     on_cpu_ns,
@@ -363,208 +724,316 @@ impl Builder {
         }
     }
 
-    fn poll_start(&mut self, e: EventIdx, ts: u64, lane: u32, t: TaskIdx) {
+    fn poll_start(&mut self, e: EventIdx, ts: u64, li: usize, t: TaskIdx) {
         // A poll still open on this lane lost its end: this lane has moved on.
-        self.leave_poll(lane, ts, e);
-        let p = self.open_poll(t, lane, ts, e, false);
-        self.lane_open_poll.insert(lane, p);
+        self.leave_poll(li, ts);
+        let i = self.lane_polls[li].open(t, ts, e);
+        self.lane_open[li] = Some(i);
+        let ti = t as usize;
+        self.since_poll[ti] = SincePoll {
+            poll_start: e,
+            poll_start_ns: ts,
+            poll_start_lane: self.lanes[li].info.lane,
+            terminate: NONE,
+            ..SincePoll::default()
+        };
         // A timer that came due before this poll: the task waited for it from its
         // deadline, however late the wake itself came (a hog holding the only worker
         // also holds back the timer driver).
-        let armed = self.armed.remove(&t);
+        let armed = self.armed[ti].take();
         let mut timer_wait_found = false;
-        let had_wakes = !self.waiting[t as usize].is_empty();
-        for w in self.waiting[t as usize].drain(..) {
-            let wake = &mut self.wakes[w as usize];
+        let had_wakes = !self.waiting[ti].is_empty();
+        let mut first_long = true;
+        let waiting = std::mem::take(&mut self.waiting[ti]);
+        for w in &waiting {
+            let mut waits_from = w.waits_from_ns;
+            let mut late = false;
             // Only a wake from the runtime (the timer driver) is the timer's; a wake from
             // elsewhere means the task waited on something else (`select!` on a sleep and
             // a channel), and its deadline says nothing about this wait.
-            if let Some(a) = armed
-                && a.deadline_ns <= ts
-                && wake.at_ns >= a.deadline_ns
-                && matches!(wake.source, Some(WakeSource::Driver) | None)
+            if let Some(deadline) = armed
+                && deadline <= ts
+                && w.at_ns >= deadline
+                && w.driver
             {
-                wake.waits_from_ns = wake.waits_from_ns.min(a.deadline_ns);
-                wake.late_timer = true;
+                waits_from = waits_from.min(deadline);
+                late = true;
                 timer_wait_found = true;
             }
-            wake.poll_at = Some(ts);
-            wake.poll = p;
-            wake.delay_ns = ts.saturating_sub(wake.waits_from_ns);
+            let delay = ts.saturating_sub(waits_from);
+            self.wakes.settle(w.wake, delay, true, late);
+            let task = &mut self.tasks[ti];
+            task.longest_sched_ns = task.longest_sched_ns.max(delay);
+            if self.long_wait(w, t, waits_from, Some(ts), delay, first_long) {
+                first_long = false;
+            }
         }
-        if let Some(a) = armed
-            && a.deadline_ns <= ts
+        // Keep the vector's room for the task's next wait.
+        let mut waiting = waiting;
+        waiting.clear();
+        self.waiting[ti] = waiting;
+        if let Some(deadline) = armed
+            && deadline <= ts
             && !timer_wait_found
             && !had_wakes
         {
             // No wake event for it (no tracing layer): the timer's lateness alone, pointing
             // at this poll (wakes stay in event order).
-            self.wakes.push(Wake {
-                late_timer: true,
-                poll_at: Some(ts),
-                poll: p,
-                delay_ns: ts.saturating_sub(a.deadline_ns),
-                ..Wake::waiting(e, t, a.deadline_ns, None, true)
-            });
+            let wake = self.wakes.push(e, true);
+            let delay = ts.saturating_sub(deadline);
+            self.wakes.settle(wake, delay, true, true);
+            let task = &mut self.tasks[ti];
+            task.longest_sched_ns = task.longest_sched_ns.max(delay);
+            let w = Waiting {
+                wake,
+                at_ns: deadline,
+                source: None,
+                lane: self.lanes[li].info.lane,
+                waits_from_ns: deadline,
+                driver: true,
+            };
+            self.long_wait(&w, t, deadline, Some(ts), delay, first_long);
         }
-        self.tasks[t as usize].polls += 1;
+        self.tasks[ti].polls += 1;
+    }
+
+    /// A wait of at least the scheduling-delay warning, kept for the rules (the first
+    /// of those a poll ended is that poll's delay).
+    /// Returns whether it was one.
+    fn long_wait(
+        &mut self,
+        w: &Waiting,
+        task: TaskIdx,
+        waits_from_ns: u64,
+        poll_at: Option<u64>,
+        delay_ns: u64,
+        first_of_poll: bool,
+    ) -> bool {
+        if delay_ns < self.sched_warn {
+            return false;
+        }
+        self.long_waits.push(LongWait {
+            wake: w.wake,
+            task,
+            source: w.source,
+            lane: w.lane,
+            at_ns: w.at_ns,
+            waits_from_ns,
+            poll_at,
+            delay_ns,
+            first_of_poll,
+        });
+        true
     }
 
     fn poll_end(
         &mut self,
         e: EventIdx,
         ts: u64,
-        lane: u32,
+        li: usize,
         t: TaskIdx,
         completed: bool,
         duration_ns: Option<u64>,
     ) {
-        match self.lane_open_poll.get(&lane).copied() {
-            Some(p) if self.polls[p as usize].task == t => {
-                self.lane_open_poll.remove(&lane);
-                self.close_poll(p, ts, e, completed, false);
+        match self.lane_open[li] {
+            Some(i) if self.lane_polls[li].task(i as usize) == t => {
+                self.lane_open[li] = None;
+                self.close_poll(li, i, ts, completed, false);
             }
             // Another task's poll is open here: both ends are confused (lost events);
             // that one ends now with its end unknown, and this end has no start.
-            Some(_) => self.leave_poll(lane, ts, e),
+            Some(_) => self.leave_poll(li, ts),
             // The start was overwritten; the end still says how long the poll ran (the
             // recorder measured it), which is all a long poll needs.
             None => {
                 if let Some(d) = duration_ns {
-                    let p = self.open_poll(t, lane, ts.saturating_sub(d), e, true);
+                    let i = self.lane_polls[li].open(t, ts.saturating_sub(d), e);
+                    self.lane_polls[li].mark_start_overwritten(i as usize);
                     self.tasks[t as usize].polls += 1;
-                    self.close_poll(p, ts, e, completed, false);
+                    self.close_poll(li, i, ts, completed, false);
                 }
             }
         }
         if completed {
             self.tasks[t as usize].state = TaskState::Done;
+            self.since_poll[t as usize].completed = true;
         }
-    }
-
-    /// A new poll of `t` on `lane` from `start_ns`, not yet ended.
-    fn open_poll(
-        &mut self,
-        t: TaskIdx,
-        lane: u32,
-        start_ns: u64,
-        e: EventIdx,
-        start_overwritten: bool,
-    ) -> PollIdx {
-        self.polls.push(Poll {
-            task: t,
-            lane,
-            start_ns,
-            end_ns: None,
-            start_event: e,
-            end_event: NONE,
-            completed: false,
-            end_unknown: false,
-            open_at_window_end: false,
-            start_overwritten,
-        });
-        (self.polls.len() - 1) as PollIdx
     }
 
     /// The lane left whatever poll it had open, whose end was not recorded.
-    fn leave_poll(&mut self, lane: u32, ts: u64, e: EventIdx) {
-        if let Some(p) = self.lane_open_poll.remove(&lane) {
-            self.close_poll(p, ts, e, false, true);
+    fn leave_poll(&mut self, li: usize, ts: u64) {
+        if let Some(i) = self.lane_open[li].take() {
+            self.close_poll(li, i, ts, false, true);
         }
     }
 
-    fn close_poll(&mut self, p: PollIdx, ts: u64, e: EventIdx, completed: bool, unknown: bool) {
-        let poll = &mut self.polls[p as usize];
-        poll.end_ns = Some(ts);
-        poll.end_event = e;
-        poll.completed = completed;
-        poll.end_unknown = unknown;
-        let (t, start, lane) = (poll.task, poll.start_ns, poll.lane);
+    fn close_poll(&mut self, li: usize, i: u32, ts: u64, completed: bool, unknown: bool) {
+        let polls = &mut self.lane_polls[li];
+        let (t, start) = (polls.task(i as usize), polls.start(i as usize));
+        polls.close(i as usize, ts, completed, unknown);
         let d = ts.saturating_sub(start);
-        let li = self.lane_by_id[&lane];
+        let inside = ts.saturating_sub(start.max(self.start_ns));
         let l = &mut self.lanes[li];
-        l.busy_ns = l
-            .busy_ns
-            .saturating_add(ts.saturating_sub(start.max(self.start_ns)));
-        l.segments.push(Segment {
-            start_ns: start,
-            end_ns: ts,
-            kind: SegmentKind::Polling(t),
-            poll: p,
-        });
+        l.busy_ns = l.busy_ns.saturating_add(inside);
         let task = &mut self.tasks[t as usize];
-        task.busy_ns = task
-            .busy_ns
-            .saturating_add(ts.saturating_sub(start.max(self.start_ns)));
+        task.busy_ns = task.busy_ns.saturating_add(inside);
         // A poll whose end is unknown is not a measurement: never the longest.
-        if !unknown && (d >= task.longest_poll_ns || task.longest_poll.is_none()) {
+        if !unknown && (d >= task.longest_poll_ns || self.longest[t as usize].is_none()) {
             task.longest_poll_ns = d;
-            task.longest_poll = Some(p);
+            self.longest[t as usize] = Some((li as u32, i));
         }
         // Wakes that arrived during this poll wait from its end.
-        for &w in &self.waiting[t as usize] {
-            let wake = &mut self.wakes[w as usize];
-            wake.waits_from_ns = wake.waits_from_ns.max(ts);
+        for w in &mut self.waiting[t as usize] {
+            w.waits_from_ns = w.waits_from_ns.max(ts);
         }
     }
 
-    fn wake(&mut self, e: EventIdx, ts: u64, t: TaskIdx, by_ref: bool, source: WakeSource) {
-        let task = &mut self.tasks[t as usize];
+    fn wake(
+        &mut self,
+        (e, ts, li): (EventIdx, u64, usize),
+        lane: u32,
+        t: TaskIdx,
+        by_ref: bool,
+        source: WakeSource,
+    ) {
+        let ti = t as usize;
+        let task = &mut self.tasks[ti];
         task.wakes += 1;
         if source == WakeSource::Task(task.id) {
             task.self_wakes += 1;
         }
+        self.since_poll[ti].woken = true;
         if !by_ref {
-            self.waker_op(t, None, -1);
+            self.waker_op((e, ts, li), t, None, -1);
         }
         // A driver wake at or after an armed timer's deadline (1 ms slack for the timer
         // wheel's rounding) is that timer firing. Any other wake: the task is woken for
         // something else, and the armed timer no longer says when it meant to run.
         let timer = source == WakeSource::Driver
-            && self
-                .armed
-                .get(&t)
-                .is_some_and(|a| ts.saturating_add(1_000_000) >= a.deadline_ns);
+            && self.armed[ti].is_some_and(|d| ts.saturating_add(1_000_000) >= d);
         if source != WakeSource::Driver {
-            self.armed.remove(&t);
+            self.armed[ti] = None;
         }
-        self.waiting[t as usize].push(self.wakes.len() as u32);
-        self.wakes
-            .push(Wake::waiting(e, t, ts, Some(source), timer));
+        let wake = self.wakes.push(e, timer);
+        self.waiting[ti].push(Waiting {
+            wake,
+            at_ns: ts,
+            source: Some(source),
+            lane,
+            waits_from_ns: ts,
+            driver: source == WakeSource::Driver,
+        });
     }
 
     /// Without wake events (no tracing layer), Tokio's own measure of how long the task
     /// waited since it was scheduled stands in for the wake.
-    fn scheduled(&mut self, e: EventIdx, ts: u64, t: TaskIdx, latency_ns: u64) {
+    fn scheduled(&mut self, e: EventIdx, ts: u64, lane: u32, t: TaskIdx, latency_ns: u64) {
         if !self.waiting[t as usize].is_empty() {
             return;
         }
         let from = ts.saturating_sub(latency_ns);
-        self.waiting[t as usize].push(self.wakes.len() as u32);
-        self.wakes.push(Wake::waiting(e, t, from, None, false));
+        let wake = self.wakes.push(e, false);
+        self.waiting[t as usize].push(Waiting {
+            wake,
+            at_ns: from,
+            source: None,
+            lane,
+            waits_from_ns: from,
+            driver: true,
+        });
     }
 
-    fn unpark(&mut self, li: usize, lane: u32, ts: u64) {
-        if let Some(s) = self.lane_park.remove(&lane) {
+    fn unpark(&mut self, li: usize, ts: u64) {
+        if let Some(s) = self.lane_park[li].take() {
             let l = &mut self.lanes[li];
             l.parked_ns = l.parked_ns.saturating_add(ts.saturating_sub(s));
-            l.segments.push(Segment {
+            l.parks.push(Park {
                 start_ns: s,
                 end_ns: ts,
-                kind: SegmentKind::Parked,
-                poll: NONE,
             });
         }
     }
 
-    /// Closes what was still open at the dump and settles each task's state.
-    fn finish(&mut self, dump: &Dump, start_ns: u64) {
+    /// Closes what was still open at the dump, settles each task's state, and puts the
+    /// index together.
+    fn finish(
+        mut self,
+        dump: Dump,
+        events: EventStore,
+        start_ns: u64,
+        end_ns: u64,
+        thresholds: Thresholds,
+    ) -> Index {
         let n = self.tasks.len();
-        self.task_event_count.resize(n, 0);
-        self.waiting.resize_with(n, Vec::new);
-        self.wakers_now.resize(n, None);
-        self.had_waker_op.resize(n, false);
-        let end_ns = self.end_ns;
+        let in_progress = self.close_open_polls(&dump, end_ns);
+        self.close_parks(&dump, start_ns, end_ns);
+        self.settle_lanes();
+        // Wakes never followed by a poll wait until the dump.
+        for ti in 0..n {
+            let waiting = std::mem::take(&mut self.waiting[ti]);
+            for w in &waiting {
+                let delay = end_ns.saturating_sub(w.waits_from_ns);
+                self.wakes.settle(w.wake, delay, false, false);
+                // Each unanswered wake is a wait of its own.
+                self.long_wait(w, ti as TaskIdx, w.waits_from_ns, None, delay, true);
+            }
+            if !waiting.is_empty() {
+                // Still waiting at the dump: scheduled (the state reads this).
+                self.waiting[ti] = waiting;
+            }
+        }
+        self.long_waits.sort_by_key(|w| w.wake);
+        self.settle_tasks(&dump, &in_progress);
+        let ids: Vec<u32> = self.lanes.iter().map(|l| l.info.lane).collect();
+        // Each lane's polls in time order (they nearly are), and the longest poll of each
+        // task follows its poll.
+        let mut moved: Vec<Option<Vec<u32>>> = Vec::with_capacity(self.lanes.len());
+        for polls in &mut self.lane_polls {
+            moved.push(polls.sort(end_ns));
+        }
+        let polls = Polls::new(std::mem::take(&mut self.lane_polls), ids);
+        for (ti, longest) in self.longest.iter().enumerate() {
+            self.tasks[ti].longest_poll = longest.map(|(li, i)| {
+                let i = moved[li as usize].as_ref().map_or(i, |m| m[i as usize]);
+                polls.idx(li as usize, i as usize)
+            });
+        }
+        let poll_samples = poll_samples(&polls, &self.samples, end_ns);
+        let lost_waker_state = std::mem::take(&mut self.since_poll);
+        let zeroed = self.levels.iter().map(WakerLevels::zeroing).collect();
+        let mut ix = Index {
+            dump,
+            events,
+            start_ns,
+            end_ns,
+            tasks: self.tasks,
+            task_by_id: self.task_by_id,
+            block_tasks: self.block_tasks,
+            task_events_cache: Default::default(),
+            polls,
+            polls_by_duration: Vec::new(),
+            poll_samples,
+            wakes: self.wakes,
+            long_waits: self.long_waits,
+            since_poll: lost_waker_state,
+            zeroed,
+            lanes: self.lanes,
+            lane_by_id: self.lane_by_id,
+            anomalies: Vec::new(),
+            anomaly_starts: Default::default(),
+            groups: Vec::new(),
+            verdict: String::new(),
+            thresholds,
+            reordered: 0,
+        };
+        ix.polls_by_duration = super::index::longest_polls(&ix);
+        ix
+    }
+
+    /// Closes the polls still open at the end of the window; which tasks were in a poll
+    /// at the dump.
+    fn close_open_polls(&mut self, dump: &Dump, end_ns: u64) -> Vec<bool> {
+        let mut in_progress = vec![false; self.tasks.len()];
         // A poll open at the end is in progress at the dump only if its lane says so;
         // without lane states (a crash-surviving ring, an old dump) it is taken to be.
         let polling_at_dump: HashMap<u32, u64> = dump
@@ -580,84 +1049,78 @@ impl Builder {
             .iter()
             .map(|s| (s.lane, s.since_ns))
             .collect();
-        let mut open: Vec<(u32, PollIdx)> = self.lane_open_poll.drain().collect();
-        open.sort_unstable();
-        let mut in_progress = vec![false; n];
-        for (lane, p) in open {
-            let li = self.lane_by_id[&lane];
-            let task_id = self.tasks[self.polls[p as usize].task as usize].id;
+        for li in 0..self.lanes.len() {
+            let Some(i) = self.lane_open[li].take() else {
+                continue;
+            };
+            let lane = self.lanes[li].info.lane;
+            let (t, start) = {
+                let p = &self.lane_polls[li];
+                (p.task(i as usize), p.start(i as usize))
+            };
+            let task_id = self.tasks[t as usize].id;
             let confirmed =
                 dump.lane_states.is_empty() || polling_at_dump.get(&lane) == Some(&task_id);
-            let last = self.lanes[li].last_ns.max(self.polls[p as usize].start_ns);
+            let last = self.lanes[li].last_ns.max(start);
             if !confirmed && state_since.get(&lane).is_some_and(|&since| since <= last) {
                 // The lane's state at the dump began within the window, yet the window
                 // has no event of it: the poll's end (and what followed) was lost.
-                let e = self.polls[p as usize].start_event;
-                self.close_poll(p, last, e, false, true);
+                self.close_poll(li, i, last, false, true);
                 continue;
             }
             if !confirmed {
                 // Over by the time the lane states were read, just after the events: it
                 // ran at least until its lane's last event, and its task was in it when
                 // the window ends.
-                let e = self.polls[p as usize].start_event;
-                self.close_poll(p, last, e, false, true);
-                self.polls[p as usize].open_at_window_end = true;
-                let t = self.polls[p as usize].task as usize;
-                in_progress[t] = true;
-                let task = &mut self.tasks[t];
-                let d = last.saturating_sub(self.polls[p as usize].start_ns);
-                if d >= task.longest_poll_ns {
-                    task.longest_poll_ns = d;
-                    task.longest_poll = Some(p);
+                self.close_poll(li, i, last, false, true);
+                self.lane_polls[li].mark_open_at_window_end(i as usize);
+                in_progress[t as usize] = true;
+                let d = last.saturating_sub(start);
+                if d >= self.tasks[t as usize].longest_poll_ns {
+                    self.tasks[t as usize].longest_poll_ns = d;
+                    self.longest[t as usize] = Some((li as u32, i));
                 }
                 continue;
             }
-            let poll = self.polls[p as usize];
-            in_progress[poll.task as usize] = true;
+            in_progress[t as usize] = true;
             let l = &mut self.lanes[li];
-            l.busy_ns = l
-                .busy_ns
-                .saturating_add(end_ns.saturating_sub(poll.start_ns));
-            l.segments.push(Segment {
-                start_ns: poll.start_ns,
-                end_ns,
-                kind: SegmentKind::Polling(poll.task),
-                poll: p,
-            });
-            let task = &mut self.tasks[poll.task as usize];
-            let d = poll.duration(end_ns);
+            let d = end_ns.saturating_sub(start);
+            l.busy_ns = l.busy_ns.saturating_add(d);
+            let task = &mut self.tasks[t as usize];
             task.busy_ns = task.busy_ns.saturating_add(d);
             if d >= task.longest_poll_ns {
                 task.longest_poll_ns = d;
-                task.longest_poll = Some(p);
+                self.longest[t as usize] = Some((li as u32, i));
             }
         }
-        for (&lane, &s) in &self.lane_park {
-            let li = self.lane_by_id[&lane];
-            let l = &mut self.lanes[li];
-            l.parked_ns = l.parked_ns.saturating_add(end_ns.saturating_sub(s));
-            l.segments.push(Segment {
-                start_ns: s,
-                end_ns,
-                kind: SegmentKind::Parked,
-                poll: NONE,
-            });
+        in_progress
+    }
+
+    fn close_parks(&mut self, dump: &Dump, start_ns: u64, end_ns: u64) {
+        for li in 0..self.lanes.len() {
+            if let Some(s) = self.lane_park[li].take() {
+                let l = &mut self.lanes[li];
+                l.parked_ns = l.parked_ns.saturating_add(end_ns.saturating_sub(s));
+                l.parks.push(Park {
+                    start_ns: s,
+                    end_ns,
+                });
+            }
         }
         // A lane parked since before the window (no events at all) still shows parked.
         for st in &dump.lane_states {
             if let (Activity::Parked, Some(&li)) = (st.activity, self.lane_by_id.get(&st.lane))
                 && self.lanes[li].events == 0
             {
-                let s = st.since_ns.max(start_ns);
-                self.lanes[li].segments.push(Segment {
-                    start_ns: s,
+                self.lanes[li].parks.push(Park {
+                    start_ns: st.since_ns.max(start_ns),
                     end_ns,
-                    kind: SegmentKind::Parked,
-                    poll: NONE,
                 });
             }
         }
+    }
+
+    fn settle_lanes(&mut self) {
         // Two runtimes each have a worker 0: tell their lanes apart.
         let mut seen_workers = std::collections::HashMap::new();
         for lane in &self.lanes {
@@ -665,38 +1128,24 @@ impl Builder {
                 *seen_workers.entry(w).or_insert(0u32) += 1;
             }
         }
-        for lane in &mut self.lanes {
+        for (li, lane) in self.lanes.iter_mut().enumerate() {
             lane.shared_worker_index = lane
                 .info
                 .worker
                 .is_some_and(|w| seen_workers.get(&w).copied().unwrap_or(0) > 1);
             // Nearly in order already: a stable sort finds the runs and merges them.
-            lane.segments
-                .sort_by_key(|s| (s.start_ns, s.end_ns, s.poll));
+            lane.parks.sort_by_key(|p| (p.start_ns, p.end_ns));
+            lane.parks.shrink_to_fit();
             // Tokio starts its workers through the blocking spawner, so a worker whose
             // index was never learned looks like a blocking thread; only workers poll
             // tasks, so one that polled is a worker.
-            if lane.info.kind == ThreadKind::Blocking
-                && lane
-                    .segments
-                    .iter()
-                    .any(|s| matches!(s.kind, SegmentKind::Polling(_)))
-            {
+            if lane.info.kind == ThreadKind::Blocking && !self.lane_polls[li].is_empty() {
                 lane.info.kind = ThreadKind::Worker;
             }
         }
-        // Wakes never followed by a poll wait until the dump.
-        for w in &mut self.wakes {
-            if w.poll_at.is_none() {
-                w.delay_ns = end_ns.saturating_sub(w.waits_from_ns);
-            }
-        }
-        for w in &self.wakes {
-            let t = &mut self.tasks[w.task as usize];
-            if w.poll_at.is_some() {
-                t.longest_sched_ns = t.longest_sched_ns.max(w.delay_ns);
-            }
-        }
+    }
+
+    fn settle_tasks(&mut self, dump: &Dump, in_progress: &[bool]) {
         // Live wakers: after the task's last waker op in the window (the recorder's own
         // count carried by the op, or counted from its spawn); for a task with no op in
         // the window, the recorder's count taken just before the events were read.
@@ -715,8 +1164,7 @@ impl Builder {
             } else {
                 self.wakers_now[ti].map(|n| n.max(0))
             };
-            task.wakers_from_recorder =
-                from_recorder || dump.facts.live_wakers.iter().any(|w| w.task == task.id);
+            task.wakers_from_recorder = from_recorder || recorded.contains_key(&task.id);
             task.alive_at_dump = recorded.contains_key(&task.id);
             if unhooked.contains(&task.id) {
                 task.state = TaskState::Unobserved;
@@ -734,4 +1182,35 @@ impl Builder {
             };
         }
     }
+}
+
+/// The watchdog's looks at each poll: the task's `PollSample` events within the poll.
+fn poll_samples(
+    polls: &Polls,
+    samples: &[(EventIdx, TaskIdx, u64)],
+    end_ns: u64,
+) -> HashMap<PollIdx, Vec<EventIdx>> {
+    let mut out: HashMap<PollIdx, Vec<EventIdx>> = HashMap::default();
+    if samples.is_empty() {
+        return out;
+    }
+    let mut samples_of: HashMap<TaskIdx, Vec<(EventIdx, u64)>> = HashMap::default();
+    for &(e, t, ts) in samples {
+        samples_of.entry(t).or_default().push((e, ts));
+    }
+    for (p, poll) in polls.iter() {
+        let Some(of) = samples_of.get(&poll.task) else {
+            continue;
+        };
+        let within = poll.start_ns..=poll.end_ns.unwrap_or(end_ns);
+        let mine: Vec<EventIdx> = of
+            .iter()
+            .filter(|(_, ts)| within.contains(ts))
+            .map(|&(e, _)| e)
+            .collect();
+        if !mine.is_empty() {
+            out.insert(p, mine);
+        }
+    }
+    out
 }

@@ -3,10 +3,11 @@
 //! in the view, so it can be tested without a terminal.
 
 use super::Severity;
-use super::index::{Index, Lane, SegmentKind, TaskIdx};
+use super::index::{Index, Lane, TaskIdx};
+use super::polls::LanePolls;
 
-/// Segments looked at per cell, at most: a cell of a zoomed-out 10M-event dump covers
-/// ~100k segments, and an even sample of them gives the same answer at a fixed cost.
+/// Polls (and parks) looked at per cell, at most: a cell of a zoomed-out 10M-event dump
+/// covers ~100k polls, and an even sample of them gives the same answer at a fixed cost.
 const SAMPLE: usize = 64;
 
 /// One lane's activity in one column.
@@ -50,13 +51,18 @@ impl Columns {
         Some((c as usize).min(self.width - 1))
     }
 
-    /// What `lane` did in each column.
-    pub fn lane_cells(&self, lane: &Lane) -> Vec<Cell> {
+    /// What the lane at position `li` did in each column.
+    pub fn lane_cells(&self, ix: &Index, li: usize) -> Vec<Cell> {
+        self.cells(&ix.lanes[li], ix.polls.of_lane(li), ix.end_ns)
+    }
+
+    /// What a lane with `polls` did in each column (open polls run until `until`).
+    fn cells(&self, lane: &Lane, polls: &LanePolls, until: u64) -> Vec<Cell> {
         (0..self.width)
             .map(|c| {
                 let t0 = self.start_of(c);
                 let t1 = self.start_of(c + 1).max(t0.saturating_add(1));
-                cell(lane, t0, t1)
+                cell(lane, polls, until, t0, t1)
             })
             .collect()
     }
@@ -99,43 +105,62 @@ impl Columns {
     }
 }
 
-fn cell(lane: &Lane, t0: u64, t1: u64) -> Cell {
+fn cell(lane: &Lane, polls: &LanePolls, until: u64, t0: u64, t1: u64) -> Cell {
     let mut best: Option<(u64, TaskIdx)> = None;
-    let mut parked = 0u64;
-    let segs = lane.segments_in(t0, t1);
-    let stride = (segs.len() / SAMPLE).max(1);
+    let range = polls.range(t0, t1, until);
+    let stride = (range.len() / SAMPLE).max(1);
     let scale = stride as u64;
-    for s in segs.iter().step_by(stride) {
-        let overlap = s
-            .end_ns
-            .min(t1)
-            .saturating_sub(s.start_ns.max(t0))
+    let overlap = |start: u64, end: u64| {
+        end.min(t1)
+            .saturating_sub(start.max(t0))
             .max(1)
-            .saturating_mul(scale);
-        match s.kind {
-            SegmentKind::Polling(t) => {
-                if best.is_none_or(|(b, _)| overlap > b) {
-                    best = Some((overlap, t));
-                }
-            }
-            SegmentKind::Parked => parked = parked.saturating_add(overlap),
+            .saturating_mul(scale)
+    };
+    for i in range.step_by(stride) {
+        let o = overlap(polls.start(i), polls.end_or(i, until));
+        if best.is_none_or(|(b, _)| o > b) {
+            best = Some((o, polls.task(i)));
         }
     }
-    match best {
-        Some((_, t)) => Cell::Polling(t),
-        None if parked.saturating_mul(2) >= t1 - t0 => Cell::Parked,
-        None if lane.events > 0 && t1 > lane.first_ns && t0 <= lane.last_ns => Cell::Running,
-        None => Cell::Empty,
+    if let Some((_, t)) = best {
+        return Cell::Polling(t);
+    }
+    let parks = lane.parks_in(t0, t1);
+    let stride = (parks.len() / SAMPLE).max(1);
+    let scale = stride as u64;
+    let parked: u64 = parks
+        .iter()
+        .step_by(stride)
+        .map(|p| {
+            p.end_ns
+                .min(t1)
+                .saturating_sub(p.start_ns.max(t0))
+                .max(1)
+                .saturating_mul(scale)
+        })
+        .fold(0, u64::saturating_add);
+    if parked.saturating_mul(2) >= t1 - t0 {
+        Cell::Parked
+    } else if lane.events > 0 && t1 > lane.first_ns && t0 <= lane.last_ns {
+        Cell::Running
+    } else {
+        Cell::Empty
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::index::Segment;
+    use crate::analysis::index::Park;
     use dial9_format::{ThreadInfo, ThreadKind};
 
-    fn lane(segments: Vec<Segment>, first_ns: u64, last_ns: u64) -> Lane {
+    /// A lane that polled `(start, end, task)` and parked `(start, end)`.
+    fn lane(
+        polls: &[(u64, u64, TaskIdx)],
+        parks: &[(u64, u64)],
+        first_ns: u64,
+        last_ns: u64,
+    ) -> (Lane, LanePolls) {
         let mut l = Lane::new(ThreadInfo {
             lane: 0,
             os_tid: 1,
@@ -143,20 +168,19 @@ mod tests {
             worker: Some(0),
             kind: ThreadKind::Worker,
         });
-        l.segments = segments;
+        l.parks = parks
+            .iter()
+            .map(|&(start_ns, end_ns)| Park { start_ns, end_ns })
+            .collect();
         l.events = 2;
         l.first_ns = first_ns;
         l.last_ns = last_ns;
-        l
-    }
-
-    fn seg(start_ns: u64, end_ns: u64, kind: SegmentKind) -> Segment {
-        Segment {
-            start_ns,
-            end_ns,
-            kind,
-            poll: 0,
+        let mut p = LanePolls::default();
+        for &(s, e, t) in polls {
+            let i = p.open(t, s, 0) as usize;
+            p.close(i, e, false, false);
         }
+        (l, p)
     }
 
     #[test]
@@ -164,13 +188,9 @@ mod tests {
         // 0..100 ns in 10 columns of 10 ns: task 1 polls 0..25, task 2 25..28, task 3
         // 28..40; parked 50..100, awake between. Column 2 (20..30) holds 5 ns of task 1,
         // 3 of task 2 and 2 of task 3: it shows task 1.
-        let l = lane(
-            vec![
-                seg(0, 25, SegmentKind::Polling(1)),
-                seg(25, 28, SegmentKind::Polling(2)),
-                seg(28, 40, SegmentKind::Polling(3)),
-                seg(50, 100, SegmentKind::Parked),
-            ],
+        let (l, p) = lane(
+            &[(0, 25, 1), (25, 28, 2), (28, 40, 3)],
+            &[(50, 100)],
             0,
             100,
         );
@@ -179,7 +199,7 @@ mod tests {
             end: 100,
             width: 10,
         };
-        let cells = cols.lane_cells(&l);
+        let cells = cols.cells(&l, &p, 100);
         assert_eq!(
             cells,
             vec![
@@ -199,14 +219,14 @@ mod tests {
 
     #[test]
     fn time_before_a_lanes_first_event_is_empty_and_columns_map_back() {
-        let l = lane(vec![], 60, 90);
+        let (l, p) = lane(&[], &[], 60, 90);
         let cols = Columns {
             start: 0,
             end: 100,
             width: 4,
         };
         assert_eq!(
-            cols.lane_cells(&l),
+            cols.cells(&l, &p, 100),
             vec![Cell::Empty, Cell::Empty, Cell::Running, Cell::Running]
         );
         assert_eq!(cols.column_of(0), Some(0));
@@ -219,7 +239,7 @@ mod tests {
             end: u64::MAX,
             width: 3,
         };
-        assert_eq!(huge.lane_cells(&l).len(), 3);
+        assert_eq!(huge.cells(&l, &p, u64::MAX).len(), 3);
         assert_eq!(huge.column_of(u64::MAX - 1), Some(2));
     }
 

@@ -54,14 +54,27 @@ fn subject(ix: &Index, a: &Anomaly) -> String {
 /// Groups `anomalies` (already ranked worst first) and ranks the groups.
 pub fn group(ix: &Index, anomalies: &[Anomaly]) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut by_key: std::collections::HashMap<(AnomalyKind, String), usize> = Default::default();
+    // A subject's name made once per task or lane, and named by a number after that: a
+    // 10M-event dump can have a hundred thousand anomalies about a few thousand tasks.
+    let mut names: Vec<String> = Vec::new();
+    let mut name_ids: rustc_hash::FxHashMap<String, u32> = Default::default();
+    let mut of_whom: rustc_hash::FxHashMap<(bool, Option<u32>), u32> = Default::default();
+    let mut by_key: rustc_hash::FxHashMap<(AnomalyKind, u32), usize> = Default::default();
     for (i, a) in anomalies.iter().enumerate() {
-        let subject = subject(ix, a);
-        let g = *by_key.entry((a.kind, subject.clone())).or_insert_with(|| {
+        let stall = a.kind == AnomalyKind::WorkerStall;
+        let whom = (stall, if stall { a.lane } else { a.task });
+        let name = *of_whom.entry(whom).or_insert_with(|| {
+            let name = subject(ix, a);
+            *name_ids.entry(name).or_insert_with_key(|name| {
+                names.push(name.clone());
+                (names.len() - 1) as u32
+            })
+        });
+        let g = *by_key.entry((a.kind, name)).or_insert_with(|| {
             groups.push(Group {
                 kind: a.kind,
                 severity: a.severity,
-                subject,
+                subject: names[name as usize].clone(),
                 task: a.task,
                 tasks: 0,
                 members: Vec::new(),

@@ -1,17 +1,27 @@
-//! The index: everything the report and the explorer look up, built once from a dump.
+//! The index: everything the report and the explorer look up, built in one pass over
+//! the events as they stream from the dump (see [`super::build`]).
 //!
-//! Building is one pass over the events (plus sorting the polls by duration); every later
-//! question (a task's polls, the next event of the same task, what a lane did at time t)
-//! is an array lookup or a binary search.
+//! What it keeps is what the questions need, in columns: every poll (`polls`), every
+//! wake's wait (`wakes`), each lane's parks and CPU samples, each task's counts, and per
+//! block of the event section which tasks it holds. The events themselves stay in the
+//! dump file and are read again a block at a time ([`EventStore`]), so memory follows the
+//! polls and wakes, not the events. Every question (a task's polls, the next event of the
+//! same task, what a lane did at time t) is an array lookup, a binary search, or a scan
+//! of one block.
+
+use std::sync::{Arc, Mutex};
 
 use rustc_hash::FxHashMap as HashMap;
 
-use dial9_format::{
-    Dump, EventColumns, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind, WakeSource,
-};
+use dial9_format::{Dump, EventKind, SpawnLocation, TaskKind, ThreadInfo, ThreadKind};
 
 use super::anomaly::{Anomaly, Thresholds};
+use super::build::{SincePoll, Zeroing};
+pub use super::events::EventStore;
 use super::groups::Group;
+pub use super::polls::{Poll, PollIdx, Polls};
+use super::task_events::{BlockTasks, TaskEvents};
+pub use super::wakes::{Wake, Wakes};
 
 /// Index of a task in [`Index::tasks`].
 pub type TaskIdx = u32;
@@ -19,56 +29,6 @@ pub type TaskIdx = u32;
 pub type EventIdx = u32;
 
 pub const NONE: u32 = u32::MAX;
-
-/// Each task's events in time order, `task_events[t]` a slice: one array cut per task,
-/// filled after the pass over the events from the task of each event. (A `Vec` per task
-/// grew by doubling, each copy a burst of page faults, ten thousand of them scattered.)
-#[derive(Clone, Debug, Default)]
-pub struct TaskEvents {
-    /// Where each task's slice starts in `events`; one more entry than tasks.
-    starts: Vec<u32>,
-    events: Vec<EventIdx>,
-}
-
-impl TaskEvents {
-    /// From the task of each event (`NONE` for none) and how many events each task has.
-    pub(crate) fn new(event_task: &[TaskIdx], counts: &[u32]) -> TaskEvents {
-        let mut starts = Vec::with_capacity(counts.len() + 1);
-        let mut at = 0u32;
-        starts.push(0);
-        for &c in counts {
-            at += c;
-            starts.push(at);
-        }
-        let mut fill: Vec<u32> = starts[..counts.len()].to_vec();
-        let mut events = vec![0; at as usize];
-        for (e, &t) in event_task.iter().enumerate() {
-            if t != NONE {
-                let slot = &mut fill[t as usize];
-                events[*slot as usize] = e as EventIdx;
-                *slot += 1;
-            }
-        }
-        TaskEvents { starts, events }
-    }
-
-    /// The number of tasks.
-    pub fn len(&self) -> usize {
-        self.starts.len().saturating_sub(1)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl std::ops::Index<usize> for TaskEvents {
-    type Output = [EventIdx];
-
-    fn index(&self, t: usize) -> &[EventIdx] {
-        &self.events[self.starts[t] as usize..self.starts[t + 1] as usize]
-    }
-}
 
 /// What a task was doing at the moment of the dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -127,6 +87,9 @@ pub struct Task {
     /// The recorder listed it among the tasks alive at the dump.
     pub alive_at_dump: bool,
     pub anomalies: u32,
+    /// Its events in the window, and the first of them (`NONE` for none).
+    pub events: u32,
+    pub first_event: EventIdx,
 }
 
 impl Task {
@@ -157,6 +120,8 @@ impl Task {
             terminated_ns: None,
             alive_at_dump: false,
             anomalies: 0,
+            events: 0,
+            first_event: NONE,
         }
     }
 
@@ -210,105 +175,56 @@ pub fn short_path(file: &str) -> String {
     file.to_string()
 }
 
-pub type PollIdx = u32;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Poll {
-    pub task: TaskIdx,
-    pub lane: u32,
-    pub start_ns: u64,
-    /// `None`: in progress at the dump (its lane says it was polling this task then).
-    pub end_ns: Option<u64>,
-    pub start_event: EventIdx,
-    pub end_event: EventIdx,
-    pub completed: bool,
-    /// The poll's end was never recorded (torn, lost): `end_ns` is when its lane was
-    /// next seen doing something else, an upper bound, not a measurement.
-    pub end_unknown: bool,
-    /// Still running when the dump read the ring, but over by the time it read the lane
-    /// states: `end_ns` is the lane's last event, a lower bound on when it ended.
-    pub open_at_window_end: bool,
-    /// The start was overwritten: the poll is known from its end, which carries its
-    /// duration (`start_event` is then the end event).
-    pub start_overwritten: bool,
-}
-
-impl Poll {
-    /// Duration, counting an in-progress poll up to `dump_ns`.
-    pub fn duration(&self, dump_ns: u64) -> u64 {
-        self.end_ns.unwrap_or(dump_ns).saturating_sub(self.start_ns)
-    }
-}
-
-/// A wake and the poll it led to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Wake {
-    pub event: EventIdx,
-    pub task: TaskIdx,
-    pub at_ns: u64,
-    /// When waiting began: the wake, or the end of the poll that was running when it came.
-    pub waits_from_ns: u64,
-    /// `None` for a wait known only from Tokio's schedule latency (no wake event: the
-    /// tracing layer was not installed).
-    pub source: Option<WakeSource>,
-    /// A runtime wake that matches a timer the task armed (its deadline had come): Tokio
-    /// does not say whether the driver woke a task for I/O or a timer, this tells them apart.
-    pub timer: bool,
-    /// The wait is measured from the deadline of a timer the task armed, not from the
-    /// wake: the timer fired late (a hog held back the driver), or no wake was seen.
-    pub late_timer: bool,
-    /// Start of the task's next poll, `None` if it was not polled before the dump.
-    pub poll_at: Option<u64>,
-    pub poll: PollIdx,
-    /// Time the task waited to be polled: from the wake (or, if the task was running when
-    /// woken, from the end of that poll) to its next poll, or to the dump.
-    pub delay_ns: u64,
-}
-
-impl Wake {
-    /// A wake at `at_ns` waiting for the task's next poll.
-    pub(crate) fn waiting(
-        event: EventIdx,
-        task: TaskIdx,
-        at_ns: u64,
-        source: Option<WakeSource>,
-        timer: bool,
-    ) -> Wake {
-        Wake {
-            event,
-            task,
-            at_ns,
-            waits_from_ns: at_ns,
-            source,
-            timer,
-            late_timer: false,
-            poll_at: None,
-            poll: NONE,
-            delay_ns: 0,
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SegmentKind {
     Polling(TaskIdx),
     Parked,
 }
 
+/// A stretch of a lane's time: a poll or a park.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub start_ns: u64,
     pub end_ns: u64,
     pub kind: SegmentKind,
-    /// The poll, for polling segments.
+    /// The poll, for polling segments (`NONE` for a park).
     pub poll: PollIdx,
+}
+
+/// A time a lane's thread slept with nothing to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Park {
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// A wait for a poll of at least the scheduling-delay warning: what the rules need of
+/// the few wakes that waited long, kept whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LongWait {
+    /// Its index in [`Index::wakes`].
+    pub wake: u32,
+    pub task: TaskIdx,
+    /// What its event said: who woke the task (`None` for a wait known from Tokio's
+    /// schedule latency or a timer's deadline alone), on which lane, and when.
+    pub source: Option<dial9_format::WakeSource>,
+    pub lane: u32,
+    pub at_ns: u64,
+    pub waits_from_ns: u64,
+    /// Start of the poll it led to, `None` if none did before the dump.
+    pub poll_at: Option<u64>,
+    pub delay_ns: u64,
+    /// The first long wait the poll it led to ended (a poll's scheduling delay is one
+    /// anomaly, however many wakes came before it); every unanswered one is.
+    pub first_of_poll: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct Lane {
     pub info: ThreadInfo,
-    /// Polling and parked spans in time order; time between them is "running".
-    pub segments: Vec<Segment>,
+    /// Its parks in time order (its polls are in `Index::polls`); time in neither is
+    /// "running".
+    pub parks: Vec<Park>,
     pub busy_ns: u64,
     pub parked_ns: u64,
     pub events: u32,
@@ -340,7 +256,7 @@ impl Lane {
     pub fn new(info: ThreadInfo) -> Lane {
         Lane {
             info,
-            segments: Vec::new(),
+            parks: Vec::new(),
             busy_ns: 0,
             parked_ns: 0,
             events: 0,
@@ -364,11 +280,11 @@ impl Lane {
         }
     }
 
-    /// Segments overlapping `[from, to)`.
-    pub fn segments_in(&self, from: u64, to: u64) -> &[Segment] {
-        let first = self.segments.partition_point(|s| s.end_ns <= from);
-        let last = self.segments.partition_point(|s| s.start_ns < to);
-        &self.segments[first..last.max(first)]
+    /// Parks overlapping `[from, to)`.
+    pub fn parks_in(&self, from: u64, to: u64) -> &[Park] {
+        let first = self.parks.partition_point(|s| s.end_ns <= from);
+        let last = self.parks.partition_point(|s| s.start_ns < to);
+        &self.parks[first..last.max(first)]
     }
 }
 
@@ -376,28 +292,34 @@ impl Lane {
 pub struct Index {
     /// The dump's header, tables and facts; its events are in `events`.
     pub dump: Dump,
-    /// The events, in time order, as columns.
-    pub events: EventColumns,
+    /// The events, in time order, read from the dump on demand.
+    pub events: EventStore,
     /// First event (or dump time if there are none).
     pub start_ns: u64,
     /// The dump's moment.
     pub end_ns: u64,
     pub tasks: Vec<Task>,
     pub task_by_id: HashMap<u64, TaskIdx>,
-    /// Task of each event (`NONE` if it has none).
-    pub event_task: Vec<TaskIdx>,
-    /// Position of each event in its task's event list (`NONE` if it has no task).
-    pub event_task_pos: Vec<u32>,
-    /// Each task's events in time order.
-    pub task_events: TaskEvents,
-    /// Polls in start order.
-    pub polls: Vec<Poll>,
-    /// Poll indices, longest first.
+    /// Per block of events, its tasks (a task's events are found from them).
+    pub(crate) block_tasks: BlockTasks,
+    pub(crate) task_events_cache: Mutex<Vec<(TaskIdx, Arc<TaskEvents>)>>,
+    /// Polls, lane by lane, each lane's in start order.
+    pub polls: Polls,
+    /// The longest polls, longest first (at most [`LONGEST_KEPT`]): measured polls, and
+    /// those known to have lasted at least so long; never a poll whose end was lost.
     pub polls_by_duration: Vec<PollIdx>,
     /// The watchdog's looks (`PollSample` and `PollStack` events) at each poll it looked
     /// at, in time order (see [`super::why`]).
     pub poll_samples: HashMap<PollIdx, Vec<EventIdx>>,
-    pub wakes: Vec<Wake>,
+    /// Every wake's wait, in event order.
+    pub wakes: Wakes,
+    /// The waits of at least the scheduling-delay warning, by wake.
+    pub long_waits: Vec<LongWait>,
+    /// Per task: what it did since its last poll started.
+    pub(crate) since_poll: Vec<SincePoll>,
+    /// Per task: the waker op that last took its live wakers to zero, were they zero at
+    /// the dump (the lost-waker rule's question).
+    pub(crate) zeroed: Vec<Zeroing>,
     pub lanes: Vec<Lane>,
     pub lane_by_id: HashMap<u32, usize>,
     /// Every occurrence, in the order of their groups (worst group first).
@@ -415,6 +337,38 @@ pub struct Index {
     pub reordered: usize,
 }
 
+/// Polls kept in the ranking by length: far more than anyone steps through with `L`.
+pub const LONGEST_KEPT: usize = 1 << 12;
+
+/// The longest polls, longest first, ties by start (see [`Index::polls_by_duration`]):
+/// the [`LONGEST_KEPT`] longest, chosen with a heap of that size as the polls go by, so
+/// ranking 10M events' polls takes no memory of their size.
+pub(crate) fn longest_polls(ix: &Index) -> Vec<PollIdx> {
+    use std::cmp::Reverse;
+    let end = ix.end_ns;
+    // A poll's rank: its length, then the earlier start (and lower index) first.
+    type Key = (u64, Reverse<(u64, PollIdx)>);
+    // A min-heap of the best so far: its top is the one to drop for a better poll.
+    let mut best: std::collections::BinaryHeap<Reverse<Key>> =
+        std::collections::BinaryHeap::with_capacity(LONGEST_KEPT.min(ix.polls.len()) + 1);
+    for (p, d, l, i) in ix.polls.durations(end) {
+        if l.end_unknown(i) && !l.open_at_window_end(i) {
+            continue;
+        }
+        let key = (d, Reverse((l.start(i), p)));
+        if best.len() < LONGEST_KEPT {
+            best.push(Reverse(key));
+        } else if best.peek().is_some_and(|Reverse(worst)| key > *worst) {
+            best.pop();
+            best.push(Reverse(key));
+        }
+    }
+    let mut keyed: Vec<(u64, Reverse<(u64, PollIdx)>)> =
+        best.into_iter().map(|Reverse(k)| k).collect();
+    keyed.sort_unstable_by(|a, b| b.cmp(a));
+    keyed.into_iter().map(|(_, Reverse((_, p)))| p).collect()
+}
+
 impl Index {
     pub fn event_count(&self) -> usize {
         self.events.len()
@@ -428,58 +382,47 @@ impl Index {
         self.task_by_id.get(&id).copied()
     }
 
-    /// The task an event is about.
-    pub fn task_of_event(&self, e: EventIdx) -> Option<TaskIdx> {
-        match self.event_task.get(e as usize) {
-            Some(&t) if t != NONE => Some(t),
-            _ => None,
-        }
+    /// Poll `p` (`None` past the last).
+    pub fn poll(&self, p: PollIdx) -> Option<Poll> {
+        self.polls.get(p)
     }
 
-    /// Row of event `e` in task `t`'s event list, if `e` is one of its events (O(1)).
+    /// The task an event is about.
+    pub fn task_of_event(&self, e: EventIdx) -> Option<TaskIdx> {
+        self.task_idx(self.events.get(e as usize)?.kind.task()?)
+    }
+
+    /// Row of event `e` in task `t`'s event list, if `e` is one of its events.
     pub fn task_event_row(&self, t: TaskIdx, e: EventIdx) -> Option<usize> {
-        (self.task_of_event(e) == Some(t)).then(|| self.event_task_pos[e as usize] as usize)
+        (self.task_of_event(e) == Some(t)).then(|| self.task_events(t).rank(self, e))
     }
 
     /// Row of the event of task `t` nearest to event `e`: its first event at or after
     /// `e`, else its last (0 for a task with no events in the window).
     pub fn task_row_near(&self, t: TaskIdx, e: EventIdx) -> usize {
-        let list = &self.task_events[t as usize];
-        list.partition_point(|&x| x < e)
-            .min(list.len().saturating_sub(1))
+        let list = self.task_events(t);
+        list.rank(self, e).min(list.len().saturating_sub(1))
     }
 
     /// The event of task `t` nearest to event `e` (see [`Index::task_row_near`]).
     pub fn task_event_near(&self, t: TaskIdx, e: EventIdx) -> Option<EventIdx> {
-        self.task_events[t as usize]
-            .get(self.task_row_near(t, e))
-            .copied()
+        self.task_events(t).get(self, self.task_row_near(t, e))
     }
 
-    /// Previous/next event of the same task as `e` (O(1)).
+    /// Previous/next event of the same task as `e`.
     pub fn task_neighbour(&self, e: EventIdx, forward: bool) -> Option<EventIdx> {
         let t = self.task_of_event(e)?;
-        let pos = self.event_task_pos[e as usize] as usize;
-        let list = &self.task_events[t as usize];
+        let list = self.task_events(t);
         if forward {
-            list.get(pos + 1).copied()
+            list.from(self, e.saturating_add(1)).next()
         } else {
-            pos.checked_sub(1).map(|p| list[p])
+            list.before(self, e).next()
         }
     }
 
     /// The first event at or after `ns` (O(log n)).
     pub fn event_at(&self, ns: u64) -> EventIdx {
-        let i = self.events.times().partition_point(|&t| t < ns);
-        i.min(self.events.len().saturating_sub(1)) as EventIdx
-    }
-
-    /// The wake record of a wake event (O(log n)).
-    pub fn wake_at_event(&self, e: EventIdx) -> Option<&Wake> {
-        self.wakes
-            .binary_search_by_key(&e, |w| w.event)
-            .ok()
-            .map(|i| &self.wakes[i])
+        self.events.first_at(ns)
     }
 
     pub fn lane(&self, lane: u32) -> Option<&Lane> {
@@ -488,33 +431,42 @@ impl Index {
 
     /// The poll that event `e` starts or ends (O(log n)).
     pub fn poll_at_event(&self, e: EventIdx) -> Option<PollIdx> {
-        let by_start = |start: EventIdx| {
-            self.polls
-                .binary_search_by_key(&start, |p| p.start_event)
-                .ok()
-                .map(|p| p as PollIdx)
+        let ev = self.events.get(e as usize)?;
+        let li = *self.lane_by_id.get(&ev.lane)?;
+        let polls = self.polls.of_lane(li);
+        let starting_at = |ts: u64| {
+            (polls.first_from(ts)..polls.len())
+                .take_while(move |&i| polls.start(i) <= ts)
+                .filter(move |&i| polls.start(i) == ts)
         };
-        match self.events.get(e as usize)?.kind {
-            EventKind::PollStart { .. } => by_start(e),
-            EventKind::PollEnd { .. } => {
+        let found = match ev.kind {
+            EventKind::PollStart { .. } => starting_at(ev.ts_ns).find(|&i| polls.event(i) == e),
+            EventKind::PollEnd {
+                task, duration_ns, ..
+            } => {
+                let t = self.task_idx(task)?;
                 // A poll known only from its end starts (for the index) at its end.
-                if let Some(p) = by_start(e) {
-                    return Some(p);
-                }
-                // Else the start this end was paired with: on the same lane, earlier.
-                let mut cur = e;
-                loop {
-                    cur = self.task_neighbour(cur, false)?;
-                    if matches!(self.events.kind(cur as usize), EventKind::PollStart { .. })
-                        && let Some(p) = by_start(cur)
-                        && self.polls[p as usize].end_event == e
-                    {
-                        return Some(p);
-                    }
-                }
+                duration_ns
+                    .and_then(|d| {
+                        starting_at(ev.ts_ns.saturating_sub(d)).find(|&i| polls.event(i) == e)
+                    })
+                    .or_else(|| {
+                        // Else the poll this end closed: on the same lane, ending now (the
+                        // lane's polls end in order, so it is among the last to start).
+                        let upto = polls.first_from(ev.ts_ns.saturating_add(1));
+                        (0..upto)
+                            .rev()
+                            .take_while(|&i| polls.end_or(i, self.end_ns) >= ev.ts_ns)
+                            .find(|&i| {
+                                polls.task(i) == t
+                                    && polls.end(i) == Some(ev.ts_ns)
+                                    && !polls.end_unknown(i)
+                            })
+                    })
             }
             _ => None,
-        }
+        }?;
+        Some(self.polls.idx(li, found))
     }
 
     /// The task whose poll event `e` happened inside, on its lane: who was running when a
@@ -526,8 +478,8 @@ impl Index {
         if let Some(t) = self.polling_at(ev.lane, ev.ts_ns) {
             return Some(t);
         }
-        (e as usize + 1..self.events.len())
-            .map(|i| self.events.at(i))
+        self.events
+            .cursor(e as usize + 1)
             .take_while(|n| n.ts_ns == ev.ts_ns)
             .find_map(|n| match n.kind {
                 EventKind::PollEnd { task, .. } if n.lane == ev.lane => self.task_idx(task),
@@ -538,13 +490,37 @@ impl Index {
     /// The task a lane was polling at `ns`, if it was inside a poll: who was running when
     /// a waker was cloned or dropped, say.
     pub fn polling_at(&self, lane: u32, ns: u64) -> Option<TaskIdx> {
-        self.lane(lane)?
-            .segments_in(ns, ns.saturating_add(1))
-            .iter()
-            .find_map(|s| match s.kind {
-                SegmentKind::Polling(t) if s.start_ns <= ns => Some(t),
-                _ => None,
+        let li = *self.lane_by_id.get(&lane)?;
+        let polls = self.polls.of_lane(li);
+        polls
+            .range(ns, ns.saturating_add(1), self.end_ns)
+            .find(|&i| polls.start(i) <= ns)
+            .map(|i| polls.task(i))
+    }
+
+    /// Lane `li`'s polls and parks overlapping `[from, to)`, in time order.
+    pub fn segments(&self, li: usize, from: u64, to: u64) -> Vec<Segment> {
+        let polls = self.polls.of_lane(li);
+        let mut out: Vec<Segment> = polls
+            .range(from, to, self.end_ns)
+            .map(|i| Segment {
+                start_ns: polls.start(i),
+                end_ns: polls.end_or(i, self.end_ns),
+                kind: SegmentKind::Polling(polls.task(i)),
+                poll: self.polls.idx(li, i),
             })
+            .collect();
+        let parks = self.lanes[li].parks_in(from, to);
+        if !parks.is_empty() {
+            out.extend(parks.iter().map(|p| Segment {
+                start_ns: p.start_ns,
+                end_ns: p.end_ns,
+                kind: SegmentKind::Parked,
+                poll: NONE,
+            }));
+            out.sort_by_key(|s| (s.start_ns, s.end_ns, s.poll));
+        }
+        out
     }
 
     /// Name of the task with Tokio id `id`, or `#id`.

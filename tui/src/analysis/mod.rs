@@ -5,13 +5,18 @@ pub mod anomaly;
 pub mod backtrace;
 mod build;
 pub mod cells;
+pub mod events;
 pub mod groups;
 pub mod index;
+pub mod polls;
+pub mod task_events;
+pub mod wakes;
 pub mod why;
 
-pub use anomaly::{Anomaly, AnomalyKind, Severity, SeverityCounts, Thresholds};
+pub use anomaly::{Anomaly, AnomalyKind, Detail, Severity, SeverityCounts, Thresholds};
 pub use groups::Group;
-pub use index::{Index, Lane, Poll, Segment, SegmentKind, Task, TaskEvents, TaskState, Wake};
+pub use index::{Index, Lane, Park, Poll, Segment, SegmentKind, Task, TaskState, Wake};
+pub use task_events::TaskEvents;
 
 #[cfg(test)]
 mod tests;

@@ -214,8 +214,8 @@ fn scheduling_delay_from_wake_or_from_end_of_running_poll() {
         kinds(&ix),
         vec![(AnomalyKind::SchedulingDelay, Severity::Warning)]
     );
-    assert_eq!(ix.wakes[0].delay_ns, 5 * MS);
-    assert_eq!(ix.wakes[1].delay_ns, 4 * MS);
+    assert_eq!(ix.wake(0).unwrap().delay_ns, 5 * MS);
+    assert_eq!(ix.wake(1).unwrap().delay_ns, 4 * MS);
     assert_eq!(ix.tasks[0].self_wakes, 1);
 }
 
@@ -256,7 +256,7 @@ fn no_critical_claim_is_made_across_events_the_reader_lost() {
         damaged
             .anomalies
             .iter()
-            .all(|a| a.message.contains("damaged dump"))
+            .all(|a| a.message(&damaged).contains("damaged dump"))
     );
     // A gap after the delay leaves it critical; the worker stall spans the whole window,
     // so the gap reaches it.
@@ -298,7 +298,7 @@ fn woken_never_polled_counts_only_when_the_rest_of_the_window_is_long_enough() {
         kinds(&ix),
         vec![(AnomalyKind::SchedulingDelay, Severity::Critical)]
     );
-    assert!(ix.anomalies[0].message.contains("never polled"));
+    assert!(ix.anomalies[0].message(&ix).contains("never polled"));
     assert_eq!(ix.tasks[0].state, TaskState::Scheduled);
     let ix = base().end(14).build();
     assert!(ix.anomalies.is_empty(), "{:?}", ix.anomalies);
@@ -453,14 +453,14 @@ fn poll_still_open_at_the_dump_and_the_panicking_one() {
     let k = kinds(&ix);
     assert_eq!(k[0], (AnomalyKind::PollInProgress, Severity::Critical));
     assert!(
-        ix.anomalies[0].message.contains("panicked"),
+        ix.anomalies[0].message(&ix).contains("panicked"),
         "{}",
-        ix.anomalies[0].message
+        ix.anomalies[0].message(&ix)
     );
     assert!(k.contains(&(AnomalyKind::PollInProgress, Severity::Critical)));
     assert_eq!(ix.tasks[0].state, TaskState::Running);
-    assert_eq!(ix.polls[0].duration(ix.end_ns), 100 * MS);
-    assert_eq!(ix.lanes[0].segments.len(), 1);
+    assert_eq!(ix.poll(0).unwrap().duration(ix.end_ns), 100 * MS);
+    assert_eq!(ix.polls.of_lane(0).len() + ix.lanes[0].parks.len(), 1);
 }
 
 #[test]
@@ -498,8 +498,8 @@ fn driver_wake_after_a_timer_deadline_is_a_timer_wake() {
         )
         .end(20)
         .build();
-    assert!(ix.wakes[0].timer);
-    assert!(!ix.wakes[1].timer);
+    assert!(ix.wake(0).unwrap().timer);
+    assert!(!ix.wake(1).unwrap().timer);
 }
 
 #[test]
@@ -590,9 +590,11 @@ fn navigation_is_by_task_and_by_time() {
     assert_eq!(ix.task_neighbour(3, false), Some(0));
     assert_eq!(ix.task_neighbour(4, true), None);
     assert_eq!(ix.event_at(3 * MS), 3);
-    assert_eq!(ix.poll_at_event(4), Some(0));
+    // Polls are numbered lane by lane: lane 0's (task 1's) first.
+    assert_eq!(ix.poll_at_event(4), Some(1));
+    assert_eq!(ix.poll(1).unwrap().start_event, 2);
     assert_eq!(ix.poll_at_event(0), None);
-    assert_eq!(ix.poll_at_event(3), Some(1));
+    assert_eq!(ix.poll_at_event(3), Some(0));
 }
 
 /// A future that returns Pending without registering its waker: spawned, polled once, no
@@ -665,9 +667,9 @@ fn hooks_only_scheduling_delay_from_tokio_schedule_latency() {
     assert_eq!(a.magnitude, 60 * MS);
     assert_eq!(a.start_ns, 40 * MS);
     assert!(
-        a.message.contains("was scheduled and waited"),
+        a.message(&ix).contains("was scheduled and waited"),
         "{}",
-        a.message
+        a.message(&ix)
     );
     assert_eq!(ix.tasks[0].longest_sched_ns, 60 * MS);
 }
@@ -721,11 +723,11 @@ fn poll_end_recorded_after_the_next_poll_started_elsewhere() {
     assert!(
         ix.polls
             .iter()
-            .all(|p| p.end_ns.is_some() && !p.end_unknown)
+            .all(|(_, p)| p.end_ns.is_some() && !p.end_unknown)
     );
-    assert_eq!(ix.polls[0].lane, 0);
-    assert_eq!(ix.polls[0].duration(ix.end_ns), 2 * MS);
-    assert_eq!(ix.polls[1].duration(ix.end_ns), MS);
+    assert_eq!(ix.poll(0).unwrap().lane, 0);
+    assert_eq!(ix.poll(0).unwrap().duration(ix.end_ns), 2 * MS);
+    assert_eq!(ix.poll(1).unwrap().duration(ix.end_ns), MS);
     assert_eq!(ix.tasks[0].state, TaskState::Idle);
 }
 
@@ -748,10 +750,10 @@ fn a_lost_poll_end_closes_at_the_lanes_next_move_and_is_not_a_measurement() {
         .end(1000)
         .build();
     assert!(ix.anomalies.is_empty(), "{:?}", ix.anomalies);
-    let torn = &ix.polls[0];
+    let torn = &ix.poll(0).unwrap();
     assert!(torn.end_unknown);
     assert_eq!(torn.end_ns, Some(400 * MS));
-    assert!(ix.polls[2].end_unknown);
+    assert!(ix.poll(2).unwrap().end_unknown);
     assert_eq!(
         ix.polls_by_duration.len(),
         1,
@@ -833,9 +835,11 @@ fn lost_waker_from_the_recorders_count_when_the_spawn_was_overwritten() {
     );
     assert_eq!(lost.anomalies[0].event, 4, "the drop, not the clone");
     assert!(
-        lost.anomalies[0].message.contains("during other's poll"),
+        lost.anomalies[0]
+            .message(&lost)
+            .contains("during other's poll"),
         "{}",
-        lost.anomalies[0].message
+        lost.anomalies[0].message(&lost)
     );
     assert_eq!(lost.tasks[0].live_wakers, Some(0));
     let held = seq(1);
@@ -906,9 +910,9 @@ fn stuck_until_cancelled_after_losing_its_waker() {
     assert_eq!(lost[0].severity, Severity::Critical);
     assert_eq!(lost[0].magnitude, 300 * MS);
     assert!(
-        lost[0].message.contains("until it was cancelled"),
+        lost[0].message(&stuck).contains("until it was cancelled"),
         "{}",
-        lost[0].message
+        lost[0].message(&stuck)
     );
 
     let aborted = B::new()
@@ -990,9 +994,9 @@ fn a_timer_that_came_due_during_a_hog_is_late_from_its_deadline() {
     assert_eq!(late[0].severity, Severity::Critical);
     assert_eq!(late[0].magnitude, 196 * MS);
     assert!(
-        late[0].message.contains("after its timer was due"),
+        late[0].message(&ix).contains("after its timer was due"),
         "{}",
-        late[0].message
+        late[0].message(&ix)
     );
     assert!(
         ix.anomalies
@@ -1029,12 +1033,9 @@ fn a_lane_that_polls_tasks_is_a_worker() {
         worker: None,
         kind: ThreadKind::Blocking,
     });
-    let ix = Index::build_columns(
-        ix.dump.clone(),
-        ix.events.clone(),
-        Thresholds::default(),
-        &mut |_| {},
-    );
+    let mut dump = ix.dump.clone();
+    dump.events = ix.events.iter().collect();
+    let ix = Index::build(dump, Thresholds::default());
     assert_eq!(ix.lane(3).unwrap().info.kind, ThreadKind::Worker);
     assert!(ix.lane(3).unwrap().label().starts_with("worker"));
 }
@@ -1116,9 +1117,9 @@ fn host_contention_explains_a_long_poll_only_with_the_schedulers_word() {
     assert!(long[0].host_contention);
     assert_eq!(long[0].severity, Severity::Warning);
     assert!(
-        long[0].message.contains("host contention"),
+        long[0].message(&host).contains("host contention"),
         "{}",
-        long[0].message
+        long[0].message(&host)
     );
     assert!(host.verdict.contains("host"), "{}", host.verdict);
 
@@ -1235,7 +1236,7 @@ fn a_task_idle_for_the_whole_window_without_a_waker_is_lost() {
         kinds(&lost),
         vec![(AnomalyKind::LostWaker, Severity::Critical)]
     );
-    assert!(lost.anomalies[0].message.contains("whole window"));
+    assert!(lost.anomalies[0].message(&lost).contains("whole window"));
     assert!(
         base()
             .wakers(1, 1)
@@ -1330,7 +1331,7 @@ fn a_poll_open_when_the_ring_was_read_is_not_a_hang_nor_a_lost_waker() {
     let ix = b.lane_state(0, Activity::Parked).build();
     assert!(ix.anomalies.is_empty(), "{:?}", ix.anomalies);
     assert_eq!(ix.tasks[0].state, TaskState::Running);
-    assert!(ix.polls[1].open_at_window_end);
+    assert!(ix.poll(1).unwrap().open_at_window_end);
 }
 
 /// A worker of a runtime without the hooks records wakes only: no poll, no park. It is
@@ -1544,7 +1545,7 @@ fn wait_from_before_a_poll_does_not_excuse_it() {
         .filter(|a| a.kind == AnomalyKind::LongPoll)
         .collect();
     assert_eq!(long.len(), 1);
-    assert!(!long[0].host_contention, "{}", long[0].message);
+    assert!(!long[0].host_contention, "{}", long[0].message(&ix));
     assert_eq!(long[0].severity, Severity::Critical);
 }
 
@@ -1595,7 +1596,11 @@ fn an_own_waker_op_at_a_polls_last_instant_is_inside_it() {
         .iter()
         .find(|a| a.kind == AnomalyKind::LostWaker)
         .expect("lost waker");
-    assert!(lost.message.contains("in its own poll"), "{}", lost.message);
+    assert!(
+        lost.message(&ix).contains("in its own poll"),
+        "{}",
+        lost.message(&ix)
+    );
 }
 
 /// The watchdog's looks at one 100 ms poll of task 1 on lane 0, from lane 2 every 10 ms
@@ -1653,10 +1658,10 @@ fn a_poll_blocked_in_a_sleep_says_so_and_where() {
     assert_eq!(why.blocked_ns, 95 * MS);
     assert_eq!(why.syscall.and_then(|s| s.name), Some("clock_nanosleep"));
     assert!(
-        a.message
+        a.message(&ix)
             .contains("blocked 95 ms of the 95 ms watched in clock_nanosleep"),
         "{}",
-        a.message
+        a.message(&ix)
     );
     assert!(a.advice().contains("tokio::time::sleep"));
     assert_eq!(a.severity, Severity::Critical);
@@ -1723,7 +1728,7 @@ fn looks_at_another_task_or_after_the_poll_are_not_its_own() {
     assert!(ix.poll_samples.is_empty());
     let a = long_poll(&ix);
     assert!(a.why.is_none());
-    assert!(!a.message.contains("watched"));
+    assert!(!a.message(&ix).contains("watched"));
 }
 
 /// A group's worst occurrence whose looks the ring lost (the watchdog's block went
@@ -1836,17 +1841,17 @@ fn severity_counts_and_the_long_polls_words() {
     );
     assert!(
         ix.anomalies[0]
-            .message
+            .message(&ix)
             .starts_with("a polled for 50 ms without yielding on worker 0"),
         "{}",
-        ix.anomalies[0].message
+        ix.anomalies[0].message(&ix)
     );
     assert!(
         ix.anomalies[2]
-            .message
+            .message(&ix)
             .contains("b was being polled at the dump on worker 1 after 2.0 ms"),
         "{}",
-        ix.anomalies[2].message
+        ix.anomalies[2].message(&ix)
     );
 }
 
@@ -1926,12 +1931,12 @@ fn only_the_panicking_poll_is_the_dumps_cause_and_open_polls_are_graded_by_age()
     );
     assert!(
         ix.anomalies[0]
-            .message
+            .message(&ix)
             .contains("boom panicked in this poll")
     );
     assert!(
         ix.anomalies[1]
-            .message
+            .message(&ix)
             .contains("stuck was still in this poll at the dump")
     );
     assert_eq!(
@@ -2006,7 +2011,7 @@ fn a_delays_message_names_what_woke_the_task() {
         ix.anomalies
             .iter()
             .find(|a| a.kind == AnomalyKind::SchedulingDelay && a.task == Some(task))
-            .map(|a| a.message.clone())
+            .map(|a| a.message(ix))
             .unwrap_or_else(|| panic!("a delay of task {task}: {:?}", ix.anomalies))
     };
     let ix = B::new()
@@ -2294,7 +2299,11 @@ fn a_waker_dropped_as_the_last_poll_began_is_after_it() {
         .iter()
         .find(|a| a.kind == AnomalyKind::LostWaker)
         .unwrap();
-    assert!(a.message.contains("in its own poll"), "{}", a.message);
+    assert!(
+        a.message(&ix).contains("in its own poll"),
+        "{}",
+        a.message(&ix)
+    );
 }
 
 /// `n` polls of a task each waking itself (`wake_by_ref` in the poll), and `others`
@@ -2469,9 +2478,9 @@ fn host_contention_from_cpu_samples_around_a_park() {
         assert_eq!(a.severity, Severity::Warning);
         assert_eq!(
             a.host_contention,
-            a.message.contains("[host contention: "),
+            a.message(ix).contains("[host contention: "),
             "{}",
-            a.message
+            a.message(ix)
         );
         a.host_contention
     };

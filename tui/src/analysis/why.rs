@@ -273,11 +273,30 @@ pub fn dump_arch(ix: &Index) -> &str {
     }
 }
 
+/// The lane's next event after the event that ended `poll` (at `end`), within the 64
+/// events that follow it: where the CPU sample a long poll takes at its end is.
+fn after_poll(ix: &Index, poll: &super::index::Poll, end: u64) -> Option<dial9_format::Event> {
+    let task = ix.tasks.get(poll.task as usize)?.id;
+    let mut events = ix.events.cursor(ix.event_at(end) as usize);
+    // The end: the poll's own end, or what its lane did next when that was lost.
+    events.by_ref().take_while(|e| e.ts_ns <= end).find(|e| {
+        e.lane == poll.lane
+            && match e.kind {
+                EventKind::PollEnd { task: t, .. } => t == task,
+                EventKind::PollStart { .. } | EventKind::Park | EventKind::ThreadStop => {
+                    poll.end_unknown
+                }
+                _ => false,
+            }
+    })?;
+    events.take(64).find(|e| e.lane == poll.lane)
+}
+
 /// What the watchdog saw of poll `p`, if it looked at it at least twice (or once, with the
 /// poll's end CPU sample after it).
 pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
     let samples = ix.poll_samples.get(&p)?;
-    let poll = &ix.polls[p as usize];
+    let poll = ix.poll(p)?;
     let events = &ix.events;
     // (ts, on_cpu_us, runq_us, running) of each look, then of the CPU sample at the
     // poll's end (running: as the last look found it).
@@ -315,10 +334,7 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
         }
     }
     if let Some(end) = poll.end_ns
-        && let Some(stat) = (poll.end_event as usize + 1..events.len())
-            .take(64)
-            .map(|i| events.at(i))
-            .find(|e| e.lane == poll.lane)
+        && let Some(stat) = after_poll(ix, &poll, end)
         && let EventKind::CpuStat {
             on_cpu_ns,
             runq_wait_ns,

@@ -121,7 +121,10 @@ fn cycle_focus(app: &mut App, by: usize) {
     if app.focus == Pane::Lifecycle
         && let Some(t) = app.selection.task
         && app.index.task_of_event(app.selection.event) != Some(t)
-        && let Some(&e) = app.index.task_events[t as usize].get(app.selection.lifecycle_row)
+        && let Some(e) = app
+            .index
+            .task_events(t)
+            .get(&app.index, app.selection.lifecycle_row)
     {
         let row = app.selection.lifecycle_row;
         app.select_event(e);
@@ -170,16 +173,16 @@ fn move_by(app: &mut App, delta: i64) {
             // so the lifecycle, the detail view and `{`/`}` all talk about one event.
             if let Some(&t) = table.rows.get(table.row) {
                 app.select_task(t);
-                if let Some(&e) = app.index.task_events[t as usize].last() {
+                if let Some(e) = app.index.task_events(t).last(&app.index) {
                     app.select_event(e);
                 }
             }
         }
         Pane::Lifecycle => {
             if let Some(t) = app.selection.task {
-                let events = &app.index.task_events[t as usize];
+                let events = app.index.task_events(t);
                 let row = clamp(app.selection.lifecycle_row, events.len());
-                if let Some(&e) = events.get(row) {
+                if let Some(e) = events.get(&app.index, row) {
                     app.select_event(e);
                 }
                 app.selection.lifecycle_row = row;
@@ -223,7 +226,7 @@ fn back(app: &mut App) {
 /// Shows task `t` in its lifecycle, with the timeline on its latest event.
 fn open_task(app: &mut App, t: u32) {
     app.select_task(t);
-    if let Some(&e) = app.index.task_events[t as usize].last() {
+    if let Some(e) = app.index.task_events(t).last(&app.index) {
         app.select_event(e);
     }
     app.focus = Pane::Lifecycle;
@@ -253,7 +256,9 @@ fn longest_poll(app: &mut App) {
         app.selection.longest_rank = 0;
         return;
     };
-    let poll = app.index.polls[p as usize];
+    let Some(poll) = app.index.poll(p) else {
+        return;
+    };
     app.select_event(poll.start_event);
     app.select_task(poll.task);
     app.status = Some(format!(
@@ -361,10 +366,17 @@ fn panic_point(app: &mut App) {
         Reason::Panic { task, .. } => task.and_then(|id| ix.task_idx(id)),
         _ => None,
     };
-    let mut open = ix.polls.iter().filter(|p| p.end_ns.is_none());
+    let open = ix
+        .polls
+        .iter()
+        .map(|(_, p)| p)
+        .filter(|p| p.end_ns.is_none());
     let pick = match panic_task {
-        Some(t) => open.rfind(|p| p.task == t).copied(),
-        None => open.min_by_key(|p| p.start_ns).copied(),
+        // Its latest open poll (polls are in start order on each lane).
+        Some(t) => open
+            .filter(|p| p.task == t)
+            .max_by_key(|p| (p.start_ns, p.start_event)),
+        None => open.min_by_key(|p| p.start_ns),
     };
     match pick {
         Some(poll) => {
@@ -394,12 +406,11 @@ fn step_task(app: &mut App, forward: bool) {
     let next = if app.index.task_of_event(e) == Some(t) {
         app.index.task_neighbour(e, forward)
     } else {
-        let list = &app.index.task_events[t as usize];
-        let i = list.partition_point(|&x| x < e);
+        let list = app.index.task_events(t);
         if forward {
-            list.get(i).copied()
+            list.from(&app.index, e).next()
         } else {
-            i.checked_sub(1).map(|i| list[i])
+            list.before(&app.index, e).next()
         }
     };
     match next {

@@ -21,10 +21,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{self, Event};
-use dial9_format::Dump;
-
 use crate::analysis::{Index, Thresholds};
+use crossterm::event::{self, Event};
 
 /// Loads a dump and builds its index, showing progress on stderr when it takes a while.
 /// Runs before the terminal is touched, so an unreadable dump leaves it as it was.
@@ -39,21 +37,29 @@ pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
             size >> 20
         );
     }
-    let (dump, events) = Dump::read_columns(path).map_err(|e| match e {
-        dial9_format::ReadError::Io { .. } => e.to_string(),
-        _ => format!("{}: {e}", path.display()),
-    })?;
     let mut last = Instant::now();
-    let index = Index::build_columns(dump, events, thresholds, &mut |f| {
+    // A bar, not a number: at a glance over SSH, how far and how fast.
+    let index = Index::open(path, thresholds, &mut |f| {
         if show
             && started.elapsed() > Duration::from_millis(300)
             && last.elapsed() > Duration::from_millis(100)
         {
             last = Instant::now();
-            eprint!("\rdial9-tui: indexing {:>3.0}%   ", f * 100.0);
+            const BAR: usize = 30;
+            let done = ((f.clamp(0.0, 1.0) * BAR as f64) as usize).min(BAR);
+            eprint!(
+                "\rdial9-tui: reading and indexing [{}{}] {:>3.0}%   ",
+                "#".repeat(done),
+                " ".repeat(BAR - done),
+                f * 100.0
+            );
             let _ = std::io::stderr().flush();
         }
-    });
+    })
+    .map_err(|e| match e {
+        dial9_format::ReadError::Io { .. } => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    })?;
     if show && started.elapsed() > Duration::from_millis(300) {
         eprint!("\r{:60}\r", "");
     }

@@ -255,7 +255,7 @@ impl App {
         let mut anomaly_events: Vec<(EventIdx, Severity)> = index
             .anomalies
             .iter()
-            .filter(|a| a.task.is_none() || index.task_of_event(a.event) == a.task)
+            .filter(|a| a.task.is_none_or(|t| index.tasks[t as usize].events > 0))
             .map(|a| (a.event, a.severity))
             .collect();
         anomaly_events.sort();
@@ -408,7 +408,7 @@ impl App {
     /// Events listed by the timeline: all, or the selected task's.
     pub fn timeline_len(&self) -> usize {
         match self.filtered_task() {
-            Some(t) => self.index.task_events[t as usize].len(),
+            Some(t) => self.index.task_events(t).len(),
             None => self.index.event_count(),
         }
     }
@@ -417,7 +417,7 @@ impl App {
     /// task whose events were all overwritten is empty).
     pub fn timeline_event(&self, row: usize) -> Option<EventIdx> {
         match self.filtered_task() {
-            Some(t) => self.index.task_events[t as usize].get(row).copied(),
+            Some(t) => self.index.task_events(t).get(&self.index, row),
             None => (row < self.index.event_count()).then_some(row as EventIdx),
         }
     }

@@ -50,7 +50,7 @@ pub fn run(ix: &Index, allow: &[AnomalyKind]) -> (i32, String) {
             "  {:<16} {:>10}  {}",
             a.kind.as_str(),
             relative(a.start_ns, ix.end_ns),
-            sanitize(&a.message)
+            sanitize(&a.message(ix))
         );
     }
     (VIOLATIONS, s)

@@ -256,7 +256,62 @@ fn task_json(ix: &Index, t: usize) -> TaskJson {
 
 const TOP: usize = 10;
 
+/// The report as JSON: the summary, and every group and occurrence.
 pub fn build(ix: &Index) -> ReportJson {
+    let mut r = summary(ix);
+    r.groups = ix
+        .groups
+        .iter()
+        .map(|g| GroupJson {
+            kind: g.kind.as_str(),
+            severity: g.severity.as_str(),
+            subject: g.subject.clone(),
+            count: g.count(),
+            tasks: g.tasks,
+            total: g.total,
+            worst: g.worst,
+            host_contention: g.host_contention,
+            members: g.members.clone(),
+        })
+        .collect();
+    r.anomalies = ix.anomalies.iter().map(|a| anomaly_json(ix, a)).collect();
+    r
+}
+
+fn anomaly_json(ix: &Index, a: &crate::analysis::Anomaly) -> AnomalyJson {
+    AnomalyJson {
+        kind: a.kind.as_str(),
+        severity: a.severity.as_str(),
+        task_id: a.task.map(|t| ix.tasks[t as usize].id),
+        task_name: a.task.map(|t| ix.tasks[t as usize].name.clone()),
+        task_label: a.task.map(|t| ix.tasks[t as usize].label()),
+        task_location: a.task.and_then(|t| ix.tasks[t as usize].short_location()),
+        host_contention: a.host_contention,
+        lane: a.lane,
+        start_before_dump_ns: ix.end_ns.saturating_sub(a.start_ns),
+        end_before_dump_ns: ix.end_ns.saturating_sub(a.end_ns),
+        magnitude: a.magnitude,
+        event: a.event,
+        message: a.message(ix),
+        advice: a.advice(),
+        why: a.why.as_ref().map(|w| WhyJson {
+            cause: w.cause.as_str(),
+            summary: w.summary(),
+            looks: w.looks,
+            watched_ns: w.watched_ns,
+            on_cpu_ns: w.on_cpu_ns,
+            runq_wait_ns: w.runq_ns,
+            blocked_ns: w.blocked_ns,
+            syscall: w.syscall.map(|s| s.label()),
+            syscall_nr: w.syscall.map(|s| s.nr),
+            stack: w.stack.iter().map(|f| f.label()).collect(),
+        }),
+    }
+}
+
+/// The report without its groups and occurrences (a 10M-event dump can have a hundred
+/// thousand): what the text report prints besides the top groups.
+fn summary(ix: &Index) -> ReportJson {
     let h = &ix.dump.header;
     let mut by_busy: Vec<usize> = (0..ix.tasks.len())
         .filter(|&t| ix.tasks[t].busy_ns > 0)
@@ -322,53 +377,8 @@ pub fn build(ix: &Index) -> ReportJson {
             worker_stall_ns: th.stall,
         },
         anomaly_counts: counts(ix),
-        groups: ix
-            .groups
-            .iter()
-            .map(|g| GroupJson {
-                kind: g.kind.as_str(),
-                severity: g.severity.as_str(),
-                subject: g.subject.clone(),
-                count: g.count(),
-                tasks: g.tasks,
-                total: g.total,
-                worst: g.worst,
-                host_contention: g.host_contention,
-                members: g.members.clone(),
-            })
-            .collect(),
-        anomalies: ix
-            .anomalies
-            .iter()
-            .map(|a| AnomalyJson {
-                kind: a.kind.as_str(),
-                severity: a.severity.as_str(),
-                task_id: a.task.map(|t| ix.tasks[t as usize].id),
-                task_name: a.task.map(|t| ix.tasks[t as usize].name.clone()),
-                task_label: a.task.map(|t| ix.tasks[t as usize].label()),
-                task_location: a.task.and_then(|t| ix.tasks[t as usize].short_location()),
-                host_contention: a.host_contention,
-                lane: a.lane,
-                start_before_dump_ns: ix.end_ns.saturating_sub(a.start_ns),
-                end_before_dump_ns: ix.end_ns.saturating_sub(a.end_ns),
-                magnitude: a.magnitude,
-                event: a.event,
-                message: a.message.clone(),
-                advice: a.advice(),
-                why: a.why.as_ref().map(|w| WhyJson {
-                    cause: w.cause.as_str(),
-                    summary: w.summary(),
-                    looks: w.looks,
-                    watched_ns: w.watched_ns,
-                    on_cpu_ns: w.on_cpu_ns,
-                    runq_wait_ns: w.runq_ns,
-                    blocked_ns: w.blocked_ns,
-                    syscall: w.syscall.map(|s| s.label()),
-                    syscall_nr: w.syscall.map(|s| s.nr),
-                    stack: w.stack.iter().map(|f| f.label()).collect(),
-                }),
-            })
-            .collect(),
+        groups: Vec::new(),
+        anomalies: Vec::new(),
         top_busy: by_busy
             .into_iter()
             .take(TOP)
@@ -410,7 +420,7 @@ pub fn json(ix: &Index) -> String {
 
 /// The human-readable report. `limit` caps the anomalies listed.
 pub fn text(ix: &Index, source: &str, limit: usize) -> String {
-    let r = build(ix);
+    let r = summary(ix);
     let d = &r.dump;
     let mut s = String::new();
     let _ = writeln!(s, "dial9 dump  {}", sanitize(source));
@@ -510,7 +520,7 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     for g in ix.groups.iter().take(limit) {
         let worst = &ix.anomalies[g.members[0]];
         let summary = if g.count() == 1 {
-            sanitize(&worst.message)
+            sanitize(&worst.message(ix))
         } else {
             format!(
                 "{}: {} times{}, worst {}, {} in all; worst: {}",
@@ -523,7 +533,7 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
                 },
                 magnitude(g.kind, g.worst),
                 magnitude(g.kind, g.total),
-                sanitize(&worst.message)
+                sanitize(&worst.message(ix))
             )
         };
         // The worst occurrence's looks may be gone (the watchdog's ring block was

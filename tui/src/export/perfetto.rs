@@ -26,7 +26,7 @@ use super::proto::{
     self, CounterDescriptor, DebugAnnotation, ProcessDescriptor, ThreadDescriptor, TracePacket,
     TrackDescriptor, TrackEvent,
 };
-use crate::analysis::index::{PollIdx, TaskIdx};
+use crate::analysis::index::{EventIdx, PollIdx, TaskIdx};
 use crate::analysis::{Index, SegmentKind, Severity};
 
 const SEQUENCE: u32 = 1;
@@ -53,24 +53,13 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     let mut w = Writer::new(out, ix);
     w.tracks(ix)?;
     // Each wake's flow ends at the poll it led to: the wakes of each poll, by poll.
-    let mut incoming: Vec<(PollIdx, u32)> = ix
-        .wakes
-        .iter()
-        .enumerate()
-        .filter(|(_, wk)| wk.source.is_some() && wk.poll_at.is_some())
-        .map(|(i, wk)| (wk.poll, i as u32))
-        .collect();
-    incoming.sort_unstable();
-    // Wakes in time order (a late timer's wait is placed at its deadline, out of order).
-    let mut wakes: Vec<u32> = (0..ix.wakes.len() as u32)
-        .filter(|&i| ix.wakes[i as usize].source.is_some())
-        .collect();
-    wakes.sort_by_key(|&i| ix.wakes[i as usize].at_ns);
+    let incoming = incoming(ix);
     let mut anomalies: Vec<u32> = (0..ix.anomalies.len() as u32).collect();
     anomalies.sort_by_key(|&i| ix.anomalies[i as usize].start_ns);
     // The k-way merge: (time, stream, position in stream, phase). Streams: the wakes
     // first (at one time, a wake's arrow starts before the poll it leads to begins), the
-    // anomalies, then each lane's segments (a slice's begin, then its end).
+    // anomalies, then each lane's segments (a slice's begin, then its end). The wakes and
+    // the live-task changes are read from the events as the merge reaches them.
     const WAKES: usize = 0;
     const ANOMALIES: usize = 1;
     const LIVE: usize = 2;
@@ -78,13 +67,15 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     let lanes = ix.lanes.len();
     let mut heap = BinaryHeap::new();
     let mut lane_end = vec![0u64; lanes];
-    for (li, lane) in ix.lanes.iter().enumerate() {
-        if let Some(s) = lane.segments.first() {
+    let mut segments: Vec<LaneSegments> = (0..lanes).map(|li| LaneSegments::new(ix, li)).collect();
+    for (li, segs) in segments.iter().enumerate() {
+        if let Some(s) = segs.peek(ix) {
             heap.push(Reverse((s.start_ns, LANES + li, 0usize, 0u8)));
         }
     }
-    if let Some(&i) = wakes.first() {
-        heap.push(Reverse((ix.wakes[i as usize].at_ns, WAKES, 0, 0)));
+    let mut wakes = WakeStream::new(ix);
+    if let Some(ts) = wakes.peek_ts(ix) {
+        heap.push(Reverse((ts, WAKES, 0, 0)));
     }
     if let Some(&i) = anomalies.first() {
         heap.push(Reverse((
@@ -98,44 +89,56 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
         now: 0,
         pending: vec![false; ix.tasks.len()],
     };
-    let (lifecycle, mut live) = lifecycle(ix);
+    let mut lifecycle = Lifecycle::new(ix);
+    let mut live = lifecycle.at_start(ix);
     w.counter(LIVE_TRACK, ix.start_ns, live)?;
-    if let Some(&(ts, _)) = lifecycle.first() {
+    if let Some((ts, _)) = lifecycle.peek(ix) {
         heap.push(Reverse((ts, LIVE, 0, 0)));
     }
+    // The segment each lane has begun and not yet ended.
+    let mut open: Vec<Option<crate::analysis::Segment>> = vec![None; lanes];
     while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
         if stream >= LANES {
-            let (stream, li) = (stream, stream - LANES);
-            let seg = ix.lanes[li].segments[pos];
-            // Slices on a track must nest: a segment never starts before the last ended.
-            let start = seg.start_ns.max(lane_end[li]);
-            let end = seg.end_ns.max(start);
+            let li = stream - LANES;
             if phase == 0 {
+                let Some(seg) = segments[li].next(ix) else {
+                    continue;
+                };
+                // Slices on a track must nest: a segment never starts before the last ended.
+                let start = seg.start_ns.max(lane_end[li]);
+                let end = seg.end_ns.max(start);
                 woken.polled(&mut w, &seg, start)?;
                 w.begin(ix, li, &seg, start, end, &incoming)?;
+                open[li] = Some(seg);
                 heap.push(Reverse((end, stream, pos, 1)));
             } else {
                 let mut ev = w.fresh();
                 ev.r#type = Some(proto::SLICE_END);
                 ev.track_uuid = Some(LANE_TRACKS + li as u64);
-                w.event(end, ev)?;
-                lane_end[li] = end;
-                if let Some(next) = ix.lanes[li].segments.get(pos + 1) {
-                    heap.push(Reverse((next.start_ns.max(end), stream, pos + 1, 0)));
+                w.event(ts, ev)?;
+                lane_end[li] = ts;
+                open[li] = None;
+                if let Some(next) = segments[li].peek(ix) {
+                    heap.push(Reverse((next.start_ns.max(ts), stream, pos + 1, 0)));
                 }
             }
         } else if stream == LIVE {
-            live += lifecycle[pos].1;
-            w.counter(LIVE_TRACK, ts, live)?;
-            if let Some(&(next, _)) = lifecycle.get(pos + 1) {
+            if let Some((_, d)) = lifecycle.next(ix) {
+                live += d;
+                w.counter(LIVE_TRACK, ts, live)?;
+            }
+            if let Some((next, _)) = lifecycle.peek(ix) {
                 heap.push(Reverse((next, LIVE, pos + 1, 0)));
             }
         } else if stream == WAKES {
-            let i = wakes[pos];
-            w.wake(ix, i)?;
-            woken.woken(&mut w, ix.wakes[i as usize].task, ts)?;
-            if let Some(&next) = wakes.get(pos + 1) {
-                heap.push(Reverse((ix.wakes[next as usize].at_ns, stream, pos + 1, 0)));
+            if let Some((i, ev)) = wakes.next(ix) {
+                w.wake(ix, i, &ev)?;
+                if let Some(t) = ev.kind.task().and_then(|id| ix.task_idx(id)) {
+                    woken.woken(&mut w, t, ts)?;
+                }
+            }
+            if let Some(next) = wakes.peek_ts(ix) {
+                heap.push(Reverse((next, stream, pos + 1, 0)));
             }
         } else {
             w.anomaly(ix, anomalies[pos] as usize)?;
@@ -155,31 +158,192 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     Ok(w.written)
 }
 
-/// Live tasks: the spawns and ends in the window, in time order (a spawn or an end moves
-/// the count by one), and the count at the window's start: those the recorder listed alive
-/// at the dump, less the spawns and plus the ends seen after.
-fn lifecycle(ix: &Index) -> (Vec<(u64, i64)>, i64) {
-    let lifecycle: Vec<(u64, i64)> = (0..ix.events.len())
-        .filter_map(|i| match ix.events.kind(i) {
-            dial9_format::EventKind::Spawn { .. } => Some((ix.events.ts(i), 1)),
-            dial9_format::EventKind::Terminate { .. } => Some((ix.events.ts(i), -1)),
-            _ => None,
-        })
-        .collect();
-    let (mut live, mut lowest) = (0i64, 0i64);
-    for &(_, d) in &lifecycle {
-        live += d;
-        lowest = lowest.min(live);
+/// Each wake that led to a poll, by that poll: `(poll, wake)`, sorted. Found the way the
+/// index pairs them, in one pass over the events: a task's wakes wait for its next poll
+/// start.
+fn incoming(ix: &Index) -> Vec<(PollIdx, u32)> {
+    let mut out = Vec::new();
+    let mut pending: Vec<Vec<u32>> = vec![Vec::new(); ix.tasks.len()];
+    let mut next = 0usize;
+    for (e, ev) in ix.events.iter().enumerate() {
+        let is_wake = next < ix.wakes.len() && ix.wakes.event(next) as usize == e;
+        let Some(t) = ev.kind.task().and_then(|id| ix.task_idx(id)) else {
+            next += usize::from(is_wake);
+            continue;
+        };
+        match ev.kind {
+            dial9_format::EventKind::Wake { .. } if is_wake && ix.wakes.polled(next) => {
+                pending[t as usize].push(next as u32);
+            }
+            dial9_format::EventKind::PollStart { .. } => {
+                if !pending[t as usize].is_empty()
+                    && let Some(p) = ix.poll_at_event(e as EventIdx)
+                {
+                    out.extend(pending[t as usize].drain(..).map(|wk| (p, wk)));
+                }
+                pending[t as usize].clear();
+            }
+            _ => {}
+        }
+        next += usize::from(is_wake);
     }
-    let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
-    // Without the recorder's list (an older dump, a ring file), the fewest that the
-    // window's spawns and ends allow.
-    let at_start = if alive_at_dump > 0 {
-        alive_at_dump - live
-    } else {
-        -lowest
-    };
-    (lifecycle, at_start)
+    out.sort_unstable();
+    out
+}
+
+/// A lane's polls and parks in time order, read from the index one at a time.
+struct LaneSegments {
+    li: usize,
+    poll: usize,
+    park: usize,
+}
+
+impl LaneSegments {
+    fn new(_ix: &Index, li: usize) -> LaneSegments {
+        LaneSegments {
+            li,
+            poll: 0,
+            park: 0,
+        }
+    }
+
+    /// The next segment, and whether it is a poll.
+    fn peek_with(&self, ix: &Index) -> Option<(crate::analysis::Segment, bool)> {
+        let polls = ix.polls.of_lane(self.li);
+        let poll = (self.poll < polls.len()).then(|| crate::analysis::Segment {
+            start_ns: polls.start(self.poll),
+            end_ns: polls.end_or(self.poll, ix.end_ns),
+            kind: SegmentKind::Polling(polls.task(self.poll)),
+            poll: ix.polls.idx(self.li, self.poll),
+        });
+        let park = ix.lanes[self.li]
+            .parks
+            .get(self.park)
+            .map(|p| crate::analysis::Segment {
+                start_ns: p.start_ns,
+                end_ns: p.end_ns,
+                kind: SegmentKind::Parked,
+                poll: crate::analysis::index::NONE,
+            });
+        match (poll, park) {
+            (Some(a), Some(b)) if (b.start_ns, b.end_ns) < (a.start_ns, a.end_ns) => {
+                Some((b, false))
+            }
+            (Some(a), _) => Some((a, true)),
+            (None, Some(b)) => Some((b, false)),
+            (None, None) => None,
+        }
+    }
+
+    fn peek(&self, ix: &Index) -> Option<crate::analysis::Segment> {
+        self.peek_with(ix).map(|(s, _)| s)
+    }
+
+    fn next(&mut self, ix: &Index) -> Option<crate::analysis::Segment> {
+        let (s, is_poll) = self.peek_with(ix)?;
+        if is_poll {
+            self.poll += 1;
+        } else {
+            self.park += 1;
+        }
+        Some(s)
+    }
+}
+
+/// The wakes with a source (a wake event), in event order, each read from its event.
+struct WakeStream<'a> {
+    events: crate::analysis::events::Cursor<'a>,
+    /// The next wake to look at, and the one read ahead.
+    next: usize,
+    ahead: Option<(u32, dial9_format::Event)>,
+}
+
+impl<'a> WakeStream<'a> {
+    fn new(ix: &'a Index) -> WakeStream<'a> {
+        WakeStream {
+            events: ix.events.cursor(0),
+            next: 0,
+            ahead: None,
+        }
+    }
+
+    fn fill(&mut self, ix: &Index) {
+        while self.ahead.is_none() && self.next < ix.wakes.len() {
+            let w = self.next;
+            self.next += 1;
+            let e = ix.wakes.event(w) as usize;
+            self.events.skip_to(e);
+            if let Some(ev) = self.events.next()
+                && matches!(ev.kind, dial9_format::EventKind::Wake { .. })
+            {
+                self.ahead = Some((w as u32, ev));
+            }
+        }
+    }
+
+    fn peek_ts(&mut self, ix: &Index) -> Option<u64> {
+        self.fill(ix);
+        self.ahead.as_ref().map(|(_, ev)| ev.ts_ns)
+    }
+
+    fn next(&mut self, ix: &Index) -> Option<(u32, dial9_format::Event)> {
+        self.fill(ix);
+        self.ahead.take()
+    }
+}
+
+/// Live tasks: the spawns and ends in the window, in time order (a spawn or an end moves
+/// the count by one), read from the events as the merge reaches them; and the count at
+/// the window's start: those the recorder listed alive at the dump, less the spawns and
+/// plus the ends seen after.
+struct Lifecycle<'a> {
+    events: crate::analysis::events::Cursor<'a>,
+    ahead: Option<(u64, i64)>,
+}
+
+impl<'a> Lifecycle<'a> {
+    fn new(ix: &'a Index) -> Lifecycle<'a> {
+        Lifecycle {
+            events: ix.events.cursor(0),
+            ahead: None,
+        }
+    }
+
+    fn change(ev: &dial9_format::Event) -> Option<(u64, i64)> {
+        match ev.kind {
+            dial9_format::EventKind::Spawn { .. } => Some((ev.ts_ns, 1)),
+            dial9_format::EventKind::Terminate { .. } => Some((ev.ts_ns, -1)),
+            _ => None,
+        }
+    }
+
+    fn at_start(&self, ix: &Index) -> i64 {
+        let (mut live, mut lowest) = (0i64, 0i64);
+        for (_, d) in ix.events.iter().filter_map(|e| Self::change(&e)) {
+            live += d;
+            lowest = lowest.min(live);
+        }
+        let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
+        // Without the recorder's list (an older dump, a ring file), the fewest that the
+        // window's spawns and ends allow.
+        if alive_at_dump > 0 {
+            alive_at_dump - live
+        } else {
+            -lowest
+        }
+    }
+
+    fn peek(&mut self, _ix: &Index) -> Option<(u64, i64)> {
+        if self.ahead.is_none() {
+            self.ahead = self.events.by_ref().find_map(|e| Self::change(&e));
+        }
+        self.ahead
+    }
+
+    fn next(&mut self, ix: &Index) -> Option<(u64, i64)> {
+        self.peek(ix);
+        self.ahead.take()
+    }
 }
 
 /// The counter of tasks woken and not yet polled, written as it changes: a task counts
@@ -518,12 +682,12 @@ impl<W: Write> Writer<W> {
             }
             SegmentKind::Polling(t) => {
                 let name = self.task_names(ix, t as usize);
-                let poll = ix.polls.get(seg.poll as usize);
+                let poll = ix.poll(seg.poll);
                 let mut ev = self.fresh();
                 let mut delay = None;
                 for (_, wk) in wakes_of(incoming, seg.poll) {
                     ev.terminating_flow_ids.push(u64::from(wk) + 1);
-                    delay = delay.max(Some(ix.wakes[wk as usize].delay_ns));
+                    delay = delay.max(Some(ix.wakes.delay(wk as usize)));
                 }
                 self.written.polls += 1;
                 self.written.flows += ev.terminating_flow_ids.len() as u64;
@@ -552,28 +716,30 @@ impl<W: Write> Writer<W> {
     }
 
     /// A wake: an instant where it happened, the start of an arrow to the poll it led to.
-    fn wake(&mut self, ix: &Index, i: u32) -> io::Result<()> {
-        let wk = &ix.wakes[i as usize];
-        let lane = ix.events.lane(wk.event as usize);
+    fn wake(&mut self, ix: &Index, i: u32, ev: &dial9_format::Event) -> io::Result<()> {
+        let dial9_format::EventKind::Wake { task, source, .. } = ev.kind else {
+            return Ok(());
+        };
+        let Some(t) = ix.task_idx(task) else {
+            return Ok(());
+        };
+        let w = i as usize;
         let track = ix
             .lane_by_id
-            .get(&lane)
+            .get(&ev.lane)
             .map_or(DIAL9_TRACK, |&li| LANE_TRACKS + li as u64);
-        let name = self.task_names(ix, wk.task as usize) + 1;
-        let mut ev = self.fresh();
-        let args = &mut ev.debug_annotations;
-        args.push(DebugAnnotation::uint(
-            arg::TASK_ID,
-            ix.tasks[wk.task as usize].id,
-        ));
-        args.push(DebugAnnotation::uint(arg::WAITED_NS, wk.delay_ns));
-        match wk.source {
-            Some(dial9_format::WakeSource::Task(t)) => {
+        let name = self.task_names(ix, t as usize) + 1;
+        let mut out = self.fresh();
+        let args = &mut out.debug_annotations;
+        args.push(DebugAnnotation::uint(arg::TASK_ID, task));
+        args.push(DebugAnnotation::uint(arg::WAITED_NS, ix.wakes.delay(w)));
+        match source {
+            dial9_format::WakeSource::Task(t) => {
                 args.push(DebugAnnotation::uint(arg::WAKER_TASK_ID, t))
             }
-            Some(dial9_format::WakeSource::Driver) => args.push(DebugAnnotation::text(
+            dial9_format::WakeSource::Driver => args.push(DebugAnnotation::text(
                 arg::WOKEN_BY,
-                if wk.timer {
+                if ix.wakes.timer(w) {
                     "the timer driver"
                 } else {
                     "the runtime (I/O or timer driver)"
@@ -582,14 +748,14 @@ impl<W: Write> Writer<W> {
             _ => args.push(DebugAnnotation::text(arg::WOKEN_BY, "another thread")),
         }
         self.written.wakes += 1;
-        ev.r#type = Some(proto::INSTANT);
-        ev.track_uuid = Some(track);
-        ev.name_iid = Some(name);
-        ev.category_iids.push(WAKE);
-        if wk.poll_at.is_some() {
-            ev.flow_ids.push(u64::from(i) + 1);
+        out.r#type = Some(proto::INSTANT);
+        out.track_uuid = Some(track);
+        out.name_iid = Some(name);
+        out.category_iids.push(WAKE);
+        if ix.wakes.polled(w) {
+            out.flow_ids.push(u64::from(i) + 1);
         }
-        self.event(wk.at_ns, ev)
+        self.event(ev.ts_ns, out)
     }
 
     fn anomaly(&mut self, ix: &Index, i: usize) -> io::Result<()> {
@@ -609,7 +775,7 @@ impl<W: Write> Writer<W> {
                 category_iids: vec![ANOMALY],
                 debug_annotations: vec![
                     DebugAnnotation::text(arg::SEVERITY, a.severity.as_str()),
-                    DebugAnnotation::text(arg::EXPLANATION, a.message.clone()),
+                    DebugAnnotation::text(arg::EXPLANATION, a.message(ix)),
                     DebugAnnotation::uint(arg::DURATION_NS, a.end_ns.saturating_sub(a.start_ns)),
                     DebugAnnotation::flag(arg::CRITICAL, a.severity == Severity::Critical),
                 ],

@@ -33,7 +33,7 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
                 None => at.trim_start().to_string(),
             }
         }
-        EventKind::PollStart { .. } => match ix.poll_at_event(e).map(|p| ix.polls[p as usize]) {
+        EventKind::PollStart { .. } => match ix.poll_at_event(e).and_then(|p| ix.poll(p)) {
             Some(p) if p.end_ns.is_none() => {
                 format!(
                     "still polling at the dump ({})",
@@ -46,7 +46,8 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
         EventKind::PollEnd { completed, .. } => {
             let d = ix
                 .poll_at_event(e)
-                .map(|p| duration(ix.polls[p as usize].duration(ix.end_ns)))
+                .and_then(|p| ix.poll(p))
+                .map(|p| duration(p.duration(ix.end_ns)))
                 .unwrap_or_default();
             if completed {
                 format!("after {d}, completed")

@@ -56,9 +56,9 @@ pub fn fields(app: &App) -> (String, Vec<Field>) {
         Pane::Lifecycle | Pane::Timeline | Pane::Swimlanes => {
             // In the lifecycle, the highlighted row's event.
             let e = match (app.focus(), app.task()) {
-                (Pane::Lifecycle, Some(t)) => ix.task_events[t as usize]
-                    .get(app.selection().lifecycle_row())
-                    .copied()
+                (Pane::Lifecycle, Some(t)) => ix
+                    .task_events(t)
+                    .get(ix, app.selection().lifecycle_row())
                     .unwrap_or(app.event()),
                 _ => app.event(),
             };
@@ -111,7 +111,7 @@ fn task_fields(ix: &Index, t: TaskIdx, out: &mut Vec<Field>) {
         wakers(task.live_wakers, task.wakers_from_recorder),
     ));
     for a in ix.anomalies.iter().filter(|a| a.task == Some(t)) {
-        out.push((a.severity.as_str(), sanitize(&a.message)));
+        out.push((a.severity.as_str(), sanitize(&a.message(ix))));
     }
 }
 
@@ -158,7 +158,7 @@ fn anomaly_fields(ix: &Index, a: &Anomaly, out: &mut Vec<Field>) {
 /// An anomaly's message under `head`, then what the watchdog saw, the panic's frames, the
 /// advice, and the watchdog's looks last (on a small terminal they are what gets cut).
 fn explanation(ix: &Index, a: &Anomaly, head: &'static str, out: &mut Vec<Field>) {
-    out.push((head, sanitize(&a.message)));
+    out.push((head, sanitize(&a.message(ix))));
     if let Some(w) = &a.why {
         why_fields(w, out);
     }
@@ -287,7 +287,7 @@ fn event_fields(ix: &Index, e: EventIdx, out: &mut Vec<Field>) {
     }
     match ev.kind {
         EventKind::PollStart { .. } | EventKind::PollEnd { .. } => {
-            if let Some(p) = ix.poll_at_event(e).map(|p| ix.polls[p as usize]) {
+            if let Some(p) = ix.poll_at_event(e).and_then(|p| ix.poll(p)) {
                 let end = match p.end_ns {
                     Some(end) => relative(end, ix.end_ns),
                     None => "still running at the dump".into(),

@@ -8,6 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::analysis::index::EventIdx;
 use crate::app::{App, Pane};
 use crate::fmt::{RELATIVE_WIDTH, duration, relative, sanitize};
 
@@ -77,32 +78,44 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 &format!(
                     "{} {}",
                     theme.severity_glyph(a.severity),
-                    sanitize(&a.message)
+                    sanitize(&a.message(ix))
                 ),
                 w,
             ),
             theme.severity(a.severity),
         )));
     }
-    let events = &ix.task_events[t as usize];
+    let list = ix.task_events(t);
     let h = (inner.height as usize).saturating_sub(lines.len());
-    let len = events.len();
+    let len = list.len();
     let sel = app.selection().lifecycle_row().min(len.saturating_sub(1));
     let first = if len <= h {
         0
     } else {
         sel.saturating_sub(h / 2).min(len - h)
     };
-    let ts = |i: usize| ix.events.ts(events[i] as usize);
-    let max_gap = (1..len)
-        .map(|i| ts(i) - ts(i - 1))
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    // The rows shown, and the event before the first (its gap): read from the blocks
+    // they are in, not from a list of the task's every event.
+    let from = first.saturating_sub(1);
+    let shown: Vec<(usize, dial9_format::Event, EventIdx)> = (from..(first + h).min(len))
+        .filter_map(|row| {
+            let e = list.get(ix, row)?;
+            Some((row, ix.events.get(e as usize)?, e))
+        })
+        .collect();
+    let gap_of = |k: usize| match (k.checked_sub(1).map(|j| &shown[j]), &shown[k]) {
+        (Some(prev), cur) if cur.0 > 0 => cur.1.ts_ns.saturating_sub(prev.1.ts_ns),
+        _ => 0,
+    };
+    // Gaps drawn against the longest on screen.
+    let max_gap = (0..shown.len()).map(gap_of).max().unwrap_or(1).max(1);
     const BAR: usize = 8;
-    for (i, &e) in events.iter().enumerate().skip(first).take(h) {
-        let ev = &ix.events.at(e as usize);
-        let gap = if i == 0 { 0 } else { ts(i) - ts(i - 1) };
+    for (k, &(i, ev, e)) in shown.iter().enumerate() {
+        if i < first {
+            continue;
+        }
+        let ev = &ev;
+        let gap = gap_of(k);
         let bar_len = ((gap as u128 * BAR as u128).div_ceil(max_gap as u128)) as usize;
         let bar: String = std::iter::repeat_n(theme.bar(), bar_len.min(BAR)).collect();
         let sev = app.anomaly_at(e);

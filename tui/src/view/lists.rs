@@ -219,7 +219,7 @@ pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             a.severity.as_str(),
             a.kind.as_str(),
             relative(a.start_ns, ix.end_ns),
-            sanitize(&a.message)
+            sanitize(&a.message(ix))
         );
         let base = theme.severity(a.severity);
         let style = if i == app.selection().anomaly() {

@@ -84,7 +84,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, rows: usi
             fit(&sanitize(&lane.label()), LABEL),
             label_style,
         )];
-        for (c, cell) in cols.lane_cells(lane).into_iter().enumerate() {
+        for (c, cell) in cols.lane_cells(ix, li).into_iter().enumerate() {
             if let Cell::Polling(t) = cell {
                 shown.push(t);
                 if cursor_col == Some(c) {
