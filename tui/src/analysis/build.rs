@@ -48,6 +48,70 @@ struct Waiting {
     driver: bool,
 }
 
+/// Per task, what most of its events touch, side by side in one cache line: a 10M-event
+/// dump's events come for thousands of tasks in no order, and a field in each of several
+/// arrays costs a cache miss each. Copied into the task table when the pass is over.
+#[derive(Clone, Copy, Default)]
+#[repr(align(64))]
+struct Hot {
+    id: u64,
+    /// Its live wakers after its latest waker op in the window, when known (`KNOWN`:
+    /// from the count the recorder put in the op, or counted from its spawn).
+    wakers: i64,
+    /// The deadline of the timer it armed last and has not been polled since (`ARMED`).
+    armed: u64,
+    busy_ns: u64,
+    longest_poll_ns: u64,
+    longest_sched_ns: u64,
+    polls: u32,
+    wakes: u32,
+    self_wakes: u32,
+    flags: u8,
+}
+
+/// `Hot::flags`: the live wakers are known, a timer is armed, it had a waker op in the
+/// window, it was woken (or armed a timer) since its last poll started, a poll completed
+/// it since.
+const KNOWN: u8 = 1;
+const ARMED: u8 = 2;
+const HAD_OP: u8 = 4;
+const WOKEN: u8 = 8;
+const COMPLETED: u8 = 16;
+
+impl Hot {
+    fn wakers(&self) -> Option<i64> {
+        (self.flags & KNOWN != 0).then_some(self.wakers)
+    }
+
+    fn set_wakers(&mut self, n: Option<i64>) {
+        match n {
+            Some(n) => {
+                self.wakers = n;
+                self.flags |= KNOWN;
+            }
+            None => self.flags &= !KNOWN,
+        }
+    }
+
+    fn armed(&self) -> Option<u64> {
+        (self.flags & ARMED != 0).then_some(self.armed)
+    }
+
+    fn set_armed(&mut self, deadline: Option<u64>) {
+        match deadline {
+            Some(d) => {
+                self.armed = d;
+                self.flags |= ARMED;
+            }
+            None => self.flags &= !ARMED,
+        }
+    }
+
+    fn flag(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+}
+
 /// What a task did since its last poll started, for the lost-waker rule.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct SincePoll {
@@ -171,17 +235,12 @@ struct Builder {
     sched_warn: u64,
     /// Per task: wakes waiting for its next poll.
     waiting: Vec<Vec<Waiting>>,
-    /// Per task: its live wakers after its latest waker op in the window, when known
-    /// (from the count the recorder put in the op, or counted from its spawn).
-    wakers_now: Vec<Option<i64>>,
-    /// Per task: it had a waker op in the window.
-    had_waker_op: Vec<bool>,
+    /// Per task: what most of its events touch, in one cache line.
+    hot: Vec<Hot>,
     /// Per task: its waker ops as levels.
     levels: Vec<WakerLevels>,
     /// Per block of events, its tasks (the mapper's, once the pass is over).
     block_tasks: BlockTasks,
-    /// Per task: the deadline of the timer it armed last and has not been polled since.
-    armed: Vec<Option<u64>>,
 }
 
 /// The first stage of the pass, on the thread that reads the blocks: each event's task
@@ -514,10 +573,8 @@ impl Builder {
             long_waits: Vec::new(),
             sched_warn,
             waiting: Vec::new(),
-            wakers_now: Vec::new(),
-            had_waker_op: Vec::new(),
+            hot: Vec::new(),
             levels: Vec::new(),
-            armed: Vec::new(),
             block_tasks: BlockTasks::default(),
         };
         b.task_by_id.reserve(dump.tasks.len());
@@ -551,10 +608,12 @@ impl Builder {
             );
             self.longest.resize(n, None);
             self.waiting.resize_with(n, Vec::new);
-            self.wakers_now.resize(n, None);
-            self.had_waker_op.resize(n, false);
+            let from = self.hot.len();
+            self.hot.extend(self.tasks[from..].iter().map(|t| Hot {
+                id: t.id,
+                ..Hot::default()
+            }));
             self.levels.resize_with(n, WakerLevels::default);
-            self.armed.resize(n, None);
         }
     }
 
@@ -636,7 +695,7 @@ impl Builder {
     /// A waker op: the count it carries, or the last known count moved by `delta`.
     fn waker_op(&mut self, op: (EventIdx, u64, usize), t: TaskIdx, live: Option<u64>, delta: i64) {
         let t = t as usize;
-        self.had_waker_op[t] = true;
+        self.hot[t].flags |= HAD_OP;
         if delta < 0 {
             let (event, ts_ns, li) = op;
             let inside = self.lane_open[li].map_or(NONE, |i| self.lane_polls[li].task(i as usize));
@@ -653,10 +712,11 @@ impl Builder {
         } else {
             self.levels[t].rise();
         }
-        self.wakers_now[t] = match live {
+        let hot = &mut self.hot[t];
+        hot.set_wakers(match live {
             Some(n) => Some(n as i64),
-            None => self.wakers_now[t].map(|n| n + delta),
-        };
+            None => hot.wakers().map(|n| n + delta),
+        });
     }
 
     /// Event `e` at `ts` on the lane at position `li`, about `task`.
@@ -665,7 +725,7 @@ impl Builder {
         match (kind, task) {
             (EventKind::Spawn { .. }, Some(t)) => {
                 self.tasks[t as usize].whole_history = true;
-                self.wakers_now[t as usize] = Some(0);
+                self.hot[t as usize].set_wakers(Some(0));
             }
             (EventKind::PollStart { .. }, Some(t)) => self.poll_start(e, ts, li, t),
             (
@@ -688,7 +748,7 @@ impl Builder {
                 let since = &mut self.since_poll[t as usize];
                 if since.poll_start != NONE && since.terminate == NONE {
                     since.terminate = e;
-                    since.wakers_at_terminate = self.wakers_now[t as usize];
+                    since.wakers_at_terminate = self.hot[t as usize].wakers();
                     since.zeroed_before_terminate = self.levels[t as usize].zeroing();
                 }
             }
@@ -697,8 +757,9 @@ impl Builder {
             }
             (EventKind::TimerArm { duration_ms, .. }, Some(t)) => {
                 let deadline_ns = ts.saturating_add(duration_ms.saturating_mul(1_000_000));
-                self.armed[t as usize] = Some(deadline_ns);
-                self.since_poll[t as usize].woken = true;
+                let hot = &mut self.hot[t as usize];
+                hot.set_armed(Some(deadline_ns));
+                hot.flags |= WOKEN;
             }
             (EventKind::PollSample { .. } | EventKind::PollStack { .. }, Some(t)) => {
                 self.samples.push((e, t, ts))
@@ -737,10 +798,14 @@ impl Builder {
             terminate: NONE,
             ..SincePoll::default()
         };
+        let hot = &mut self.hot[ti];
+        hot.flags &= !(WOKEN | COMPLETED);
+        hot.polls += 1;
         // A timer that came due before this poll: the task waited for it from its
         // deadline, however late the wake itself came (a hog holding the only worker
         // also holds back the timer driver).
-        let armed = self.armed[ti].take();
+        let armed = hot.armed();
+        hot.set_armed(None);
         let mut timer_wait_found = false;
         let had_wakes = !self.waiting[ti].is_empty();
         let mut first_long = true;
@@ -762,8 +827,8 @@ impl Builder {
             }
             let delay = ts.saturating_sub(waits_from);
             self.wakes.settle(w.wake, delay, true, late);
-            let task = &mut self.tasks[ti];
-            task.longest_sched_ns = task.longest_sched_ns.max(delay);
+            let hot = &mut self.hot[ti];
+            hot.longest_sched_ns = hot.longest_sched_ns.max(delay);
             if self.long_wait(w, t, waits_from, Some(ts), delay, first_long) {
                 first_long = false;
             }
@@ -782,8 +847,8 @@ impl Builder {
             let wake = self.wakes.push(e, true);
             let delay = ts.saturating_sub(deadline);
             self.wakes.settle(wake, delay, true, true);
-            let task = &mut self.tasks[ti];
-            task.longest_sched_ns = task.longest_sched_ns.max(delay);
+            let hot = &mut self.hot[ti];
+            hot.longest_sched_ns = hot.longest_sched_ns.max(delay);
             let w = Waiting {
                 wake,
                 at_ns: deadline,
@@ -794,7 +859,6 @@ impl Builder {
             };
             self.long_wait(&w, t, deadline, Some(ts), delay, first_long);
         }
-        self.tasks[ti].polls += 1;
     }
 
     /// A wait of at least the scheduling-delay warning, kept for the rules (the first
@@ -849,14 +913,14 @@ impl Builder {
                 if let Some(d) = duration_ns {
                     let i = self.lane_polls[li].open(t, ts.saturating_sub(d), e);
                     self.lane_polls[li].mark_start_overwritten(i as usize);
-                    self.tasks[t as usize].polls += 1;
+                    self.hot[t as usize].polls += 1;
                     self.close_poll(li, i, ts, completed, false);
                 }
             }
         }
         if completed {
             self.tasks[t as usize].state = TaskState::Done;
-            self.since_poll[t as usize].completed = true;
+            self.hot[t as usize].flags |= COMPLETED;
         }
     }
 
@@ -875,11 +939,11 @@ impl Builder {
         let inside = ts.saturating_sub(start.max(self.start_ns));
         let l = &mut self.lanes[li];
         l.busy_ns = l.busy_ns.saturating_add(inside);
-        let task = &mut self.tasks[t as usize];
-        task.busy_ns = task.busy_ns.saturating_add(inside);
+        let hot = &mut self.hot[t as usize];
+        hot.busy_ns = hot.busy_ns.saturating_add(inside);
         // A poll whose end is unknown is not a measurement: never the longest.
-        if !unknown && (d >= task.longest_poll_ns || self.longest[t as usize].is_none()) {
-            task.longest_poll_ns = d;
+        if !unknown && (d >= hot.longest_poll_ns || self.longest[t as usize].is_none()) {
+            hot.longest_poll_ns = d;
             self.longest[t as usize] = Some((li as u32, i));
         }
         // Wakes that arrived during this poll wait from its end.
@@ -897,22 +961,25 @@ impl Builder {
         source: WakeSource,
     ) {
         let ti = t as usize;
-        let task = &mut self.tasks[ti];
-        task.wakes += 1;
-        if source == WakeSource::Task(task.id) {
-            task.self_wakes += 1;
+        let hot = &mut self.hot[ti];
+        hot.wakes += 1;
+        if source == WakeSource::Task(hot.id) {
+            hot.self_wakes += 1;
         }
-        self.since_poll[ti].woken = true;
+        hot.flags |= WOKEN;
         if !by_ref {
             self.waker_op((e, ts, li), t, None, -1);
         }
         // A driver wake at or after an armed timer's deadline (1 ms slack for the timer
         // wheel's rounding) is that timer firing. Any other wake: the task is woken for
         // something else, and the armed timer no longer says when it meant to run.
+        let hot = &mut self.hot[ti];
         let timer = source == WakeSource::Driver
-            && self.armed[ti].is_some_and(|d| ts.saturating_add(1_000_000) >= d);
+            && hot
+                .armed()
+                .is_some_and(|d| ts.saturating_add(1_000_000) >= d);
         if source != WakeSource::Driver {
-            self.armed[ti] = None;
+            hot.set_armed(None);
         }
         let wake = self.wakes.push(e, timer);
         self.waiting[ti].push(Waiting {
@@ -1076,8 +1143,8 @@ impl Builder {
                 self.lane_polls[li].mark_open_at_window_end(i as usize);
                 in_progress[t as usize] = true;
                 let d = last.saturating_sub(start);
-                if d >= self.tasks[t as usize].longest_poll_ns {
-                    self.tasks[t as usize].longest_poll_ns = d;
+                if d >= self.hot[t as usize].longest_poll_ns {
+                    self.hot[t as usize].longest_poll_ns = d;
                     self.longest[t as usize] = Some((li as u32, i));
                 }
                 continue;
@@ -1086,10 +1153,10 @@ impl Builder {
             let l = &mut self.lanes[li];
             let d = end_ns.saturating_sub(start);
             l.busy_ns = l.busy_ns.saturating_add(d);
-            let task = &mut self.tasks[t as usize];
-            task.busy_ns = task.busy_ns.saturating_add(d);
-            if d >= task.longest_poll_ns {
-                task.longest_poll_ns = d;
+            let hot = &mut self.hot[t as usize];
+            hot.busy_ns = hot.busy_ns.saturating_add(d);
+            if d >= hot.longest_poll_ns {
+                hot.longest_poll_ns = d;
                 self.longest[t as usize] = Some((li as u32, i));
             }
         }
@@ -1158,11 +1225,21 @@ impl Builder {
         let unhooked: std::collections::HashSet<u64> =
             dump.facts.unhooked.iter().copied().collect();
         for (ti, task) in self.tasks.iter_mut().enumerate() {
-            let from_recorder = !self.had_waker_op[ti] && recorded.contains_key(&task.id);
+            let hot = &self.hot[ti];
+            task.polls = hot.polls;
+            task.wakes = hot.wakes;
+            task.self_wakes = hot.self_wakes;
+            task.busy_ns = hot.busy_ns;
+            task.longest_poll_ns = hot.longest_poll_ns;
+            task.longest_sched_ns = hot.longest_sched_ns;
+            let since = &mut self.since_poll[ti];
+            since.woken = hot.flag(WOKEN);
+            since.completed = hot.flag(COMPLETED);
+            let from_recorder = !hot.flag(HAD_OP) && recorded.contains_key(&task.id);
             task.live_wakers = if from_recorder {
                 recorded.get(&task.id).map(|&n| n.max(0))
             } else {
-                self.wakers_now[ti].map(|n| n.max(0))
+                hot.wakers().map(|n| n.max(0))
             };
             task.wakers_from_recorder = from_recorder || recorded.contains_key(&task.id);
             task.alive_at_dump = recorded.contains_key(&task.id);

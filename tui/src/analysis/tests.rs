@@ -3020,3 +3020,60 @@ fn the_stack_seen_most_by_its_application_frames() {
     assert_eq!(why.stack_captures, (5, 15));
     assert_eq!(why.looks, 2, "stack captures are not looks");
 }
+
+/// Task ids at both ends of u64 (a hand-made or damaged table): the ids too far apart for
+/// the dense lookup still find their tasks, and tasks the table lacks are added.
+#[test]
+fn task_ids_anywhere_in_u64_find_their_tasks() {
+    let ix = B::new()
+        .task(0, "zero")
+        .task(u64::MAX, "max")
+        .ev(0, 0, EventKind::PollStart { task: 0 })
+        .poll_end(1, 0, 0, false)
+        .ev(2, 0, EventKind::PollStart { task: u64::MAX })
+        .poll_end(3, 0, u64::MAX, false)
+        .ev(4, 0, EventKind::PollStart { task: 7 })
+        .poll_end(5, 0, 7, false)
+        .end(10)
+        .build();
+    for (id, polls) in [(0, 1), (u64::MAX, 1), (7, 1)] {
+        let t = ix.task_idx(id).expect("every id resolves");
+        assert_eq!(ix.tasks[t as usize].id, id);
+        assert_eq!(ix.tasks[t as usize].polls, polls, "{id}");
+        assert_eq!(ix.task_events(t).len(), 2, "{id}");
+    }
+    assert_eq!(
+        ix.tasks[ix.task_idx(u64::MAX).unwrap() as usize].name,
+        "max"
+    );
+}
+
+/// Dense ids (Tokio numbers tasks in order) and a task the table lacks, above its range:
+/// the same answers through the dense lookup as through the map.
+#[test]
+fn dense_task_ids_and_one_beyond_the_table() {
+    let mut b = B::new();
+    for id in 100..120 {
+        b = b.task(id, &format!("t{id}"));
+    }
+    let ix = b
+        .ev(0, 0, EventKind::PollStart { task: 105 })
+        .poll_end(1, 0, 105, false)
+        .ev(2, 0, EventKind::PollStart { task: 1_000_000 })
+        .poll_end(3, 0, 1_000_000, false)
+        .ev(4, 0, EventKind::PollStart { task: 105 })
+        .poll_end(5, 0, 105, true)
+        .end(10)
+        .build();
+    let t = ix.task_idx(105).unwrap();
+    assert_eq!(
+        (
+            ix.tasks[t as usize].name.as_str(),
+            ix.tasks[t as usize].polls
+        ),
+        ("t105", 2)
+    );
+    let beyond = ix.task_idx(1_000_000).unwrap();
+    assert_eq!(beyond as usize, 20, "added after the table's twenty");
+    assert_eq!(ix.tasks[beyond as usize].polls, 1);
+}
