@@ -239,8 +239,10 @@ struct Builder {
     hot: Vec<Hot>,
     /// Per task: its waker ops as levels.
     levels: Vec<WakerLevels>,
-    /// Per block of events, its tasks (the mapper's, once the pass is over).
+    /// Per block of events, its tasks, and the dense part of the task ids' lookup (the
+    /// mapper's, once the pass is over).
     block_tasks: BlockTasks,
+    dense: DenseIds,
 }
 
 /// The first stage of the pass, on the thread that reads the blocks: each event's task
@@ -429,8 +431,8 @@ impl Mapper {
 }
 
 /// Task indices by id for ids in `base..base + slots.len()` (`NONE`: not seen yet).
-#[derive(Default)]
-struct DenseIds {
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DenseIds {
     base: u64,
     slots: Vec<TaskIdx>,
 }
@@ -458,6 +460,12 @@ impl DenseIds {
     fn slot(&mut self, id: u64) -> Option<&mut TaskIdx> {
         let at = id.checked_sub(self.base)?;
         self.slots.get_mut(usize::try_from(at).ok()?)
+    }
+
+    /// The task of `id`, if its slot holds one.
+    pub(crate) fn get(&self, id: u64) -> Option<TaskIdx> {
+        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        self.slots.get(at).copied().filter(|&t| t != NONE)
     }
 }
 
@@ -576,6 +584,7 @@ impl Builder {
             hot: Vec::new(),
             levels: Vec::new(),
             block_tasks: BlockTasks::default(),
+            dense: DenseIds::default(),
         };
         b.task_by_id.reserve(dump.tasks.len());
         for t in &dump.tasks {
@@ -681,6 +690,7 @@ impl Builder {
 
     /// What the mapper counted, once the pass is over.
     fn take_counts(&mut self, m: Mapper) {
+        self.dense = m.dense;
         for (li, &(events, first_ns, last_ns)) in m.lane_events.iter().enumerate() {
             let l = &mut self.lanes[li];
             (l.events, l.first_ns, l.last_ns) = (events, first_ns, last_ns);
@@ -1075,6 +1085,7 @@ impl Builder {
             end_ns,
             tasks: self.tasks,
             task_by_id: self.task_by_id,
+            dense_ids: self.dense,
             block_tasks: self.block_tasks,
             task_events_cache: Default::default(),
             polls,

@@ -178,6 +178,67 @@ impl EventStore {
     pub fn iter(&self) -> Cursor<'_> {
         self.cursor(0)
     }
+
+    /// Runs `f` on every event in order, decoded on another thread a few blocks ahead of
+    /// it: a pass over all the events (the export's) then costs the caller's thread only
+    /// what it does with them. On this thread if no other can be had.
+    pub fn read_ahead<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = Event>) -> R) -> R {
+        let blocks = self.blocks().len();
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<EventColumns>(3);
+            let (free_tx, free_rx) = std::sync::mpsc::channel::<EventColumns>();
+            let decoder = std::thread::Builder::new()
+                .name("dial9-read".into())
+                .spawn_scoped(s, move || {
+                    for b in 0..blocks {
+                        let mut cols = free_rx.try_recv().unwrap_or_default();
+                        if self.blocks.decode(b, &mut cols).is_err() {
+                            self.lock().unreadable = true;
+                            cols = self.stand_in(b);
+                        }
+                        if tx.send(cols).is_err() {
+                            return;
+                        }
+                    }
+                });
+            match decoder {
+                Ok(_) => {
+                    let mut ahead = Ahead {
+                        rx,
+                        free: free_tx,
+                        block: EventColumns::default(),
+                        at: 0,
+                    };
+                    f(&mut ahead)
+                }
+                Err(_) => f(&mut self.cursor(0)),
+            }
+        })
+    }
+}
+
+/// Events decoded on another thread (see [`EventStore::read_ahead`]).
+struct Ahead {
+    rx: std::sync::mpsc::Receiver<EventColumns>,
+    /// Blocks read, back to the decoder to reuse.
+    free: std::sync::mpsc::Sender<EventColumns>,
+    block: EventColumns,
+    at: usize,
+}
+
+impl Iterator for Ahead {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        while self.at >= self.block.len() {
+            let next = self.rx.recv().ok()?;
+            let done = std::mem::replace(&mut self.block, next);
+            let _ = self.free.send(done);
+            self.at = 0;
+        }
+        self.at += 1;
+        Some(self.block.at(self.at - 1))
+    }
 }
 
 /// A pass over the events in order (see [`EventStore::cursor`]).

@@ -300,6 +300,8 @@ pub struct Index {
     pub end_ns: u64,
     pub tasks: Vec<Task>,
     pub task_by_id: HashMap<u64, TaskIdx>,
+    /// The same for the ids the task table's range covers, as an array (most lookups).
+    pub(crate) dense_ids: super::build::DenseIds,
     /// Per block of events, its tasks (a task's events are found from them).
     pub(crate) block_tasks: BlockTasks,
     pub(crate) task_events_cache: Mutex<Vec<(TaskIdx, Arc<TaskEvents>)>>,
@@ -379,7 +381,9 @@ impl Index {
     }
 
     pub fn task_idx(&self, id: u64) -> Option<TaskIdx> {
-        self.task_by_id.get(&id).copied()
+        self.dense_ids
+            .get(id)
+            .or_else(|| self.task_by_id.get(&id).copied())
     }
 
     /// Poll `p` (`None` past the last).

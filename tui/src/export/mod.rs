@@ -2,3 +2,4 @@
 
 pub mod perfetto;
 mod proto;
+mod wire;

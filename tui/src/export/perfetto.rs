@@ -22,12 +22,15 @@ use std::io::{self, Write};
 
 use prost::Message;
 
+use dial9_format::{Event, EventKind};
+
 use super::proto::{
     self, CounterDescriptor, DebugAnnotation, ProcessDescriptor, ThreadDescriptor, TracePacket,
     TrackDescriptor, TrackEvent,
 };
-use crate::analysis::index::{EventIdx, PollIdx, TaskIdx};
-use crate::analysis::{Index, SegmentKind, Severity};
+use super::wire::{self, Arg};
+use crate::analysis::index::{PollIdx, TaskIdx};
+use crate::analysis::{Index, Segment, SegmentKind, Severity};
 
 const SEQUENCE: u32 = 1;
 const PROCESS_TRACK: u64 = 1;
@@ -52,30 +55,46 @@ pub struct Written {
 pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     let mut w = Writer::new(out, ix);
     w.tracks(ix)?;
-    // Each wake's flow ends at the poll it led to: the wakes of each poll, by poll.
-    let incoming = incoming(ix);
+    // One pass over the events first: the poll each wake led to, and the live tasks at
+    // the window's start.
+    let before = Before::of(ix);
+    ix.events
+        .read_ahead(|events| merge(ix, &mut w, &before, events))?;
+    // Last, at the dump's moment: every packet is in time order.
+    w.reason(ix)?;
+    w.flush()?;
+    Ok(w.written)
+}
+
+/// Writes the trace's events in time order.
+fn merge<W: Write>(
+    ix: &Index,
+    w: &mut Writer<W>,
+    before: &Before,
+    events: &mut dyn Iterator<Item = Event>,
+) -> io::Result<()> {
+    let incoming = &before.incoming;
     let mut anomalies: Vec<u32> = (0..ix.anomalies.len() as u32).collect();
     anomalies.sort_by_key(|&i| ix.anomalies[i as usize].start_ns);
-    // The k-way merge: (time, stream, position in stream, phase). Streams: the wakes
-    // first (at one time, a wake's arrow starts before the poll it leads to begins), the
-    // anomalies, then each lane's segments (a slice's begin, then its end). The wakes and
-    // the live-task changes are read from the events as the merge reaches them.
-    const WAKES: usize = 0;
+    // The k-way merge: (time, stream, position in stream, phase). Streams: the events
+    // first (a wake, a spawn or an end: at one time, a wake's arrow starts before the
+    // poll it leads to begins), the anomalies, then each lane's segments (a slice's
+    // begin, then its end). The events are read again as the merge reaches them.
+    const EVENTS: usize = 0;
     const ANOMALIES: usize = 1;
-    const LIVE: usize = 2;
-    const LANES: usize = 3;
+    const LANES: usize = 2;
     let lanes = ix.lanes.len();
     let mut heap = BinaryHeap::new();
     let mut lane_end = vec![0u64; lanes];
-    let mut segments: Vec<LaneSegments> = (0..lanes).map(|li| LaneSegments::new(ix, li)).collect();
+    let mut segments: Vec<LaneSegments> = (0..lanes).map(LaneSegments::new).collect();
     for (li, segs) in segments.iter().enumerate() {
         if let Some(s) = segs.peek(ix) {
             heap.push(Reverse((s.start_ns, LANES + li, 0usize, 0u8)));
         }
     }
-    let mut wakes = WakeStream::new(ix);
-    if let Some(ts) = wakes.peek_ts(ix) {
-        heap.push(Reverse((ts, WAKES, 0, 0)));
+    let mut events = EventStream::new(events);
+    if let Some(ts) = events.peek_ts(ix) {
+        heap.push(Reverse((ts, EVENTS, 0, 0)));
     }
     if let Some(&i) = anomalies.first() {
         heap.push(Reverse((
@@ -89,14 +108,13 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
         now: 0,
         pending: vec![false; ix.tasks.len()],
     };
-    let mut lifecycle = Lifecycle::new(ix);
-    let mut live = lifecycle.at_start(ix);
+    let mut live = before.live_at_start;
+    // Per lane, where its polls' wakes start in `incoming`: a lane's polls are numbered
+    // in the order they begin, and `incoming` is sorted by poll.
+    let mut incoming_at: Vec<usize> = (0..lanes)
+        .map(|li| incoming.partition_point(|&(p, _)| p < ix.polls.idx(li, 0)))
+        .collect();
     w.counter(LIVE_TRACK, ix.start_ns, live)?;
-    if let Some((ts, _)) = lifecycle.peek(ix) {
-        heap.push(Reverse((ts, LIVE, 0, 0)));
-    }
-    // The segment each lane has begun and not yet ended.
-    let mut open: Vec<Option<crate::analysis::Segment>> = vec![None; lanes];
     while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
         if stream >= LANES {
             let li = stream - LANES;
@@ -107,37 +125,38 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
                 // Slices on a track must nest: a segment never starts before the last ended.
                 let start = seg.start_ns.max(lane_end[li]);
                 let end = seg.end_ns.max(start);
-                woken.polled(&mut w, &seg, start)?;
-                w.begin(ix, li, &seg, start, end, &incoming)?;
-                open[li] = Some(seg);
+                woken.polled(w, &seg, start)?;
+                w.begin(ix, li, &seg, (start, end), (incoming, &mut incoming_at[li]))?;
                 heap.push(Reverse((end, stream, pos, 1)));
             } else {
-                let mut ev = w.fresh();
-                ev.r#type = Some(proto::SLICE_END);
-                ev.track_uuid = Some(LANE_TRACKS + li as u64);
-                w.event(ts, ev)?;
+                w.fast(
+                    ts,
+                    &wire::Event {
+                        kind: proto::SLICE_END,
+                        track: LANE_TRACKS + li as u64,
+                        ..Default::default()
+                    },
+                )?;
                 lane_end[li] = ts;
-                open[li] = None;
                 if let Some(next) = segments[li].peek(ix) {
                     heap.push(Reverse((next.start_ns.max(ts), stream, pos + 1, 0)));
                 }
             }
-        } else if stream == LIVE {
-            if let Some((_, d)) = lifecycle.next(ix) {
-                live += d;
-                w.counter(LIVE_TRACK, ts, live)?;
-            }
-            if let Some((next, _)) = lifecycle.peek(ix) {
-                heap.push(Reverse((next, LIVE, pos + 1, 0)));
-            }
-        } else if stream == WAKES {
-            if let Some((i, ev)) = wakes.next(ix) {
-                w.wake(ix, i, &ev)?;
-                if let Some(t) = ev.kind.task().and_then(|id| ix.task_idx(id)) {
-                    woken.woken(&mut w, t, ts)?;
+        } else if stream == EVENTS {
+            match events.next(ix) {
+                Some(Next::Wake(i, ev)) => {
+                    w.wake(ix, i, &ev)?;
+                    if let Some(t) = ev.kind.task().and_then(|id| ix.task_idx(id)) {
+                        woken.woken(w, t, ts)?;
+                    }
                 }
+                Some(Next::Live(d)) => {
+                    live += d;
+                    w.counter(LIVE_TRACK, ts, live)?;
+                }
+                None => {}
             }
-            if let Some(next) = wakes.peek_ts(ix) {
+            if let Some(next) = events.peek_ts(ix) {
                 heap.push(Reverse((next, stream, pos + 1, 0)));
             }
         } else {
@@ -152,43 +171,77 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
             }
         }
     }
-    // Last, at the dump's moment: every packet is in time order.
-    w.reason(ix)?;
-    w.out.flush()?;
-    Ok(w.written)
+    Ok(())
 }
 
-/// Each wake that led to a poll, by that poll: `(poll, wake)`, sorted. Found the way the
-/// index pairs them, in one pass over the events: a task's wakes wait for its next poll
-/// start.
-fn incoming(ix: &Index) -> Vec<(PollIdx, u32)> {
-    let mut out = Vec::new();
-    let mut pending: Vec<Vec<u32>> = vec![Vec::new(); ix.tasks.len()];
-    let mut next = 0usize;
-    for (e, ev) in ix.events.iter().enumerate() {
-        let is_wake = next < ix.wakes.len() && ix.wakes.event(next) as usize == e;
-        let Some(t) = ev.kind.task().and_then(|id| ix.task_idx(id)) else {
-            next += usize::from(is_wake);
-            continue;
-        };
-        match ev.kind {
-            dial9_format::EventKind::Wake { .. } if is_wake && ix.wakes.polled(next) => {
-                pending[t as usize].push(next as u32);
-            }
-            dial9_format::EventKind::PollStart { .. } => {
-                if !pending[t as usize].is_empty()
-                    && let Some(p) = ix.poll_at_event(e as EventIdx)
-                {
-                    out.extend(pending[t as usize].drain(..).map(|wk| (p, wk)));
+/// What a pass over the events tells before the trace is written.
+struct Before {
+    /// Each wake that led to a poll, by that poll: `(poll, wake)`, sorted. Found the way
+    /// the index pairs them: a task's wakes wait for its next poll start.
+    incoming: Vec<(PollIdx, u32)>,
+    /// Live tasks at the window's start: those the recorder listed alive at the dump,
+    /// less the spawns and plus the ends in the window; without the recorder's list (an
+    /// older dump, a ring file), the fewest the window's spawns and ends allow.
+    live_at_start: i64,
+}
+
+impl Before {
+    fn of(ix: &Index) -> Before {
+        let mut incoming = Vec::new();
+        let mut pending: Vec<Vec<u32>> = vec![Vec::new(); ix.tasks.len()];
+        // Per lane, the next of its polls to start: a lane's poll starts come in the
+        // order of its polls (those known only from their end have no start event).
+        let mut next_poll = vec![0usize; ix.lanes.len()];
+        let (mut live, mut lowest) = (0i64, 0i64);
+        let mut next = 0usize;
+        ix.events.read_ahead(|events| {
+            for (e, ev) in events.enumerate() {
+                let is_wake = next < ix.wakes.len() && ix.wakes.event(next) as usize == e;
+                let w = next;
+                next += usize::from(is_wake);
+                match ev.kind {
+                    EventKind::Spawn { .. } | EventKind::Terminate { .. } => {
+                        live += if matches!(ev.kind, EventKind::Spawn { .. }) {
+                            1
+                        } else {
+                            -1
+                        };
+                        lowest = lowest.min(live);
+                    }
+                    EventKind::Wake { task, .. } if is_wake && ix.wakes.polled(w) => {
+                        if let Some(t) = ix.task_idx(task) {
+                            pending[t as usize].push(w as u32);
+                        }
+                    }
+                    EventKind::PollStart { task } => {
+                        let Some(&li) = ix.lane_by_id.get(&ev.lane) else {
+                            continue;
+                        };
+                        let polls = ix.polls.of_lane(li);
+                        let at = &mut next_poll[li];
+                        while *at < polls.len() && polls.event(*at) as usize != e {
+                            *at += 1;
+                        }
+                        let p = (*at < polls.len()).then(|| ix.polls.idx(li, *at));
+                        if let (Some(t), Some(p)) = (ix.task_idx(task), p) {
+                            incoming.extend(pending[t as usize].drain(..).map(|wk| (p, wk)));
+                        }
+                    }
+                    _ => {}
                 }
-                pending[t as usize].clear();
             }
-            _ => {}
+        });
+        incoming.sort_unstable();
+        let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
+        Before {
+            incoming,
+            live_at_start: if alive_at_dump > 0 {
+                alive_at_dump - live
+            } else {
+                -lowest
+            },
         }
-        next += usize::from(is_wake);
     }
-    out.sort_unstable();
-    out
 }
 
 /// A lane's polls and parks in time order, read from the index one at a time.
@@ -199,7 +252,7 @@ struct LaneSegments {
 }
 
 impl LaneSegments {
-    fn new(_ix: &Index, li: usize) -> LaneSegments {
+    fn new(li: usize) -> LaneSegments {
         LaneSegments {
             li,
             poll: 0,
@@ -208,23 +261,20 @@ impl LaneSegments {
     }
 
     /// The next segment, and whether it is a poll.
-    fn peek_with(&self, ix: &Index) -> Option<(crate::analysis::Segment, bool)> {
+    fn peek_with(&self, ix: &Index) -> Option<(Segment, bool)> {
         let polls = ix.polls.of_lane(self.li);
-        let poll = (self.poll < polls.len()).then(|| crate::analysis::Segment {
+        let poll = (self.poll < polls.len()).then(|| Segment {
             start_ns: polls.start(self.poll),
             end_ns: polls.end_or(self.poll, ix.end_ns),
             kind: SegmentKind::Polling(polls.task(self.poll)),
             poll: ix.polls.idx(self.li, self.poll),
         });
-        let park = ix.lanes[self.li]
-            .parks
-            .get(self.park)
-            .map(|p| crate::analysis::Segment {
-                start_ns: p.start_ns,
-                end_ns: p.end_ns,
-                kind: SegmentKind::Parked,
-                poll: crate::analysis::index::NONE,
-            });
+        let park = ix.lanes[self.li].parks.get(self.park).map(|p| Segment {
+            start_ns: p.start_ns,
+            end_ns: p.end_ns,
+            kind: SegmentKind::Parked,
+            poll: crate::analysis::index::NONE,
+        });
         match (poll, park) {
             (Some(a), Some(b)) if (b.start_ns, b.end_ns) < (a.start_ns, a.end_ns) => {
                 Some((b, false))
@@ -235,11 +285,11 @@ impl LaneSegments {
         }
     }
 
-    fn peek(&self, ix: &Index) -> Option<crate::analysis::Segment> {
+    fn peek(&self, ix: &Index) -> Option<Segment> {
         self.peek_with(ix).map(|(s, _)| s)
     }
 
-    fn next(&mut self, ix: &Index) -> Option<crate::analysis::Segment> {
+    fn next(&mut self, ix: &Index) -> Option<Segment> {
         let (s, is_poll) = self.peek_with(ix)?;
         if is_poll {
             self.poll += 1;
@@ -250,99 +300,60 @@ impl LaneSegments {
     }
 }
 
-/// The wakes with a source (a wake event), in event order, each read from its event.
-struct WakeStream<'a> {
-    events: crate::analysis::events::Cursor<'a>,
-    /// The next wake to look at, and the one read ahead.
-    next: usize,
-    ahead: Option<(u32, dial9_format::Event)>,
+/// What the events stream hands the merge: a wake (its index in `Index::wakes`, and its
+/// event), or a change of the live tasks (a spawn, an end).
+enum Next {
+    Wake(u32, Event),
+    Live(i64),
 }
 
-impl<'a> WakeStream<'a> {
-    fn new(ix: &'a Index) -> WakeStream<'a> {
-        WakeStream {
-            events: ix.events.cursor(0),
-            next: 0,
+/// The wakes with a source (a wake event), spawns and ends, in event order.
+struct EventStream<'a> {
+    events: &'a mut dyn Iterator<Item = Event>,
+    at: usize,
+    /// The next wake to look at, and what was read ahead (with its time).
+    next_wake: usize,
+    ahead: Option<(u64, Next)>,
+}
+
+impl<'a> EventStream<'a> {
+    fn new(events: &'a mut dyn Iterator<Item = Event>) -> EventStream<'a> {
+        EventStream {
+            events,
+            at: 0,
+            next_wake: 0,
             ahead: None,
         }
     }
 
     fn fill(&mut self, ix: &Index) {
-        while self.ahead.is_none() && self.next < ix.wakes.len() {
-            let w = self.next;
-            self.next += 1;
-            let e = ix.wakes.event(w) as usize;
-            self.events.skip_to(e);
-            if let Some(ev) = self.events.next()
-                && matches!(ev.kind, dial9_format::EventKind::Wake { .. })
-            {
-                self.ahead = Some((w as u32, ev));
-            }
+        while self.ahead.is_none() {
+            let Some(ev) = self.events.next() else {
+                return;
+            };
+            let e = self.at;
+            self.at += 1;
+            let wake = (self.next_wake < ix.wakes.len()
+                && ix.wakes.event(self.next_wake) as usize == e)
+                .then_some(self.next_wake);
+            self.next_wake += usize::from(wake.is_some());
+            self.ahead = match ev.kind {
+                EventKind::Wake { .. } => wake.map(|w| (ev.ts_ns, Next::Wake(w as u32, ev))),
+                EventKind::Spawn { .. } => Some((ev.ts_ns, Next::Live(1))),
+                EventKind::Terminate { .. } => Some((ev.ts_ns, Next::Live(-1))),
+                _ => None,
+            };
         }
     }
 
     fn peek_ts(&mut self, ix: &Index) -> Option<u64> {
         self.fill(ix);
-        self.ahead.as_ref().map(|(_, ev)| ev.ts_ns)
+        self.ahead.as_ref().map(|(ts, _)| *ts)
     }
 
-    fn next(&mut self, ix: &Index) -> Option<(u32, dial9_format::Event)> {
+    fn next(&mut self, ix: &Index) -> Option<Next> {
         self.fill(ix);
-        self.ahead.take()
-    }
-}
-
-/// Live tasks: the spawns and ends in the window, in time order (a spawn or an end moves
-/// the count by one), read from the events as the merge reaches them; and the count at
-/// the window's start: those the recorder listed alive at the dump, less the spawns and
-/// plus the ends seen after.
-struct Lifecycle<'a> {
-    events: crate::analysis::events::Cursor<'a>,
-    ahead: Option<(u64, i64)>,
-}
-
-impl<'a> Lifecycle<'a> {
-    fn new(ix: &'a Index) -> Lifecycle<'a> {
-        Lifecycle {
-            events: ix.events.cursor(0),
-            ahead: None,
-        }
-    }
-
-    fn change(ev: &dial9_format::Event) -> Option<(u64, i64)> {
-        match ev.kind {
-            dial9_format::EventKind::Spawn { .. } => Some((ev.ts_ns, 1)),
-            dial9_format::EventKind::Terminate { .. } => Some((ev.ts_ns, -1)),
-            _ => None,
-        }
-    }
-
-    fn at_start(&self, ix: &Index) -> i64 {
-        let (mut live, mut lowest) = (0i64, 0i64);
-        for (_, d) in ix.events.iter().filter_map(|e| Self::change(&e)) {
-            live += d;
-            lowest = lowest.min(live);
-        }
-        let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
-        // Without the recorder's list (an older dump, a ring file), the fewest that the
-        // window's spawns and ends allow.
-        if alive_at_dump > 0 {
-            alive_at_dump - live
-        } else {
-            -lowest
-        }
-    }
-
-    fn peek(&mut self, _ix: &Index) -> Option<(u64, i64)> {
-        if self.ahead.is_none() {
-            self.ahead = self.events.by_ref().find_map(|e| Self::change(&e));
-        }
-        self.ahead
-    }
-
-    fn next(&mut self, ix: &Index) -> Option<(u64, i64)> {
-        self.peek(ix);
-        self.ahead.take()
+        self.ahead.take().map(|(_, n)| n)
     }
 }
 
@@ -370,12 +381,7 @@ impl Woken {
     }
 
     /// A poll begins: its task is no longer waiting.
-    fn polled<W: Write>(
-        &mut self,
-        w: &mut Writer<W>,
-        seg: &crate::analysis::Segment,
-        at: u64,
-    ) -> io::Result<()> {
+    fn polled<W: Write>(&mut self, w: &mut Writer<W>, seg: &Segment, at: u64) -> io::Result<()> {
         let SegmentKind::Polling(t) = seg.kind else {
             return Ok(());
         };
@@ -387,14 +393,6 @@ impl Woken {
             _ => Ok(()),
         }
     }
-}
-
-fn wakes_of(incoming: &[(PollIdx, u32)], p: PollIdx) -> impl Iterator<Item = (PollIdx, u32)> + '_ {
-    let from = incoming.partition_point(|&(q, _)| q < p);
-    incoming[from..]
-        .iter()
-        .copied()
-        .take_while(move |&(q, _)| q == p)
 }
 
 /// Argument names, interned on the first packet (`ARG_NAMES[iid - 1]`).
@@ -443,93 +441,110 @@ const CATEGORIES: [&str; 4] = ["poll", "park", "wake", "anomaly"];
 const PARKED: u64 = 1;
 const TASK_NAMES: u64 = 16;
 
-/// One packet, as field 1 of the `Trace` message the file is.
-fn encode(
-    out: &mut impl Write,
-    buf: &mut Vec<u8>,
-    written: &mut Written,
-    packet: &TracePacket,
-) -> io::Result<()> {
-    buf.clear();
-    prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, buf);
-    prost::encoding::encode_varint(packet.encoded_len() as u64, buf);
-    packet
-        .encode(buf)
-        .map_err(|e| io::Error::other(format!("cannot encode a packet: {e}")))?;
-    out.write_all(buf)?;
-    written.packets += 1;
-    written.bytes += buf.len() as u64;
-    Ok(())
-}
+/// Bytes of packets gathered before a write to the output.
+const FLUSH_AT: usize = 1 << 20;
 
 struct Writer<W> {
     out: W,
+    /// Packets not yet written to `out`.
     buf: Vec<u8>,
     written: Written,
     /// The latest time written.
     last_ts: u64,
-    /// Per task: its label, once its names were sent.
-    labels: Vec<Option<String>>,
+    /// Per task: its names were sent.
+    named: Vec<bool>,
     anomaly_names: rustc_hash::FxHashMap<String, u64>,
     /// Names to send with the next event.
     pending: proto::InternedData,
-    /// The packet being written, kept between packets with its vectors' room.
-    scratch: TracePacket,
 }
 
 impl<W: Write> Writer<W> {
     fn new(out: W, ix: &Index) -> Writer<W> {
         Writer {
             out,
-            buf: Vec::with_capacity(256),
+            buf: Vec::with_capacity(FLUSH_AT + 4096),
             written: Written::default(),
             last_ts: 0,
-            labels: vec![None; ix.tasks.len()],
+            named: vec![false; ix.tasks.len()],
             anomaly_names: Default::default(),
             pending: proto::InternedData::default(),
-            scratch: TracePacket::default(),
         }
     }
 
-    /// One packet, as field 1 of the `Trace` message the file is.
+    /// Counts the packet just added to `buf` (`len` bytes), and writes out what gathered.
+    fn added(&mut self, len: usize) -> io::Result<()> {
+        self.written.packets += 1;
+        self.written.bytes += len as u64;
+        if self.buf.len() >= FLUSH_AT {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+
+    /// One packet, as field 1 of the `Trace` message the file is (prost's encoding: the
+    /// few packets that are not events, and the events of rare shapes).
     fn packet(&mut self, packet: &TracePacket) -> io::Result<()> {
-        encode(&mut self.out, &mut self.buf, &mut self.written, packet)
+        let before = self.buf.len();
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut self.buf);
+        prost::encoding::encode_varint(packet.encoded_len() as u64, &mut self.buf);
+        packet
+            .encode(&mut self.buf)
+            .map_err(|e| io::Error::other(format!("cannot encode a packet: {e}")))?;
+        self.added(self.buf.len() - before)
     }
 
     /// A counter's value from `ts` on (never below zero).
     fn counter(&mut self, track: u64, ts: u64, value: i64) -> io::Result<()> {
-        let mut ev = self.fresh();
-        ev.r#type = Some(proto::COUNTER);
-        ev.track_uuid = Some(track);
-        ev.counter_value = Some(value.max(0));
-        self.event(ts, ev)
+        self.fast(
+            ts,
+            &wire::Event {
+                kind: proto::COUNTER,
+                track,
+                counter: Some(value.max(0)),
+                ..Default::default()
+            },
+        )
     }
 
-    /// An empty event to fill, with the room of the last one.
-    fn fresh(&mut self) -> TrackEvent {
-        let mut ev = self.scratch.track_event.take().unwrap_or_default();
-        ev.clear();
-        ev
+    /// An event of the hot shapes, written straight to bytes (see [`wire`]).
+    fn fast(&mut self, ts: u64, ev: &wire::Event<'_>) -> io::Result<()> {
+        self.last_ts = self.last_ts.max(ts);
+        let interned = (self.pending != proto::InternedData::default())
+            .then(|| std::mem::take(&mut self.pending).encode_to_vec());
+        let len = wire::packet(
+            &mut self.buf,
+            (ts, SEQUENCE, proto::SEQ_NEEDS_INCREMENTAL_STATE),
+            ev,
+            interned.as_deref(),
+        );
+        self.added(len)
     }
 
+    /// An event of any shape, through prost.
     fn event(&mut self, ts: u64, event: TrackEvent) -> io::Result<()> {
         self.last_ts = self.last_ts.max(ts);
-        // Filled in place: the packet is large, and moving it per event showed up.
-        let packet = &mut self.scratch;
-        packet.timestamp = Some(ts);
-        packet.trusted_packet_sequence_id = Some(SEQUENCE);
-        packet.sequence_flags = Some(proto::SEQ_NEEDS_INCREMENTAL_STATE);
-        packet.track_event = Some(event);
-        packet.interned_data = (self.pending != proto::InternedData::default())
-            .then(|| std::mem::take(&mut self.pending));
-        let written = encode(&mut self.out, &mut self.buf, &mut self.written, packet);
-        packet.interned_data = None;
-        written
+        let packet = TracePacket {
+            timestamp: Some(ts),
+            trusted_packet_sequence_id: Some(SEQUENCE),
+            sequence_flags: Some(proto::SEQ_NEEDS_INCREMENTAL_STATE),
+            track_event: Some(event),
+            interned_data: (self.pending != proto::InternedData::default())
+                .then(|| std::mem::take(&mut self.pending)),
+            track_descriptor: None,
+        };
+        self.packet(&packet)
     }
 
     /// Task `t`'s poll and wake names, sent with the next event the first time.
     fn task_names(&mut self, ix: &Index, t: usize) -> u64 {
-        if self.labels[t].is_none() {
+        if !self.named[t] {
             let label = ix.tasks[t].label();
             let base = TASK_NAMES + 2 * t as u64;
             for (iid, name) in [(base, label.clone()), (base + 1, format!("wake {label}"))] {
@@ -538,13 +553,13 @@ impl<W: Write> Writer<W> {
                     name: Some(name),
                 });
             }
-            self.labels[t] = Some(label);
+            self.named[t] = true;
         }
         TASK_NAMES + 2 * t as u64
     }
 
     fn anomaly_name(&mut self, name: String) -> u64 {
-        let next = TASK_NAMES + 2 * self.labels.len() as u64 + self.anomaly_names.len() as u64;
+        let next = TASK_NAMES + 2 * self.named.len() as u64 + self.anomaly_names.len() as u64;
         if let Some(&iid) = self.anomaly_names.get(&name) {
             return iid;
         }
@@ -665,59 +680,81 @@ impl<W: Write> Writer<W> {
         &mut self,
         ix: &Index,
         li: usize,
-        seg: &crate::analysis::Segment,
-        start: u64,
-        end: u64,
-        incoming: &[(PollIdx, u32)],
+        seg: &Segment,
+        (start, end): (u64, u64),
+        (incoming, at): (&[(PollIdx, u32)], &mut usize),
     ) -> io::Result<()> {
-        let track = Some(LANE_TRACKS + li as u64);
-        let event = match seg.kind {
-            SegmentKind::Parked => {
-                let mut ev = self.fresh();
-                ev.r#type = Some(proto::SLICE_BEGIN);
-                ev.track_uuid = track;
-                ev.name_iid = Some(PARKED);
-                ev.category_iids.push(PARK);
-                ev
-            }
-            SegmentKind::Polling(t) => {
-                let name = self.task_names(ix, t as usize);
-                let poll = ix.poll(seg.poll);
-                let mut ev = self.fresh();
-                let mut delay = None;
-                for (_, wk) in wakes_of(incoming, seg.poll) {
-                    ev.terminating_flow_ids.push(u64::from(wk) + 1);
-                    delay = delay.max(Some(ix.wakes.delay(wk as usize)));
-                }
-                self.written.polls += 1;
-                self.written.flows += ev.terminating_flow_ids.len() as u64;
-                let outcome = match poll {
-                    Some(p) if p.end_ns.is_none() => "running at the dump",
-                    Some(p) if p.open_at_window_end => "running at the window's end",
-                    Some(p) if p.end_unknown => "end lost",
-                    Some(p) if p.completed => "completed",
-                    _ => "pending",
-                };
-                let args = &mut ev.debug_annotations;
-                args.push(DebugAnnotation::uint(arg::TASK_ID, ix.tasks[t as usize].id));
-                args.push(DebugAnnotation::uint(arg::POLL_NS, end - start));
-                args.push(DebugAnnotation::text(arg::OUTCOME, outcome));
-                if let Some(d) = delay {
-                    args.push(DebugAnnotation::uint(arg::SCHEDULING_DELAY_NS, d));
-                }
-                ev.r#type = Some(proto::SLICE_BEGIN);
-                ev.track_uuid = track;
-                ev.name_iid = Some(name);
-                ev.category_iids.push(POLL);
-                ev
-            }
+        let track = LANE_TRACKS + li as u64;
+        let SegmentKind::Polling(t) = seg.kind else {
+            return self.fast(
+                start,
+                &wire::Event {
+                    kind: proto::SLICE_BEGIN,
+                    track,
+                    name_iid: Some(PARKED),
+                    category: Some(PARK),
+                    ..Default::default()
+                },
+            );
         };
-        self.event(start, event)
+        let name = self.task_names(ix, t as usize);
+        let poll = ix.poll(seg.poll);
+        let mut delay = None;
+        let mut ends = [0u64; 8];
+        let mut more = Vec::new();
+        let mut n = 0;
+        while incoming.get(*at).is_some_and(|&(p, _)| p < seg.poll) {
+            *at += 1;
+        }
+        let wakes = incoming[*at..].iter().take_while(|&&(p, _)| p == seg.poll);
+        for &(_, wk) in wakes {
+            let flow = u64::from(wk) + 1;
+            match ends.get_mut(n) {
+                Some(slot) => *slot = flow,
+                None => more.push(flow),
+            }
+            n += 1;
+            delay = delay.max(Some(ix.wakes.delay(wk as usize)));
+        }
+        let flows: Vec<u64>;
+        let terminating = if more.is_empty() {
+            &ends[..n]
+        } else {
+            flows = ends.iter().copied().chain(more).collect();
+            &flows[..]
+        };
+        self.written.polls += 1;
+        self.written.flows += terminating.len() as u64;
+        let outcome = match poll {
+            Some(p) if p.end_ns.is_none() => "running at the dump",
+            Some(p) if p.open_at_window_end => "running at the window's end",
+            Some(p) if p.end_unknown => "end lost",
+            Some(p) if p.completed => "completed",
+            _ => "pending",
+        };
+        let args = [
+            Arg::Uint(arg::TASK_ID, ix.tasks[t as usize].id),
+            Arg::Uint(arg::POLL_NS, end - start),
+            Arg::Text(arg::OUTCOME, outcome),
+            Arg::Uint(arg::SCHEDULING_DELAY_NS, delay.unwrap_or(0)),
+        ];
+        self.fast(
+            start,
+            &wire::Event {
+                kind: proto::SLICE_BEGIN,
+                track,
+                name_iid: Some(name),
+                category: Some(POLL),
+                args: &args[..if delay.is_some() { 4 } else { 3 }],
+                terminating_flows: terminating,
+                ..Default::default()
+            },
+        )
     }
 
     /// A wake: an instant where it happened, the start of an arrow to the poll it led to.
-    fn wake(&mut self, ix: &Index, i: u32, ev: &dial9_format::Event) -> io::Result<()> {
-        let dial9_format::EventKind::Wake { task, source, .. } = ev.kind else {
+    fn wake(&mut self, ix: &Index, i: u32, ev: &Event) -> io::Result<()> {
+        let EventKind::Wake { task, source, .. } = ev.kind else {
             return Ok(());
         };
         let Some(t) = ix.task_idx(task) else {
@@ -729,33 +766,35 @@ impl<W: Write> Writer<W> {
             .get(&ev.lane)
             .map_or(DIAL9_TRACK, |&li| LANE_TRACKS + li as u64);
         let name = self.task_names(ix, t as usize) + 1;
-        let mut out = self.fresh();
-        let args = &mut out.debug_annotations;
-        args.push(DebugAnnotation::uint(arg::TASK_ID, task));
-        args.push(DebugAnnotation::uint(arg::WAITED_NS, ix.wakes.delay(w)));
-        match source {
-            dial9_format::WakeSource::Task(t) => {
-                args.push(DebugAnnotation::uint(arg::WAKER_TASK_ID, t))
+        let by = match source {
+            dial9_format::WakeSource::Task(t) => Arg::Uint(arg::WAKER_TASK_ID, t),
+            dial9_format::WakeSource::Driver if ix.wakes.timer(w) => {
+                Arg::Text(arg::WOKEN_BY, "the timer driver")
             }
-            dial9_format::WakeSource::Driver => args.push(DebugAnnotation::text(
-                arg::WOKEN_BY,
-                if ix.wakes.timer(w) {
-                    "the timer driver"
-                } else {
-                    "the runtime (I/O or timer driver)"
-                },
-            )),
-            _ => args.push(DebugAnnotation::text(arg::WOKEN_BY, "another thread")),
-        }
+            dial9_format::WakeSource::Driver => {
+                Arg::Text(arg::WOKEN_BY, "the runtime (I/O or timer driver)")
+            }
+            dial9_format::WakeSource::Foreign => Arg::Text(arg::WOKEN_BY, "another thread"),
+        };
+        let args = [
+            Arg::Uint(arg::TASK_ID, task),
+            Arg::Uint(arg::WAITED_NS, ix.wakes.delay(w)),
+            by,
+        ];
+        let flow = [u64::from(i) + 1];
         self.written.wakes += 1;
-        out.r#type = Some(proto::INSTANT);
-        out.track_uuid = Some(track);
-        out.name_iid = Some(name);
-        out.category_iids.push(WAKE);
-        if ix.wakes.polled(w) {
-            out.flow_ids.push(u64::from(i) + 1);
-        }
-        self.event(ev.ts_ns, out)
+        self.fast(
+            ev.ts_ns,
+            &wire::Event {
+                kind: proto::INSTANT,
+                track,
+                name_iid: Some(name),
+                category: Some(WAKE),
+                args: &args,
+                flows: if ix.wakes.polled(w) { &flow } else { &[] },
+                ..Default::default()
+            },
+        )
     }
 
     fn anomaly(&mut self, ix: &Index, i: usize) -> io::Result<()> {
