@@ -22,8 +22,9 @@ use dial9_tui::fmt::{parse_duration, sanitize};
     after_help = "Exit status: 0 ok, 1 check found violations, 2 the dump cannot be read or bad usage."
 )]
 struct Cli {
-    /// The dump to open in the explorer.
-    dump: Option<PathBuf>,
+    /// The dump to open in the explorer (or a dial9 trace: its segment files, or their
+    /// directory).
+    dump: Vec<PathBuf>,
     #[command(flatten)]
     view: ViewArgs,
     #[command(flatten)]
@@ -36,7 +37,8 @@ struct Cli {
 enum Command {
     /// Open the dump in the explorer (the same as `dial9-tui DUMP`).
     Open {
-        dump: PathBuf,
+        #[arg(required = true)]
+        dump: Vec<PathBuf>,
         #[command(flatten)]
         view: ViewArgs,
         #[command(flatten)]
@@ -44,7 +46,8 @@ enum Command {
     },
     /// Describe the dump: reason, window, anomalies ranked, top tasks, worker busy share.
     Report {
-        dump: PathBuf,
+        #[arg(required = true)]
+        dump: Vec<PathBuf>,
         /// One JSON document instead of text (fields documented in the README).
         #[arg(long)]
         json: bool,
@@ -62,7 +65,8 @@ enum Command {
         /// A Perfetto trace (protobuf TrackEvents).
         #[arg(long, required = true)]
         perfetto: bool,
-        dump: PathBuf,
+        #[arg(required = true)]
+        dump: Vec<PathBuf>,
         /// The file to write (never overwritten if it exists).
         #[arg(short, long, value_name = "FILE")]
         out: PathBuf,
@@ -84,7 +88,8 @@ enum Command {
     },
     /// Pass/fail: exit 0 when clean, 1 when a threshold is crossed, 2 when unreadable.
     Check {
-        dump: PathBuf,
+        #[arg(required = true)]
+        dump: Vec<PathBuf>,
         /// Longest acceptable poll (the same as --long-poll-crit).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         max_poll: Option<u64>,
@@ -170,9 +175,22 @@ fn load(path: &Path) -> Result<Dump, ExitCode> {
     Dump::read(path).map_err(|e| unreadable(path, e))
 }
 
-/// The dump at `path` indexed as it streams from the file.
-fn load_index(path: &Path, thresholds: Thresholds) -> Result<Index, ExitCode> {
-    Index::open(path, thresholds, &mut |_| {}).map_err(|e| unreadable(path, e))
+/// The dump (or dial9 trace) at `paths`, indexed.
+fn load_index(paths: &[PathBuf], thresholds: Thresholds) -> Result<Index, ExitCode> {
+    dial9_tui::load::open(paths, thresholds, &mut |_| {}).map_err(|e| {
+        // The error may quote the file's bytes: through the sanitizer like everything else.
+        eprintln!("dial9-tui: {}", sanitize(&e.to_string()));
+        ExitCode::from(check::UNREADABLE as u8)
+    })
+}
+
+/// How the named paths appear in the output: the one path, or the first and a count.
+fn shown(paths: &[PathBuf]) -> String {
+    match paths {
+        [one] => one.display().to_string(),
+        [first, rest @ ..] => format!("{} and {} more", first.display(), rest.len()),
+        [] => String::new(),
+    }
 }
 
 fn unreadable(path: &Path, e: dial9_format::ReadError) -> ExitCode {
@@ -258,7 +276,7 @@ fn main() -> ExitCode {
             let text = if json {
                 report::json(&ix) + "\n"
             } else {
-                report::text(&ix, &dump.display().to_string(), limit)
+                report::text(&ix, &shown(&dump), limit)
             };
             // The process ends next: freeing a 10M-event index page by page would take
             // longer than the OS's taking it back at once.
@@ -338,8 +356,8 @@ fn main() -> ExitCode {
             }
         }),
         None => match cli.dump {
-            Some(dump) => explore(&dump, cli.view, cli.thresholds),
-            None => {
+            dump if !dump.is_empty() => explore(&dump, cli.view, cli.thresholds),
+            _ => {
                 eprintln!(
                     "dial9-tui: no dump given. Usage: dial9-tui DUMP | dial9-tui report DUMP | dial9-tui check DUMP (--help for more)"
                 );
@@ -396,12 +414,16 @@ fn list_rings(dir: Option<PathBuf>) -> Result<ExitCode, ExitCode> {
     emit(&out, ExitCode::SUCCESS)
 }
 
-fn explore(path: &Path, view: ViewArgs, thresholds: ThresholdArgs) -> Result<ExitCode, ExitCode> {
+fn explore(
+    paths: &[PathBuf],
+    view: ViewArgs,
+    thresholds: ThresholdArgs,
+) -> Result<ExitCode, ExitCode> {
     let opts = dial9_tui::app::Options {
         ascii: view.ascii,
         color: !view.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
-    dial9_tui::app::run(path, opts, thresholds.thresholds()).map_err(|e| {
+    dial9_tui::app::run(paths, opts, thresholds.thresholds()).map_err(|e| {
         eprintln!("dial9-tui: {}", sanitize(&e));
         ExitCode::from(2)
     })?;

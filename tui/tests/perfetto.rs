@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dial9_format::Dump;
-use dial9_tui::analysis::{Index, SegmentKind, Thresholds};
+use dial9_tui::analysis::{SegmentKind, Thresholds};
 
 const PERFETTO: &str = "perfetto==0.59.1";
 const PROTOBUF: &str = "protobuf==7.36.2";
@@ -110,13 +109,20 @@ fn every_sample_exports_a_trace_perfettos_schema_reads_whole() {
         .collect();
     samples.sort();
     assert!(samples.len() >= 7);
+    // And a trace of the public dial9, imported (its real crate wrote it).
+    samples.push(root().join("tui/tests/fixtures/dial9/zjzu-32504"));
     for sample in samples {
         let name = sample.file_stem().unwrap().to_string_lossy().into_owned();
         let trace = dir.path().join(format!("{name}.pftrace"));
         export(&sample, &trace);
         let got = checked(&py, &trace);
         assert_eq!(got["problems"], serde_json::json!([]), "{name}: {got}");
-        let ix = Index::build(Dump::read(&sample).unwrap(), Thresholds::default());
+        let ix = dial9_tui::load::open(
+            std::slice::from_ref(&sample),
+            Thresholds::default(),
+            &mut |_| {},
+        )
+        .unwrap();
         let polling: usize = (0..ix.lanes.len())
             .flat_map(|li| ix.segments(li, 0, u64::MAX))
             .filter(|s| matches!(s.kind, SegmentKind::Polling(_)))

@@ -474,3 +474,63 @@ fn empty_dump_survives_every_key() {
         term.draw(|f| dial9_tui::view::render(f, &app)).unwrap();
     }
 }
+
+/// The public dial9's segments, as the real crate wrote them (`tests/fixtures/dial9`).
+fn dial9_segments() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dial9");
+    [
+        "segments/trace.0.bin",
+        "segments/trace.1.bin",
+        "gz/trace.1.bin.gz",
+    ]
+    .iter()
+    .map(|f| std::fs::read(dir.join(f)).unwrap())
+    .collect()
+}
+
+/// A change to a segment's bytes: a run of bytes set, a cut, bytes put in.
+fn damage() -> impl Strategy<Value = (usize, u8, Vec<u8>, bool)> {
+    (
+        any::<usize>(),
+        any::<u8>(),
+        proptest::collection::vec(any::<u8>(), 1..8),
+        any::<bool>(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Any bytes in a dial9 segment (its own decoder is unfuzzed upstream): a dump or one
+    /// line saying which segment does not read, never a panic; what reads is safe in
+    /// every report and a few hundred explorer keys.
+    #[test]
+    fn any_damaged_dial9_trace_opens_or_is_refused_in_one_line(
+        which in 0..3usize,
+        changes in proptest::collection::vec(damage(), 1..6),
+        keys in proptest::collection::vec(0..64usize, 0..80),
+    ) {
+        let mut bytes = dial9_segments().swap_remove(which);
+        for (at, value, put, cut) in changes {
+            let at = at % bytes.len().max(1);
+            match (cut, value % 3) {
+                (true, _) => bytes.truncate(at),
+                (false, 0) => bytes.splice(at..at, put).for_each(drop),
+                _ => bytes[at..].iter_mut().take(put.len()).for_each(|b| *b = value),
+            }
+        }
+        match dial9_tui::import::from_segments(&[("seg \u{1b}[2J".into(), bytes)]) {
+            Ok((dump, foreign)) => {
+                prop_assert!(!foreign.limits.is_empty());
+                let mut ix = Index::build(dump, Thresholds::default());
+                ix.foreign = Some(foreign);
+                assert_clean("report", &report::text(&ix, "x.bin", 1000));
+                serde_json::from_str::<serde_json::Value>(&report::json(&ix)).unwrap();
+                let (_, out) = check::run(&ix, &[]);
+                assert_clean("check", &out);
+                explore(ix, &keys);
+            }
+            Err(e) => prop_assert!(e.starts_with("seg ") && !e.contains('\n'), "{e}"),
+        }
+    }
+}

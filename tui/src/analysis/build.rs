@@ -1103,6 +1103,7 @@ impl Builder {
             verdict: String::new(),
             thresholds,
             reordered: 0,
+            foreign: None,
         };
         ix.polls_by_duration = super::index::longest_polls(&ix);
         ix

@@ -337,6 +337,9 @@ pub struct Index {
     /// Events that were out of time order in the file (sorted here; a recorder writes
     /// them in order, so a non-zero count means a damaged or hand-made file).
     pub reordered: usize,
+    /// Where the dump came from when it is not a dial9-tui dump (the public dial9's
+    /// trace), and what cannot be judged on it.
+    pub foreign: Option<crate::import::Foreign>,
 }
 
 /// Polls kept in the ranking by length: far more than anyone steps through with `L`.

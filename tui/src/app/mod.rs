@@ -18,7 +18,7 @@ pub use state::{App, Options, Pane, Selection, TaskColumn, TaskTable};
 pub use viewport::Viewport;
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::analysis::{Index, Thresholds};
@@ -26,20 +26,19 @@ use crossterm::event::{self, Event};
 
 /// Loads a dump and builds its index, showing progress on stderr when it takes a while.
 /// Runs before the terminal is touched, so an unreadable dump leaves it as it was.
-pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
+pub fn load(paths: &[PathBuf], thresholds: Thresholds) -> Result<Index, String> {
     let started = Instant::now();
     let show = std::io::stderr().is_terminal();
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let size: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
     if show && size > 32 << 20 {
-        eprint!(
-            "\rdial9-tui: reading {} ({} MB)...",
-            path.display(),
-            size >> 20
-        );
+        eprint!("\rdial9-tui: reading {} MB...", size >> 20);
     }
     let mut last = Instant::now();
     // A bar, not a number: at a glance over SSH, how far and how fast.
-    let index = Index::open(path, thresholds, &mut |f| {
+    let index = crate::load::open(paths, thresholds, &mut |f| {
         if show
             && started.elapsed() > Duration::from_millis(300)
             && last.elapsed() > Duration::from_millis(100)
@@ -56,10 +55,7 @@ pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
             let _ = std::io::stderr().flush();
         }
     })
-    .map_err(|e| match e {
-        dial9_format::ReadError::Io { .. } => e.to_string(),
-        _ => format!("{}: {e}", path.display()),
-    })?;
+    .map_err(|e| e.to_string())?;
     if show && started.elapsed() > Duration::from_millis(300) {
         eprint!("\r{:60}\r", "");
     }
@@ -67,14 +63,19 @@ pub fn load(path: &Path, thresholds: Thresholds) -> Result<Index, String> {
 }
 
 /// Opens the explorer on `path` until the user quits.
-pub fn run(path: &Path, options: Options, thresholds: Thresholds) -> Result<(), String> {
-    let index = load(path, thresholds)?;
+pub fn run(paths: &[PathBuf], options: Options, thresholds: Thresholds) -> Result<(), String> {
+    let index = load(paths, thresholds)?;
     if !std::io::stdout().is_terminal() {
         return Err(
             "the explorer needs a terminal (for scripts, use `dial9-tui report` or `check`)".into(),
         );
     }
-    let mut app = App::new(index, options, path.display().to_string());
+    let source = match paths {
+        [one] => one.display().to_string(),
+        [first, rest @ ..] => format!("{} and {} more", first.display(), rest.len()),
+        [] => String::new(),
+    };
+    let mut app = App::new(index, options, source);
     // Installs a panic hook that restores the terminal before the panic message prints.
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot start the terminal UI: {e}"))?;

@@ -25,6 +25,12 @@ pub fn run(ix: &Index, allow: &[AnomalyKind]) -> (i32, String) {
     if let Some(damage) = &ix.dump.damage {
         let _ = writeln!(s, "note: {damage}");
     }
+    // A pass on an imported trace is a pass on what it can tell.
+    if let Some(f) = &ix.foreign {
+        for l in &f.limits {
+            let _ = writeln!(s, "note: {}: {}", sanitize(&f.format), sanitize(l));
+        }
+    }
     if violations.is_empty() {
         let _ = writeln!(
             s,

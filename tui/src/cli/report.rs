@@ -57,6 +57,10 @@ pub struct DumpJson {
     /// The capacity (in records) that would have kept 10 s at that rate (rounded up to
     /// 64k records).
     pub capacity_for_10s: u64,
+    /// `dial9-tui dump`, or what it was imported from (`dial9 trace (...)`).
+    pub format: String,
+    /// For an imported trace, what cannot be judged on it, a line each.
+    pub limits: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -368,6 +372,14 @@ fn summary(ix: &Index) -> ReportJson {
             events_per_s: per_second(ix, ix.event_count() as u64),
             records_per_s: per_second(ix, records_kept(ix)),
             capacity_for_10s: capacity_for(ix, 10.0),
+            format: ix
+                .foreign
+                .as_ref()
+                .map_or_else(|| "dial9-tui dump".into(), |f| f.format.clone()),
+            limits: ix
+                .foreign
+                .as_ref()
+                .map_or_else(Vec::new, |f| f.limits.clone()),
         },
         thresholds: ThresholdsJson {
             long_poll_warn_ns: th.long_poll_warn,
@@ -423,7 +435,12 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     let r = summary(ix);
     let d = &r.dump;
     let mut s = String::new();
-    let _ = writeln!(s, "dial9 dump  {}", sanitize(source));
+    let what = if ix.foreign.is_some() {
+        "dial9 trace"
+    } else {
+        "dial9 dump "
+    };
+    let _ = writeln!(s, "{what} {}", sanitize(source));
     let _ = writeln!(s, "verdict     {}", sanitize(&r.verdict));
     let _ = writeln!(s, "reason      {}", r.dump.reason.summary);
     // The panic's own frames: where in the code.
@@ -435,6 +452,38 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     let when = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_nanos(d.dumped_at_unix_ns),
     );
+    if let Some(f) = &ix.foreign {
+        // Not a dump of this recorder: where it came from, and no ring to speak of.
+        let _ = writeln!(
+            s,
+            "format      {}, {} segment{}",
+            sanitize(&f.format),
+            f.segments,
+            if f.segments == 1 { "" } else { "s" }
+        );
+        let pid = if d.pid == 0 {
+            String::new()
+        } else {
+            format!(" (pid {})", d.pid)
+        };
+        let _ = writeln!(
+            s,
+            "program     {}{pid}, last event {when}",
+            sanitize(&d.program)
+        );
+        let _ = writeln!(
+            s,
+            "window      {} with {} events, {} lanes, {} tasks",
+            duration(d.window_ns),
+            d.events,
+            d.lanes,
+            d.tasks
+        );
+        for l in &f.limits {
+            let _ = writeln!(s, "limit       {}", sanitize(l));
+        }
+        return anomalies_and_tops(ix, &r, s, limit);
+    }
     let _ = writeln!(
         s,
         "program     {} (pid {}) on {}, dumped {when}",
@@ -508,6 +557,11 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
             "note        tracing layer was not installed: no wakes or task names"
         );
     }
+    anomalies_and_tops(ix, &r, s, limit)
+}
+
+/// The report's anomalies (`limit` groups), top tasks and workers, after its head `s`.
+fn anomalies_and_tops(ix: &Index, r: &ReportJson, mut s: String, limit: usize) -> String {
     let c = &r.anomaly_counts;
     let _ = writeln!(
         s,

@@ -181,7 +181,15 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             },
         ));
     }
-    if !h.hooks_installed || !h.layer_installed {
+    if let Some(f) = &ix.foreign {
+        spans.push(Span::styled(
+            format!(
+                " [{}: no lost-waker verdicts, no task names; `report` says what else]",
+                sanitize(&f.format)
+            ),
+            theme.severity(Severity::Warning),
+        ));
+    } else if !h.hooks_installed || !h.layer_installed {
         spans.push(Span::styled(
             if !h.hooks_installed {
                 " [no runtime hooks]"
