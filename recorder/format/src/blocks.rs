@@ -164,37 +164,40 @@ impl<'a> Cursor<'a> {
         Cursor { bytes, pos: 0 }
     }
 
-    /// The next varint. Most are one byte; a longer one with ten bytes left is read from
-    /// a fixed-size window (no bounds check a byte); only a column's last values take
-    /// the careful way.
+    /// The next varint. With eight bytes left, one of up to eight bytes (any value below
+    /// 2^56) is read without a branch on its length: the first byte without its high bit
+    /// says where it ends, and its seven-bit groups are gathered by shifts. Lengths vary
+    /// from value to value, so a byte-at-a-time loop mispredicts its exit about once a
+    /// value; this does not. Longer values, and a column's last few bytes, take the
+    /// careful way.
     #[inline(always)]
     pub(crate) fn get(&mut self) -> Result<u64, Undecodable> {
         let pos = self.pos;
-        match self.bytes.get(pos) {
-            Some(&b) if b < 0x80 => {
-                self.pos = pos + 1;
-                return Ok(u64::from(b));
-            }
-            None => return Err(Undecodable("a column ends in the middle of a value")),
-            _ => {}
-        }
         if let Some(window) = self
             .bytes
-            .get(pos..pos + 10)
-            .and_then(|w| <&[u8; 10]>::try_from(w).ok())
+            .get(pos..pos + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
         {
-            let mut v = 0u64;
-            for (k, &b) in window.iter().enumerate() {
-                v |= u64::from(b & 0x7f) << (7 * k);
-                if b < 0x80 {
-                    if k == 9 && b > 1 {
-                        break;
-                    }
-                    self.pos = pos + k + 1;
-                    return Ok(v);
-                }
+            let w = u64::from_le_bytes(window);
+            let ends = !w & 0x8080_8080_8080_8080;
+            if ends != 0 {
+                let len = (ends.trailing_zeros() as usize + 1) / 8;
+                let x = if len == 8 {
+                    w
+                } else {
+                    w & ((1u64 << (len * 8)) - 1)
+                };
+                let v = (x & 0x7f)
+                    | ((x >> 1) & (0x7f << 7))
+                    | ((x >> 2) & (0x7f << 14))
+                    | ((x >> 3) & (0x7f << 21))
+                    | ((x >> 4) & (0x7f << 28))
+                    | ((x >> 5) & (0x7f << 35))
+                    | ((x >> 6) & (0x7f << 42))
+                    | ((x >> 7) & (0x7f << 49));
+                self.pos = pos + len;
+                return Ok(v);
             }
-            return Err(Undecodable("a value does not fit in 64 bits"));
         }
         self.get_slow()
     }
