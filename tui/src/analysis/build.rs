@@ -142,7 +142,7 @@ pub(crate) enum Zeroing {
 }
 
 /// A waker op that dropped a task's count, and where it happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Dropped {
     pub(crate) event: EventIdx,
     pub(crate) ts_ns: u64,
@@ -155,14 +155,15 @@ pub(crate) struct Dropped {
 /// (deltas only, as a count that is not known absolutely can only be), and for each
 /// level the last op that dropped the count to it. Whatever the count is at a moment, the
 /// op that last took it to zero, were that count zero, is the last drop to that level.
-/// Kept for up to [`LEVELS_KEPT`] levels: a task whose count wanders further is walked.
+/// Most tasks' counts move between two levels, kept in place (a list elsewhere would
+/// cost a cache miss on every drop); up to [`LEVELS_KEPT`] levels in all: a task whose
+/// count wanders further is walked.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct WakerLevels {
     level: i32,
-    /// The lowest level `drops` covers.
-    min: i32,
-    /// Per level from `min`: the last op that dropped the count to it (`None`: none).
-    drops: Vec<Option<Dropped>>,
+    near: [(i32, Dropped); 2],
+    near_len: u8,
+    far: Vec<(i32, Dropped)>,
     overflowed: bool,
 }
 
@@ -178,24 +179,23 @@ impl WakerLevels {
         if delta >= 0 || self.overflowed {
             return;
         }
-        if self.drops.is_empty() {
-            self.min = self.level;
-        }
-        if self.level < self.min {
-            let grow = (self.min - self.level) as usize;
-            self.drops.splice(0..0, std::iter::repeat_n(None, grow));
-            self.min = self.level;
-        }
-        let at = (self.level - self.min) as usize;
-        if at >= self.drops.len() {
-            self.drops.resize(at + 1, None);
-        }
-        if self.drops.len() > LEVELS_KEPT {
+        let level = self.level;
+        let near_len = usize::from(self.near_len);
+        let found = self.near[..near_len]
+            .iter_mut()
+            .chain(self.far.iter_mut())
+            .find(|(l, _)| *l == level);
+        if let Some((_, d)) = found {
+            *d = op;
+        } else if near_len < self.near.len() {
+            self.near[near_len] = (level, op);
+            self.near_len += 1;
+        } else if self.far.len() + near_len >= LEVELS_KEPT {
             self.overflowed = true;
-            self.drops = Vec::new();
-            return;
+            self.far = Vec::new();
+        } else {
+            self.far.push((level, op));
         }
-        self.drops[at] = Some(op);
     }
 
     /// The op that last took the count to zero, were it zero now.
@@ -203,11 +203,11 @@ impl WakerLevels {
         if self.overflowed {
             return Zeroing::Unknown;
         }
-        let at = i64::from(self.level) - i64::from(self.min);
-        match usize::try_from(at).ok().and_then(|i| self.drops.get(i)) {
-            Some(&Some(op)) => Zeroing::At(op),
-            _ => Zeroing::None,
-        }
+        self.near[..usize::from(self.near_len)]
+            .iter()
+            .chain(&self.far)
+            .find(|(l, _)| *l == self.level)
+            .map_or(Zeroing::None, |&(_, d)| Zeroing::At(d))
     }
 }
 
