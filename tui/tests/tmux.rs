@@ -41,6 +41,14 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    /// Waits until the screen no longer contains `text`.
+    fn wait_gone(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.screen().contains(text) {
+            assert!(Instant::now() < deadline, "{text:?} never went away");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     /// Has the shell write `stty -a` into a file of `dir` and returns that output alone,
     /// split into its flags and settings: the screen also shows the typed command line,
     /// whose words would match whatever the terminal's state.
@@ -117,7 +125,9 @@ fn explorer_runs_in_a_real_terminal_and_restores_it() {
     t.wait_for("longest poll #1");
     t.keys(&["?"]);
     t.wait_for("Keys · any key closes");
+    // Escape alone: sent together with the next key, a terminal reads the pair as Alt-p.
     t.keys(&["Escape"]);
+    t.wait_gone("Keys · any key closes");
     t.keys(&["p"]);
     t.wait_for("poll in progress at the dump");
     t.keys(&["/"]);

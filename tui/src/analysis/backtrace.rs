@@ -68,28 +68,82 @@ const FOLDED_PATHS: &[&str] = &[
     "sysdeps/",
 ];
 
-/// The application's frames, innermost first.
-pub fn app_frames(lines: &[String]) -> Vec<Frame> {
-    frames(lines)
-        .into_iter()
-        .filter(|f| {
-            !FOLDED.iter().any(|p| f.function.starts_with(p))
-                && match f.location.as_deref() {
-                    Some(l) => !FOLDED_PATHS.iter().any(|p| l.contains(p)),
-                    // Without line tables only a qualified name says whose it is.
-                    None => f.function.contains("::"),
-                }
-        })
-        .collect()
-}
-
 impl Frame {
+    /// Whether the frame is the application's (not std's, the runtime's, the recorder's).
+    fn is_app(&self) -> bool {
+        !FOLDED.iter().any(|p| self.function.starts_with(p))
+            && match self.location.as_deref() {
+                Some(l) => !FOLDED_PATHS.iter().any(|p| l.contains(p)),
+                // Without line tables only a qualified name says whose it is.
+                None => self.function.contains("::"),
+            }
+    }
+
+    /// Whether it is Rust library code (std's, a crate's), as opposed to C (libc's).
+    fn is_rust_library(&self) -> bool {
+        self.function.contains("::")
+            || self
+                .location
+                .as_deref()
+                .is_some_and(|l| l.contains("/rustc/") || l.contains("/registry/src/"))
+    }
+
+    /// `function at file:line:col`, the file as the explorer shows paths (no build
+    /// machine's directories).
     pub fn label(&self) -> String {
         match &self.location {
-            Some(l) => format!("{} at {l}", self.function),
+            Some(l) => format!(
+                "{} at {}",
+                self.function,
+                crate::analysis::index::short_path(l)
+            ),
             None => self.function.clone(),
         }
     }
+
+    /// `function (file:line)`: shorter, for a sentence.
+    pub fn brief(&self) -> String {
+        match &self.location {
+            Some(l) => {
+                let l = crate::analysis::index::short_path(l);
+                // file:line:col -> file:line
+                let l = match l.rsplit_once(':') {
+                    Some((rest, col)) if col.chars().all(|c| c.is_ascii_digit()) => {
+                        rest.to_string()
+                    }
+                    _ => l,
+                };
+                format!("{} ({l})", self.function)
+            }
+            None => self.function.clone(),
+        }
+    }
+}
+
+/// The application's frames, innermost first.
+pub fn app_frames(lines: &[String]) -> Vec<Frame> {
+    frames(lines).into_iter().filter(Frame::is_app).collect()
+}
+
+/// The library function the innermost application frame called, when it is Rust code
+/// (`std::thread::sleep`, a crate's blocking call): what a poll was blocked or busy in,
+/// when the application's own frame is only where it was called from.
+pub fn callee(lines: &[String]) -> Option<Frame> {
+    let all = frames(lines);
+    let first_app = all.iter().position(Frame::is_app)?;
+    let callee = all.get(first_app.checked_sub(1)?)?;
+    (callee.is_rust_library() && !is_trampoline(&callee.function)).then(|| callee.clone())
+}
+
+/// Library frames that only pass control on (a closure's `call_once`, a
+/// future's `poll`): naming them says nothing about what the code was doing.
+fn is_trampoline(function: &str) -> bool {
+    let bare = function.split('<').next().unwrap_or(function);
+    let last = bare.rsplit("::").next().unwrap_or(bare);
+    matches!(
+        last,
+        "call_once" | "call_mut" | "call" | "poll" | "into_future" | "__rust_begin_short_backtrace"
+    ) || last.starts_with("{closure")
 }
 
 #[cfg(test)]
@@ -122,5 +176,68 @@ mod tests {
                 "panic::parser::{{closure}} at recorder/examples/panic.rs:58:30",
             ]
         );
+        assert_eq!(
+            app[0].brief(),
+            "panic::parse_record (recorder/examples/panic.rs:27)"
+        );
+        // The innermost application frame called core's bounds check.
+        assert_eq!(
+            callee(&lines).map(|f| f.function),
+            Some("core::panicking::panic_bounds_check".into())
+        );
+    }
+
+    /// A closure's `call_once` between the runtime and the task's code names no work:
+    /// the explanation leaves it out rather than saying "in call_once".
+    #[test]
+    fn a_trampoline_is_not_named_as_the_callee() {
+        let text = "   0: core::ops::function::FnOnce::call_once<fn(), ()>
+             at /rustc/abc/library/core/src/ops/function.rs:250:5
+   1: {async_block#0}<fn()>
+             at ./recorder/examples/why_slow.rs:149:9";
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        assert_eq!(callee(&lines), None);
+        assert!(is_trampoline("poll<tokio::time::Sleep>"));
+        assert!(is_trampoline("svc::handler::{closure#2}"));
+        assert!(!is_trampoline("std::thread::sleep"));
+    }
+
+    /// A function inlined into the task's async block (a release build) is a symbol of
+    /// its own at the same address: it is the innermost application frame, named with
+    /// its file:line, and the block is its caller; the build machine's directories go.
+    #[test]
+    fn an_inlined_function_is_a_frame_of_its_own_and_paths_lose_the_machine() {
+        let text = "   0: __GI___clock_nanosleep
+             at ./time/../sysdeps/unix/sysv/linux/clock_nanosleep.c:48:7
+   1: std::thread::sleep
+             at /rustc/abc/library/std/src/thread/mod.rs:300:5
+   2: block_on_disk
+             at /home/alice/svc/src/main.rs:120:9
+   2: {async_block#1}
+             at /home/alice/svc/src/main.rs:264:21
+   3: tokio::runtime::task::core::Core<T,S>::poll";
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let app = app_frames(&lines);
+        assert_eq!(
+            app.iter().map(Frame::brief).collect::<Vec<_>>(),
+            [
+                "block_on_disk (svc/src/main.rs:120)",
+                "{async_block#1} (svc/src/main.rs:264)"
+            ]
+        );
+        assert!(app.iter().all(|f| !f.label().contains("alice")));
+        assert_eq!(
+            callee(&lines).map(|f| f.function),
+            Some("std::thread::sleep".into())
+        );
+        // A C function inner to the application's is not named as its callee.
+        assert_eq!(callee(&lines[..0]), None);
+        let c_only: Vec<String> = text
+            .lines()
+            .take(2)
+            .chain(text.lines().skip(4))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(callee(&c_only), None);
     }
 }

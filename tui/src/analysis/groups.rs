@@ -1,11 +1,12 @@
 //! Anomalies grouped and ranked by impact, and the one-line verdict.
 //!
 //! Forty lines of the same four tasks' long polls bury the one victim that matters. So
-//! occurrences are grouped by kind and subject (a named task, or for unnamed tasks their
-//! spawn location, so fifty connection handlers are one group; a lane for worker stalls),
-//! and groups are ranked: severity, the dump's own cause, causes before their victims
-//! (a long poll causes the delays and the stall around it), then the time lost in all.
-//! Every occurrence stays reachable: a group lists its members.
+//! occurrences are grouped by kind and cause: tasks spawned at one place of the code with
+//! names of one family (`image-resize-0` .. `image-resize-3`: one cause; fifty unnamed
+//! connection handlers of one spawn location: one), a lane for worker stalls. Groups are
+//! ranked: severity, the dump's own cause, causes before their victims (a long poll
+//! causes the delays and the stall around it), then the time lost in all. Every
+//! occurrence stays reachable: a group lists its members.
 
 use super::anomaly::{Anomaly, AnomalyKind, Severity};
 use super::index::{Index, TaskIdx};
@@ -38,43 +39,83 @@ impl Group {
     }
 }
 
-fn subject(ix: &Index, a: &Anomaly) -> String {
+/// A task name's family: the name without the number it ends in (`image-resize-3` ->
+/// `image-resize-`), or the name itself.
+fn family(name: &str) -> &str {
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    if stem.len() == name.len() || stem.is_empty() {
+        name
+    } else {
+        stem
+    }
+}
+
+/// What a task's anomalies are grouped by: where it was spawned, and its name's family.
+fn cause_of(ix: &Index, t: TaskIdx) -> (String, String) {
+    let task = &ix.tasks[t as usize];
+    (
+        task.short_location().unwrap_or_default(),
+        family(&task.name).to_string(),
+    )
+}
+
+/// The group's name, from its members' tasks: the task's own when there is one, the
+/// name family with a star for several of one family (`image-resize-*`), else the spawn
+/// location they share.
+fn subject(ix: &Index, a: &Anomaly, tasks: &[TaskIdx]) -> String {
     if a.kind == AnomalyKind::WorkerStall {
         return a
             .lane
             .and_then(|l| ix.lane(l))
             .map_or_else(|| "a worker".into(), |l| l.label());
     }
-    match a.task {
-        Some(t) => ix.tasks[t as usize].label(),
-        None => "the runtime".into(),
+    match tasks {
+        [] => "the runtime".into(),
+        [t] => ix.tasks[*t as usize].label(),
+        [t, ..] => {
+            let task = &ix.tasks[*t as usize];
+            let fam = family(&task.name);
+            if !task.name.is_empty() && fam.len() < task.name.len() {
+                format!("{fam}*")
+            } else {
+                task.label()
+            }
+        }
     }
 }
 
 /// Groups `anomalies` (already ranked worst first) and ranks the groups.
 pub fn group(ix: &Index, anomalies: &[Anomaly]) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
-    // A subject's name made once per task or lane, and named by a number after that: a
-    // 10M-event dump can have a hundred thousand anomalies about a few thousand tasks.
-    let mut names: Vec<String> = Vec::new();
-    let mut name_ids: rustc_hash::FxHashMap<String, u32> = Default::default();
+    // A task's cause made once, and named by a number after that: a 10M-event dump can
+    // have a hundred thousand anomalies about a few thousand tasks.
+    let mut causes: rustc_hash::FxHashMap<(String, String), u32> = Default::default();
     let mut of_whom: rustc_hash::FxHashMap<(bool, Option<u32>), u32> = Default::default();
     let mut by_key: rustc_hash::FxHashMap<(AnomalyKind, u32), usize> = Default::default();
     for (i, a) in anomalies.iter().enumerate() {
         let stall = a.kind == AnomalyKind::WorkerStall;
         let whom = (stall, if stall { a.lane } else { a.task });
         let name = *of_whom.entry(whom).or_insert_with(|| {
-            let name = subject(ix, a);
-            *name_ids.entry(name).or_insert_with_key(|name| {
-                names.push(name.clone());
-                (names.len() - 1) as u32
-            })
+            // A stall's lane, a task's spawn site and name family, the runtime: each a
+            // cause of its own.
+            let key = match (stall, a.task) {
+                (true, _) => (format!("lane {:?}", a.lane), String::new()),
+                (false, Some(t)) => cause_of(ix, t),
+                (false, None) => ("the runtime".into(), String::new()),
+            };
+            // A task with neither a location nor a name is a cause by itself.
+            let key = match (key.0.is_empty() && key.1.is_empty(), a.task) {
+                (true, Some(t)) => (format!("#{}", ix.tasks[t as usize].id), String::new()),
+                _ => key,
+            };
+            let next = causes.len() as u32;
+            *causes.entry(key).or_insert(next)
         });
         let g = *by_key.entry((a.kind, name)).or_insert_with(|| {
             groups.push(Group {
                 kind: a.kind,
                 severity: a.severity,
-                subject: names[name as usize].clone(),
+                subject: String::new(),
                 task: a.task,
                 tasks: 0,
                 members: Vec::new(),
@@ -107,6 +148,7 @@ pub fn group(ix: &Index, anomalies: &[Anomaly]) -> Vec<Group> {
         tasks.sort_unstable();
         tasks.dedup();
         g.tasks = tasks.len();
+        g.subject = subject(ix, &anomalies[g.members[0]], &tasks);
         g.members.sort_by_key(|&i| {
             (
                 std::cmp::Reverse(anomalies[i].severity),

@@ -146,33 +146,9 @@ impl Task {
     }
 }
 
-/// A source path without the prefixes that say nothing about the code: the cargo
-/// registry (`~/.cargo/registry/src/index.crates.io-HASH/`), git checkouts
-/// (`~/.cargo/git/checkouts/REPO-HASH/REV/`), the Rust toolchain (`/rustc/HASH/library/`,
-/// `.rustup/toolchains/NAME/lib/rustlib/src/rust/library/`). What is left starts with the
-/// crate and its version (`mini-redis-0.4.1/src/server.rs`), or is the path as given.
+/// A source path as the explorer shows it (see [`dial9_format::short_source_path`]).
 pub fn short_path(file: &str) -> String {
-    let file = file.strip_prefix("./").unwrap_or(file);
-    if let Some(i) = file.find("/registry/src/") {
-        let rest = &file[i + "/registry/src/".len()..];
-        return rest.split_once('/').map_or(rest, |(_, r)| r).to_string();
-    }
-    if let Some(i) = file.find("/git/checkouts/") {
-        let rest = &file[i + "/git/checkouts/".len()..];
-        if let Some((repo_hash, after)) = rest.split_once('/')
-            && let Some((_rev, path)) = after.split_once('/')
-        {
-            let repo = repo_hash.rsplit_once('-').map_or(repo_hash, |(r, _)| r);
-            return format!("{repo}/{path}");
-        }
-        return rest.to_string();
-    }
-    if (file.starts_with("/rustc/") || file.contains("/rustlib/"))
-        && let Some(i) = file.rfind("/library/")
-    {
-        return file[i + "/library/".len()..].to_string();
-    }
-    file.to_string()
+    dial9_format::short_source_path(file)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2760,6 +2760,7 @@ fn why_of(cause: super::why::Cause, call: Option<&'static str>) -> super::why::P
         cause,
         samples: vec![],
         stack: vec![],
+        callee: None,
         stack_captures: (0, 0),
     }
 }

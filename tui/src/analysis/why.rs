@@ -34,6 +34,9 @@ pub struct PollWhy {
     /// Where in the code: the application's frames (innermost first) of the stack the
     /// watchdog captured most often during the poll (stacks are opt-in in the recorder).
     pub stack: Vec<Frame>,
+    /// The library function the innermost of those called (`std::thread::sleep`), when
+    /// it is Rust code.
+    pub callee: Option<Frame>,
     /// Captures of that stack, of all captures during the poll.
     pub stack_captures: (usize, usize),
 }
@@ -82,10 +85,27 @@ impl PollWhy {
     /// One line: where the time went, when blocked in what, and where in the code.
     pub fn summary(&self) -> String {
         let mut s = self.split();
-        if let Some(top) = self.stack.first() {
-            s.push_str(&format!("; at {}", top.label()));
+        if let Some(place) = self.place() {
+            s.push_str("; ");
+            s.push_str(&place);
         }
         s
+    }
+
+    /// Where in the code, in a few words: the library function it was in (when Rust),
+    /// the innermost application function with its file:line (an inlined function is a
+    /// frame of its own), and that function's caller: `in std::thread::sleep, called
+    /// from load (src/db.rs:40), called from {async_block#1} (src/main.rs:264)`.
+    pub fn place(&self) -> Option<String> {
+        let top = self.stack.first()?;
+        let mut s = match &self.callee {
+            Some(c) => format!("in {}, called from {}", c.function, top.brief()),
+            None => format!("in {}", top.brief()),
+        };
+        if let Some(caller) = self.stack.get(1) {
+            s.push_str(&format!(", called from {}", caller.brief()));
+        }
+        Some(s)
     }
 
     fn split(&self) -> String {
@@ -388,24 +408,25 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
     let captures = stack_ids.iter().map(|(_, c)| c).sum();
     // The stack seen most, by its application frames (the same code line can come with
     // different runtime frames below it).
-    let mut by_frames: Vec<(Vec<Frame>, usize)> = Vec::new();
+    let mut by_frames: Vec<(Vec<Frame>, usize, Option<Frame>)> = Vec::new();
     for (id, n) in stack_ids {
         let Some(s) = ix.dump.facts.stacks.iter().find(|s| s.id == id) else {
             continue;
         };
         let frames = app_frames(&s.frames);
-        match by_frames.iter_mut().find(|(f, _)| *f == frames) {
-            Some((_, c)) => *c += n,
-            None => by_frames.push((frames, n)),
+        match by_frames.iter_mut().find(|(f, _, _)| *f == frames) {
+            Some((_, c, _)) => *c += n,
+            None => by_frames.push((frames, n, super::backtrace::callee(&s.frames))),
         }
     }
-    let (stack, seen) = by_frames
+    let (stack, seen, callee) = by_frames
         .into_iter()
-        .filter(|(f, _)| !f.is_empty())
-        .max_by_key(|(_, n)| *n)
+        .filter(|(f, _, _)| !f.is_empty())
+        .max_by_key(|(_, n, _)| *n)
         .unwrap_or_default();
     Some(PollWhy {
         stack,
+        callee,
         stack_captures: (seen, captures),
         looks: samples
             .iter()

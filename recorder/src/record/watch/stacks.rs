@@ -77,10 +77,12 @@ pub(crate) fn symbolize(frames: &[usize]) -> Vec<String> {
                 .name()
                 .map_or_else(|| format!("{addr:#x}"), |n| format!("{n:#}"));
             out.push(format!("{i:4}: {name}"));
+            // Paths as the explorer shows them: no build machine's directories (a home
+            // directory's name) in a dump someone is sent.
             if let (Some(file), Some(line)) = (sym.filename(), sym.lineno()) {
                 out.push(format!(
                     "             at {}:{line}:{}",
-                    file.display(),
+                    dial9_format::short_source_path(&file.to_string_lossy()),
                     sym.colno().unwrap_or(0)
                 ));
             }
