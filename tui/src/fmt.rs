@@ -41,6 +41,84 @@ pub fn relative(ns: u64, end_ns: u64) -> String {
 /// aligning a time column.
 pub const RELATIVE_WIDTH: usize = 10;
 
+/// A time column's format, chosen for the rows on screen: one unit for every row (the
+/// largest value's), and as many decimals as the two closest rows need to read apart,
+/// so stepping event by event always shows the time move. Digits are cut, not rounded:
+/// rows stay in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    /// Nanoseconds per unit: 1, 1e3, 1e6 or 1e9.
+    unit: u64,
+    decimals: u32,
+}
+
+impl Clock {
+    /// For values up to `largest` (absolute) whose closest distinct neighbours are
+    /// `finest` apart (0: none are).
+    pub fn new(largest: u64, finest: u64) -> Clock {
+        let unit: u64 = match largest {
+            1_000_000_000.. => 1_000_000_000,
+            1_000_000.. => 1_000_000,
+            1_000.. => 1_000,
+            _ => 1,
+        };
+        let most = unit.ilog10();
+        // At least: milliseconds' worth of seconds, microseconds' of milliseconds.
+        let least = match unit {
+            1_000_000_000 | 1_000_000 => 3,
+            1_000 => 1,
+            _ => 0,
+        };
+        let mut decimals = least.min(most);
+        while decimals < most && finest > 0 && unit / 10u64.pow(decimals) > finest {
+            decimals += 1;
+        }
+        Clock { unit, decimals }
+    }
+
+    /// The format for signed `values` (nanoseconds), read in row order.
+    pub fn fit(values: &[i128]) -> Clock {
+        let largest = values.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+        let finest = values
+            .windows(2)
+            .map(|w| (w[1] - w[0]).unsigned_abs())
+            .filter(|&d| d > 0)
+            .min()
+            .unwrap_or(0);
+        let clamp = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+        Clock::new(clamp(largest), clamp(finest))
+    }
+
+    /// `v` in this format: `-595.123 ms`, `+12.4 µs`, `0 ns` (with `plus`, positive
+    /// values carry their sign).
+    pub fn show(&self, v: i128, plus: bool) -> String {
+        let sign = if v < 0 {
+            "-"
+        } else if plus && v > 0 {
+            "+"
+        } else {
+            ""
+        };
+        let a = v.unsigned_abs();
+        let unit = u128::from(self.unit);
+        let name = match self.unit {
+            1_000_000_000 => "s",
+            1_000_000 => "ms",
+            1_000 => "µs",
+            _ => "ns",
+        };
+        if self.decimals == 0 {
+            return format!("{sign}{} {name}", a / unit);
+        }
+        let frac = (a % unit) / (unit / 10u128.pow(self.decimals));
+        format!(
+            "{sign}{}.{frac:0d$} {name}",
+            a / unit,
+            d = self.decimals as usize
+        )
+    }
+}
+
 /// A task's live waker count: the number, or `?` when nobody can know it (never a
 /// negative number reconstructed from a window that lost the task's beginning).
 pub fn wakers(live: Option<i64>) -> String {
@@ -147,6 +225,34 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Neighbouring rows always read apart, in a unit that suits the largest value.
+    #[test]
+    fn a_clock_tells_the_closest_rows_apart() {
+        // 595 ms before the dump, rows 8 µs apart: milliseconds with microseconds.
+        let c = Clock::fit(&[-595_000_000, -594_992_000]);
+        assert_eq!(c.show(-595_000_000, false), "-595.000 ms");
+        assert_eq!(c.show(-594_992_000, false), "-594.992 ms");
+        // 120 ns apart: a decimal more than the microsecond, no more.
+        let c = Clock::fit(&[-595_000_000, -594_999_880]);
+        assert_eq!(c.show(-595_000_000, false), "-595.0000 ms");
+        assert_eq!(c.show(-594_999_880, false), "-594.9998 ms");
+        // Seconds with one row 3 ns after another: down to the nanosecond.
+        let c = Clock::fit(&[-4_380_000_000, -4_379_999_997]);
+        assert_eq!(c.show(-4_379_999_997, false), "-4.379999997 s");
+        // Equal times stay equal; the rest keeps the unit's usual precision.
+        let c = Clock::fit(&[-1_500, -1_500]);
+        assert_eq!(c.show(-1_500, false), "-1.5 µs");
+        assert_eq!(Clock::fit(&[0]).show(0, false), "0 ns");
+        assert_eq!(Clock::fit(&[]).show(0, true), "0 ns");
+        // Gaps and marks carry a sign; digits are cut, never rounded up past a neighbour.
+        let c = Clock::fit(&[1_999_999, 2_000_000]);
+        assert_eq!(c.show(1_999_999, true), "+1.999999 ms");
+        assert_eq!(c.show(-7, true), "-0.000007 ms");
+        // Extremes neither overflow nor panic.
+        let c = Clock::fit(&[i128::from(u64::MAX), -i128::from(u64::MAX)]);
+        assert!(c.show(-i128::from(u64::MAX), false).ends_with(" s"));
+    }
 
     #[test]
     fn durations() {

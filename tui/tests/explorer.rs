@@ -7,6 +7,7 @@ use dial9_tui::analysis::{Index, Thresholds};
 use dial9_tui::app::{self, Action, App, Options, Pane};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
 
 fn open(name: &str) -> App {
     open_with(name, Options::default())
@@ -447,12 +448,17 @@ fn legend_follows_the_cursor() {
         .lines()
         .find(|l| l.starts_with("\"│▼ "))
         .unwrap_or_else(|| panic!("no legend:\n{s}"));
-    // After the cursor's time (the label column), the first item: its letter, its name.
+    // After the cursor's time (the label column), the first item: the task under the
+    // cursor, drawn as its marked cells are; its letter says which cells were its own.
     let items: String = legend.chars().skip(2 + 11).collect();
+    assert!(
+        items.starts_with(&name[..name.len().min(8)]),
+        "{name:?} first in the legend:\n{legend}\n{s}"
+    );
     let want = format!("{letter} {}", &name[..name.len().min(8)]);
     assert!(
-        items.starts_with(&want),
-        "{want:?} first in the legend:\n{legend}\n{s}"
+        items.contains(&want),
+        "{want:?} in the legend:\n{legend}\n{s}"
     );
     // Wherever the cursor goes, the legend still fits the width and names tasks.
     press(&mut app, "LL");
@@ -513,4 +519,126 @@ fn altgr_characters_are_characters() {
         KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
     );
     assert_eq!(q, Some(Action::Quit));
+}
+
+/// Columns of the swimlane row labelled `lane` drawn in the mark's style, at 120x36.
+fn marked_columns(app: &mut App, lane: &str) -> Vec<u16> {
+    app::apply(app, Action::Resize(120, 36));
+    let mut t = Terminal::new(TestBackend::new(120, 36)).unwrap();
+    t.draw(|f| dial9_tui::view::render(f, app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let row = (0..36)
+        .find(|&y| {
+            let line: String = (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            line.contains(lane)
+        })
+        .expect("lane row");
+    (12..119)
+        .filter(|&x| {
+            let c = &buf[(x, row)];
+            c.bg == ratatui::style::Color::LightMagenta
+                || c.fg == ratatui::style::Color::LightMagenta
+                || (!app.options().color && c.modifier.contains(Modifier::REVERSED))
+        })
+        .collect()
+}
+
+/// The selected task stands out on the lanes where it ran, and nowhere else; choosing
+/// another task moves the marks to where that one ran, with or without colour.
+#[test]
+fn the_selected_tasks_cells_are_marked_and_follow_the_selection() {
+    for options in [
+        Options::default(),
+        Options {
+            color: false,
+            ascii: true,
+        },
+    ] {
+        let mut app = open_with("starvation", options);
+        // The explorer opens on the worst anomaly: image-resize-0's long poll, on worker 0.
+        let first = app.task().unwrap();
+        assert_eq!(app.index().tasks[first as usize].name, "image-resize-0");
+        let w0 = marked_columns(&mut app, "worker 0");
+        let w1 = marked_columns(&mut app, "worker 1");
+        assert!(w0.len() > 20, "image-resize-0 ran most of worker 0: {w0:?}");
+        // Another task: latency-probe, found by search.
+        press(&mut app, "/latency");
+        key(&mut app, KeyCode::Enter);
+        let probe = app.task().unwrap();
+        assert_eq!(app.index().tasks[probe as usize].name, "latency-probe");
+        let w0_after = marked_columns(&mut app, "worker 0");
+        let w1_after = marked_columns(&mut app, "worker 1");
+        assert_ne!((&w0, &w1), (&w0_after, &w1_after), "the marks moved");
+        // The probe's polls are short and between the image resizes: few columns.
+        assert!(
+            w0_after.len() + w1_after.len() < w0.len(),
+            "{w0_after:?} {w1_after:?}"
+        );
+        assert!(!w0_after.is_empty() || !w1_after.is_empty());
+    }
+}
+
+/// `m` marks the selected event and the timeline says how far the cursor is from it; `T`
+/// counts the time column from the dump, the row above, the mark, and back.
+#[test]
+fn a_mark_measures_time_and_t_cycles_the_time_column() {
+    let mut app = open("mini-redis");
+    press(&mut app, "g");
+    assert!(app.selection().mark().is_none());
+    press(&mut app, "m");
+    assert_eq!(app.selection().mark(), Some(app.event()));
+    let marked_ts = app.index().events.ts(app.event() as usize);
+    press(&mut app, "jjjj");
+    let d = app.index().events.ts(app.event() as usize) - marked_ts;
+    let s = screen(&mut app, 120, 36);
+    let want = dial9_tui::fmt::Clock::new(d, 0).show(i128::from(d), true);
+    assert!(
+        s.contains(&format!("{want} from the mark")),
+        "{want} from the mark:\n{s}"
+    );
+    // Times to the dump: the first rows of mini-redis are microseconds apart, and the
+    // column tells each pair of neighbours apart (no two rows read the same unless
+    // their events share a nanosecond).
+    let rows = |s: &str| -> Vec<String> {
+        s.lines()
+            .skip_while(|l| !l.contains("Timeline"))
+            .skip(1)
+            .take(8)
+            .map(|l| {
+                l.chars()
+                    .skip(2)
+                    .take_while(|&c| c != 'w' && c != 'o')
+                    .collect()
+            })
+            .collect()
+    };
+    let times = rows(&s);
+    for (i, pair) in times.windows(2).enumerate() {
+        let (a, b) = (app.index().events.ts(i), app.index().events.ts(i + 1));
+        assert!(a == b || pair[0] != pair[1], "{pair:?} at rows {i}:\n{s}");
+    }
+    assert!(
+        times[0].trim().starts_with('-') && times[0].contains("ms"),
+        "{times:?}"
+    );
+    press(&mut app, "T");
+    let s = screen(&mut app, 120, 36);
+    assert!(s.contains("gap to the row above"), "{s}");
+    assert!(rows(&s)[1].trim().starts_with('+'), "{:?}", rows(&s));
+    press(&mut app, "T");
+    let s = screen(&mut app, 120, 36);
+    assert!(s.contains("times from the mark"), "{s}");
+    // The marked row reads zero, the rows after it positive.
+    assert!(
+        rows(&s)[0].trim() == "0 ns" || rows(&s)[0].trim().starts_with("0."),
+        "{:?}",
+        rows(&s)
+    );
+    press(&mut app, "T");
+    assert_eq!(app.time_mode(), dial9_tui::app::TimeMode::Dump);
+    // Unmarking leaves no mark to count from: T skips that mode.
+    press(&mut app, "gm");
+    assert!(app.selection().mark().is_none());
+    press(&mut app, "TT");
+    assert_eq!(app.time_mode(), dial9_tui::app::TimeMode::Dump);
 }

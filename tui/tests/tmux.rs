@@ -183,3 +183,82 @@ fn sigterm_restores_the_terminal() {
 fn sighup_restores_the_terminal_and_exits() {
     survives_signal("HUP", 129);
 }
+
+/// Columns of the row starting with `label` drawn in reverse video, from `capture-pane -e`
+/// (the escape sequences tmux re-emits for what the program drew).
+fn reversed_columns(escaped: &str, label: &str) -> Vec<usize> {
+    let line = escaped
+        .lines()
+        .find(|l| strip_escapes(l).contains(label))
+        .unwrap_or_else(|| panic!("no row {label:?} in:\n{escaped}"));
+    let mut reversed = false;
+    let mut cols = Vec::new();
+    let mut col = 0;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            let params: String = chars.by_ref().take_while(|&c| c != 'm').collect();
+            for p in params.split(';') {
+                match p {
+                    "" | "0" | "27" => reversed = false,
+                    "7" => reversed = true,
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        if reversed {
+            cols.push(col);
+        }
+        col += 1;
+    }
+    cols
+}
+
+fn strip_escapes(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.by_ref().take_while(|&c| c != 'm').for_each(drop);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// In a real terminal without colour, the selected task's cells on the swimlanes are in
+/// reverse video; searching for another task moves them to where that one ran.
+#[test]
+fn the_selected_tasks_marks_move_with_the_selection() {
+    let t = Tmux::start(format!("dial9-marks-{}", std::process::id()));
+    let bin = env!("CARGO_BIN_EXE_dial9-tui");
+    let dump = format!(
+        "{}/../sample-dumps/starvation.bin",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    t.keys(&[&format!("NO_COLOR=1 {bin} {dump}"), "Enter"]);
+    t.wait_for("Task lifecycle · image-resize-0");
+    let escaped = || t.cmd(&["capture-pane", "-e", "-t", "e2e", "-p"]);
+    let before = reversed_columns(&escaped(), "│worker 0");
+    assert!(
+        before.len() > 20,
+        "image-resize-0 ran most of worker 0: {before:?}"
+    );
+    t.keys(&["/"]);
+    t.keys(&["latency"]);
+    t.wait_for("Find task");
+    t.keys(&["Enter"]);
+    t.wait_for("Task lifecycle · latency-probe");
+    let after: Vec<usize> = ["│worker 0", "│worker 1"]
+        .iter()
+        .flat_map(|l| reversed_columns(&escaped(), l))
+        .collect();
+    assert!(
+        !after.is_empty() && after.len() < before.len(),
+        "the short polls of latency-probe, not image-resize-0's: {after:?} (was {before:?})"
+    );
+    t.keys(&["q"]);
+}

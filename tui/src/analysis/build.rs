@@ -1067,6 +1067,7 @@ impl Builder {
         let mut moved: Vec<Option<Vec<u32>>> = Vec::with_capacity(self.lanes.len());
         for polls in &mut self.lane_polls {
             moved.push(polls.sort(end_ns));
+            polls.classify(thresholds.long_poll_warn, thresholds.long_poll_crit, end_ns);
         }
         let polls = Polls::new(std::mem::take(&mut self.lane_polls), ids);
         for (ti, longest) in self.longest.iter().enumerate() {

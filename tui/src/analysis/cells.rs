@@ -1,26 +1,45 @@
 //! What each swimlane column shows: a time range split into columns, and for each lane
-//! and column the task it polled longest, parked, running, or nothing. Computed here, not
+//! and column the task it polled longest, how busy it was, how long its longest poll
+//! ran, whether a marked task ran there; or parked, running, nothing. Computed here, not
 //! in the view, so it can be tested without a terminal.
 
 use super::Severity;
 use super::index::{Index, Lane, TaskIdx};
-use super::polls::LanePolls;
+use super::polls::{LanePolls, PollClass};
 
 /// Polls (and parks) looked at per cell, at most: a cell of a zoomed-out 10M-event dump
 /// covers ~100k polls, and an even sample of them gives the same answer at a fixed cost.
+/// What must not be missed is not sampled: long polls have lists of their own, and a
+/// marked task is looked for among all the cell's polls.
 const SAMPLE: usize = 64;
 
 /// One lane's activity in one column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cell {
-    /// Polling this task for most of the polled time in the column.
-    Polling(TaskIdx),
+    /// Polling in the column.
+    Busy(Busy),
     /// Parked at least half the column.
     Parked,
-    /// Awake but not polling (or polling too briefly to show).
+    /// Awake but not polling.
     Running,
     /// No events from the lane around this time.
     Empty,
+}
+
+/// A column in which a lane polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Busy {
+    /// The task polled for most of the polled time in the column.
+    pub task: TaskIdx,
+    /// How much of the column was spent polling, in quarters (1 to 4).
+    pub fill: u8,
+    /// The longest class of poll overlapping the column.
+    pub class: PollClass,
+    /// A poll of that class (long or critical) starts in this column.
+    pub class_starts: bool,
+    /// One of the marked tasks (the selected one) was polled in the column: the first
+    /// of them that was.
+    pub marked: Option<TaskIdx>,
 }
 
 /// A time range `[start, end)` split into `width` columns.
@@ -51,18 +70,19 @@ impl Columns {
         Some((c as usize).min(self.width - 1))
     }
 
-    /// What the lane at position `li` did in each column.
-    pub fn lane_cells(&self, ix: &Index, li: usize) -> Vec<Cell> {
-        self.cells(&ix.lanes[li], ix.polls.of_lane(li), ix.end_ns)
+    /// What the lane at position `li` did in each column; `marked` are the tasks to
+    /// find wherever they ran (the selected task first).
+    pub fn lane_cells(&self, ix: &Index, li: usize, marked: &[TaskIdx]) -> Vec<Cell> {
+        self.cells(&ix.lanes[li], ix.polls.of_lane(li), ix.end_ns, marked)
     }
 
     /// What a lane with `polls` did in each column (open polls run until `until`).
-    fn cells(&self, lane: &Lane, polls: &LanePolls, until: u64) -> Vec<Cell> {
+    fn cells(&self, lane: &Lane, polls: &LanePolls, until: u64, marked: &[TaskIdx]) -> Vec<Cell> {
         (0..self.width)
             .map(|c| {
                 let t0 = self.start_of(c);
                 let t1 = self.start_of(c + 1).max(t0.saturating_add(1));
-                cell(lane, polls, until, t0, t1)
+                cell(lane, polls, until, (t0, t1), marked)
             })
             .collect()
     }
@@ -105,25 +125,16 @@ impl Columns {
     }
 }
 
-fn cell(lane: &Lane, polls: &LanePolls, until: u64, t0: u64, t1: u64) -> Cell {
-    let mut best: Option<(u64, TaskIdx)> = None;
+fn cell(
+    lane: &Lane,
+    polls: &LanePolls,
+    until: u64,
+    (t0, t1): (u64, u64),
+    marked: &[TaskIdx],
+) -> Cell {
     let range = polls.range(t0, t1, until);
-    let stride = (range.len() / SAMPLE).max(1);
-    let scale = stride as u64;
-    let overlap = |start: u64, end: u64| {
-        end.min(t1)
-            .saturating_sub(start.max(t0))
-            .max(1)
-            .saturating_mul(scale)
-    };
-    for i in range.step_by(stride) {
-        let o = overlap(polls.start(i), polls.end_or(i, until));
-        if best.is_none_or(|(b, _)| o > b) {
-            best = Some((o, polls.task(i)));
-        }
-    }
-    if let Some((_, t)) = best {
-        return Cell::Polling(t);
+    if !range.is_empty() {
+        return Cell::Busy(busy(polls, until, (t0, t1), range, marked));
     }
     let parks = lane.parks_in(t0, t1);
     let stride = (parks.len() / SAMPLE).max(1);
@@ -145,6 +156,47 @@ fn cell(lane: &Lane, polls: &LanePolls, until: u64, t0: u64, t1: u64) -> Cell {
         Cell::Running
     } else {
         Cell::Empty
+    }
+}
+
+/// The busy column `[t0, t1)` whose polls are at `range`.
+fn busy(
+    polls: &LanePolls,
+    until: u64,
+    (t0, t1): (u64, u64),
+    range: std::ops::Range<usize>,
+    marked: &[TaskIdx],
+) -> Busy {
+    let stride = (range.len() / SAMPLE).max(1);
+    let scale = stride as u64;
+    let mut best: Option<(u64, TaskIdx)> = None;
+    let mut polled: u64 = 0;
+    for i in range.clone().step_by(stride) {
+        let (start, end) = (polls.start(i), polls.end_or(i, until));
+        let o = end
+            .min(t1)
+            .saturating_sub(start.max(t0))
+            .saturating_mul(scale);
+        polled = polled.saturating_add(o);
+        if best.is_none_or(|(b, _)| o > b) {
+            best = Some((o, polls.task(i)));
+        }
+    }
+    let width = t1 - t0;
+    // Quarters, rounded up: any polling at all shows.
+    let fill = (polled.min(width) as u128 * 4)
+        .div_ceil(width as u128)
+        .clamp(1, 4) as u8;
+    let (class, class_starts) = polls.class_in(t0, t1, until);
+    Busy {
+        task: best.map_or(polls.task(range.start), |(_, t)| t),
+        fill,
+        class,
+        class_starts,
+        marked: marked
+            .iter()
+            .copied()
+            .find(|&t| polls.polled(range.clone(), t)),
     }
 }
 
@@ -180,7 +232,20 @@ mod tests {
             let i = p.open(t, s, 0) as usize;
             p.close(i, e, false, false);
         }
+        // Long from 10 ns, critical from 20 ns.
+        p.classify(10, 20, last_ns);
         (l, p)
+    }
+
+    /// The task each busy cell shows, `0` for any other cell.
+    fn tasks(cells: &[Cell]) -> Vec<TaskIdx> {
+        cells
+            .iter()
+            .map(|c| match c {
+                Cell::Busy(b) => b.task,
+                _ => 0,
+            })
+            .collect()
     }
 
     #[test]
@@ -199,22 +264,85 @@ mod tests {
             end: 100,
             width: 10,
         };
-        let cells = cols.cells(&l, &p, 100);
+        let cells = cols.cells(&l, &p, 100, &[]);
+        assert_eq!(tasks(&cells), [1, 1, 1, 3, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(cells[4], Cell::Running);
+        assert!(cells[5..].iter().all(|&c| c == Cell::Parked));
+    }
+
+    /// How much of each column was polling, in quarters rounded up; how long the
+    /// longest poll there ran, and where a long one begins; where a marked task ran
+    /// even when another one took most of the column.
+    #[test]
+    fn busy_cells_say_how_busy_how_long_and_whether_marked() {
+        // Columns of 8 ns. Task 1: 0..2 (2 of 8: a quarter), task 2: 8..14 (6 of 8:
+        // three quarters, short), task 3: 16..40 (critical, 24 ns, from column 2 to 4),
+        // task 4: 40..41 and task 5: 41..53 (long, 12 ns, starts in column 5; 5 of
+        // column 6, rounded up to three quarters).
+        let (l, p) = lane(
+            &[(0, 2, 1), (8, 14, 2), (16, 40, 3), (40, 41, 4), (41, 53, 5)],
+            &[],
+            0,
+            64,
+        );
+        let cols = Columns {
+            start: 0,
+            end: 64,
+            width: 8,
+        };
+        let cells = cols.cells(&l, &p, 64, &[4, 1]);
+        let busy: Vec<Busy> = cells
+            .iter()
+            .filter_map(|c| match c {
+                Cell::Busy(b) => Some(*b),
+                _ => None,
+            })
+            .collect();
+        let fills: Vec<u8> = busy.iter().map(|b| b.fill).collect();
+        assert_eq!(fills, [1, 3, 4, 4, 4, 4, 3]);
+        let classes: Vec<(PollClass, bool)> =
+            busy.iter().map(|b| (b.class, b.class_starts)).collect();
+        use PollClass::*;
         assert_eq!(
-            cells,
-            vec![
-                Cell::Polling(1),
-                Cell::Polling(1),
-                Cell::Polling(1),
-                Cell::Polling(3),
-                Cell::Running,
-                Cell::Parked,
-                Cell::Parked,
-                Cell::Parked,
-                Cell::Parked,
-                Cell::Parked,
+            classes,
+            [
+                (Short, false),
+                (Short, false),
+                (Critical, true),
+                (Critical, false),
+                (Critical, false),
+                (Long, true),
+                (Long, false),
             ]
         );
+        // Column 5 (40..48): task 5 ran 7 ns, task 4 1 ns; task 4 is marked there.
+        assert_eq!((busy[5].task, busy[5].marked), (5, Some(4)));
+        assert_eq!(busy[0].marked, Some(1));
+        assert!(busy[1..5].iter().all(|b| b.marked.is_none()));
+        assert_eq!(cells[7], Cell::Running);
+    }
+
+    /// A poll whose end was lost is not called long: its length is a guess.
+    #[test]
+    fn a_poll_with_a_guessed_end_is_not_long() {
+        let (l, mut p) = lane(&[], &[], 0, 100);
+        let i = p.open(1, 0, 0) as usize;
+        p.close(i, 90, false, true);
+        p.classify(10, 20, 100);
+        assert_eq!(p.class_in(0, 100, 100), (PollClass::Short, false));
+        let cols = Columns {
+            start: 0,
+            end: 100,
+            width: 1,
+        };
+        assert!(matches!(
+            cols.cells(&l, &p, 100, &[])[0],
+            Cell::Busy(Busy {
+                class: PollClass::Short,
+                fill: 4,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -226,7 +354,7 @@ mod tests {
             width: 4,
         };
         assert_eq!(
-            cols.cells(&l, &p, 100),
+            cols.cells(&l, &p, 100, &[]),
             vec![Cell::Empty, Cell::Empty, Cell::Running, Cell::Running]
         );
         assert_eq!(cols.column_of(0), Some(0));
@@ -239,7 +367,7 @@ mod tests {
             end: u64::MAX,
             width: 3,
         };
-        assert_eq!(huge.cells(&l, &p, u64::MAX).len(), 3);
+        assert_eq!(huge.cells(&l, &p, u64::MAX, &[]).len(), 3);
         assert_eq!(huge.column_of(u64::MAX - 1), Some(2));
     }
 

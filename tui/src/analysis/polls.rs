@@ -59,6 +59,21 @@ pub struct LanePolls {
     event: Vec<EventIdx>,
     flags: Vec<u8>,
     long: HashMap<u32, u64>,
+    /// Places of the polls at least as long as the long-poll warning threshold and
+    /// shorter than the critical one, and of those at least critical (in time order):
+    /// the swimlanes mark a long poll at any zoom with two binary searches here.
+    slow: Vec<u32>,
+    critical: Vec<u32>,
+}
+
+/// How long a poll ran, by the long-poll thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PollClass {
+    Short,
+    /// At least the warning threshold.
+    Long,
+    /// At least the critical threshold.
+    Critical,
 }
 
 impl LanePolls {
@@ -293,6 +308,53 @@ impl Polls {
                 )
             })
         })
+    }
+}
+
+impl LanePolls {
+    /// Sorts the polls into [`PollClass`]es once they are in time order. A poll whose end
+    /// was lost is left short (its length is a guess), as the long-poll rule leaves it
+    /// out; one still running at the dump counts up to `until`.
+    pub(crate) fn classify(&mut self, warn: u64, crit: u64, until: u64) {
+        self.slow.clear();
+        self.critical.clear();
+        for i in 0..self.len() {
+            if self.dur[i] != LONG && u64::from(self.dur[i]) < warn && !self.is_open(i) {
+                continue;
+            }
+            if self.end_unknown(i) && !self.open_at_window_end(i) {
+                continue;
+            }
+            let d = self.end_or(i, until).saturating_sub(self.start[i]);
+            if d >= crit {
+                self.critical.push(i as u32);
+            } else if d >= warn {
+                self.slow.push(i as u32);
+            }
+        }
+    }
+
+    /// The longest class of poll overlapping `[from, to)`, and whether a poll of that
+    /// class starts there (where a run of long-poll cells begins).
+    pub fn class_in(&self, from: u64, to: u64, until: u64) -> (PollClass, bool) {
+        for (places, class) in [
+            (&self.critical, PollClass::Critical),
+            (&self.slow, PollClass::Long),
+        ] {
+            let at = |k: usize| places[k] as usize;
+            let first = partition(places.len(), |k| self.end_or(at(k), until) <= from);
+            if first < places.len() && self.start(at(first)) < to {
+                let k = partition(places.len(), |k| self.start(at(k)) < from);
+                let starts = k < places.len() && self.start(at(k)) < to;
+                return (class, starts);
+            }
+        }
+        (PollClass::Short, false)
+    }
+
+    /// Whether any of the polls at `places` was of task `t`.
+    pub fn polled(&self, places: std::ops::Range<usize>, t: TaskIdx) -> bool {
+        self.task[places].contains(&t)
     }
 }
 

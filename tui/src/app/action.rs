@@ -47,6 +47,10 @@ pub enum Action {
     SortNext,
     SortPrev,
     SortInvert,
+    /// Marks the selected event (again: clears the mark).
+    ToggleMark,
+    /// The time columns count from the dump, the row above, the mark.
+    CycleTime,
     Resize(u16, u16),
 }
 
@@ -107,7 +111,37 @@ pub fn apply(app: &mut App, action: Action) {
             app.task_table.desc = !app.task_table.desc;
             app.task_table.resort(&app.index);
         }
+        Action::ToggleMark => toggle_mark(app),
+        Action::CycleTime => cycle_time(app),
     }
+}
+
+fn toggle_mark(app: &mut App) {
+    let e = app.selection.event;
+    if app.selection.mark == Some(e) {
+        app.selection.mark = None;
+        app.status = Some("mark cleared".into());
+    } else {
+        app.selection.mark = Some(e);
+        let at = crate::fmt::relative(app.index.events.ts(e as usize), app.index.end_ns);
+        app.status = Some(format!(
+            "marked the event at {at}: the timeline's title gives the time from it; T counts times from it"
+        ));
+    }
+}
+
+fn cycle_time(app: &mut App) {
+    use super::state::TimeMode;
+    app.time_mode = match app.time_mode() {
+        TimeMode::Dump => TimeMode::Gap,
+        TimeMode::Gap if app.selection.mark.is_some() => TimeMode::Mark,
+        TimeMode::Gap | TimeMode::Mark => TimeMode::Dump,
+    };
+    let mut status = app.time_mode.label().to_string();
+    if app.time_mode == TimeMode::Dump && app.selection.mark.is_none() {
+        status.push_str(" (m marks an event to count from)");
+    }
+    app.status = Some(status);
 }
 
 fn cycle_focus(app: &mut App, by: usize) {

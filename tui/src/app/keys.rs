@@ -163,6 +163,20 @@ pub const BINDINGS: &[Binding] = &[
         hint: Some(("t filter", &[Lifecycle])),
     },
     Binding {
+        label: "m",
+        keys: &[(ch('m'), Action::ToggleMark)],
+        panes: &[],
+        help: "mark the selected event (again: unmark); the time between shows",
+        hint: Some(("m mark", &[Timeline])),
+    },
+    Binding {
+        label: "T",
+        keys: &[(ch('T'), Action::CycleTime)],
+        panes: &[],
+        help: "times: to the dump, gap to the row above, from the mark",
+        hint: None,
+    },
+    Binding {
         label: "w s, + = -",
         keys: &[
             (ch('w'), Action::ZoomIn),

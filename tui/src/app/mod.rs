@@ -14,7 +14,7 @@ pub mod viewport;
 pub use action::{Action, apply};
 pub use keys::from_key;
 pub use search::{Search, SearchHit};
-pub use state::{App, Options, Pane, Selection, TaskColumn, TaskTable};
+pub use state::{App, Options, Pane, Selection, TaskColumn, TaskTable, TimeMode};
 pub use viewport::Viewport;
 
 use std::io::{IsTerminal, Write};

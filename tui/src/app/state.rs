@@ -82,6 +82,28 @@ impl TaskColumn {
     }
 }
 
+/// What the time columns count from (`T` cycles).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeMode {
+    /// Time before the dump (negative): where the explorer opens.
+    #[default]
+    Dump,
+    /// The gap since the row above: a burst and a stall read at once.
+    Gap,
+    /// Time from the mark (`m`): KernelShark's two markers, the cursor being the second.
+    Mark,
+}
+
+impl TimeMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            TimeMode::Dump => "times to the dump",
+            TimeMode::Gap => "times: gap to the row above",
+            TimeMode::Mark => "times from the mark",
+        }
+    }
+}
+
 /// Rendering options from the command line and the environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -116,6 +138,8 @@ pub struct Selection {
     pub(super) lane_row: usize,
     /// How many times `L` was pressed in a row (rank of the poll it selects next).
     pub(super) longest_rank: usize,
+    /// The marked event (`m`), whose time the time columns can count from.
+    pub(super) mark: Option<EventIdx>,
 }
 
 impl Selection {
@@ -136,6 +160,9 @@ impl Selection {
     }
     pub fn lane_row(&self) -> usize {
         self.lane_row
+    }
+    pub fn mark(&self) -> Option<EventIdx> {
+        self.mark
     }
 }
 
@@ -210,6 +237,7 @@ pub struct App {
     pub(super) task_table: TaskTable,
     pub(super) search: Option<Search>,
     pub(super) help: bool,
+    pub(super) time_mode: TimeMode,
     /// The help's first row shown, when it is taller than the terminal.
     pub(super) help_scroll: usize,
     /// The detail view of the selected item is open.
@@ -276,6 +304,7 @@ impl App {
             },
             search: None,
             help: false,
+            time_mode: TimeMode::Dump,
             help_scroll: 0,
             detail: false,
             status: None,
@@ -339,6 +368,19 @@ impl App {
     }
     pub fn help(&self) -> bool {
         self.help
+    }
+    /// What the time columns count from: the dump unless asked otherwise, never a mark
+    /// that is not set.
+    pub fn time_mode(&self) -> TimeMode {
+        match self.time_mode {
+            TimeMode::Mark if self.selection.mark.is_none() => TimeMode::Dump,
+            m => m,
+        }
+    }
+    /// The marked event's time.
+    pub fn mark_ts(&self) -> Option<u64> {
+        let e = self.selection.mark?;
+        Some(self.index.events.ts(e as usize))
     }
     /// The help's first row shown.
     pub fn help_scroll(&self) -> usize {

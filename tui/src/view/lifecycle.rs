@@ -10,10 +10,11 @@ use ratatui::widgets::Paragraph;
 
 use crate::analysis::index::EventIdx;
 use crate::app::{App, Pane};
-use crate::fmt::{RELATIVE_WIDTH, duration, relative, sanitize};
+use crate::fmt::{duration, sanitize};
 
 use super::describe::{detail, lane_tag};
 use super::theme::Theme;
+use super::times;
 use super::{fit, pane_block};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -109,30 +110,31 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     // Gaps drawn against the longest on screen.
     let max_gap = (0..shown.len()).map(gap_of).max().unwrap_or(1).max(1);
+    // The time and gap columns of the rows on screen, each in a clock fitted to them.
+    let on_screen = usize::from(shown.first().is_some_and(|s| s.0 < first));
+    let ts: Vec<u64> = shown[on_screen..].iter().map(|s| s.1.ts_ns).collect();
+    let before = (on_screen == 1).then(|| shown[0].1.ts_ns);
+    let times = times::align(times::column(app, &ts, before, false));
+    let gaps = times::align(times::gap_column(&ts, before));
     const BAR: usize = 8;
-    for (k, &(i, ev, e)) in shown.iter().enumerate() {
-        if i < first {
-            continue;
-        }
+    for ((k, &(i, ev, e)), (time, gap_text)) in shown
+        .iter()
+        .enumerate()
+        .skip(on_screen)
+        .zip(times.into_iter().zip(gaps))
+    {
         let ev = &ev;
         let gap = gap_of(k);
         let bar_len = ((gap as u128 * BAR as u128).div_ceil(max_gap as u128)) as usize;
         let bar: String = std::iter::repeat_n(theme.bar(), bar_len.min(BAR)).collect();
         let sev = app.anomaly_at(e);
         let text = format!(
-            "{:>w$} {:>8} {} {} {:<3} {} {}",
-            relative(ev.ts_ns, ix.end_ns),
-            if i == 0 {
-                String::new()
-            } else {
-                format!("+{}", duration(gap))
-            },
+            "{time} {gap_text} {} {} {:<3} {} {}",
             fit(&bar, BAR),
             theme.gap(),
             lane_tag(ix, ev.lane),
             fit(ev.kind.name(), 12),
             detail(ix, e),
-            w = RELATIVE_WIDTH
         );
         let base = sev.map_or(Style::default(), |s| theme.severity(s));
         let style = if i == sel && (focused || e == app.event()) {

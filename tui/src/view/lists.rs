@@ -7,12 +7,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::analysis::index::TaskIdx;
-use crate::app::{App, Pane, TaskColumn};
+use crate::analysis::index::{EventIdx, TaskIdx};
+use crate::app::{App, Pane, TaskColumn, TimeMode};
 use crate::fmt::{RELATIVE_WIDTH, duration, relative, sanitize};
 
 use super::describe::{detail, lane_tag};
 use super::theme::Theme;
+use super::times;
 use super::{fit, fit_label, pane_block};
 
 /// First row to show so that `selected` stays visible, centred when possible.
@@ -27,7 +28,7 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let ix = app.index();
     let len = app.timeline_len();
     let row = app.timeline_row();
-    let title = match (app.selection().task_filter(), app.task()) {
+    let mut title = match (app.selection().task_filter(), app.task()) {
         (true, Some(t)) => format!(
             "Timeline · only {} (t: all) · {}/{}",
             sanitize(&ix.tasks[t as usize].label()),
@@ -36,17 +37,29 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ),
         _ => format!("Timeline · event {}/{}", row + 1, len),
     };
+    if app.time_mode() != TimeMode::Dump {
+        title.push_str(&format!(" · {}", app.time_mode().label()));
+    }
+    if let Some(m) = times::since_mark(app) {
+        title.push_str(&format!(" · {m}"));
+    }
     let block = pane_block(title, app.focus() == Pane::Timeline, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let h = inner.height as usize;
     let w = inner.width as usize;
     let first = scroll(row, len, h);
+    let rows: Vec<EventIdx> = (first..(first + h).min(len))
+        .map_while(|r| app.timeline_event(r))
+        .collect();
+    let ts: Vec<u64> = rows.iter().map(|&e| ix.events.ts(e as usize)).collect();
+    let before = first
+        .checked_sub(1)
+        .and_then(|r| app.timeline_event(r))
+        .map(|e| ix.events.ts(e as usize));
+    let times = times::align(times::column(app, &ts, before, true));
     let mut lines = Vec::with_capacity(h);
-    for r in first..(first + h).min(len) {
-        let Some(e) = app.timeline_event(r) else {
-            break;
-        };
+    for (&e, time) in rows.iter().zip(times) {
         let ev = &ix.events.at(e as usize);
         let sev = app.anomaly_at(e);
         let mark = sev.map_or(" ", |s| theme.severity_glyph(s));
@@ -55,13 +68,11 @@ pub fn timeline(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .map(|t| sanitize(&ix.tasks[t as usize].label()))
             .unwrap_or_default();
         let text = format!(
-            "{:>w$} {:<3} {} {} {}",
-            relative(ev.ts_ns, ix.end_ns),
+            "{time} {:<3} {} {} {}",
             lane_tag(ix, ev.lane),
             fit_label(&task, 18),
             fit(ev.kind.name(), 12),
             detail(ix, e),
-            w = RELATIVE_WIDTH
         );
         let base = sev.map_or(Style::default(), |s| theme.severity(s));
         let style = if e == app.event() {
@@ -214,12 +225,13 @@ pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut lines = Vec::new();
     for (i, a) in ix.anomalies.iter().enumerate().skip(first).take(h) {
         let text = format!(
-            "{} {:<8} {:<16} {} {}",
+            "{} {:<8} {:<16} {:>w$} {}",
             theme.severity_glyph(a.severity),
             a.severity.as_str(),
             a.kind.as_str(),
             relative(a.start_ns, ix.end_ns),
-            sanitize(&a.message(ix))
+            sanitize(&a.message(ix)),
+            w = RELATIVE_WIDTH
         );
         let base = theme.severity(a.severity);
         let style = if i == app.selection().anomaly() {

@@ -21,6 +21,7 @@ mod lists;
 mod overlay;
 mod swimlanes;
 pub mod theme;
+mod times;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

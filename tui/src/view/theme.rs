@@ -5,6 +5,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::analysis::Severity;
+use crate::analysis::polls::PollClass;
 use crate::app::Options;
 
 #[derive(Clone, Copy)]
@@ -73,10 +74,10 @@ impl Theme {
         const PALETTE: [Color; 6] = [
             Color::Green,
             Color::Cyan,
-            Color::Magenta,
             Color::Blue,
             Color::LightGreen,
             Color::LightCyan,
+            Color::LightBlue,
         ];
         if self.color {
             Style::default()
@@ -86,6 +87,57 @@ impl Theme {
             Style::default()
         }
     }
+    /// A busy cell without a letter: how much of it was polling, as density.
+    pub fn busy(&self, fill: u8) -> (&'static str, Style) {
+        const UNICODE: [&str; 4] = ["░", "▒", "▓", "█"];
+        const ASCII: [&str; 4] = [":", "+", "*", "#"];
+        let i = usize::from(fill.clamp(1, 4) - 1);
+        (
+            if self.ascii { ASCII[i] } else { UNICODE[i] },
+            self.fg(Color::Green),
+        )
+    }
+    /// The glyphs of [`Theme::busy`], least to most, for the legend.
+    pub fn busy_scale(&self) -> &'static str {
+        if self.ascii { ":+*#" } else { "░▒▓█" }
+    }
+    /// A cell in a long (warning) or critical poll: the severity's colour; the poll's
+    /// first cell carries the severity's glyph, so it reads without colour.
+    pub fn poll_class(&self, class: PollClass) -> Option<(&'static str, Style)> {
+        let sev = match class {
+            PollClass::Short => return None,
+            PollClass::Long => Severity::Warning,
+            PollClass::Critical => Severity::Critical,
+        };
+        Some((self.severity_glyph(sev), self.severity(sev)))
+    }
+    /// Cells where the selected task ran: a colour no other cell uses (not reversed:
+    /// a reversed red cell is the red block an unselected critical poll also is);
+    /// reversed without colour.
+    pub fn marked(&self) -> Style {
+        if self.color {
+            Style::default()
+                .fg(Color::Black)
+                .bg(Color::LightMagenta)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        }
+    }
+    /// Density glyphs (`░▒▓█`) where the selected task ran: in the mark's colour.
+    pub fn marked_shade(&self) -> Style {
+        if self.color {
+            Style::default()
+                .fg(Color::LightMagenta)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            self.marked()
+        }
+    }
+    /// The swimlanes' column under the cursor (the selected event's time).
+    pub fn cursor_column(&self) -> Style {
+        Style::default().add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
+    }
     pub fn parked(&self) -> (&'static str, Style) {
         (if self.ascii { "." } else { "·" }, self.dim())
     }
@@ -94,6 +146,10 @@ impl Theme {
     }
     pub fn cursor(&self) -> &'static str {
         if self.ascii { "v" } else { "▼" }
+    }
+    /// The mark (`m`) on the swimlanes' time axis.
+    pub fn mark(&self) -> &'static str {
+        if self.ascii { "M" } else { "◆" }
     }
     pub fn gap(&self) -> &'static str {
         if self.ascii { "|" } else { "┆" }
