@@ -31,4 +31,9 @@ shot help starvation '?'
 shot panic-step-back panic 'p[[[[[['
 shot panic-detail-80x24 panic 'pi' 80 24
 shot mini-redis mini-redis ''
+shot mini-redis-80x24 mini-redis '' 80 24
+shot starvation-80x24 starvation '' 80 24
+# The longest poll, an event marked, ten steps on: the time from the mark in the title
+# and times counted from the mark (T twice: gaps, then the mark).
+shot mini-redis-mark mini-redis 'Lm]]]]]]]]]]TT'
 shot why-slow-detail why-slow 'Li' 120 40

@@ -162,3 +162,40 @@ fn healthy_has_no_poll_over_50ms() {
     assert!(worst < 50 * MS, "worst poll {} ms", worst / MS);
     assert!(d.events.len() > 10_000);
 }
+
+/// A dump names no directory of the machine it was made on (a home directory's name in
+/// every dump someone is sent): spawn locations, the panic's location and backtrace and
+/// the watchdog's stacks are written with paths from the crate down.
+#[test]
+fn samples_name_no_directory_of_the_machine_they_were_made_on() {
+    for name in [
+        "healthy",
+        "long-poll",
+        "lost-waker",
+        "mini-redis",
+        "panic",
+        "starvation",
+        "why-slow",
+    ] {
+        let d = load(name);
+        let mut paths: Vec<String> = d
+            .tasks
+            .iter()
+            .filter_map(|t| t.location.as_ref().map(|l| l.file.clone()))
+            .collect();
+        paths.extend(d.facts.panic_backtrace.iter().cloned());
+        paths.extend(d.facts.stacks.iter().flat_map(|s| s.frames.iter().cloned()));
+        if let Reason::Panic {
+            location: Some(l), ..
+        } = &d.header.reason
+        {
+            paths.push(l.clone());
+        }
+        for p in &paths {
+            for machine in ["/root/", "/home/", "/Users/", "/.cargo/", "/rustc/", "/work/"] {
+                assert!(!p.contains(machine), "{name}: {p:?} names {machine}");
+            }
+        }
+        assert!(!paths.is_empty() || name == "healthy", "{name}: no paths at all");
+    }
+}

@@ -555,12 +555,19 @@ fn the_selected_tasks_cells_are_marked_and_follow_the_selection() {
         },
     ] {
         let mut app = open_with("starvation", options);
-        // The explorer opens on the worst anomaly: image-resize-0's long poll, on worker 0.
+        // The explorer opens on the worst anomaly: an image resize's long poll.
         let first = app.task().unwrap();
-        assert_eq!(app.index().tasks[first as usize].name, "image-resize-0");
+        assert!(
+            app.index().tasks[first as usize]
+                .name
+                .starts_with("image-resize-")
+        );
         let w0 = marked_columns(&mut app, "worker 0");
         let w1 = marked_columns(&mut app, "worker 1");
-        assert!(w0.len() > 20, "image-resize-0 ran most of worker 0: {w0:?}");
+        assert!(
+            w0.len() + w1.len() > 20,
+            "an image resize ran a good part of the workers: {w0:?} {w1:?}"
+        );
         // Another task: latency-probe, found by search.
         press(&mut app, "/latency");
         key(&mut app, KeyCode::Enter);
@@ -571,7 +578,7 @@ fn the_selected_tasks_cells_are_marked_and_follow_the_selection() {
         assert_ne!((&w0, &w1), (&w0_after, &w1_after), "the marks moved");
         // The probe's polls are short and between the image resizes: few columns.
         assert!(
-            w0_after.len() + w1_after.len() < w0.len(),
+            w0_after.len() + w1_after.len() < w0.len() + w1.len(),
             "{w0_after:?} {w1_after:?}"
         );
         assert!(!w0_after.is_empty() || !w1_after.is_empty());

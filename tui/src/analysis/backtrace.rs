@@ -54,26 +54,85 @@ pub fn frames(lines: &[String]) -> Vec<Frame> {
     out
 }
 
-/// Source paths of the same: the standard library's, and crates from the registry
-/// (an inlined frame has only a short name, but its file says whose it is).
-const FOLDED_PATHS: &[&str] = &[
-    "/rustc/",
-    "/tokio-1.",
-    "/tracing-0.",
-    "/tracing-core-",
-    "/tracing-subscriber-",
-    "/dial9-recorder-",
-    "recorder/src/record/",
-    "nptl/",
-    "sysdeps/",
+/// Crates (by their registry directory's name, `tokio-1.54.1`) whose frames say nothing
+/// about the application's code, as [`FOLDED`] says by function name: a frame inlined
+/// into another has only a short name, but its file says whose it is.
+const FOLDED_CRATES: &[&str] = &[
+    "backtrace",
+    "tokio",
+    "tracing",
+    "tracing-core",
+    "tracing-subscriber",
+    "dial9-recorder",
 ];
 
+/// Source paths of folded code that is not a registry crate: the recorder in this
+/// workspace, glibc's sources.
+const FOLDED_PATHS: &[&str] = &["recorder/src/record/", "nptl/", "sysdeps/"];
+
+/// The standard library's crates, the first directory of their files' short paths.
+const TOOLCHAIN: &[&str] = &[
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+    "panic_unwind",
+    "panic_abort",
+];
+
+/// The crate a registry path names (`tokio` for `tokio-1.54.1/src/...`), if it is one:
+/// its first directory is a name, a dash and a version.
+fn registry_crate(short: &str) -> Option<&str> {
+    let first = short.split(['/', '\\']).next()?;
+    let (name, version) = first.rsplit_once('-')?;
+    let semver = version.split('.').count() >= 3
+        && version
+            .split('.')
+            .take(2)
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    (semver && !name.is_empty()).then_some(name)
+}
+
+/// Whose a file is, from its path in either form: the build machine's
+/// (`/root/.cargo/registry/src/…/tokio-1.54.1/src/…`, `/rustc/HASH/library/std/…`, as
+/// older dumps and std's own backtraces have it) or the short one the recorder writes
+/// now (`tokio-1.54.1/src/…`, `std/src/…`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner<'a> {
+    Toolchain,
+    Registry(&'a str),
+    Other,
+}
+
+fn owner(short: &str) -> Owner<'_> {
+    let first = short.split(['/', '\\']).next().unwrap_or("");
+    if TOOLCHAIN.contains(&first) {
+        Owner::Toolchain
+    } else if let Some(name) = registry_crate(short) {
+        Owner::Registry(name)
+    } else {
+        Owner::Other
+    }
+}
+
 impl Frame {
+    /// The frame's file as the explorer shows paths.
+    fn short_location(&self) -> Option<String> {
+        self.location
+            .as_deref()
+            .map(crate::analysis::index::short_path)
+    }
+
     /// Whether the frame is the application's (not std's, the runtime's, the recorder's).
     fn is_app(&self) -> bool {
         !FOLDED.iter().any(|p| self.function.starts_with(p))
-            && match self.location.as_deref() {
-                Some(l) => !FOLDED_PATHS.iter().any(|p| l.contains(p)),
+            && match self.short_location() {
+                Some(l) => match owner(&l) {
+                    Owner::Toolchain => false,
+                    Owner::Registry(name) => !FOLDED_CRATES.contains(&name),
+                    Owner::Other => !FOLDED_PATHS.iter().any(|p| l.contains(p)),
+                },
                 // Without line tables only a qualified name says whose it is.
                 None => self.function.contains("::"),
             }
@@ -83,9 +142,8 @@ impl Frame {
     fn is_rust_library(&self) -> bool {
         self.function.contains("::")
             || self
-                .location
-                .as_deref()
-                .is_some_and(|l| l.contains("/rustc/") || l.contains("/registry/src/"))
+                .short_location()
+                .is_some_and(|l| owner(&l) != Owner::Other)
     }
 
     /// `function at file:line:col`, the file as the explorer shows paths (no build
@@ -239,5 +297,44 @@ mod tests {
             .map(str::to_string)
             .collect();
         assert_eq!(callee(&c_only), None);
+    }
+
+    /// The recorder now writes short paths (no build machine's directories): the
+    /// standard library, tokio and the recorder are still told from the application by
+    /// their files, as a release build's inlined frames have only short names.
+    #[test]
+    fn short_paths_still_say_whose_a_frame_is() {
+        let text = "   0: __GI___clock_nanosleep
+             at ./time/../sysdeps/unix/sysv/linux/clock_nanosleep.c:48:7
+   1: sleep
+             at std/src/thread/mod.rs:300:5
+   2: block_on_disk
+             at svc/src/main.rs:120:9
+   3: {async_block#1}
+             at svc/src/main.rs:264:21
+   4: poll<svc::Handler>
+             at tokio-1.54.1/src/runtime/task/core.rs:380:24
+   5: with_subscriber<F>
+             at tracing-subscriber-0.3.19/src/layer.rs:10:1
+   6: parse_frame
+             at mini-redis-0.4.1/src/frame.rs:81:9
+   7: trace_unsynchronized<&mut F>
+             at backtrace-0.3.77/src/backtrace/mod.rs:66:14";
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let app = app_frames(&lines);
+        assert_eq!(
+            app.iter().map(|f| f.function.as_str()).collect::<Vec<_>>(),
+            ["block_on_disk", "{async_block#1}", "parse_frame"]
+        );
+        assert_eq!(callee(&lines).map(|f| f.function), Some("sleep".into()));
+        assert_eq!(owner("tokio-1.54.1/src/lib.rs"), Owner::Registry("tokio"));
+        assert_eq!(
+            owner("tracing-subscriber-0.3.19/src/lib.rs"),
+            Owner::Registry("tracing-subscriber")
+        );
+        assert_eq!(owner("core/src/ops/function.rs"), Owner::Toolchain);
+        // A crate of the application's own named with a dash is not a registry crate.
+        assert_eq!(owner("my-svc/src/main.rs"), Owner::Other);
+        assert_eq!(owner("svc-2/src/main.rs"), Owner::Other);
     }
 }

@@ -55,9 +55,10 @@ fn panic_dump(inner: &Dumper, info: &std::panic::PanicHookInfo<'_>) {
             .payload_as_str()
             .unwrap_or("<non-string panic payload>")
             .to_string(),
-        location: info
-            .location()
-            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+        location: info.location().map(|l| {
+            let file = dial9_format::short_source_path(l.file());
+            format!("{file}:{}:{}", l.line(), l.column())
+        }),
         thread: std::thread::current()
             .name()
             .unwrap_or("<unnamed>")

@@ -502,7 +502,8 @@ impl TaskTable {
                     location: site
                         .and_then(|s| s.location())
                         .map(|(f, line, col)| SpawnLocation {
-                            file: f.to_string(),
+                            // A dependency's path names the build machine's home.
+                            file: dial9_format::short_source_path(f),
                             line,
                             col,
                         }),

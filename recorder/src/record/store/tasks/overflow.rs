@@ -330,7 +330,7 @@ impl Overflow {
                         name: shard.string(e.name).to_string(),
                         kind: e.kind,
                         location: e.location.map(|(f, line, col)| SpawnLocation {
-                            file: shard.string(f).to_string(),
+                            file: dial9_format::short_source_path(shard.string(f)),
                             line,
                             col,
                         }),
