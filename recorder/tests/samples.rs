@@ -192,10 +192,15 @@ fn samples_name_no_directory_of_the_machine_they_were_made_on() {
             paths.push(l.clone());
         }
         for p in &paths {
-            for machine in ["/root/", "/home/", "/Users/", "/.cargo/", "/rustc/", "/work/"] {
+            for machine in [
+                "/root/", "/home/", "/Users/", "/.cargo/", "/rustc/", "/work/",
+            ] {
                 assert!(!p.contains(machine), "{name}: {p:?} names {machine}");
             }
         }
-        assert!(!paths.is_empty() || name == "healthy", "{name}: no paths at all");
+        assert!(
+            !paths.is_empty() || name == "healthy",
+            "{name}: no paths at all"
+        );
     }
 }

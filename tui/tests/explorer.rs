@@ -649,3 +649,61 @@ fn a_mark_measures_time_and_t_cycles_the_time_column() {
     press(&mut app, "TT");
     assert_eq!(app.time_mode(), dial9_tui::app::TimeMode::Dump);
 }
+
+/// One cause is one row: the image resizes' two dozen long polls are the first row and
+/// the victim's delays the second, on the first screen. Enter opens a group to list its
+/// occurrences (and shows the worst); Enter on one jumps to it; n steps into the groups.
+#[test]
+fn the_anomaly_list_is_one_row_a_cause_and_opens_to_its_occurrences() {
+    let mut app = open("starvation");
+    let groups = app.index().groups.len();
+    assert_eq!(app.anomaly_rows().len(), groups);
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Tab);
+        if app.focus() == Pane::Anomalies {
+            break;
+        }
+    }
+    assert_eq!(app.focus(), Pane::Anomalies);
+    let s = screen(&mut app, 160, 48);
+    let list: Vec<&str> = s
+        .lines()
+        .skip_while(|l| !l.contains("Anomalies ·"))
+        .skip(1)
+        .take(2)
+        .collect();
+    assert!(
+        list[0].contains("image-resize-*: 24 times in 4 tasks"),
+        "{s}"
+    );
+    assert!(list[1].contains("latency-probe"), "the victim second:\n{s}");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        app.focus(),
+        Pane::Anomalies,
+        "opening a group stays in the list"
+    );
+    assert_eq!(app.selection().anomaly_open(), Some(0));
+    assert_eq!(app.anomaly_rows().len(), groups + 24);
+    let worst = &app.index().anomalies[0];
+    assert_eq!(app.event(), worst.event, "opening shows the worst");
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.selection().anomaly(), 1, "the second occurrence");
+    let second = app.index().anomalies[1].event;
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.event(), second);
+    assert_eq!(app.focus(), Pane::Timeline, "an occurrence jumps");
+    // n past the last occurrence of the first group lands on the victim's group, open.
+    for _ in 0..23 {
+        press(&mut app, "n");
+    }
+    let g = &app.index().groups[1];
+    assert_eq!(app.selection().anomaly(), g.range().start);
+    assert_eq!(app.selection().anomaly_open(), Some(1));
+    assert!(
+        app.index().anomalies[g.range().start]
+            .task
+            .is_some_and(|t| { app.index().tasks[t as usize].name == "latency-probe" })
+    );
+}

@@ -37,6 +37,63 @@ impl Group {
     pub fn count(&self) -> usize {
         self.members.len()
     }
+
+    /// The group in one line, as the report and the explorer's anomaly list give it:
+    /// the worst member's message alone, or the subject, how many times in how many
+    /// tasks, the worst and the total, then the worst member's message.
+    pub fn summary(&self, ix: &Index) -> String {
+        use crate::fmt::sanitize;
+        let worst = &ix.anomalies[self.members[0]];
+        let summary = if self.count() == 1 {
+            sanitize(&worst.message(ix))
+        } else {
+            format!(
+                "{}: {} times{}, worst {}, {} in all; worst: {}",
+                sanitize(&self.subject),
+                self.count(),
+                if self.tasks > 1 {
+                    format!(" in {} tasks", self.tasks)
+                } else {
+                    String::new()
+                },
+                magnitude(self.kind, self.worst),
+                magnitude(self.kind, self.total),
+                sanitize(&worst.message(ix))
+            )
+        };
+        // The worst occurrence's looks may be gone (the watchdog's ring block was
+        // overwritten first): say what it saw in the group's next worst one.
+        let other = if worst.why.is_none() {
+            self.members
+                .iter()
+                .find_map(|&m| ix.anomalies[m].why.as_ref())
+        } else {
+            None
+        };
+        let summary = match other {
+            Some(w) => format!("{summary}; in another of them: {}", sanitize(&w.summary())),
+            None => summary,
+        };
+        if self.host_contention && !summary.contains("host contention") {
+            format!("{summary} [host contention]")
+        } else {
+            summary
+        }
+    }
+
+    /// Where the group's members are in `Index::anomalies`: together, worst first.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        let first = self.members.first().copied().unwrap_or(0);
+        first..first + self.members.len()
+    }
+}
+
+/// A group's worst or total: time, or for self-wake storms a count.
+fn magnitude(kind: AnomalyKind, m: u64) -> String {
+    match kind {
+        AnomalyKind::SelfWakeStorm => format!("{m} self-wakes"),
+        _ => crate::fmt::duration(m),
+    }
 }
 
 /// A task name's family: the name without the number it ends in (`image-resize-3` ->

@@ -3,6 +3,7 @@
 
 use dial9_format::Reason;
 
+use super::anomaly_rows::{Row, group_of};
 use super::search::Search;
 use super::state::{App, Pane, TaskColumn};
 
@@ -223,7 +224,18 @@ fn move_by(app: &mut App, delta: i64) {
             }
         }
         Pane::Anomalies => {
-            app.selection.anomaly = clamp(app.selection.anomaly, app.index.anomalies.len());
+            let rows = app.anomaly_rows();
+            match rows.at(clamp(app.anomaly_row(), rows.len())) {
+                Some(Row::Group(g)) => {
+                    app.selection.anomaly = app.index.groups[g].range().start;
+                    app.selection.anomaly_member = false;
+                }
+                Some(Row::Member(a)) => {
+                    app.selection.anomaly = a;
+                    app.selection.anomaly_member = true;
+                }
+                None => {}
+            }
         }
     }
 }
@@ -243,8 +255,20 @@ fn enter(app: &mut App) {
         }
         Pane::Lifecycle => app.focus = Pane::Timeline,
         Pane::Anomalies => {
-            jump_to_anomaly(app);
-            app.focus = Pane::Timeline;
+            let g = group_of(&app.index.groups, app.selection.anomaly);
+            let many = app.index.groups.get(g).is_some_and(|g| g.count() > 1);
+            if many && !app.selection.anomaly_member {
+                // A group's row opens (or closes) its occurrences; opening shows its worst.
+                if app.selection.anomaly_open == Some(g) {
+                    app.selection.anomaly_open = None;
+                } else {
+                    app.selection.anomaly_open = Some(g);
+                    jump_to_anomaly(app);
+                }
+            } else {
+                jump_to_anomaly(app);
+                app.focus = Pane::Timeline;
+            }
         }
     }
 }
@@ -337,6 +361,11 @@ fn next_anomaly(app: &mut App, forward: bool) {
     } else {
         (a + n - 1) % n
     };
+    // The list shows where the step went: its group open, on its own row.
+    let g = group_of(&app.index.groups, app.selection.anomaly);
+    let many = app.index.groups.get(g).is_some_and(|g| g.count() > 1);
+    app.selection.anomaly_open = many.then_some(g);
+    app.selection.anomaly_member = many;
     jump_to_anomaly(app);
 }
 

@@ -93,7 +93,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "Enter",
         keys: &[(key(KeyCode::Enter), Action::Enter)],
         panes: &[],
-        help: "open: event or task -> lifecycle; anomaly -> its event",
+        help: "open: event or task -> lifecycle; anomaly group -> its occurrences; anomaly -> its event",
         hint: Some(("Enter open", &[Tasks, Anomalies])),
     },
     Binding {

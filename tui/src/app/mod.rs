@@ -6,6 +6,7 @@
 //! ```
 
 pub mod action;
+pub mod anomaly_rows;
 pub mod keys;
 pub mod search;
 pub mod state;

@@ -4,6 +4,7 @@
 use crate::analysis::index::{EventIdx, TaskIdx};
 use crate::analysis::{Index, Severity};
 
+use super::anomaly_rows::{Row, Rows, group_of};
 use super::search::Search;
 use super::viewport::Viewport;
 
@@ -132,8 +133,12 @@ pub struct Selection {
     pub(super) task_filter: bool,
     /// Row in the lifecycle pane (index into the task's events).
     pub(super) lifecycle_row: usize,
-    /// Row in the anomaly list.
+    /// The selected anomaly (an index into `Index::anomalies`).
     pub(super) anomaly: usize,
+    /// The anomaly list's open group: its occurrences are listed under it.
+    pub(super) anomaly_open: Option<usize>,
+    /// The selected row is the anomaly's own, under its open group (not its group's).
+    pub(super) anomaly_member: bool,
     /// Row in the swimlane pane (index into [`App::lanes_order`]).
     pub(super) lane_row: usize,
     /// How many times `L` was pressed in a row (rank of the poll it selects next).
@@ -157,6 +162,9 @@ impl Selection {
     }
     pub fn anomaly(&self) -> usize {
         self.anomaly
+    }
+    pub fn anomaly_open(&self) -> Option<usize> {
+        self.anomaly_open
     }
     pub fn lane_row(&self) -> usize {
         self.lane_row
@@ -485,6 +493,25 @@ impl App {
             .take_while(|&&(x, _)| x == e)
             .map(|&(_, s)| s)
             .max()
+    }
+
+    /// The anomaly list's rows: groups, and the open group's occurrences.
+    pub fn anomaly_rows(&self) -> Rows<'_> {
+        Rows {
+            groups: &self.index.groups,
+            open: self.selection.anomaly_open,
+        }
+    }
+
+    /// The anomaly list's selected row.
+    pub fn anomaly_row(&self) -> usize {
+        let rows = self.anomaly_rows();
+        let a = self.selection.anomaly;
+        rows.index_of(if self.selection.anomaly_member {
+            Row::Member(a)
+        } else {
+            Row::Group(group_of(&self.index.groups, a))
+        })
     }
 
     /// Rows available to a list pane, for PgUp/PgDn.

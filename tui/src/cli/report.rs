@@ -573,46 +573,13 @@ fn anomalies_and_tops(ix: &Index, r: &ReportJson, mut s: String, limit: usize) -
     );
     for g in ix.groups.iter().take(limit) {
         let worst = &ix.anomalies[g.members[0]];
-        let summary = if g.count() == 1 {
-            sanitize(&worst.message(ix))
-        } else {
-            format!(
-                "{}: {} times{}, worst {}, {} in all; worst: {}",
-                sanitize(&g.subject),
-                g.count(),
-                if g.tasks > 1 {
-                    format!(" in {} tasks", g.tasks)
-                } else {
-                    String::new()
-                },
-                magnitude(g.kind, g.worst),
-                magnitude(g.kind, g.total),
-                sanitize(&worst.message(ix))
-            )
-        };
-        // The worst occurrence's looks may be gone (the watchdog's ring block was
-        // overwritten first): say what it saw in the group's next worst one.
-        let other = if worst.why.is_none() {
-            g.members.iter().find_map(|&m| ix.anomalies[m].why.as_ref())
-        } else {
-            None
-        };
-        let summary = match other {
-            Some(w) => format!("{summary}; in another of them: {}", sanitize(&w.summary())),
-            None => summary,
-        };
         let _ = writeln!(
             s,
-            "  {:<8} {:<16} {:>10}  {}{}",
+            "  {:<8} {:<16} {:>10}  {}",
             g.severity.as_str().to_uppercase(),
             g.kind.as_str(),
             relative(worst.start_ns, ix.end_ns),
-            summary,
-            if g.host_contention && !summary.contains("host contention") {
-                " [host contention]"
-            } else {
-                ""
-            }
+            g.summary(ix),
         );
     }
     if ix.groups.len() > limit {
@@ -679,12 +646,4 @@ fn group_digits(n: u64) -> String {
 
 fn label(t: &TaskJson) -> String {
     format!("{} #{}", t.label, t.task_id)
-}
-
-/// A group's magnitude in its unit: a duration, or a count for self-wake storms.
-fn magnitude(kind: crate::analysis::AnomalyKind, m: u64) -> String {
-    match kind {
-        crate::analysis::AnomalyKind::SelfWakeStorm => format!("{m} self-wakes"),
-        _ => duration(m),
-    }
 }

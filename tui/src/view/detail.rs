@@ -45,6 +45,28 @@ pub fn fields(app: &App) -> (String, Vec<Field>) {
         Pane::Anomalies => match ix.anomalies.get(app.selection().anomaly()) {
             Some(a) => {
                 anomaly_fields(ix, a, &mut out);
+                let i = app.selection().anomaly();
+                let g = &ix.groups[crate::app::anomaly_rows::group_of(&ix.groups, i)];
+                if g.count() > 1 {
+                    let after_kind = out.iter().position(|f| f.0 == "kind").map_or(0, |k| k + 1);
+                    out.insert(
+                        after_kind,
+                        (
+                            "cause",
+                            format!(
+                                "{} of {} in {}{} (Enter on the group lists them)",
+                                i - g.range().start + 1,
+                                g.count(),
+                                sanitize(&g.subject),
+                                if g.tasks > 1 {
+                                    format!(", {} tasks", g.tasks)
+                                } else {
+                                    String::new()
+                                }
+                            ),
+                        ),
+                    );
+                }
                 format!(
                     "Anomaly {}/{}",
                     app.selection().anomaly() + 1,

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::analysis::index::{EventIdx, TaskIdx};
+use crate::app::anomaly_rows::Row;
 use crate::app::{App, Pane, TaskColumn, TimeMode};
 use crate::fmt::{RELATIVE_WIDTH, duration, relative, sanitize};
 
@@ -206,8 +207,9 @@ pub fn tasks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let ix = app.index();
     let title = format!(
-        "Anomalies · {} ranked worst first · Enter jumps",
-        ix.anomalies.len()
+        "Anomalies · {} in {} groups, worst first · Enter opens a group, jumps",
+        ix.anomalies.len(),
+        ix.groups.len()
     );
     let block = pane_block(title, app.focus() == Pane::Anomalies, theme);
     let inner = block.inner(area);
@@ -221,20 +223,55 @@ pub fn anomalies(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     }
     let h = inner.height as usize;
-    let first = scroll(app.selection().anomaly(), ix.anomalies.len(), h);
+    let rows = app.anomaly_rows();
+    let selected = app.anomaly_row();
+    let first = scroll(selected, rows.len(), h);
+    let (closed, open) = if theme.ascii {
+        ("+ ", "- ")
+    } else {
+        ("▸ ", "▾ ")
+    };
     let mut lines = Vec::new();
-    for (i, a) in ix.anomalies.iter().enumerate().skip(first).take(h) {
-        let text = format!(
-            "{} {:<8} {:<16} {:>w$} {}",
-            theme.severity_glyph(a.severity),
-            a.severity.as_str(),
-            a.kind.as_str(),
-            relative(a.start_ns, ix.end_ns),
-            sanitize(&a.message(ix)),
-            w = RELATIVE_WIDTH
-        );
-        let base = theme.severity(a.severity);
-        let style = if i == app.selection().anomaly() {
+    for r in first..(first + h).min(rows.len()) {
+        let (text, sev) = match rows.at(r) {
+            Some(Row::Group(g)) => {
+                let group = &ix.groups[g];
+                let worst = &ix.anomalies[group.range().start];
+                let marker = match (group.count() > 1, rows.open == Some(g)) {
+                    (false, _) => "  ",
+                    (true, false) => closed,
+                    (true, true) => open,
+                };
+                (
+                    format!(
+                        "{} {:<8} {:<16} {:>tw$} {marker}{}",
+                        theme.severity_glyph(group.severity),
+                        group.severity.as_str(),
+                        group.kind.as_str(),
+                        relative(worst.start_ns, ix.end_ns),
+                        group.summary(ix),
+                        tw = RELATIVE_WIDTH
+                    ),
+                    group.severity,
+                )
+            }
+            Some(Row::Member(a)) => {
+                let a = &ix.anomalies[a];
+                (
+                    format!(
+                        "    {} {:>tw$} {}",
+                        theme.severity_glyph(a.severity),
+                        relative(a.start_ns, ix.end_ns),
+                        sanitize(&a.message(ix)),
+                        tw = RELATIVE_WIDTH
+                    ),
+                    a.severity,
+                )
+            }
+            None => break,
+        };
+        let base = theme.severity(sev);
+        let style = if r == selected {
             base.patch(theme.selected())
         } else {
             base
