@@ -483,6 +483,48 @@ pub(crate) type Stacks = Mutex<StackTable>;
 mod tests {
     use super::*;
 
+    /// Return addresses from here up, as a walk of the stack gives them.
+    #[inline(always)]
+    fn captured_in_an_inlined_function() -> Vec<usize> {
+        let mut frames = Vec::new();
+        backtrace::trace(|f| {
+            frames.push(f.ip() as usize);
+            frames.len() < 16
+        });
+        frames
+    }
+
+    #[inline(never)]
+    fn calls_the_inlined_function() -> Vec<usize> {
+        captured_in_an_inlined_function()
+    }
+
+    /// A function inlined into its caller (as a release build inlines into a task's
+    /// async block) is a frame of its own, with its own file:line, before its caller;
+    /// paths are written from the crate down.
+    #[test]
+    fn an_inlined_function_is_named_with_its_own_line_then_its_caller() {
+        let lines = symbolize(&calls_the_inlined_function());
+        let text = lines.join("\n");
+        let inlined = lines
+            .iter()
+            .position(|l| l.contains("captured_in_an_inlined_function"))
+            .unwrap_or_else(|| panic!("no inlined frame:\n{text}"));
+        let caller = lines
+            .iter()
+            .position(|l| l.contains("calls_the_inlined_function"))
+            .unwrap_or_else(|| panic!("no caller:\n{text}"));
+        assert!(inlined < caller, "{text}");
+        assert!(
+            lines[inlined + 1].contains("recorder/src/record/watch/stacks.rs:"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("/root/") && !text.contains("/rustc/"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_walk_stays_inside_the_copy_and_stops_on_a_bad_chain() {
         // A fake stack at 0x1000: frame at 0x1010 -> 0x1030 -> (0x1020: not increasing).
