@@ -24,7 +24,10 @@
 use crate::event_code::{self as ec, zigzag};
 use crate::types::Event;
 
+/// The first 4 bytes of every event block: where a reader picks up again after a
+/// damaged block.
 pub const BLOCK_MAGIC: [u8; 4] = *b"D9EB";
+/// Bytes of a block's header: magic, payload length, event count, CRC.
 pub const BLOCK_HEADER_LEN: usize = 16;
 /// Events per block: small enough that a damaged block loses little, large enough that
 /// the 16-byte header and the per-block restart of the deltas cost nothing measurable.
@@ -37,11 +40,13 @@ pub(crate) const LANE_SLOTS: usize = 256;
 /// What a reader could not read of the event section. The rest of the dump is intact.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Damage {
-    /// Blocks the file should hold, by its own count, and those that could not be read.
+    /// Blocks the file should hold, by its own count.
     pub blocks: u64,
+    /// Blocks that could not be read.
     pub blocks_lost: u64,
-    /// Events the dump should hold, by its own count, and how many of them are missing.
+    /// Events the dump should hold, by its own count.
     pub events: u64,
+    /// Events missing from what was read.
     pub events_lost: u64,
     /// The file ends early (the lost blocks include its last ones).
     pub truncated: bool,

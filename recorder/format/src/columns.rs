@@ -9,6 +9,10 @@ use crate::event_code as ec;
 use crate::event_code::unzigzag;
 use crate::types::{Event, EventKind};
 
+/// A dump's events as columns in memory (struct of arrays): 29 bytes an event against 48
+/// for a `Vec<Event>`. An event is rebuilt on demand ([`get`](Self::get),
+/// [`at`](Self::at)); its time and lane are read without it. Indexes are positions in
+/// the order the events were pushed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventColumns {
     ts: Vec<u64>,
@@ -22,6 +26,7 @@ pub struct EventColumns {
 }
 
 impl EventColumns {
+    /// Columns holding `events`, in their order.
     pub fn from_events(events: &[Event]) -> EventColumns {
         let mut c = EventColumns::with_capacity(events.len());
         for e in events {
@@ -30,6 +35,7 @@ impl EventColumns {
         c
     }
 
+    /// Empty columns with room for `n` events.
     pub fn with_capacity(n: usize) -> EventColumns {
         EventColumns {
             ts: Vec::with_capacity(n),
@@ -41,6 +47,7 @@ impl EventColumns {
         }
     }
 
+    /// Appends an event.
     pub fn push(&mut self, e: &Event) {
         self.ts.push(e.ts_ns);
         self.lane.push(e.lane);
@@ -56,6 +63,7 @@ impl EventColumns {
         }
     }
 
+    /// The number of events.
     pub fn len(&self) -> usize {
         self.ts.len()
     }
@@ -77,6 +85,7 @@ impl EventColumns {
         self.more.truncate(more);
     }
 
+    /// Whether there are no events.
     pub fn is_empty(&self) -> bool {
         self.ts.is_empty()
     }
@@ -86,10 +95,12 @@ impl EventColumns {
         &self.ts
     }
 
+    /// The time of event `i` (panics out of range, like a slice index).
     pub fn ts(&self, i: usize) -> u64 {
         self.ts[i]
     }
 
+    /// The lane of event `i` (panics out of range).
     pub fn lane(&self, i: usize) -> u32 {
         self.lane[i]
     }
@@ -99,6 +110,7 @@ impl EventColumns {
         ec::has_task(self.code[i]).then(|| self.task[i])
     }
 
+    /// What event `i` says happened, rebuilt from its columns (panics out of range).
     #[inline]
     pub fn kind(&self, i: usize) -> EventKind {
         let code = self.code[i];
@@ -127,18 +139,22 @@ impl EventColumns {
         }
     }
 
+    /// The first event; `None` when there are none.
     pub fn first(&self) -> Option<Event> {
         self.get(0)
     }
 
+    /// The last event; `None` when there are none.
     pub fn last(&self) -> Option<Event> {
         self.len().checked_sub(1).map(|i| self.at(i))
     }
 
+    /// Every event in order, each rebuilt as it is reached.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Event> + DoubleEndedIterator + '_ {
         (0..self.len()).map(|i| self.at(i))
     }
 
+    /// Every event in a `Vec`: the memory the columns save, spent again.
     pub fn to_events(&self) -> Vec<Event> {
         self.iter().collect()
     }

@@ -56,6 +56,7 @@ struct Meta {
     events: u64,
 }
 
+/// The first 8 bytes of every dump file.
 pub const MAGIC: [u8; 8] = *b"DIAL9DMP";
 /// The format version this build writes and the newest it reads.
 /// Version 2 added `Reason::Recovered`, version 3 `EventKind::Scheduled`, version 4
@@ -69,31 +70,42 @@ pub const FORMAT_VERSION: u32 = 7;
 const BLOCKS_VERSION: u32 = 7;
 /// The oldest format version this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
+/// Bytes of the fixed envelope (magic, version, lengths, CRC) before the metadata.
 pub const ENVELOPE_LEN: usize = 28;
 
 /// Why a dump could not be read. Each variant is a different thing for the user to do.
 #[derive(Debug)]
 pub enum ReadError {
+    /// The file could not be opened or read (missing, no permission, ...).
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the OS said.
         source: io::Error,
     },
     /// The bytes do not start with the dump magic.
     NotADump {
+        /// What was found instead (an empty file, wrong magic bytes).
         detail: String,
     },
     /// Written by a newer dial9: upgrade the reader.
     NewerVersion {
+        /// The file's format version.
         found: u32,
+        /// The newest version this build reads ([`FORMAT_VERSION`], or
+        /// [`RING_VERSION`](crate::RING_VERSION) for a ring file).
         supported: u32,
     },
     /// The file ends early (an interrupted copy, a full disk).
     Truncated {
+        /// Bytes the reader needed, by the file's own header.
         expected: u64,
+        /// Bytes the file has.
         actual: u64,
     },
     /// The bytes are damaged or inconsistent.
     Corrupt {
+        /// What is wrong, in words for the user.
         detail: String,
     },
 }

@@ -14,6 +14,8 @@
 //!  (or a ring file) ------------------------------> ring_file.rs read_ring   view: render
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod blocks;
 mod columns;
 mod event_code;

@@ -83,27 +83,48 @@ pub fn slot_word(header: u64, base: u64, pos: usize, ts: u64, a: u64, b: u64) ->
     Some((u64::from(tag(header, pos, ts, a, b)) << 32) | u64::from(offset as u32))
 }
 
+/// The largest `aux` a record holds (48 bits); [`pack`] saturates a larger one to it.
 pub const AUX_MAX: u64 = (1 << 48) - 1;
 
+/// A record's kind, the low byte of `b`: one per [`EventKind`] variant. Each variant
+/// says what `a` and `aux` hold; [`decode`] is the reference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
+    /// `a`: the task; `aux`: the parent task ([`opt_aux`]).
     Spawn = 1,
+    /// `a`: the task.
     PollStart,
+    /// `a`: the task (or a folded task word, [`fold_op`]); `aux`: the duration in ns
+    /// with [`F_HAS_VALUE`], in raw ticks with [`F_START_FOLDED`].
     PollEnd,
+    /// `a`: the task woken; `aux`: the waking task with [`F_SRC_TASK`].
     Wake,
+    /// `a`: the task; `aux`: its live wakers after the op, with [`F_HAS_VALUE`].
     WakerClone,
+    /// `a`: the task; `aux`: its live wakers after the op, with [`F_HAS_VALUE`].
     WakerDrop,
+    /// `a`: the closed task span's id; flags: the op ([`waker_op_code`]).
     OrphanWaker,
+    /// `a`: the task.
     Terminate,
+    /// No payload.
     Park,
+    /// `aux`: the I/O readiness count, with [`F_HAS_VALUE`].
     Unpark,
+    /// No payload.
     ThreadStart,
+    /// No payload.
     ThreadStop,
+    /// `a`: the task (0: none); `aux`: the duration in milliseconds.
     TimerArm,
+    /// `a`: the task; `aux`: the scheduling latency in ns.
     Scheduled,
+    /// `a`: time on a CPU in ns; `aux`: run-queue wait in ns, modulo 2^48.
     CpuStat,
+    /// `a` and `aux` as [`pack_sample`] packs them.
     PollSample,
+    /// `a`: the task; `aux`: the stack id.
     PollStack,
 }
 
@@ -128,10 +149,17 @@ const KINDS: [Kind; 17] = [
 ];
 
 // Flag bits.
+/// PollEnd: the future finished (or was cancelled) in this poll.
 pub const F_COMPLETED: u8 = 1;
+/// Wake: `wake_by_ref` (the same bit as [`F_COMPLETED`], on another kind).
 pub const F_BY_REF: u8 = 1;
+/// Wake: from inside a task's poll; `aux` is that task.
 pub const F_SRC_TASK: u8 = 2;
+/// Wake: from a runtime worker outside any poll (the I/O or timer driver). With neither
+/// source flag, the wake came from a thread that is not a worker.
 pub const F_SRC_DRIVER: u8 = 4;
+/// `aux` holds the kind's optional value (a poll's duration, a live waker count, the I/O
+/// readiness count); without it the value reads as `None`.
 pub const F_HAS_VALUE: u8 = 8;
 /// PollEnd: `aux` is the poll's duration in raw clock ticks, and the poll's start (not
 /// written) is at `ts - aux`. The writer keeps each lane's raw timestamps strictly
@@ -151,6 +179,7 @@ pub const F_TERMINATED: u8 = 128;
 /// With [`F_OP_FOLDED`], a PollEnd's task id lives in the low 40 bits of `a` and the op's
 /// live count plus one in the high 24.
 pub const FOLD_TASK_BITS: u32 = 40;
+/// The largest task id a folded PollEnd, or a PollSample, can carry.
 pub const FOLD_TASK_MAX: u64 = (1 << FOLD_TASK_BITS) - 1;
 /// Largest live count a folded op can carry.
 pub const FOLD_LIVE_MAX: u64 = (1 << (64 - FOLD_TASK_BITS)) - 2;
@@ -161,6 +190,7 @@ pub fn fold_op(task: u64, live: u64) -> Option<u64> {
     (task <= FOLD_TASK_MAX && live <= FOLD_LIVE_MAX).then(|| task | ((live + 1) << FOLD_TASK_BITS))
 }
 
+/// A record's `b` word: the kind, its flags, and `aux` (saturated at [`AUX_MAX`]).
 #[inline]
 pub fn pack(kind: Kind, flags: u8, aux: u64) -> u64 {
     (kind as u64) | (u64::from(flags) << 8) | (aux.min(AUX_MAX) << 16)
@@ -215,6 +245,7 @@ pub fn waker_op_from_code(code: u8) -> WakerOp {
     }
 }
 
+/// A waker op's 2-bit code, which an OrphanWaker record keeps in its flags.
 pub fn waker_op_code(op: WakerOp) -> u8 {
     match op {
         WakerOp::Clone => 0,
@@ -388,7 +419,9 @@ fn unpack(a: u64, b: u64) -> Option<EventKind> {
 pub struct SlotRead {
     /// The tag and timestamp word (see [`SLOT_BYTES`]).
     pub word: u64,
+    /// The first payload word (see the module docs).
     pub a: u64,
+    /// The second payload word: kind, flags and `aux`.
     pub b: u64,
     /// The first word read again after the payload (equal to `word` when reading a file
     /// nobody writes any more).
@@ -398,8 +431,11 @@ pub struct SlotRead {
 /// An intact slot's record: its whole raw timestamp and payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlotRecord {
+    /// The whole raw timestamp (clock ticks, not nanoseconds).
     pub ts: u64,
+    /// The first payload word.
     pub a: u64,
+    /// The second payload word: kind, flags and `aux`.
     pub b: u64,
 }
 

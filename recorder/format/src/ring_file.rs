@@ -22,38 +22,68 @@ use super::{
     ThreadInfo, ThreadKind,
 };
 
+/// The first 8 bytes of a ring file: [`Dump::read`] tells a ring file from a dump by them.
 pub const RING_MAGIC: [u8; 8] = *b"DIAL9RNG";
 /// The ring file layout version this build writes and the newest it reads. Version 2: a
 /// poll's end can carry its own waker op (`ring_codec::F_OP_FOLDED`), which a version 1
 /// reader would misread as a task id.
 pub const RING_VERSION: u32 = 2;
 
+/// Bytes of the header page.
 pub const HEADER_BYTES: usize = 4096;
+// Offsets in the header page. Each field is a native-endian u64 unless said otherwise.
+/// Header offset of the layout version (a u32, [`RING_VERSION`]).
 pub const H_VERSION: usize = 8;
+/// Header offset of the writer's process id.
 pub const H_PID: usize = 16;
+/// Header offset of the wall-clock time the recorder started, ns since the Unix epoch.
 pub const H_START_UNIX: usize = 24;
+/// Header offset of the raw clock reading at the recorder's start (event time 0).
 pub const H_START_RAW: usize = 32;
+/// Header offset of the nanoseconds per raw clock tick (an f64's bits).
 pub const H_NS_PER_RAW: usize = 40;
+/// Header offset of the ring's number of blocks.
 pub const H_BLOCKS: usize = 48;
+/// Header offset of the lane area's offset in the file.
 pub const H_LANES_AT: usize = 56;
+/// Header offset of the task area's offset in the file.
 pub const H_TASKS_AT: usize = 64;
+/// Header offset of the number of task records.
 pub const H_TASK_SLOTS: usize = 72;
+/// Header offset of the string area's offset in the file.
 pub const H_STRINGS_AT: usize = 80;
+/// Header offset of the string area's length in bytes.
 pub const H_STRINGS_LEN: usize = 88;
+/// Header offset of the file's length in bytes.
 pub const H_FILE_LEN: usize = 96;
+/// Header offset of the ring's claim counter: blocks claimed so far (more than the ring
+/// has means it went round and overwrote).
 pub const H_CLAIMS: usize = 104;
+/// Header offset of the bytes of the string area in use.
 pub const H_STRINGS_USED: usize = 112;
+/// Header offset of the task records written so far: the next record's sequence number
+/// (records go round the task area, oldest overwritten first).
 pub const H_TASK_SEQ: usize = 120;
+/// Header offset of the flags word: [`FLAG_HOOKS`], [`FLAG_LAYER`], [`FLAG_CLEAN_EXIT`].
 pub const H_FLAGS: usize = 128;
+/// Header offset of the program name: a length byte then up to 255 bytes.
 pub const H_PROGRAM: usize = 256;
 /// Length byte then up to 255 bytes; zero (unknown) in files written before it existed.
 pub const H_HOST: usize = 512;
+/// File offset of the ring's first block: right after the header page.
 pub const BLOCKS_AT: usize = HEADER_BYTES;
+/// Lane records the file has room for; a higher lane gets none (its events still read,
+/// under the name `lane N`).
 pub const MAX_PERSISTED_LANES: usize = 1024;
+/// u64 words of a lane record, its tag included.
 pub const LANE_WORDS: usize = 4;
+/// u64 words of a task record, its tag included.
 pub const TASK_WORDS: usize = 6;
+/// A string offset that means no string: none was given, or the string area was full.
 pub const NO_STRING: u32 = u32::MAX;
+/// Flag: the runtime hooks were installed ([`Header::hooks_installed`]).
 pub const FLAG_HOOKS: u64 = 1;
+/// Flag: the recorder's subscriber or layer was installed ([`Header::layer_installed`]).
 pub const FLAG_LAYER: u64 = 2;
 /// Set by the writer as it exits cleanly, just before it removes the file: a ring that
 /// still has it was not left by a crash.
@@ -71,6 +101,7 @@ pub fn record_tag(index: u64, words: &[u64]) -> u64 {
     h | 1
 }
 
+/// A task kind's code in a task record (0: [`TaskKind::Unknown`]).
 pub fn kind_code(k: TaskKind) -> u64 {
     match k {
         TaskKind::Task => 1,
@@ -91,6 +122,7 @@ fn kind_from(code: u64) -> TaskKind {
     }
 }
 
+/// A thread kind's code in a lane record (0: [`ThreadKind::Other`]).
 pub fn thread_kind_code(k: ThreadKind) -> u64 {
     match k {
         ThreadKind::Worker => 1,
@@ -103,12 +135,19 @@ pub fn thread_kind_code(k: ThreadKind) -> u64 {
 /// file out with it, and the reader checks a file's header against the same sums.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingLayout {
+    /// The ring's blocks, of [`BLOCK_EVENTS`] slots each.
     pub blocks: usize,
+    /// Offset of the lane area.
     pub lanes_at: usize,
+    /// Offset of the task area.
     pub tasks_at: usize,
+    /// Task records the task area holds.
     pub task_slots: usize,
+    /// Offset of the string area.
     pub strings_at: usize,
+    /// Bytes of the string area.
     pub strings_len: usize,
+    /// Bytes of the whole file.
     pub file_len: usize,
 }
 
@@ -137,11 +176,17 @@ impl RingLayout {
 /// The writer's identity and clock, as the header page records them.
 #[derive(Clone, Debug)]
 pub struct RingIdentity<'a> {
+    /// The writer's process id.
     pub pid: u32,
+    /// Wall-clock time of the recorder's start, ns since the Unix epoch.
     pub start_unix_ns: u64,
+    /// Raw clock reading at the recorder's start: event time 0.
     pub start_raw: u64,
+    /// Nanoseconds per raw clock tick.
     pub ns_per_raw: f64,
+    /// The program's name (the first 255 bytes are kept).
     pub program: &'a str,
+    /// The host's name (the first 255 bytes are kept).
     pub host: &'a str,
 }
 
@@ -198,7 +243,9 @@ pub fn lane_from_words(w: [u64; LANE_WORDS - 1], name: String) -> ThreadInfo {
 /// Strings of a task record: offsets of its name and its spawn file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskStrings {
+    /// Offset of the task's name in the string area ([`NO_STRING`]: none).
     pub name: u32,
+    /// Offset of its spawn location's file ([`NO_STRING`]: none).
     pub file: u32,
 }
 

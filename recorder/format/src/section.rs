@@ -30,8 +30,9 @@ pub struct BlockEntry {
     pub count: u32,
     /// Position of its first event among the events read (lost blocks take none).
     pub first_event: u64,
-    /// Time of its first and last event.
+    /// Time of its first event (ns, as [`Event::ts_ns`]).
     pub first_ts: u64,
+    /// Time of its last event.
     pub last_ts: u64,
 }
 

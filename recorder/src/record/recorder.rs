@@ -21,8 +21,9 @@ use super::dump::Dumper;
 /// The flight recorder. Cheap to clone; all clones share one ring.
 ///
 /// Install both halves:
-/// - [`layer`](Self::layer) in the `tracing` subscriber: task spawns (with names and
-///   locations), wakes and who woke, waker clones and drops, timers.
+/// - [`subscriber`](Self::subscriber) around your `tracing` subscriber (or
+///   [`layer`](Self::layer) inside it): task spawns (with names and locations), wakes and
+///   who woke, waker clones and drops, timers.
 /// - [`instrument`](Self::instrument) on the runtime builder: polls, terminations, worker
 ///   park/unpark, thread start/stop, I/O readiness counts.
 ///
@@ -46,6 +47,9 @@ impl std::fmt::Debug for FlightRecorder {
 }
 
 impl FlightRecorder {
+    /// A [`Builder`] with the defaults: 65,536 records, the panic hook on, no signal,
+    /// dumps in the temporary directory, the watchdog at 10 ms, CPU stats on; schedule
+    /// latency, stack capture and the crash-surviving ring off.
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -104,7 +108,8 @@ impl FlightRecorder {
         self.inner.store().persist.as_ref().map(|p| p.path())
     }
 
-    /// Writes a dump now (reason: "requested") and returns its path.
+    /// Writes a dump now (reason: "requested") and returns its path. Fails when the file
+    /// cannot be written (see [`Builder::dump_path`]).
     pub fn dump(&self) -> io::Result<PathBuf> {
         self.dump_labeled("dump() called")
     }

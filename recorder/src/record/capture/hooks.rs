@@ -25,16 +25,50 @@ type TaskHook = Arc<dyn Fn(&TaskMeta<'_>) + Send + Sync>;
 ///
 /// Tokio's runtime builder keeps one callback per hook and cannot hand back one that was
 /// set before, so [`FlightRecorder::instrument`](crate::FlightRecorder::instrument) would replace hooks you had set, and
-/// hooks you set after it replace the recorder's. Pass yours here instead.
+/// hooks you set after it replace the recorder's. Pass yours here instead, to
+/// [`FlightRecorder::instrument_with`](crate::FlightRecorder::instrument_with). Each field
+/// is the callback Tokio's runtime builder method of the same name takes; `None` leaves
+/// only the recorder's.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use dial9_recorder::{FlightRecorder, UserHooks};
+///
+/// let recorder = FlightRecorder::builder().build()?;
+/// let spawned = Arc::new(AtomicUsize::new(0));
+/// let count = spawned.clone();
+/// let hooks = UserHooks {
+///     on_task_spawn: Some(Arc::new(move |_: &tokio::runtime::TaskMeta<'_>| {
+///         count.fetch_add(1, Ordering::Relaxed);
+///     })),
+///     ..UserHooks::default()
+/// };
+/// let rt = recorder
+///     .instrument_with(&mut tokio::runtime::Builder::new_multi_thread(), hooks)
+///     .build()?;
+/// rt.block_on(rt.spawn(async {}))?;
+/// assert_eq!(spawned.load(Ordering::Relaxed), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Default, Clone)]
 pub struct UserHooks {
+    /// Runs on each runtime thread as it starts.
     pub on_thread_start: Option<ThreadHook>,
+    /// Runs on each runtime thread as it stops.
     pub on_thread_stop: Option<ThreadHook>,
+    /// Runs on a worker just before it parks (waits for work).
     pub on_thread_park: Option<ThreadHook>,
+    /// Runs on a worker just after it unparks.
     pub on_thread_unpark: Option<ThreadHook>,
+    /// Runs when a task is spawned.
     pub on_task_spawn: Option<TaskHook>,
+    /// Runs when a task terminates (completed, or dropped).
     pub on_task_terminate: Option<TaskHook>,
+    /// Runs before each poll of a task.
     pub on_before_task_poll: Option<TaskHook>,
+    /// Runs after each poll of a task.
     pub on_after_task_poll: Option<TaskHook>,
 }
 
