@@ -48,7 +48,7 @@ enum Command {
     Report {
         #[arg(required = true)]
         dump: Vec<PathBuf>,
-        /// One JSON document instead of text (fields documented in the README).
+        /// One JSON document instead of text (fields documented in docs/headless.md).
         #[arg(long)]
         json: bool,
         /// Anomalies listed in the text report.

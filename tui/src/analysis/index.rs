@@ -1,5 +1,5 @@
 //! The index: everything the report and the explorer look up, built in one pass over
-//! the events as they stream from the dump (see [`super::build`]).
+//! the events as they stream from the dump (see `analysis::build`).
 //!
 //! What it keeps is what the questions need, in columns: every poll (`polls`), every
 //! wake's wait (`wakes`), each lane's parks and CPU samples, each task's counts, and per

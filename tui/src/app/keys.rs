@@ -1,7 +1,7 @@
 //! The one key table. Key dispatch ([`from_key`]), the help overlay ([`help_rows`]), the
-//! hint line and the README's key table are all read from [`BINDINGS`] and
+//! hint line and the key table of docs/explorer.md are all read from [`BINDINGS`] and
 //! [`SEARCH_BINDINGS`], so a key cannot work without being documented, or be documented
-//! without working (a test compares the README with [`markdown`], another the help with
+//! without working (a test compares docs/explorer.md with [`markdown`], another the help with
 //! both tables).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -34,13 +34,13 @@ const fn ctrl(c: char) -> Key {
 /// One row of the key table: keys that do one thing, where they act, and how it reads.
 #[derive(Debug)]
 pub struct Binding {
-    /// The keys as the help and the README show them.
+    /// The keys as the help and docs/explorer.md show them.
     pub label: &'static str,
     /// Each key and the action it becomes.
     pub keys: &'static [(Key, Action)],
     /// Panes where these keys act; empty: every pane.
     pub panes: &'static [Pane],
-    /// What the keys do, for the help overlay and the README.
+    /// What the keys do, for the help overlay and docs/explorer.md.
     pub help: &'static str,
     /// Short form for the hint line, and the panes whose hint line shows it.
     pub hint: Option<(&'static str, &'static [Pane])>,
@@ -367,7 +367,7 @@ fn does(b: &Binding) -> String {
     }
 }
 
-/// The README's key table: both tables as Markdown rows.
+/// The key table of docs/explorer.md: both tables as Markdown rows.
 pub fn markdown() -> String {
     let mut s = String::from("| key | does |\n|---|---|\n");
     for b in BINDINGS.iter().chain(SEARCH_BINDINGS) {

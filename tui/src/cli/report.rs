@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::analysis::{Index, SeverityCounts};
 use crate::fmt::{duration, relative, sanitize};
 
-/// The JSON document of `report --json`. Field names are stable; see the README.
+/// The JSON document of `report --json`. Field names are stable; see docs/headless.md.
 #[derive(Serialize)]
 pub struct ReportJson {
     pub report_version: u32,
