@@ -386,15 +386,194 @@ fn lane(worker: u64) -> u32 {
 /// open on its worker.
 fn to_dump(mut read: Gathered, segments: usize) -> (Dump, Foreign) {
     read.events.sort_by_key(|(ts, _)| *ts);
-    let mut events = Vec::with_capacity(read.events.len());
-    let mut tasks: HashMap<u64, TaskInfo> = HashMap::default();
-    let mut lanes: std::collections::BTreeMap<u32, ThreadInfo> = Default::default();
-    let mut open: HashMap<u64, (u64, u64)> = HashMap::default();
-    let mut anchor = None;
-    let mut metadata: Vec<(String, String)> = Vec::new();
-    let (mut spawns, mut uninstrumented, mut delays, mut unpaired) = (0u64, 0u64, 0u64, 0u64);
-    let mut task = |id: u64, loc: &Option<String>| {
-        let t = tasks.entry(id).or_insert_with(|| TaskInfo {
+    let mut mapping = Mapping {
+        events: Vec::with_capacity(read.events.len()),
+        ..Mapping::default()
+    };
+    for (ts, raw) in read.events {
+        mapping.add(ts, raw);
+    }
+    mapping.finish(segments)
+}
+
+/// Counts of the trace's events that say what cannot be judged on it ([`limits`]).
+#[derive(Default)]
+struct Tally {
+    spawns: u64,
+    /// Spawns of tasks dial9 did not instrument: their wakes are not recorded.
+    uninstrumented: u64,
+    /// Poll starts that carry Tokio's scheduling delay.
+    delays: u64,
+    /// Poll ends without their start.
+    unpaired: u64,
+}
+
+/// The events mapped so far, in time order, and the tasks and lanes they name.
+#[derive(Default)]
+struct Mapping {
+    events: Vec<Event>,
+    tasks: HashMap<u64, TaskInfo>,
+    lanes: std::collections::BTreeMap<u32, ThreadInfo>,
+    /// The poll open on each worker: its task and its start.
+    open: HashMap<u64, (u64, u64)>,
+    anchor: Option<ClockAnchor>,
+    metadata: Vec<(String, String)>,
+    tally: Tally,
+}
+
+impl Mapping {
+    /// One dial9 event, at `ts`, onto the dump's events, tasks and lanes.
+    fn add(&mut self, ts: u64, raw: Raw) {
+        match raw {
+            Raw::PollStart {
+                worker: w,
+                task: id,
+                location,
+                delay_ns,
+            } => self.poll_start(ts, w, id, &location, delay_ns),
+            Raw::PollEnd { worker: w } => self.poll_end(ts, w),
+            Raw::Spawn {
+                task: id,
+                location,
+                instrumented,
+                worker: w,
+            } => self.spawn(ts, id, &location, instrumented, w),
+            Raw::Terminate { task: id } => {
+                self.task(id, &None);
+                let l = self.worker(UNKNOWN_WORKER, None);
+                self.push(ts, l, EventKind::Terminate { task: id });
+            }
+            Raw::Wake {
+                waker,
+                woken,
+                worker: w,
+            } => self.wake(ts, waker, woken, w),
+            Raw::Park { worker: w, tid } => {
+                let l = self.worker(w, tid);
+                self.push(ts, l, EventKind::Park);
+            }
+            Raw::Unpark { worker: w, tid } => {
+                let l = self.worker(w, tid);
+                self.push(
+                    ts,
+                    l,
+                    EventKind::Unpark {
+                        io_ready_total: None,
+                    },
+                );
+            }
+            Raw::Clock { realtime_ns } => {
+                self.anchor.get_or_insert(ClockAnchor {
+                    mono_ns: ts,
+                    unix_ns: realtime_ns,
+                });
+            }
+            Raw::Metadata(entries) => self.metadata = entries,
+        }
+    }
+
+    /// An event at `ts` (dial9's own timestamp, kept as is) on `lane`.
+    fn push(&mut self, ts: u64, lane: u32, kind: EventKind) {
+        self.events.push(Event {
+            ts_ns: ts,
+            lane,
+            kind,
+        });
+    }
+
+    /// A poll's start, after Tokio's scheduling delay when dial9 recorded it.
+    fn poll_start(
+        &mut self,
+        ts: u64,
+        w: u64,
+        id: u64,
+        location: &Option<String>,
+        delay_ns: Option<u64>,
+    ) {
+        self.task(id, location);
+        let l = self.worker(w, None);
+        if let Some(d) = delay_ns {
+            self.tally.delays += 1;
+            self.push(
+                ts,
+                l,
+                EventKind::Scheduled {
+                    task: id,
+                    latency_ns: d,
+                },
+            );
+        }
+        self.open.insert(w, (id, ts));
+        self.push(ts, l, EventKind::PollStart { task: id });
+    }
+
+    /// A poll's end, paired with the start open on its worker; one without is counted,
+    /// not guessed.
+    fn poll_end(&mut self, ts: u64, w: u64) {
+        match self.open.remove(&w) {
+            Some((id, start)) => {
+                let l = self.worker(w, None);
+                self.push(
+                    ts,
+                    l,
+                    EventKind::PollEnd {
+                        task: id,
+                        completed: false,
+                        duration_ns: Some(ts.saturating_sub(start)),
+                    },
+                );
+            }
+            None => self.tally.unpaired += 1,
+        }
+    }
+
+    /// A spawn, counted: whether dial9 instrumented the task says what its wakes show.
+    fn spawn(
+        &mut self,
+        ts: u64,
+        id: u64,
+        location: &Option<String>,
+        instrumented: bool,
+        w: Option<u64>,
+    ) {
+        self.tally.spawns += 1;
+        self.tally.uninstrumented += u64::from(!instrumented);
+        self.task(id, location);
+        let l = self.worker(w.unwrap_or(UNKNOWN_WORKER), None);
+        self.push(
+            ts,
+            l,
+            EventKind::Spawn {
+                task: id,
+                parent: None,
+            },
+        );
+    }
+
+    /// A wake; waker 0 is outside any task.
+    fn wake(&mut self, ts: u64, waker: u64, woken: u64, w: u64) {
+        self.task(woken, &None);
+        let l = self.worker(w, None);
+        self.push(
+            ts,
+            l,
+            EventKind::Wake {
+                task: woken,
+                // dial9 does not say whether the waker was consumed.
+                by_ref: true,
+                source: if waker == 0 {
+                    WakeSource::Driver
+                } else {
+                    WakeSource::Task(waker)
+                },
+            },
+        );
+    }
+
+    /// The task `id`, known from now on; its spawn location from the first event that
+    /// names one.
+    fn task(&mut self, id: u64, loc: &Option<String>) {
+        let t = self.tasks.entry(id).or_insert_with(|| TaskInfo {
             id,
             name: String::new(),
             kind: TaskKind::Task,
@@ -404,9 +583,12 @@ fn to_dump(mut read: Gathered, segments: usize) -> (Dump, Foreign) {
         if t.location.is_none() {
             t.location = loc.as_deref().map(location);
         }
-    };
-    let mut worker = |w: u64, tid: Option<u64>| {
-        let l = lanes.entry(lane(w)).or_insert_with(|| ThreadInfo {
+    }
+
+    /// The lane of worker `w`, known from now on; its OS thread id from the first event
+    /// that names one.
+    fn worker(&mut self, w: u64, tid: Option<u64>) -> u32 {
+        let l = self.lanes.entry(lane(w)).or_insert_with(|| ThreadInfo {
             lane: lane(w),
             os_tid: 0,
             name: match w {
@@ -425,123 +607,89 @@ fn to_dump(mut read: Gathered, segments: usize) -> (Dump, Foreign) {
             l.os_tid = tid;
         }
         lane(w)
-    };
-    for (ts, raw) in read.events {
-        let at = |lane: u32, kind: EventKind| Event {
-            ts_ns: ts,
-            lane,
-            kind,
-        };
-        match raw {
-            Raw::PollStart {
-                worker: w,
-                task: id,
-                location,
-                delay_ns,
-            } => {
-                task(id, &location);
-                let l = worker(w, None);
-                if let Some(d) = delay_ns {
-                    delays += 1;
-                    events.push(at(
-                        l,
-                        EventKind::Scheduled {
-                            task: id,
-                            latency_ns: d,
-                        },
-                    ));
-                }
-                open.insert(w, (id, ts));
-                events.push(at(l, EventKind::PollStart { task: id }));
-            }
-            Raw::PollEnd { worker: w } => match open.remove(&w) {
-                Some((id, start)) => events.push(at(
-                    worker(w, None),
-                    EventKind::PollEnd {
-                        task: id,
-                        completed: false,
-                        duration_ns: Some(ts.saturating_sub(start)),
-                    },
-                )),
-                None => unpaired += 1,
-            },
-            Raw::Spawn {
-                task: id,
-                location,
-                instrumented,
-                worker: w,
-            } => {
-                spawns += 1;
-                uninstrumented += u64::from(!instrumented);
-                task(id, &location);
-                let l = worker(w.unwrap_or(UNKNOWN_WORKER), None);
-                events.push(at(
-                    l,
-                    EventKind::Spawn {
-                        task: id,
-                        parent: None,
-                    },
-                ));
-            }
-            Raw::Terminate { task: id } => {
-                task(id, &None);
-                events.push(at(
-                    worker(UNKNOWN_WORKER, None),
-                    EventKind::Terminate { task: id },
-                ));
-            }
-            Raw::Wake {
-                waker,
-                woken,
-                worker: w,
-            } => {
-                task(woken, &None);
-                events.push(at(
-                    worker(w, None),
-                    EventKind::Wake {
-                        task: woken,
-                        // dial9 does not say whether the waker was consumed.
-                        by_ref: true,
-                        source: if waker == 0 {
-                            WakeSource::Driver
-                        } else {
-                            WakeSource::Task(waker)
-                        },
-                    },
-                ));
-            }
-            Raw::Park { worker: w, tid } => {
-                events.push(at(worker(w, tid), EventKind::Park));
-            }
-            Raw::Unpark { worker: w, tid } => {
-                events.push(at(
-                    worker(w, tid),
-                    EventKind::Unpark {
-                        io_ready_total: None,
-                    },
-                ));
-            }
-            Raw::Clock { realtime_ns } => {
-                anchor.get_or_insert(ClockAnchor {
-                    mono_ns: ts,
-                    unix_ns: realtime_ns,
-                });
-            }
-            Raw::Metadata(entries) => metadata = entries,
-        }
     }
-    let end = events.last().map_or(0, |e| e.ts_ns);
-    let meta = |key: &str| {
-        metadata
+
+    /// The dump and what it came from, once every event is mapped.
+    fn finish(self, segments: usize) -> (Dump, Foreign) {
+        let events = self.events;
+        let end = events.last().map_or(0, |e| e.ts_ns);
+        let meta = |key: &str| {
+            self.metadata
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let version = meta("dial9.dial9-tokio-telemetry.version");
+        let anchor = self.anchor.unwrap_or(ClockAnchor {
+            mono_ns: 0,
+            unix_ns: 0,
+        });
+        let mut tasks: Vec<TaskInfo> = self.tasks.into_values().collect();
+        tasks.sort_by_key(|t| t.id);
+        let threads: Vec<ThreadInfo> = self.lanes.into_values().collect();
+        // No moment of a dump: a poll still open when the trace ends ran at least until its
+        // lane's last event, and is not "in progress at the dump".
+        let lane_states = threads
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
-    let version = meta("dial9.dial9-tokio-telemetry.version");
-    let anchor = anchor.unwrap_or(ClockAnchor {
-        mono_ns: 0,
-        unix_ns: 0,
-    });
+            .map(|t| LaneState {
+                lane: t.lane,
+                activity: Activity::Running,
+                since_ns: end,
+            })
+            .collect();
+        let n = events.len() as u64;
+        let dump = Dump {
+            header: Header {
+                reason: Reason::Requested {
+                    label: format!(
+                        "dial9 trace, {segments} segment{}",
+                        if segments == 1 { "" } else { "s" }
+                    ),
+                },
+                dumped_at_unix_ns: anchor.to_unix_ns(end),
+                dumped_at_ns: end,
+                anchor,
+                pid: 0,
+                program: meta("service").unwrap_or_default(),
+                host: String::new(),
+                capacity: n,
+                recorded_total: n,
+                overwritten: 0,
+                torn_skipped: 0,
+                hooks_installed: true,
+                layer_installed: false,
+                recorder_version: version
+                    .as_deref()
+                    .map_or_else(|| "dial9".into(), |v| format!("dial9-tokio-telemetry {v}")),
+            },
+            threads,
+            tasks,
+            lane_states,
+            events,
+            facts: Facts::default(),
+            damage: None,
+        };
+        let foreign = Foreign {
+            format: version.map_or_else(
+                || "dial9 trace".into(),
+                |v| format!("dial9 trace (dial9-tokio-telemetry {v})"),
+            ),
+            segments,
+            limits: limits(&self.tally),
+        };
+        (dump, foreign)
+    }
+}
+
+/// What cannot be judged on a dial9 trace: always the three things dial9 never records,
+/// then what these events lack.
+fn limits(tally: &Tally) -> Vec<String> {
+    let Tally {
+        spawns,
+        uninstrumented,
+        delays,
+        unpaired,
+    } = *tally;
     let mut limits = vec![
         "dial9 records no waker clone or drop: no lost-waker verdicts".to_string(),
         "a wake from outside any task came from the timer or I/O driver or another thread: \
@@ -568,60 +716,7 @@ fn to_dump(mut read: Gathered, segments: usize) -> (Dump, Foreign) {
             "{unpaired} poll ends without their start (it was in an earlier segment)"
         ));
     }
-    let mut tasks: Vec<TaskInfo> = tasks.into_values().collect();
-    tasks.sort_by_key(|t| t.id);
-    let threads: Vec<ThreadInfo> = lanes.into_values().collect();
-    // No moment of a dump: a poll still open when the trace ends ran at least until its
-    // lane's last event, and is not "in progress at the dump".
-    let lane_states = threads
-        .iter()
-        .map(|t| LaneState {
-            lane: t.lane,
-            activity: Activity::Running,
-            since_ns: end,
-        })
-        .collect();
-    let n = events.len() as u64;
-    let dump = Dump {
-        header: Header {
-            reason: Reason::Requested {
-                label: format!(
-                    "dial9 trace, {segments} segment{}",
-                    if segments == 1 { "" } else { "s" }
-                ),
-            },
-            dumped_at_unix_ns: anchor.to_unix_ns(end),
-            dumped_at_ns: end,
-            anchor,
-            pid: 0,
-            program: meta("service").unwrap_or_default(),
-            host: String::new(),
-            capacity: n,
-            recorded_total: n,
-            overwritten: 0,
-            torn_skipped: 0,
-            hooks_installed: true,
-            layer_installed: false,
-            recorder_version: version
-                .as_deref()
-                .map_or_else(|| "dial9".into(), |v| format!("dial9-tokio-telemetry {v}")),
-        },
-        threads,
-        tasks,
-        lane_states,
-        events,
-        facts: Facts::default(),
-        damage: None,
-    };
-    let foreign = Foreign {
-        format: version.map_or_else(
-            || "dial9 trace".into(),
-            |v| format!("dial9 trace (dial9-tokio-telemetry {v})"),
-        ),
-        segments,
-        limits,
-    };
-    (dump, foreign)
+    limits
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@
 
 use super::ring_codec::{self, BLOCK_BYTES, BLOCK_EVENTS, BLOCK_SLOTS_OFFSET, SLOT_BYTES};
 use super::{
-    ClockAnchor, Dump, Event, Header, ReadError, Reason, SpawnLocation, TaskInfo, TaskKind,
-    ThreadInfo, ThreadKind,
+    ClockAnchor, Dump, Event, EventKind, Header, ReadError, Reason, SpawnLocation, TaskInfo,
+    TaskKind, ThreadInfo, ThreadKind,
 };
 
 /// The first 8 bytes of a ring file: [`Dump::read`] tells a ring file from a dump by them.
@@ -310,6 +310,15 @@ impl Bytes<'_> {
         let b = self.0.get(at..at.checked_add(4)?)?;
         Some(u32::from_ne_bytes(b.try_into().ok()?))
     }
+    /// A header field: one that cannot be read means the header is damaged.
+    fn field(&self, at: usize) -> Result<u64, ReadError> {
+        self.u64(at).ok_or_else(|| corrupt("header"))
+    }
+    /// A record's words: words past the end of the file read as 0 (an invalid tag),
+    /// never as a panic.
+    fn words<const N: usize>(&self, at: usize) -> [u64; N] {
+        std::array::from_fn(|i| at.checked_add(8 * i).and_then(|a| self.u64(a)).unwrap_or(0))
+    }
 }
 
 fn corrupt(detail: &str) -> ReadError {
@@ -318,9 +327,30 @@ fn corrupt(detail: &str) -> ReadError {
     }
 }
 
-/// Reads a ring file's bytes. `writer_alive`: whether the writing process still holds
-/// the file's lock (then this is a live snapshot).
-pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
+/// A ring file's header page, checked: its areas lie inside the file, its clock scale is
+/// sane.
+struct RingHeader {
+    layout: RingLayout,
+    pid: u32,
+    start_unix: u64,
+    start_raw: u64,
+    ns_per_raw: f64,
+    /// Blocks claimed so far (more than the ring has: it went round and overwrote).
+    claims: u64,
+    flags: u64,
+    program: String,
+    host: String,
+}
+
+impl RingHeader {
+    /// Event time of a raw clock reading: ns since the recorder's start.
+    fn to_ns(&self, raw: u64) -> u64 {
+        (raw.saturating_sub(self.start_raw) as f64 * self.ns_per_raw) as u64
+    }
+}
+
+/// Reads the header page, checked before any of its offsets is trusted.
+fn read_header(bytes: &[u8]) -> Result<RingHeader, ReadError> {
     if bytes.len() < HEADER_BYTES {
         return Err(ReadError::Truncated {
             expected: HEADER_BYTES as u64,
@@ -328,18 +358,48 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
         });
     }
     let b = Bytes(bytes);
-    let field = |at: usize| b.u64(at).ok_or_else(|| corrupt("header"));
-    let file_len = field(H_FILE_LEN)?;
+    check_version_and_length(&b)?;
+    let layout = read_layout(&b)?;
+    let pid = b.field(H_PID)? as u32;
+    let start_unix = b.field(H_START_UNIX)?;
+    let start_raw = b.field(H_START_RAW)?;
+    let ns_per_raw = f64::from_bits(b.field(H_NS_PER_RAW)?);
+    if !(ns_per_raw.is_finite() && ns_per_raw > 0.0 && ns_per_raw < 1e6) {
+        return Err(corrupt("clock scale"));
+    }
+    let short_string = |at: usize| {
+        let n = usize::from(bytes[at]);
+        String::from_utf8_lossy(&bytes[at + 1..at + 1 + n]).into_owned()
+    };
+    Ok(RingHeader {
+        layout,
+        pid,
+        start_unix,
+        start_raw,
+        ns_per_raw,
+        claims: b.field(H_CLAIMS)?,
+        flags: b.field(H_FLAGS)?,
+        program: short_string(H_PROGRAM),
+        host: short_string(H_HOST),
+    })
+}
+
+/// Checks the layout version and the file's length against the header's, telling a
+/// damaged header from a newer layout and from a truncated file.
+fn check_version_and_length(b: &Bytes<'_>) -> Result<(), ReadError> {
+    let len = b.0.len() as u64;
+    let file_len = b.field(H_FILE_LEN)?;
     // The areas' offsets add up to the file's length in every file a recorder wrote; when
     // they do not, the length field itself is damaged and no "expected N bytes" can be
     // believed (nor can a version number from such a header).
-    let consistent = field(H_STRINGS_AT)?
-        .checked_add(field(H_STRINGS_LEN)?)
+    let consistent = b
+        .field(H_STRINGS_AT)?
+        .checked_add(b.field(H_STRINGS_LEN)?)
         .is_some_and(|end| end == file_len && file_len >= HEADER_BYTES as u64);
     let version = b.u32(H_VERSION).unwrap_or(0);
     if version > RING_VERSION {
         // A newer layout may add areas; its length field (at the same place) is kept.
-        if file_len != bytes.len() as u64 {
+        if file_len != len {
             return Err(corrupt(
                 "the header is damaged (the ring file magic on something else?)",
             ));
@@ -355,22 +415,27 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
     if !consistent {
         return Err(corrupt("the header's length fields are damaged"));
     }
-    if (bytes.len() as u64) < file_len {
+    if len < file_len {
         return Err(ReadError::Truncated {
             expected: file_len,
-            actual: bytes.len() as u64,
+            actual: len,
         });
     }
-    if bytes.len() as u64 > file_len {
+    if len > file_len {
         return Err(corrupt("longer than its header says"));
     }
-    let len = bytes.len();
-    let blocks = field(H_BLOCKS)? as usize;
-    let lanes_at = field(H_LANES_AT)? as usize;
-    let tasks_at = field(H_TASKS_AT)? as usize;
-    let task_slots = field(H_TASK_SLOTS)? as usize;
-    let strings_at = field(H_STRINGS_AT)? as usize;
-    let strings_len = field(H_STRINGS_LEN)? as usize;
+    Ok(())
+}
+
+/// Where the header says the areas sit, checked to follow one another inside the file.
+fn read_layout(b: &Bytes<'_>) -> Result<RingLayout, ReadError> {
+    let len = b.0.len();
+    let blocks = b.field(H_BLOCKS)? as usize;
+    let lanes_at = b.field(H_LANES_AT)? as usize;
+    let tasks_at = b.field(H_TASKS_AT)? as usize;
+    let task_slots = b.field(H_TASK_SLOTS)? as usize;
+    let strings_at = b.field(H_STRINGS_AT)? as usize;
+    let strings_len = b.field(H_STRINGS_LEN)? as usize;
     let layout_ok = blocks
         .checked_mul(BLOCK_BYTES)
         .and_then(|n| n.checked_add(BLOCKS_AT))
@@ -388,60 +453,81 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
     if !layout_ok {
         return Err(corrupt("areas overlap or lie outside the file"));
     }
-    let pid = field(H_PID)? as u32;
-    let start_unix = field(H_START_UNIX)?;
-    let start_raw = field(H_START_RAW)?;
-    let ns_per_raw = f64::from_bits(field(H_NS_PER_RAW)?);
-    if !(ns_per_raw.is_finite() && ns_per_raw > 0.0 && ns_per_raw < 1e6) {
-        return Err(corrupt("clock scale"));
-    }
-    let claims = field(H_CLAIMS)?;
-    let flags = field(H_FLAGS)?;
-    let short_string = |at: usize| {
-        let n = usize::from(bytes[at]);
-        String::from_utf8_lossy(&bytes[at + 1..at + 1 + n]).into_owned()
-    };
-    let program = short_string(H_PROGRAM);
-    let host = short_string(H_HOST);
-    let to_ns = |raw: u64| (raw.saturating_sub(start_raw) as f64 * ns_per_raw) as u64;
+    Ok(RingLayout {
+        blocks,
+        lanes_at,
+        tasks_at,
+        task_slots,
+        strings_at,
+        strings_len,
+        file_len: len,
+    })
+}
 
-    // Strings: (length + 1) as u32, written last, then the bytes.
-    let string = |off: u32| -> Option<String> {
-        if off == NO_STRING {
-            return None;
+/// An event as a block holds it: raw timestamp, lane, its order among the events of that
+/// timestamp on that lane, kind.
+type RawEvent = (u64, u32, (u64, usize, u8), EventKind);
+
+/// What the scan of the blocks counted, for the header's totals and the window's start.
+struct BlockCounts {
+    /// Records kept (one can stand for several events: see `ring_codec::decode`).
+    kept: u64,
+    torn: u64,
+    /// Raw timestamp of the oldest record kept.
+    oldest: u64,
+}
+
+/// A ring file whose header checked out, read area by area.
+struct RingReader<'a> {
+    b: Bytes<'a>,
+    h: RingHeader,
+}
+
+impl RingReader<'_> {
+    /// The events of every block, in time order.
+    fn events(&self) -> (Vec<Event>, BlockCounts) {
+        let mut raw = Vec::new();
+        let mut counts = BlockCounts {
+            kept: 0,
+            torn: 0,
+            oldest: u64::MAX,
+        };
+        for i in 0..self.h.layout.blocks {
+            self.read_block(i, &mut raw, &mut counts);
         }
-        let at = strings_at.checked_add(off as usize)?;
-        let n = (b.u32(at)? as usize).checked_sub(1)?;
-        let end = (at + 4).checked_add(n)?;
-        if end > strings_at + strings_len {
-            return None;
+        // A folded start from before the window (the ring lost everything else of that
+        // time) is left out, as a written one would have been: the end says how long the
+        // poll ran.
+        if self.h.claims > self.h.layout.blocks as u64 {
+            raw.retain(|r| !(r.2 == (0, 0, 0) && r.0 < counts.oldest));
         }
-        Some(String::from_utf8_lossy(&bytes[at + 4..end]).into_owned())
-    };
-    // Words past the end of the file read as 0 (an invalid tag), never as a panic.
-    fn words<const N: usize>(b: &Bytes<'_>, at: usize) -> [u64; N] {
-        std::array::from_fn(|i| at.checked_add(8 * i).and_then(|a| b.u64(a)).unwrap_or(0))
+        raw.sort_unstable_by_key(|r| (r.0, r.1, r.2));
+        let events = raw
+            .iter()
+            .map(|&(ts, lane, _, kind)| Event {
+                ts_ns: self.h.to_ns(ts),
+                lane,
+                kind,
+            })
+            .collect();
+        (events, counts)
     }
 
-    // Events.
-    let mut raw = Vec::new();
-    let mut torn = 0u64;
-    // Records kept (one can stand for several events: see `ring_codec::decode`).
-    let mut kept = 0u64;
-    let mut oldest = u64::MAX;
-    for i in 0..blocks {
+    /// Decodes block `i`'s whole records into `raw`, skipping the torn one.
+    fn read_block(&self, i: usize, raw: &mut Vec<RawEvent>, counts: &mut BlockCounts) {
+        let b = &self.b;
         let at = BLOCKS_AT + i * BLOCK_BYTES;
         let header = b.u64(at).unwrap_or(0);
         if header == 0 {
-            continue;
+            return;
         }
         let lane = (header & ((1 << ring_codec::LANE_BITS) - 1)) as u32;
         let base = b.u64(at + ring_codec::BLOCK_BASE_OFFSET).unwrap_or(0);
-        torn += ring_codec::scan_block(
+        counts.torn += ring_codec::scan_block(
             header,
             base,
             |pos| {
-                let w: [u64; 3] = words(&b, at + BLOCK_SLOTS_OFFSET + pos * SLOT_BYTES);
+                let w: [u64; 3] = b.words(at + BLOCK_SLOTS_OFFSET + pos * SLOT_BYTES);
                 ring_codec::SlotRead {
                     word: w[0],
                     a: w[1],
@@ -450,115 +536,152 @@ pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
                 }
             },
             |pos, s| {
-                kept += 1;
-                oldest = oldest.min(s.ts);
+                counts.kept += 1;
+                counts.oldest = counts.oldest.min(s.ts);
                 let claim = header >> ring_codec::LANE_BITS;
-                ring_codec::decode(s.ts, s.a, s.b, to_ns, |ts, sub, kind| {
-                    // A folded start sorts first at its timestamp on its lane.
-                    let order = if sub == ring_codec::SUB_START {
-                        (0, 0, 0)
-                    } else {
-                        (claim, pos, sub)
-                    };
-                    raw.push((ts, lane, order, kind));
-                });
+                ring_codec::decode(
+                    s.ts,
+                    s.a,
+                    s.b,
+                    |t| self.h.to_ns(t),
+                    |ts, sub, kind| {
+                        // A folded start sorts first at its timestamp on its lane.
+                        let order = if sub == ring_codec::SUB_START {
+                            (0, 0, 0)
+                        } else {
+                            (claim, pos, sub)
+                        };
+                        raw.push((ts, lane, order, kind));
+                    },
+                );
             },
         );
     }
-    // A folded start from before the window (the ring lost everything else of that time)
-    // is left out, as a written one would have been: the end says how long the poll ran.
-    if claims > blocks as u64 {
-        raw.retain(|r| !(r.2 == (0, 0, 0) && r.0 < oldest));
-    }
-    raw.sort_unstable_by_key(|r| (r.0, r.1, r.2));
-    let events: Vec<Event> = raw
-        .iter()
-        .map(|&(ts, lane, _, kind)| Event {
-            ts_ns: to_ns(ts),
-            lane,
-            kind,
-        })
-        .collect();
 
-    // Lanes.
-    let mut threads = Vec::new();
-    for i in 0..MAX_PERSISTED_LANES {
-        let w: [u64; LANE_WORDS] = words(&b, lanes_at + i * LANE_WORDS * 8);
-        if w[0] == 0 || w[0] != record_tag(i as u64, &w[1..]) {
-            continue;
+    /// The threads: each lane record, then a `lane N` for a lane with events but no
+    /// record.
+    fn lanes(&self, events: &[Event]) -> Vec<ThreadInfo> {
+        let mut threads = Vec::new();
+        for i in 0..MAX_PERSISTED_LANES {
+            let w: [u64; LANE_WORDS] = self.b.words(self.h.layout.lanes_at + i * LANE_WORDS * 8);
+            if w[0] == 0 || w[0] != record_tag(i as u64, &w[1..]) {
+                continue;
+            }
+            threads.push(lane_from_words(
+                [w[1], w[2], w[3]],
+                self.string((w[3] >> 8) as u32)
+                    .unwrap_or_else(|| format!("lane {i}")),
+            ));
         }
-        threads.push(lane_from_words(
-            [w[1], w[2], w[3]],
-            string((w[3] >> 8) as u32).unwrap_or_else(|| format!("lane {i}")),
-        ));
-    }
-    let mut known: std::collections::HashSet<u32> = threads.iter().map(|t| t.lane).collect();
-    for e in &events {
-        if known.insert(e.lane) {
-            threads.push(ThreadInfo {
-                lane: e.lane,
-                os_tid: 0,
-                name: format!("lane {}", e.lane),
-                worker: None,
-                kind: ThreadKind::Other,
-            });
-        }
-    }
-    threads.sort_by_key(|t| t.lane);
-
-    // Tasks: the newest record of each task id wins.
-    let mut by_id: std::collections::HashMap<u64, (u64, TaskInfo)> = Default::default();
-    for i in 0..task_slots {
-        let w: [u64; TASK_WORDS] = words(&b, tasks_at + i * TASK_WORDS * 8);
-        if w[0] == 0 || w[0] != record_tag(i as u64, &w[1..]) {
-            continue;
-        }
-        let words = [w[1], w[2], w[3], w[4], w[5]];
-        let strings = task_strings(&words);
-        let (seq, info) = task_from_words(words, string(strings.name), string(strings.file));
-        match by_id.get(&info.id) {
-            Some((s, _)) if *s > seq => {}
-            _ => {
-                by_id.insert(info.id, (seq, info));
+        let mut known: std::collections::HashSet<u32> = threads.iter().map(|t| t.lane).collect();
+        for e in events {
+            if known.insert(e.lane) {
+                threads.push(ThreadInfo {
+                    lane: e.lane,
+                    os_tid: 0,
+                    name: format!("lane {}", e.lane),
+                    worker: None,
+                    kind: ThreadKind::Other,
+                });
             }
         }
+        threads.sort_by_key(|t| t.lane);
+        threads
     }
-    let mut tasks: Vec<TaskInfo> = by_id.into_values().map(|(_, t)| t).collect();
-    let reason = if flags & FLAG_CLEAN_EXIT != 0 && !writer_alive {
-        Reason::Exited { pid }
+
+    /// The tasks: the newest record of each task id wins.
+    fn tasks(&self) -> Vec<TaskInfo> {
+        let mut by_id: std::collections::HashMap<u64, (u64, TaskInfo)> = Default::default();
+        for i in 0..self.h.layout.task_slots {
+            let w: [u64; TASK_WORDS] = self.b.words(self.h.layout.tasks_at + i * TASK_WORDS * 8);
+            if w[0] == 0 || w[0] != record_tag(i as u64, &w[1..]) {
+                continue;
+            }
+            let words = [w[1], w[2], w[3], w[4], w[5]];
+            let strings = task_strings(&words);
+            let (seq, info) =
+                task_from_words(words, self.string(strings.name), self.string(strings.file));
+            match by_id.get(&info.id) {
+                Some((s, _)) if *s > seq => {}
+                _ => {
+                    by_id.insert(info.id, (seq, info));
+                }
+            }
+        }
+        by_id.into_values().map(|(_, t)| t).collect()
+    }
+
+    /// The string at `off` in the string area: (length + 1) as u32, written last, then the
+    /// bytes; `None` for [`NO_STRING`] or one that was being written.
+    fn string(&self, off: u32) -> Option<String> {
+        if off == NO_STRING {
+            return None;
+        }
+        let (strings_at, strings_len) = (self.h.layout.strings_at, self.h.layout.strings_len);
+        let at = strings_at.checked_add(off as usize)?;
+        let n = (self.b.u32(at)? as usize).checked_sub(1)?;
+        let end = (at + 4).checked_add(n)?;
+        if end > strings_at + strings_len {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&self.b.0[at + 4..end]).into_owned())
+    }
+}
+
+/// Reads a ring file's bytes. `writer_alive`: whether the writing process still holds
+/// the file's lock (then this is a live snapshot).
+pub fn read_ring(bytes: &[u8], writer_alive: bool) -> Result<Dump, ReadError> {
+    let ring = RingReader {
+        b: Bytes(bytes),
+        h: read_header(bytes)?,
+    };
+    let (events, counts) = ring.events();
+    let threads = ring.lanes(&events);
+    let mut tasks = ring.tasks();
+    let h = ring.h;
+    let reason = if h.flags & FLAG_CLEAN_EXIT != 0 && !writer_alive {
+        Reason::Exited { pid: h.pid }
     } else {
-        Reason::Recovered { pid, writer_alive }
+        Reason::Recovered {
+            pid: h.pid,
+            writer_alive,
+        }
     };
     super::fill_missing_tasks(&mut tasks, &events, &reason);
 
     let last_ns = events.last().map_or(0, |e| e.ts_ns);
+    let blocks = h.layout.blocks;
     let capacity = (blocks * BLOCK_EVENTS) as u64;
     // Every claim beyond the first lap overwrote a block of up to 64 events.
-    let overwritten = claims
+    let overwritten = h
+        .claims
         .saturating_sub(blocks as u64)
         .saturating_mul(BLOCK_EVENTS as u64);
     Ok(Dump {
         header: Header {
             reason,
-            dumped_at_unix_ns: start_unix.saturating_add(last_ns),
+            dumped_at_unix_ns: h.start_unix.saturating_add(last_ns),
             dumped_at_ns: last_ns,
             anchor: ClockAnchor {
                 mono_ns: 0,
-                unix_ns: start_unix,
+                unix_ns: h.start_unix,
             },
-            pid,
-            program,
-            host: if host.is_empty() {
+            pid: h.pid,
+            program: h.program,
+            host: if h.host.is_empty() {
                 "unknown host".into()
             } else {
-                host
+                h.host
             },
             capacity,
-            recorded_total: kept.saturating_add(overwritten).saturating_add(torn),
+            recorded_total: counts
+                .kept
+                .saturating_add(overwritten)
+                .saturating_add(counts.torn),
             overwritten,
-            torn_skipped: torn,
-            hooks_installed: flags & FLAG_HOOKS != 0,
-            layer_installed: flags & FLAG_LAYER != 0,
+            torn_skipped: counts.torn,
+            hooks_installed: h.flags & FLAG_HOOKS != 0,
+            layer_installed: h.flags & FLAG_LAYER != 0,
             recorder_version: "ring file".into(),
         },
         threads,

@@ -3,8 +3,8 @@
 
 use dial9_format::{EventKind, Reason, TaskKind, ThreadKind, WakeSource};
 
-use super::build::{Dropped, Zeroing};
-use super::index::{EventIdx, Index, NONE, PollIdx, TaskIdx, TaskState};
+use super::build::{Dropped, SincePoll, Zeroing};
+use super::index::{EventIdx, Index, NONE, PollIdx, Task, TaskIdx, TaskState};
 
 const MS: u64 = 1_000_000;
 
@@ -209,11 +209,22 @@ impl Anomaly {
 
     /// The anomaly in one sentence, with what explains it (the host, lost events).
     pub fn message(&self, ix: &Index) -> String {
-        let label = || {
-            self.task
-                .and_then(|t| ix.tasks.get(t as usize))
-                .map_or_else(|| "a task".into(), |t| t.label())
-        };
+        let mut m = self.sentence(ix);
+        if let Some(w) = self.host_wait_ns {
+            m.push_str(&format!(
+                " [host contention: {} of it waiting for a CPU]",
+                ms(w)
+            ));
+        }
+        if self.near_damage {
+            m.push_str(" [next to events lost from the damaged dump: unconfirmed]");
+        }
+        m
+    }
+
+    /// What happened, as the anomaly's kind tells it.
+    fn sentence(&self, ix: &Index) -> String {
+        let label = || self.task_label(ix);
         let lane = || {
             self.lane
                 .map_or_else(|| "a lane".into(), |l| lane_label(ix, l))
@@ -225,7 +236,7 @@ impl Anomaly {
                 .unwrap_or_default()
         };
         let d = self.magnitude;
-        let mut m = match self.detail {
+        match self.detail {
             Detail::LongPoll { open_at_window_end } => {
                 let how_long = if open_at_window_end {
                     format!(
@@ -255,40 +266,7 @@ impl Anomaly {
                 timer,
                 late_timer,
                 polled,
-            } => {
-                let own = self
-                    .task
-                    .and_then(|t| ix.tasks.get(t as usize))
-                    .map(|t| t.id);
-                let source = match source {
-                    Some(WakeSource::Task(t)) if Some(t) == own => "woken by itself".to_string(),
-                    Some(WakeSource::Task(t)) => format!("woken by {}", ix.task_label(t)),
-                    Some(WakeSource::Driver) if timer => "woken by its timer".into(),
-                    Some(WakeSource::Driver) => {
-                        "woken by the runtime (I/O driver or yield_now)".into()
-                    }
-                    Some(WakeSource::Foreign) => "woken by a thread outside the runtime".into(),
-                    None => "scheduled".into(),
-                };
-                match (polled, late_timer) {
-                    (true, true) => format!(
-                        "{} was polled {} after its timer was due: the timer fired late or the \
-                         task waited for a worker (something held the runtime)",
-                        label(),
-                        ms(d)
-                    ),
-                    (true, false) => format!(
-                        "{} was {source} and waited {} for a worker to poll it",
-                        label(),
-                        ms(d)
-                    ),
-                    (false, _) => format!(
-                        "{} was {source} and never polled: {} until the dump",
-                        label(),
-                        ms(d)
-                    ),
-                }
-            }
+            } => self.scheduling_delay(ix, source, timer, late_timer, polled),
             Detail::LostWakerIdle => format!(
                 "{} holds no live waker (the recorder's count) and did nothing in the whole \
                  window ({}): nothing can wake it again",
@@ -326,17 +304,57 @@ impl Anomaly {
                 lane(),
                 ms(d)
             ),
+        }
+    }
+
+    /// A scheduling delay's sentence: who woke the task, and whether a worker ever polled
+    /// it.
+    fn scheduling_delay(
+        &self,
+        ix: &Index,
+        source: Option<WakeSource>,
+        timer: bool,
+        late_timer: bool,
+        polled: bool,
+    ) -> String {
+        let d = self.magnitude;
+        let own = self
+            .task
+            .and_then(|t| ix.tasks.get(t as usize))
+            .map(|t| t.id);
+        let source = match source {
+            Some(WakeSource::Task(t)) if Some(t) == own => "woken by itself".to_string(),
+            Some(WakeSource::Task(t)) => format!("woken by {}", ix.task_label(t)),
+            Some(WakeSource::Driver) if timer => "woken by its timer".into(),
+            Some(WakeSource::Driver) => "woken by the runtime (I/O driver or yield_now)".into(),
+            Some(WakeSource::Foreign) => "woken by a thread outside the runtime".into(),
+            None => "scheduled".into(),
         };
-        if let Some(w) = self.host_wait_ns {
-            m.push_str(&format!(
-                " [host contention: {} of it waiting for a CPU]",
-                ms(w)
-            ));
+        match (polled, late_timer) {
+            (true, true) => format!(
+                "{} was polled {} after its timer was due: the timer fired late or the \
+                 task waited for a worker (something held the runtime)",
+                self.task_label(ix),
+                ms(d)
+            ),
+            (true, false) => format!(
+                "{} was {source} and waited {} for a worker to poll it",
+                self.task_label(ix),
+                ms(d)
+            ),
+            (false, _) => format!(
+                "{} was {source} and never polled: {} until the dump",
+                self.task_label(ix),
+                ms(d)
+            ),
         }
-        if self.near_damage {
-            m.push_str(" [next to events lost from the damaged dump: unconfirmed]");
-        }
-        m
+    }
+
+    /// The task's label, or "a task" for an anomaly of no task.
+    fn task_label(&self, ix: &Index) -> String {
+        self.task
+            .and_then(|t| ix.tasks.get(t as usize))
+            .map_or_else(|| "a task".into(), |t| t.label())
     }
 }
 
@@ -699,29 +717,8 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         {
             continue;
         }
-        // Alive at the dump with no live waker, and no event at all in the window: it
-        // did nothing for the whole window and nothing can wake it.
         if task.events == 0 {
-            // A task woken (or spawned) before the window and still waiting in a run
-            // queue also holds no waker. A worker parks only with nothing left to run, so
-            // once every worker parked during the window, no task was left queued.
-            if task.alive_at_dump
-                && task.live_wakers == Some(0)
-                && task.state == TaskState::Idle
-                && ix.window_ns() >= th.sched_warn
-                && every_worker_parked(ix)
-            {
-                out.push(Anomaly {
-                    task: Some(ti as TaskIdx),
-                    ..anomaly(
-                        AnomalyKind::LostWaker,
-                        Severity::Critical,
-                        (ix.start_ns, ix.end_ns, ix.window_ns()),
-                        0,
-                        Detail::LostWakerIdle,
-                    )
-                });
-            }
+            out.extend(lost_waker_idle(ix, th, ti, task));
             continue;
         }
         let since = ix.since_poll[ti];
@@ -739,83 +736,115 @@ fn lost_wakers(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
             .find(|w| w.task == task.id)
             .is_none_or(|w| w.live == 0);
         if task.state == TaskState::Idle && task.live_wakers == Some(0) && facts_agree {
-            let zeroing = match ix.zeroed[ti] {
-                Zeroing::At(d) => Some(d),
-                Zeroing::None => None,
-                Zeroing::Unknown => {
-                    let last = ix
-                        .task_events(ti as TaskIdx)
-                        .last(ix)
-                        .unwrap_or(since.poll_start);
-                    zeroing_op(ix, ti, last, 0).and_then(|e| dropped_at(ix, e))
-                }
-            };
-            let (at, lane) = match zeroing {
-                Some(d) => (d.event, d.lane),
-                None => (since.poll_start, since.poll_start_lane),
-            };
-            let dropped =
-                zeroing.map(|d| (ix.end_ns.saturating_sub(d.ts_ns), Whose::of(ix, ti, &d)));
-            let idle_since = since.poll_start_ns;
-            out.push(Anomaly {
-                task: Some(ti as TaskIdx),
-                lane: Some(lane),
-                ..anomaly(
-                    AnomalyKind::LostWaker,
-                    Severity::Critical,
-                    (idle_since, ix.end_ns, ix.end_ns.saturating_sub(idle_since)),
-                    at,
-                    Detail::LostWakerWaiting { dropped },
-                )
-            });
+            out.push(lost_waker_waiting(ix, ti, &since));
             continue;
         }
-        // Stuck until cancelled: its last waker went while it waited, and it ended (shut
-        // down, aborted) without another poll. Needs the whole task in the window, as
-        // terminated tasks have no count from the recorder.
-        let Some(term_ns) = task.terminated_ns else {
-            continue;
-        };
-        // The count just before the termination must be known to be zero.
-        if since.completed || since.terminate == NONE || since.wakers_at_terminate != Some(0) {
-            continue;
-        }
-        let zero = match since.zeroed_before_terminate {
-            Zeroing::At(d) => d,
-            Zeroing::None => continue,
-            // An op before the last poll would not count: the walk stops there.
-            Zeroing::Unknown => match zeroing_op(ix, ti, since.terminate, since.poll_start_ns)
-                .and_then(|e| dropped_at(ix, e))
-            {
-                Some(d) => d,
-                None => continue,
-            },
-        };
-        let zero_ns = zero.ts_ns;
-        // Cancelling a task drops its future, and its wakers with it, just before the
-        // termination: only a gap long enough to matter is a task that was stuck.
-        let stuck = term_ns.saturating_sub(zero_ns);
-        if zero_ns < since.poll_start_ns || stuck < th.sched_warn {
-            continue;
-        }
-        out.push(Anomaly {
-            task: Some(ti as TaskIdx),
-            lane: Some(zero.lane),
-            ..anomaly(
-                AnomalyKind::LostWaker,
-                if stuck >= th.sched_crit {
-                    Severity::Critical
-                } else {
-                    Severity::Warning
-                },
-                (zero_ns, term_ns, stuck),
-                zero.event,
-                Detail::LostWakerStuck {
-                    whose: Whose::of(ix, ti, &zero),
-                },
-            )
-        });
+        out.extend(lost_waker_stuck(ix, th, ti, task, &since));
     }
+}
+
+/// Alive at the dump with no live waker, and no event at all in the window: it did
+/// nothing for the whole window and nothing can wake it.
+fn lost_waker_idle(ix: &Index, th: &Thresholds, ti: usize, task: &Task) -> Option<Anomaly> {
+    // A task woken (or spawned) before the window and still waiting in a run queue also
+    // holds no waker. A worker parks only with nothing left to run, so once every worker
+    // parked during the window, no task was left queued.
+    let lost = task.alive_at_dump
+        && task.live_wakers == Some(0)
+        && task.state == TaskState::Idle
+        && ix.window_ns() >= th.sched_warn
+        && every_worker_parked(ix);
+    lost.then(|| Anomaly {
+        task: Some(ti as TaskIdx),
+        ..anomaly(
+            AnomalyKind::LostWaker,
+            Severity::Critical,
+            (ix.start_ns, ix.end_ns, ix.window_ns()),
+            0,
+            Detail::LostWakerIdle,
+        )
+    })
+}
+
+/// Idle at the dump with no live waker since its last poll: the anomaly points at the op
+/// that dropped the last one, or at that poll when the drop is not in the window.
+fn lost_waker_waiting(ix: &Index, ti: usize, since: &SincePoll) -> Anomaly {
+    let zeroing = match ix.zeroed[ti] {
+        Zeroing::At(d) => Some(d),
+        Zeroing::None => None,
+        Zeroing::Unknown => {
+            let last = ix
+                .task_events(ti as TaskIdx)
+                .last(ix)
+                .unwrap_or(since.poll_start);
+            zeroing_op(ix, ti, last, 0).and_then(|e| dropped_at(ix, e))
+        }
+    };
+    let (at, lane) = match zeroing {
+        Some(d) => (d.event, d.lane),
+        None => (since.poll_start, since.poll_start_lane),
+    };
+    let dropped = zeroing.map(|d| (ix.end_ns.saturating_sub(d.ts_ns), Whose::of(ix, ti, &d)));
+    let idle_since = since.poll_start_ns;
+    Anomaly {
+        task: Some(ti as TaskIdx),
+        lane: Some(lane),
+        ..anomaly(
+            AnomalyKind::LostWaker,
+            Severity::Critical,
+            (idle_since, ix.end_ns, ix.end_ns.saturating_sub(idle_since)),
+            at,
+            Detail::LostWakerWaiting { dropped },
+        )
+    }
+}
+
+/// Stuck until cancelled: its last waker went while it waited, and it ended (shut down,
+/// aborted) without another poll. Needs the whole task in the window, as terminated tasks
+/// have no count from the recorder.
+fn lost_waker_stuck(
+    ix: &Index,
+    th: &Thresholds,
+    ti: usize,
+    task: &Task,
+    since: &SincePoll,
+) -> Option<Anomaly> {
+    let term_ns = task.terminated_ns?;
+    // The count just before the termination must be known to be zero.
+    if since.completed || since.terminate == NONE || since.wakers_at_terminate != Some(0) {
+        return None;
+    }
+    let zero = match since.zeroed_before_terminate {
+        Zeroing::At(d) => d,
+        Zeroing::None => return None,
+        // An op before the last poll would not count: the walk stops there.
+        Zeroing::Unknown => zeroing_op(ix, ti, since.terminate, since.poll_start_ns)
+            .and_then(|e| dropped_at(ix, e))?,
+    };
+    let zero_ns = zero.ts_ns;
+    // Cancelling a task drops its future, and its wakers with it, just before the
+    // termination: only a gap long enough to matter is a task that was stuck.
+    let stuck = term_ns.saturating_sub(zero_ns);
+    if zero_ns < since.poll_start_ns || stuck < th.sched_warn {
+        return None;
+    }
+    Some(Anomaly {
+        task: Some(ti as TaskIdx),
+        lane: Some(zero.lane),
+        ..anomaly(
+            AnomalyKind::LostWaker,
+            if stuck >= th.sched_crit {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            (zero_ns, term_ns, stuck),
+            zero.event,
+            Detail::LostWakerStuck {
+                whose: Whose::of(ix, ti, &zero),
+            },
+        )
+    })
 }
 
 fn self_wake_storms(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {

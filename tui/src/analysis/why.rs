@@ -317,18 +317,82 @@ fn after_poll(ix: &Index, poll: &super::index::Poll, end: u64) -> Option<dial9_f
 pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
     let samples = ix.poll_samples.get(&p)?;
     let poll = ix.poll(p)?;
+    let mut looks = looks(ix, samples);
+    if let Some(end) = poll.end_ns
+        && let Some(stat) = after_poll(ix, &poll, end)
+        && let EventKind::CpuStat {
+            on_cpu_ns,
+            runq_wait_ns,
+        } = stat.kind
+        && stat.ts_ns.saturating_sub(end) < 1_000_000
+    {
+        let us = |ns: u64| ((ns / 1_000) % u64::from(SAMPLE_US_MOD)) as u32;
+        let running = looks.marks.last().is_some_and(|m| m.3);
+        looks
+            .marks
+            .push((stat.ts_ns, us(on_cpu_ns), us(runq_wait_ns), running));
+    }
+    if looks.marks.len() < 2 {
+        return None;
+    }
+    let split = split_time(&looks.marks);
+    let syscall = looks
+        .blocked_in
+        .iter()
+        .max_by_key(|(_, c)| *c)
+        .map(|&(nr, n)| Syscall {
+            nr,
+            name: syscall_name(dump_arch(ix), nr),
+            looks: n,
+            blocked_looks: looks.blocked_looks,
+        });
+    let captures = looks.stack_ids.iter().map(|(_, c)| c).sum();
+    let (stack, seen, callee) = most_seen_stack(ix, looks.stack_ids);
+    Some(PollWhy {
+        stack,
+        callee,
+        stack_captures: (seen, captures),
+        looks: samples
+            .iter()
+            .filter(|&&e| matches!(ix.events.kind(e as usize), EventKind::PollSample { .. }))
+            .count(),
+        watched_ns: split.watched,
+        on_cpu_ns: split.cpu,
+        runq_ns: split.runq,
+        blocked_ns: split.blocked,
+        syscall,
+        cause: split.cause(),
+        samples: samples.clone(),
+    })
+}
+
+/// What the watchdog's looks at one poll found, before they are added up.
+struct Looks {
+    /// (ts, on_cpu_us, runq_us, running) of each look, then of the CPU sample at the
+    /// poll's end (running: as the last look found it).
+    marks: Vec<(u64, u32, u32, bool)>,
+    /// Looks that found the thread blocked in a system call, by the call.
+    blocked_in: Vec<(u16, usize)>,
+    /// Looks that found the thread blocked.
+    blocked_looks: usize,
+    /// Captures of each stack, by its id.
+    stack_ids: Vec<(u32, usize)>,
+}
+
+/// The poll's look and stack capture events, read into marks and counts.
+fn looks(ix: &Index, samples: &[EventIdx]) -> Looks {
     let events = &ix.events;
-    // (ts, on_cpu_us, runq_us, running) of each look, then of the CPU sample at the
-    // poll's end (running: as the last look found it).
-    let mut marks: Vec<(u64, u32, u32, bool)> = Vec::new();
-    let mut blocked_in: Vec<(u16, usize)> = Vec::new();
-    let mut blocked_looks = 0;
-    let mut stack_ids: Vec<(u32, usize)> = Vec::new();
+    let mut looks = Looks {
+        marks: Vec::new(),
+        blocked_in: Vec::new(),
+        blocked_looks: 0,
+        stack_ids: Vec::new(),
+    };
     for &e in samples {
         if let EventKind::PollStack { stack, .. } = events.kind(e as usize) {
-            match stack_ids.iter_mut().find(|(id, _)| *id == stack) {
+            match looks.stack_ids.iter_mut().find(|(id, _)| *id == stack) {
                 Some((_, c)) => *c += 1,
-                None => stack_ids.push((stack, 1)),
+                None => looks.stack_ids.push((stack, 1)),
             }
             continue;
         }
@@ -341,33 +405,52 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
             ..
         } = ev.kind
         {
-            marks.push((ev.ts_ns, on_cpu_us, runq_wait_us, state == b'R'));
+            looks
+                .marks
+                .push((ev.ts_ns, on_cpu_us, runq_wait_us, state == b'R'));
             if state != b'R' {
-                blocked_looks += 1;
+                looks.blocked_looks += 1;
                 if let Some(nr) = syscall {
-                    match blocked_in.iter_mut().find(|(n, _)| *n == nr) {
+                    match looks.blocked_in.iter_mut().find(|(n, _)| *n == nr) {
                         Some((_, c)) => *c += 1,
-                        None => blocked_in.push((nr, 1)),
+                        None => looks.blocked_in.push((nr, 1)),
                     }
                 }
             }
         }
     }
-    if let Some(end) = poll.end_ns
-        && let Some(stat) = after_poll(ix, &poll, end)
-        && let EventKind::CpuStat {
-            on_cpu_ns,
-            runq_wait_ns,
-        } = stat.kind
-        && stat.ts_ns.saturating_sub(end) < 1_000_000
-    {
-        let us = |ns: u64| ((ns / 1_000) % u64::from(SAMPLE_US_MOD)) as u32;
-        let running = marks.last().is_some_and(|m| m.3);
-        marks.push((stat.ts_ns, us(on_cpu_ns), us(runq_wait_ns), running));
+    looks
+}
+
+/// The time the marks watched, split by where it went.
+struct Split {
+    cpu: u64,
+    runq: u64,
+    blocked: u64,
+    watched: u64,
+}
+
+impl Split {
+    /// Where most of the watched time went, if one part dominates.
+    fn cause(&self) -> Cause {
+        let most = |part: u64| {
+            u128::from(part) * 100 >= u128::from(self.watched) * u128::from(DOMINANT_PCT)
+        };
+        if most(self.cpu) {
+            Cause::OnCpu
+        } else if most(self.runq) {
+            Cause::WaitingForCpu
+        } else if most(self.blocked) {
+            Cause::Blocked
+        } else {
+            Cause::Mixed
+        }
     }
-    if marks.len() < 2 {
-        return None;
-    }
+}
+
+/// Each interval between two marks, split into time on a CPU, waiting for one, and
+/// blocked (the rest).
+fn split_time(marks: &[(u64, u32, u32, bool)]) -> Split {
     let (mut cpu, mut runq, mut blocked, mut watched) = (0u64, 0u64, 0u64, 0u64);
     for w in marks.windows(2) {
         let dt = w[1].0.saturating_sub(w[0].0);
@@ -386,28 +469,17 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
         }
         watched += dt;
     }
-    let syscall = blocked_in
-        .iter()
-        .max_by_key(|(_, c)| *c)
-        .map(|&(nr, looks)| Syscall {
-            nr,
-            name: syscall_name(dump_arch(ix), nr),
-            looks,
-            blocked_looks,
-        });
-    let most = |part: u64| u128::from(part) * 100 >= u128::from(watched) * u128::from(DOMINANT_PCT);
-    let cause = if most(cpu) {
-        Cause::OnCpu
-    } else if most(runq) {
-        Cause::WaitingForCpu
-    } else if most(blocked) {
-        Cause::Blocked
-    } else {
-        Cause::Mixed
-    };
-    let captures = stack_ids.iter().map(|(_, c)| c).sum();
-    // The stack seen most, by its application frames (the same code line can come with
-    // different runtime frames below it).
+    Split {
+        cpu,
+        runq,
+        blocked,
+        watched,
+    }
+}
+
+/// The stack seen most, by its application frames (the same code line can come with
+/// different runtime frames below it): its frames, its captures, and its callee.
+fn most_seen_stack(ix: &Index, stack_ids: Vec<(u32, usize)>) -> (Vec<Frame>, usize, Option<Frame>) {
     let mut by_frames: Vec<(Vec<Frame>, usize, Option<Frame>)> = Vec::new();
     for (id, n) in stack_ids {
         let Some(s) = ix.dump.facts.stacks.iter().find(|s| s.id == id) else {
@@ -419,25 +491,9 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
             None => by_frames.push((frames, n, super::backtrace::callee(&s.frames))),
         }
     }
-    let (stack, seen, callee) = by_frames
+    by_frames
         .into_iter()
         .filter(|(f, _, _)| !f.is_empty())
         .max_by_key(|(_, n, _)| *n)
-        .unwrap_or_default();
-    Some(PollWhy {
-        stack,
-        callee,
-        stack_captures: (seen, captures),
-        looks: samples
-            .iter()
-            .filter(|&&e| matches!(events.kind(e as usize), EventKind::PollSample { .. }))
-            .count(),
-        watched_ns: watched,
-        on_cpu_ns: cpu,
-        runq_ns: runq,
-        blocked_ns: blocked,
-        syscall,
-        cause,
-        samples: samples.clone(),
-    })
+        .unwrap_or_default()
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::analysis::{Index, SeverityCounts};
 use crate::fmt::{duration, relative, sanitize};
+use crate::import::Foreign;
 
 /// The JSON document of `report --json`. Field names are stable; see docs/headless.md.
 #[derive(Serialize)]
@@ -433,7 +434,6 @@ pub fn json(ix: &Index) -> String {
 /// The human-readable report. `limit` caps the anomalies listed.
 pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     let r = summary(ix);
-    let d = &r.dump;
     let mut s = String::new();
     let what = if ix.foreign.is_some() {
         "dial9 trace"
@@ -449,41 +449,61 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
         let head = if i == 0 { "backtrace" } else { "" };
         let _ = writeln!(s, "{head:<12}{}", sanitize(f));
     }
-    let when = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(d.dumped_at_unix_ns),
-    );
-    if let Some(f) = &ix.foreign {
-        // Not a dump of this recorder: where it came from, and no ring to speak of.
-        let _ = writeln!(
-            s,
-            "format      {}, {} segment{}",
-            sanitize(&f.format),
-            f.segments,
-            if f.segments == 1 { "" } else { "s" }
-        );
-        let pid = if d.pid == 0 {
-            String::new()
-        } else {
-            format!(" (pid {})", d.pid)
-        };
-        let _ = writeln!(
-            s,
-            "program     {}{pid}, last event {when}",
-            sanitize(&d.program)
-        );
-        let _ = writeln!(
-            s,
-            "window      {} with {} events, {} lanes, {} tasks",
-            duration(d.window_ns),
-            d.events,
-            d.lanes,
-            d.tasks
-        );
-        for l in &f.limits {
-            let _ = writeln!(s, "limit       {}", sanitize(l));
+    match &ix.foreign {
+        Some(f) => trace_head(&mut s, f, &r.dump),
+        None => {
+            dump_head(&mut s, &r.dump);
+            dump_notes(&mut s, ix, &r.dump);
         }
-        return anomalies_and_tops(ix, &r, s, limit);
     }
+    anomalies_and_tops(ix, &r, s, limit)
+}
+
+/// The dump's last moment on the wall clock, to the second.
+fn wall_clock(d: &DumpJson) -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(d.dumped_at_unix_ns),
+    )
+}
+
+/// The head of a report on a dial9 trace: not a dump of this recorder, so where it came
+/// from, no ring to speak of, and what cannot be judged on it.
+fn trace_head(s: &mut String, f: &Foreign, d: &DumpJson) {
+    let when = wall_clock(d);
+    let _ = writeln!(
+        s,
+        "format      {}, {} segment{}",
+        sanitize(&f.format),
+        f.segments,
+        if f.segments == 1 { "" } else { "s" }
+    );
+    let pid = if d.pid == 0 {
+        String::new()
+    } else {
+        format!(" (pid {})", d.pid)
+    };
+    let _ = writeln!(
+        s,
+        "program     {}{pid}, last event {when}",
+        sanitize(&d.program)
+    );
+    let _ = writeln!(
+        s,
+        "window      {} with {} events, {} lanes, {} tasks",
+        duration(d.window_ns),
+        d.events,
+        d.lanes,
+        d.tasks
+    );
+    for l in &f.limits {
+        let _ = writeln!(s, "limit       {}", sanitize(l));
+    }
+}
+
+/// The head of a report on a dump of this recorder: the program, and the window with what
+/// the ring kept of it.
+fn dump_head(s: &mut String, d: &DumpJson) {
+    let when = wall_clock(d);
     let _ = writeln!(
         s,
         "program     {} (pid {}) on {}, dumped {when}",
@@ -511,6 +531,10 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
     if let Some(damage) = &d.damage {
         let _ = writeln!(s, "damaged     {damage}");
     }
+}
+
+/// Notes on what the dump lacks, and what would have kept more of it.
+fn dump_notes(s: &mut String, ix: &Index, d: &DumpJson) {
     // Was the window long enough? Say what it would take to keep 10 s.
     if d.overwritten > 0 && d.window_ns < 10_000_000_000 && d.records_per_s > 0.0 {
         let cap = d.capacity_for_10s;
@@ -557,7 +581,6 @@ pub fn text(ix: &Index, source: &str, limit: usize) -> String {
             "note        tracing layer was not installed: no wakes or task names"
         );
     }
-    anomalies_and_tops(ix, &r, s, limit)
 }
 
 /// The report's anomalies (`limit` groups), top tasks and workers, after its head `s`.

@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::analysis::index::EventIdx;
+use crate::analysis::index::{EventIdx, Index, TaskIdx};
 use crate::app::{App, Pane};
 use crate::fmt::{duration, sanitize};
 
@@ -39,6 +39,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let w = inner.width as usize;
+    let mut lines = summary(ix, t, theme, w);
+    let h = (inner.height as usize).saturating_sub(lines.len());
+    lines.extend(event_rows(app, t, theme, focused, w, h));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The lines above the task's events: what it is, where it was spawned, its totals, and
+/// its first two anomalies.
+fn summary(ix: &Index, t: TaskIdx, theme: &Theme, w: usize) -> Vec<Line<'static>> {
+    let task = &ix.tasks[t as usize];
     let mut lines = Vec::new();
     let loc = task
         .location
@@ -86,8 +96,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.severity(a.severity),
         )));
     }
+    lines
+}
+
+/// The task's events, `h` rows scrolled to keep the selected one in view, each with its
+/// time, the gap since the task's previous event and the event's detail.
+fn event_rows(
+    app: &App,
+    t: TaskIdx,
+    theme: &Theme,
+    focused: bool,
+    w: usize,
+    h: usize,
+) -> Vec<Line<'static>> {
+    let ix = app.index();
+    let mut lines = Vec::new();
     let list = ix.task_events(t);
-    let h = (inner.height as usize).saturating_sub(lines.len());
     let len = list.len();
     let sel = app.selection().lifecycle_row().min(len.saturating_sub(1));
     let first = if len <= h {
@@ -147,5 +171,5 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(fit(&text, w.saturating_sub(1)), style),
         ]));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    lines
 }
