@@ -1,7 +1,7 @@
 //! The README's setup works when copied: its code block is exactly the setup example
-//! (`examples/setup.rs`), which this test runs as a service: its own logs carry no Tokio
-//! instrumentation, and SIGUSR1 writes a readable dump. (The README's other blocks are
-//! checked with the docs', in `tui/tests/docs.rs`.)
+//! (`examples/setup.rs`, checked with every other block in `tui/tests/docs.rs`), which
+//! this test runs as a service: its own logs carry no Tokio instrumentation, and SIGUSR1
+//! writes a readable dump.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,40 +10,6 @@ use std::time::{Duration, Instant};
 #[path = "../examples/setup.rs"]
 #[allow(dead_code)]
 mod setup;
-
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
-}
-
-/// The lines of the example between its README markers, dedented.
-fn example_block() -> String {
-    let src = include_str!("../examples/setup.rs");
-    let body: Vec<&str> = src
-        .lines()
-        .skip_while(|l| !l.contains("README: setup begins"))
-        .skip(1)
-        .take_while(|l| !l.contains("README: setup ends"))
-        .collect();
-    let indent = body
-        .iter()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
-        .min()
-        .unwrap_or(0);
-    body.iter()
-        .map(|l| l.get(indent..).unwrap_or("").trim_end())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-#[test]
-fn readme_setup_block_is_the_setup_example() {
-    let block = example_block();
-    assert!(
-        readme().contains(&format!("```rust\n{block}\n```")),
-        "the README's setup block must be exactly examples/setup.rs between its markers:\n{block}"
-    );
-}
 
 const DIR_VAR: &str = "DIAL9_README_DIR";
 
