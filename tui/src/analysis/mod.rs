@@ -8,6 +8,7 @@ pub mod cells;
 pub mod events;
 pub mod groups;
 pub mod index;
+mod narrow;
 pub mod polls;
 pub mod task_events;
 pub mod wakes;

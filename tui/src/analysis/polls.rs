@@ -5,7 +5,7 @@
 //! are a table of their own, so a lane's activity between two times is a binary search,
 //! and a poll's index ([`PollIdx`]) is its lane's base plus its place in the lane.
 
-use rustc_hash::FxHashMap as HashMap;
+use super::narrow::Narrow;
 
 use super::index::{EventIdx, NONE, TaskIdx};
 
@@ -47,18 +47,15 @@ const OPEN_AT_WINDOW_END: u8 = 4;
 const START_OVERWRITTEN: u8 = 8;
 /// Not ended (yet, while building; at the dump, once built).
 const OPEN: u8 = 16;
-/// A length that does not fit the column: in `LanePolls::long`.
-const LONG: u32 = u32::MAX;
 
 /// One lane's polls.
 #[derive(Clone, Debug, Default)]
 pub struct LanePolls {
     start: Vec<u64>,
-    dur: Vec<u32>,
+    dur: Narrow,
     task: Vec<TaskIdx>,
     event: Vec<EventIdx>,
     flags: Vec<u8>,
-    long: HashMap<u32, u64>,
     /// Places of the polls at least as long as the long-poll warning threshold and
     /// shorter than the critical one, and of those at least critical (in time order):
     /// the swimlanes mark a long poll at any zoom with two binary searches here.
@@ -108,14 +105,7 @@ impl LanePolls {
     }
 
     fn dur(&self, i: usize) -> u64 {
-        match self.dur[i] {
-            LONG => self
-                .long
-                .get(&(i as u32))
-                .copied()
-                .unwrap_or(u64::from(LONG)),
-            d => u64::from(d),
-        }
+        self.dur.get(i)
     }
 
     /// A poll of `task` from `start_ns`, not yet ended; its place in the lane.
@@ -129,8 +119,7 @@ impl LanePolls {
     }
 
     pub(crate) fn close(&mut self, i: usize, end_ns: u64, completed: bool, end_unknown: bool) {
-        let d = end_ns.saturating_sub(self.start[i]);
-        self.set_dur(i, d);
+        self.dur.set(i, end_ns.saturating_sub(self.start[i]));
         let f = &mut self.flags[i];
         *f &= !(OPEN | COMPLETED | END_UNKNOWN);
         if completed {
@@ -138,19 +127,6 @@ impl LanePolls {
         }
         if end_unknown {
             *f |= END_UNKNOWN;
-        }
-    }
-
-    fn set_dur(&mut self, i: usize, d: u64) {
-        match u32::try_from(d) {
-            Ok(d) if d != LONG => {
-                self.dur[i] = d;
-                self.long.remove(&(i as u32));
-            }
-            _ => {
-                self.dur[i] = LONG;
-                self.long.insert(i as u32, d);
-            }
         }
     }
 
@@ -190,12 +166,10 @@ impl LanePolls {
 
         let mut order: Vec<u32> = (0..self.len() as u32).collect();
         order.sort_by_key(|&i| key(i as usize));
-        let long = std::mem::take(&mut self.long);
         fn permute<T: Copy>(v: &mut Vec<T>, order: &[u32]) {
             *v = order.iter().map(|&i| v[i as usize]).collect();
         }
         permute(&mut self.start, &order);
-        permute(&mut self.dur, &order);
         permute(&mut self.task, &order);
         permute(&mut self.event, &order);
         permute(&mut self.flags, &order);
@@ -203,10 +177,7 @@ impl LanePolls {
         for (new, &old) in order.iter().enumerate() {
             moved[old as usize] = new as u32;
         }
-        self.long = long
-            .into_iter()
-            .map(|(i, d)| (moved[i as usize], d))
-            .collect();
+        self.dur.permute(&order, &moved);
         Some(moved)
     }
 }
@@ -319,7 +290,7 @@ impl LanePolls {
         self.slow.clear();
         self.critical.clear();
         for i in 0..self.len() {
-            if self.dur[i] != LONG && u64::from(self.dur[i]) < warn && !self.is_open(i) {
+            if self.dur.below(i, warn) && !self.is_open(i) {
                 continue;
             }
             if self.end_unknown(i) && !self.open_at_window_end(i) {

@@ -3,7 +3,7 @@
 //! event when asked ([`super::Index::wake`]); the poll it led to is found from the task's
 //! next poll start.
 
-use rustc_hash::FxHashMap as HashMap;
+use super::narrow::Narrow;
 
 use dial9_format::{EventKind, WakeSource};
 
@@ -39,16 +39,13 @@ pub struct Wake {
 const TIMER: u8 = 1;
 const LATE_TIMER: u8 = 2;
 const POLLED: u8 = 4;
-/// A delay that does not fit the column: in `Wakes::long`.
-const LONG: u32 = u32::MAX;
 
 /// The wakes, in event order (see the module's doc).
 #[derive(Clone, Debug, Default)]
 pub struct Wakes {
     event: Vec<EventIdx>,
-    delay: Vec<u32>,
+    delay: Narrow,
     flags: Vec<u8>,
-    long: HashMap<u32, u64>,
 }
 
 impl Wakes {
@@ -65,14 +62,7 @@ impl Wakes {
     }
 
     pub fn delay(&self, w: usize) -> u64 {
-        match self.delay[w] {
-            LONG => self
-                .long
-                .get(&(w as u32))
-                .copied()
-                .unwrap_or(u64::from(LONG)),
-            d => u64::from(d),
-        }
+        self.delay.get(w)
     }
 
     pub fn polled(&self, w: usize) -> bool {
@@ -98,16 +88,7 @@ impl Wakes {
     /// The wait ended (with a poll, or at the dump).
     pub(crate) fn settle(&mut self, w: u32, delay_ns: u64, polled: bool, late_timer: bool) {
         let i = w as usize;
-        match u32::try_from(delay_ns) {
-            Ok(d) if d != LONG => {
-                self.delay[i] = d;
-                self.long.remove(&w);
-            }
-            _ => {
-                self.delay[i] = LONG;
-                self.long.insert(w, delay_ns);
-            }
-        }
+        self.delay.set(i, delay_ns);
         if polled {
             self.flags[i] |= POLLED;
         }
