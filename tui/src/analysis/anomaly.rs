@@ -409,7 +409,9 @@ fn ms(ns: u64) -> String {
 /// Runs every rule, groups and orders the anomalies, and puts them in the index with
 /// what follows from them (the verdict, each task's count, the swimlanes' marks).
 pub(crate) fn settle(ix: &mut Index) {
-    let mut ranked = detect(ix);
+    let (ranked, longest) = detect_unranked(ix, || super::index::longest_polls(ix));
+    ix.polls_by_duration = longest;
+    let mut ranked = rank(ranked);
     let mut groups = super::groups::group(ix, &ranked);
     // Occurrences in group order, so stepping through them (n/N) goes cause first:
     // moved in place (a 10M-event dump's hundred thousand would otherwise be copied).
@@ -441,16 +443,41 @@ pub(crate) fn settle(ix: &mut Index) {
 
 /// Runs every rule and ranks the result, worst first.
 pub fn detect(ix: &Index) -> Vec<Anomaly> {
+    rank(detect_unranked(ix, || ()).0)
+}
+
+/// Every rule's anomalies in the rules' order, unranked, and what `beside` made: the
+/// rules that only add in two halves of about the same work, one on a second thread
+/// with `beside` (the lighter half), then the two that revise what the others found.
+fn detect_unranked<T: Send>(ix: &Index, beside: impl FnOnce() -> T + Send) -> (Vec<Anomaly>, T) {
     let th = ix.thresholds;
-    let mut out = Vec::new();
-    long_polls(ix, &th, &mut out);
-    in_progress(ix, &th, &mut out);
-    scheduling_delays(ix, &th, &mut out);
-    lost_wakers(ix, &th, &mut out);
-    self_wake_storms(ix, &th, &mut out);
-    worker_stalls(ix, &th, &mut out);
-    host_contention(ix, &mut out);
-    damaged(ix, &mut out);
+    let ((mut later, made), earlier) = super::par::both(
+        || {
+            let mut out = Vec::new();
+            lost_wakers(ix, &th, &mut out);
+            self_wake_storms(ix, &th, &mut out);
+            worker_stalls(ix, &th, &mut out);
+            (out, beside())
+        },
+        || {
+            let mut out = Vec::new();
+            long_polls(ix, &th, &mut out);
+            in_progress(ix, &th, &mut out);
+            scheduling_delays(ix, &th, &mut out);
+            out
+        },
+    );
+    // In the order they ran in one after another: ties in the ranking fall the same way.
+    let mut all = earlier;
+    all.append(&mut later);
+    // These two look again at what the rules found.
+    host_contention(ix, &mut all);
+    damaged(ix, &mut all);
+    (all, made)
+}
+
+/// Anomalies worst first.
+fn rank(mut out: Vec<Anomaly>) -> Vec<Anomaly> {
     // Worst first: severity, then root causes before their consequences (a long poll
     // causes the scheduling delays and the worker stall around it), then magnitude.
     // Sorted as keys beside positions, then moved into place: an anomaly is a hundred

@@ -1079,7 +1079,7 @@ impl Builder {
         let poll_samples = poll_samples(&polls, &self.samples, end_ns);
         let lost_waker_state = std::mem::take(&mut self.since_poll);
         let zeroed = self.levels.iter().map(WakerLevels::zeroing).collect();
-        let mut ix = Index {
+        Index {
             dump,
             events,
             start_ns,
@@ -1105,9 +1105,7 @@ impl Builder {
             thresholds,
             reordered: 0,
             foreign: None,
-        };
-        ix.polls_by_duration = super::index::longest_polls(&ix);
-        ix
+        }
     }
 
     /// Closes the polls still open at the end of the window; which tasks were in a poll
