@@ -185,38 +185,3 @@ fn an_existing_file_is_never_overwritten_and_a_bad_path_is_one_line() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("--perfetto"));
 }
-
-/// The docs' export example, run as written (from a scratch directory), makes a trace
-/// Perfetto's own definitions read without a problem.
-#[test]
-fn docs_export_example_runs_as_written() {
-    let readme = std::fs::read_to_string(root().join("docs/headless.md")).unwrap();
-    let open = "<!-- export-example -->\n```sh\n";
-    let at = readme.find(open).expect("the docs' export example") + open.len();
-    let line = readme[at..].lines().next().unwrap();
-    let args: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(args[0], "dial9-tui", "{line}");
-    let dir = tempfile::tempdir().unwrap();
-    let args: Vec<String> = args[1..]
-        .iter()
-        .map(|a| match a.strip_prefix("sample-dumps/") {
-            Some(file) => root().join("sample-dumps").join(file).display().to_string(),
-            None => a.to_string(),
-        })
-        .collect();
-    let run = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
-        .current_dir(dir.path())
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let out = args.last().unwrap();
-    let trace = dir.path().join(out);
-    assert!(std::fs::metadata(&trace).unwrap().len() > 1000);
-    let got = checked(&python_path(), &trace);
-    assert_eq!(got["problems"], serde_json::json!([]), "{got}");
-}
