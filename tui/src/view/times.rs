@@ -49,7 +49,7 @@ pub fn since_mark(app: &App) -> Option<String> {
     let d = i128::from(at) - i128::from(mark);
     Some(format!(
         "{} from the mark",
-        Clock::new(u64::try_from(d.unsigned_abs()).unwrap_or(u64::MAX), 0).show(d, true)
+        Clock::fit(&[d]).show(d, true)
     ))
 }
 
