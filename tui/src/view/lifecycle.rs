@@ -128,27 +128,29 @@ fn event_rows(
             Some((row, ix.events.get(e as usize)?, e))
         })
         .collect();
-    let gap_of = |k: usize| match (k.checked_sub(1).map(|j| &shown[j]), &shown[k]) {
-        (Some(prev), cur) if cur.0 > 0 => cur.1.ts_ns.saturating_sub(prev.1.ts_ns),
-        _ => 0,
-    };
-    // Gaps drawn against the longest on screen.
-    let max_gap = (0..shown.len()).map(gap_of).max().unwrap_or(1).max(1);
+    // Each row's gap to the task's event before it, drawn against the longest on screen.
+    let gaps: Vec<u64> = (0..shown.len())
+        .map(|k| match (k.checked_sub(1).map(|j| &shown[j]), &shown[k]) {
+            (Some(prev), cur) if cur.0 > 0 => cur.1.ts_ns.saturating_sub(prev.1.ts_ns),
+            _ => 0,
+        })
+        .collect();
+    let max_gap = gaps.iter().copied().max().unwrap_or(1).max(1);
     // The time and gap columns of the rows on screen, each in a clock fitted to them.
     let on_screen = usize::from(shown.first().is_some_and(|s| s.0 < first));
     let ts: Vec<u64> = shown[on_screen..].iter().map(|s| s.1.ts_ns).collect();
     let before = (on_screen == 1).then(|| shown[0].1.ts_ns);
     let times = times::align(times::column(app, &ts, before, false));
-    let gaps = times::align(times::gap_column(&ts, before));
+    let gap_texts = times::align(times::gap_column(&ts, before));
     const BAR: usize = 8;
     for ((k, &(i, ev, e)), (time, gap_text)) in shown
         .iter()
         .enumerate()
         .skip(on_screen)
-        .zip(times.into_iter().zip(gaps))
+        .zip(times.into_iter().zip(gap_texts))
     {
         let ev = &ev;
-        let gap = gap_of(k);
+        let gap = gaps[k];
         let bar_len = ((gap as u128 * BAR as u128).div_ceil(max_gap as u128)) as usize;
         let bar: String = std::iter::repeat_n(theme.bar(), bar_len.min(BAR)).collect();
         let sev = app.anomaly_at(e);
