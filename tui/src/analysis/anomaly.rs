@@ -425,6 +425,9 @@ pub(crate) fn settle(ix: &mut Index) {
         }
     }
     permute(&mut ranked, &mut to);
+    for g in &mut groups {
+        g.looks = g.members.iter().copied().find(|&m| ranked[m].why.is_some());
+    }
     ix.anomalies = ranked;
     for a in &ix.anomalies {
         ix.anomaly_starts[a.severity as usize].push(a.start_ns);

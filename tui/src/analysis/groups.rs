@@ -31,6 +31,9 @@ pub struct Group {
     pub is_dump_cause: bool,
     /// Every member is explained by the host taking the threads off the CPU.
     pub host_contention: bool,
+    /// The first member (worst first) with the watchdog's looks at it, said in the
+    /// summary when the worst has none (found once, not at every frame).
+    pub looks: Option<usize>,
 }
 
 impl Group {
@@ -64,9 +67,7 @@ impl Group {
         // The worst occurrence's looks may be gone (the watchdog's ring block was
         // overwritten first): say what it saw in the group's next worst one.
         let other = if worst.why.is_none() {
-            self.members
-                .iter()
-                .find_map(|&m| ix.anomalies[m].why.as_ref())
+            self.looks.and_then(|m| ix.anomalies[m].why.as_ref())
         } else {
             None
         };
@@ -180,6 +181,7 @@ pub fn group(ix: &Index, anomalies: &[Anomaly]) -> Vec<Group> {
                 worst: 0,
                 is_dump_cause: false,
                 host_contention: true,
+                looks: None,
             });
             groups.len() - 1
         });

@@ -101,6 +101,7 @@ mod tests {
                     worst: 0,
                     is_dump_cause: false,
                     host_contention: false,
+                    looks: None,
                 };
                 at += n;
                 g
