@@ -602,13 +602,7 @@ fn in_progress(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
         Reason::Panic { task, .. } => *task,
         _ => None,
     };
-    let open = (0..ix.lanes.len()).flat_map(|li| {
-        let polls = ix.polls.of_lane(li);
-        (0..polls.len())
-            .filter(move |&i| polls.is_open(i))
-            .map(move |i| ix.polls.idx(li, i))
-    });
-    for (p, poll) in open.filter_map(|p| Some((p, ix.poll(p)?))) {
+    for (p, poll) in ix.polls.open().filter_map(|p| Some((p, ix.poll(p)?))) {
         let d = ix.end_ns.saturating_sub(poll.start_ns);
         let why = super::why::explain(ix, p);
         let task = &ix.tasks[poll.task as usize];

@@ -267,6 +267,15 @@ impl Polls {
         (0..self.len() as PollIdx).filter_map(|p| Some((p, self.get(p)?)))
     }
 
+    /// The polls still open at the dump (in progress), read from the flags alone.
+    pub fn open(&self) -> impl Iterator<Item = PollIdx> + '_ {
+        self.lanes.iter().enumerate().flat_map(move |(li, l)| {
+            (0..l.len())
+                .filter(move |&i| l.is_open(i))
+                .map(move |i| self.idx(li, i))
+        })
+    }
+
     /// Every poll's length (an open one's up to `until`), without building the rest.
     pub fn durations(&self, until: u64) -> impl Iterator<Item = (PollIdx, u64, &LanePolls, usize)> {
         self.lanes.iter().enumerate().flat_map(move |(li, l)| {

@@ -429,11 +429,7 @@ fn panic_point(app: &mut App) {
         Reason::Panic { task, .. } => task.and_then(|id| ix.task_idx(id)),
         _ => None,
     };
-    let open = ix
-        .polls
-        .iter()
-        .map(|(_, p)| p)
-        .filter(|p| p.end_ns.is_none());
+    let open = ix.polls.open().filter_map(|p| ix.poll(p));
     let pick = match panic_task {
         // Its latest open poll (polls are in start order on each lane).
         Some(t) => open
