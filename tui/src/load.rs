@@ -25,6 +25,16 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+/// How the named paths appear in titles and reports: the one path, or the first and a
+/// count.
+pub fn shown(paths: &[PathBuf]) -> String {
+    match paths {
+        [one] => one.display().to_string(),
+        [first, rest @ ..] => format!("{} and {} more", first.display(), rest.len()),
+        [] => String::new(),
+    }
+}
+
 /// Opens and indexes `paths`: one dump, or the segments of one dial9 trace (files, or a
 /// directory of them). `progress` hears a fraction in 0..=1 now and then.
 pub fn open(

@@ -8,6 +8,7 @@ use dial9_format::Dump;
 use dial9_tui::analysis::{AnomalyKind, Index, Thresholds};
 use dial9_tui::cli::{check, report};
 use dial9_tui::fmt::{parse_duration, sanitize};
+use dial9_tui::load::{self, LoadError};
 
 /// Explore a dial9 flight-recorder dump of a Tokio runtime.
 ///
@@ -172,41 +173,19 @@ fn version() -> &'static str {
 
 /// Reads a dump or reports why not, as one line on stderr.
 fn load(path: &Path) -> Result<Dump, ExitCode> {
-    Dump::read(path).map_err(|e| unreadable(path, e))
+    Dump::read(path).map_err(|e| unreadable(LoadError::Dump(path.to_path_buf(), e)))
 }
 
 /// The dump (or dial9 trace) at `paths`, indexed.
 fn load_index(paths: &[PathBuf], thresholds: Thresholds) -> Result<Index, ExitCode> {
-    dial9_tui::load::open(paths, thresholds, &mut |_| {}).map_err(|e| {
-        // The error may quote the file's bytes: through the sanitizer like everything else.
-        eprintln!("dial9-tui: {}", sanitize(&e.to_string()));
-        ExitCode::from(check::UNREADABLE as u8)
-    })
+    dial9_tui::load::open(paths, thresholds, &mut |_| {}).map_err(unreadable)
 }
 
-/// How the named paths appear in the output: the one path, or the first and a count.
-fn shown(paths: &[PathBuf]) -> String {
-    match paths {
-        [one] => one.display().to_string(),
-        [first, rest @ ..] => format!("{} and {} more", first.display(), rest.len()),
-        [] => String::new(),
-    }
-}
-
-fn unreadable(path: &Path, e: dial9_format::ReadError) -> ExitCode {
-    {
-        // The error may quote the file's bytes: through the sanitizer like everything else.
-        match &e {
-            dial9_format::ReadError::Io { .. } => {
-                eprintln!("dial9-tui: {}", sanitize(&e.to_string()))
-            }
-            _ => eprintln!(
-                "dial9-tui: {}",
-                sanitize(&format!("{}: {e}", path.display()))
-            ),
-        }
-        ExitCode::from(check::UNREADABLE as u8)
-    }
+/// Says why what was named did not open, as one line on stderr.
+fn unreadable(e: LoadError) -> ExitCode {
+    // The error may quote the file's bytes: through the sanitizer like everything else.
+    eprintln!("dial9-tui: {}", sanitize(&e.to_string()));
+    ExitCode::from(check::UNREADABLE as u8)
 }
 
 /// `export --perfetto`: streams the trace into a new file (removed again if writing fails).
@@ -276,7 +255,7 @@ fn main() -> ExitCode {
             let text = if json {
                 report::json(&ix) + "\n"
             } else {
-                report::text(&ix, &shown(&dump), limit)
+                report::text(&ix, &load::shown(&dump), limit)
             };
             // The process ends next: freeing a 10M-event index page by page would take
             // longer than the OS's taking it back at once.

@@ -71,12 +71,7 @@ pub fn run(paths: &[PathBuf], options: Options, thresholds: Thresholds) -> Resul
             "the explorer needs a terminal (for scripts, use `dial9-tui report` or `check`)".into(),
         );
     }
-    let source = match paths {
-        [one] => one.display().to_string(),
-        [first, rest @ ..] => format!("{} and {} more", first.display(), rest.len()),
-        [] => String::new(),
-    };
-    let mut app = App::new(index, options, source);
+    let mut app = App::new(index, options, crate::load::shown(paths));
     // Installs a panic hook that restores the terminal before the panic message prints.
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot start the terminal UI: {e}"))?;
