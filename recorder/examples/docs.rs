@@ -130,18 +130,23 @@ async fn work(recorder: &dial9_recorder::FlightRecorder) -> Result {
     Ok(())
 }
 
+/// Every setup, by the name `main` (and the test that runs them all) knows it by.
+pub const SETUPS: [(&str, fn() -> Result); 6] = [
+    ("layer", layer),
+    ("no-subscriber", no_subscriber),
+    ("hooks-only", hooks_only),
+    ("user-hooks", user_hooks),
+    ("stacks", stacks),
+    ("persist-ring", persist_ring),
+];
+
 fn main() -> Result {
     let name = std::env::args().nth(1).unwrap_or_default();
-    match name.as_str() {
-        "layer" => layer(),
-        "no-subscriber" => no_subscriber(),
-        "hooks-only" => hooks_only(),
-        "user-hooks" => user_hooks(),
-        "stacks" => stacks(),
-        "persist-ring" => persist_ring(),
-        _ => Err(format!(
-            "which? layer, no-subscriber, hooks-only, user-hooks, stacks, persist-ring (got {name:?})"
-        )
-        .into()),
+    match SETUPS.iter().find(|(n, _)| *n == name) {
+        Some((_, run)) => run(),
+        None => {
+            let names: Vec<&str> = SETUPS.iter().map(|(n, _)| *n).collect();
+            Err(format!("which? {} (got {name:?})", names.join(", ")).into())
+        }
     }
 }

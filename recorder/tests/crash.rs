@@ -2,6 +2,8 @@
 //! `abort()` or a stack overflow; its ring file is found and read back, and ends with the
 //! events the child recorded just before dying.
 
+#[path = "common/child.rs"]
+mod child;
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -93,17 +95,8 @@ fn ring_in(dir: &Path) -> PathBuf {
 
 /// This test binary, running only the child test in `mode`, with its ring in `dir`.
 fn child(mode: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--ignored",
-        "--exact",
-        "child_records_then_dies",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(DIR_VAR, dir)
-    .env(MODE_VAR, mode)
-    .env("RUST_BACKTRACE", "0");
+    let mut cmd = child::this_test("child_records_then_dies");
+    cmd.env(DIR_VAR, dir).env(MODE_VAR, mode);
     cmd
 }
 

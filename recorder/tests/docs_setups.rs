@@ -2,8 +2,8 @@
 //! blocks are) run: each in a child process of its own, since a process has one global
 //! subscriber, and each records the tasks it spawns.
 
-use std::process::Command;
-
+#[path = "common/child.rs"]
+mod child;
 #[path = "../examples/docs.rs"]
 #[allow(dead_code)]
 mod docs;
@@ -14,35 +14,17 @@ const VAR: &str = "DIAL9_DOCS_SETUP";
 #[ignore = "child process for every_setup_in_the_docs_runs_and_records"]
 fn child_runs_one_setup() {
     let which = std::env::var(VAR).expect("run by the test below");
-    let run = match which.as_str() {
-        "layer" => docs::layer,
-        "no-subscriber" => docs::no_subscriber,
-        "hooks-only" => docs::hooks_only,
-        "user-hooks" => docs::user_hooks,
-        "stacks" => docs::stacks,
-        "persist-ring" => docs::persist_ring,
-        other => panic!("no setup {other}"),
-    };
+    let (_, run) = docs::SETUPS
+        .iter()
+        .find(|(name, _)| *name == which)
+        .unwrap_or_else(|| panic!("no setup {which}"));
     run().unwrap();
 }
 
 #[test]
 fn every_setup_in_the_docs_runs_and_records() {
-    for which in [
-        "layer",
-        "no-subscriber",
-        "hooks-only",
-        "user-hooks",
-        "stacks",
-        "persist-ring",
-    ] {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "child_runs_one_setup",
-                "--nocapture",
-            ])
+    for (which, _) in docs::SETUPS {
+        let out = child::this_test("child_runs_one_setup")
             .env(VAR, which)
             .output()
             .unwrap();
@@ -52,11 +34,12 @@ fn every_setup_in_the_docs_runs_and_records() {
             "{which}: {stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // `work` spawns eight tasks and prints how many events the snapshot holds.
+        // `work` spawns eight tasks and prints how many events the snapshot holds (on the
+        // line libtest began with the test's name).
         let events: usize = stdout
             .lines()
             .find_map(|l| l.strip_suffix(" events"))
-            .and_then(|n| n.trim().parse().ok())
+            .and_then(|n| n.rsplit(' ').next()?.parse().ok())
             .unwrap_or_else(|| panic!("{which}: no event count in {stdout}"));
         assert!(events >= 16, "{which}: {events} events for eight tasks");
     }

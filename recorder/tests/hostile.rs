@@ -13,15 +13,20 @@
 //! Children are this test binary re-run with `--ignored --exact child_…`, as in
 //! `process.rs`.
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dial9_recorder::format::Reason;
 use dial9_recorder::{Dump, FlightRecorder};
+
+use child::{dumps_in, this_test};
 
 const DIR_VAR: &str = "DIAL9_TEST_DUMP_DIR";
 
@@ -187,30 +192,11 @@ fn child_panic_while_backtrace_crate_lock_is_held() {
     planted_panic();
 }
 
-fn dumps_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
-        .collect();
-    v.sort();
-    v
-}
-
 /// Runs child `name` with its dumps in `dir`, standard error a pipe whose reader is
 /// already closed when `dead_stderr`; kills it after a minute (a hang).
 fn run_child(name: &str, dir: &Path, dead_stderr: bool) -> (ExitStatus, String) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--ignored",
-        "--exact",
-        name,
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(DIR_VAR, dir)
-    .env("RUST_BACKTRACE", "0")
-    .stdout(Stdio::null());
+    let mut cmd = this_test(name);
+    cmd.env(DIR_VAR, dir).stdout(Stdio::null());
     let mut stderr_reader = None;
     if dead_stderr {
         let (reader, writer) = std::io::pipe().unwrap();

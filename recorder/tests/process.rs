@@ -4,6 +4,8 @@
 //! environment variable naming the dump directory; the `child_…` functions do nothing in a
 //! normal run (they are ignored) and are not tests of their own.
 
+#[path = "common/child.rs"]
+mod child;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -13,30 +15,14 @@ use std::time::{Duration, Instant};
 use dial9_recorder::format::{Activity, EventKind, Reason};
 use dial9_recorder::{Dump, FlightRecorder};
 
+use child::{dumps_in, this_test};
+
 const DIR_VAR: &str = "DIAL9_TEST_DUMP_DIR";
 
 fn child(name: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--ignored",
-        "--exact",
-        name,
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(DIR_VAR, dir)
-    .env("RUST_BACKTRACE", "0");
+    let mut cmd = this_test(name);
+    cmd.env(DIR_VAR, dir);
     cmd
-}
-
-fn dumps_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
-        .collect();
-    v.sort();
-    v
 }
 
 fn recorder_for_child(

@@ -4,9 +4,11 @@
 //! writes a readable dump.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "../examples/setup.rs"]
 #[allow(dead_code)]
 mod setup;
@@ -34,14 +36,7 @@ impl Drop for Child {
 fn readme_setup_runs_quietly_and_dumps_on_sigusr1() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Child(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "child_runs_the_setup_example",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        child::this_test("child_runs_the_setup_example")
             .env(DIR_VAR, dir.path())
             .env("DIAL9_SETUP_DIR", dir.path())
             .stdout(Stdio::piped())
@@ -78,12 +73,7 @@ fn readme_setup_runs_quietly_and_dumps_on_sigusr1() {
     unsafe { libc::kill(child.0.id() as i32, libc::SIGUSR1) };
     let deadline = Instant::now() + Duration::from_secs(10);
     let dump = loop {
-        let found = std::fs::read_dir(dir.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "bin"));
-        if let Some(p) = found {
+        if let Some(p) = child::dumps_in(dir.path()).pop() {
             std::thread::sleep(Duration::from_millis(100));
             break p;
         }

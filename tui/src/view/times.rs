@@ -47,10 +47,7 @@ pub fn since_mark(app: &App) -> Option<String> {
     let mark = app.mark_ts()?;
     let at = app.index().events.ts(app.event() as usize);
     let d = i128::from(at) - i128::from(mark);
-    Some(format!(
-        "{} from the mark",
-        Clock::fit(&[d]).show(d, true)
-    ))
+    Some(format!("{} from the mark", Clock::fit(&[d]).show(d, true)))
 }
 
 /// Right-aligns a column's cells to its widest.
