@@ -105,17 +105,18 @@ pub fn segment_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// Reads the segments at `paths` (see [`segment_files`]) into a dump.
 pub fn read(paths: &[PathBuf]) -> Result<(Dump, Foreign), String> {
     let files = segment_files(paths)?;
-    let mut segments = Vec::with_capacity(files.len());
+    // One segment's bytes in memory at a time (a trace is many segments of up to 100 MB).
+    let mut gathered = Gathered::default();
     for f in &files {
         let bytes = std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-        segments.push((f.display().to_string(), bytes));
+        gather(&f.display().to_string(), &bytes, &mut gathered)?;
     }
     let pid = paths
         .iter()
         .chain(&files)
         .find_map(|p| pid_of(p))
         .unwrap_or(0);
-    let mut read = from_segments(&segments)?;
+    let mut read = to_dump(gathered, files.len());
     read.0.header.pid = pid;
     if read.0.header.program.is_empty() {
         read.0.header.program = files
@@ -162,7 +163,7 @@ enum Raw {
     PollStart {
         worker: u64,
         task: u64,
-        location: Option<String>,
+        location: Option<Place>,
         delay_ns: Option<u64>,
     },
     PollEnd {
@@ -170,7 +171,7 @@ enum Raw {
     },
     Spawn {
         task: u64,
-        location: Option<String>,
+        location: Option<Place>,
         instrumented: bool,
         worker: Option<u64>,
     },
@@ -196,10 +197,34 @@ enum Raw {
     Metadata(Vec<(String, String)>),
 }
 
+/// A spawn location, as its place in [`Places`]: every poll start names its task's, and
+/// a trace has millions of polls of a few hundred places.
+type Place = u32;
+
+/// The spawn locations the events name, each once.
+#[derive(Default)]
+struct Places {
+    names: Vec<String>,
+    ids: HashMap<String, Place>,
+}
+
+impl Places {
+    fn place(&mut self, name: &str) -> Place {
+        if let Some(&p) = self.ids.get(name) {
+            return p;
+        }
+        let p = self.names.len() as Place;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), p);
+        p
+    }
+}
+
 /// What the segments' events add up to before they become a dump.
 #[derive(Default)]
 struct Gathered {
     events: Vec<(u64, Raw)>,
+    places: Places,
     /// Events of kinds the mapping does not use (CPU samples, custom events, ...).
     skipped: u64,
 }
@@ -209,16 +234,21 @@ struct Gathered {
 pub fn from_segments(segments: &[(String, Vec<u8>)]) -> Result<(Dump, Foreign), String> {
     let mut read = Gathered::default();
     for (name, bytes) in segments {
-        let plain;
-        let data = if bytes.starts_with(&GZIP_MAGIC) {
-            plain = gunzip(name, bytes)?;
-            &plain[..]
-        } else {
-            &bytes[..]
-        };
-        decode_segment(name, data, &mut read)?;
+        gather(name, bytes, &mut read)?;
     }
     Ok(to_dump(read, segments.len()))
+}
+
+/// One segment (gzipped or not) onto `read`.
+fn gather(name: &str, bytes: &[u8], read: &mut Gathered) -> Result<(), String> {
+    let plain;
+    let data = if bytes.starts_with(&GZIP_MAGIC) {
+        plain = gunzip(name, bytes)?;
+        &plain[..]
+    } else {
+        bytes
+    };
+    decode_segment(name, data, read)
 }
 
 /// One segment's events onto `read`; the decoder's panics become errors.
@@ -229,7 +259,7 @@ fn decode_segment(name: &str, data: &[u8], read: &mut Gathered) -> Result<(), St
     let before = read.events.len();
     let outcome = quietly(|| {
         let mut dec = Decoder::new(data).ok_or("the trace header is not one this reader knows")?;
-        dec.for_each_event(|raw| match event(&raw) {
+        dec.for_each_event(|raw| match event(&raw, &mut read.places) {
             Some(ev) => read.events.push((raw.timestamp_ns, ev)),
             None => read.skipped += 1,
         })
@@ -289,11 +319,11 @@ impl Fields<'_, '_, '_> {
         }
     }
 
-    fn text(&self, name: &str) -> Option<String> {
+    fn text(&self, name: &str) -> Option<&str> {
         match self.get(name)? {
-            FieldValueRef::String(s) => Some(s.to_string()),
+            FieldValueRef::String(s) => Some(s),
             // Pool ids are batch-local: resolved now, while the batch's pool is current.
-            FieldValueRef::PooledString(id) => self.raw.string_pool.get(*id).map(str::to_string),
+            FieldValueRef::PooledString(id) => self.raw.string_pool.get(*id),
             _ => None,
         }
     }
@@ -301,13 +331,14 @@ impl Fields<'_, '_, '_> {
 
 /// The mapping's view of one dial9 event (`None`: a kind it does not use, or one that
 /// lacks a field it needs).
-fn event(raw: &RawEvent<'_, '_>) -> Option<Raw> {
+fn event(raw: &RawEvent<'_, '_>, places: &mut Places) -> Option<Raw> {
     let f = Fields { raw };
+    let mut place = |name| f.text(name).map(|s| places.place(s));
     Some(match raw.name {
         "PollStartEvent" => Raw::PollStart {
             worker: f.uint("worker_id")?,
             task: f.uint("task_id")?,
-            location: f.text("spawn_loc"),
+            location: place("spawn_loc"),
             delay_ns: f.uint("scheduling_delay_ns"),
         },
         "PollEndEvent" => Raw::PollEnd {
@@ -315,7 +346,7 @@ fn event(raw: &RawEvent<'_, '_>) -> Option<Raw> {
         },
         "TaskSpawnEvent" => Raw::Spawn {
             task: f.uint("task_id")?,
-            location: f.text("spawn_loc"),
+            location: place("spawn_loc"),
             instrumented: f.flag("instrumented").unwrap_or(false),
             worker: f.uint("worker_id"),
         },
@@ -388,6 +419,7 @@ fn to_dump(mut read: Gathered, segments: usize) -> (Dump, Foreign) {
     read.events.sort_by_key(|(ts, _)| *ts);
     let mut mapping = Mapping {
         events: Vec::with_capacity(read.events.len()),
+        places: std::mem::take(&mut read.places.names),
         ..Mapping::default()
     };
     for (ts, raw) in read.events {
@@ -412,6 +444,8 @@ struct Tally {
 #[derive(Default)]
 struct Mapping {
     events: Vec<Event>,
+    /// The spawn locations the events name by place.
+    places: Vec<String>,
     tasks: HashMap<u64, TaskInfo>,
     lanes: std::collections::BTreeMap<u32, ThreadInfo>,
     /// The poll open on each worker: its task and its start.
@@ -430,16 +464,16 @@ impl Mapping {
                 task: id,
                 location,
                 delay_ns,
-            } => self.poll_start(ts, w, id, &location, delay_ns),
+            } => self.poll_start(ts, w, id, location, delay_ns),
             Raw::PollEnd { worker: w } => self.poll_end(ts, w),
             Raw::Spawn {
                 task: id,
                 location,
                 instrumented,
                 worker: w,
-            } => self.spawn(ts, id, &location, instrumented, w),
+            } => self.spawn(ts, id, location, instrumented, w),
             Raw::Terminate { task: id } => {
-                self.task(id, &None);
+                self.task(id, None);
                 let l = self.worker(UNKNOWN_WORKER, None);
                 self.push(ts, l, EventKind::Terminate { task: id });
             }
@@ -487,7 +521,7 @@ impl Mapping {
         ts: u64,
         w: u64,
         id: u64,
-        location: &Option<String>,
+        location: Option<Place>,
         delay_ns: Option<u64>,
     ) {
         self.task(id, location);
@@ -532,7 +566,7 @@ impl Mapping {
         &mut self,
         ts: u64,
         id: u64,
-        location: &Option<String>,
+        location: Option<Place>,
         instrumented: bool,
         w: Option<u64>,
     ) {
@@ -552,7 +586,7 @@ impl Mapping {
 
     /// A wake; waker 0 is outside any task.
     fn wake(&mut self, ts: u64, waker: u64, woken: u64, w: u64) {
-        self.task(woken, &None);
+        self.task(woken, None);
         let l = self.worker(w, None);
         self.push(
             ts,
@@ -572,7 +606,7 @@ impl Mapping {
 
     /// The task `id`, known from now on; its spawn location from the first event that
     /// names one.
-    fn task(&mut self, id: u64, loc: &Option<String>) {
+    fn task(&mut self, id: u64, loc: Option<Place>) {
         let t = self.tasks.entry(id).or_insert_with(|| TaskInfo {
             id,
             name: String::new(),
@@ -581,7 +615,8 @@ impl Mapping {
             spawned_by: None,
         });
         if t.location.is_none() {
-            t.location = loc.as_deref().map(location);
+            let name = loc.and_then(|p| self.places.get(p as usize));
+            t.location = name.map(|n| location(n));
         }
     }
 
