@@ -47,7 +47,8 @@ const UNKNOWN_WORKER: u64 = 255;
 /// Where an imported dump came from, and what cannot be judged on it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Foreign {
-    /// "dial9 trace", with the recorder's version when the segments say it.
+    /// "dial9 trace", with the recorder's version when the segments say it (sanitized:
+    /// safe to print as it is).
     pub format: String,
     pub segments: usize,
     /// One line each: the analyses that cannot run, and why.
@@ -707,7 +708,8 @@ impl Mapping {
         let foreign = Foreign {
             format: version.map_or_else(
                 || "dial9 trace".into(),
-                |v| format!("dial9 trace (dial9-tokio-telemetry {v})"),
+                // The trace's own words: made safe to print once, here.
+                |v| crate::fmt::sanitize(&format!("dial9 trace (dial9-tokio-telemetry {v})")),
             ),
             segments,
             limits: limits(&self.tally),
@@ -782,6 +784,16 @@ mod tests {
         assert_eq!((l.file.as_str(), l.line, l.col), ("C:\\src\\lib.rs", 7, 0));
         let l = location("<unknown>");
         assert_eq!((l.file.as_str(), l.line), ("<unknown>", 0));
+    }
+
+    #[test]
+    fn the_traces_own_version_is_made_safe_to_print_once() {
+        let mut m = Mapping::default();
+        let version = "dial9.dial9-tokio-telemetry.version".to_string();
+        m.add(1, Raw::Metadata(vec![(version, "0.5.7\x1b[2J\x07".into())]));
+        let (_, foreign) = m.finish(1);
+        assert!(!foreign.format.contains('\x1b'), "{:?}", foreign.format);
+        assert!(foreign.format.contains("0.5.7"), "{:?}", foreign.format);
     }
 
     #[test]

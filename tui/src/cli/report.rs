@@ -473,7 +473,7 @@ fn trace_head(s: &mut String, f: &Foreign, d: &DumpJson) {
     let _ = writeln!(
         s,
         "format      {}, {} segment{}",
-        sanitize(&f.format),
+        f.format,
         f.segments,
         if f.segments == 1 { "" } else { "s" }
     );

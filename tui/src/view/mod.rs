@@ -186,7 +186,7 @@ fn render_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         spans.push(Span::styled(
             format!(
                 " [{}: no lost-waker verdicts, no task names; `report` says what else]",
-                sanitize(&f.format)
+                f.format
             ),
             theme.severity(Severity::Warning),
         ));
