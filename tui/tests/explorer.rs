@@ -24,10 +24,15 @@ fn open_with(name: &str, options: Options) -> App {
 }
 
 fn screen(app: &mut App, w: u16, h: u16) -> String {
+    drawn(app, w, h).backend().to_string()
+}
+
+/// One frame drawn at `w`x`h`, the terminal kept for its cells' styles.
+fn drawn(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
     app::apply(app, Action::Resize(w, h));
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| dial9_tui::view::render(f, app)).unwrap();
-    t.backend().to_string()
+    t
 }
 
 fn press(app: &mut App, keys: &str) {
@@ -523,10 +528,7 @@ fn altgr_characters_are_characters() {
 
 /// Columns of the swimlane row labelled `lane` drawn in the mark's style, at 120x36.
 fn marked_columns(app: &mut App, lane: &str) -> Vec<u16> {
-    app::apply(app, Action::Resize(120, 36));
-    let mut t = Terminal::new(TestBackend::new(120, 36)).unwrap();
-    t.draw(|f| dial9_tui::view::render(f, app)).unwrap();
-    let buf = t.backend().buffer().clone();
+    let buf = drawn(app, 120, 36).backend().buffer().clone();
     let row = (0..36)
         .find(|&y| {
             let line: String = (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect();
