@@ -243,6 +243,8 @@ struct Builder {
     /// mapper's, once the pass is over).
     block_tasks: BlockTasks,
     dense: DenseIds,
+    /// See [`Index::spawns_less_ends`].
+    spawns_less_ends: (i64, i64),
 }
 
 /// The first stage of the pass, on the thread that reads the blocks: each event's task
@@ -585,6 +587,7 @@ impl Builder {
             levels: Vec::new(),
             block_tasks: BlockTasks::default(),
             dense: DenseIds::default(),
+            spawns_less_ends: (0, 0),
         };
         b.task_by_id.reserve(dump.tasks.len());
         for t in &dump.tasks {
@@ -732,6 +735,15 @@ impl Builder {
     /// Event `e` at `ts` on the lane at position `li`, about `task`.
     fn event(&mut self, e: EventIdx, ts: u64, li: usize, task: Option<TaskIdx>, kind: EventKind) {
         let lane = self.lanes[li].info.lane;
+        if let EventKind::Spawn { .. } | EventKind::Terminate { .. } = kind {
+            let (net, lowest) = &mut self.spawns_less_ends;
+            *net += if matches!(kind, EventKind::Spawn { .. }) {
+                1
+            } else {
+                -1
+            };
+            *lowest = (*lowest).min(*net);
+        }
         match (kind, task) {
             (EventKind::Spawn { .. }, Some(t)) => {
                 self.tasks[t as usize].whole_history = true;
@@ -1104,6 +1116,7 @@ impl Builder {
             verdict: String::new(),
             thresholds,
             reordered: 0,
+            spawns_less_ends: self.spawns_less_ends,
             foreign: None,
         }
     }

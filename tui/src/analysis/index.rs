@@ -313,6 +313,10 @@ pub struct Index {
     /// Events that were out of time order in the file (sorted here; a recorder writes
     /// them in order, so a non-zero count means a damaged or hand-made file).
     pub reordered: usize,
+    /// The window's spawns less its task ends, and the lowest that count reached as the
+    /// events went by: how many tasks were alive at the window's start, at the least,
+    /// when the recorder did not list those alive at the dump (the export's counter).
+    pub spawns_less_ends: (i64, i64),
     /// Where the dump came from when it is not a dial9-tui dump (the public dial9's
     /// trace), and what cannot be judged on it.
     pub foreign: Option<crate::import::Foreign>,

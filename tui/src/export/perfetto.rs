@@ -29,7 +29,7 @@ use super::proto::{
     TrackDescriptor, TrackEvent,
 };
 use super::wire::{self, Arg};
-use crate::analysis::index::{PollIdx, TaskIdx};
+use crate::analysis::index::{EventIdx, TaskIdx};
 use crate::analysis::{Index, Segment, SegmentKind, Severity};
 
 const SEQUENCE: u32 = 1;
@@ -55,11 +55,7 @@ pub struct Written {
 pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     let mut w = Writer::new(out, ix);
     w.tracks(ix)?;
-    // One pass over the events first: the poll each wake led to, and the live tasks at
-    // the window's start.
-    let before = Before::of(ix);
-    ix.events
-        .read_ahead(|events| merge(ix, &mut w, &before, events))?;
+    ix.events.read_ahead(|events| merge(ix, &mut w, events))?;
     // Last, at the dump's moment: every packet is in time order.
     w.reason(ix)?;
     w.flush()?;
@@ -70,10 +66,8 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
 fn merge<W: Write>(
     ix: &Index,
     w: &mut Writer<W>,
-    before: &Before,
     events: &mut dyn Iterator<Item = Event>,
 ) -> io::Result<()> {
-    let incoming = &before.incoming;
     let mut anomalies: Vec<u32> = (0..ix.anomalies.len() as u32).collect();
     anomalies.sort_by_key(|&i| ix.anomalies[i as usize].start_ns);
     // The k-way merge: (time, stream, position in stream, phase). Streams: the events
@@ -108,12 +102,9 @@ fn merge<W: Write>(
         now: 0,
         pending: vec![false; ix.tasks.len()],
     };
-    let mut live = before.live_at_start;
-    // Per lane, where its polls' wakes start in `incoming`: a lane's polls are numbered
-    // in the order they begin, and `incoming` is sorted by poll.
-    let mut incoming_at: Vec<usize> = (0..lanes)
-        .map(|li| incoming.partition_point(|&(p, _)| p < ix.polls.idx(li, 0)))
-        .collect();
+    let mut live = live_at_start(ix);
+    // Per task, its wakes that led to a poll, in event order, until that poll begins.
+    let mut led: Vec<Vec<(u32, EventIdx)>> = vec![Vec::new(); ix.tasks.len()];
     w.counter(LIVE_TRACK, ix.start_ns, live)?;
     while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
         if stream >= LANES {
@@ -126,7 +117,7 @@ fn merge<W: Write>(
                 let start = seg.start_ns.max(lane_end[li]);
                 let end = seg.end_ns.max(start);
                 woken.polled(w, &seg, start)?;
-                w.begin(ix, li, &seg, (start, end), (incoming, &mut incoming_at[li]))?;
+                w.begin(ix, li, &seg, (start, end), &mut led)?;
                 heap.push(Reverse((end, stream, pos, 1)));
             } else {
                 w.fast(
@@ -148,6 +139,9 @@ fn merge<W: Write>(
                     w.wake(ix, i, &ev)?;
                     if let Some(t) = ev.kind.task().and_then(|id| ix.task_idx(id)) {
                         woken.woken(w, t, ts)?;
+                        if ix.wakes.polled(i as usize) {
+                            led[t as usize].push((i, ix.wakes.event(i as usize)));
+                        }
                     }
                 }
                 Some(Next::Live(d)) => {
@@ -174,73 +168,16 @@ fn merge<W: Write>(
     Ok(())
 }
 
-/// What a pass over the events tells before the trace is written.
-struct Before {
-    /// Each wake that led to a poll, by that poll: `(poll, wake)`, sorted. Found the way
-    /// the index pairs them: a task's wakes wait for its next poll start.
-    incoming: Vec<(PollIdx, u32)>,
-    /// Live tasks at the window's start: those the recorder listed alive at the dump,
-    /// less the spawns and plus the ends in the window; without the recorder's list (an
-    /// older dump, a ring file), the fewest the window's spawns and ends allow.
-    live_at_start: i64,
-}
-
-impl Before {
-    fn of(ix: &Index) -> Before {
-        let mut incoming = Vec::new();
-        let mut pending: Vec<Vec<u32>> = vec![Vec::new(); ix.tasks.len()];
-        // Per lane, the next of its polls to start: a lane's poll starts come in the
-        // order of its polls (those known only from their end have no start event).
-        let mut next_poll = vec![0usize; ix.lanes.len()];
-        let (mut live, mut lowest) = (0i64, 0i64);
-        let mut next = 0usize;
-        ix.events.read_ahead(|events| {
-            for (e, ev) in events.enumerate() {
-                let is_wake = next < ix.wakes.len() && ix.wakes.event(next) as usize == e;
-                let w = next;
-                next += usize::from(is_wake);
-                match ev.kind {
-                    EventKind::Spawn { .. } | EventKind::Terminate { .. } => {
-                        live += if matches!(ev.kind, EventKind::Spawn { .. }) {
-                            1
-                        } else {
-                            -1
-                        };
-                        lowest = lowest.min(live);
-                    }
-                    EventKind::Wake { task, .. } if is_wake && ix.wakes.polled(w) => {
-                        if let Some(t) = ix.task_idx(task) {
-                            pending[t as usize].push(w as u32);
-                        }
-                    }
-                    EventKind::PollStart { task } => {
-                        let Some(&li) = ix.lane_by_id.get(&ev.lane) else {
-                            continue;
-                        };
-                        let polls = ix.polls.of_lane(li);
-                        let at = &mut next_poll[li];
-                        while *at < polls.len() && polls.event(*at) as usize != e {
-                            *at += 1;
-                        }
-                        let p = (*at < polls.len()).then(|| ix.polls.idx(li, *at));
-                        if let (Some(t), Some(p)) = (ix.task_idx(task), p) {
-                            incoming.extend(pending[t as usize].drain(..).map(|wk| (p, wk)));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        });
-        incoming.sort_unstable();
-        let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
-        Before {
-            incoming,
-            live_at_start: if alive_at_dump > 0 {
-                alive_at_dump - live
-            } else {
-                -lowest
-            },
-        }
+/// Live tasks at the window's start: those the recorder listed alive at the dump, less
+/// the spawns and plus the ends in the window; without the recorder's list (an older
+/// dump, a ring file), the fewest the window's spawns and ends allow.
+fn live_at_start(ix: &Index) -> i64 {
+    let (net, lowest) = ix.spawns_less_ends;
+    let alive_at_dump = ix.tasks.iter().filter(|t| t.alive_at_dump).count() as i64;
+    if alive_at_dump > 0 {
+        alive_at_dump - net
+    } else {
+        -lowest
     }
 }
 
@@ -682,7 +619,7 @@ impl<W: Write> Writer<W> {
         li: usize,
         seg: &Segment,
         (start, end): (u64, u64),
-        (incoming, at): (&[(PollIdx, u32)], &mut usize),
+        led: &mut [Vec<(u32, EventIdx)>],
     ) -> io::Result<()> {
         let track = LANE_TRACKS + li as u64;
         let SegmentKind::Polling(t) = seg.kind else {
@@ -703,11 +640,16 @@ impl<W: Write> Writer<W> {
         let mut ends = [0u64; 8];
         let mut more = Vec::new();
         let mut n = 0;
-        while incoming.get(*at).is_some_and(|&(p, _)| p < seg.poll) {
-            *at += 1;
-        }
-        let wakes = incoming[*at..].iter().take_while(|&&(p, _)| p == seg.poll);
-        for &(_, wk) in wakes {
+        // The wakes that led to this poll: its task's, before its start event (the way the
+        // index pairs them: a task's wakes wait for its next poll start). A poll known only
+        // from its end has no start for a wake to lead to.
+        let mut none = Vec::new();
+        let waiting = led.get_mut(t as usize).unwrap_or(&mut none);
+        let led_here = match &poll {
+            Some(p) if !p.start_overwritten => waiting.partition_point(|&(_, e)| e < p.start_event),
+            _ => 0,
+        };
+        for (wk, _) in waiting.drain(..led_here) {
             let flow = u64::from(wk) + 1;
             match ends.get_mut(n) {
                 Some(slot) => *slot = flow,
@@ -1003,5 +945,70 @@ mod tests {
             }
         }
         assert!(started.is_empty(), "{started:?}");
+    }
+
+    /// Without the recorder's list of the tasks alive at the dump (a ring file, an older
+    /// dump), the live tasks start at the fewest the window's ends and spawns allow.
+    #[test]
+    fn without_the_recorders_list_live_tasks_start_at_the_fewest_possible() {
+        let mut d = dump(vec![
+            (1, 0, EventKind::Terminate { task: 5 }),
+            (2, 0, EventKind::Terminate { task: 7 }),
+            (
+                3,
+                0,
+                EventKind::Spawn {
+                    task: 6,
+                    parent: None,
+                },
+            ),
+            (4, 0, EventKind::Terminate { task: 6 }),
+        ]);
+        d.facts.live_wakers.clear();
+        let ix = Index::build(d, Thresholds::default());
+        let mut bytes = Vec::new();
+        super::write(&ix, &mut bytes).unwrap();
+        let live: Vec<(u64, i64)> = packets(&bytes)
+            .iter()
+            .filter_map(|p| Some((p.timestamp?, p.track_event.as_ref()?)))
+            .filter(|(_, e)| e.track_uuid == Some(super::LIVE_TRACK))
+            .filter_map(|(ts, e)| Some((ts, e.counter_value?)))
+            .collect();
+        assert_eq!(live, vec![(1, 2), (1, 1), (2, 0), (3, 1), (4, 0)]);
+    }
+
+    /// A wake recorded just after a poll's start, at the same nanosecond, came during
+    /// that poll: its arrow goes to the task's next poll, as the index pairs them.
+    #[test]
+    fn a_wake_after_a_polls_start_at_its_time_leads_to_the_next_poll() {
+        let end = |duration_ns| EventKind::PollEnd {
+            task: 1,
+            completed: false,
+            duration_ns: Some(duration_ns),
+        };
+        let wake = EventKind::Wake {
+            task: 1,
+            by_ref: false,
+            source: WakeSource::Driver,
+        };
+        let ix = Index::build(
+            dump(vec![
+                (10, 0, EventKind::PollStart { task: 1 }),
+                (10, 0, wake),
+                (11, 0, end(1)),
+                (20, 0, EventKind::PollStart { task: 1 }),
+                (21, 0, end(1)),
+            ]),
+            Thresholds::default(),
+        );
+        let mut bytes = Vec::new();
+        super::write(&ix, &mut bytes).unwrap();
+        let arrows_in: Vec<(u64, usize)> = packets(&bytes)
+            .iter()
+            .filter_map(|p| Some((p.timestamp?, p.track_event.as_ref()?)))
+            .filter(|(_, e)| e.r#type == Some(proto::SLICE_BEGIN))
+            .map(|(ts, e)| (ts, e.terminating_flow_ids.len()))
+            .collect();
+        assert_eq!(arrows_in, vec![(10, 0), (20, 1)]);
     }
 }
