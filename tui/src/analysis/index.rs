@@ -146,10 +146,8 @@ impl Task {
     }
 }
 
-/// A source path as the explorer shows it (see [`dial9_format::short_source_path`]).
-pub fn short_path(file: &str) -> String {
-    dial9_format::short_source_path(file)
-}
+/// A source path as the explorer shows it: as the recorder writes it.
+pub use dial9_format::short_source_path as short_path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SegmentKind {
@@ -165,6 +163,28 @@ pub struct Segment {
     pub kind: SegmentKind,
     /// The poll, for polling segments (`NONE` for a park).
     pub poll: PollIdx,
+}
+
+impl Segment {
+    /// Place `i` of lane `li`'s polls (an open one's up to the dump).
+    pub fn poll(ix: &Index, li: usize, i: usize) -> Segment {
+        let polls = ix.polls.of_lane(li);
+        Segment {
+            start_ns: polls.start(i),
+            end_ns: polls.end_or(i, ix.end_ns),
+            kind: SegmentKind::Polling(polls.task(i)),
+            poll: ix.polls.idx(li, i),
+        }
+    }
+
+    pub fn park(p: &Park) -> Segment {
+        Segment {
+            start_ns: p.start_ns,
+            end_ns: p.end_ns,
+            kind: SegmentKind::Parked,
+            poll: NONE,
+        }
+    }
 }
 
 /// A time a lane's thread slept with nothing to run.
@@ -490,21 +510,11 @@ impl Index {
         let polls = self.polls.of_lane(li);
         let mut out: Vec<Segment> = polls
             .range(from, to, self.end_ns)
-            .map(|i| Segment {
-                start_ns: polls.start(i),
-                end_ns: polls.end_or(i, self.end_ns),
-                kind: SegmentKind::Polling(polls.task(i)),
-                poll: self.polls.idx(li, i),
-            })
+            .map(|i| Segment::poll(self, li, i))
             .collect();
         let parks = self.lanes[li].parks_in(from, to);
         if !parks.is_empty() {
-            out.extend(parks.iter().map(|p| Segment {
-                start_ns: p.start_ns,
-                end_ns: p.end_ns,
-                kind: SegmentKind::Parked,
-                poll: NONE,
-            }));
+            out.extend(parks.iter().map(Segment::park));
             out.sort_by_key(|s| (s.start_ns, s.end_ns, s.poll));
         }
         out

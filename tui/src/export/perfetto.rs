@@ -81,7 +81,7 @@ fn merge<W: Write>(
     let mut heap = BinaryHeap::new();
     let mut lane_end = vec![0u64; lanes];
     let mut segments: Vec<LaneSegments> = (0..lanes).map(LaneSegments::new).collect();
-    for (li, segs) in segments.iter().enumerate() {
+    for (li, segs) in segments.iter_mut().enumerate() {
         if let Some(s) = segs.peek(ix) {
             heap.push(Reverse((s.start_ns, LANES + li, 0usize, 0u8)));
         }
@@ -186,6 +186,8 @@ struct LaneSegments {
     li: usize,
     poll: usize,
     park: usize,
+    /// The next segment and whether it is a poll, once looked at.
+    ahead: Option<Option<(Segment, bool)>>,
 }
 
 impl LaneSegments {
@@ -194,24 +196,15 @@ impl LaneSegments {
             li,
             poll: 0,
             park: 0,
+            ahead: None,
         }
     }
 
     /// The next segment, and whether it is a poll.
-    fn peek_with(&self, ix: &Index) -> Option<(Segment, bool)> {
+    fn find(&self, ix: &Index) -> Option<(Segment, bool)> {
         let polls = ix.polls.of_lane(self.li);
-        let poll = (self.poll < polls.len()).then(|| Segment {
-            start_ns: polls.start(self.poll),
-            end_ns: polls.end_or(self.poll, ix.end_ns),
-            kind: SegmentKind::Polling(polls.task(self.poll)),
-            poll: ix.polls.idx(self.li, self.poll),
-        });
-        let park = ix.lanes[self.li].parks.get(self.park).map(|p| Segment {
-            start_ns: p.start_ns,
-            end_ns: p.end_ns,
-            kind: SegmentKind::Parked,
-            poll: crate::analysis::index::NONE,
-        });
+        let poll = (self.poll < polls.len()).then(|| Segment::poll(ix, self.li, self.poll));
+        let park = ix.lanes[self.li].parks.get(self.park).map(Segment::park);
         match (poll, park) {
             (Some(a), Some(b)) if (b.start_ns, b.end_ns) < (a.start_ns, a.end_ns) => {
                 Some((b, false))
@@ -222,12 +215,20 @@ impl LaneSegments {
         }
     }
 
-    fn peek(&self, ix: &Index) -> Option<Segment> {
-        self.peek_with(ix).map(|(s, _)| s)
+    fn ahead(&mut self, ix: &Index) -> Option<(Segment, bool)> {
+        if self.ahead.is_none() {
+            self.ahead = Some(self.find(ix));
+        }
+        self.ahead.flatten()
+    }
+
+    fn peek(&mut self, ix: &Index) -> Option<Segment> {
+        self.ahead(ix).map(|(s, _)| s)
     }
 
     fn next(&mut self, ix: &Index) -> Option<Segment> {
-        let (s, is_poll) = self.peek_with(ix)?;
+        let (s, is_poll) = self.ahead(ix)?;
+        self.ahead = None;
         if is_poll {
             self.poll += 1;
         } else {
