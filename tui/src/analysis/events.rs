@@ -179,24 +179,38 @@ impl EventStore {
         self.cursor(0)
     }
 
-    /// Runs `f` on every event in order, decoded on another thread a few blocks ahead of
-    /// it: a pass over all the events (the export's) then costs the caller's thread only
-    /// what it does with them. On this thread if no other can be had.
-    pub fn read_ahead<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = Event>) -> R) -> R {
+    /// Runs `f` on the events `keep` wants, in order, each with its index: decoded and
+    /// picked out on another thread a few blocks ahead of it, so a pass over all the
+    /// events (the export's) costs the caller's thread only what it does with those it
+    /// uses. On this thread if no other can be had.
+    pub fn read_ahead<R>(
+        &self,
+        keep: impl Fn(&Event) -> bool + Sync,
+        f: impl FnOnce(&mut dyn Iterator<Item = (usize, Event)>) -> R,
+    ) -> R {
         let blocks = self.blocks().len();
+        let keep = &keep;
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<EventColumns>(3);
-            let (free_tx, free_rx) = std::sync::mpsc::channel::<EventColumns>();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Kept>(3);
+            let (free_tx, free_rx) = std::sync::mpsc::channel::<Kept>();
             let decoder = std::thread::Builder::new()
                 .name("dial9-read".into())
                 .spawn_scoped(s, move || {
+                    let mut cols = EventColumns::default();
                     for b in 0..blocks {
-                        let mut cols = free_rx.try_recv().unwrap_or_default();
                         if self.blocks.decode(b, &mut cols).is_err() {
                             self.lock().unreadable = true;
                             cols = self.stand_in(b);
                         }
-                        if tx.send(cols).is_err() {
+                        let first = self.blocks.entries()[b].first_event as usize;
+                        let mut kept = free_rx.try_recv().unwrap_or_default();
+                        kept.clear();
+                        kept.extend(
+                            (0..cols.len())
+                                .map(|i| (first + i, cols.at(i)))
+                                .filter(|(_, e)| keep(e)),
+                        );
+                        if tx.send(kept).is_err() {
                             return;
                         }
                     }
@@ -206,30 +220,33 @@ impl EventStore {
                     let mut ahead = Ahead {
                         rx,
                         free: free_tx,
-                        block: EventColumns::default(),
+                        block: Vec::new(),
                         at: 0,
                     };
                     f(&mut ahead)
                 }
-                Err(_) => f(&mut self.cursor(0)),
+                Err(_) => f(&mut self.cursor(0).enumerate().filter(|(_, e)| keep(e))),
             }
         })
     }
 }
 
-/// Events decoded on another thread (see [`EventStore::read_ahead`]).
+/// A block's events that a pass keeps, with their indices.
+type Kept = Vec<(usize, Event)>;
+
+/// Events decoded and picked out on another thread (see [`EventStore::read_ahead`]).
 struct Ahead {
-    rx: std::sync::mpsc::Receiver<EventColumns>,
+    rx: std::sync::mpsc::Receiver<Kept>,
     /// Blocks read, back to the decoder to reuse.
-    free: std::sync::mpsc::Sender<EventColumns>,
-    block: EventColumns,
+    free: std::sync::mpsc::Sender<Kept>,
+    block: Kept,
     at: usize,
 }
 
 impl Iterator for Ahead {
-    type Item = Event;
+    type Item = (usize, Event);
 
-    fn next(&mut self) -> Option<Event> {
+    fn next(&mut self) -> Option<(usize, Event)> {
         while self.at >= self.block.len() {
             let next = self.rx.recv().ok()?;
             let done = std::mem::replace(&mut self.block, next);
@@ -237,7 +254,7 @@ impl Iterator for Ahead {
             self.at = 0;
         }
         self.at += 1;
-        Some(self.block.at(self.at - 1))
+        Some(self.block[self.at - 1])
     }
 }
 

@@ -55,7 +55,15 @@ pub struct Written {
 pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     let mut w = Writer::new(out, ix);
     w.tracks(ix)?;
-    ix.events.read_ahead(|events| merge(ix, &mut w, events))?;
+    // Only the events the merge reads: wakes, spawns and task ends.
+    let wanted = |e: &Event| {
+        matches!(
+            e.kind,
+            EventKind::Wake { .. } | EventKind::Spawn { .. } | EventKind::Terminate { .. }
+        )
+    };
+    ix.events
+        .read_ahead(wanted, |events| merge(ix, &mut w, events))?;
     // Last, at the dump's moment: every packet is in time order.
     w.reason(ix)?;
     w.flush()?;
@@ -66,7 +74,7 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
 fn merge<W: Write>(
     ix: &Index,
     w: &mut Writer<W>,
-    events: &mut dyn Iterator<Item = Event>,
+    events: &mut dyn Iterator<Item = (usize, Event)>,
 ) -> io::Result<()> {
     let mut anomalies: Vec<u32> = (0..ix.anomalies.len() as u32).collect();
     anomalies.sort_by_key(|&i| ix.anomalies[i as usize].start_ns);
@@ -247,18 +255,18 @@ enum Next {
 
 /// The wakes with a source (a wake event), spawns and ends, in event order.
 struct EventStream<'a> {
-    events: &'a mut dyn Iterator<Item = Event>,
-    at: usize,
-    /// The next wake to look at, and what was read ahead (with its time).
+    /// Those events (and no others), with their indices.
+    events: &'a mut dyn Iterator<Item = (usize, Event)>,
+    /// The next of the index's wakes not yet passed, and what was read ahead (with its
+    /// time).
     next_wake: usize,
     ahead: Option<(u64, Next)>,
 }
 
 impl<'a> EventStream<'a> {
-    fn new(events: &'a mut dyn Iterator<Item = Event>) -> EventStream<'a> {
+    fn new(events: &'a mut dyn Iterator<Item = (usize, Event)>) -> EventStream<'a> {
         EventStream {
             events,
-            at: 0,
             next_wake: 0,
             ahead: None,
         }
@@ -266,11 +274,14 @@ impl<'a> EventStream<'a> {
 
     fn fill(&mut self, ix: &Index) {
         while self.ahead.is_none() {
-            let Some(ev) = self.events.next() else {
+            let Some((e, ev)) = self.events.next() else {
                 return;
             };
-            let e = self.at;
-            self.at += 1;
+            // The index's wakes are in event order, each of its own event; those of events
+            // not read here (Tokio's schedule latency, a timer's lateness) are passed by.
+            while self.next_wake < ix.wakes.len() && (ix.wakes.event(self.next_wake) as usize) < e {
+                self.next_wake += 1;
+            }
             let wake = (self.next_wake < ix.wakes.len()
                 && ix.wakes.event(self.next_wake) as usize == e)
                 .then_some(self.next_wake);
@@ -976,6 +987,58 @@ mod tests {
             .filter_map(|(ts, e)| Some((ts, e.counter_value?)))
             .collect();
         assert_eq!(live, vec![(1, 2), (1, 1), (2, 0), (3, 1), (4, 0)]);
+    }
+
+    /// The index's waits of events the export does not read (Tokio's schedule latency
+    /// here) are passed by: the wake after them still gets its arrow.
+    #[test]
+    fn a_wake_after_a_schedule_latency_keeps_its_arrow() {
+        let ix = Index::build(
+            dump(vec![
+                (
+                    5,
+                    0,
+                    EventKind::Scheduled {
+                        task: 2,
+                        latency_ns: 3,
+                    },
+                ),
+                (5, 0, EventKind::PollStart { task: 2 }),
+                (
+                    6,
+                    0,
+                    EventKind::Wake {
+                        task: 1,
+                        by_ref: true,
+                        source: WakeSource::Task(2),
+                    },
+                ),
+                (
+                    7,
+                    0,
+                    EventKind::PollEnd {
+                        task: 2,
+                        completed: false,
+                        duration_ns: Some(2),
+                    },
+                ),
+                (8, 1, EventKind::PollStart { task: 1 }),
+                (
+                    9,
+                    1,
+                    EventKind::PollEnd {
+                        task: 1,
+                        completed: false,
+                        duration_ns: Some(1),
+                    },
+                ),
+            ]),
+            Thresholds::default(),
+        );
+        assert_eq!(ix.wakes.len(), 2, "the latency's wait and the wake's");
+        let mut bytes = Vec::new();
+        let written = super::write(&ix, &mut bytes).unwrap();
+        assert_eq!((written.wakes, written.flows), (1, 1));
     }
 
     /// A wake recorded just after a poll's start, at the same nanosecond, came during
