@@ -1,11 +1,28 @@
 //! The export's hot packets (a poll's begin and end, a wake, a counter's change: millions
-//! of them in a 10M-event dump) written straight to bytes, field by field with prost's own
-//! key and varint encoders, in the order prost writes them. No message is built and no
-//! string allocated per packet. The tests check the bytes equal prost's encoding of the
+//! of them in a 10M-event dump) written straight to bytes, field by field in the order
+//! prost writes them, keys and varints as prost encodes them (inlined here). No message
+//! is built and no string allocated per packet. The tests check the bytes equal prost's encoding of the
 //! same message in [`super::proto`], which the Perfetto tests parse with Perfetto's own
 //! definitions.
 
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+use prost::encoding::{WireType, encoded_len_varint, key_len};
+
+/// `v` as a varint onto `out`, as prost's `encode_varint` writes it (inlined here: called
+/// a dozen times a packet).
+#[inline(always)]
+fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A field's key, as prost's `encode_key` writes it.
+#[inline(always)]
+fn encode_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
+    encode_varint(u64::from(tag << 3 | wire_type as u32), out);
+}
 
 /// A track event's fields, as the hot packets use them.
 #[derive(Clone, Copy, Debug, Default)]
