@@ -465,8 +465,8 @@ impl<W: Write> Writer<W> {
     /// An event of the hot shapes, written straight to bytes (see [`wire`]).
     fn fast(&mut self, ts: u64, ev: &wire::Event<'_>) -> io::Result<()> {
         self.last_ts = self.last_ts.max(ts);
-        let interned = (self.pending != proto::InternedData::default())
-            .then(|| std::mem::take(&mut self.pending).encode_to_vec());
+        let interned =
+            (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending).encode_to_vec());
         let len = wire::packet(
             &mut self.buf,
             (ts, SEQUENCE, proto::SEQ_NEEDS_INCREMENTAL_STATE),
@@ -484,8 +484,7 @@ impl<W: Write> Writer<W> {
             trusted_packet_sequence_id: Some(SEQUENCE),
             sequence_flags: Some(proto::SEQ_NEEDS_INCREMENTAL_STATE),
             track_event: Some(event),
-            interned_data: (self.pending != proto::InternedData::default())
-                .then(|| std::mem::take(&mut self.pending)),
+            interned_data: (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending)),
             track_descriptor: None,
         };
         self.packet(&packet)

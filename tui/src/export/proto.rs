@@ -36,6 +36,15 @@ pub struct InternedData {
     pub debug_annotation_names: Vec<Interned>,
 }
 
+impl InternedData {
+    /// Nothing to send (asked before every packet: no default built to compare with).
+    pub fn is_empty(&self) -> bool {
+        self.event_categories.is_empty()
+            && self.event_names.is_empty()
+            && self.debug_annotation_names.is_empty()
+    }
+}
+
 /// `EventCategory`, `EventName` and `DebugAnnotationName` have the same two fields.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Interned {
