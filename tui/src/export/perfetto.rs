@@ -405,6 +405,9 @@ struct Writer<W> {
     anomaly_names: rustc_hash::FxHashMap<String, u64>,
     /// Names to send with the next event.
     pending: proto::InternedData,
+    /// Each task's Tokio id, side by side: every poll's begin names it, and the task
+    /// table's rows are far apart.
+    ids: Vec<u64>,
 }
 
 impl<W: Write> Writer<W> {
@@ -417,6 +420,7 @@ impl<W: Write> Writer<W> {
             named: vec![false; ix.tasks.len()],
             anomaly_names: Default::default(),
             pending: proto::InternedData::default(),
+            ids: ix.tasks.iter().map(|t| t.id).collect(),
         }
     }
 
@@ -686,7 +690,7 @@ impl<W: Write> Writer<W> {
             _ => "pending",
         };
         let args = [
-            Arg::Uint(arg::TASK_ID, ix.tasks[t as usize].id),
+            Arg::Uint(arg::TASK_ID, self.ids[t as usize]),
             Arg::Uint(arg::POLL_NS, end - start),
             Arg::Text(arg::OUTCOME, outcome),
             Arg::Uint(arg::SCHEDULING_DELAY_NS, delay.unwrap_or(0)),
