@@ -1071,16 +1071,30 @@ impl Builder {
                 self.waiting[ti] = waiting;
             }
         }
-        self.long_waits.sort_by_key(|w| w.wake);
+        // The long waits in wake order, beside each lane's polls in time order (they nearly
+        // are): on two threads.
+        let mut long_waits = std::mem::take(&mut self.long_waits);
+        let lane_polls = &mut self.lane_polls;
+        let (long_waits, moved) = super::par::both(
+            move || {
+                // A wake has one wait at most: as a stable sort would order them.
+                long_waits.sort_unstable_by_key(|w| w.wake);
+                long_waits
+            },
+            || {
+                let (warn, crit) = (thresholds.long_poll_warn, thresholds.long_poll_crit);
+                let sorted = |polls: &mut LanePolls| {
+                    let moved = polls.sort(end_ns);
+                    polls.classify(warn, crit, end_ns);
+                    moved
+                };
+                lane_polls.iter_mut().map(sorted).collect::<Vec<_>>()
+            },
+        );
+        self.long_waits = long_waits;
         self.settle_tasks(&dump, &in_progress);
         let ids: Vec<u32> = self.lanes.iter().map(|l| l.info.lane).collect();
-        // Each lane's polls in time order (they nearly are), and the longest poll of each
-        // task follows its poll.
-        let mut moved: Vec<Option<Vec<u32>>> = Vec::with_capacity(self.lanes.len());
-        for polls in &mut self.lane_polls {
-            moved.push(polls.sort(end_ns));
-            polls.classify(thresholds.long_poll_warn, thresholds.long_poll_crit, end_ns);
-        }
+        // The longest poll of each task follows its poll.
         let polls = Polls::new(std::mem::take(&mut self.lane_polls), ids);
         for (ti, longest) in self.longest.iter().enumerate() {
             self.tasks[ti].longest_poll = longest.map(|(li, i)| {
