@@ -735,13 +735,14 @@ impl Builder {
     /// Event `e` at `ts` on the lane at position `li`, about `task`.
     fn event(&mut self, e: EventIdx, ts: u64, li: usize, task: Option<TaskIdx>, kind: EventKind) {
         let lane = self.lanes[li].info.lane;
-        if let EventKind::Spawn { .. } | EventKind::Terminate { .. } = kind {
+        let born = match kind {
+            EventKind::Spawn { .. } => 1,
+            EventKind::Terminate { .. } => -1,
+            _ => 0,
+        };
+        if born != 0 {
             let (net, lowest) = &mut self.spawns_less_ends;
-            *net += if matches!(kind, EventKind::Spawn { .. }) {
-                1
-            } else {
-                -1
-            };
+            *net += born;
             *lowest = (*lowest).min(*net);
         }
         match (kind, task) {
