@@ -130,8 +130,11 @@ async fn work(recorder: &dial9_recorder::FlightRecorder) -> Result {
     Ok(())
 }
 
+/// One of the docs' setups, run as a service would run it.
+pub type Setup = fn() -> Result;
+
 /// Every setup, by the name `main` (and the test that runs them all) knows it by.
-pub const SETUPS: [(&str, fn() -> Result); 6] = [
+pub const SETUPS: [(&str, Setup); 6] = [
     ("layer", layer),
     ("no-subscriber", no_subscriber),
     ("hooks-only", hooks_only),
