@@ -177,6 +177,7 @@ impl Segment {
         }
     }
 
+    /// A park of the lane's thread.
     pub fn park(p: &Park) -> Segment {
         Segment {
             start_ns: p.start_ns,
