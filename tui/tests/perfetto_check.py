@@ -1,7 +1,8 @@
 """Parses a trace written by `dial9-tui export --perfetto` with Perfetto's own generated
 definitions (the `perfetto` package's perfetto_trace_pb2) and checks what the UI relies on:
 every packet parses, every event is on a declared track and in time order, slices nest per
-track (each end closes the track's latest open slice), every flow has both ends, and every
+track (each end closes the track's latest open slice), every flow has both ends, every
+counter value riding on an event names a declared counter track, and every
 interned name or category an event names was sent before it, on a sequence whose state the
 first packet cleared.
 Prints a JSON summary for the Rust test to compare with the dump."""
@@ -19,6 +20,8 @@ with open(sys.argv[1], "rb") as f:
     trace.ParseFromString(f.read())
 
 tracks = {}
+counter_tracks = set()
+extra_counter_values = 0
 types = Counter()
 categories = Counter()
 open_slices = defaultdict(list)
@@ -40,6 +43,8 @@ for packet in trace.packet:
         if d.uuid in tracks:
             problems.append(f"track {d.uuid} declared twice")
         tracks[d.uuid] = d.thread.thread_name or d.process.process_name or d.name
+        if d.HasField("counter"):
+            counter_tracks.add(d.uuid)
         continue
     if not packet.HasField("track_event"):
         problems.append("a packet with neither a track nor an event")
@@ -68,6 +73,12 @@ for packet in trace.packet:
     if e.track_uuid not in tracks:
         problems.append(f"event on undeclared track {e.track_uuid}")
     types[e.type] += 1
+    if len(e.extra_counter_values) != len(e.extra_counter_track_uuids):
+        problems.append("counter values on an event without their tracks")
+    for uuid in e.extra_counter_track_uuids:
+        if uuid not in counter_tracks:
+            problems.append(f"a counter value on {uuid}, not a declared counter track")
+    extra_counter_values += len(e.extra_counter_values)
     for c in cats:
         categories[c] += 1
     if e.type == BEGIN:
@@ -98,7 +109,8 @@ print(json.dumps({
     "tracks": sorted(tracks.values()),
     "slices": types[BEGIN],
     "instants": types[INSTANT],
-    "counter_values": types[COUNTER],
+    # Counter packets and counter values riding on other events alike.
+    "counter_values": types[COUNTER] + extra_counter_values,
     "polls": categories["poll"],
     "parks": categories["park"],
     "wakes": categories["wake"],

@@ -124,8 +124,8 @@ fn merge<W: Write>(
                 // Slices on a track must nest: a segment never starts before the last ended.
                 let start = seg.start_ns.max(lane_end[li]);
                 let end = seg.end_ns.max(start);
-                woken.polled(w, &seg, start)?;
-                w.begin(ix, li, &seg, (start, end), &mut led)?;
+                let count = woken.polled(&seg);
+                w.begin(ix, li, &seg, (start, end), &mut led, count)?;
                 heap.push(Reverse((end, stream, pos, 1)));
             } else {
                 w.fast(
@@ -144,12 +144,12 @@ fn merge<W: Write>(
         } else if stream == EVENTS {
             match events.next(ix) {
                 Some(Next::Wake(i, ev)) => {
-                    w.wake(ix, i, &ev)?;
-                    if let Some(t) = ev.kind.task().and_then(|id| ix.task_idx(id)) {
-                        woken.woken(w, t, ts)?;
-                        if ix.wakes.polled(i as usize) {
-                            led[t as usize].push((i, ix.wakes.event(i as usize)));
-                        }
+                    let t = ev.kind.task().and_then(|id| ix.task_idx(id));
+                    w.wake(ix, i, &ev, t.and_then(|t| woken.woke(t)))?;
+                    if let Some(t) = t
+                        && ix.wakes.polled(i as usize)
+                    {
+                        led[t as usize].push((i, ix.wakes.event(i as usize)));
                     }
                 }
                 Some(Next::Live(d)) => {
@@ -306,41 +306,34 @@ impl<'a> EventStream<'a> {
     }
 }
 
-/// The counter of tasks woken and not yet polled, written as it changes: a task counts
-/// from its first wake after a poll to its next poll, however many wakes came between.
+/// The counter of tasks woken and not yet polled: a task counts from its first wake after
+/// a poll to its next poll, however many wakes came between. It changes only at a wake or
+/// a poll's begin, so its values ride on those events (`extra_counter_values`, Perfetto's
+/// encoding for a counter sampled at an event) instead of taking millions of packets.
 struct Woken {
     now: i64,
     pending: Vec<bool>,
 }
 
 impl Woken {
-    fn set<W: Write>(&mut self, w: &mut Writer<W>, ts: u64, by: i64) -> io::Result<()> {
-        self.now += by;
-        w.counter(WOKEN_TRACK, ts, self.now)
+    /// A wake of `t`: the count's new value, if it changed.
+    fn woke(&mut self, t: TaskIdx) -> Option<i64> {
+        let p = self.pending.get_mut(t as usize).filter(|p| !**p)?;
+        *p = true;
+        self.now += 1;
+        Some(self.now)
     }
 
-    fn woken<W: Write>(&mut self, w: &mut Writer<W>, t: TaskIdx, ts: u64) -> io::Result<()> {
-        match self.pending.get_mut(t as usize) {
-            Some(p) if !*p => {
-                *p = true;
-                self.set(w, ts, 1)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// A poll begins: its task is no longer waiting.
-    fn polled<W: Write>(&mut self, w: &mut Writer<W>, seg: &Segment, at: u64) -> io::Result<()> {
+    /// A segment begins: a poll's task is no longer waiting (the count's new value, if
+    /// it changed).
+    fn polled(&mut self, seg: &Segment) -> Option<i64> {
         let SegmentKind::Polling(t) = seg.kind else {
-            return Ok(());
+            return None;
         };
-        match self.pending.get_mut(t as usize) {
-            Some(p) if *p => {
-                *p = false;
-                self.set(w, at, -1)
-            }
-            _ => Ok(()),
-        }
+        let p = self.pending.get_mut(t as usize).filter(|p| **p)?;
+        *p = false;
+        self.now -= 1;
+        Some(self.now)
     }
 }
 
@@ -635,6 +628,7 @@ impl<W: Write> Writer<W> {
         seg: &Segment,
         (start, end): (u64, u64),
         led: &mut [Vec<(u32, EventIdx)>],
+        woken: Option<i64>,
     ) -> io::Result<()> {
         let track = LANE_TRACKS + li as u64;
         let SegmentKind::Polling(t) = seg.kind else {
@@ -703,14 +697,16 @@ impl<W: Write> Writer<W> {
                 name_iid: Some(name),
                 category: Some(POLL),
                 args: &args[..if delay.is_some() { 4 } else { 3 }],
+                extra_counter: woken.map(|n| (WOKEN_TRACK, n)),
                 terminating_flows: terminating,
                 ..Default::default()
             },
         )
     }
 
-    /// A wake: an instant where it happened, the start of an arrow to the poll it led to.
-    fn wake(&mut self, ix: &Index, i: u32, ev: &Event) -> io::Result<()> {
+    /// A wake: an instant where it happened (with the woken count's new value, if it
+    /// changed), the start of an arrow to the poll it led to.
+    fn wake(&mut self, ix: &Index, i: u32, ev: &Event, woken: Option<i64>) -> io::Result<()> {
         let EventKind::Wake { task, source, .. } = ev.kind else {
             return Ok(());
         };
@@ -748,6 +744,7 @@ impl<W: Write> Writer<W> {
                 name_iid: Some(name),
                 category: Some(WAKE),
                 args: &args,
+                extra_counter: woken.map(|n| (WOKEN_TRACK, n)),
                 flows: if ix.wakes.polled(w) { &flow } else { &[] },
                 ..Default::default()
             },
@@ -920,13 +917,18 @@ mod tests {
             .filter(|e| e.r#type == Some(proto::COUNTER))
             .filter_map(|e| e.counter_value)
             .collect();
-        let woken: Vec<i64> = packets
+        // The woken count rides on the wake and the poll's begin (time, event type, value).
+        let woken: Vec<(u64, i32, i64)> = packets
             .iter()
-            .filter_map(|p| p.track_event.as_ref())
-            .filter(|e| e.track_uuid == Some(super::WOKEN_TRACK))
-            .filter_map(|e| e.counter_value)
+            .filter_map(|p| Some((p.timestamp?, p.track_event.as_ref()?)))
+            .filter(|(_, e)| e.extra_counter_track_uuids == [super::WOKEN_TRACK])
+            .map(|(ts, e)| (ts, e.r#type.unwrap(), e.extra_counter_values[0]))
             .collect();
-        assert_eq!(woken, vec![1, 0], "one task waited, however often woken");
+        assert_eq!(
+            woken,
+            vec![(11, proto::INSTANT, 1), (20, proto::SLICE_BEGIN, 0)],
+            "one task waited, however often woken"
+        );
         // Task 2 was alive before the window and at the dump: 1 at the start, 2 from task
         // 1's spawn, 1 again from its end.
         let live: Vec<(u64, i64)> = packets
@@ -941,7 +943,11 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(counter.len(), woken.len() + live.len());
+        assert_eq!(
+            counter.len(),
+            live.len(),
+            "no counter packet but the live tasks'"
+        );
         assert_eq!(live, vec![(0, 1), (0, 2), (22, 1)]);
         let at_20: Vec<i32> = packets
             .iter()

@@ -34,6 +34,9 @@ pub struct Event<'a> {
     pub category: Option<u64>,
     pub args: &'a [Arg<'a>],
     pub counter: Option<i64>,
+    /// A counter's new value taken at this event (its track, the value), written with
+    /// the event rather than as a packet of its own.
+    pub extra_counter: Option<(u64, i64)>,
     pub flows: &'a [u64],
     pub terminating_flows: &'a [u64],
 }
@@ -80,6 +83,8 @@ fn event_len(ev: &Event<'_>) -> usize {
         + uint_len(9, ev.kind as u64)
         + ev.name_iid.map_or(0, |n| uint_len(10, n))
         + uint_len(11, ev.track)
+        + ev.extra_counter
+            .map_or(0, |(t, v)| uint_len(12, v as u64) + uint_len(31, t))
         + ev.counter.map_or(0, |v| uint_len(30, v as u64))
         + (ev.flows.len() + ev.terminating_flows.len()) * (key_len(47) + 8)
 }
@@ -109,8 +114,14 @@ fn track_event(ev: &Event<'_>, out: &mut Vec<u8>) {
         uint(10, n, out);
     }
     uint(11, ev.track, out);
+    if let Some((_, v)) = ev.extra_counter {
+        uint(12, v as u64, out);
+    }
     if let Some(v) = ev.counter {
         uint(30, v as u64, out);
+    }
+    if let Some((t, _)) = ev.extra_counter {
+        uint(31, t, out);
     }
     for &f in ev.flows {
         encode_key(47, WireType::SixtyFourBit, out);
@@ -174,8 +185,10 @@ mod tests {
             r#type: Some(ev.kind),
             name_iid: ev.name_iid,
             track_uuid: Some(ev.track),
+            extra_counter_values: ev.extra_counter.map(|(_, v)| v).into_iter().collect(),
             name: None,
             counter_value: ev.counter,
+            extra_counter_track_uuids: ev.extra_counter.map(|(t, _)| t).into_iter().collect(),
             flow_ids: ev.flows.to_vec(),
             terminating_flow_ids: ev.terminating_flows.to_vec(),
         }
@@ -213,7 +226,12 @@ mod tests {
             proto::COUNTER,
         ] {
             for k in 0..=args.len() {
-                for (f, t) in [(0, 0), (1, 0), (0, 2), (3, 3)] {
+                for ((f, t), extra) in [(0, 0), (1, 0), (0, 2), (3, 3)].into_iter().zip([
+                    None,
+                    Some((3, 0)),
+                    Some((u64::MAX, -1)),
+                    Some((4, i64::MAX)),
+                ]) {
                     for with_names in [false, true] {
                         let ev = Event {
                             kind,
@@ -222,6 +240,7 @@ mod tests {
                             category: (k % 3 != 0).then_some(k as u64),
                             args: &args[..k],
                             counter: (kind == proto::COUNTER).then_some(k as i64 * 1_000_000),
+                            extra_counter: extra,
                             flows: &flows[..f],
                             terminating_flows: &flows[..t],
                         };
