@@ -1,9 +1,9 @@
 //! The export's hot packets (a poll's begin and end, a wake, a counter's change: millions
 //! of them in a 10M-event dump) written straight to bytes, field by field in the order
 //! prost writes them, keys and varints as prost encodes them (inlined here). No message
-//! is built and no string allocated per packet. The tests check the bytes equal prost's encoding of the
-//! same message in [`super::proto`], which the Perfetto tests parse with Perfetto's own
-//! definitions.
+//! is built and no string allocated per packet. The tests check the bytes equal prost's
+//! encoding of the same message in [`super::proto`], which the Perfetto tests parse with
+//! Perfetto's own definitions.
 
 use prost::encoding::{WireType, encoded_len_varint, key_len};
 
