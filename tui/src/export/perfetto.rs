@@ -113,7 +113,12 @@ fn merge<W: Write>(
     let mut live = live_at_start(ix);
     // Per task, its wakes that led to a poll, in event order, until that poll begins.
     let mut led: Vec<Vec<(u32, EventIdx)>> = vec![Vec::new(); ix.tasks.len()];
-    w.counter(LIVE_TRACK, ix.start_ns, live)?;
+    // The count as the trace begins: at the window's start, or at the first thing the merge
+    // writes if that is earlier (a poll known from its end can have begun before it).
+    let first = heap
+        .peek()
+        .map_or(ix.start_ns, |Reverse((ts, ..))| (*ts).min(ix.start_ns));
+    w.counter(LIVE_TRACK, first, live)?;
     while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
         if stream >= LANES {
             let li = stream - LANES;
@@ -1048,6 +1053,45 @@ mod tests {
         let mut bytes = Vec::new();
         let written = super::write(&ix, &mut bytes).unwrap();
         assert_eq!((written.wakes, written.flows), (1, 1));
+    }
+
+    /// A poll known only from its end began before the window's first event: the trace
+    /// still begins there, every packet in time order.
+    #[test]
+    fn a_poll_begun_before_the_window_comes_first() {
+        let ix = Index::build(
+            dump(vec![
+                (
+                    100,
+                    0,
+                    EventKind::PollEnd {
+                        task: 1,
+                        completed: false,
+                        duration_ns: Some(50),
+                    },
+                ),
+                (120, 0, EventKind::PollStart { task: 1 }),
+                (
+                    130,
+                    0,
+                    EventKind::PollEnd {
+                        task: 1,
+                        completed: false,
+                        duration_ns: Some(10),
+                    },
+                ),
+            ]),
+            Thresholds::default(),
+        );
+        let mut bytes = Vec::new();
+        super::write(&ix, &mut bytes).unwrap();
+        let times: Vec<u64> = packets(&bytes)
+            .iter()
+            .filter(|p| p.track_event.is_some())
+            .filter_map(|p| p.timestamp)
+            .collect();
+        assert_eq!(times.first(), Some(&50), "{times:?}");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     }
 
     /// A wake recorded just after a poll's start, at the same nanosecond, came during
