@@ -56,7 +56,9 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
             }
         }
         EventKind::Wake { task, source, .. } => {
-            let timer = ix.wake_at_event(e).is_some_and(|w| w.timer);
+            // What the row says is in the wakes' columns: no walk to the poll it led to.
+            let wake = ix.wakes.at_event(e);
+            let timer = wake.is_some_and(|w| ix.wakes.timer(w));
             let by = match source {
                 WakeSource::Task(t) if t == task => "itself".to_string(),
                 WakeSource::Task(t) => sanitize(&ix.task_label(t)),
@@ -64,11 +66,14 @@ pub fn detail(ix: &Index, e: EventIdx) -> String {
                 WakeSource::Driver => "runtime".into(),
                 WakeSource::Foreign => "outside thread".into(),
             };
-            match ix.wake_at_event(e) {
-                Some(w) if w.poll_at.is_some() => {
-                    format!("by {by}, polled {} later", duration(w.delay_ns))
+            match wake {
+                Some(w) if ix.wakes.polled(w) => {
+                    format!("by {by}, polled {} later", duration(ix.wakes.delay(w)))
                 }
-                Some(w) => format!("by {by}, not polled ({} to dump)", duration(w.delay_ns)),
+                Some(w) => format!(
+                    "by {by}, not polled ({} to dump)",
+                    duration(ix.wakes.delay(w))
+                ),
                 None => format!("by {by}"),
             }
         }
