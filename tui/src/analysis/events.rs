@@ -70,19 +70,25 @@ impl EventStore {
 
     /// Block `b`'s events, decoded now or earlier.
     pub fn block(&self, b: usize) -> Arc<EventColumns> {
+        {
+            let mut cache = self.lock();
+            cache.tick += 1;
+            let tick = cache.tick;
+            if let Some(entry) = cache.blocks.iter_mut().find(|(x, _, _)| *x == b) {
+                entry.1 = tick;
+                return entry.2.clone();
+            }
+        }
+        // Decoded without the lock held: another thread's lookups need not wait for it.
+        let mut cols = EventColumns::default();
+        self.decode(b, &mut cols);
+        let cols = Arc::new(cols);
         let mut cache = self.lock();
-        cache.tick += 1;
         let tick = cache.tick;
-        if let Some(entry) = cache.blocks.iter_mut().find(|(x, _, _)| *x == b) {
-            entry.1 = tick;
+        // Another thread may have decoded it meanwhile: one copy in the cache.
+        if let Some(entry) = cache.blocks.iter().find(|(x, _, _)| *x == b) {
             return entry.2.clone();
         }
-        let mut cols = EventColumns::default();
-        if self.blocks.decode(b, &mut cols).is_err() {
-            cache.unreadable = true;
-            cols = self.stand_in(b);
-        }
-        let cols = Arc::new(cols);
         if cache.blocks.len() >= CACHED_BLOCKS
             && let Some(oldest) = (0..cache.blocks.len()).min_by_key(|&i| cache.blocks[i].1)
         {
@@ -90,6 +96,15 @@ impl EventStore {
         }
         cache.blocks.push((b, tick, cols.clone()));
         cols
+    }
+
+    /// Block `b` decoded into `cols`, or stand-ins for its events if it no longer reads
+    /// (and the store says so from then on).
+    fn decode(&self, b: usize, cols: &mut EventColumns) {
+        if self.blocks.decode(b, cols).is_err() {
+            self.lock().unreadable = true;
+            *cols = self.stand_in(b);
+        }
     }
 
     /// Stand-ins for the events of a block that no longer reads, so every index into it
@@ -165,7 +180,7 @@ impl EventStore {
         (entries[b].first_event as usize + at).min(self.len() - 1) as EventIdx
     }
 
-    /// Events from `from` on, in order, each block decoded once.
+    /// Events from `from` on, in order, each block read once (through the cache).
     pub fn cursor(&self, from: usize) -> Cursor<'_> {
         Cursor {
             store: self,
@@ -198,10 +213,7 @@ impl EventStore {
                 .spawn_scoped(s, move || {
                     let mut cols = EventColumns::default();
                     for b in 0..blocks {
-                        if self.blocks.decode(b, &mut cols).is_err() {
-                            self.lock().unreadable = true;
-                            cols = self.stand_in(b);
-                        }
+                        self.decode(b, &mut cols);
                         let first = self.blocks.entries()[b].first_event as usize;
                         let mut kept = free_rx.try_recv().unwrap_or_default();
                         kept.clear();
@@ -262,8 +274,9 @@ impl Iterator for Ahead {
 pub struct Cursor<'a> {
     store: &'a EventStore,
     next: usize,
-    /// The block being read: its first event and its events.
-    block: Option<(usize, EventColumns)>,
+    /// The block being read: its first event and its events (through the store's cache,
+    /// so a look a few events ahead costs no decode of a block already read).
+    block: Option<(usize, Arc<EventColumns>)>,
 }
 
 impl Cursor<'_> {
@@ -284,12 +297,8 @@ impl Iterator for Cursor<'_> {
             .is_some_and(|(first, cols)| i >= *first && i < first + cols.len());
         if !inside {
             let (b, _) = self.store.locate(i)?;
-            let mut cols = self.block.take().map(|(_, c)| c).unwrap_or_default();
-            if self.store.blocks.decode(b, &mut cols).is_err() {
-                self.store.lock().unreadable = true;
-                cols = self.store.stand_in(b);
-            }
-            self.block = Some((self.store.blocks()[b].first_event as usize, cols));
+            let first = self.store.blocks()[b].first_event as usize;
+            self.block = Some((first, self.store.block(b)));
         }
         let (first, cols) = self.block.as_ref()?;
         self.next += 1;
