@@ -329,11 +329,15 @@ impl<'a> Producer<'a> {
     fn careful(&mut self, at: u64) {
         let available = self.source.available();
         let mut rest = Vec::new();
-        let got = self
-            .source
-            .bytes(at, (available - at) as usize, &mut rest)
-            .map(<[u8]>::to_vec);
-        let rest = got.unwrap_or_default();
+        let copied = match self.source.bytes(at, (available - at) as usize, &mut rest) {
+            // A file's bytes were read into `rest`; memory's are lent, and copied here.
+            Ok(bytes) => match self.source {
+                Source::Memory { .. } => Some(bytes.to_vec()),
+                Source::File { .. } => None,
+            },
+            Err(_) => Some(Vec::new()),
+        };
+        let rest = copied.unwrap_or(rest);
         let mut good = std::collections::VecDeque::new();
         let mut scratch = EventColumns::default();
         if rest.is_empty() {
