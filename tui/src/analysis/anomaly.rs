@@ -444,11 +444,6 @@ pub(crate) fn settle(ix: &mut Index) {
     }
 }
 
-/// Runs every rule and ranks the result, worst first.
-pub fn detect(ix: &Index) -> Vec<Anomaly> {
-    rank(detect_unranked(ix, || ()).0)
-}
-
 /// Every rule's anomalies in the rules' order, unranked, and what `beside` made: the
 /// rules that only add in two halves of about the same work, one on a second thread
 /// with `beside` (the lighter half), then the two that revise what the others found.
@@ -549,17 +544,18 @@ fn anomaly(
 }
 
 fn long_polls(ix: &Index, th: &Thresholds, out: &mut Vec<Anomaly>) {
-    // Measured polls, and those known to have lasted at least so long; never a poll whose
-    // end was lost (its length is a guess), nor one still running (`in_progress`).
-    let mut long: Vec<(u64, PollIdx)> = ix
-        .polls
-        .durations(ix.end_ns)
-        .filter(|&(_, d, l, i)| {
-            d >= th.long_poll_warn
-                && !l.is_open(i)
-                && (!l.end_unknown(i) || l.open_at_window_end(i))
+    // The polls the lanes classed long (measured, or known to have lasted at least so
+    // long; never one whose end was lost), but not one still running (`in_progress`).
+    let mut long: Vec<(u64, PollIdx)> = (0..ix.lanes.len())
+        .flat_map(|li| {
+            let l = ix.polls.of_lane(li);
+            l.long_places()
+                .filter(move |&i| !l.is_open(i))
+                .map(move |i| {
+                    let d = l.end_or(i, ix.end_ns).saturating_sub(l.start(i));
+                    (d, ix.polls.idx(li, i))
+                })
         })
-        .map(|(p, d, _, _)| (d, p))
         .collect();
     long.sort_unstable_by_key(|&(d, p)| (std::cmp::Reverse(d), p));
     for (d, p) in long {

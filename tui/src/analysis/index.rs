@@ -358,7 +358,7 @@ pub(crate) fn longest_polls(ix: &Index) -> Vec<PollIdx> {
     let mut best: std::collections::BinaryHeap<Reverse<Key>> =
         std::collections::BinaryHeap::with_capacity(LONGEST_KEPT.min(ix.polls.len()) + 1);
     for (p, d, l, i) in ix.polls.durations(end) {
-        if l.end_unknown(i) && !l.open_at_window_end(i) {
+        if !l.measured(i) {
             continue;
         }
         let key = (d, Reverse((l.start(i), p)));

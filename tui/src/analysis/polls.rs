@@ -302,7 +302,7 @@ impl LanePolls {
             if self.dur.below(i, warn) && !self.is_open(i) {
                 continue;
             }
-            if self.end_unknown(i) && !self.open_at_window_end(i) {
+            if !self.measured(i) {
                 continue;
             }
             let d = self.end_or(i, until).saturating_sub(self.start[i]);
@@ -312,6 +312,18 @@ impl LanePolls {
                 self.slow.push(i as u32);
             }
         }
+    }
+
+    /// The places of the polls at least long (warning or critical), each class in time
+    /// order: those [`Self::classify`] found.
+    pub(crate) fn long_places(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slow.iter().chain(&self.critical).map(|&i| i as usize)
+    }
+
+    /// Whether poll `i`'s length is a measurement, or at least a floor (its end was
+    /// recorded, or it ran past the window's end): not a guess from a lost end.
+    pub(crate) fn measured(&self, i: usize) -> bool {
+        !self.end_unknown(i) || self.open_at_window_end(i)
     }
 
     /// The longest class of poll overlapping `[from, to)`, and whether a poll of that
