@@ -216,12 +216,15 @@ struct Builder {
     /// (a poll known from its end may have started before the window).
     start_ns: u64,
     tasks: Vec<super::index::Task>,
+    /// Task positions by id for the ids the dense table does not cover: the mapper's,
+    /// once the pass is over (it gives the positions; nothing here looks one up before).
     task_by_id: HashMap<u64, TaskIdx>,
     lanes: Vec<Lane>,
     lane_polls: Vec<LanePolls>,
     /// Per lane: the poll open on it (its place in the lane), and since when it parked.
     lane_open: Vec<Option<u32>>,
     lane_park: Vec<Option<u64>>,
+    /// The mapper's, as `task_by_id` is.
     lane_by_id: HashMap<u32, usize>,
     /// Per task: what it did since its last poll.
     since_poll: Vec<SincePoll>,
@@ -589,9 +592,7 @@ impl Builder {
             dense: DenseIds::default(),
             spawns_less_ends: (0, 0),
         };
-        b.task_by_id.reserve(dump.tasks.len());
         for t in &dump.tasks {
-            b.task_by_id.insert(t.id, b.tasks.len() as TaskIdx);
             b.tasks.push(super::index::Task::new(
                 t.id,
                 t.name.clone(),
@@ -631,7 +632,6 @@ impl Builder {
 
     /// A task the mapper first saw in the window, added at the position it gave it.
     fn add_task(&mut self, id: u64) {
-        self.task_by_id.insert(id, self.tasks.len() as TaskIdx);
         self.tasks.push(super::index::Task::new(
             id,
             String::new(),
@@ -644,7 +644,6 @@ impl Builder {
 
     fn add_lane(&mut self, info: ThreadInfo) -> usize {
         let li = self.lanes.len();
-        self.lane_by_id.insert(info.lane, li);
         self.lanes.push(Lane::new(info));
         self.lane_polls.push(LanePolls::default());
         self.lane_open.push(None);
@@ -694,6 +693,8 @@ impl Builder {
     /// What the mapper counted, once the pass is over.
     fn take_counts(&mut self, m: Mapper) {
         self.dense = m.dense;
+        self.task_by_id = m.task_by_id;
+        self.lane_by_id = m.lane_by_id;
         for (li, &(events, first_ns, last_ns)) in m.lane_events.iter().enumerate() {
             let l = &mut self.lanes[li];
             (l.events, l.first_ns, l.last_ns) = (events, first_ns, last_ns);

@@ -296,8 +296,11 @@ pub struct Index {
     /// The dump's moment.
     pub end_ns: u64,
     pub tasks: Vec<Task>,
+    /// Task positions by id, for the ids `dense_ids` does not cover (see
+    /// [`Index::task_idx`]).
     pub task_by_id: HashMap<u64, TaskIdx>,
-    /// The same for the ids the task table's range covers, as an array (most lookups).
+    /// Task positions for the ids the task table's range covers, as an array (most
+    /// lookups).
     pub(crate) dense_ids: super::build::DenseIds,
     /// Per block of events, its tasks (a task's events are found from them).
     pub(crate) block_tasks: BlockTasks,
