@@ -318,6 +318,8 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
     let samples = ix.poll_samples.get(&p)?;
     let poll = ix.poll(p)?;
     let mut looks = looks(ix, samples);
+    // The watchdog's own looks, before the poll's end CPU sample joins them.
+    let looked = looks.marks.len();
     if let Some(end) = poll.end_ns
         && let Some(stat) = after_poll(ix, &poll, end)
         && let EventKind::CpuStat {
@@ -352,10 +354,7 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
         stack,
         callee,
         stack_captures: (seen, captures),
-        looks: samples
-            .iter()
-            .filter(|&&e| matches!(ix.events.kind(e as usize), EventKind::PollSample { .. }))
-            .count(),
+        looks: looked,
         watched_ns: split.watched,
         on_cpu_ns: split.cpu,
         runq_ns: split.runq,
@@ -368,8 +367,8 @@ pub fn explain(ix: &Index, p: PollIdx) -> Option<PollWhy> {
 
 /// What the watchdog's looks at one poll found, before they are added up.
 struct Looks {
-    /// (ts, on_cpu_us, runq_us, running) of each look, then of the CPU sample at the
-    /// poll's end (running: as the last look found it).
+    /// (ts, on_cpu_us, runq_us, running) of each look (one a `PollSample`), then of the
+    /// CPU sample at the poll's end (running: as the last look found it).
     marks: Vec<(u64, u32, u32, bool)>,
     /// Looks that found the thread blocked in a system call, by the call.
     blocked_in: Vec<(u16, usize)>,
@@ -389,14 +388,16 @@ fn looks(ix: &Index, samples: &[EventIdx]) -> Looks {
         stack_ids: Vec::new(),
     };
     for &e in samples {
-        if let EventKind::PollStack { stack, .. } = events.kind(e as usize) {
+        let Some(ev) = events.get(e as usize) else {
+            continue;
+        };
+        if let EventKind::PollStack { stack, .. } = ev.kind {
             match looks.stack_ids.iter_mut().find(|(id, _)| *id == stack) {
                 Some((_, c)) => *c += 1,
                 None => looks.stack_ids.push((stack, 1)),
             }
             continue;
         }
-        let ev = &events.at(e as usize);
         if let EventKind::PollSample {
             state,
             syscall,
