@@ -409,22 +409,26 @@ fn ms(ns: u64) -> String {
 /// Runs every rule, groups and orders the anomalies, and puts them in the index with
 /// what follows from them (the verdict, each task's count, the swimlanes' marks).
 pub(crate) fn settle(ix: &mut Index) {
-    let (ranked, longest) = detect_unranked(ix, || super::index::longest_polls(ix));
+    let (mut all, longest) = detect_unranked(ix, || super::index::longest_polls(ix));
     ix.polls_by_duration = longest;
-    let mut ranked = rank(ranked);
-    let mut groups = super::groups::group(ix, &ranked);
+    // The ranking, and beside it each anomaly's cause (which needs no ranking).
+    let (causes, order) = super::par::both(|| super::groups::causes(ix, &all), || rank(&all));
+    let mut groups = super::groups::group(ix, &all, &order, &causes);
     // Occurrences in group order, so stepping through them (n/N) goes cause first:
-    // moved in place (a 10M-event dump's hundred thousand would otherwise be copied).
-    let mut to = vec![0u32; ranked.len()];
+    // moved once, in place (a 10M-event dump's hundred thousand would otherwise be
+    // copied), from where the rules made them.
+    let mut to = vec![0u32; all.len()];
     let mut at = 0u32;
     for g in &mut groups {
         for m in &mut g.members {
-            to[*m] = at;
+            to[order[*m] as usize] = at;
             *m = at as usize;
             at += 1;
         }
     }
-    permute(&mut ranked, &mut to);
+    drop(order);
+    permute(&mut all, &mut to);
+    let ranked = all;
     for g in &mut groups {
         g.looks = g.members.iter().copied().find(|&m| ranked[m].why.is_some());
     }
@@ -474,12 +478,12 @@ fn detect_unranked<T: Send>(ix: &Index, beside: impl FnOnce() -> T + Send) -> (V
     (all, made)
 }
 
-/// Anomalies worst first.
-fn rank(mut out: Vec<Anomaly>) -> Vec<Anomaly> {
+/// The anomalies worst first, as positions in `out`.
+fn rank(out: &[Anomaly]) -> Vec<u32> {
     // Worst first: severity, then root causes before their consequences (a long poll
     // causes the scheduling delays and the worker stall around it), then magnitude.
-    // Sorted as keys beside positions, then moved into place: an anomaly is a hundred
-    // bytes, and a 10M-event dump can have a hundred thousand.
+    // Sorted as keys beside positions: an anomaly is a hundred bytes, and a 10M-event
+    // dump can have a hundred thousand; they are moved once, into their groups' order.
     let mut keys: Vec<_> = out
         .iter()
         .enumerate()
@@ -495,13 +499,7 @@ fn rank(mut out: Vec<Anomaly>) -> Vec<Anomaly> {
         })
         .collect();
     keys.sort_unstable();
-    let mut to = vec![0u32; out.len()];
-    for (at, k) in keys.iter().enumerate() {
-        to[k.5 as usize] = at as u32;
-    }
-    drop(keys);
-    permute(&mut out, &mut to);
-    out
+    keys.into_iter().map(|k| k.5).collect()
 }
 
 /// Moves `v[i]` to `v[to[i]]` for every `i`, in place (`to` is a permutation, and is

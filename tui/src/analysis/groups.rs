@@ -142,49 +142,64 @@ fn subject(ix: &Index, a: &Anomaly, tasks: &[TaskIdx]) -> String {
     }
 }
 
-/// Groups `anomalies` (already ranked worst first) and ranks the groups.
-pub fn group(ix: &Index, anomalies: &[Anomaly]) -> Vec<Group> {
-    let mut groups: Vec<Group> = Vec::new();
+/// Each anomaly's cause as a number (the same number for the same cause, in no
+/// particular order): a stalled worker's lane, a task's spawn site and name family, the
+/// runtime; a task with neither a location nor a name is a cause by itself. Needs no
+/// ranking, so it is worked out on a second thread while the anomalies are ranked.
+pub(crate) fn causes(ix: &Index, anomalies: &[Anomaly]) -> Vec<u32> {
     // A task's cause made once, and named by a number after that: a 10M-event dump can
     // have a hundred thousand anomalies about a few thousand tasks.
     let mut causes: rustc_hash::FxHashMap<(String, String), u32> = Default::default();
     let mut of_whom: rustc_hash::FxHashMap<(bool, Option<u32>), u32> = Default::default();
+    anomalies
+        .iter()
+        .map(|a| {
+            let stall = a.kind == AnomalyKind::WorkerStall;
+            let whom = (stall, if stall { a.lane } else { a.task });
+            *of_whom.entry(whom).or_insert_with(|| {
+                let key = match (stall, a.task) {
+                    (true, _) => (format!("lane {:?}", a.lane), String::new()),
+                    (false, Some(t)) => cause_of(ix, t),
+                    (false, None) => ("the runtime".into(), String::new()),
+                };
+                let key = match (key.0.is_empty() && key.1.is_empty(), a.task) {
+                    (true, Some(t)) => (format!("#{}", ix.tasks[t as usize].id), String::new()),
+                    _ => key,
+                };
+                let next = causes.len() as u32;
+                *causes.entry(key).or_insert(next)
+            })
+        })
+        .collect()
+}
+
+/// Groups the anomalies by kind and cause (`causes`, from [`causes`]) and ranks the
+/// groups. `order` lists the anomalies worst first (positions in `anomalies`); a group's
+/// members are places in that order.
+pub fn group(ix: &Index, anomalies: &[Anomaly], order: &[u32], causes: &[u32]) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
     let mut by_key: rustc_hash::FxHashMap<(AnomalyKind, u32), usize> = Default::default();
-    for (i, a) in anomalies.iter().enumerate() {
-        let stall = a.kind == AnomalyKind::WorkerStall;
-        let whom = (stall, if stall { a.lane } else { a.task });
-        let name = *of_whom.entry(whom).or_insert_with(|| {
-            // A stall's lane, a task's spawn site and name family, the runtime: each a
-            // cause of its own.
-            let key = match (stall, a.task) {
-                (true, _) => (format!("lane {:?}", a.lane), String::new()),
-                (false, Some(t)) => cause_of(ix, t),
-                (false, None) => ("the runtime".into(), String::new()),
-            };
-            // A task with neither a location nor a name is a cause by itself.
-            let key = match (key.0.is_empty() && key.1.is_empty(), a.task) {
-                (true, Some(t)) => (format!("#{}", ix.tasks[t as usize].id), String::new()),
-                _ => key,
-            };
-            let next = causes.len() as u32;
-            *causes.entry(key).or_insert(next)
-        });
-        let g = *by_key.entry((a.kind, name)).or_insert_with(|| {
-            groups.push(Group {
-                kind: a.kind,
-                severity: a.severity,
-                subject: String::new(),
-                task: a.task,
-                tasks: 0,
-                members: Vec::new(),
-                total: 0,
-                worst: 0,
-                is_dump_cause: false,
-                host_contention: true,
-                looks: None,
+    let ranked = |i: usize| &anomalies[order[i] as usize];
+    for (i, &at) in order.iter().enumerate() {
+        let a = &anomalies[at as usize];
+        let g = *by_key
+            .entry((a.kind, causes[at as usize]))
+            .or_insert_with(|| {
+                groups.push(Group {
+                    kind: a.kind,
+                    severity: a.severity,
+                    subject: String::new(),
+                    task: a.task,
+                    tasks: 0,
+                    members: Vec::new(),
+                    total: 0,
+                    worst: 0,
+                    is_dump_cause: false,
+                    host_contention: true,
+                    looks: None,
+                });
+                groups.len() - 1
             });
-            groups.len() - 1
-        });
         let g = &mut groups[g];
         g.members.push(i);
         g.total = g.total.saturating_add(a.magnitude);
@@ -199,19 +214,15 @@ pub fn group(ix: &Index, anomalies: &[Anomaly]) -> Vec<Group> {
         g.host_contention &= a.host_contention;
     }
     for g in &mut groups {
-        let mut tasks: Vec<TaskIdx> = g
-            .members
-            .iter()
-            .filter_map(|&i| anomalies[i].task)
-            .collect();
+        let mut tasks: Vec<TaskIdx> = g.members.iter().filter_map(|&i| ranked(i).task).collect();
         tasks.sort_unstable();
         tasks.dedup();
         g.tasks = tasks.len();
-        g.subject = subject(ix, &anomalies[g.members[0]], &tasks);
+        g.subject = subject(ix, ranked(g.members[0]), &tasks);
         g.members.sort_by_key(|&i| {
             (
-                std::cmp::Reverse(anomalies[i].severity),
-                std::cmp::Reverse(anomalies[i].magnitude),
+                std::cmp::Reverse(ranked(i).severity),
+                std::cmp::Reverse(ranked(i).magnitude),
             )
         });
     }
