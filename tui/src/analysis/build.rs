@@ -734,6 +734,12 @@ impl Builder {
     }
 
     /// Event `e` at `ts` on the lane at position `li`, about `task`.
+    ///
+    /// Inlined into the block's loop, where `kind` is decoded from its code byte: the
+    /// compiler then goes from the code straight to this match's arm (one jump on the
+    /// event's kind, which no CPU predicts, where there were two). 8% of `report` on the
+    /// 10M-event bench dump.
+    #[inline(always)]
     fn event(&mut self, e: EventIdx, ts: u64, li: usize, task: Option<TaskIdx>, kind: EventKind) {
         let lane = self.lanes[li].info.lane;
         let born = match kind {
