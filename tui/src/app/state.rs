@@ -294,7 +294,8 @@ impl App {
             .filter(|a| a.task.is_none_or(|t| index.tasks[t as usize].events > 0))
             .map(|a| (a.event, a.severity))
             .collect();
-        anomaly_events.sort();
+        // Whole pairs compared: equal ones are alike, so no need for a stable sort.
+        anomaly_events.sort_unstable();
         let lanes_order = index.display_lanes();
         let last = index.event_count().saturating_sub(1) as EventIdx;
         let mut app = App {
