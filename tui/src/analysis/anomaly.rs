@@ -411,8 +411,22 @@ fn ms(ns: u64) -> String {
 pub(crate) fn settle(ix: &mut Index) {
     let (mut all, longest) = detect_unranked(ix, || super::index::longest_polls(ix));
     ix.polls_by_duration = longest;
-    // The ranking, and beside it each anomaly's cause (which needs no ranking).
-    let (causes, order) = super::par::both(|| super::groups::causes(ix, &all), || rank(&all));
+    // The ranking, and beside it what needs no ranking: each anomaly's cause, and the
+    // swimlanes' marks (each severity's start times, in time order).
+    let ((causes, starts), order) = super::par::both(
+        || {
+            let mut starts: [Vec<u64>; 3] = Default::default();
+            for a in &all {
+                starts[a.severity as usize].push(a.start_ns);
+            }
+            for s in &mut starts {
+                s.sort_unstable();
+            }
+            (super::groups::causes(ix, &all), starts)
+        },
+        || rank(&all),
+    );
+    ix.anomaly_starts = starts;
     let mut groups = super::groups::group(ix, &all, &order, &causes);
     // Occurrences in group order, so stepping through them (n/N) goes cause first:
     // moved once, in place (a 10M-event dump's hundred thousand would otherwise be
@@ -433,12 +447,6 @@ pub(crate) fn settle(ix: &mut Index) {
         g.looks = g.members.iter().copied().find(|&m| ranked[m].why.is_some());
     }
     ix.anomalies = ranked;
-    for a in &ix.anomalies {
-        ix.anomaly_starts[a.severity as usize].push(a.start_ns);
-    }
-    for starts in &mut ix.anomaly_starts {
-        starts.sort_unstable();
-    }
     ix.groups = groups;
     ix.verdict = super::groups::verdict(ix);
     for a in &ix.anomalies {

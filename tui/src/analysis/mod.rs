@@ -9,7 +9,7 @@ pub mod events;
 pub mod groups;
 pub mod index;
 mod narrow;
-mod par;
+pub(crate) mod par;
 pub mod polls;
 pub mod task_events;
 pub mod wakes;
