@@ -19,6 +19,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
 use prost::Message;
 
@@ -51,9 +52,39 @@ pub struct Written {
     pub anomalies: u64,
 }
 
-/// Writes the index as a Perfetto trace to `out`.
-pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
-    let mut w = Writer::new(out, ix);
+/// Writes the index as a Perfetto trace to `out`, from a thread of its own: the packets
+/// are made here and handed over a megabyte at a time, so making them never waits on the
+/// file (a 10M-event dump's trace is 400 MB).
+pub fn write(ix: &Index, mut out: impl Write + Send) -> io::Result<Written> {
+    // Two full buffers waiting at most, one being written, one being filled.
+    let (full, to_write) = sync_channel::<Vec<u8>>(2);
+    let (give_back, empty) = channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let writer = std::thread::Builder::new()
+            .name("dial9-export".into())
+            .spawn_scoped(s, move || -> io::Result<()> {
+                for mut buf in to_write {
+                    out.write_all(&buf)?;
+                    buf.clear();
+                    // The maker may be done and gone: the buffer is then dropped.
+                    let _ = give_back.send(buf);
+                }
+                out.flush()
+            })?;
+        let made = make(ix, Sink { full, empty });
+        // A write error stops the writer, and then the maker (its sends fail): the
+        // writer's error is the one that says what went wrong.
+        let wrote = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        wrote?;
+        made
+    })
+}
+
+/// Every packet, in time order, into `sink`.
+fn make(ix: &Index, sink: Sink) -> io::Result<Written> {
+    let mut w = Writer::new(sink, ix);
     w.tracks(ix)?;
     // Only the events the merge reads: wakes, spawns and task ends.
     let wanted = |e: &Event| {
@@ -70,10 +101,31 @@ pub fn write(ix: &Index, out: impl Write) -> io::Result<Written> {
     Ok(w.written)
 }
 
+/// Where the packets go: full buffers to the writing thread, empty ones back from it.
+struct Sink {
+    full: SyncSender<Vec<u8>>,
+    empty: Receiver<Vec<u8>>,
+}
+
+impl Sink {
+    /// Hands `buf`'s bytes to the writer, leaving `buf` empty (a buffer it gave back, or
+    /// a new one).
+    fn send(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(FLUSH_AT + 4096));
+        let full = std::mem::replace(buf, next);
+        self.full
+            .send(full)
+            .map_err(|_| io::Error::other("the trace's writer stopped"))
+    }
+}
+
 /// Writes the trace's events in time order.
-fn merge<W: Write>(
+fn merge(
     ix: &Index,
-    w: &mut Writer<W>,
+    w: &mut Writer,
     events: &mut dyn Iterator<Item = (usize, Event)>,
 ) -> io::Result<()> {
     let mut anomalies: Vec<u32> = (0..ix.anomalies.len() as u32).collect();
@@ -391,8 +443,8 @@ const TASK_NAMES: u64 = 16;
 /// Bytes of packets gathered before a write to the output.
 const FLUSH_AT: usize = 1 << 20;
 
-struct Writer<W> {
-    out: W,
+struct Writer {
+    out: Sink,
     /// Packets not yet written to `out`.
     buf: Vec<u8>,
     written: Written,
@@ -408,8 +460,8 @@ struct Writer<W> {
     ids: Vec<u64>,
 }
 
-impl<W: Write> Writer<W> {
-    fn new(out: W, ix: &Index) -> Writer<W> {
+impl Writer {
+    fn new(out: Sink, ix: &Index) -> Writer {
         Writer {
             out,
             buf: Vec::with_capacity(FLUSH_AT + 4096),
@@ -427,16 +479,14 @@ impl<W: Write> Writer<W> {
         self.written.packets += 1;
         self.written.bytes += len as u64;
         if self.buf.len() >= FLUSH_AT {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
+            self.out.send(&mut self.buf)?;
         }
         Ok(())
     }
 
+    /// Hands over what is left; the writer flushes its output once it has it all.
     fn flush(&mut self) -> io::Result<()> {
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        self.out.flush()
+        self.out.send(&mut self.buf)
     }
 
     /// One packet, as field 1 of the `Trace` message the file is (prost's encoding: the
@@ -853,6 +903,60 @@ mod tests {
             bytes = &bytes[len..];
         }
         out
+    }
+
+    /// Takes `room` bytes, then fails as a full disk does.
+    struct FillsUp {
+        room: usize,
+        took: usize,
+    }
+
+    impl std::io::Write for FillsUp {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.took + buf.len() > self.room {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on the test's device",
+                ));
+            }
+            self.took += buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The file's own error, whether it comes while packets are still being made (a
+    /// trace of several megabytes) or with the last of them; and the export returns.
+    #[test]
+    fn a_write_error_is_the_exports_error() {
+        let mut events = Vec::new();
+        for i in 0..60_000u64 {
+            let (ts, task) = (1_000 + 10 * i, 1 + i % 2);
+            events.push((ts, 0, EventKind::PollStart { task }));
+            let end = EventKind::PollEnd {
+                task,
+                completed: false,
+                duration_ns: Some(5),
+            };
+            events.push((ts + 5, 0, end));
+        }
+        let ix = Index::build(dump(events), Thresholds::default());
+        let mut whole = Vec::new();
+        super::write(&ix, &mut whole).unwrap();
+        assert!(whole.len() > 3 * super::FLUSH_AT, "{} bytes", whole.len());
+        for room in [0, super::FLUSH_AT + 1, whole.len() - 1] {
+            let err = super::write(&ix, FillsUp { room, took: 0 }).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "{room}: {err}");
+        }
+        let mut exact = FillsUp {
+            room: whole.len(),
+            took: 0,
+        };
+        super::write(&ix, &mut exact).unwrap();
+        assert_eq!(exact.took, whole.len());
     }
 
     /// Three wakes before one poll are one task waiting; a wake and the poll it leads to
