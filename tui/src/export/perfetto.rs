@@ -18,6 +18,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
@@ -128,35 +129,40 @@ fn merge(
     w: &mut Writer,
     events: &mut dyn Iterator<Item = (usize, Event)>,
 ) -> io::Result<()> {
-    let mut anomalies: Vec<u32> = (0..ix.anomalies.len() as u32).collect();
-    anomalies.sort_by_key(|&i| ix.anomalies[i as usize].start_ns);
-    // The k-way merge: (time, stream, position in stream, phase). Streams: the events
-    // first (a wake, a spawn or an end: at one time, a wake's arrow starts before the
-    // poll it leads to begins), the anomalies, then each lane's segments (a slice's
-    // begin, then its end). The events are read again as the merge reaches them.
+    // The anomalies by time, each with its time beside it (the table is in ranking order:
+    // reading a start there for each would jump about it).
+    let mut anomalies: Vec<(u64, u32)> = (ix.anomalies.iter())
+        .zip(0u32..)
+        .map(|(a, i)| (a.start_ns, i))
+        .collect();
+    anomalies.sort_by_key(|&(start, _)| start);
+    // The k-way merge: each stream's next time, and the stream (at one time, the lower
+    // stream first). Streams: the events first (a wake, a spawn or an end: at one time, a
+    // wake's arrow starts before the poll it leads to begins), the anomalies, then each
+    // lane's segments (a slice's begin, then its end). The events are read again as the
+    // merge reaches them. Where a stream is, is kept beside: a stream has one entry.
     const EVENTS: usize = 0;
     const ANOMALIES: usize = 1;
     const LANES: usize = 2;
     let lanes = ix.lanes.len();
-    let mut heap = BinaryHeap::new();
+    let mut heap: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
+    let key = |ts: u64, stream: usize| Reverse((ts, stream as u32));
     let mut lane_end = vec![0u64; lanes];
+    // Per lane: its slice is open (its end comes next).
+    let mut in_slice = vec![false; lanes];
     let mut segments: Vec<LaneSegments> = (0..lanes).map(LaneSegments::new).collect();
     for (li, segs) in segments.iter_mut().enumerate() {
         if let Some(s) = segs.peek(ix) {
-            heap.push(Reverse((s.start_ns, LANES + li, 0usize, 0u8)));
+            heap.push(key(s.start_ns, LANES + li));
         }
     }
     let mut events = EventStream::new(events);
     if let Some(ts) = events.peek_ts(ix) {
-        heap.push(Reverse((ts, EVENTS, 0, 0)));
+        heap.push(key(ts, EVENTS));
     }
-    if let Some(&i) = anomalies.first() {
-        heap.push(Reverse((
-            ix.anomalies[i as usize].start_ns,
-            ANOMALIES,
-            0,
-            0,
-        )));
+    let mut next_anomaly = 0;
+    if let Some(&(start, _)) = anomalies.first() {
+        heap.push(key(start, ANOMALIES));
     }
     let mut woken = Woken {
         now: 0,
@@ -169,13 +175,18 @@ fn merge(
     // writes if that is earlier (a poll known from its end can have begun before it).
     let first = heap
         .peek()
-        .map_or(ix.start_ns, |Reverse((ts, ..))| (*ts).min(ix.start_ns));
+        .map_or(ix.start_ns, |Reverse((ts, _))| (*ts).min(ix.start_ns));
     w.counter(LIVE_TRACK, first, live)?;
-    while let Some(Reverse((ts, stream, pos, phase))) = heap.pop() {
-        if stream >= LANES {
+    // The stream that comes next is replaced in place by its next entry (one sift where a
+    // pop and a push take two), or popped when it has no more.
+    while let Some(mut top) = heap.peek_mut() {
+        let Reverse((ts, stream)) = *top;
+        let stream = stream as usize;
+        let next = if stream >= LANES {
             let li = stream - LANES;
-            if phase == 0 {
+            if !in_slice[li] {
                 let Some(seg) = segments[li].next(ix) else {
+                    PeekMut::pop(top);
                     continue;
                 };
                 // Slices on a track must nest: a segment never starts before the last ended.
@@ -183,7 +194,8 @@ fn merge(
                 let end = seg.end_ns.max(start);
                 let count = woken.polled(&seg);
                 w.begin(ix, li, &seg, (start, end), &mut led, count)?;
-                heap.push(Reverse((end, stream, pos, 1)));
+                in_slice[li] = true;
+                Some(end)
             } else {
                 w.fast(
                     ts,
@@ -194,15 +206,14 @@ fn merge(
                     },
                 )?;
                 lane_end[li] = ts;
-                if let Some(next) = segments[li].peek(ix) {
-                    heap.push(Reverse((next.start_ns.max(ts), stream, pos + 1, 0)));
-                }
+                in_slice[li] = false;
+                segments[li].peek(ix).map(|next| next.start_ns.max(ts))
             }
         } else if stream == EVENTS {
             match events.next(ix) {
                 Some(Next::Wake(i, ev)) => {
                     let t = ev.kind.task().and_then(|id| ix.task_idx(id));
-                    w.wake(ix, i, &ev, t.and_then(|t| woken.woke(t)))?;
+                    w.wake(ix, i, &ev, t, t.and_then(|t| woken.woke(t)))?;
                     if let Some(t) = t
                         && ix.wakes.polled(i as usize)
                     {
@@ -215,18 +226,16 @@ fn merge(
                 }
                 None => {}
             }
-            if let Some(next) = events.peek_ts(ix) {
-                heap.push(Reverse((next, stream, pos + 1, 0)));
-            }
+            events.peek_ts(ix)
         } else {
-            w.anomaly(ix, anomalies[pos] as usize)?;
-            if let Some(&next) = anomalies.get(pos + 1) {
-                heap.push(Reverse((
-                    ix.anomalies[next as usize].start_ns,
-                    stream,
-                    pos + 1,
-                    0,
-                )));
+            w.anomaly(ix, anomalies[next_anomaly].1 as usize)?;
+            next_anomaly += 1;
+            anomalies.get(next_anomaly).map(|&(start, _)| start)
+        };
+        match next {
+            Some(ts) => *top = key(ts, stream),
+            None => {
+                PeekMut::pop(top);
             }
         }
     }
@@ -761,11 +770,15 @@ impl Writer {
 
     /// A wake: an instant where it happened (with the woken count's new value, if it
     /// changed), the start of an arrow to the poll it led to.
-    fn wake(&mut self, ix: &Index, i: u32, ev: &Event, woken: Option<i64>) -> io::Result<()> {
-        let EventKind::Wake { task, source, .. } = ev.kind else {
-            return Ok(());
-        };
-        let Some(t) = ix.task_idx(task) else {
+    fn wake(
+        &mut self,
+        ix: &Index,
+        i: u32,
+        ev: &Event,
+        t: Option<TaskIdx>,
+        woken: Option<i64>,
+    ) -> io::Result<()> {
+        let (EventKind::Wake { task, source, .. }, Some(t)) = (ev.kind, t) else {
             return Ok(());
         };
         let w = i as usize;
