@@ -1081,13 +1081,19 @@ impl Builder {
         }
         // The long waits in wake order, beside each lane's polls in time order (they nearly
         // are): on two threads.
-        let mut long_waits = std::mem::take(&mut self.long_waits);
+        let long_waits = std::mem::take(&mut self.long_waits);
         let lane_polls = &mut self.lane_polls;
         let (long_waits, moved) = super::par::both(
             move || {
-                // A wake has one wait at most: as a stable sort would order them.
-                long_waits.sort_unstable_by_key(|w| w.wake);
-                long_waits
+                // A wake has one wait at most: as a stable sort would order them. Sorted
+                // as keys beside positions, then gathered: a wait is 80 bytes to move.
+                let mut keys: Vec<(u32, u32)> = (long_waits.iter().zip(0u32..))
+                    .map(|(w, i)| (w.wake, i))
+                    .collect();
+                keys.sort_unstable();
+                keys.iter()
+                    .map(|&(_, i)| long_waits[i as usize])
+                    .collect::<Vec<_>>()
             },
             || {
                 let (warn, crit) = (thresholds.long_poll_warn, thresholds.long_poll_crit);
