@@ -113,16 +113,30 @@ impl EventColumns {
     /// What event `i` says happened, rebuilt from its columns (panics out of range).
     #[inline]
     pub fn kind(&self, i: usize) -> EventKind {
-        let code = self.code[i];
+        self.rebuild(self.code[i], self.task[i], self.value[i])
+    }
+
+    /// An event's kind from its code, task and value columns (the value, for an event
+    /// of several, says where they are in `more`).
+    #[inline]
+    fn rebuild(&self, code: u8, task: u64, value: u64) -> EventKind {
         let n = ec::values_len(code);
-        let one = [self.value[i]];
+        let one = [value];
         let values = if n > 1 {
-            let at = self.value[i] as usize;
+            let at = value as usize;
             self.more.get(at..at + n).unwrap_or(&[])
         } else {
             &one[..n]
         };
-        ec::kind_from(code, self.task[i], values)
+        ec::kind_from(code, task, values)
+    }
+
+    /// Every event's kind in order, as [`kind`](Self::kind) gives it: for a pass over a
+    /// block, without a bounds check per column per event.
+    #[inline]
+    pub fn kinds(&self) -> impl ExactSizeIterator<Item = EventKind> + '_ {
+        let rows = self.code.iter().zip(&self.task).zip(&self.value);
+        rows.map(|((&code, &task), &value)| self.rebuild(code, task, value))
     }
 
     /// The event at `i`, if there is one.
@@ -284,6 +298,9 @@ mod tests {
         let c = EventColumns::from_events(&events);
         assert_eq!(c.len(), events.len());
         assert_eq!(c.to_events(), events);
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(c.kinds().collect::<Vec<_>>(), kinds);
+        assert_eq!(c.kinds().len(), events.len());
         assert_eq!(c.first(), events.first().copied());
         assert_eq!(c.last(), events.last().copied());
         for (i, e) in events.iter().enumerate() {

@@ -677,15 +677,13 @@ impl Builder {
                 kind: ThreadKind::Other,
             });
         }
-        for i in 0..cols.len() {
-            let t = mapped.task[i];
-            self.event(
-                first + i as EventIdx,
-                cols.ts(i),
-                mapped.lane[i] as usize,
-                (t != NONE).then_some(t),
-                cols.kind(i),
-            );
+        let rows = cols
+            .kinds()
+            .zip(cols.times())
+            .zip(&mapped.lane)
+            .zip(&mapped.task);
+        for (e, (((kind, &ts), &lane), &t)) in (first..).zip(rows) {
+            self.event(e, ts, lane as usize, (t != NONE).then_some(t), kind);
         }
         ControlFlow::Continue(())
     }
