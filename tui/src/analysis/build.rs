@@ -1079,19 +1079,24 @@ impl Builder {
         }
         // The long waits in wake order, beside each lane's polls in time order (they nearly
         // are): on two threads.
-        let long_waits = std::mem::take(&mut self.long_waits);
+        let mut long_waits = std::mem::take(&mut self.long_waits);
         let lane_polls = &mut self.lane_polls;
         let (long_waits, moved) = super::par::both(
             move || {
                 // A wake has one wait at most: as a stable sort would order them. Sorted
-                // as keys beside positions, then gathered: a wait is 80 bytes to move.
+                // as keys beside positions, then moved once in place (a wait is 80 bytes
+                // to move, and a copy of them all would raise the peak).
                 let mut keys: Vec<(u32, u32)> = (long_waits.iter().zip(0u32..))
                     .map(|(w, i)| (w.wake, i))
                     .collect();
                 keys.sort_unstable();
-                keys.iter()
-                    .map(|&(_, i)| long_waits[i as usize])
-                    .collect::<Vec<_>>()
+                let mut to = vec![0u32; keys.len()];
+                for (at, &(_, i)) in (0u32..).zip(&keys) {
+                    to[i as usize] = at;
+                }
+                drop(keys);
+                anomaly::permute(&mut long_waits, &mut to);
+                long_waits
             },
             || {
                 let (warn, crit) = (thresholds.long_poll_warn, thresholds.long_poll_crit);
