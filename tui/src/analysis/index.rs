@@ -360,16 +360,28 @@ pub(crate) fn longest_polls(ix: &Index) -> Vec<PollIdx> {
     // A min-heap of the best so far: its top is the one to drop for a better poll.
     let mut best: std::collections::BinaryHeap<Reverse<Key>> =
         std::collections::BinaryHeap::with_capacity(LONGEST_KEPT.min(ix.polls.len()) + 1);
-    for (p, d, l, i) in ix.polls.durations(end) {
-        if !l.measured(i) {
-            continue;
-        }
-        let key = (d, Reverse((l.start(i), p)));
-        if best.len() < LONGEST_KEPT {
-            best.push(Reverse(key));
-        } else if best.peek().is_some_and(|Reverse(worst)| key > *worst) {
-            best.pop();
-            best.push(Reverse(key));
+    // Once the heap is full, the length of its shortest: a poll shorter than that cannot
+    // get in (most polls), and is passed by on its length alone.
+    let mut floor = 0;
+    for li in 0..ix.polls.lane_count() {
+        let l = ix.polls.of_lane(li);
+        for i in 0..l.len() {
+            let Some(d) = l.at_least(i, floor, end) else {
+                continue;
+            };
+            if !l.measured(i) {
+                continue;
+            }
+            let key = (d, Reverse((l.start(i), ix.polls.idx(li, i))));
+            if best.len() < LONGEST_KEPT {
+                best.push(Reverse(key));
+            } else if best.peek().is_some_and(|Reverse(worst)| key > *worst) {
+                best.pop();
+                best.push(Reverse(key));
+            }
+            if best.len() == LONGEST_KEPT {
+                floor = best.peek().map_or(0, |Reverse((shortest, _))| *shortest);
+            }
         }
     }
     let mut keyed: Vec<(u64, Reverse<(u64, PollIdx)>)> =

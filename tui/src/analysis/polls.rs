@@ -230,6 +230,11 @@ impl Polls {
         self.len() == 0
     }
 
+    /// How many lanes (one table of polls each, as `Index::lanes`).
+    pub fn lane_count(&self) -> usize {
+        self.lanes.len()
+    }
+
     /// The polls of the lane at position `li`.
     pub fn of_lane(&self, li: usize) -> &LanePolls {
         &self.lanes[li]
@@ -279,20 +284,6 @@ impl Polls {
                 .map(move |i| self.idx(li, i))
         })
     }
-
-    /// Every poll's length (an open one's up to `until`), without building the rest.
-    pub fn durations(&self, until: u64) -> impl Iterator<Item = (PollIdx, u64, &LanePolls, usize)> {
-        self.lanes.iter().enumerate().flat_map(move |(li, l)| {
-            (0..l.len()).map(move |i| {
-                (
-                    self.bases[li] + i as u32,
-                    l.end_or(i, until).saturating_sub(l.start[i]),
-                    l,
-                    i,
-                )
-            })
-        })
-    }
 }
 
 impl LanePolls {
@@ -322,6 +313,16 @@ impl LanePolls {
     /// order: those [`Self::classify`] found.
     pub(crate) fn long_places(&self) -> impl Iterator<Item = usize> + '_ {
         self.slow.iter().chain(&self.critical).map(|&i| i as usize)
+    }
+
+    /// Poll `i`'s length (an open one's up to `until`) if it is at least `floor`: most
+    /// polls are turned away on their stored length alone.
+    pub(crate) fn at_least(&self, i: usize, floor: u64, until: u64) -> Option<u64> {
+        if !self.is_open(i) && self.dur.below(i, floor) {
+            return None;
+        }
+        let d = self.end_or(i, until).saturating_sub(self.start[i]);
+        (d >= floor).then_some(d)
     }
 
     /// Whether poll `i`'s length is a measurement, or at least a floor (its end was

@@ -154,6 +154,39 @@ fn kinds(ix: &Index) -> Vec<(AnomalyKind, Severity)> {
     ix.anomalies.iter().map(|a| (a.kind, a.severity)).collect()
 }
 
+/// More polls than the ranking keeps, of three lengths (ties everywhere): lane 0 alone
+/// fills the ranking, and lane 1's, read after it, all come earlier, so at each length
+/// they must take the places of lane 0's. The kept ones are the longest, the earlier
+/// first among equals, as a sort of them all would say.
+#[test]
+fn the_longest_polls_are_those_a_full_sort_ranks_first() {
+    let mut b = B::new().task(1, "a").task(2, "b");
+    let lane0 = super::index::LONGEST_KEPT + 500;
+    let mut at = [100_000u64, 0];
+    for i in 0..lane0 + 1_500 {
+        let lane = usize::from(i >= lane0);
+        let len = 4 + (i as u64 * 7919) % 3;
+        let from = at[lane];
+        b = b.poll(from, from + len, lane as u32, 1 + lane as u64);
+        at[lane] = from + len + 1;
+    }
+    assert!(at[1] < 100_000, "lane 1's polls all come first");
+    let ix = b.end(at[0] + 1).build();
+    let mut all: Vec<(u64, u64, u32)> = ix
+        .polls
+        .iter()
+        .map(|(p, poll)| (poll.end_ns.unwrap() - poll.start_ns, poll.start_ns, p))
+        .collect();
+    assert_eq!(all.len(), lane0 + 1_500);
+    all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let want: Vec<u32> = all
+        .iter()
+        .take(super::index::LONGEST_KEPT)
+        .map(|k| k.2)
+        .collect();
+    assert_eq!(ix.polls_by_duration, want);
+}
+
 #[test]
 fn long_poll_thresholds_are_inclusive() {
     let ix = B::new()
