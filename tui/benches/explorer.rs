@@ -6,8 +6,9 @@
 //! (the code `dial9-tui report` runs: read, index, the text); the explorer's first frame
 //! (read + index + first draw into a 160x48 `TestBackend`) and its peak memory; and each
 //! navigation key's time (the action and the redraw it causes, median and worst over
-//! every press of three runs). Times are medians of three runs; ratios are to `sha256sum` and to the file's size, against
-//! the goals of issue 26. Each run is a child process, so its peak memory is its own.
+//! every press of three runs). Times are medians of three runs; ratios are to
+//! `sha256sum` and to the file's size, against the goals of issue 26. Each run is a
+//! child process, so its peak memory is its own.
 
 #[path = "../examples/synth/mod.rs"]
 mod synth;

@@ -677,12 +677,14 @@ impl Builder {
                 kind: ThreadKind::Other,
             });
         }
+        // The mapper gave each event a lane and a task: a block's columns are as long.
+        debug_assert!(mapped.lane.len() == cols.len() && mapped.task.len() == cols.len());
         let rows = cols
             .kinds()
             .zip(cols.times())
             .zip(&mapped.lane)
             .zip(&mapped.task);
-        for (e, (((kind, &ts), &lane), &t)) in (first..).zip(rows) {
+        for ((((kind, &ts), &lane), &t), e) in rows.zip(first..) {
             self.event(e, ts, lane as usize, (t != NONE).then_some(t), kind);
         }
         ControlFlow::Continue(())
@@ -1083,9 +1085,9 @@ impl Builder {
         let lane_polls = &mut self.lane_polls;
         let (long_waits, moved) = super::par::both(
             move || {
-                // A wake has one wait at most: as a stable sort would order them. Sorted
-                // as keys beside positions, then moved once in place (a wait is 80 bytes
-                // to move, and a copy of them all would raise the peak).
+                // Sorted as keys beside positions (so in a stable sort's order), then
+                // moved once in place: a wait is 80 bytes to move, and a copy of them all
+                // would raise the peak.
                 let mut keys: Vec<(u32, u32)> = (long_waits.iter().zip(0u32..))
                     .map(|(w, i)| (w.wake, i))
                     .collect();

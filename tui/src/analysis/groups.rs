@@ -149,7 +149,7 @@ fn subject(ix: &Index, a: &Anomaly, tasks: &[TaskIdx]) -> String {
 pub(crate) fn causes(ix: &Index, anomalies: &[Anomaly]) -> Vec<u32> {
     // A task's cause made once, and named by a number after that: a 10M-event dump can
     // have a hundred thousand anomalies about a few thousand tasks.
-    let mut causes: rustc_hash::FxHashMap<(String, String), u32> = Default::default();
+    let mut numbers: rustc_hash::FxHashMap<(String, String), u32> = Default::default();
     let mut of_whom: rustc_hash::FxHashMap<(bool, Option<u32>), u32> = Default::default();
     anomalies
         .iter()
@@ -166,8 +166,8 @@ pub(crate) fn causes(ix: &Index, anomalies: &[Anomaly]) -> Vec<u32> {
                     (true, Some(t)) => (format!("#{}", ix.tasks[t as usize].id), String::new()),
                     _ => key,
                 };
-                let next = causes.len() as u32;
-                *causes.entry(key).or_insert(next)
+                let next = numbers.len() as u32;
+                *numbers.entry(key).or_insert(next)
             })
         })
         .collect()

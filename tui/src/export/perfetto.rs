@@ -54,13 +54,16 @@ pub struct Written {
 }
 
 /// Writes the index as a Perfetto trace to `out`, from a thread of its own: the packets
-/// are made here and handed over a megabyte at a time, so making them never waits on the
-/// file (a 10M-event dump's trace is 400 MB).
+/// are made here and handed over a megabyte at a time, so the file is written while the
+/// next ones are made (a 10M-event dump's trace is 400 MB). Without a thread to be had,
+/// all of it here.
 pub fn write(ix: &Index, mut out: impl Write + Send) -> io::Result<Written> {
-    // Two full buffers waiting at most, one being written, one being filled.
+    // Two full buffers wait at most: with the one being written, the one being handed
+    // over and the one being filled, five megabytes.
     let (full, to_write) = sync_channel::<Vec<u8>>(2);
     let (give_back, empty) = channel::<Vec<u8>>();
-    std::thread::scope(|s| {
+    let threaded = std::thread::scope(|s| {
+        let out = &mut out;
         let writer = std::thread::Builder::new()
             .name("dial9-export".into())
             .spawn_scoped(s, move || -> io::Result<()> {
@@ -71,20 +74,28 @@ pub fn write(ix: &Index, mut out: impl Write + Send) -> io::Result<Written> {
                     let _ = give_back.send(buf);
                 }
                 out.flush()
-            })?;
-        let made = make(ix, Sink { full, empty });
+            })
+            .ok()?;
+        let made = make(ix, Sink::Thread { full, empty });
         // A write error stops the writer, and then the maker (its sends fail): the
         // writer's error is the one that says what went wrong.
         let wrote = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        wrote?;
-        made
-    })
+        Some(wrote.and(made))
+    });
+    match threaded {
+        Some(written) => written,
+        None => {
+            let made = make(ix, Sink::Here(&mut out))?;
+            out.flush()?;
+            Ok(made)
+        }
+    }
 }
 
 /// Every packet, in time order, into `sink`.
-fn make(ix: &Index, sink: Sink) -> io::Result<Written> {
+fn make(ix: &Index, sink: Sink<'_>) -> io::Result<Written> {
     let mut w = Writer::new(sink, ix);
     w.tracks(ix)?;
     // Only the events the merge reads: wakes, spawns and task ends.
@@ -102,31 +113,42 @@ fn make(ix: &Index, sink: Sink) -> io::Result<Written> {
     Ok(w.written)
 }
 
-/// Where the packets go: full buffers to the writing thread, empty ones back from it.
-struct Sink {
-    full: SyncSender<Vec<u8>>,
-    empty: Receiver<Vec<u8>>,
+/// Where the packets go: full buffers to the writing thread and empty ones back from it,
+/// or straight to the output.
+enum Sink<'a> {
+    Thread {
+        full: SyncSender<Vec<u8>>,
+        empty: Receiver<Vec<u8>>,
+    },
+    Here(&'a mut dyn Write),
 }
 
-impl Sink {
-    /// Hands `buf`'s bytes to the writer, leaving `buf` empty (a buffer it gave back, or
-    /// a new one).
+impl Sink<'_> {
+    /// Hands `buf`'s bytes on, leaving `buf` empty (to the writer: then a buffer it gave
+    /// back, or a new one).
     fn send(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
-        let next = self
-            .empty
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(FLUSH_AT + 4096));
-        let full = std::mem::replace(buf, next);
-        self.full
-            .send(full)
-            .map_err(|_| io::Error::other("the trace's writer stopped"))
+        match self {
+            Sink::Thread { full, empty } => {
+                let next = empty
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(FLUSH_AT + 4096));
+                let bytes = std::mem::replace(buf, next);
+                full.send(bytes)
+                    .map_err(|_| io::Error::other("the trace's writer stopped"))
+            }
+            Sink::Here(out) => {
+                out.write_all(buf)?;
+                buf.clear();
+                Ok(())
+            }
+        }
     }
 }
 
 /// Writes the trace's events in time order.
 fn merge(
     ix: &Index,
-    w: &mut Writer,
+    w: &mut Writer<'_>,
     events: &mut dyn Iterator<Item = (usize, Event)>,
 ) -> io::Result<()> {
     // The anomalies by time, each with its time beside it (the table is in ranking order:
@@ -452,8 +474,8 @@ const TASK_NAMES: u64 = 16;
 /// Bytes of packets gathered before a write to the output.
 const FLUSH_AT: usize = 1 << 20;
 
-struct Writer {
-    out: Sink,
+struct Writer<'a> {
+    out: Sink<'a>,
     /// Packets not yet written to `out`.
     buf: Vec<u8>,
     written: Written,
@@ -469,8 +491,8 @@ struct Writer {
     ids: Vec<u64>,
 }
 
-impl Writer {
-    fn new(out: Sink, ix: &Index) -> Writer {
+impl<'a> Writer<'a> {
+    fn new(out: Sink<'a>, ix: &Index) -> Writer<'a> {
         Writer {
             out,
             buf: Vec::with_capacity(FLUSH_AT + 4096),
@@ -943,6 +965,7 @@ mod tests {
 
     /// The file's own error, whether it comes while packets are still being made (a
     /// trace of several megabytes) or with the last of them; and the export returns.
+    /// Written on this thread instead, the same bytes.
     #[test]
     fn a_write_error_is_the_exports_error() {
         let mut events = Vec::new();
@@ -970,6 +993,17 @@ mod tests {
         };
         super::write(&ix, &mut exact).unwrap();
         assert_eq!(exact.took, whole.len());
+        // Without a thread for the writing (none to be had), the same bytes, and the
+        // same error.
+        let mut here = Vec::new();
+        super::make(&ix, super::Sink::Here(&mut here)).unwrap();
+        assert_eq!(here, whole);
+        let mut full = FillsUp {
+            room: super::FLUSH_AT + 1,
+            took: 0,
+        };
+        let err = super::make(&ix, super::Sink::Here(&mut full)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
     }
 
     /// Three wakes before one poll are one task waiting; a wake and the poll it leads to
