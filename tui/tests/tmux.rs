@@ -41,6 +41,30 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    /// Waits until the shell is the pane's foreground process again: keys sent while the
+    /// explorer is still quitting are its own to read (or the terminal's to discard when
+    /// it leaves raw mode), not the shell's.
+    fn wait_for_shell(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let command = self.cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                "e2e",
+                "#{pane_current_command}",
+            ]);
+            if command.trim() == "bash" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the shell never came back (pane runs {command:?}); screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     /// Waits until the screen no longer contains `text`.
     fn wait_gone(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -137,6 +161,7 @@ fn explorer_runs_in_a_real_terminal_and_restores_it() {
     t.wait_for("Task lifecycle · aggregator");
 
     t.keys(&["q"]);
+    t.wait_for_shell();
     let dir = tempfile::tempdir().unwrap();
     let flags = t.stty_flags(dir.path());
     assert_cooked(&flags, "after quitting");
