@@ -207,12 +207,12 @@ fn ascii_and_no_color_keep_every_signal() {
 fn key_l_selects_the_longest_poll_and_again_the_next() {
     let mut app = open("long-poll");
     press(&mut app, "L");
-    let p = app.index().poll(app.index().polls_by_duration[0]).unwrap();
+    let p = app.index().poll(app.index().polls_by_duration()[0]).unwrap();
     assert_eq!(app.event(), p.start_event);
     assert_eq!(app.task(), Some(p.task));
     assert_eq!(app.index().tasks[p.task as usize].name, "http-request-3");
     press(&mut app, "L");
-    let p2 = app.index().poll(app.index().polls_by_duration[1]).unwrap();
+    let p2 = app.index().poll(app.index().polls_by_duration()[1]).unwrap();
     assert_eq!(app.event(), p2.start_event);
 }
 
@@ -429,14 +429,14 @@ fn legend_follows_the_cursor() {
     let ix = app.index();
     let first_letter = app.lettered_tasks()[0].0;
     let rank = ix
-        .polls_by_duration
+        .polls_by_duration()
         .iter()
         .position(|&p| {
             let t = ix.poll(p).unwrap().task;
             app.lane_letter(t).is_some_and(|l| l != first_letter)
         })
         .expect("a long poll of a task that does not have the first letter");
-    let poll = ix.poll(ix.polls_by_duration[rank]).unwrap();
+    let poll = ix.poll(ix.polls_by_duration()[rank]).unwrap();
     for _ in 0..=rank {
         key(&mut app, KeyCode::Char('L'));
     }
@@ -470,7 +470,7 @@ fn legend_follows_the_cursor() {
     let s = screen(&mut app, 80, 24);
     let t = app
         .index()
-        .poll(app.index().polls_by_duration[1])
+        .poll(app.index().polls_by_duration()[1])
         .unwrap()
         .task;
     let letter = app.lane_letter(t).unwrap();

@@ -409,8 +409,7 @@ fn ms(ns: u64) -> String {
 /// Runs every rule, groups and orders the anomalies, and puts them in the index with
 /// what follows from them (the verdict, each task's count, the swimlanes' marks).
 pub(crate) fn settle(ix: &mut Index) {
-    let (mut all, longest) = detect_unranked(ix, || super::index::longest_polls(ix));
-    ix.polls_by_duration = longest;
+    let mut all = detect_unranked(ix);
     // The ranking, and beside it what needs no ranking: each anomaly's cause, and the
     // swimlanes' marks (each severity's start times, in time order).
     let ((causes, starts), order) = super::par::both(
@@ -456,18 +455,18 @@ pub(crate) fn settle(ix: &mut Index) {
     }
 }
 
-/// Every rule's anomalies in the rules' order, unranked, and what `beside` made: the
-/// rules that only add in two halves of about the same work, one on a second thread
-/// with `beside` (the lighter half), then the two that revise what the others found.
-fn detect_unranked<T: Send>(ix: &Index, beside: impl FnOnce() -> T + Send) -> (Vec<Anomaly>, T) {
+/// Every rule's anomalies in the rules' order, unranked: the rules that only add in two
+/// halves of about the same work, one on a second thread, then the two that revise what
+/// the others found.
+fn detect_unranked(ix: &Index) -> Vec<Anomaly> {
     let th = ix.thresholds;
-    let ((mut later, made), earlier) = super::par::both(
+    let (mut later, earlier) = super::par::both(
         || {
             let mut out = Vec::new();
             lost_wakers(ix, &th, &mut out);
             self_wake_storms(ix, &th, &mut out);
             worker_stalls(ix, &th, &mut out);
-            (out, beside())
+            out
         },
         || {
             let mut out = Vec::new();
@@ -483,7 +482,7 @@ fn detect_unranked<T: Send>(ix: &Index, beside: impl FnOnce() -> T + Send) -> (V
     // These two look again at what the rules found.
     host_contention(ix, &mut all);
     damaged(ix, &mut all);
-    (all, made)
+    all
 }
 
 /// The anomalies worst first, as positions in `out`.

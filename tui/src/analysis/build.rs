@@ -1135,7 +1135,7 @@ impl Builder {
             block_tasks: self.block_tasks,
             task_events_cache: Default::default(),
             polls,
-            polls_by_duration: Vec::new(),
+            longest: Default::default(),
             poll_samples,
             wakes: self.wakes,
             long_waits: self.long_waits,

@@ -309,7 +309,7 @@ fn accept_search(app: &mut App) {
 
 fn longest_poll(app: &mut App) {
     let rank = app.selection.longest_rank;
-    let Some(&p) = app.index.polls_by_duration.get(rank) else {
+    let Some(&p) = app.index.polls_by_duration().get(rank) else {
         app.status = Some("no more polls".into());
         app.selection.longest_rank = 0;
         return;
