@@ -6,9 +6,11 @@
 //! (the code `dial9-tui report` runs: read, index, the text); the explorer's first frame
 //! (read + index + first draw into a 160x48 `TestBackend`) and its peak memory; and each
 //! navigation key's time (the action and the redraw it causes, median and worst over
-//! every press of three runs). Times are medians of three runs; ratios are to
-//! `sha256sum` and to the file's size, against the goals of issue 26. Each run is a
-//! child process, so its peak memory is its own.
+//! every press of every run). Five rounds, each a `sha256sum`, a report and a first
+//! screen one after another, so that a ratio compares runs made under the same load:
+//! times are medians of the rounds, ratios (to `sha256sum`, against the goals of issue
+//! 26) the medians of each round's ratio, peaks the highest. Each run is a child
+//! process, so its peak memory is its own.
 
 #[path = "../examples/synth/mod.rs"]
 mod synth;
@@ -28,7 +30,7 @@ const SIZES: &[(usize, &str)] = &[(1_000_000, "1M"), (10_000_000, "10M"), (30_00
 const TIME_GOAL: f64 = 2.0;
 const MEMORY_GOAL: f64 = 2.0;
 const KEY_TARGET_MS: f64 = 50.0;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -47,7 +49,7 @@ fn main() {
     let dir = std::env::temp_dir().join("dial9-explorer-bench");
     std::fs::create_dir_all(&dir).unwrap();
     println!(
-        "explorer at scale, {} cores; times are medians of {RUNS} runs",
+        "explorer at scale, {} cores; {RUNS} rounds of sha256sum, report and first screen: times are medians, ratios the medians of each round's",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     for &(n, label) in SIZES {
@@ -75,33 +77,36 @@ fn main() {
             "\n{label} events: {file_mb:.0} MB file, {:.2} bytes an event",
             file_mb * 1e6 / n as f64
         );
-        let sha = median((0..RUNS).map(|_| {
-            let t = Instant::now();
-            let ok = Command::new("sha256sum")
-                .arg(p)
-                .output()
-                .is_ok_and(|o| o.status.success());
-            assert!(ok, "sha256sum {p} failed");
-            t.elapsed().as_secs_f64()
-        }));
-        println!("  sha256sum        {sha:>8.3} s");
-        let reports: Vec<(f64, f64)> = (0..RUNS)
-            .map(|_| {
-                let text = run_child("--report", p);
-                (field(&text, "report_s"), field(&text, "peak_mb"))
-            })
+        // Rounds of sha256sum, `report` and the first screen, one after another, so each
+        // ratio compares runs made under the same load (a 2-core VM's drifts over a
+        // bench): a ratio is the median of the rounds' ratios; a peak, the highest.
+        let rounds: Vec<(f64, String, String)> = (0..RUNS)
+            .map(|_| (sha256sum(p), run_child("--report", p), run_child("--child", p)))
             .collect();
-        let report_s = median(reports.iter().map(|r| r.0));
-        let report_mb = reports.iter().map(|r| r.1).fold(0.0, f64::max);
-        verdict("report", report_s, sha, report_mb, file_mb);
-        // The first screen, like the report, as the median of its runs; each key's
-        // median and worst over all its presses in every run.
-        let mut runs: Vec<String> = (0..RUNS).map(|_| run_child("--child", p)).collect();
+        let sha = median(rounds.iter().map(|r| r.0));
+        println!("  sha256sum        {sha:>8.3} s");
+        let report = |r: &(f64, String, String)| field(&r.1, "report_s");
+        let report_mb = rounds.iter().map(|r| field(&r.1, "peak_mb")).fold(0.0, f64::max);
+        verdict(
+            "report",
+            median(rounds.iter().map(report)),
+            median(rounds.iter().map(|r| report(r) / r.0)),
+            report_mb,
+            file_mb,
+        );
+        // Each key's median and worst over all its presses in every round.
+        let first = |r: &(f64, String, String)| field(&r.2, "first_frame_s");
+        let explorer_mb = rounds.iter().map(|r| field(&r.2, "peak_mb")).fold(0.0, f64::max);
+        verdict(
+            "first screen",
+            median(rounds.iter().map(first)),
+            median(rounds.iter().map(|r| first(r) / r.0)),
+            explorer_mb,
+            file_mb,
+        );
+        let mut runs: Vec<String> = rounds.into_iter().map(|r| r.2).collect();
         runs.sort_by(|a, b| field(a, "first_frame_s").total_cmp(&field(b, "first_frame_s")));
         let text = &runs[runs.len() / 2];
-        let first = field(text, "first_frame_s");
-        let explorer_mb = runs.iter().map(|t| field(t, "peak_mb")).fold(0.0, f64::max);
-        verdict("first screen", first, sha, explorer_mb, file_mb);
         if let Some(v) = text.lines().find_map(|l| l.strip_prefix("first_frame_s=")) {
             println!(
                 "    ({})",
@@ -140,6 +145,17 @@ fn key_times(runs: &[String]) -> Vec<(String, Vec<f64>)> {
     keys
 }
 
+/// One `sha256sum` of the file, in seconds.
+fn sha256sum(path: &str) -> f64 {
+    let t = Instant::now();
+    let ok = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "sha256sum {path} failed");
+    t.elapsed().as_secs_f64()
+}
+
 fn run_child(mode: &str, path: &str) -> String {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([mode, path])
@@ -166,8 +182,9 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn verdict(what: &str, secs: f64, sha: f64, mb: f64, file_mb: f64) {
-    let (t, m) = (secs / sha, mb / file_mb);
+/// A row: the median time, the median of the rounds' ratios to `sha256sum`, the peak.
+fn verdict(what: &str, secs: f64, t: f64, mb: f64, file_mb: f64) {
+    let m = mb / file_mb;
     println!(
         "  {what:<16} {secs:>8.3} s = {t:>5.1}x sha256sum (goal <= {TIME_GOAL}x) {:<6}  peak {mb:>6.0} MB = {m:>4.1}x the file (goal <= {MEMORY_GOAL}x) {}",
         ok(t <= TIME_GOAL),
