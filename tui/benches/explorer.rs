@@ -81,12 +81,21 @@ fn main() {
         // ratio compares runs made under the same load (a 2-core VM's drifts over a
         // bench): a ratio is the median of the rounds' ratios; a peak, the highest.
         let rounds: Vec<(f64, String, String)> = (0..RUNS)
-            .map(|_| (sha256sum(p), run_child("--report", p), run_child("--child", p)))
+            .map(|_| {
+                (
+                    sha256sum(p),
+                    run_child("--report", p),
+                    run_child("--child", p),
+                )
+            })
             .collect();
         let sha = median(rounds.iter().map(|r| r.0));
         println!("  sha256sum        {sha:>8.3} s");
         let report = |r: &(f64, String, String)| field(&r.1, "report_s");
-        let report_mb = rounds.iter().map(|r| field(&r.1, "peak_mb")).fold(0.0, f64::max);
+        let report_mb = rounds
+            .iter()
+            .map(|r| field(&r.1, "peak_mb"))
+            .fold(0.0, f64::max);
         verdict(
             "report",
             median(rounds.iter().map(report)),
@@ -96,7 +105,10 @@ fn main() {
         );
         // Each key's median and worst over all its presses in every round.
         let first = |r: &(f64, String, String)| field(&r.2, "first_frame_s");
-        let explorer_mb = rounds.iter().map(|r| field(&r.2, "peak_mb")).fold(0.0, f64::max);
+        let explorer_mb = rounds
+            .iter()
+            .map(|r| field(&r.2, "peak_mb"))
+            .fold(0.0, f64::max);
         verdict(
             "first screen",
             median(rounds.iter().map(first)),

@@ -207,12 +207,18 @@ fn ascii_and_no_color_keep_every_signal() {
 fn key_l_selects_the_longest_poll_and_again_the_next() {
     let mut app = open("long-poll");
     press(&mut app, "L");
-    let p = app.index().poll(app.index().polls_by_duration()[0]).unwrap();
+    let p = app
+        .index()
+        .poll(app.index().polls_by_duration()[0])
+        .unwrap();
     assert_eq!(app.event(), p.start_event);
     assert_eq!(app.task(), Some(p.task));
     assert_eq!(app.index().tasks[p.task as usize].name, "http-request-3");
     press(&mut app, "L");
-    let p2 = app.index().poll(app.index().polls_by_duration()[1]).unwrap();
+    let p2 = app
+        .index()
+        .poll(app.index().polls_by_duration()[1])
+        .unwrap();
     assert_eq!(app.event(), p2.start_event);
 }
 
