@@ -412,7 +412,7 @@ pub(crate) fn settle(ix: &mut Index) {
     let mut all = detect_unranked(ix);
     // The ranking, and beside it what needs no ranking: each anomaly's cause, and the
     // swimlanes' marks (each severity's start times, in time order).
-    let ((causes, starts), order) = super::par::both(
+    let ((causes, starts), ranked) = super::par::both(
         || {
             let mut starts: [Vec<u64>; 3] = Default::default();
             for a in &all {
@@ -426,7 +426,7 @@ pub(crate) fn settle(ix: &mut Index) {
         || rank(&all),
     );
     ix.anomaly_starts = starts;
-    let mut groups = super::groups::group(ix, &all, &order, &causes);
+    let mut groups = super::groups::group(ix, &all, &ranked, &causes);
     // Occurrences in group order, so stepping through them (n/N) goes cause first:
     // moved once, in place (a 10M-event dump's hundred thousand would otherwise be
     // copied), from where the rules made them.
@@ -434,12 +434,12 @@ pub(crate) fn settle(ix: &mut Index) {
     let mut at = 0u32;
     for g in &mut groups {
         for m in &mut g.members {
-            to[order[*m] as usize] = at;
+            to[ranked[*m].at as usize] = at;
             *m = at as usize;
             at += 1;
         }
     }
-    drop(order);
+    drop(ranked);
     permute(&mut all, &mut to);
     let ranked = all;
     for g in &mut groups {
@@ -485,28 +485,61 @@ fn detect_unranked(ix: &Index) -> Vec<Anomaly> {
     all
 }
 
-/// The anomalies worst first, as positions in `out`.
-fn rank(out: &[Anomaly]) -> Vec<u32> {
+/// An anomaly's place in the ranking ([`rank`]), with what grouping reads of it: the
+/// grouping goes through these in order, where reading each from the anomaly table (a
+/// hundred bytes an anomaly, in no order) missed the cache on nearly every one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ranked {
+    /// Its position among the rules' anomalies.
+    pub(crate) at: u32,
+    pub(crate) kind: AnomalyKind,
+    pub(crate) severity: Severity,
+    pub(crate) is_dump_cause: bool,
+    pub(crate) host_contention: bool,
+    pub(crate) magnitude: u64,
+    pub(crate) start_ns: u64,
+    /// Its task (`NONE`: none).
+    pub(crate) task: TaskIdx,
+}
+
+impl Ranked {
+    pub(crate) fn task(&self) -> Option<TaskIdx> {
+        (self.task != NONE).then_some(self.task)
+    }
+}
+
+/// The anomalies worst first.
+fn rank(out: &[Anomaly]) -> Vec<Ranked> {
     // Worst first: severity, then root causes before their consequences (a long poll
     // causes the scheduling delays and the worker stall around it), then magnitude.
-    // Sorted as keys beside positions: an anomaly is a hundred bytes, and a 10M-event
-    // dump can have a hundred thousand; they are moved once, into their groups' order.
-    let mut keys: Vec<_> = out
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            (
-                std::cmp::Reverse(a.severity),
-                std::cmp::Reverse(a.is_dump_cause),
-                a.kind.rank(),
-                std::cmp::Reverse(a.magnitude),
-                a.start_ns,
-                i as u32,
-            )
+    // Sorted as small records beside positions: an anomaly is a hundred bytes, and a
+    // 10M-event dump can have a hundred thousand; they are moved once, into their
+    // groups' order.
+    let mut ranked: Vec<Ranked> = (out.iter().zip(0u32..))
+        .map(|(a, at)| Ranked {
+            at,
+            kind: a.kind,
+            severity: a.severity,
+            is_dump_cause: a.is_dump_cause,
+            host_contention: a.host_contention,
+            magnitude: a.magnitude,
+            start_ns: a.start_ns,
+            task: a.task.unwrap_or(NONE),
         })
         .collect();
-    keys.sort_unstable();
-    keys.into_iter().map(|k| k.5).collect()
+    // Positions are distinct: no two compare equal, so an unstable sort's order is the
+    // only one.
+    ranked.sort_unstable_by_key(|r| {
+        (
+            std::cmp::Reverse(r.severity),
+            std::cmp::Reverse(r.is_dump_cause),
+            r.kind.rank(),
+            std::cmp::Reverse(r.magnitude),
+            r.start_ns,
+            r.at,
+        )
+    });
+    ranked
 }
 
 /// Moves `v[i]` to `v[to[i]]` for every `i`, in place (`to` is a permutation, and is

@@ -8,7 +8,7 @@
 //! causes the delays and the stall around it), then the time lost in all. Every
 //! occurrence stays reachable: a group lists its members.
 
-use super::anomaly::{Anomaly, AnomalyKind, Severity};
+use super::anomaly::{Anomaly, AnomalyKind, Ranked, Severity};
 use super::index::{Index, TaskIdx};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,22 +174,25 @@ pub(crate) fn causes(ix: &Index, anomalies: &[Anomaly]) -> Vec<u32> {
 }
 
 /// Groups the anomalies by kind and cause (`causes`, from [`causes`]) and ranks the
-/// groups. `order` lists the anomalies worst first (positions in `anomalies`); a group's
-/// members are places in that order.
-pub fn group(ix: &Index, anomalies: &[Anomaly], order: &[u32], causes: &[u32]) -> Vec<Group> {
+/// groups. `ranked` lists the anomalies worst first (from the ranking, positions in
+/// `anomalies`); a group's members are places in that order.
+pub(crate) fn group(
+    ix: &Index,
+    anomalies: &[Anomaly],
+    ranked: &[Ranked],
+    causes: &[u32],
+) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut by_key: rustc_hash::FxHashMap<(AnomalyKind, u32), usize> = Default::default();
-    let ranked = |i: usize| &anomalies[order[i] as usize];
-    for (i, &at) in order.iter().enumerate() {
-        let a = &anomalies[at as usize];
+    for (i, a) in ranked.iter().enumerate() {
         let g = *by_key
-            .entry((a.kind, causes[at as usize]))
+            .entry((a.kind, causes[a.at as usize]))
             .or_insert_with(|| {
                 groups.push(Group {
                     kind: a.kind,
                     severity: a.severity,
                     subject: String::new(),
-                    task: a.task,
+                    task: a.task(),
                     tasks: 0,
                     members: Vec::new(),
                     total: 0,
@@ -208,21 +211,22 @@ pub fn group(ix: &Index, anomalies: &[Anomaly], order: &[u32], causes: &[u32]) -
         }
         if a.severity > g.severity {
             g.severity = a.severity;
-            g.task = a.task;
+            g.task = a.task();
         }
         g.is_dump_cause |= a.is_dump_cause;
         g.host_contention &= a.host_contention;
     }
     for g in &mut groups {
-        let mut tasks: Vec<TaskIdx> = g.members.iter().filter_map(|&i| ranked(i).task).collect();
+        let mut tasks: Vec<TaskIdx> = g.members.iter().filter_map(|&i| ranked[i].task()).collect();
         tasks.sort_unstable();
         tasks.dedup();
         g.tasks = tasks.len();
-        g.subject = subject(ix, ranked(g.members[0]), &tasks);
+        let first = &anomalies[ranked[g.members[0]].at as usize];
+        g.subject = subject(ix, first, &tasks);
         g.members.sort_by_key(|&i| {
             (
-                std::cmp::Reverse(ranked(i).severity),
-                std::cmp::Reverse(ranked(i).magnitude),
+                std::cmp::Reverse(ranked[i].severity),
+                std::cmp::Reverse(ranked[i].magnitude),
             )
         });
     }
