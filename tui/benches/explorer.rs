@@ -103,7 +103,6 @@ fn main() {
             report_mb,
             file_mb,
         );
-        // Each key's median and worst over all its presses in every round.
         let first = |r: &(f64, String, String)| field(&r.2, "first_frame_s");
         let explorer_mb = rounds
             .iter()
@@ -127,6 +126,7 @@ fn main() {
                     .trim_matches(['(', ')'])
             );
         }
+        // Each key's median and worst over all its presses in every round.
         for (name, mut ms) in key_times(&runs) {
             ms.sort_by(f64::total_cmp);
             let (med, max) = (ms[ms.len() / 2], ms[ms.len() - 1]);
@@ -198,7 +198,7 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 fn verdict(what: &str, secs: f64, t: f64, mb: f64, file_mb: f64) {
     let m = mb / file_mb;
     println!(
-        "  {what:<16} {secs:>8.3} s = {t:>5.1}x sha256sum (goal <= {TIME_GOAL}x) {:<6}  peak {mb:>6.0} MB = {m:>4.1}x the file (goal <= {MEMORY_GOAL}x) {}",
+        "  {what:<16} {secs:>8.3} s, {t:>5.1}x sha256sum (goal <= {TIME_GOAL}x) {:<6}  peak {mb:>6.0} MB = {m:>4.1}x the file (goal <= {MEMORY_GOAL}x) {}",
         ok(t <= TIME_GOAL),
         ok(m <= MEMORY_GOAL)
     );

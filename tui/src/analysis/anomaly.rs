@@ -456,8 +456,9 @@ pub(crate) fn settle(ix: &mut Index) {
 }
 
 /// Every rule's anomalies in the rules' order, unranked: the rules that only add in two
-/// halves of about the same work, one on a second thread, then the two that revise what
-/// the others found.
+/// halves, one on a second thread (the scheduling delays, most of the work at 10M events,
+/// are one rule and stay whole: 11 ms against the other half's 7), then the two that
+/// revise what the others found.
 fn detect_unranked(ix: &Index) -> Vec<Anomaly> {
     let th = ix.thresholds;
     let (mut later, earlier) = super::par::both(

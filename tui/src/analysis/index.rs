@@ -393,7 +393,7 @@ impl Index {
     /// The longest polls, longest first (at most [`LONGEST_KEPT`]): measured polls, and
     /// those known to have lasted at least so long; never a poll whose end was lost.
     /// Ranked at the first asking (the explorer's `L`): the report never needs them, and
-    /// ranking a 10M-event dump's polls is 7 ms of its first screen.
+    /// ranking a 10M-event dump's polls would add 7 ms to its first screen.
     pub fn polls_by_duration(&self) -> &[PollIdx] {
         self.longest.get_or_init(|| longest_polls(self))
     }
