@@ -139,11 +139,45 @@ fn track_event(ev: &Event<'_>, out: &mut Vec<u8>) {
 /// written, so nothing is copied twice. Returns the bytes written.
 pub fn packet(
     out: &mut Vec<u8>,
-    (ts, sequence, flags): (u64, u32, u32),
+    head: (u64, u32, u32),
     ev: &Event<'_>,
     interned: Option<&[u8]>,
 ) -> usize {
-    let event = event_len(ev);
+    wrap(
+        out,
+        head,
+        event_len(ev),
+        |out| track_event(ev, out),
+        interned,
+    )
+}
+
+/// A `TracePacket` as [`packet`] writes it, carrying a `TrackEvent` already encoded (an
+/// anomaly's, made ahead on another thread).
+pub fn packet_of_event(
+    out: &mut Vec<u8>,
+    head: (u64, u32, u32),
+    event: &[u8],
+    interned: Option<&[u8]>,
+) -> usize {
+    wrap(
+        out,
+        head,
+        event.len(),
+        |out| out.extend_from_slice(event),
+        interned,
+    )
+}
+
+/// The packet around an event of `event` bytes that `write_event` writes.
+#[inline(always)]
+fn wrap(
+    out: &mut Vec<u8>,
+    (ts, sequence, flags): (u64, u32, u32),
+    event: usize,
+    write_event: impl FnOnce(&mut Vec<u8>),
+    interned: Option<&[u8]>,
+) -> usize {
     let packet = uint_len(8, ts)
         + uint_len(10, u64::from(sequence))
         + bytes_len(11, event)
@@ -154,7 +188,7 @@ pub fn packet(
     uint(8, ts, out);
     uint(10, u64::from(sequence), out);
     head(11, event, out);
-    track_event(ev, out);
+    write_event(out);
     if let Some(i) = interned {
         head(12, i.len(), out);
         out.extend_from_slice(i);
@@ -273,5 +307,55 @@ mod tests {
             }
         }
         assert_eq!(n, 4 * 6 * 4 * 2);
+    }
+
+    /// A packet around an event prost encoded (the anomalies', made ahead): the bytes
+    /// prost writes for the whole packet, with and without names to send.
+    #[test]
+    fn a_packet_of_an_encoded_event_is_the_bytes_prost_writes() {
+        let event = TrackEvent {
+            r#type: Some(proto::INSTANT),
+            track_uuid: Some(0x101),
+            name_iid: Some(40_000),
+            category_iids: vec![4],
+            debug_annotations: vec![
+                DebugAnnotation::text(7, "critical"),
+                DebugAnnotation::text(8, "x".repeat(300)),
+                DebugAnnotation::uint(9, u64::MAX),
+                DebugAnnotation::flag(10, true),
+            ],
+            ..Default::default()
+        };
+        let names = InternedData {
+            event_names: vec![proto::Interned {
+                iid: Some(40_000),
+                name: Some("critical long-poll".into()),
+            }],
+            ..Default::default()
+        };
+        for (ts, interned) in [(0, None), (u64::MAX, Some(names))] {
+            let mut out = vec![9];
+            let bytes = interned.as_ref().map(|i| i.encode_to_vec());
+            let written = packet_of_event(
+                &mut out,
+                (ts, 1, proto::SEQ_NEEDS_INCREMENTAL_STATE),
+                &event.encode_to_vec(),
+                bytes.as_deref(),
+            );
+            let message = TracePacket {
+                timestamp: Some(ts),
+                trusted_packet_sequence_id: Some(1),
+                track_event: Some(event.clone()),
+                interned_data: interned,
+                sequence_flags: Some(proto::SEQ_NEEDS_INCREMENTAL_STATE),
+                track_descriptor: None,
+            };
+            let mut want = vec![9];
+            encode_key(1, WireType::LengthDelimited, &mut want);
+            encode_varint(message.encoded_len() as u64, &mut want);
+            message.encode(&mut want).unwrap();
+            assert_eq!(out, want);
+            assert_eq!(written, out.len() - 1);
+        }
     }
 }
