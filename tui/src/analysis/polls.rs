@@ -256,9 +256,15 @@ impl Polls {
 
     pub fn get(&self, p: PollIdx) -> Option<Poll> {
         let (li, i) = self.locate(p)?;
+        Some(self.at(li, i))
+    }
+
+    /// Place `i` of lane `li`'s polls (panics past the lane's last), for a pass over a
+    /// lane's polls that knows where it is.
+    pub fn at(&self, li: usize, i: usize) -> Poll {
         let l = &self.lanes[li];
         let f = l.flags[i];
-        Some(Poll {
+        Poll {
             task: l.task[i],
             lane: self.ids[li],
             start_ns: l.start[i],
@@ -268,7 +274,7 @@ impl Polls {
             end_unknown: f & END_UNKNOWN != 0,
             open_at_window_end: f & OPEN_AT_WINDOW_END != 0,
             start_overwritten: f & START_OVERWRITTEN != 0,
-        })
+        }
     }
 
     /// Every poll, lane by lane, each lane's in time order.

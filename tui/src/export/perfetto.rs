@@ -32,7 +32,7 @@ use super::proto::{
 };
 use super::wire::{self, Arg};
 use crate::analysis::index::{EventIdx, TaskIdx};
-use crate::analysis::{Index, Segment, SegmentKind, Severity};
+use crate::analysis::{Index, Poll, Segment, SegmentKind, Severity};
 
 const SEQUENCE: u32 = 1;
 const PROCESS_TRACK: u64 = 1;
@@ -213,7 +213,7 @@ fn merge_with(
         let next = if stream >= LANES {
             let li = stream - LANES;
             if !in_slice[li] {
-                let Some(seg) = segments[li].next(ix) else {
+                let Some((seg, poll)) = segments[li].next(ix) else {
                     PeekMut::pop(top);
                     continue;
                 };
@@ -221,7 +221,7 @@ fn merge_with(
                 let start = seg.start_ns.max(lane_end[li]);
                 let end = seg.end_ns.max(start);
                 let count = woken.polled(&seg);
-                w.begin(ix, li, &seg, (start, end), &mut led, count)?;
+                w.begin(ix, (li, &seg, poll), (start, end), &mut led, count)?;
                 in_slice[li] = true;
                 Some(end)
             } else {
@@ -466,8 +466,8 @@ struct LaneSegments {
     li: usize,
     poll: usize,
     park: usize,
-    /// The next segment and whether it is a poll, once looked at.
-    ahead: Option<Option<(Segment, bool)>>,
+    /// The next segment and its poll (`None`: a park), once looked at.
+    ahead: Option<Option<(Segment, Option<Poll>)>>,
 }
 
 impl LaneSegments {
@@ -480,22 +480,32 @@ impl LaneSegments {
         }
     }
 
-    /// The next segment, and whether it is a poll.
-    fn find(&self, ix: &Index) -> Option<(Segment, bool)> {
-        let polls = ix.polls.of_lane(self.li);
-        let poll = (self.poll < polls.len()).then(|| Segment::poll(ix, self.li, self.poll));
-        let park = ix.lanes[self.li].parks.get(self.park).map(Segment::park);
+    /// The next segment, and its poll if it is one.
+    fn find(&self, ix: &Index) -> Option<(Segment, Option<Poll>)> {
+        let (li, i) = (self.li, self.poll);
+        // The poll read once, whole: its segment is made of it (`Segment::poll`'s).
+        let poll = (i < ix.polls.of_lane(li).len()).then(|| {
+            let p = ix.polls.at(li, i);
+            let seg = Segment {
+                start_ns: p.start_ns,
+                end_ns: p.end_ns.unwrap_or(ix.end_ns.max(p.start_ns)),
+                kind: SegmentKind::Polling(p.task),
+                poll: ix.polls.idx(li, i),
+            };
+            (seg, p)
+        });
+        let park = ix.lanes[li].parks.get(self.park).map(Segment::park);
         match (poll, park) {
-            (Some(a), Some(b)) if (b.start_ns, b.end_ns) < (a.start_ns, a.end_ns) => {
-                Some((b, false))
+            (Some((a, _)), Some(b)) if (b.start_ns, b.end_ns) < (a.start_ns, a.end_ns) => {
+                Some((b, None))
             }
-            (Some(a), _) => Some((a, true)),
-            (None, Some(b)) => Some((b, false)),
+            (Some((a, p)), _) => Some((a, Some(p))),
+            (None, Some(b)) => Some((b, None)),
             (None, None) => None,
         }
     }
 
-    fn ahead(&mut self, ix: &Index) -> Option<(Segment, bool)> {
+    fn ahead(&mut self, ix: &Index) -> Option<(Segment, Option<Poll>)> {
         if self.ahead.is_none() {
             self.ahead = Some(self.find(ix));
         }
@@ -506,15 +516,15 @@ impl LaneSegments {
         self.ahead(ix).map(|(s, _)| s)
     }
 
-    fn next(&mut self, ix: &Index) -> Option<Segment> {
-        let (s, is_poll) = self.ahead(ix)?;
+    fn next(&mut self, ix: &Index) -> Option<(Segment, Option<Poll>)> {
+        let (s, poll) = self.ahead(ix)?;
         self.ahead = None;
-        if is_poll {
+        if poll.is_some() {
             self.poll += 1;
         } else {
             self.park += 1;
         }
-        Some(s)
+        Some((s, poll))
     }
 }
 
@@ -879,8 +889,7 @@ impl<'a> Writer<'a> {
     fn begin(
         &mut self,
         ix: &Index,
-        li: usize,
-        seg: &Segment,
+        (li, seg, poll): (usize, &Segment, Option<Poll>),
         (start, end): (u64, u64),
         led: &mut [Vec<(u32, EventIdx)>],
         woken: Option<i64>,
@@ -899,7 +908,6 @@ impl<'a> Writer<'a> {
             );
         };
         let name = self.task_names(ix, t as usize);
-        let poll = ix.poll(seg.poll);
         let mut delay = None;
         let mut ends = [0u64; 8];
         let mut more = Vec::new();
