@@ -199,9 +199,10 @@ fn export(ix: &Index, out: &Path) -> Result<ExitCode, ExitCode> {
         eprintln!("dial9-tui: cannot write {}: {e}", out.display());
         ExitCode::from(2)
     })?;
+    let file = dial9_tui::export::file::WriteBehind::new(file);
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let written = dial9_tui::export::perfetto::write(ix, &mut w).and_then(|n| {
-        let file = w.into_inner().map_err(|e| e.into_error())?;
+        let file = w.into_inner().map_err(|e| e.into_error())?.into_inner();
         file.sync_all().map(|()| n)
     });
     match written {
