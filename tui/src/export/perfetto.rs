@@ -665,6 +665,11 @@ const CATEGORIES: [&str; 4] = ["poll", "park", "wake", "anomaly"];
 const PARKED: u64 = 1;
 const TASK_NAMES: u64 = 16;
 
+/// An event packet's head: its time, the sequence, and that it uses the sequence's names.
+fn head(ts: u64) -> (u64, u32, u32) {
+    (ts, SEQUENCE, proto::SEQ_NEEDS_INCREMENTAL_STATE)
+}
+
 /// Bytes of packets gathered before a write to the output.
 const FLUSH_AT: usize = 1 << 20;
 
@@ -739,16 +744,15 @@ impl<'a> Writer<'a> {
 
     /// An event of the hot shapes, written straight to bytes (see [`wire`]).
     fn fast(&mut self, ts: u64, ev: &wire::Event<'_>) -> io::Result<()> {
-        self.last_ts = self.last_ts.max(ts);
-        let interned =
-            (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending).encode_to_vec());
-        let len = wire::packet(
-            &mut self.buf,
-            (ts, SEQUENCE, proto::SEQ_NEEDS_INCREMENTAL_STATE),
-            ev,
-            interned.as_deref(),
-        );
+        let interned = self.names_at(ts);
+        let len = wire::packet(&mut self.buf, head(ts), ev, interned.as_deref());
         self.added(len)
+    }
+
+    /// The names waiting to be sent, encoded, for the packet at `ts` to carry.
+    fn names_at(&mut self, ts: u64) -> Option<Vec<u8>> {
+        self.last_ts = self.last_ts.max(ts);
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending).encode_to_vec())
     }
 
     /// An event of any shape, through prost.
@@ -1021,7 +1025,6 @@ impl<'a> Writer<'a> {
     /// An anomaly's event, made ahead ([`AnomalyMaker`]), with its name if it is the
     /// first of it.
     fn premade(&mut self, ts: u64, event: &[u8], name: FirstOf) -> io::Result<()> {
-        self.last_ts = self.last_ts.max(ts);
         if let Some((iid, name)) = name {
             self.pending.event_names.push(proto::Interned {
                 iid: Some(iid),
@@ -1029,14 +1032,8 @@ impl<'a> Writer<'a> {
             });
         }
         self.written.anomalies += 1;
-        let interned =
-            (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending).encode_to_vec());
-        let len = wire::packet_of_event(
-            &mut self.buf,
-            (ts, SEQUENCE, proto::SEQ_NEEDS_INCREMENTAL_STATE),
-            event,
-            interned.as_deref(),
-        );
+        let interned = self.names_at(ts);
+        let len = wire::packet_of_event(&mut self.buf, head(ts), event, interned.as_deref());
         self.added(len)
     }
 }
