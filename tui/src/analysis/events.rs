@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use dial9_format::{BlockEntry, Event, EventBlocks, EventColumns, EventKind};
 
 use super::index::EventIdx;
+use super::par;
 
 /// Decoded blocks kept for random access: a screen's events and the neighbours a key
 /// moves to, with room to spare (a block decoded is ~1 MB).
@@ -205,40 +206,30 @@ impl EventStore {
     ) -> R {
         let blocks = self.blocks().len();
         let keep = &keep;
-        std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Kept>(3);
-            let (free_tx, free_rx) = std::sync::mpsc::channel::<Kept>();
-            let decoder = std::thread::Builder::new()
-                .name("dial9-read".into())
-                .spawn_scoped(s, move || {
-                    let mut cols = EventColumns::default();
-                    for b in 0..blocks {
-                        self.decode(b, &mut cols);
-                        let first = self.blocks.entries()[b].first_event as usize;
-                        let mut kept = free_rx.try_recv().unwrap_or_default();
-                        kept.clear();
-                        kept.extend(
-                            (0..cols.len())
-                                .map(|i| (first + i, cols.at(i)))
-                                .filter(|(_, e)| keep(e)),
-                        );
-                        if tx.send(kept).is_err() {
-                            return;
-                        }
-                    }
-                });
-            match decoder {
-                Ok(_) => {
-                    let mut ahead = Ahead {
-                        rx,
-                        free: free_tx,
-                        block: Vec::new(),
-                        at: 0,
-                    };
-                    f(&mut ahead)
-                }
-                Err(_) => f(&mut self.cursor(0).enumerate().filter(|(_, e)| keep(e))),
+        let (mut cols, mut b) = (EventColumns::default(), 0);
+        // A block's kept events into each batch.
+        let decode = move |kept: &mut Kept| {
+            if b >= blocks {
+                return false;
             }
+            self.decode(b, &mut cols);
+            let first = self.blocks.entries()[b].first_event as usize;
+            kept.clear();
+            kept.extend(
+                (0..cols.len())
+                    .map(|i| (first + i, cols.at(i)))
+                    .filter(|(_, e)| keep(e)),
+            );
+            b += 1;
+            true
+        };
+        std::thread::scope(|s| {
+            let mut ahead = Ahead {
+                blocks: par::Ahead::start(s, "dial9-read", 3, decode),
+                block: Vec::new(),
+                at: 0,
+            };
+            f(&mut ahead)
         })
     }
 }
@@ -246,23 +237,20 @@ impl EventStore {
 /// A block's events that a pass keeps, with their indices.
 type Kept = Vec<(usize, Event)>;
 
-/// Events decoded and picked out on another thread (see [`EventStore::read_ahead`]).
-struct Ahead {
-    rx: std::sync::mpsc::Receiver<Kept>,
-    /// Blocks read, back to the decoder to reuse.
-    free: std::sync::mpsc::Sender<Kept>,
+/// Events decoded and picked out a few blocks ahead (see [`EventStore::read_ahead`]).
+struct Ahead<F> {
+    blocks: par::Ahead<Kept, F>,
     block: Kept,
     at: usize,
 }
 
-impl Iterator for Ahead {
+impl<F: FnMut(&mut Kept) -> bool + Send> Iterator for Ahead<F> {
     type Item = (usize, Event);
 
     fn next(&mut self) -> Option<(usize, Event)> {
         while self.at >= self.block.len() {
-            let next = self.rx.recv().ok()?;
-            let done = std::mem::replace(&mut self.block, next);
-            let _ = self.free.send(done);
+            let used = std::mem::take(&mut self.block);
+            self.block = self.blocks.next(used)?;
             self.at = 0;
         }
         self.at += 1;

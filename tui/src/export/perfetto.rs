@@ -32,6 +32,7 @@ use super::proto::{
 };
 use super::wire::{self, Arg};
 use crate::analysis::index::{EventIdx, TaskIdx};
+use crate::analysis::par;
 use crate::analysis::{Index, Poll, Segment, SegmentKind, Severity};
 
 const SEQUENCE: u32 = 1;
@@ -153,8 +154,9 @@ fn merge(
     events: &mut dyn Iterator<Item = (usize, Event)>,
 ) -> io::Result<()> {
     std::thread::scope(|s| {
-        let mut anomalies = Anomalies::start(ix, s);
-        merge_with(ix, w, events, &mut anomalies)
+        let mut maker = AnomalyMaker::new(ix);
+        let made = par::Ahead::start(s, "dial9-anomalies", 2, move |m: &mut Made| maker.batch(m));
+        merge_with(ix, w, events, &mut Anomalies::new(made))
         // The maker, if still at work (a write failed), stops when its channel closes.
     })
 }
@@ -163,7 +165,7 @@ fn merge_with(
     ix: &Index,
     w: &mut Writer<'_>,
     events: &mut dyn Iterator<Item = (usize, Event)>,
-    anomalies: &mut Anomalies<'_>,
+    anomalies: &mut Anomalies<impl FnMut(&mut Made) -> bool + Send>,
 ) -> io::Result<()> {
     // The k-way merge: each stream's next time, and the stream (at one time, the lower
     // stream first). Streams: the events first (a wake, a spawn or an end: at one time, a
@@ -359,51 +361,18 @@ impl AnomalyMaker<'_> {
 
 /// The anomalies' events in time order, as the merge takes them: made a batch ahead on
 /// a thread of their own, or here when no thread can be had.
-struct Anomalies<'a> {
-    source: AnomalySource<'a>,
+struct Anomalies<F> {
+    batches: par::Ahead<Made, F>,
     made: Made,
     /// The next item in `made`, and where its bytes start.
     at: usize,
     from: usize,
 }
 
-enum AnomalySource<'a> {
-    Thread {
-        full: Receiver<Made>,
-        empty: std::sync::mpsc::Sender<Made>,
-    },
-    Here(AnomalyMaker<'a>),
-}
-
-impl<'a> Anomalies<'a> {
-    fn start<'s>(ix: &'a Index, s: &'s std::thread::Scope<'s, '_>) -> Anomalies<'a>
-    where
-        'a: 's,
-    {
-        // Two batches wait at most.
-        let (full, to_merge) = sync_channel::<Made>(2);
-        let (empty, emptied) = channel::<Made>();
-        let maker = std::thread::Builder::new()
-            .name("dial9-anomalies".into())
-            .spawn_scoped(s, move || {
-                let mut maker = AnomalyMaker::new(ix);
-                loop {
-                    let mut made = emptied.try_recv().unwrap_or_default();
-                    // None left, or the merge is gone (it stopped on an error).
-                    if !maker.batch(&mut made) || full.send(made).is_err() {
-                        return;
-                    }
-                }
-            });
-        let source = match maker {
-            Ok(_) => AnomalySource::Thread {
-                full: to_merge,
-                empty,
-            },
-            Err(_) => AnomalySource::Here(AnomalyMaker::new(ix)),
-        };
+impl<F: FnMut(&mut Made) -> bool + Send> Anomalies<F> {
+    fn new(batches: par::Ahead<Made, F>) -> Anomalies<F> {
         Anomalies {
-            source,
+            batches,
             made: Made::default(),
             at: 0,
             from: 0,
@@ -415,20 +384,9 @@ impl<'a> Anomalies<'a> {
         if self.at < self.made.items.len() {
             return;
         }
-        let done = std::mem::take(&mut self.made);
+        let used = std::mem::take(&mut self.made);
         (self.at, self.from) = (0, 0);
-        self.made = match &mut self.source {
-            AnomalySource::Thread { full, empty } => {
-                // The maker may be done and gone: the batch is then dropped.
-                let _ = empty.send(done);
-                full.recv().unwrap_or_default()
-            }
-            AnomalySource::Here(maker) => {
-                let mut made = done;
-                maker.batch(&mut made);
-                made
-            }
-        };
+        self.made = self.batches.next(used).unwrap_or_default();
     }
 
     /// The next anomaly's time.
@@ -1199,22 +1157,27 @@ mod tests {
         let n = ix.anomalies.len();
         assert!(n > 3 * super::MADE_BATCH, "{n} anomalies");
         type Item = (u64, Vec<u8>, super::FirstOf);
-        let drain = |a: &mut super::Anomalies<'_>| -> Vec<Item> {
+        fn drain(
+            a: &mut super::Anomalies<impl FnMut(&mut super::Made) -> bool + Send>,
+        ) -> Vec<Item> {
             let mut out = Vec::new();
             while a.peek().is_some() {
                 let (t, bytes, name) = a.next().unwrap();
                 out.push((t, bytes.to_vec(), name));
             }
             out
+        }
+        let maker = |ix| {
+            let mut m = super::AnomalyMaker::new(ix);
+            move |made: &mut super::Made| m.batch(made)
         };
-        let ahead = std::thread::scope(|s| drain(&mut super::Anomalies::start(&ix, s)));
-        let mut here = super::Anomalies {
-            source: super::AnomalySource::Here(super::AnomalyMaker::new(&ix)),
-            made: Default::default(),
-            at: 0,
-            from: 0,
-        };
-        let here = drain(&mut here);
+        let ahead = std::thread::scope(|s| {
+            let batches = super::par::Ahead::start(s, "test-anomalies", 2, maker(&ix));
+            drain(&mut super::Anomalies::new(batches))
+        });
+        let here = drain(&mut super::Anomalies::new(super::par::Ahead::here(maker(
+            &ix,
+        ))));
         assert_eq!(ahead.len(), n);
         assert!(ahead == here, "made ahead and made here differ");
         assert!(ahead.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
