@@ -80,42 +80,29 @@ fn main() {
         // Rounds of sha256sum, `report` and the first screen, one after another, so each
         // ratio compares runs made under the same load (a 2-core VM's drifts over a
         // bench): a ratio is the median of the rounds' ratios; a peak, the highest.
-        let rounds: Vec<(f64, String, String)> = (0..RUNS)
+        let rounds: Vec<(f64, [String; 2])> = (0..RUNS)
             .map(|_| {
-                (
-                    sha256sum(p),
-                    run_child("--report", p),
-                    run_child("--child", p),
-                )
+                let sha = sha256sum(p);
+                (sha, [run_child("--report", p), run_child("--child", p)])
             })
             .collect();
         let sha = median(rounds.iter().map(|r| r.0));
         println!("  sha256sum        {sha:>8.3} s");
-        let report = |r: &(f64, String, String)| field(&r.1, "report_s");
-        let report_mb = rounds
-            .iter()
-            .map(|r| field(&r.1, "peak_mb"))
-            .fold(0.0, f64::max);
-        verdict(
-            "report",
-            median(rounds.iter().map(report)),
-            median(rounds.iter().map(|r| report(r) / r.0)),
-            report_mb,
-            file_mb,
-        );
-        let first = |r: &(f64, String, String)| field(&r.2, "first_frame_s");
-        let explorer_mb = rounds
-            .iter()
-            .map(|r| field(&r.2, "peak_mb"))
-            .fold(0.0, f64::max);
-        verdict(
-            "first screen",
-            median(rounds.iter().map(first)),
-            median(rounds.iter().map(|r| first(r) / r.0)),
-            explorer_mb,
-            file_mb,
-        );
-        let mut runs: Vec<String> = rounds.into_iter().map(|r| r.2).collect();
+        for (what, child, time) in [
+            ("report", 0, "report_s"),
+            ("first screen", 1, "first_frame_s"),
+        ] {
+            let secs = |r: &(f64, [String; 2])| field(&r.1[child], time);
+            let peak = rounds.iter().map(|r| field(&r.1[child], "peak_mb"));
+            verdict(
+                what,
+                median(rounds.iter().map(secs)),
+                median(rounds.iter().map(|r| secs(r) / r.0)),
+                peak.fold(0.0, f64::max),
+                file_mb,
+            );
+        }
+        let mut runs: Vec<String> = rounds.into_iter().map(|(_, [_, screen])| screen).collect();
         runs.sort_by(|a, b| field(a, "first_frame_s").total_cmp(&field(b, "first_frame_s")));
         let text = &runs[runs.len() / 2];
         if let Some(v) = text.lines().find_map(|l| l.strip_prefix("first_frame_s=")) {
