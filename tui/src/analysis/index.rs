@@ -177,6 +177,17 @@ impl Segment {
         }
     }
 
+    /// Poll `p` (index `idx`), read whole already (an open one's up to `until`, as
+    /// [`Segment::poll`] makes it).
+    pub fn of_poll(p: &Poll, idx: PollIdx, until: u64) -> Segment {
+        Segment {
+            start_ns: p.start_ns,
+            end_ns: p.end_ns.unwrap_or(until.max(p.start_ns)),
+            kind: SegmentKind::Polling(p.task),
+            poll: idx,
+        }
+    }
+
     /// A park of the lane's thread.
     pub fn park(p: &Park) -> Segment {
         Segment {

@@ -2,7 +2,7 @@
 
 use dial9_format::*;
 
-use super::{AnomalyKind, Index, Severity, TaskState, Thresholds};
+use super::{AnomalyKind, Index, Segment, Severity, TaskState, Thresholds};
 
 const MS: u64 = 1_000_000;
 
@@ -819,6 +819,33 @@ fn in_progress_at_the_dump_only_when_the_lane_says_so() {
         vec![(AnomalyKind::PollInProgress, Severity::Critical)]
     );
     assert_eq!(hung.tasks[0].state, TaskState::Running);
+}
+
+/// A poll's segment is the same made from its columns or from the poll read whole, an
+/// open one's running up to the time given (never ending before it starts).
+#[test]
+fn a_polls_segment_is_the_same_from_its_columns_and_from_the_poll() {
+    let ix = B::new()
+        .task(1, "a")
+        .poll(1, 11, 0, 1)
+        .poll(20, 70, 1, 1)
+        .ev(80, 0, EventKind::PollStart { task: 1 })
+        .lane_state(0, Activity::Polling { task: 1 })
+        .end(4380)
+        .build();
+    let mut open = 0;
+    for li in 0..ix.polls.lane_count() {
+        for i in 0..ix.polls.of_lane(li).len() {
+            let p = ix.polls.at(li, i);
+            open += usize::from(p.end_ns.is_none());
+            let of_poll = Segment::of_poll(&p, ix.polls.idx(li, i), ix.end_ns);
+            assert_eq!(of_poll, Segment::poll(&ix, li, i));
+            // Counted up to a time before its start, a poll ends where it starts.
+            let early = Segment::of_poll(&p, ix.polls.idx(li, i), 0);
+            assert_eq!(early.end_ns, ix.polls.of_lane(li).end_or(i, 0));
+        }
+    }
+    assert_eq!((ix.polls.len(), open), (3, 1));
 }
 
 /// The ring overwrote the task's spawn and early clones; the recorder still counted its

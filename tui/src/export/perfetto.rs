@@ -441,16 +441,10 @@ impl LaneSegments {
     /// The next segment, and its poll if it is one.
     fn find(&self, ix: &Index) -> Option<(Segment, Option<Poll>)> {
         let (li, i) = (self.li, self.poll);
-        // The poll read once, whole: its segment is made of it (`Segment::poll`'s).
+        // The poll read once, whole, and its segment made of it.
         let poll = (i < ix.polls.of_lane(li).len()).then(|| {
             let p = ix.polls.at(li, i);
-            let seg = Segment {
-                start_ns: p.start_ns,
-                end_ns: p.end_ns.unwrap_or(ix.end_ns.max(p.start_ns)),
-                kind: SegmentKind::Polling(p.task),
-                poll: ix.polls.idx(li, i),
-            };
-            (seg, p)
+            (Segment::of_poll(&p, ix.polls.idx(li, i), ix.end_ns), p)
         });
         let park = ix.lanes[li].parks.get(self.park).map(Segment::park);
         match (poll, park) {
