@@ -7,21 +7,55 @@
 
 use prost::encoding::{WireType, encoded_len_varint, key_len};
 
-/// `v` as a varint onto `out`, as prost's `encode_varint` writes it (inlined here: called
-/// a dozen times a packet).
-#[inline(always)]
-fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+/// Where a packet's bytes go: its room in the output, sized to the packet beforehand, and
+/// how much is written. One check of the room per packet, where a push per byte checked
+/// the vector's capacity and stored its length each time.
+struct Room<'a> {
+    bytes: &'a mut [u8],
+    at: usize,
 }
 
-/// A field's key, as prost's `encode_key` writes it.
-#[inline(always)]
-fn encode_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
-    encode_varint(u64::from(tag << 3 | wire_type as u32), out);
+impl Room<'_> {
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.bytes[self.at] = b;
+        self.at += 1;
+    }
+
+    #[inline(always)]
+    fn slice(&mut self, b: &[u8]) {
+        self.bytes[self.at..self.at + b.len()].copy_from_slice(b);
+        self.at += b.len();
+    }
+
+    /// `v` as a varint, as prost's `encode_varint` writes it.
+    #[inline(always)]
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    /// A field's key, as prost's `encode_key` writes it.
+    #[inline(always)]
+    fn key(&mut self, tag: u32, wire_type: WireType) {
+        self.varint(u64::from(tag << 3 | wire_type as u32));
+    }
+
+    #[inline(always)]
+    fn uint(&mut self, tag: u32, v: u64) {
+        self.key(tag, WireType::Varint);
+        self.varint(v);
+    }
+
+    /// A length-delimited field's key and length.
+    #[inline(always)]
+    fn head(&mut self, tag: u32, len: usize) {
+        self.key(tag, WireType::LengthDelimited);
+        self.varint(len as u64);
+    }
 }
 
 /// A track event's fields, as the hot packets use them.
@@ -48,22 +82,12 @@ pub enum Arg<'a> {
     Text(u64, &'a str),
 }
 
-fn uint(tag: u32, v: u64, out: &mut Vec<u8>) {
-    encode_key(tag, WireType::Varint, out);
-    encode_varint(v, out);
-}
-
 fn uint_len(tag: u32, v: u64) -> usize {
     key_len(tag) + encoded_len_varint(v)
 }
 
 fn bytes_len(tag: u32, len: usize) -> usize {
     key_len(tag) + encoded_len_varint(len as u64) + len
-}
-
-fn head(tag: u32, len: usize, out: &mut Vec<u8>) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(len as u64, out);
 }
 
 fn arg_len(a: &Arg<'_>) -> usize {
@@ -90,46 +114,47 @@ fn event_len(ev: &Event<'_>) -> usize {
 }
 
 /// `ev`'s `TrackEvent` fields, in tag order.
-fn track_event(ev: &Event<'_>, out: &mut Vec<u8>) {
+#[inline(always)]
+fn track_event(ev: &Event<'_>, out: &mut Room<'_>) {
     if let Some(c) = ev.category {
-        uint(3, c, out);
+        out.uint(3, c);
     }
     for a in ev.args {
-        head(4, arg_len(a), out);
+        out.head(4, arg_len(a));
         match *a {
             Arg::Uint(name, v) => {
-                uint(1, name, out);
-                uint(3, v, out);
+                out.uint(1, name);
+                out.uint(3, v);
             }
             Arg::Text(name, v) => {
-                uint(1, name, out);
-                head(6, v.len(), out);
-                out.extend_from_slice(v.as_bytes());
+                out.uint(1, name);
+                out.head(6, v.len());
+                out.slice(v.as_bytes());
             }
         }
     }
     // An enum (int32): negative values would take ten bytes; ours are 1 to 4.
-    uint(9, ev.kind as u64, out);
+    out.uint(9, ev.kind as u64);
     if let Some(n) = ev.name_iid {
-        uint(10, n, out);
+        out.uint(10, n);
     }
-    uint(11, ev.track, out);
+    out.uint(11, ev.track);
     if let Some((_, v)) = ev.extra_counter {
-        uint(12, v as u64, out);
+        out.uint(12, v as u64);
     }
     if let Some(v) = ev.counter {
-        uint(30, v as u64, out);
+        out.uint(30, v as u64);
     }
     if let Some((t, _)) = ev.extra_counter {
-        uint(31, t, out);
+        out.uint(31, t);
     }
     for &f in ev.flows {
-        encode_key(47, WireType::SixtyFourBit, out);
-        out.extend_from_slice(&f.to_le_bytes());
+        out.key(47, WireType::SixtyFourBit);
+        out.slice(&f.to_le_bytes());
     }
     for &f in ev.terminating_flows {
-        encode_key(48, WireType::SixtyFourBit, out);
-        out.extend_from_slice(&f.to_le_bytes());
+        out.key(48, WireType::SixtyFourBit);
+        out.slice(&f.to_le_bytes());
     }
 }
 
@@ -160,13 +185,7 @@ pub fn packet_of_event(
     event: &[u8],
     interned: Option<&[u8]>,
 ) -> usize {
-    wrap(
-        out,
-        head,
-        event.len(),
-        |out| out.extend_from_slice(event),
-        interned,
-    )
+    wrap(out, head, event.len(), |out| out.slice(event), interned)
 }
 
 /// The packet around an event of `event` bytes that `write_event` writes.
@@ -175,7 +194,7 @@ fn wrap(
     out: &mut Vec<u8>,
     (ts, sequence, flags): (u64, u32, u32),
     event: usize,
-    write_event: impl FnOnce(&mut Vec<u8>),
+    write_event: impl FnOnce(&mut Room<'_>),
     interned: Option<&[u8]>,
 ) -> usize {
     let packet = uint_len(8, ts)
@@ -184,17 +203,25 @@ fn wrap(
         + interned.map_or(0, |i| bytes_len(12, i.len()))
         + uint_len(13, u64::from(flags));
     let before = out.len();
-    head(1, packet, out);
-    uint(8, ts, out);
-    uint(10, u64::from(sequence), out);
-    head(11, event, out);
-    write_event(out);
+    let len = bytes_len(1, packet);
+    out.resize(before + len, 0);
+    let mut room = Room {
+        bytes: &mut out[before..],
+        at: 0,
+    };
+    room.head(1, packet);
+    room.uint(8, ts);
+    room.uint(10, u64::from(sequence));
+    room.head(11, event);
+    write_event(&mut room);
     if let Some(i) = interned {
-        head(12, i.len(), out);
-        out.extend_from_slice(i);
+        room.head(12, i.len());
+        room.slice(i);
     }
-    uint(13, u64::from(flags), out);
-    out.len() - before
+    room.uint(13, u64::from(flags));
+    // The lengths worked out are the bytes written (the tests check them against prost).
+    debug_assert_eq!(room.at, len);
+    len
 }
 
 #[cfg(test)]
@@ -296,8 +323,8 @@ mod tests {
                             track_descriptor: None,
                         };
                         let mut want = Vec::new();
-                        encode_key(1, WireType::LengthDelimited, &mut want);
-                        encode_varint(message.encoded_len() as u64, &mut want);
+                        prost::encoding::encode_key(1, WireType::LengthDelimited, &mut want);
+                        prost::encoding::encode_varint(message.encoded_len() as u64, &mut want);
                         message.encode(&mut want).unwrap();
                         assert_eq!(out, want, "{ev:?}");
                         assert_eq!(written, out.len());
@@ -351,8 +378,8 @@ mod tests {
                 track_descriptor: None,
             };
             let mut want = vec![9];
-            encode_key(1, WireType::LengthDelimited, &mut want);
-            encode_varint(message.encoded_len() as u64, &mut want);
+            prost::encoding::encode_key(1, WireType::LengthDelimited, &mut want);
+            prost::encoding::encode_varint(message.encoded_len() as u64, &mut want);
             message.encode(&mut want).unwrap();
             assert_eq!(out, want);
             assert_eq!(written, out.len() - 1);
