@@ -322,12 +322,19 @@ impl AnomalyMaker<'_> {
         made.items.clear();
         let ix = self.ix;
         let upto = (self.next + MADE_BATCH).min(self.order.len());
-        for &(start, i) in &self.order[self.next..upto] {
+        let batch = &self.order[self.next..upto];
+        // The rows are in ranking order, so each is a cache miss: read in a loop of their
+        // own (for their tracks), the misses overlap, where the formatting between them
+        // would keep them one after another.
+        let tracks: Vec<u64> = (batch.iter())
+            .map(|&(_, i)| {
+                (ix.anomalies[i as usize].lane)
+                    .and_then(|l| ix.lane_by_id.get(&l))
+                    .map_or(DIAL9_TRACK, |&li| LANE_TRACKS + li as u64)
+            })
+            .collect();
+        for (&(start, i), track) in batch.iter().zip(tracks) {
             let a = &ix.anomalies[i as usize];
-            let track = a
-                .lane
-                .and_then(|l| ix.lane_by_id.get(&l))
-                .map_or(DIAL9_TRACK, |&li| LANE_TRACKS + li as u64);
             let name = format!("{} {}", a.severity.as_str(), a.kind.as_str());
             let (iid, first) = match self.names.get(&name) {
                 Some(&iid) => (iid, None),
