@@ -139,6 +139,12 @@ impl EventColumns {
         rows.map(|((&code, &task), &value)| self.rebuild(code, task, value))
     }
 
+    /// The positions of the events of `kinds`, in order, told by their code bytes: a
+    /// pass that wants a few kinds rebuilds only their events.
+    pub fn positions_of<'a>(&'a self, kinds: &'a Kinds) -> impl Iterator<Item = usize> + 'a {
+        (self.code.iter().enumerate()).filter_map(|(i, &c)| kinds.has_code(c).then_some(i))
+    }
+
     /// The event at `i`, if there is one.
     pub fn get(&self, i: usize) -> Option<Event> {
         (i < self.len()).then(|| self.at(i))
@@ -192,6 +198,32 @@ impl EventColumns {
         // A value that points into `more` moves with its event; `more` stays.
         permute(&mut self.value, &order);
         reordered
+    }
+}
+
+/// Kinds of events, as a table of the code bytes that stand for them: a pass that wants
+/// a few kinds picks their events out without rebuilding the others
+/// ([`EventColumns::positions_of`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Kinds {
+    codes: [bool; ec::LAST_CODE as usize + 1],
+}
+
+impl Kinds {
+    /// The kinds `wanted` says yes to. It is asked about one event of each code byte,
+    /// made with a task and values of zero, so it must decide by what a code says: the
+    /// kind, and flags such as a wake's source or a poll end's completion (a `matches!`
+    /// on the variants, say), not the task or the values.
+    pub fn which(wanted: impl Fn(&EventKind) -> bool) -> Kinds {
+        let mut codes = [false; ec::LAST_CODE as usize + 1];
+        for (code, yes) in (0..).zip(&mut codes) {
+            *yes = wanted(&ec::kind_from(code, 0, &[]));
+        }
+        Kinds { codes }
+    }
+
+    fn has_code(&self, code: u8) -> bool {
+        self.codes.get(usize::from(code)).copied().unwrap_or(false)
     }
 }
 
@@ -312,6 +344,44 @@ mod tests {
         assert!(!c.is_empty() && EventColumns::default().is_empty());
         let times: Vec<u64> = events.iter().map(|e| e.ts_ns).collect();
         assert_eq!(c.times(), &times[..]);
+    }
+
+    #[test]
+    fn positions_of_kinds_are_those_of_the_events_of_those_kinds() {
+        let events = every_kind();
+        let c = EventColumns::from_events(&events);
+        let wanted: [&dyn Fn(&EventKind) -> bool; 5] = [
+            &|k| {
+                matches!(
+                    k,
+                    EventKind::Wake { .. } | EventKind::Spawn { .. } | EventKind::Terminate { .. }
+                )
+            },
+            &|k| matches!(k, EventKind::Wake { by_ref: true, .. }),
+            &|k| {
+                matches!(
+                    k,
+                    EventKind::PollEnd {
+                        completed: true,
+                        ..
+                    }
+                )
+            },
+            &|_| true,
+            &|_| false,
+        ];
+        for (n, wanted) in wanted.into_iter().enumerate() {
+            let expected: Vec<usize> = (events.iter().enumerate())
+                .filter(|(_, e)| wanted(&e.kind))
+                .map(|(i, _)| i)
+                .collect();
+            let kinds = Kinds::which(wanted);
+            assert_eq!(c.positions_of(&kinds).collect::<Vec<_>>(), expected, "{n}");
+        }
+        assert_eq!(
+            c.positions_of(&Kinds::which(|_| true)).count(),
+            events.len()
+        );
     }
 
     /// Equal times are in order: only a later event with an earlier time counts.

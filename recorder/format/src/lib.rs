@@ -26,7 +26,7 @@ mod section;
 mod types;
 
 pub use blocks::Damage;
-pub use columns::EventColumns;
+pub use columns::{EventColumns, Kinds};
 pub use file::{ENVELOPE_LEN, FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, ReadError};
 pub use ring_file::{RING_MAGIC, RING_SUFFIX, RING_VERSION};
 pub use section::{BlockEntry, EventBlocks, EventSection};

@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use dial9_format::{BlockEntry, Event, EventBlocks, EventColumns, EventKind};
+use dial9_format::{BlockEntry, Event, EventBlocks, EventColumns, EventKind, Kinds};
 
 use super::index::EventIdx;
 use super::par;
@@ -195,31 +195,27 @@ impl EventStore {
         self.cursor(0)
     }
 
-    /// Runs `f` on the events `keep` wants, in order, each with its index: decoded and
-    /// picked out on another thread a few blocks ahead of it, so a pass over all the
-    /// events (the export's) costs the caller's thread only what it does with those it
-    /// uses. On this thread if no other can be had.
-    pub fn read_ahead<R>(
+    /// Runs `f` on what `pick` makes of the events of `kinds`, in order (it is given each
+    /// event with its index): decoded, picked out and made on another thread a few blocks
+    /// ahead of `f`, so a pass over all the events (the export's) costs the caller's
+    /// thread only what it does with those it uses. On this thread if no other can be had.
+    pub fn read_ahead<T: Copy + Send, R>(
         &self,
-        keep: impl Fn(&Event) -> bool + Sync,
-        f: impl FnOnce(&mut dyn Iterator<Item = (usize, Event)>) -> R,
+        kinds: &Kinds,
+        mut pick: impl FnMut(usize, Event) -> Option<T> + Send,
+        f: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
     ) -> R {
         let blocks = self.blocks().len();
-        let keep = &keep;
         let (mut cols, mut b) = (EventColumns::default(), 0);
-        // A block's kept events into each batch.
-        let decode = move |kept: &mut Kept| {
+        // A block's picks into each batch.
+        let decode = move |kept: &mut Vec<T>| {
             if b >= blocks {
                 return false;
             }
             self.decode(b, &mut cols);
             let first = self.blocks.entries()[b].first_event as usize;
             kept.clear();
-            kept.extend(
-                (0..cols.len())
-                    .map(|i| (first + i, cols.at(i)))
-                    .filter(|(_, e)| keep(e)),
-            );
+            kept.extend((cols.positions_of(kinds)).filter_map(|i| pick(first + i, cols.at(i))));
             b += 1;
             true
         };
@@ -234,20 +230,18 @@ impl EventStore {
     }
 }
 
-/// A block's events that a pass keeps, with their indices.
-type Kept = Vec<(usize, Event)>;
-
-/// Events decoded and picked out a few blocks ahead (see [`EventStore::read_ahead`]).
-struct Ahead<F> {
-    blocks: par::Ahead<Kept, F>,
-    block: Kept,
+/// What a pass made of a block's events a few blocks ahead (see
+/// [`EventStore::read_ahead`]).
+struct Ahead<T, F> {
+    blocks: par::Ahead<Vec<T>, F>,
+    block: Vec<T>,
     at: usize,
 }
 
-impl<F: FnMut(&mut Kept) -> bool + Send> Iterator for Ahead<F> {
-    type Item = (usize, Event);
+impl<T: Copy + Send, F: FnMut(&mut Vec<T>) -> bool + Send> Iterator for Ahead<T, F> {
+    type Item = T;
 
-    fn next(&mut self) -> Option<(usize, Event)> {
+    fn next(&mut self) -> Option<T> {
         while self.at >= self.block.len() {
             let used = std::mem::take(&mut self.block);
             self.block = self.blocks.next(used)?;

@@ -3140,3 +3140,55 @@ fn dense_task_ids_and_one_beyond_the_table() {
     assert_eq!(beyond as usize, 20, "added after the table's twenty");
     assert_eq!(ix.tasks[beyond as usize].polls, 1);
 }
+
+/// A pass read ahead over several blocks gets what its picker made of exactly the events
+/// of the kinds it named, in order, each with its index; the picker's state carries from
+/// one block to the next, and what it declines is left out.
+#[test]
+fn a_pass_read_ahead_gets_the_picks_of_its_kinds_in_order_across_blocks() {
+    use dial9_format::blocks::BLOCK_EVENTS;
+    let mut b = B::new().task(1, "a");
+    // Two and a half blocks of events, a wake among every five.
+    for i in 0..(BLOCK_EVENTS as u64 * 5 / 2) {
+        let kind = match i % 5 {
+            0 => EventKind::PollStart { task: 1 },
+            1 => EventKind::Wake {
+                task: 1,
+                by_ref: i % 2 == 0,
+                source: WakeSource::Driver,
+            },
+            2 => EventKind::PollEnd {
+                task: 1,
+                completed: false,
+                duration_ns: None,
+            },
+            3 => EventKind::Park,
+            _ => EventKind::Unpark {
+                io_ready_total: None,
+            },
+        };
+        b = b.ev(i / 5, 0, kind);
+    }
+    let ix = b.end(BLOCK_EVENTS as u64).build();
+    assert!(ix.events.blocks().len() >= 3);
+    let wakes = Kinds::which(|k| matches!(k, EventKind::Wake { .. }));
+    // The picker numbers the wakes it sees and declines every third.
+    let mut seen = 0u64;
+    let picked: Vec<(usize, u64, u64)> = ix.events.read_ahead(
+        &wakes,
+        move |e, ev| {
+            seen += 1;
+            (!seen.is_multiple_of(3)).then_some((e, ev.ts_ns, seen))
+        },
+        |events| events.collect(),
+    );
+    let expected: Vec<(usize, u64, u64)> = (ix.events.iter().enumerate())
+        .filter(|(_, ev)| matches!(ev.kind, EventKind::Wake { .. }))
+        .zip(1u64..)
+        .filter(|(_, n)| !n.is_multiple_of(3))
+        .map(|((e, ev), n)| (e, ev.ts_ns, n))
+        .collect();
+    let wakes_in_all = BLOCK_EVENTS / 2;
+    assert_eq!(picked.len(), wakes_in_all - wakes_in_all / 3);
+    assert_eq!(picked, expected);
+}

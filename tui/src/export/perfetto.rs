@@ -24,7 +24,7 @@ use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
 use prost::Message;
 
-use dial9_format::{Event, EventKind};
+use dial9_format::{Event, EventKind, Kinds};
 
 use super::proto::{
     self, CounterDescriptor, DebugAnnotation, ProcessDescriptor, ThreadDescriptor, TracePacket,
@@ -99,15 +99,20 @@ pub fn write(ix: &Index, mut out: impl Write + Send) -> io::Result<Written> {
 fn make(ix: &Index, sink: Sink<'_>) -> io::Result<Written> {
     let mut w = Writer::new(sink, ix);
     w.tracks(ix)?;
-    // Only the events the merge reads: wakes, spawns and task ends.
-    let wanted = |e: &Event| {
+    // Only the events the merge reads: wakes, spawns and task ends, each made ready for
+    // it on the reading thread.
+    let kinds = Kinds::which(|k| {
         matches!(
-            e.kind,
+            k,
             EventKind::Wake { .. } | EventKind::Spawn { .. } | EventKind::Terminate { .. }
         )
-    };
-    ix.events
-        .read_ahead(wanted, |events| merge(ix, &mut w, events))?;
+    });
+    let mut picker = Picker { ix, next_wake: 0 };
+    ix.events.read_ahead(
+        &kinds,
+        move |e, ev| picker.pick(e, ev),
+        |events| merge(ix, &mut w, events),
+    )?;
     // Last, at the dump's moment: every packet is in time order.
     w.reason(ix)?;
     w.flush()?;
@@ -151,7 +156,7 @@ impl Sink<'_> {
 fn merge(
     ix: &Index,
     w: &mut Writer<'_>,
-    events: &mut dyn Iterator<Item = (usize, Event)>,
+    events: &mut dyn Iterator<Item = (u64, Next)>,
 ) -> io::Result<()> {
     std::thread::scope(|s| {
         let mut maker = AnomalyMaker::new(ix);
@@ -164,7 +169,7 @@ fn merge(
 fn merge_with(
     ix: &Index,
     w: &mut Writer<'_>,
-    events: &mut dyn Iterator<Item = (usize, Event)>,
+    events: &mut dyn Iterator<Item = (u64, Next)>,
     anomalies: &mut Anomalies<impl FnMut(&mut Made) -> bool + Send>,
 ) -> io::Result<()> {
     // The k-way merge: each stream's next time, and the stream (at one time, the lower
@@ -187,8 +192,8 @@ fn merge_with(
             heap.push(key(s.start_ns, LANES + li));
         }
     }
-    let mut events = EventStream::new(events);
-    if let Some(ts) = events.peek_ts(ix) {
+    let mut events = events.peekable();
+    if let Some(&(ts, _)) = events.peek() {
         heap.push(key(ts, EVENTS));
     }
     if let Some(start) = anomalies.peek() {
@@ -240,23 +245,20 @@ fn merge_with(
                 segments[li].peek(ix).map(|next| next.start_ns.max(ts))
             }
         } else if stream == EVENTS {
-            match events.next(ix) {
-                Some(Next::Wake(i, ev)) => {
-                    let t = ev.kind.task().and_then(|id| ix.task_idx(id));
-                    w.wake(ix, i, &ev, t, t.and_then(|t| woken.woke(t)))?;
-                    if let Some(t) = t
-                        && ix.wakes.polled(i as usize)
-                    {
+            match events.next() {
+                Some((_, Next::Wake { w: i, ev, t, track })) => {
+                    w.wake(ix, (i, &ev, t, track), woken.woke(t))?;
+                    if ix.wakes.polled(i as usize) {
                         led[t as usize].push((i, ix.wakes.event(i as usize)));
                     }
                 }
-                Some(Next::Live(d)) => {
+                Some((_, Next::Live(d))) => {
                     live += d;
                     w.counter(LIVE_TRACK, ts, live)?;
                 }
                 None => {}
             }
-            events.peek_ts(ix)
+            events.peek().map(|&(ts, _)| ts)
         } else {
             if let Some((start, event, name)) = anomalies.next() {
                 w.premade(start, event, name)?;
@@ -487,63 +489,55 @@ impl LaneSegments {
     }
 }
 
-/// What the events stream hands the merge: a wake (its index in `Index::wakes`, and its
-/// event), or a change of the live tasks (a spawn, an end).
+/// What the events stream hands the merge, each with its time: a wake of a task the
+/// index knows (its index in `Index::wakes`, its event, the task and the track it
+/// happened on), or a change of the live tasks (a spawn, an end).
+#[derive(Clone, Copy)]
 enum Next {
-    Wake(u32, Event),
+    Wake {
+        w: u32,
+        ev: Event,
+        t: TaskIdx,
+        track: u64,
+    },
     Live(i64),
 }
 
-/// The wakes with a source (a wake event), spawns and ends, in event order.
-struct EventStream<'a> {
-    /// Those events (and no others), with their indices.
-    events: &'a mut dyn Iterator<Item = (usize, Event)>,
-    /// The next of the index's wakes not yet passed, and what was read ahead (with its
-    /// time).
+/// Makes the events the merge reads (wakes, spawns and ends, in event order) into what
+/// it needs of them, on the thread that reads them: which of the index's wakes a wake
+/// is, its task and its track are lookups the merge's thread is spared.
+struct Picker<'a> {
+    ix: &'a Index,
+    /// The next of the index's wakes not yet passed.
     next_wake: usize,
-    ahead: Option<(u64, Next)>,
 }
 
-impl<'a> EventStream<'a> {
-    fn new(events: &'a mut dyn Iterator<Item = (usize, Event)>) -> EventStream<'a> {
-        EventStream {
-            events,
-            next_wake: 0,
-            ahead: None,
+impl Picker<'_> {
+    fn pick(&mut self, e: usize, ev: Event) -> Option<(u64, Next)> {
+        let ix = self.ix;
+        // The index's wakes are in event order, each of its own event; those of events
+        // not read here (Tokio's schedule latency, a timer's lateness) are passed by.
+        while self.next_wake < ix.wakes.len() && (ix.wakes.event(self.next_wake) as usize) < e {
+            self.next_wake += 1;
         }
-    }
-
-    fn fill(&mut self, ix: &Index) {
-        while self.ahead.is_none() {
-            let Some((e, ev)) = self.events.next() else {
-                return;
-            };
-            // The index's wakes are in event order, each of its own event; those of events
-            // not read here (Tokio's schedule latency, a timer's lateness) are passed by.
-            while self.next_wake < ix.wakes.len() && (ix.wakes.event(self.next_wake) as usize) < e {
-                self.next_wake += 1;
-            }
-            let wake = (self.next_wake < ix.wakes.len()
-                && ix.wakes.event(self.next_wake) as usize == e)
-                .then_some(self.next_wake);
-            self.next_wake += usize::from(wake.is_some());
-            self.ahead = match ev.kind {
-                EventKind::Wake { .. } => wake.map(|w| (ev.ts_ns, Next::Wake(w as u32, ev))),
-                EventKind::Spawn { .. } => Some((ev.ts_ns, Next::Live(1))),
-                EventKind::Terminate { .. } => Some((ev.ts_ns, Next::Live(-1))),
-                _ => None,
-            };
-        }
-    }
-
-    fn peek_ts(&mut self, ix: &Index) -> Option<u64> {
-        self.fill(ix);
-        self.ahead.as_ref().map(|(ts, _)| *ts)
-    }
-
-    fn next(&mut self, ix: &Index) -> Option<Next> {
-        self.fill(ix);
-        self.ahead.take().map(|(_, n)| n)
+        let wake = (self.next_wake < ix.wakes.len()
+            && ix.wakes.event(self.next_wake) as usize == e)
+            .then_some(self.next_wake);
+        self.next_wake += usize::from(wake.is_some());
+        let next = match ev.kind {
+            // A wake of a task the index does not know has nothing to show.
+            EventKind::Wake { task, .. } => Next::Wake {
+                w: wake? as u32,
+                ev,
+                t: ix.task_idx(task)?,
+                track: (ix.lane_by_id.get(&ev.lane))
+                    .map_or(DIAL9_TRACK, |&li| LANE_TRACKS + li as u64),
+            },
+            EventKind::Spawn { .. } => Next::Live(1),
+            EventKind::Terminate { .. } => Next::Live(-1),
+            _ => return None,
+        };
+        Some((ev.ts_ns, next))
     }
 }
 
@@ -935,19 +929,13 @@ impl<'a> Writer<'a> {
     fn wake(
         &mut self,
         ix: &Index,
-        i: u32,
-        ev: &Event,
-        t: Option<TaskIdx>,
+        (i, ev, t, track): (u32, &Event, TaskIdx, u64),
         woken: Option<i64>,
     ) -> io::Result<()> {
-        let (EventKind::Wake { task, source, .. }, Some(t)) = (ev.kind, t) else {
+        let EventKind::Wake { task, source, .. } = ev.kind else {
             return Ok(());
         };
         let w = i as usize;
-        let track = ix
-            .lane_by_id
-            .get(&ev.lane)
-            .map_or(DIAL9_TRACK, |&li| LANE_TRACKS + li as u64);
         let name = self.task_names(ix, t as usize) + 1;
         let by = match source {
             dial9_format::WakeSource::Task(t) => Arg::Uint(arg::WAKER_TASK_ID, t),
