@@ -305,7 +305,54 @@ fn main() {
     }
     let dir = std::env::temp_dir().join(format!("dial9-validate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // The README's setup.
+    let recorder = install(&a, &dir);
+    let server_rt = recorder
+        .instrument(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all(),
+        )
+        .build()
+        .unwrap();
+    let listener = server_rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stop2 = stop.clone();
+    server_rt.spawn(async move {
+        let _ = mini_redis::server::run(listener, stop2.notified()).await;
+    });
+
+    // Clients in a process of their own (or, with --clients-in-process, a runtime of
+    // their own without hooks): 50 connections doing SET/GET.
+    let client_rt = client_runtime();
+    let ops = Arc::new(AtomicU64::new(0));
+    let running = Arc::new(AtomicBool::new(true));
+    let _client_process = if a.clients_in_process {
+        spawn_clients(&client_rt, addr, ops.clone(), running.clone());
+        None
+    } else {
+        Some(client_process(addr, ops.clone()))
+    };
+    let _busy = Busy::start(a.busy);
+    std::thread::sleep(Duration::from_secs(1));
+    if a.stall {
+        stall_test(&recorder, &server_rt, a.capacity);
+    } else {
+        let mut seen = Vec::new();
+        let mut rows = healthy_rows(&a, &recorder, &dir, &ops, &mut seen);
+        let dump_ms = planted_rows(&a, &recorder, &server_rt, &dir, &mut seen, &mut rows);
+        print_rows(&a, &rows, dump_ms, &dir);
+    }
+    running.store(false, Ordering::Relaxed);
+    stop.notify_waiters();
+    client_rt.shutdown_timeout(Duration::from_secs(1));
+    server_rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// The README's setup: the recorder, wrapping the service's own logging.
+fn install(a: &Args, dir: &Path) -> FlightRecorder {
     let builder = if a.unfolded {
         FlightRecorder::builder().__unfolded()
     } else {
@@ -340,65 +387,41 @@ fn main() {
             .subscriber(tracing_subscriber::registry().with(logging()))
             .init();
     }
-    let server_rt = recorder
-        .instrument(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all(),
-        )
-        .build()
-        .unwrap();
-    let listener = server_rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stop2 = stop.clone();
-    server_rt.spawn(async move {
-        let _ = mini_redis::server::run(listener, stop2.notified()).await;
-    });
+    recorder
+}
 
-    // Clients in a process of their own (or, with --clients-in-process, a runtime of
-    // their own without hooks): 50 connections doing SET/GET.
-    let client_rt = client_runtime();
-    let ops = Arc::new(AtomicU64::new(0));
-    let running = Arc::new(AtomicBool::new(true));
-    let _client_process = if a.clients_in_process {
-        spawn_clients(&client_rt, addr, ops.clone(), running.clone());
-        None
-    } else {
-        Some(client_process(addr, ops.clone()))
-    };
-    let _busy = Busy::start(a.busy);
-    std::thread::sleep(Duration::from_secs(1));
-    if a.stall {
-        stall_test(&recorder, &server_rt, a.capacity);
-        running.store(false, Ordering::Relaxed);
-        stop.notify_waiters();
-        client_rt.shutdown_timeout(Duration::from_secs(1));
-        server_rt.shutdown_timeout(Duration::from_secs(1));
-        return;
+/// Sends SIGUSR1, as an operator would (the signal thread writes the dump), and waits
+/// for the dump that is not one of `seen`.
+fn dump_on_signal(dir: &Path, seen: &[PathBuf]) -> PathBuf {
+    unsafe { libc::raise(libc::SIGUSR1) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(p) = newest_dump(dir, seen) {
+            std::thread::sleep(Duration::from_millis(50));
+            return p;
+        }
+        assert!(Instant::now() < deadline, "no dump after SIGUSR1");
+        std::thread::sleep(Duration::from_millis(10));
     }
+}
 
+/// `--healthy` dumps of the service under load, by SIGUSR1 and `dump_labeled` in turn,
+/// each `--seconds-between` after the last, analysed.
+fn healthy_rows(
+    a: &Args,
+    recorder: &FlightRecorder,
+    dir: &Path,
+    ops: &AtomicU64,
+    seen: &mut Vec<PathBuf>,
+) -> Vec<Row> {
     let mut rows = Vec::new();
-    let mut seen = Vec::new();
     for i in 0..a.healthy {
         let t0 = Instant::now();
         let o0 = ops.load(Ordering::Relaxed);
         std::thread::sleep(Duration::from_secs(a.seconds_between));
         let rate = (ops.load(Ordering::Relaxed) - o0) as f64 / t0.elapsed().as_secs_f64();
         let path = if i % 2 == 0 {
-            // SIGUSR1, as an operator would send it: the signal thread writes the dump.
-            unsafe { libc::raise(libc::SIGUSR1) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Some(p) = newest_dump(&dir, &seen) {
-                    std::thread::sleep(Duration::from_millis(50));
-                    break p;
-                }
-                assert!(Instant::now() < deadline, "no dump after SIGUSR1");
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            dump_on_signal(dir, seen)
         } else {
             recorder.dump_labeled(&format!("healthy {i}")).unwrap()
         };
@@ -420,8 +443,20 @@ fn main() {
         );
         rows.push(row);
     }
+    rows
+}
 
-    // Planted faults, in the service's own runtime.
+/// Plants a lost waker and a blocking poll in the service's own runtime, dumps at once
+/// and again by SIGUSR1 later, and adds both analyses to `rows`; returns how long the
+/// first dump took, in ms.
+fn planted_rows(
+    a: &Args,
+    recorder: &FlightRecorder,
+    server_rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    seen: &mut Vec<PathBuf>,
+    rows: &mut Vec<Row>,
+) -> f64 {
     server_rt.spawn(async {
         tokio::task::Builder::new()
             .name("planted-lost-waker")
@@ -459,26 +494,19 @@ fn main() {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(save, std::fs::Permissions::from_mode(0o644));
     }
-    unsafe { libc::raise(libc::SIGUSR1) };
     seen.push(path);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let path = loop {
-        if let Some(p) = newest_dump(&dir, &seen) {
-            std::thread::sleep(Duration::from_millis(50));
-            break p;
-        }
-        assert!(Instant::now() < deadline, "no dump after SIGUSR1");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let path = dump_on_signal(dir, seen);
     // By now the blocking poll may have left the window: only the lost waker must stay.
     rows.push(analyse(
         "faults planted, SIGUSR1 later",
         &path,
         &[("planted-lost-waker", AnomalyKind::LostWaker)],
     ));
+    dump_ms
+}
 
-    running.store(false, Ordering::Relaxed);
-    stop.notify_waiters();
+/// The table of dumps and their analyses, their verdicts, and the run's outcome.
+fn print_rows(a: &Args, rows: &[Row], dump_ms: f64, dir: &Path) {
     println!(
         "mini-redis 0.4.1, {CLIENTS} clients ({}), 2 workers, {} busy processes on {} CPUs, {}; dumps in {}",
         if a.clients_in_process {
@@ -500,7 +528,7 @@ fn main() {
         "| dump | window | ms per MiB | events in records (events per s) | critical | warning | host contention | planted fault: rank in its kind |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {} | {:.0} | {} in {} ({:.0}k/s) | {} | {} | {} | {} |",
             r.label,
@@ -520,7 +548,7 @@ fn main() {
         );
     }
     println!();
-    for r in &rows {
+    for r in rows {
         println!("{}: {}", r.label, r.verdict);
     }
     let healthy_crit: usize = rows.iter().take(a.healthy).map(|r| r.critical).sum();
@@ -539,8 +567,6 @@ fn main() {
             "all found first of their kind"
         }
     );
-    client_rt.shutdown_timeout(Duration::from_secs(1));
-    server_rt.shutdown_timeout(Duration::from_secs(1));
 }
 
 /// How late a 1 ms ticker on the service's own runtime runs, in the second before each of
