@@ -23,11 +23,36 @@ impl Rng {
 pub const WORKERS: u32 = 4;
 pub const TASKS: u64 = 10_000;
 
+/// A dump of about `events` events (a few more: the last poll is written whole).
 pub fn generate(events: usize) -> Dump {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut out: Vec<Event> = Vec::with_capacity(events + 64);
-    let foreign = WORKERS; // lane of a non-runtime thread
+    let tasks = spawn_tasks(&mut out);
     let mut clock = [1_000_000u64; WORKERS as usize];
+    let mut alive = vec![true; TASKS as usize + 1];
+    let mut w = 0usize;
+    while out.len() < events {
+        w = (w + 1) % WORKERS as usize;
+        let task = 1 + rng.below(TASKS);
+        if !alive[task as usize] {
+            continue;
+        }
+        let (end, done) = poll(&mut rng, &mut out, w as u32, task, clock[w]);
+        alive[task as usize] &= !done;
+        clock[w] = end + 500;
+        if rng.below(8) == 0 {
+            clock[w] = park(&mut rng, &mut out, w as u32, clock[w]);
+        }
+    }
+    out.sort_by_key(|e| e.ts_ns);
+    dump_of(out, tasks)
+}
+
+/// A lane of a non-runtime thread.
+const FOREIGN: u32 = WORKERS;
+
+/// The tasks, each spawned from the foreign lane at the start.
+fn spawn_tasks(out: &mut Vec<Event>) -> Vec<TaskInfo> {
     let names = [
         "http-handler",
         "db-pool",
@@ -51,111 +76,99 @@ pub fn generate(events: usize) -> Dump {
         });
         out.push(Event {
             ts_ns: 100 * id,
-            lane: foreign,
+            lane: FOREIGN,
             kind: EventKind::Spawn {
                 task: id,
                 parent: None,
             },
         });
     }
-    let mut alive = vec![true; TASKS as usize + 1];
-    let mut w = 0usize;
-    while out.len() < events {
-        w = (w + 1) % WORKERS as usize;
-        let lane = w as u32;
-        let task = 1 + rng.below(TASKS);
-        if !alive[task as usize] {
-            continue;
-        }
-        let t = clock[w];
-        // The wake that made it runnable, 2 µs .. 2 ms earlier (rarely 80 ms: a delay).
-        let delay = if rng.below(5000) == 0 {
-            80_000_000
-        } else {
-            2_000 + rng.below(2_000_000)
-        };
-        let source = match rng.below(4) {
-            0 => WakeSource::Driver,
-            1 => WakeSource::Foreign,
-            _ => WakeSource::Task(1 + rng.below(TASKS)),
-        };
-        let wake_lane = if source == WakeSource::Foreign {
-            foreign
-        } else {
-            rng.below(WORKERS as u64) as u32
-        };
-        out.push(Event {
-            ts_ns: t.saturating_sub(delay),
-            lane: wake_lane,
-            kind: EventKind::Wake {
-                task,
-                by_ref: false,
-                source,
+    tasks
+}
+
+/// A poll of `task` on `lane` at `t`, with the wake that made it runnable before it and
+/// what it does inside; returns when it ended and whether the task completed.
+fn poll(rng: &mut Rng, out: &mut Vec<Event>, lane: u32, task: u64, t: u64) -> (u64, bool) {
+    // The wake that made it runnable, 2 µs .. 2 ms earlier (rarely 80 ms: a delay).
+    let delay = if rng.below(5000) == 0 {
+        80_000_000
+    } else {
+        2_000 + rng.below(2_000_000)
+    };
+    let source = match rng.below(4) {
+        0 => WakeSource::Driver,
+        1 => WakeSource::Foreign,
+        _ => WakeSource::Task(1 + rng.below(TASKS)),
+    };
+    let wake_lane = if source == WakeSource::Foreign {
+        FOREIGN
+    } else {
+        rng.below(WORKERS as u64) as u32
+    };
+    out.push(Event {
+        ts_ns: t.saturating_sub(delay),
+        lane: wake_lane,
+        kind: EventKind::Wake {
+            task,
+            by_ref: false,
+            source,
+        },
+    });
+    // The poll: 1..300 µs, rarely 20 ms.
+    let dur = if rng.below(20_000) == 0 {
+        20_000_000
+    } else {
+        1_000 + rng.below(300_000)
+    };
+    let at = |ts_ns: u64, kind: EventKind| Event { ts_ns, lane, kind };
+    out.push(at(t, EventKind::PollStart { task }));
+    out.push(at(t + dur / 3, EventKind::WakerClone { task, live: None }));
+    if rng.below(4) == 0 {
+        let duration_ms = 1 + rng.below(100);
+        out.push(at(
+            t + dur / 2,
+            EventKind::TimerArm {
+                task: Some(task),
+                duration_ms,
             },
-        });
-        // The poll: 1..300 µs, rarely 20 ms.
-        let dur = if rng.below(20_000) == 0 {
-            20_000_000
-        } else {
-            1_000 + rng.below(300_000)
-        };
-        out.push(Event {
-            ts_ns: t,
-            lane,
-            kind: EventKind::PollStart { task },
-        });
-        out.push(Event {
-            ts_ns: t + dur / 3,
-            lane,
-            kind: EventKind::WakerClone { task, live: None },
-        });
-        if rng.below(4) == 0 {
-            out.push(Event {
-                ts_ns: t + dur / 2,
-                lane,
-                kind: EventKind::TimerArm {
-                    task: Some(task),
-                    duration_ms: 1 + rng.below(100),
-                },
-            });
-        }
-        let done = rng.below(2000) == 0;
-        if done {
-            alive[task as usize] = false;
-            out.push(Event {
-                ts_ns: t + dur,
-                lane,
-                kind: EventKind::Terminate { task },
-            });
-        }
-        out.push(Event {
-            ts_ns: t + dur,
-            lane,
-            kind: EventKind::PollEnd {
-                task,
-                completed: done,
-                duration_ns: Some(dur),
-            },
-        });
-        clock[w] = t + dur + 500;
-        if rng.below(8) == 0 {
-            let idle = 10_000 + rng.below(500_000);
-            out.push(Event {
-                ts_ns: clock[w],
-                lane,
-                kind: EventKind::Park,
-            });
-            out.push(Event {
-                ts_ns: clock[w] + idle,
-                lane,
-                kind: EventKind::Unpark {
-                    io_ready_total: Some(out.len() as u64),
-                },
-            });
-            clock[w] += idle + 500;
-        }
+        ));
     }
-    out.sort_by_key(|e| e.ts_ns);
+    let done = rng.below(2000) == 0;
+    if done {
+        out.push(at(t + dur, EventKind::Terminate { task }));
+    }
+    out.push(at(
+        t + dur,
+        EventKind::PollEnd {
+            task,
+            completed: done,
+            duration_ns: Some(dur),
+        },
+    ));
+    (t + dur, done)
+}
+
+/// The worker on `lane` parks at `t` for a while; returns when it is next free.
+fn park(rng: &mut Rng, out: &mut Vec<Event>, lane: u32, t: u64) -> u64 {
+    let idle = 10_000 + rng.below(500_000);
+    out.push(Event {
+        ts_ns: t,
+        lane,
+        kind: EventKind::Park,
+    });
+    out.push(Event {
+        ts_ns: t + idle,
+        lane,
+        kind: EventKind::Unpark {
+            io_ready_total: Some(out.len() as u64),
+        },
+    });
+    t + idle + 500
+}
+
+/// The dump of `out` (in time order) and `tasks`: the workers' and the foreign thread's
+/// lanes, dumped just after the last event.
+fn dump_of(out: Vec<Event>, tasks: Vec<TaskInfo>) -> Dump {
     let end = out.last().map_or(0, |e| e.ts_ns) + 1_000;
     let mut threads: Vec<ThreadInfo> = (0..WORKERS)
         .map(|w| ThreadInfo {
@@ -167,7 +180,7 @@ pub fn generate(events: usize) -> Dump {
         })
         .collect();
     threads.push(ThreadInfo {
-        lane: foreign,
+        lane: FOREIGN,
         os_tid: 99,
         name: "main".into(),
         worker: None,
