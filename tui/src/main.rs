@@ -104,6 +104,13 @@ enum Command {
         /// lost-waker, poll-in-progress, self-wake-storm, worker-stall.
         #[arg(long, value_name = "KIND", value_parser = parse_kind)]
         allow: Vec<AnomalyKind>,
+        /// Groups of violations listed (a line per kind and task, as the report groups
+        /// anomalies).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// List every violation on a line of its own instead of grouping them.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -269,6 +276,8 @@ fn main() -> ExitCode {
             max_sched_delay,
             thresholds,
             allow,
+            limit,
+            all,
         }) => {
             let mut th = thresholds.thresholds();
             if let Some(max) = max_poll {
@@ -281,7 +290,12 @@ fn main() -> ExitCode {
             th.long_poll_warn = th.long_poll_warn.min(th.long_poll_crit);
             th.sched_warn = th.sched_warn.min(th.sched_crit);
             load_index(&dump, th).and_then(|ix| {
-                let (code, out) = check::run(&ix, &allow);
+                let listing = if all {
+                    check::Listing::Every
+                } else {
+                    check::Listing::Groups(limit)
+                };
+                let (code, out) = check::run(&ix, &allow, listing);
                 // As for `report`: the OS takes the index back faster than freeing it.
                 std::mem::forget(ix);
                 emit(&out, ExitCode::from(code as u8))

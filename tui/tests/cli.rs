@@ -232,6 +232,63 @@ fn check_thresholds_and_allow_change_the_verdict() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown anomaly kind"));
 }
 
+/// `check` lists its violations a line per group, as the report groups anomalies: the
+/// starvation sample's 41 violations are five lines, worst group first; `--limit` says
+/// how many more there are, `--all` lists each violation, and a group only partly
+/// over the threshold says how many of it are.
+#[test]
+fn check_lists_violations_by_group() {
+    let p = sample("starvation");
+    let p = p.to_str().unwrap();
+    let lines = |args: &[&str]| -> Vec<String> {
+        let out = run(&[&["check", p][..], args].concat());
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let grouped = lines(&[]);
+    assert!(grouped[0].starts_with("FAIL: 41 violations"), "{grouped:?}");
+    assert_eq!(grouped.len(), 1 + 5, "{grouped:#?}");
+    assert!(
+        grouped[1].contains("long-poll")
+            && grouped[1].contains("image-resize-*: 24 times in 4 tasks"),
+        "{grouped:#?}"
+    );
+    // The report's groups, in its order, less the one with no violation (its info).
+    let report = run(&["report", p]);
+    let report = String::from_utf8(report.stdout).unwrap();
+    let report: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("  CRITICAL "))
+        .collect();
+    assert_eq!(report.len(), 5);
+    for (check, report) in grouped[1..].iter().zip(report) {
+        assert_eq!(
+            check.trim_start(),
+            report["  CRITICAL ".len()..].trim_start()
+        );
+    }
+    let limited = lines(&["--limit", "2"]);
+    assert_eq!(limited.len(), 1 + 2 + 1, "{limited:#?}");
+    assert_eq!(limited[1..3], grouped[1..3]);
+    assert!(
+        limited[3].contains("... and 3 more groups with violations"),
+        "{limited:#?}"
+    );
+    let every = lines(&["--all"]);
+    assert_eq!(every.len(), 1 + 41, "{every:#?}");
+    assert_eq!(every.iter().filter(|l| l.contains("long-poll")).count(), 24);
+    // Critical from 151 ms: one of the group's 24 long polls (152 ms) is a violation.
+    let partly = lines(&["--max-poll", "151ms"]);
+    assert!(
+        partly[1].contains("image-resize-*: 24 times, 1 of them critical; worst of those: image-resize-2 polled for 152 ms"),
+        "{partly:#?}"
+    );
+}
+
 /// Where a dump's metadata ends and its event blocks begin (format v7).
 fn events_at(bytes: &[u8]) -> usize {
     dial9_format::ENVELOPE_LEN + u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize

@@ -345,8 +345,10 @@ proptest! {
         assert_clean("report", &report::text(&ix, "x.bin", 1000));
         assert_clean("report --json", &report::json(&ix));
         serde_json::from_str::<serde_json::Value>(&report::json(&ix)).unwrap();
-        let (_, out) = check::run(&ix, &[AnomalyKind::LongPoll]);
-        assert_clean("check", &out);
+        for listing in [check::Listing::Groups(1000), check::Listing::Every] {
+            let (_, out) = check::run(&ix, &[AnomalyKind::LongPoll], listing);
+            assert_clean("check", &out);
+        }
     }
 }
 
@@ -526,8 +528,10 @@ proptest! {
                 ix.foreign = Some(foreign);
                 assert_clean("report", &report::text(&ix, "x.bin", 1000));
                 serde_json::from_str::<serde_json::Value>(&report::json(&ix)).unwrap();
-                let (_, out) = check::run(&ix, &[]);
-                assert_clean("check", &out);
+                for listing in [check::Listing::Groups(1000), check::Listing::Every] {
+                    let (_, out) = check::run(&ix, &[], listing);
+                    assert_clean("check", &out);
+                }
                 explore(ix, &keys);
             }
             Err(e) => prop_assert!(e.starts_with("seg ") && !e.contains('\n'), "{e}"),
