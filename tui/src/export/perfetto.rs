@@ -520,10 +520,10 @@ impl Picker<'_> {
         while self.next_wake < ix.wakes.len() && (ix.wakes.event(self.next_wake) as usize) < e {
             self.next_wake += 1;
         }
+        // (The next event's pass goes past this one's wake.)
         let wake = (self.next_wake < ix.wakes.len()
             && ix.wakes.event(self.next_wake) as usize == e)
             .then_some(self.next_wake);
-        self.next_wake += usize::from(wake.is_some());
         let next = match ev.kind {
             // A wake of a task the index does not know has nothing to show.
             EventKind::Wake { task, .. } => Next::Wake {
