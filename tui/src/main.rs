@@ -109,7 +109,7 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// List every violation on a line of its own instead of grouping them.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "limit")]
         all: bool,
     },
 }

@@ -281,6 +281,10 @@ fn check_lists_violations_by_group() {
     );
     let every = lines(&["--all"]);
     assert_eq!(every.len(), 1 + 41, "{every:#?}");
+    // Both at once is a mistake, said as one.
+    let both = run(&["check", p, "--all", "--limit", "3"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
     assert_eq!(every.iter().filter(|l| l.contains("long-poll")).count(), 24);
     // Critical from 151 ms: one of the group's 24 long polls (152 ms) is a violation.
     let partly = lines(&["--max-poll", "151ms"]);

@@ -55,11 +55,13 @@ for packet in trace.packet:
         d = packet.track_descriptor
         if not d.HasField("uuid") or d.uuid in tracks:
             problems.append(f"track {d.uuid} declared twice, or without a uuid")
-        tracks[d.uuid] = d.thread.thread_name or d.process.process_name or d.name
+        name = d.thread.thread_name or d.process.process_name or d.name
         if d.HasField("process"):
             processes.add(d.uuid)
         elif d.parent_uuid not in tracks:
-            problems.append(f"track {tracks[d.uuid]!r} under no declared track")
+            # (Declared before it: a track cannot be its own parent.)
+            problems.append(f"track {name!r} under no declared track")
+        tracks[d.uuid] = name
         parents[d.uuid] = d.parent_uuid
         if d.HasField("counter"):
             counter_tracks.add(d.uuid)
@@ -87,18 +89,18 @@ for packet in trace.packet:
     for iid in e.category_iids:
         if iid not in state["event_categories"]:
             problems.append(f"category {iid} used before it was sent")
-        cats.append(state["event_categories"].get(iid))
+        cats.append(state["event_categories"].get(iid, "?"))
     arg_names = []
     for a in e.debug_annotations:
         if a.HasField("name_iid") and a.name_iid not in state["debug_annotation_names"]:
             problems.append(f"argument name {a.name_iid} used before it was sent")
-        arg_names.append(a.name or state["debug_annotation_names"].get(a.name_iid))
+        arg_names.append(a.name or state["debug_annotation_names"].get(a.name_iid, "?"))
     for c in cats:
         args[c].update(arg_names)
     if e.type == COUNTER and e.track_uuid not in counter_tracks:
         problems.append(f"a counter event on {e.track_uuid}, not a declared counter track")
     if "anomaly" in cats:
-        anomaly_names[name] += 1
+        anomaly_names[name or "?"] += 1
     if not cats and e.type == INSTANT and name and name.startswith("dump: "):
         reason = {"name": name, "args": sorted(arg_names)}
     if packet.timestamp < last_ts:

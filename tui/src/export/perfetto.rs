@@ -325,9 +325,9 @@ impl AnomalyMaker<'_> {
         let ix = self.ix;
         let upto = (self.next + MADE_BATCH).min(self.order.len());
         let batch = &self.order[self.next..upto];
-        // The rows are in ranking order, so each is a cache miss: read in a loop of their
-        // own (for their tracks), the misses overlap, where the formatting between them
-        // would keep them one after another.
+        // The table is in group order and read here in time order, so each row is a cache
+        // miss: read in a loop of their own (for their tracks), the misses overlap, where
+        // the formatting between them would keep them one after another.
         let tracks: Vec<u64> = (batch.iter())
             .map(|&(_, i)| {
                 (ix.anomalies[i as usize].lane)
