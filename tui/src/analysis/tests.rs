@@ -150,7 +150,21 @@ impl B {
     }
 }
 
+/// The anomalies' kinds and severities, in order, once each is checked to be placed: the
+/// explorer shows an anomaly on its task's line and its lane, so each names its task (all
+/// but a worker stall, which is a lane's) and its lane (all but a self-wake storm, which
+/// spans lanes, and a lost waker that did nothing in the window).
 fn kinds(ix: &Index) -> Vec<(AnomalyKind, Severity)> {
+    for a in &ix.anomalies {
+        assert_eq!(
+            a.task.is_some(),
+            a.kind != AnomalyKind::WorkerStall,
+            "{a:?}"
+        );
+        let nowhere = a.kind == AnomalyKind::SelfWakeStorm
+            || matches!(a.detail, super::Detail::LostWakerIdle);
+        assert_eq!(a.lane.is_some(), !nowhere, "{a:?}");
+    }
     ix.anomalies.iter().map(|a| (a.kind, a.severity)).collect()
 }
 
@@ -971,6 +985,8 @@ fn stuck_until_cancelled_after_losing_its_waker() {
     assert_eq!(lost.len(), 1, "{:?}", stuck.anomalies);
     assert_eq!(lost[0].severity, Severity::Critical);
     assert_eq!(lost[0].magnitude, 300 * MS);
+    // The victim's, on the lane where its last waker was dropped.
+    assert_eq!((lost[0].task, lost[0].lane), (Some(0), Some(1)));
     assert!(
         lost[0].message(&stuck).contains("until it was cancelled"),
         "{}",
@@ -3191,4 +3207,69 @@ fn a_pass_read_ahead_gets_the_picks_of_its_kinds_in_order_across_blocks() {
     let wakes_in_all = BLOCK_EVENTS / 2;
     assert_eq!(picked.len(), wakes_in_all - wakes_in_all / 3);
     assert_eq!(picked, expected);
+}
+
+/// A task whose waker count moved over more levels than the pass keeps (it took 100
+/// wakers in one poll, and another task's poll dropped them one by one) is walked back
+/// through its events: the lost waker points at the same drop, on the same lane, during
+/// the same poll, as when the pass kept the levels (3 wakers).
+#[test]
+fn a_lost_waker_whose_count_wandered_past_the_levels_kept_points_at_the_same_drop() {
+    let lost = |n: u64| {
+        let mut b = B::new()
+            .task(1, "fan-out")
+            .task(2, "dropper")
+            .spawn(0, 1)
+            .spawn(0, 2)
+            .ev(1, 0, EventKind::PollStart { task: 1 });
+        for _ in 0..n {
+            b = b.ev(
+                2,
+                0,
+                EventKind::WakerClone {
+                    task: 1,
+                    live: None,
+                },
+            );
+        }
+        b = b
+            .poll_end(3, 0, 1, false)
+            .ev(10, 1, EventKind::PollStart { task: 2 });
+        // All at 11 ms, in this order: a short poll, no long poll to report.
+        for _ in 0..n {
+            b = b.ev(
+                11,
+                1,
+                EventKind::WakerDrop {
+                    task: 1,
+                    live: None,
+                },
+            );
+        }
+        b.ev(12, 1, EventKind::Terminate { task: 2 })
+            .poll_end(12, 1, 2, true)
+            .end(1000)
+            .build()
+    };
+    for n in [3, 100] {
+        let ix = lost(n);
+        assert_eq!(
+            kinds(&ix),
+            vec![(AnomalyKind::LostWaker, Severity::Critical)],
+            "{n}"
+        );
+        let last_drop = (ix.events.iter().enumerate())
+            .filter(|(_, e)| matches!(e.kind, EventKind::WakerDrop { .. }))
+            .map(|(i, _)| i as u32)
+            .last()
+            .unwrap();
+        let a = &ix.anomalies[0];
+        assert_eq!(
+            (a.event, a.lane),
+            (last_drop, Some(1)),
+            "{n}: points at the drop"
+        );
+        let m = a.message(&ix);
+        assert!(m.contains("dropped during dropper's poll"), "{n}: {m}");
+    }
 }
