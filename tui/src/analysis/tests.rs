@@ -150,10 +150,11 @@ impl B {
     }
 }
 
-/// The anomalies' kinds and severities, in order, once each is checked to be placed: the
-/// explorer shows an anomaly on its task's line and its lane, so each names its task (all
-/// but a worker stall, which is a lane's) and its lane (all but a self-wake storm, which
-/// spans lanes, and a lost waker that did nothing in the window).
+/// The anomalies' kinds and severities, in order, once each is checked to be placed and
+/// counted: the explorer shows an anomaly on its task's line and its lane, so each names
+/// its task (all but a worker stall, which is a lane's) and its lane (all but a self-wake
+/// storm, which spans lanes, and a lost waker that did nothing in the window), and each
+/// task's count of anomalies is theirs.
 fn kinds(ix: &Index) -> Vec<(AnomalyKind, Severity)> {
     for a in &ix.anomalies {
         assert_eq!(
@@ -164,6 +165,13 @@ fn kinds(ix: &Index) -> Vec<(AnomalyKind, Severity)> {
         let nowhere = a.kind == AnomalyKind::SelfWakeStorm
             || matches!(a.detail, super::Detail::LostWakerIdle);
         assert_eq!(a.lane.is_some(), !nowhere, "{a:?}");
+    }
+    // Each task's count of its anomalies (the task list's column) is theirs.
+    for (t, task) in ix.tasks.iter().enumerate() {
+        let theirs = (ix.anomalies.iter())
+            .filter(|a| a.task == Some(t as u32))
+            .count();
+        assert_eq!(task.anomalies as usize, theirs, "{}", task.label());
     }
     ix.anomalies.iter().map(|a| (a.kind, a.severity)).collect()
 }
