@@ -195,6 +195,47 @@ fn unreadable(e: LoadError) -> ExitCode {
     ExitCode::from(check::UNREADABLE as u8)
 }
 
+/// The checks `export` makes when it creates its file, made up front: a file already
+/// there is never overwritten, and a directory must be there to hold it. (Creating the
+/// file itself stays the guard: this only says so early.)
+fn writable(out: &Path) -> Result<(), ExitCode> {
+    let problem = if std::fs::symlink_metadata(out).is_ok() {
+        Some(os_error(std::io::ErrorKind::AlreadyExists))
+    } else {
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => None,
+            Ok(_) => Some(os_error(std::io::ErrorKind::NotADirectory)),
+            Err(e) => Some(e),
+        }
+    };
+    match problem {
+        None => Ok(()),
+        Some(e) => {
+            eprintln!("dial9-tui: cannot write {}: {e}", out.display());
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// The error creating the file would give, worded as the OS words it (as the other
+/// errors are).
+fn os_error(kind: std::io::ErrorKind) -> std::io::Error {
+    #[cfg(target_os = "linux")]
+    {
+        let code = match kind {
+            std::io::ErrorKind::AlreadyExists => libc::EEXIST,
+            _ => libc::ENOTDIR,
+        };
+        std::io::Error::from_raw_os_error(code)
+    }
+    #[cfg(not(target_os = "linux"))]
+    std::io::Error::from(kind)
+}
+
 /// `export --perfetto`: streams the trace into a new file (removed again if writing fails).
 fn export(ix: &Index, out: &Path) -> Result<ExitCode, ExitCode> {
     let mut options = std::fs::OpenOptions::new();
@@ -312,7 +353,17 @@ fn main() -> ExitCode {
             dump,
             out,
             thresholds,
-        }) => load_index(&dump, thresholds.thresholds()).and_then(|ix| export(&ix, &out)),
+        }) => {
+            // Said before the dump is read (seconds, for a big one), not after.
+            writable(&out)
+                .and_then(|()| load_index(&dump, thresholds.thresholds()))
+                .and_then(|ix| {
+                    let done = export(&ix, &out);
+                    // As for `report`: the OS takes the index back faster than freeing it.
+                    std::mem::forget(ix);
+                    done
+                })
+        }
         Some(Command::Convert { ring, out }) => load(&ring).and_then(|d| {
             use std::io::Write;
             // A rewritten dump would read as whole: the loss would be forgotten.

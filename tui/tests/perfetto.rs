@@ -165,7 +165,7 @@ fn every_sample_exports_a_trace_perfettos_schema_reads_whole() {
 }
 
 #[test]
-fn an_existing_file_is_never_overwritten_and_a_bad_path_is_one_line() {
+fn an_existing_file_is_never_overwritten_and_a_bad_path_is_one_line_said_before_reading() {
     let dir = tempfile::tempdir().unwrap();
     let sample = root().join("sample-dumps/starvation.bin");
     let taken = dir.path().join("taken.pftrace");
@@ -178,6 +178,15 @@ fn an_existing_file_is_never_overwritten_and_a_bad_path_is_one_line() {
         assert!(err.contains("cannot write"), "{err}");
     }
     assert_eq!(std::fs::read(&taken).unwrap(), b"mine");
+    // Said before the dump is read: with a dump that cannot be read either, the output's
+    // problem is the one reported.
+    let run = run_export(&dir.path().join("missing.bin"), &taken);
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("cannot write") && err.contains("taken.pftrace"),
+        "{err}"
+    );
     // No format chosen: clap says which flag is missing.
     let run = Command::new(env!("CARGO_BIN_EXE_dial9-tui"))
         .arg("export")
