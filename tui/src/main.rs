@@ -195,7 +195,7 @@ fn unreadable(e: LoadError) -> ExitCode {
     ExitCode::from(check::UNREADABLE as u8)
 }
 
-/// The checks `export` makes when it creates its file, made up front: a file already
+/// The checks `export` and `convert` make when they create their file, made up front: a file already
 /// there is never overwritten, and a directory must be there to hold it. (Creating the
 /// file itself stays the guard: this only says so early.)
 fn writable(out: &Path) -> Result<(), ExitCode> {
@@ -364,42 +364,44 @@ fn main() -> ExitCode {
                     done
                 })
         }
-        Some(Command::Convert { ring, out }) => load(&ring).and_then(|d| {
-            use std::io::Write;
-            // A rewritten dump would read as whole: the loss would be forgotten.
-            if let Some(damage) = &d.damage {
-                eprintln!(
-                    "dial9-tui: {}: {damage}; not converted (open or report it as it is)",
-                    ring.display()
-                );
-                return Err(ExitCode::from(2));
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            // 0600 like the recorder's own dumps: task names and paths are nobody else's.
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let written = d.to_bytes().and_then(|bytes| {
-                options
-                    .open(&out)
-                    .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
-            });
-            match written {
-                Ok(()) => emit(
-                    &format!(
-                        "{}: {} events from {}\n",
-                        out.display(),
-                        d.events.len(),
-                        sanitize(&d.header.reason.to_string())
-                    ),
-                    ExitCode::SUCCESS,
-                ),
-                Err(e) => {
-                    eprintln!("dial9-tui: cannot write {}: {e}", out.display());
-                    Err(ExitCode::from(2))
+        Some(Command::Convert { ring, out }) => {
+            writable(&out).and_then(|()| load(&ring)).and_then(|d| {
+                use std::io::Write;
+                // A rewritten dump would read as whole: the loss would be forgotten.
+                if let Some(damage) = &d.damage {
+                    eprintln!(
+                        "dial9-tui: {}: {damage}; not converted (open or report it as it is)",
+                        ring.display()
+                    );
+                    return Err(ExitCode::from(2));
                 }
-            }
-        }),
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                // 0600 like the recorder's own dumps: task names and paths are nobody else's.
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let written = d.to_bytes().and_then(|bytes| {
+                    options
+                        .open(&out)
+                        .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
+                });
+                match written {
+                    Ok(()) => emit(
+                        &format!(
+                            "{}: {} events from {}\n",
+                            out.display(),
+                            d.events.len(),
+                            sanitize(&d.header.reason.to_string())
+                        ),
+                        ExitCode::SUCCESS,
+                    ),
+                    Err(e) => {
+                        eprintln!("dial9-tui: cannot write {}: {e}", out.display());
+                        Err(ExitCode::from(2))
+                    }
+                }
+            })
+        }
         None => match cli.dump {
             dump if !dump.is_empty() => explore(&dump, cli.view, cli.thresholds),
             _ => {

@@ -428,6 +428,20 @@ fn ring_files_open_in_report_and_convert_to_a_dump() {
     // Never overwrites.
     let again = run(&["convert", &ring, converted.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(2));
+    // Said before the ring is read: with a ring that cannot be read either, the output's
+    // problem is the one reported.
+    let missing = dir.path().join("missing.ring");
+    let again = run(&[
+        "convert",
+        missing.to_str().unwrap(),
+        converted.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("cannot write") && err.contains("converted.bin"),
+        "{err}"
+    );
 
     // list-rings finds it and says the process is still running.
     let out = run(&["list-rings", dir.path().to_str().unwrap()]);
