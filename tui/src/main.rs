@@ -277,6 +277,47 @@ fn export(ix: &Index, out: &Path) -> Result<ExitCode, ExitCode> {
     }
 }
 
+/// `convert`: a crash-surviving ring file rewritten as a dump (never over a file, never
+/// from a ring that lost events to damage).
+fn convert(ring: &Path, out: &Path) -> Result<ExitCode, ExitCode> {
+    writable(out).and_then(|()| load(ring)).and_then(|d| {
+        use std::io::Write;
+        // A rewritten dump would read as whole: the loss would be forgotten.
+        if let Some(damage) = &d.damage {
+            eprintln!(
+                "dial9-tui: {}: {damage}; not converted (open or report it as it is)",
+                ring.display()
+            );
+            return Err(ExitCode::from(2));
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // 0600 like the recorder's own dumps: task names and paths are nobody else's.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = d.to_bytes().and_then(|bytes| {
+            options
+                .open(out)
+                .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
+        });
+        match written {
+            Ok(()) => emit(
+                &format!(
+                    "{}: {} events from {}\n",
+                    out.display(),
+                    d.events.len(),
+                    sanitize(&d.header.reason.to_string())
+                ),
+                ExitCode::SUCCESS,
+            ),
+            Err(e) => {
+                eprintln!("dial9-tui: cannot write {}: {e}", out.display());
+                Err(ExitCode::from(2))
+            }
+        }
+    })
+}
+
 /// Writes a command's output. A reader that went away (`| head -1`, `| true`) ends the
 /// command quietly with the status it already had; any other write error is reported.
 fn emit(text: &str, status: ExitCode) -> Result<ExitCode, ExitCode> {
@@ -364,44 +405,7 @@ fn main() -> ExitCode {
                     done
                 })
         }
-        Some(Command::Convert { ring, out }) => {
-            writable(&out).and_then(|()| load(&ring)).and_then(|d| {
-                use std::io::Write;
-                // A rewritten dump would read as whole: the loss would be forgotten.
-                if let Some(damage) = &d.damage {
-                    eprintln!(
-                        "dial9-tui: {}: {damage}; not converted (open or report it as it is)",
-                        ring.display()
-                    );
-                    return Err(ExitCode::from(2));
-                }
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                // 0600 like the recorder's own dumps: task names and paths are nobody else's.
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let written = d.to_bytes().and_then(|bytes| {
-                    options
-                        .open(&out)
-                        .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
-                });
-                match written {
-                    Ok(()) => emit(
-                        &format!(
-                            "{}: {} events from {}\n",
-                            out.display(),
-                            d.events.len(),
-                            sanitize(&d.header.reason.to_string())
-                        ),
-                        ExitCode::SUCCESS,
-                    ),
-                    Err(e) => {
-                        eprintln!("dial9-tui: cannot write {}: {e}", out.display());
-                        Err(ExitCode::from(2))
-                    }
-                }
-            })
-        }
+        Some(Command::Convert { ring, out }) => convert(&ring, &out),
         None => match cli.dump {
             dump if !dump.is_empty() => explore(&dump, cli.view, cli.thresholds),
             _ => {
