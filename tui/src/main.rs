@@ -195,9 +195,9 @@ fn unreadable(e: LoadError) -> ExitCode {
     ExitCode::from(check::UNREADABLE as u8)
 }
 
-/// The checks `export` and `convert` make when they create their file, made up front: a file already
-/// there is never overwritten, and a directory must be there to hold it. (Creating the
-/// file itself stays the guard: this only says so early.)
+/// The checks `export` and `convert` make when they create their file, made up front:
+/// a file already there is never overwritten, and a directory must be there to hold it.
+/// (Creating the file itself stays the guard: this only says so early.)
 fn writable(out: &Path) -> Result<(), ExitCode> {
     let problem = if std::fs::symlink_metadata(out).is_ok() {
         Some(os_error(std::io::ErrorKind::AlreadyExists))
@@ -214,11 +214,24 @@ fn writable(out: &Path) -> Result<(), ExitCode> {
     };
     match problem {
         None => Ok(()),
-        Some(e) => {
-            eprintln!("dial9-tui: cannot write {}: {e}", out.display());
-            Err(ExitCode::from(2))
-        }
+        Some(e) => Err(cannot_write(out, e)),
     }
+}
+
+/// Says `out` cannot be written, and why, as one line on stderr.
+fn cannot_write(out: &Path, e: std::io::Error) -> ExitCode {
+    eprintln!("dial9-tui: cannot write {}: {e}", out.display());
+    ExitCode::from(2)
+}
+
+/// A new file at `out`, never one already there, that only its owner can read (0600,
+/// like the recorder's dumps: task names and paths are nobody else's).
+fn create_private(out: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(out)
 }
 
 /// The error creating the file would give, worded as the OS words it (as the other
@@ -238,15 +251,7 @@ fn os_error(kind: std::io::ErrorKind) -> std::io::Error {
 
 /// `export --perfetto`: streams the trace into a new file (removed again if writing fails).
 fn export(ix: &Index, out: &Path) -> Result<ExitCode, ExitCode> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    // 0600 like the dumps it comes from: task names and paths are nobody else's.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(out).map_err(|e| {
-        eprintln!("dial9-tui: cannot write {}: {e}", out.display());
-        ExitCode::from(2)
-    })?;
+    let file = create_private(out).map_err(|e| cannot_write(out, e))?;
     let file = dial9_tui::export::file::WriteBehind::new(file);
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let written = dial9_tui::export::perfetto::write(ix, &mut w).and_then(|n| {
@@ -271,8 +276,7 @@ fn export(ix: &Index, out: &Path) -> Result<ExitCode, ExitCode> {
         ),
         Err(e) => {
             let _ = std::fs::remove_file(out);
-            eprintln!("dial9-tui: cannot write {}: {e}", out.display());
-            Err(ExitCode::from(2))
+            Err(cannot_write(out, e))
         }
     }
 }
@@ -290,15 +294,8 @@ fn convert(ring: &Path, out: &Path) -> Result<ExitCode, ExitCode> {
             );
             return Err(ExitCode::from(2));
         }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        // 0600 like the recorder's own dumps: task names and paths are nobody else's.
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let written = d.to_bytes().and_then(|bytes| {
-            options
-                .open(out)
-                .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
+            create_private(out).and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
         });
         match written {
             Ok(()) => emit(
@@ -310,10 +307,7 @@ fn convert(ring: &Path, out: &Path) -> Result<ExitCode, ExitCode> {
                 ),
                 ExitCode::SUCCESS,
             ),
-            Err(e) => {
-                eprintln!("dial9-tui: cannot write {}: {e}", out.display());
-                Err(ExitCode::from(2))
-            }
+            Err(e) => Err(cannot_write(out, e)),
         }
     })
 }
